@@ -1,0 +1,94 @@
+"""Console configuration.
+
+The ten service databases come from AUTH_DATABASE_URL ... NOTIFICATION_DATABASE_URL.
+With none set, each bind defaults to a SQLite file under instance/, so the console
+runs with nothing installed but Python.
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+# bind key -> environment variable, in the order the screens list them.
+BIND_KEYS = (
+    "auth", "user", "product", "cart", "order",
+    "payment", "shipping", "return", "discount", "notification",
+)
+
+# Options for every bind (Flask-SQLAlchemy's engine_options). pool_pre_ping keeps a
+# dead connection from reaching a request after a database restart.
+ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+# PostgreSQL only: ten binds share one process, so each pool stays small, and a dead
+# server must fail fast instead of hanging a page.
+POSTGRES_OPTIONS = {
+    "pool_size": int(os.environ.get("CONSOLE_POOL_SIZE", "5")),
+    "max_overflow": int(os.environ.get("CONSOLE_POOL_OVERFLOW", "5")),
+    "pool_timeout": 10,
+    "pool_recycle": 1800,
+    "connect_args": {"connect_timeout": int(os.environ.get("CONSOLE_CONNECT_TIMEOUT", "3"))},
+}
+
+
+def env_var(bind_key: str) -> str:
+    return f"{bind_key.upper()}_DATABASE_URL"
+
+
+def bind_url(bind_key: str, instance_dir: Path) -> str:
+    url = os.environ.get(env_var(bind_key))
+    if url:
+        return url
+    return f"sqlite:///{instance_dir / (bind_key + '_db.sqlite')}"
+
+
+def bind_config(url: str) -> dict:
+    """One SQLALCHEMY_BINDS entry: the URL plus the options its dialect understands."""
+    if url.startswith("postgresql"):
+        if url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"name the driver in database URLs: postgresql+psycopg://… (got {url.split('@')[-1]})")
+        return {"url": url, **POSTGRES_OPTIONS}
+    return {"url": url}
+
+
+def database_binds(instance_dir: Path | None = None) -> dict[str, dict]:
+    instance_dir = Path(instance_dir or os.environ.get("CONSOLE_INSTANCE_DIR", BASE_DIR / "instance"))
+    return {key: bind_config(bind_url(key, instance_dir)) for key in BIND_KEYS}
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-change-me")
+    SQLALCHEMY_BINDS = database_binds()
+    SQLALCHEMY_RECORD_QUERIES = False
+    # A shift is long: a CSRF token outlives a page left open all day, and the
+    # session itself still ends after the idle timeout below.
+    WTF_CSRF_TIME_LIMIT = 12 * 3600
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = timedelta(minutes=int(os.environ.get("CONSOLE_IDLE_MINUTES", "30")))
+    SESSION_REFRESH_EACH_REQUEST = True
+    PAGE_SIZE = 50
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCK_MINUTES = 15
+    LOGIN_IP_LIMIT = int(os.environ.get("CONSOLE_LOGIN_IP_LIMIT", "30"))  # attempts per IP per window
+    LOGIN_IP_WINDOW_SECONDS = 300
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    SQLALCHEMY_RECORD_QUERIES = True
+    WTF_CSRF_ENABLED = False  # the CSRF tests switch it back on
+    BCRYPT_ROUNDS = 4  # fast hashes in tests; production uses 12
+
+
+CONFIGS = {"development": Config, "production": ProductionConfig, "testing": TestConfig}

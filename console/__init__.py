@@ -1,0 +1,102 @@
+"""The operations console: one Flask app over the ten service databases."""
+from __future__ import annotations
+
+import os
+import warnings
+
+from flask import Flask
+from sqlalchemy import exc as sa_exc
+
+from config import BASE_DIR, CONFIGS
+
+# SQLite has no decimal type; Numeric(12, 2) values still round-trip at two places.
+warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively.*",
+                        category=sa_exc.SAWarning)
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+    """Build the app. ``config_name``: development (default), production or testing,
+    or the CONSOLE_ENV variable; ``overrides`` win over both."""
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(BASE_DIR / "static"),
+        instance_path=str(BASE_DIR / "instance"),
+    )
+    app.config.from_object(CONFIGS[config_name or os.environ.get("CONSOLE_ENV", "development")])
+    app.config.update(overrides or {})
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    register_extensions(app)
+    register_security(app)
+    register_templates(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from console.extensions import csrf, db, htmx, login_manager
+    from console.staff import load_staff
+
+    db.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    # A new session id at sign-in comes from Flask's session rotation in auth views;
+    # "strong" also drops the session if the client fingerprint changes.
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from flask import request
+
+        from console.lookups import DatabaseUnavailable
+        try:
+            return load_staff(user_id, ip=request.remote_addr)
+        except DatabaseUnavailable:
+            return None
+
+
+def register_security(app: Flask) -> None:
+    from console.security import apply_security_headers, keep_session_fresh
+
+    app.after_request(apply_security_headers)
+    app.before_request(keep_session_fresh)
+
+
+def register_templates(app: Flask) -> None:
+    from console import formatting
+    from console.navigation import menu_for
+
+    formatting.register(app)
+    app.context_processor(lambda: {
+        "menu_for": menu_for,
+        "has_endpoint": lambda endpoint: endpoint in app.view_functions,
+    })
+
+
+def register_blueprints(app: Flask) -> None:
+    from console.views import all_blueprints
+
+    for blueprint in all_blueprints():
+        app.register_blueprint(blueprint)
+    from console.admin import register_admin
+
+    register_admin(app)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from console.errors import register
+
+    register(app)
+
+
+def register_cli(app: Flask) -> None:
+    from console.cli import console_cli
+
+    app.cli.add_command(console_cli)

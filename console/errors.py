@@ -1,0 +1,40 @@
+"""Error pages: a clear message and the right status, for pages and htmx alike."""
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_wtf.csrf import CSRFError
+
+from console.lookups import DatabaseUnavailable
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. Check the form and try again."),
+    403: ("Not allowed", "Your role does not allow this. Ask an admin if you need access."),
+    404: ("Not found", "Nothing here. Check the address, or search from the box above."),
+    405: ("Method not allowed", "This address does not accept that kind of request."),
+    409: ("Conflict", "Someone else changed this at the same time. Reload and try again."),
+    500: ("Something went wrong", "The error has been logged. Nothing was half-saved; try again."),
+}
+
+
+def render_error(status: int, message: str | None = None, title: str | None = None):
+    default_title, default_message = MESSAGES.get(status, MESSAGES[500])
+    template = "errors/_error.html" if getattr(request, "htmx", False) else "errors/error.html"
+    return render_template(template, status=status, title=title or default_title,
+                           message=message or default_message), status
+
+
+def register(app) -> None:
+    for status in MESSAGES:
+        app.register_error_handler(status, lambda exc, status=status: render_error(
+            status, getattr(exc, "description", None) if status != 500 else None))
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc):
+        return render_error(400, "The form expired or was sent without its security token. "
+                                 "Reload the page and submit again.", "Form expired")
+
+    @app.errorhandler(DatabaseUnavailable)
+    def database_down(exc):
+        return render_error(503, f"The {exc.bind_key} database ({exc.bind_key}_db) is unavailable right now. "
+                                 "Other areas of the console keep working; try this page again shortly.",
+                            "Database unavailable")

@@ -1,0 +1,37 @@
+"""Jinja filters: money, UTC times, references that may be missing."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from markupsafe import Markup, escape
+
+from console.lookups import Missing
+
+
+def money(value, currency: str | None = None) -> str:
+    if value is None:
+        return "—"
+    amount = Decimal(value).quantize(Decimal("0.01"))
+    text = f"{amount:,.2f}"
+    return f"{text} {currency}" if currency else text
+
+
+def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(timezone.utc).strftime(fmt) + (" UTC" if "%H" in fmt else "")
+
+
+def reference(value, label: str = "") -> Markup:
+    """A resolved reference, or a visible 'missing (id …)' badge."""
+    if value is None:
+        return Markup('<span class="text-body-secondary">—</span>')
+    if isinstance(value, Missing):
+        return Markup('<span class="badge text-bg-warning" title="the referenced row does not exist">{}</span>').format(str(value))
+    return escape(label or value)
+
+
+def register(app) -> None:
+    app.jinja_env.filters.update(money=money, when=when, reference=reference)
+    app.jinja_env.tests["missing"] = lambda value: isinstance(value, Missing)

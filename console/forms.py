@@ -1,0 +1,11 @@
+"""WTForms used by the views (Flask-WTF adds the CSRF token)."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=128)])

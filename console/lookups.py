@@ -1,0 +1,116 @@
+"""Batch loader over the reference registry.
+
+For N rows, one ``IN (...)`` query per target table (chunked), never one per row.
+A database that cannot be reached raises ``DatabaseUnavailable`` naming it, so a
+page can say which database is down and render the rest.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from console.extensions import db
+from console.models import model_for_table
+from console.references import Reference, get
+
+CHUNK_SIZE = 1000
+
+
+class DatabaseUnavailable(Exception):
+    def __init__(self, bind_key: str, detail: str = ""):
+        self.bind_key = bind_key
+        self.detail = detail
+        super().__init__(f"{bind_key}_db is unavailable")
+
+
+@contextmanager
+def database(bind_key: str) -> Iterator[None]:
+    """Turn a connection failure on one bind into DatabaseUnavailable(bind_key)."""
+    try:
+        yield
+    except DBAPIError as exc:
+        # OperationalError: refused, timed out, file unopenable; an invalidated
+        # connection: the server went away mid-query. Anything else is a bug.
+        if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            raise
+        db.session.rollback()
+        raise DatabaseUnavailable(bind_key, str(exc.orig or exc).strip()) from exc
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A reference whose target does not exist: rendered, never raised."""
+
+    id: str
+
+    def __str__(self) -> str:
+        return f"missing (id {self.id})"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def chunks(values: Iterable, size: int = CHUNK_SIZE) -> Iterator[list]:
+    batch: list = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _distinct(values: Iterable) -> list:
+    return list(dict.fromkeys(v for v in values if v is not None and v != ""))
+
+
+def _as_reference(ref: Reference | str) -> Reference:
+    return ref if isinstance(ref, Reference) else get(ref)
+
+
+def fetch_in(bind_key: str, table: str, column: str, values: Iterable, *options) -> list:
+    """Rows of ``bind_key.table`` whose ``column`` is in ``values``: one query per chunk."""
+    model = model_for_table(bind_key, table)
+    col = getattr(model, column if column != "metadata" else "metadata_")
+    rows: list = []
+    with database(bind_key):
+        for chunk in chunks(_distinct(values)):
+            stmt = select(model).where(col.in_(chunk))
+            for option in options:
+                stmt = stmt.options(option)
+            rows.extend(db.session.scalars(stmt))
+    return rows
+
+
+def resolve(ref: Reference | str, values: Iterable) -> dict:
+    """Follow a reference forwards: {source value: target row}; missing targets are absent."""
+    ref = _as_reference(ref)
+    wanted = _distinct(v for value in values for v in (value if ref.many else [value])
+                       if v not in ref.not_references)
+    rows = fetch_in(ref.target_bind, ref.target_table, ref.target_column, wanted)
+    return {getattr(row, ref.target_column): row for row in rows}
+
+
+def referrers(ref: Reference | str, target_values: Iterable) -> dict[str, list]:
+    """Follow a reference backwards: {target value: [source rows pointing at it]}."""
+    ref = _as_reference(ref)
+    if ref.many:
+        raise ValueError(f"{ref.name} holds lists; look it up forwards")
+    rows = fetch_in(ref.source_bind, ref.source_table, ref.source_column, target_values)
+    grouped: dict[str, list] = defaultdict(list)
+    for row in rows:
+        grouped[getattr(row, ref.source_column)].append(row)
+    return dict(grouped)
+
+
+def target_or_missing(resolved: dict, value):
+    """The resolved row, Missing(value) when it does not exist, None when value is empty."""
+    if value is None or value == "":
+        return None
+    return resolved.get(value) or Missing(value)

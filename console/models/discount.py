@@ -1,0 +1,99 @@
+"""discount_db: the discount service's tables, exactly as the master ER diagram gives them."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from console.extensions import db
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+
+
+class DiscountModel(db.Model):
+    __abstract__ = True
+    __bind_key__ = "discount"
+
+
+class Coupon(DiscountModel):
+    __tablename__ = "coupons"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    code: Mapped[str | None] = mapped_column(String, unique=True)
+    name: Mapped[str | None] = mapped_column(String, index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(String)  # PERCENTAGE|FIXED_AMOUNT|FREE_SHIPPING
+    discount_value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    minimum_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    maximum_discount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str | None] = mapped_column(String)
+    usage_limit: Mapped[int | None] = mapped_column(Integer)
+    usage_count: Mapped[int | None] = mapped_column(Integer)
+    usage_limit_per_user: Mapped[int | None] = mapped_column(Integer)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_active: Mapped[bool | None] = mapped_column(Boolean)
+    applicable_products: Mapped[Any | None] = mapped_column(JSONType)
+    applicable_categories: Mapped[Any | None] = mapped_column(JSONType)
+    excluded_products: Mapped[Any | None] = mapped_column(JSONType)
+    # "metadata" is reserved on declarative classes, so the attribute is metadata_.
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CouponUsage(DiscountModel):
+    __tablename__ = "coupon_usage"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    coupon_id: Mapped[str | None] = mapped_column(String, ForeignKey("coupons.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
+    order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
+    discount_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+class Promotion(DiscountModel):
+    __tablename__ = "promotions"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    name: Mapped[str | None] = mapped_column(String, index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(String)  # BUY_X_GET_Y|BUNDLE|VOLUME_DISCOUNT
+    status: Mapped[str | None] = mapped_column(String, index=True)  # DRAFT|ACTIVE|PAUSED|EXPIRED
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_active: Mapped[bool | None] = mapped_column(Boolean)
+    configuration: Mapped[Any | None] = mapped_column(JSONType)
+    # "metadata" is reserved on declarative classes, so the attribute is metadata_.
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PromotionRule(DiscountModel):
+    __tablename__ = "promotion_rules"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    promotion_id: Mapped[str | None] = mapped_column(String, ForeignKey("promotions.id"), index=True)
+    rule_type: Mapped[str | None] = mapped_column(String)
+    conditions: Mapped[Any | None] = mapped_column(JSONType)
+    actions: Mapped[Any | None] = mapped_column(JSONType)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PromotionUsage(DiscountModel):
+    __tablename__ = "promotion_usage"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    promotion_id: Mapped[str | None] = mapped_column(String, ForeignKey("promotions.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
+    order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
+    discount_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)

@@ -1,0 +1,103 @@
+"""order_db: the order service's tables, exactly as the master ER diagram gives them.
+
+The diagram gives orders no coupon column; the coupon an order used is found through
+discount_db's coupon_usage.order_id (see console.references).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from console.extensions import db
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+
+
+class OrderModel(db.Model):
+    __abstract__ = True
+    __bind_key__ = "order"
+
+
+class Order(OrderModel):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    order_number: Mapped[str | None] = mapped_column(String, unique=True)
+    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
+    status: Mapped[str | None] = mapped_column(String, index=True)  # pending|confirmed|processing|shipped|delivered|cancelled|refunded
+    payment_status: Mapped[str | None] = mapped_column(String)  # pending|paid|failed|refunded
+    subtotal: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    tax_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    shipping_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    discount_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    total_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str | None] = mapped_column(String)
+    # The entity block says this references payment.payments.id (not payment_methods);
+    # the console follows the entity block: it holds the id of the order's payment.
+    payment_method_id: Mapped[str | None] = mapped_column(String, index=True)  # references payment.payments.id *logical*
+    shipping_method: Mapped[str | None] = mapped_column(String)
+    tracking_number: Mapped[str | None] = mapped_column(String, index=True)
+    estimated_delivery_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "metadata" is reserved on declarative classes, so the attribute is metadata_.
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OrderItem(OrderModel):
+    __tablename__ = "order_items"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    order_id: Mapped[str | None] = mapped_column(String, ForeignKey("orders.id"), index=True)
+    product_id: Mapped[str | None] = mapped_column(String, index=True)  # references product.products.id *logical*
+    variant_id: Mapped[str | None] = mapped_column(String, index=True)  # references product.product_variants.id *logical*
+    product_name: Mapped[str | None] = mapped_column(String)  # snapshot
+    product_sku: Mapped[str | None] = mapped_column(String)  # snapshot
+    product_image_url: Mapped[str | None] = mapped_column(String)  # snapshot
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # snapshot
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    total_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+class OrderStatusHistory(OrderModel):
+    __tablename__ = "order_status_history"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    order_id: Mapped[str | None] = mapped_column(String, ForeignKey("orders.id"), index=True)
+    status: Mapped[str | None] = mapped_column(String, index=True)
+    previous_status: Mapped[str | None] = mapped_column(String)
+    changed_by: Mapped[str | None] = mapped_column(String, index=True)
+    reason: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+class OrderShippingAddress(OrderModel):
+    __tablename__ = "order_shipping_addresses"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    order_id: Mapped[str | None] = mapped_column(String, ForeignKey("orders.id"), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String)
+    last_name: Mapped[str | None] = mapped_column(String, index=True)
+    address_line1: Mapped[str | None] = mapped_column(String)
+    city: Mapped[str | None] = mapped_column(String)
+    postal_code: Mapped[str | None] = mapped_column(String)
+    country: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+class OrderNote(OrderModel):
+    __tablename__ = "order_notes"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    order_id: Mapped[str | None] = mapped_column(String, ForeignKey("orders.id"), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String)
+    is_internal: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)

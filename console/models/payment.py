@@ -1,0 +1,129 @@
+"""payment_db: the payment service's tables, exactly as the master ER diagram gives them."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from console.extensions import db
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+
+
+class PaymentModel(db.Model):
+    __abstract__ = True
+    __bind_key__ = "payment"
+
+
+class Payment(PaymentModel):
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
+    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
+    payment_method_id: Mapped[str | None] = mapped_column(String, ForeignKey("payment_methods.id"), index=True)
+    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|PROCESSING|SUCCEEDED|FAILED|CANCELLED|REFUNDED
+    payment_provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL|MOCK
+    provider_payment_id: Mapped[str | None] = mapped_column(String, unique=True)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str | None] = mapped_column(String)
+    description: Mapped[str | None] = mapped_column(String)
+    # "metadata" is reserved on declarative classes, so the attribute is metadata_.
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PaymentTransaction(PaymentModel):
+    __tablename__ = "payment_transactions"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    payment_id: Mapped[str | None] = mapped_column(String, ForeignKey("payments.id"), index=True)
+    transaction_type: Mapped[str | None] = mapped_column(String)  # CHARGE|REFUND|VOID
+    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|SUCCEEDED|FAILED
+    provider_transaction_id: Mapped[str | None] = mapped_column(String, index=True)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str | None] = mapped_column(String)
+    provider_response: Mapped[Any | None] = mapped_column(JSONType)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+class PaymentRefund(PaymentModel):
+    __tablename__ = "payment_refunds"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    payment_id: Mapped[str | None] = mapped_column(String, ForeignKey("payments.id"), index=True)
+    order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
+    reason: Mapped[str | None] = mapped_column(String)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str | None] = mapped_column(String)
+    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|PROCESSING|COMPLETED|FAILED
+    provider_refund_id: Mapped[str | None] = mapped_column(String, index=True)
+    # "metadata" is reserved on declarative classes, so the attribute is metadata_.
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PaymentMethod(PaymentModel):
+    __tablename__ = "payment_methods"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
+    type: Mapped[str | None] = mapped_column(String)  # CREDIT_CARD|DEBIT_CARD|PAYPAL
+    provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL|MOCK
+    provider_token: Mapped[str | None] = mapped_column(String)  # encrypted
+    last4: Mapped[str | None] = mapped_column(String)
+    card_type: Mapped[str | None] = mapped_column(String)
+    expiry_month: Mapped[str | None] = mapped_column(String)
+    expiry_year: Mapped[str | None] = mapped_column(String)
+    is_default: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PaymentWebhook(PaymentModel):
+    __tablename__ = "payment_webhooks"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL|MOCK
+    event_type: Mapped[str | None] = mapped_column(String, index=True)
+    provider_event_id: Mapped[str | None] = mapped_column(String, unique=True)
+    payload: Mapped[Any | None] = mapped_column(JSONType)
+    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|PROCESSED|FAILED
+    payment_id: Mapped[str | None] = mapped_column(String, ForeignKey("payments.id"), index=True)
+    error: Mapped[str | None] = mapped_column(String)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+class PaymentIdempotencyKey(PaymentModel):
+    __tablename__ = "payment_idempotency_keys"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    key: Mapped[str | None] = mapped_column(String, unique=True)
+    payment_id: Mapped[str | None] = mapped_column(String, index=True)
+    user_id: Mapped[str | None] = mapped_column(String, index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+class PaymentAuditLog(PaymentModel):
+    __tablename__ = "payment_audit_logs"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    event_type: Mapped[str | None] = mapped_column(String, index=True)
+    user_id: Mapped[str | None] = mapped_column(String, index=True)
+    payment_id: Mapped[str | None] = mapped_column(String, index=True)
+    order_id: Mapped[str | None] = mapped_column(String, index=True)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str | None] = mapped_column(String)
+    ip_address: Mapped[str | None] = mapped_column(String)
+    success: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String)
+    timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

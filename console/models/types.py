@@ -1,0 +1,56 @@
+"""Column types shared by every service model.
+
+The services own these tables; the console maps them as DESIGN.md prescribes:
+string ids (UUID4 for new rows), money as Numeric(12, 2) handled as Decimal,
+timestamps as timezone-aware UTC, JSON as JSONB on PostgreSQL and string arrays
+as ARRAY(text) on PostgreSQL (JSON elsewhere, so SQLite can hold them).
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, Text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.types import TypeDecorator
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """timestamp with time zone; always hands out aware UTC datetimes.
+
+    SQLite stores no zone, so values are normalised to UTC on the way in and
+    marked as UTC on the way out. Naive datetimes are refused: a naive value in
+    a multi-service system is a bug waiting to happen.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: use timezone-aware UTC")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+TextArray = JSON().with_variant(ARRAY(Text), "postgresql")

@@ -1,0 +1,146 @@
+"""user_db: the user service's tables, exactly as the master ER diagram gives them."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from console.extensions import db
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+
+
+class UserModel(db.Model):
+    __abstract__ = True
+    __bind_key__ = "user"
+
+
+class UserProfile(UserModel):
+    __tablename__ = "user_profiles"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(String, unique=True)  # references auth.users.id *logical*
+    email: Mapped[str | None] = mapped_column(String, unique=True)  # denormalized
+    first_name: Mapped[str | None] = mapped_column(String)
+    last_name: Mapped[str | None] = mapped_column(String, index=True)
+    phone: Mapped[str | None] = mapped_column(String, index=True)
+    avatar_url: Mapped[str | None] = mapped_column(String)
+    date_of_birth: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gender: Mapped[str | None] = mapped_column(String)
+    preferred_currency: Mapped[str | None] = mapped_column(String)
+    preferred_language: Mapped[str | None] = mapped_column(String)
+    newsletter_subscribed: Mapped[bool | None] = mapped_column(Boolean)
+    is_active: Mapped[bool | None] = mapped_column(Boolean)  # synced from auth
+    profile_completion_score: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# In user_db every user_id holds the auth user id; the FK goes to user_profiles.user_id.
+class UserAddress(UserModel):
+    __tablename__ = "user_addresses"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(String, ForeignKey("user_profiles.user_id"), index=True)
+    type: Mapped[str | None] = mapped_column(String)  # shipping|billing|both
+    is_default: Mapped[bool | None] = mapped_column(Boolean)
+    first_name: Mapped[str | None] = mapped_column(String)
+    last_name: Mapped[str | None] = mapped_column(String, index=True)
+    address_line1: Mapped[str | None] = mapped_column(String)
+    city: Mapped[str | None] = mapped_column(String)
+    postal_code: Mapped[str | None] = mapped_column(String)
+    country: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class UserPaymentMethod(UserModel):
+    __tablename__ = "user_payment_methods"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(String, ForeignKey("user_profiles.user_id"), index=True)
+    type: Mapped[str | None] = mapped_column(String)  # credit_card|paypal|bank_account
+    is_default: Mapped[bool | None] = mapped_column(Boolean)
+    card_type: Mapped[str | None] = mapped_column(String)
+    last4: Mapped[str | None] = mapped_column(String)
+    provider_token: Mapped[str | None] = mapped_column(String)  # encrypted
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class UserPreference(UserModel):
+    __tablename__ = "user_preferences"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(String, ForeignKey("user_profiles.user_id"), index=True)
+    # The diagram marks key alone as UK (not user_id + key); kept as drawn so the
+    # console matches the service's real table.
+    key: Mapped[str | None] = mapped_column(String, unique=True)
+    value: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class UserWishlistItem(UserModel):
+    __tablename__ = "user_wishlist_items"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(String, ForeignKey("user_profiles.user_id"), index=True)
+    product_id: Mapped[str | None] = mapped_column(String, index=True)  # references product.products.id *logical*
+    product_name: Mapped[str | None] = mapped_column(String)  # denormalized
+    product_image_url: Mapped[str | None] = mapped_column(String)  # denormalized
+    product_price: Mapped[str | None] = mapped_column(String)  # denormalized
+    notes: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class UserRecentlyViewedProduct(UserModel):
+    __tablename__ = "user_recently_viewed_products"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(String, ForeignKey("user_profiles.user_id"), index=True)
+    product_id: Mapped[str | None] = mapped_column(String, index=True)  # references product.products.id *logical*
+    product_name: Mapped[str | None] = mapped_column(String)  # denormalized
+    product_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # denormalized
+    viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class UserActivity(UserModel):
+    __tablename__ = "user_activities"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(String, ForeignKey("user_profiles.user_id"), index=True)
+    activity_type: Mapped[str | None] = mapped_column(String)
+    entity_type: Mapped[str | None] = mapped_column(String)
+    entity_id: Mapped[str | None] = mapped_column(String, index=True)
+    # "metadata" is reserved on declarative classes, so the attribute is metadata_.
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+class UserNotificationPreference(UserModel):
+    __tablename__ = "user_notification_preferences"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(String, ForeignKey("user_profiles.user_id"), index=True)
+    channel: Mapped[str | None] = mapped_column(String)  # email|sms|push
+    category: Mapped[str | None] = mapped_column(String)
+    enabled: Mapped[bool | None] = mapped_column(Boolean)
+    frequency: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class UserEventLog(UserModel):
+    __tablename__ = "user_event_logs"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
+    event_id: Mapped[str | None] = mapped_column(String, unique=True)
+    event_type: Mapped[str | None] = mapped_column(String, index=True)
+    source: Mapped[str | None] = mapped_column(String)
+    payload: Mapped[str | None] = mapped_column(String)
+    processed: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)

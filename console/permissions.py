@@ -1,0 +1,80 @@
+"""Who may do what: one declared map from staff role to permissions.
+
+Every route declares the permission it needs (``@permission_required``); menus are
+built from the same map, so a user sees exactly the areas they may use.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+STAFF_ROLES = ("admin", "support", "warehouse", "marketing", "finance")
+
+# permission -> what it allows
+PERMISSIONS = {
+    "dashboard.view": "see the dashboard and use global search",
+    "orders.view": "list, open and export orders",
+    "orders.manage": "change order status, cancel, add notes",
+    "orders.ship": "mark orders shipped",
+    "customers.view": "look customers up",
+    "customers.manage": "lock/unlock customer accounts, revoke their sessions",
+    "returns.view": "list, open and export returns",
+    "returns.manage": "create, approve, reject, process and close returns",
+    "returns.receive": "record return tracking and receive returned items",
+    "refunds.view": "list, open and export refunds and payments",
+    "refunds.issue": "issue and retry refunds",
+    "inventory.view": "see stock levels",
+    "inventory.manage": "adjust stock",
+    "marketing.view": "see coupons, promotions and templates",
+    "marketing.manage": "change coupons, promotions and templates",
+    "activity.view": "read the staff activity (audit) log",
+    "staff.manage": "manage staff roles, locks and MFA",
+    "databases.view": "see database health",
+    "data.browse": "browse every table in the data browser",
+}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset(PERMISSIONS),
+    "support": frozenset({
+        "dashboard.view", "orders.view", "orders.manage", "orders.ship",
+        "customers.view", "customers.manage", "returns.view", "returns.manage",
+        "returns.receive", "refunds.view", "refunds.issue", "inventory.view",
+    }),
+    "warehouse": frozenset({
+        "dashboard.view", "orders.view", "orders.ship", "returns.view",
+        "returns.receive", "inventory.view", "inventory.manage",
+    }),
+    "marketing": frozenset({"dashboard.view", "marketing.view", "marketing.manage", "customers.view"}),
+    "finance": frozenset({
+        "dashboard.view", "orders.view", "customers.view", "returns.view",
+        "refunds.view", "refunds.issue", "databases.view",
+    }),
+}
+
+
+def permissions_of(roles) -> frozenset[str]:
+    granted: set[str] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(granted)
+
+
+def permission_required(permission: str):
+    """Sign-in required; then 403 unless the user's roles grant ``permission``."""
+    if permission not in PERMISSIONS:
+        raise KeyError(f"undeclared permission {permission!r}")
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.can(permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.permission = permission
+        return wrapped
+
+    return decorator

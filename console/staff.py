@@ -1,0 +1,60 @@
+"""The signed-in staff member: an auth_db user plus the staff roles they hold."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from console.extensions import db
+from console.models.auth import Role, User, UserRole
+from console.permissions import STAFF_ROLES, permissions_of
+
+
+@dataclass
+class StaffUser:
+    """What Flask-Login keeps as current_user, and what workflows take as ``actor``."""
+
+    id: str
+    email: str
+    roles: frozenset[str]
+    ip: str | None = None
+    permissions: frozenset[str] = field(init=False)
+
+    def __post_init__(self):
+        self.permissions = permissions_of(self.roles)
+
+    # Flask-Login protocol
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return True
+
+    def get_id(self) -> str:
+        return self.id
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    @property
+    def display_name(self) -> str:
+        return self.email
+
+
+def staff_roles_of(user_id: str) -> frozenset[str]:
+    names = db.session.scalars(
+        select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == user_id)
+    )
+    return frozenset(name for name in names if name in STAFF_ROLES)
+
+
+def load_staff(user_id: str, ip: str | None = None) -> StaffUser | None:
+    """The staff member with this id, or None if they are no longer active staff."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active:
+        return None
+    roles = staff_roles_of(user.id)
+    if not roles:
+        return None
+    return StaffUser(id=user.id, email=user.email, roles=roles, ip=ip)

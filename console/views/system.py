@@ -1,0 +1,27 @@
+"""Database health: the Databases page and GET /healthz."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+
+from console.health import check_all
+from console.permissions import permission_required
+
+bp = Blueprint("system", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    results = check_all(with_details=False)
+    body = {
+        "status": "ok" if all(h.up for h in results) else "degraded",
+        "databases": {h.key: {"up": h.up, "round_trip_ms": h.round_trip_ms, **({"error": h.error} if h.error else {})}
+                      for h in results},
+        "down": [h.key for h in results if not h.up],
+    }
+    return jsonify(body), 200 if not body["down"] else 503
+
+
+@bp.get("/databases")
+@permission_required("databases.view")
+def databases():
+    return render_template("system/databases.html", results=check_all())

@@ -1,0 +1,16 @@
+// Console behaviour that would otherwise be inline script (the CSP forbids it).
+document.addEventListener("htmx:beforeSwap", function (evt) {
+  // htmx 2 does not swap 4xx responses; the console's form errors and refusals are
+  // rendered partials that must replace the form, so let them through.
+  var status = evt.detail.xhr.status;
+  if (status === 400 || status === 403 || status === 404 || status === 409 || status === 422 || status === 503) {
+    evt.detail.shouldSwap = true;
+    evt.detail.isError = false;
+  }
+});
+
+// Buttons with data-confirm ask before submitting.
+document.addEventListener("submit", function (evt) {
+  var msg = evt.target.getAttribute("data-confirm");
+  if (msg && !window.confirm(msg)) { evt.preventDefault(); }
+}, true);

@@ -1,0 +1,166 @@
+"""Shared fixtures: the app on SQLite or PostgreSQL, a clean database per test,
+signed-in clients per role, and a query counter."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, text
+
+from config import BIND_KEYS, bind_config
+from console import create_app
+from console.extensions import db
+from console.models import models_of
+from tests import databases
+
+STAFF_PASSWORD = "Test-password-1"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgres_only: needs real PostgreSQL (concurrency, locking)")
+    config.addinivalue_line("markers", "browser: drives Chromium through Playwright")
+
+
+def pytest_report_header(config):
+    return f"console test database backend: {databases.BACKEND}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if databases.BACKEND != "postgres":
+        skip = pytest.mark.skip(reason="PostgreSQL-only test; runs in the CONSOLE_TEST_DB=postgres pass")
+        for item in items:
+            if "postgres_only" in item.keywords:
+                item.add_marker(skip)
+    else:
+        # Browser tests exercise the screens, not the database: they run in the SQLite pass.
+        skip = pytest.mark.skip(reason="browser tests run in the SQLite pass")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory):
+    if databases.BACKEND == "postgres":
+        reason = databases.postgres_reason()
+        if reason:
+            if databases.IN_CI:
+                pytest.fail(f"CI=true but {reason}")
+            pytest.skip(reason)
+        tag = databases.run_tag()
+        urls = databases.create_postgres_databases(tag)
+        yield urls
+        for engine_owner in _apps:
+            with engine_owner.app_context():
+                for engine in db.engines.values():
+                    engine.dispose()
+        databases.drop_postgres_databases(tag)
+    else:
+        folder = tmp_path_factory.mktemp("sqlite")
+        yield {key: f"sqlite:///{folder / (key + '_db.sqlite')}" for key in BIND_KEYS}
+
+
+_apps: list = []
+
+
+def make_app(database_urls: dict[str, str], **overrides):
+    binds = {key: bind_config(url) for key, url in database_urls.items()}
+    application = create_app("testing", {"SQLALCHEMY_BINDS": binds, **overrides})
+    _apps.append(application)
+    return application
+
+
+@pytest.fixture(scope="session")
+def app(database_urls):
+    application = make_app(database_urls)
+    with application.app_context():
+        db.create_all(bind_key=list(BIND_KEYS))
+    return application
+
+
+def _wipe(application) -> None:
+    with application.app_context():
+        db.session.remove()
+        for key in BIND_KEYS:
+            tables = [m.__tablename__ for m in models_of(key)]
+            with db.engines[key].begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+                else:
+                    conn.execute(text("PRAGMA foreign_keys=OFF"))
+                    for table in tables:
+                        conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture(autouse=True)
+def clean_database(request):
+    yield
+    if "app" in request.fixturenames:
+        _wipe(request.getfixturevalue("app"))
+
+
+@pytest.fixture
+def ctx(app):
+    """An application context for tests that call workflows and models directly."""
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class StaffSignIn:
+    """Creates staff users and signs a test client in as them."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+
+    def create(self, role: str, email: str | None = None):
+        from console.demo.builders import make_staff
+
+        with self.app.app_context():
+            user = make_staff(role, email or f"{role}@staff.test", STAFF_PASSWORD)
+            db.session.commit()
+            return user.id
+
+    def login(self, role: str = "admin", email: str | None = None):
+        email = email or f"{role}@staff.test"
+        self.create(role, email)
+        response = self.client.post("/login", data={"email": email, "password": STAFF_PASSWORD})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(app, client):
+    return StaffSignIn(app, client)
+
+
+class QueryCounter:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app):
+    """Counts SQL statements on every bind while the returned counter is active."""
+    counter = QueryCounter()
+    with app.app_context():
+        engines = list(db.engines.values())
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", counter)

@@ -1,0 +1,56 @@
+"""Test databases: ten SQLite files or ten PostgreSQL databases, chosen by CONSOLE_TEST_DB.
+
+On PostgreSQL each test run (and each xdist worker) gets its own ten databases,
+created here and dropped at the end, so parallel runs never share state.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+from psycopg import sql
+
+from config import BIND_KEYS
+
+BACKEND = os.environ.get("CONSOLE_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get("CONSOLE_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def postgres_reason() -> str | None:
+    """None when the local PostgreSQL server answers, else why not."""
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
+
+
+def _admin():
+    return psycopg.connect(PG_ADMIN_URL, autocommit=True)
+
+
+def create_postgres_databases(tag: str) -> dict[str, str]:
+    """Ten fresh databases; returns bind key -> SQLAlchemy URL."""
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    urls = {}
+    with _admin() as conn:
+        for key in BIND_KEYS:
+            name = f"console_test_{tag}_{key}"
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            urls[key] = f"{base}/{name}"
+    return urls
+
+
+def drop_postgres_databases(tag: str) -> None:
+    with _admin() as conn:
+        for key in BIND_KEYS:
+            name = f"console_test_{tag}_{key}"
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def run_tag() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"{os.getpid()}_{worker}_{uuid.uuid4().hex[:6]}"
