@@ -33,21 +33,25 @@ PERMISSIONS = {
     "staff.manage": "manage staff roles, locks and MFA",
     "databases.view": "see database health",
     "data.browse": "browse every table in the data browser",
+    "profile.manage": "sign out, see one's own profile, enrol in and turn off MFA",
 }
+
+# What every staff member may do, whatever their role.
+EVERY_STAFF = frozenset({"profile.manage"})
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
-    "support": frozenset({
+    "support": EVERY_STAFF | frozenset({
         "dashboard.view", "orders.view", "orders.manage", "orders.ship",
         "customers.view", "customers.manage", "returns.view", "returns.manage",
         "returns.receive", "refunds.view", "refunds.issue", "inventory.view",
     }),
-    "warehouse": frozenset({
+    "warehouse": EVERY_STAFF | frozenset({
         "dashboard.view", "orders.view", "orders.ship", "returns.view",
         "returns.receive", "inventory.view", "inventory.manage",
     }),
-    "marketing": frozenset({"dashboard.view", "marketing.view", "marketing.manage", "customers.view"}),
-    "finance": frozenset({
+    "marketing": EVERY_STAFF | frozenset({"dashboard.view", "marketing.view", "marketing.manage", "customers.view"}),
+    "finance": EVERY_STAFF | frozenset({
         "dashboard.view", "orders.view", "customers.view", "returns.view",
         "refunds.view", "refunds.issue", "databases.view",
     }),
