@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 
 from console.extensions import db
 from console.models.auth import Role, User, UserRole
+from console.models.types import utcnow
 from console.permissions import STAFF_ROLES, permissions_of
 
 
@@ -49,10 +51,16 @@ def staff_roles_of(user_id: str) -> frozenset[str]:
     return frozenset(name for name in names if name in STAFF_ROLES)
 
 
+def is_locked(user: User, now: datetime | None = None) -> bool:
+    return user.locked_until is not None and user.locked_until > (now or utcnow())
+
+
 def load_staff(user_id: str, ip: str | None = None) -> StaffUser | None:
-    """The staff member with this id, or None if they are no longer active staff."""
+    """The staff member with this id, or None if they are no longer active, unlocked
+    staff. Called on every request, so a revoked role, a deactivation or a lock
+    takes effect at the next click."""
     user = db.session.get(User, user_id)
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or is_locked(user):
         return None
     roles = staff_roles_of(user.id)
     if not roles:
