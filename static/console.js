@@ -14,3 +14,21 @@ document.addEventListener("submit", function (evt) {
   var msg = evt.target.getAttribute("data-confirm");
   if (msg && !window.confirm(msg)) { evt.preventDefault(); }
 }, true);
+
+// Staff, activity: an htmx action answers with HX-Trigger {"console:flash": {message, category}};
+// show it in the message area like a flashed message (built with the DOM, never as HTML).
+document.addEventListener("console:flash", function (evt) {
+  var area = document.getElementById("flashes");
+  if (!area || !evt.detail || !evt.detail.message) { return; }
+  var alert = document.createElement("div");
+  alert.className = "alert alert-" + (evt.detail.category || "success") + " alert-dismissible fade show";
+  alert.setAttribute("role", "status");
+  alert.textContent = evt.detail.message;
+  var close = document.createElement("button");
+  close.type = "button";
+  close.className = "btn-close";
+  close.setAttribute("data-bs-dismiss", "alert");
+  close.setAttribute("aria-label", "Close");
+  alert.appendChild(close);
+  area.replaceChildren(alert);
+});
