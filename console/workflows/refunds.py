@@ -1,0 +1,476 @@
+"""Refunds: money back to the customer, written across databases that share no transaction.
+
+A refund is, in payment_db, a ``payment_refunds`` row, a ``payment_transactions`` REFUND
+row and a ``payment_audit_logs`` row, written together with its idempotency key in ONE
+transaction while the payment row is locked (``SELECT … FOR UPDATE`` on PostgreSQL), so
+two staff members, a double click or a retried request can never refund more than the
+payment captured, nor the same request twice.
+
+That money step is the durable intent. The rest happens afterwards, each step an
+idempotent write in its own database's transaction:
+
+- ``audit``: the security_audit_logs row (auth_db), under an id chosen up front;
+- ``order``: when the payment is fully refunded, the order's payment_status and status
+  become refunded, with history (order_db);
+- ``return``: for a return's refund, the return_refunds row (under an id chosen up front)
+  and the return moved to processed (return_db);
+- ``notify``: the customer's email (notification_db), under an id chosen up front.
+
+Which steps are still to do is kept in ``payment_refunds.metadata_["steps"]`` (written
+with the refund, so it survives a crash). A step that fails leaves the refund "needs
+attention" on the screens; ``retry_refund`` runs the steps still pending and never one
+that is done. A step is marked done only after its own commit, and each step checks
+whether its write already happened, so even a crash between the two repeats nothing.
+
+Links: ``payment_refunds.metadata_`` holds ``return_request_id`` and ``return_refund_id``;
+the return_refunds row is created under that id, so each side finds the other by key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
+
+from flask import current_app
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from console import audit
+from console.extensions import db
+from console.lookups import database
+from console.models.auth import SecurityAuditLog
+from console.models.notification import Notification
+from console.models.order import Order
+from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund,
+                                    PaymentTransaction)
+from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
+from console.models.types import new_id, utcnow
+from console.models.user import UserProfile
+from console.workflows import WorkflowError
+from console.workflows.notify import queue
+from console.workflows.refund_providers import ProviderDeclined, provider_for
+
+CENTS = Decimal("0.01")
+# Refunds that hold money back from the refundable amount.
+COUNTED = ("PENDING", "PROCESSING", "COMPLETED")
+STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
+STEP_ORDER = ("audit", "order", "return", "notify")
+STEP_LABELS = {"audit": "audit log (auth_db)", "order": "order status (order_db)",
+               "return": "return record (return_db)", "notify": "customer email (notification_db)"}
+KEY_LIFETIME = timedelta(days=30)
+MAX_KEY_LENGTH = 100
+
+
+def locked(stmt):
+    """The one row ``stmt`` selects, locked until commit (FOR UPDATE on PostgreSQL;
+    SQLite has a single writer anyway) and re-read, never taken stale from the session."""
+    return db.session.scalar(stmt.with_for_update().execution_options(populate_existing=True))
+
+
+def parse_amount(raw) -> Decimal:
+    """A positive amount with at most two decimals, or a 422 saying what is wrong."""
+    try:
+        amount = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise WorkflowError(f"“{raw}” is not an amount. Write it like 12.50.", 422) from None
+    if not amount.is_finite() or amount <= 0:
+        raise WorkflowError("The refund amount must be more than zero.", 422)
+    if amount != amount.quantize(CENTS):
+        raise WorkflowError("Amounts have at most two decimals (cents).", 422)
+    return amount.quantize(CENTS)
+
+
+# --- what can be refunded ---------------------------------------------------------------
+
+def captured_amount(payment: Payment) -> Decimal:
+    """What the payment captured: its SUCCEEDED CHARGE transactions or, when the payment
+    service recorded none, the payment's amount once it SUCCEEDED (REFUNDED came after)."""
+    charges = list(db.session.scalars(select(PaymentTransaction.amount).where(
+        PaymentTransaction.payment_id == payment.id, PaymentTransaction.transaction_type == "CHARGE",
+        PaymentTransaction.status == "SUCCEEDED")))
+    if charges:
+        return sum(charges, Decimal("0"))
+    if payment.status in ("SUCCEEDED", "REFUNDED"):
+        return payment.amount or Decimal("0")
+    return Decimal("0")
+
+
+def refunded_amount(payment_id: str, statuses=COUNTED) -> Decimal:
+    amounts = db.session.scalars(select(PaymentRefund.amount).where(
+        PaymentRefund.payment_id == payment_id, PaymentRefund.status.in_(statuses)))
+    return sum(amounts, Decimal("0"))
+
+
+def refundable_amount(payment: Payment) -> Decimal:
+    return max(Decimal("0"), captured_amount(payment) - refunded_amount(payment.id))
+
+
+def is_fully_refunded(payment: Payment) -> bool:
+    """Money actually returned covers the capture. A deferred (PENDING) refund does not
+    count until the payment service completes it."""
+    captured = captured_amount(payment)
+    return captured > 0 and refunded_amount(payment.id, ("COMPLETED",)) >= captured
+
+
+def payment_for_order(order: Order) -> Payment | None:
+    """The order's payment: orders.payment_method_id holds payments.id (the entity block);
+    otherwise the newest captured payment whose order_id is the order's."""
+    payment = db.session.get(Payment, order.payment_method_id) if order.payment_method_id else None
+    if payment is not None and payment.order_id in (None, order.id):
+        return payment
+    return db.session.scalar(select(Payment).where(Payment.order_id == order.id).order_by(
+        (Payment.status.in_(("SUCCEEDED", "REFUNDED"))).desc(), Payment.created_at.desc()).limit(1))
+
+
+# --- needs attention -------------------------------------------------------------------
+
+def pending_steps(refund: PaymentRefund) -> list[str]:
+    steps = (refund.metadata_ or {}).get("steps") or {}
+    return [name for name in STEP_ORDER if steps.get(name) == "pending"]
+
+
+def needs_attention(refund: PaymentRefund) -> bool:
+    return refund.status != "FAILED" and bool(pending_steps(refund))
+
+
+def last_error(refund: PaymentRefund) -> dict | None:
+    return (refund.metadata_ or {}).get("last_error")
+
+
+def needs_attention_clause():
+    """SQL for needs_attention(): a step recorded as pending in the refund's metadata."""
+    return or_(*(PaymentRefund.metadata_[("steps", name)].as_string() == "pending" for name in STEP_ORDER))
+
+
+def refunds_of_return(return_request: ReturnRequest) -> list[PaymentRefund]:
+    """The payment refunds issued for a return (found through the order, linked by id)."""
+    if not return_request.order_id:
+        return []
+    rows = db.session.scalars(select(PaymentRefund).where(PaymentRefund.order_id == return_request.order_id)
+                              .order_by(PaymentRefund.created_at))
+    return [r for r in rows if (r.metadata_ or {}).get("return_request_id") == return_request.id]
+
+
+# --- issuing -----------------------------------------------------------------------------
+
+@dataclass
+class RefundOutcome:
+    refund: PaymentRefund
+    created: bool  # False: the key was used before and this is that first refund
+    failed_step: str | None = None
+    error: str | None = None
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.failed_step is not None
+
+    @property
+    def message(self) -> str:
+        r = self.refund
+        text = (f"Refund of {r.amount} {r.currency} recorded ({r.status.lower()})." if self.created else
+                f"This refund was already recorded: {r.amount} {r.currency} ({r.status.lower()}); nothing was refunded twice.")
+        if self.failed_step:
+            text += (f" The money step is done, but the {STEP_LABELS[self.failed_step]} could not be updated "
+                     f"({self.error}). It is marked “needs attention”: use Retry once the database is back.")
+        return text
+
+
+def refund_order(actor, order_id: str, amount, *, key: str, reason: str) -> RefundOutcome:
+    """A goodwill or partial refund from the order page, without a return."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise WorkflowError("Give a reason for the refund (the customer and finance will see it).", 422)
+    with database("order"):
+        order = db.session.get(Order, order_id)
+    if order is None:
+        raise WorkflowError("That order does not exist.", 404)
+    with database("payment"):
+        payment = payment_for_order(order)
+    if payment is None:
+        raise WorkflowError(f"Order {order.order_number} has no payment to refund.", 409)
+    return issue_refund(actor, payment.id, amount, key=key, reason=reason,
+                        link={"kind": "goodwill", "order_number": order.order_number})
+
+
+def issue_refund(actor, payment_id: str, amount, *, key: str, reason: str, link: dict | None = None) -> RefundOutcome:
+    """Refund ``amount`` of a payment once per ``key``, then run the further steps.
+
+    ``link`` goes into the refund's metadata: ``kind`` ("goodwill" or "return"), and for a
+    return its ``return_request_id``, ``rma_number`` and per-item ``items`` amounts.
+    """
+    amount = parse_amount(amount)
+    key = (key or "").strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise WorkflowError("The refund form is missing its request key. Reload the page and try again.", 400)
+    with database("payment"):
+        refund, created = _money_step(actor, payment_id, amount, key, reason, link or {})
+    if not created:
+        return RefundOutcome(refund, created=False)
+    failed, error = _run_steps(actor, refund.id)
+    return RefundOutcome(_reload(refund.id), created=True, failed_step=failed, error=error)
+
+
+def retry_refund(actor, refund_id: str) -> RefundOutcome:
+    """Run the steps of a refund that are still pending; never one that is done."""
+    with database("payment"):
+        refund = db.session.get(PaymentRefund, refund_id)
+        if refund is None:
+            raise WorkflowError("That refund does not exist.", 404)
+        if not needs_attention(refund):
+            raise WorkflowError("This refund has nothing left to complete.", 409)
+        steps = pending_steps(refund)
+    audit.record(actor, "refund.retried", "payment_refund", refund_id, pending=steps)
+    with database("auth"):
+        db.session.commit()
+    failed, error = _run_steps(actor, refund_id)
+    return RefundOutcome(_reload(refund_id), created=True, failed_step=failed, error=error)
+
+
+def complete_refund(actor, refund_id: str) -> RefundOutcome:
+    """Like retry_refund, but quiet when there is nothing to do (used by returns.process)."""
+    failed, error = _run_steps(actor, refund_id)
+    return RefundOutcome(_reload(refund_id), created=False, failed_step=failed, error=error)
+
+
+def _reload(refund_id: str) -> PaymentRefund:
+    with database("payment"):
+        return db.session.get(PaymentRefund, refund_id, populate_existing=True)
+
+
+def _refund_with_key(payment_id: str, key: str) -> PaymentRefund | None:
+    # A payment has few refunds: finding the key among them is cheaper than a JSON index.
+    for refund in db.session.scalars(select(PaymentRefund).where(PaymentRefund.payment_id == payment_id)):
+        if (refund.metadata_ or {}).get("idempotency_key") == key:
+            return refund
+    return None
+
+
+def _earlier_result(payment_id: str, key: str) -> PaymentRefund:
+    used = db.session.scalar(select(PaymentIdempotencyKey).where(PaymentIdempotencyKey.key == key))
+    refund = _refund_with_key(used.payment_id, key) if used is not None else None
+    if refund is None or used.payment_id != payment_id:
+        raise WorkflowError("This refund form was already used for another payment. Reload the page and try again.", 409)
+    return refund
+
+
+def _money_step(actor, payment_id: str, amount: Decimal, key: str, reason: str, link: dict):
+    """payment_db, one transaction: key + refund + REFUND transaction + payment audit log."""
+    try:
+        payment = locked(select(Payment).where(Payment.id == payment_id))
+        if payment is None:
+            raise WorkflowError("That payment does not exist.", 404)
+        if db.session.scalar(select(PaymentIdempotencyKey.id).where(PaymentIdempotencyKey.key == key)):
+            refund = _earlier_result(payment_id, key)
+            db.session.commit()
+            return refund, False
+        currency = payment.currency or ""
+        refundable = refundable_amount(payment)
+        if amount > refundable:
+            raise WorkflowError(f"A refund of {amount} {currency} is more than this payment can refund: "
+                                f"the refundable amount is {refundable} {currency}.", 422)
+        provider = provider_for(payment)
+        if provider is None:
+            raise WorkflowError(f"No refund client is set up for the payment provider {payment.payment_provider!r}.", 422)
+        try:
+            result = provider.submit_refund(payment, amount, key)
+        except ProviderDeclined as exc:
+            raise WorkflowError(f"The payment provider declined the refund: {exc}", 422) from None
+        now = utcnow()
+        steps = {"audit": "pending", "order": "pending", "notify": "pending"}
+        if link.get("return_request_id"):
+            steps["return"] = "pending"
+        refund = PaymentRefund(
+            id=new_id(), payment_id=payment.id, order_id=payment.order_id, reason=reason, amount=amount,
+            currency=currency, status=result.status, provider_refund_id=result.provider_refund_id,
+            processed_at=now if result.status == "COMPLETED" else None, created_at=now,
+            metadata_={
+                **link, "idempotency_key": key, "provider": payment.payment_provider, "steps": steps,
+                "staff_id": actor.id, "staff_ip": getattr(actor, "ip", None),
+                # Ids chosen now, so each later step can tell whether it already happened.
+                "audit_id": new_id(), "notification_id": new_id(),
+                **({"return_refund_id": new_id()} if link.get("return_request_id") else {}),
+            })
+        db.session.add(refund)
+        db.session.add(PaymentIdempotencyKey(key=key, payment_id=payment.id, user_id=actor.id,
+                                             expires_at=now + KEY_LIFETIME, created_at=now))
+        db.session.add(PaymentTransaction(
+            payment_id=payment.id, transaction_type="REFUND",
+            status="SUCCEEDED" if result.status == "COMPLETED" else "PENDING",
+            provider_transaction_id=result.provider_refund_id, amount=amount, currency=currency,
+            provider_response={**result.response, "refund_id": refund.id},
+            processed_at=refund.processed_at, created_at=now))
+        db.session.add(PaymentAuditLog(event_type="refund.issued", user_id=actor.id, payment_id=payment.id,
+                                       order_id=payment.order_id, amount=amount, currency=currency,
+                                       ip_address=getattr(actor, "ip", None), success=True, timestamp=now))
+        db.session.flush()
+        if payment.status != "REFUNDED" and is_fully_refunded(payment):
+            payment.status = "REFUNDED"
+        db.session.commit()
+        return refund, True
+    except IntegrityError:
+        # The same key, committed a moment ago for the same payment by a concurrent request.
+        db.session.rollback()
+        refund = _earlier_result(payment_id, key)
+        db.session.commit()
+        return refund, False
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+# --- the further steps -------------------------------------------------------------------
+
+def _run_steps(actor, refund_id: str) -> tuple[str | None, str | None]:
+    """Run the pending steps in order; stop at the first failure and record it."""
+    for name in STEP_ORDER:
+        try:
+            with database("payment"):
+                refund = db.session.get(PaymentRefund, refund_id, populate_existing=True)
+                if (refund.metadata_ or {}).get("steps", {}).get(name) != "pending":
+                    continue
+            try:
+                STEPS[name](actor, refund)
+            except IntegrityError:
+                # A concurrent retry wrote the same row (same id) first: run the step once
+                # more, and it finds its write already there.
+                db.session.rollback()
+                STEPS[name](actor, _reload(refund_id))
+            _mark_step(refund_id, name, done=True)
+        except Exception as exc:  # noqa: BLE001 - any failure must leave a visible, retryable state
+            db.session.rollback()
+            current_app.logger.warning("refund %s: step %s failed: %s", refund_id, name, exc)
+            message = _describe(exc)
+            _mark_step(refund_id, name, done=False, error=message)
+            return name, message
+    return None, None
+
+
+def _describe(exc: Exception) -> str:
+    from console.lookups import DatabaseUnavailable
+
+    if isinstance(exc, DatabaseUnavailable):
+        return f"{exc.bind_key}_db is unavailable"
+    if isinstance(exc, WorkflowError):
+        return exc.message
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(": ")
+
+
+def _mark_step(refund_id: str, name: str, *, done: bool, error: str | None = None) -> None:
+    """Record a step's outcome on the refund row (locked), after the step's own commit."""
+    try:
+        with database("payment"):
+            refund = locked(select(PaymentRefund).where(PaymentRefund.id == refund_id))
+            meta = dict(refund.metadata_ or {})
+            steps = dict(meta.get("steps") or {})
+            if done:
+                steps[name] = "done"
+                if (meta.get("last_error") or {}).get("step") == name:
+                    meta.pop("last_error")
+            elif steps.get(name) == "pending":
+                meta["last_error"] = {"step": name, "message": error, "at": utcnow().isoformat()}
+            meta["steps"] = steps
+            refund.metadata_ = meta
+            db.session.commit()
+    except Exception:  # noqa: BLE001 - payment_db down: the step stays pending and is retried
+        db.session.rollback()
+        if done:
+            raise
+
+
+def _issuer(refund: PaymentRefund):
+    meta = refund.metadata_ or {}
+    return SimpleNamespace(id=meta.get("staff_id"), ip=meta.get("staff_ip"))
+
+
+def _step_audit(actor, refund: PaymentRefund) -> None:
+    meta = refund.metadata_
+    with database("auth"):
+        if db.session.get(SecurityAuditLog, meta["audit_id"]) is None:
+            row = audit.record(_issuer(refund), "refund.issued", "payment_refund", refund.id,
+                               after={"amount": refund.amount, "currency": refund.currency, "status": refund.status},
+                               payment_id=refund.payment_id, order_id=refund.order_id, reason=refund.reason,
+                               return_request_id=meta.get("return_request_id"), idempotency_key=meta.get("idempotency_key"))
+            row.id = meta["audit_id"]
+        db.session.commit()
+
+
+def _step_order(actor, refund: PaymentRefund) -> None:
+    """When the payment is fully refunded, the order's payment status and status follow."""
+    with database("payment"):
+        payment = db.session.get(Payment, refund.payment_id)
+        fully = payment is not None and payment.status == "REFUNDED"
+    if not fully or not refund.order_id:
+        return
+    from console.workflows.orders import record_status_change
+
+    with database("order"):
+        order = locked(select(Order).where(Order.id == refund.order_id))
+        if order is None:
+            return  # a missing order is shown as such; there is nothing to update
+        if order.payment_status != "refunded":
+            audit.record(actor, "order.payment_status_changed", "order", order.id,
+                         before={"payment_status": order.payment_status}, after={"payment_status": "refunded"},
+                         refund_id=refund.id)
+            order.payment_status = "refunded"
+        if order.status != "refunded":
+            record_status_change(actor, order, "refunded", f"payment fully refunded (refund {refund.id})")
+        db.session.commit()
+
+
+def _step_return(actor, refund: PaymentRefund) -> None:
+    from console.workflows import returns
+
+    meta = refund.metadata_
+    with database("return"):
+        request = locked(select(ReturnRequest).where(ReturnRequest.id == meta["return_request_id"]))
+        if request is None:
+            return
+        if db.session.get(ReturnRefund, meta["return_refund_id"]) is None:
+            db.session.add(ReturnRefund(
+                id=meta["return_refund_id"], return_request_id=request.id, payment_id=refund.payment_id,
+                order_id=refund.order_id, user_id=request.user_id, refund_method="original_payment",
+                amount=refund.amount, currency=refund.currency, status=refund.status.lower(),
+                reason=f"payment refund {refund.id}", processed_at=refund.processed_at))
+            amounts = meta.get("items") or {}
+            for item in db.session.scalars(select(ReturnItem).where(ReturnItem.return_request_id == request.id)):
+                if item.id in amounts:
+                    item.refund_amount = Decimal(amounts[item.id])
+            request.refund_amount = refund.amount
+        if request.status == "received":
+            returns.move(actor, request, "processed", f"refunded {refund.amount} {refund.currency} to the original payment",
+                         notify=False)
+        db.session.commit()
+
+
+def _first_name(user_id: str | None) -> str:
+    from console.lookups import DatabaseUnavailable
+
+    if not user_id:
+        return ""
+    try:
+        with database("user"):
+            profile = db.session.scalar(select(UserProfile).where(UserProfile.user_id == user_id))
+        return (profile.first_name or "") if profile else ""
+    except DatabaseUnavailable:
+        return "there"  # the email still goes out; the greeting is generic
+
+
+def _step_notify(actor, refund: PaymentRefund) -> None:
+    meta = refund.metadata_
+    with database("payment"):
+        payment = db.session.get(Payment, refund.payment_id)
+        user_id = payment.user_id if payment else None
+    variables = {"first_name": _first_name(user_id), "amount": refund.amount, "currency": refund.currency,
+                 "order_number": meta.get("order_number", ""), "rma_number": meta.get("rma_number", "")}
+    template = "return_processed" if meta.get("return_request_id") else "refund_issued"
+    with database("notification"):
+        if db.session.get(Notification, meta["notification_id"]) is None:
+            notification = queue(user_id, template, variables, key=f"refund:{refund.id}")
+            if notification.id is None:  # a new one (an existing one already has its id)
+                notification.id = meta["notification_id"]
+        db.session.commit()
+
+
+# The step functions by name: the order in which they run is STEP_ORDER.
+STEPS = {"audit": _step_audit, "order": _step_order, "return": _step_return, "notify": _step_notify}
