@@ -58,3 +58,72 @@ def create_staff(email: str, role: str) -> None:
     except WorkflowError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Created {user.email} with the {role} role.")
+
+
+@console_cli.command("seed-demo")
+@click.option("--customers", default=200, show_default=True, type=click.IntRange(1), help="Customers to create.")
+@click.option("--orders", default=1000, show_default=True, type=click.IntRange(1), help="Orders to create.")
+@click.option("--seed", default=1, show_default=True, type=int, help="The same seed gives the same data.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when auth_db already has users (for `make run`).")
+@click.option("--reset", is_flag=True, help="Delete every row in all ten databases first.")
+def seed_demo_command(customers: int, orders: int, seed: int, if_empty: bool, reset: bool) -> None:
+    """Load coherent demo data into all ten databases, including one staff login per role."""
+    from console.demo.seed import (
+        DEMO_STAFF_PASSWORD, database_is_empty, delete_all_rows, seed_demo, total_steps,
+    )
+    from console.permissions import STAFF_ROLES
+    from console.schema_check import check_all
+
+    unfit = [r for r in check_all() if not r.fits]
+    if unfit:
+        problems = "; ".join(f"{r.key}_db " + (f"is unreachable ({r.error})" if not r.up else "lacks tables or columns")
+                             for r in unfit)
+        raise click.ClickException(f"{problems}. Run `flask --app wsgi console init-db` first "
+                                   "(and `console check-schema` for the details).")
+    if not database_is_empty():
+        if if_empty:
+            click.echo("auth_db already has users: demo data not loaded (--if-empty).")
+            return
+        if not reset:
+            raise click.ClickException("auth_db already has users, and demo data must not be mixed into real data. "
+                                       "Use --reset to delete every row in all ten databases first, "
+                                       "or --if-empty to leave them as they are.")
+        delete_all_rows()
+        click.echo("Deleted every row in all ten databases (--reset).")
+    with click.progressbar(length=total_steps(customers, orders), label="Seeding demo data") as bar:
+        summary = seed_demo(customers=customers, orders=orders, seed=seed, progress=bar.update)
+    click.echo("Created " + ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in summary.items()) + ".")
+    click.echo(f"Staff sign-in (password {DEMO_STAFF_PASSWORD}): "
+               + ", ".join(f"{role}@example.com" for role in STAFF_ROLES))
+
+
+@console_cli.command("check-refs")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the report to this CSV file.")
+def check_refs_command(csv_path: str | None) -> None:
+    """Count rows whose logical reference points at nothing (exit 1 if any)."""
+    from console.exports import csv_lines
+    from console.integrity import CSV_HEADER, check_all, csv_rows, report_lines
+
+    reports = check_all()
+    for line in report_lines(reports):
+        click.echo(line)
+    if csv_path:
+        with open(csv_path, "w", encoding="utf-8", newline="") as handle:
+            handle.writelines(csv_lines(CSV_HEADER, csv_rows(reports)))
+        click.echo(f"Wrote {csv_path}.")
+    if not all(r.ok for r in reports):
+        raise SystemExit(1)
+
+
+@console_cli.command("check-schema")
+def check_schema_command() -> None:
+    """Compare each live database with the models: missing and extra tables and columns
+    (exit 1 if a table or column is missing or a database is unreachable)."""
+    from console.schema_check import check_all, report_lines
+
+    reports = check_all()
+    for line in report_lines(reports):
+        click.echo(line)
+    if not all(r.fits for r in reports):
+        raise SystemExit(1)

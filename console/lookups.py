@@ -88,6 +88,18 @@ def fetch_in(bind_key: str, table: str, column: str, values: Iterable, *options)
     return rows
 
 
+def existing_values(bind_key: str, table: str, column: str, values: Iterable) -> set:
+    """Which of ``values`` exist in ``bind_key.table.column``: only that column is
+    read, one query per chunk (the integrity report asks this for every batch)."""
+    model = model_for_table(bind_key, table)
+    col = getattr(model, column if column != "metadata" else "metadata_")
+    found: set = set()
+    with database(bind_key):
+        for chunk in chunks(_distinct(values)):
+            found.update(db.session.scalars(select(col).where(col.in_(chunk))))
+    return found
+
+
 def resolve(ref: Reference | str, values: Iterable) -> dict:
     """Follow a reference forwards: {source value: target row}; missing targets are absent."""
     ref = _as_reference(ref)

@@ -7,7 +7,11 @@ as ARRAY(text) on PostgreSQL (JSON elsewhere, so SQLite can hold them).
 """
 from __future__ import annotations
 
+import random
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, DateTime, Text
@@ -15,12 +19,35 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import TypeDecorator
 
 
+# Set only inside repeatable(): an id generator and a fixed "now" (see there).
+_repeatable: ContextVar[tuple[random.Random, datetime] | None] = ContextVar("repeatable", default=None)
+
+
 def new_id() -> str:
+    state = _repeatable.get()
+    if state is not None:
+        return str(uuid.UUID(int=state[0].getrandbits(128), version=4))
     return str(uuid.uuid4())
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    state = _repeatable.get()
+    return state[1] if state is not None else datetime.now(timezone.utc)
+
+
+@contextmanager
+def repeatable(seed, now: datetime) -> Iterator[None]:
+    """Inside, new_id() draws UUID4s from a generator seeded with ``seed`` and
+    utcnow() returns ``now``, so the demo seeder writes the same rows (ids, numbers,
+    timestamps) on every run with the same seed. Column defaults call these two
+    functions, so they follow as well. Per context: other threads are unaffected."""
+    if now.tzinfo is None:
+        raise ValueError("repeatable() needs a timezone-aware now")
+    token = _repeatable.set((random.Random(f"ids-{seed}"), now.astimezone(timezone.utc)))
+    try:
+        yield
+    finally:
+        _repeatable.reset(token)
 
 
 class UTCDateTime(TypeDecorator):
