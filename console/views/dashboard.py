@@ -3,12 +3,17 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
+from console import dashboard, links
+from console.models.types import utcnow
 from console.permissions import permission_required
 
 bp = Blueprint("dashboard", __name__)
+bp.context_processor(links.template_helpers)
 
 
 @bp.get("/")
 @permission_required("dashboard.view")
 def index():
-    return render_template("dashboard/index.html")
+    board = dashboard.collect(utcnow())
+    return render_template("dashboard/index.html", board=board, revenue_chart=dashboard.revenue_chart,
+                           status_chart=dashboard.status_chart, low_stock_limit=dashboard.LOW_STOCK_ROWS)

@@ -1,0 +1,124 @@
+"""Customers: the searchable list, the customer page and its panels, account actions."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from console import customers, links
+from console.exports import csv_response
+from console.listing import BadCursor, page_size
+from console.permissions import permission_required
+from console.workflows import WorkflowError
+from console.workflows import customers as actions
+
+bp = Blueprint("customers", __name__, url_prefix="/customers")
+bp.context_processor(links.template_helpers)
+
+
+def _vary(response):
+    # One URL answers with a partial (htmx) or a whole page: caches must keep both.
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+@bp.get("")
+@permission_required("customers.view")
+def list_customers():
+    filters = customers.CustomerFilters.from_args(request.args)
+    size = page_size(request.args.get("size"), default=50)
+    try:
+        result = customers.list_customers(filters, request.args.get("cursor"), size)
+    except BadCursor as exc:
+        abort(400, str(exc))
+    # The table alone for htmx swaps into it; the whole page otherwise (also when htmx
+    # restores history, which needs a full document).
+    partial = (request.htmx and request.htmx.target == "customers-table"
+               and not request.htmx.history_restore_request)
+    template = "customers/_table.html" if partial else "customers/list.html"
+    return _vary(make_response(render_template(template, result=result, filters=filters, size=size)))
+
+
+@bp.get("/export.csv")
+@permission_required("customers.view")
+def export_customers():
+    filters = customers.CustomerFilters.from_args(request.args)
+    return csv_response("customers", customers.EXPORT_HEADER, customers.export_rows(filters))
+
+
+@bp.get("/<user_id>")
+@permission_required("customers.view")
+def customer_detail(user_id: str):
+    summary = customers.summary(user_id)
+    if not summary.found:
+        abort(404, f"No customer with id {user_id}: neither auth_db nor user_db knows it.")
+    if summary.staff:
+        abort(404, f"{summary.email} is a staff account, not a customer. Staff accounts are managed on the Staff screen.")
+    return render_template("customers/detail.html", summary=summary, panels=customers.PANELS.values(),
+                           durations=actions.LOCK_DURATIONS)
+
+
+def _render_panel(key: str, user_id: str, status: int = 200, message: str | None = None,
+                  category: str = "success"):
+    result = customers.load_panel(key, user_id)
+    context = {"result": result, "user_id": user_id, "message": message, "category": category,
+               "durations": actions.LOCK_DURATIONS}
+    template = "customers/_panel.html" if request.htmx else "customers/panel_page.html"
+    return _vary(make_response(render_template(template, **context), status))
+
+
+@bp.get("/<user_id>/panels/<panel>")
+@permission_required("customers.view")
+def customer_panel(user_id: str, panel: str):
+    if panel not in customers.PANELS:
+        abort(404, f"There is no {panel!r} panel.")
+    # 200 even when the panel's database is down: htmx swaps it and the panel says so.
+    return _render_panel(panel, user_id)
+
+
+def _account_action(user_id: str, perform):
+    """Run an account action; answer htmx with the refreshed account panel, a plain
+    form post with a flash and a redirect (or the refusal's error page)."""
+    try:
+        message = perform(current_user)
+    except WorkflowError as exc:
+        if request.htmx:
+            return _render_panel("account", user_id, exc.status, exc.message, "danger")
+        abort(exc.status, exc.message)
+    if request.htmx:
+        response = _render_panel("account", user_id, message=message)
+        # The sessions panel listens for this and reloads itself.
+        response.headers["HX-Trigger"] = "customer-changed"
+        return response
+    flash(message, "success")
+    return redirect(url_for("customers.customer_detail", user_id=user_id), 303)
+
+
+@bp.post("/<user_id>/lock")
+@permission_required("customers.manage")
+def lock_customer(user_id: str):
+    duration = request.form.get("duration", "forever")
+
+    def perform(actor):
+        user = actions.lock_account(actor, user_id, request.form.get("reason"), duration)
+        how_long = actions.LOCK_DURATIONS[duration][0]
+        return f"Locked {user.email} {'until unlocked' if duration == 'forever' else 'for ' + how_long}."
+    return _account_action(user_id, perform)
+
+
+@bp.post("/<user_id>/unlock")
+@permission_required("customers.manage")
+def unlock_customer(user_id: str):
+    def perform(actor):
+        user = actions.unlock_account(actor, user_id, request.form.get("reason"))
+        return f"Unlocked {user.email} and cleared its failed sign-ins."
+    return _account_action(user_id, perform)
+
+
+@bp.post("/<user_id>/revoke-sessions")
+@permission_required("customers.manage")
+def revoke_customer_sessions(user_id: str):
+    def perform(actor):
+        revoked = actions.revoke_sessions(actor, user_id, request.form.get("reason"))
+        return (f"Signed the customer out everywhere: {revoked.sessions} session(s) ended, "
+                f"{revoked.refresh_tokens} refresh token(s) revoked.")
+    return _account_action(user_id, perform)
