@@ -103,7 +103,7 @@ def refunded_amount(payment_id: str, statuses=COUNTED) -> Decimal:
 
 
 def refundable_amount(payment: Payment) -> Decimal:
-    return max(Decimal("0"), captured_amount(payment) - refunded_amount(payment.id))
+    return max(Decimal("0"), captured_amount(payment) - refunded_amount(payment.id)).quantize(CENTS)
 
 
 def is_fully_refunded(payment: Payment) -> bool:
