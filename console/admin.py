@@ -1,6 +1,164 @@
-"""The data browser (/data): Flask-Admin over all 70 tables, admin only."""
+"""The data browser (/data): Flask-Admin over all 70 tables, admins only, read-only.
+
+One view per table, grouped in the menu by database. Class names repeat across
+services (two ``PaymentMethod``-like tables, several ``...History``), so every view
+gets an explicit endpoint ``data_<bind>_<table>``, name and category, and lives at
+/data/<bind>/<table>. Secrets never reach a page: they are left out of the list,
+the details and the (disabled) forms alike. Lists use the simple pager, so no page
+runs COUNT(*) over a large table.
+"""
 from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import abort, redirect, request, url_for
+from flask_admin import Admin, AdminIndexView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.contrib.sqla.typefmt import DEFAULT_FORMATTERS
+from flask_admin.model import filters as model_filters
+from flask_admin.model.typefmt import DETAIL_FORMATTERS
+from flask_admin.theme import Bootstrap4Theme
+from flask_login import current_user
+from sqlalchemy import JSON, Text
+
+from config import BIND_KEYS
+from console.extensions import db
+from console.formatting import when
+from console.models import models_of
+from console.models.types import UTCDateTime
+
+PERMISSION = "data.browse"
+PAGE_SIZE = 50
+
+# The obvious text keys staff search by, where a table has them.
+SEARCH_KEYS = ("email", "order_number", "rma_number", "tracking_number", "sku", "product_sku", "code", "name")
+
+# Secret columns named by table; the name rule in is_secret() catches the rest.
+SECRETS_BY_TABLE = {
+    ("mfa_backup_codes", "code"),      # hashes of one-time codes, still not for display
+    ("carriers", "configuration"),     # carriers keep account credentials beside api_key
+    ("carts", "session_id"),           # a guest cart's session id opens that cart
+}
+SECRET_WORDS = ("password", "secret", "token", "api_key")
+
+
+def is_secret(table: str, column: str) -> bool:
+    """Password hashes, MFA secrets and codes, every token, API keys. Columns that
+    only point at a token row (``refresh_token_id``) are ids, not secrets."""
+    if (table, column) in SECRETS_BY_TABLE:
+        return True
+    return any(word in column for word in SECRET_WORDS) and not column.endswith("_id")
+
+
+def _is_long(column) -> bool:
+    """Text and JSON columns are shown on the details page only, to keep lists legible."""
+    return isinstance(column.type, (Text, JSON))
+
+
+# --- filters on timestamp-with-time-zone columns ---------------------------------------
+# Flask-Admin builds naive datetimes from the filter text; the console's UTCDateTime
+# refuses naive values, so these read the text as UTC.
+
+class _InUTC:
+    def clean(self, value):
+        cleaned = super().clean(value)
+        if isinstance(cleaned, list):
+            return [v.replace(tzinfo=timezone.utc) for v in cleaned]
+        return cleaned.replace(tzinfo=timezone.utc)
+
+
+class UTCGreaterFilter(_InUTC, sqla_filters.DateTimeGreaterFilter):
+    pass
+
+
+class UTCSmallerFilter(_InUTC, sqla_filters.DateTimeSmallerFilter):
+    pass
+
+
+class UTCBetweenFilter(_InUTC, sqla_filters.DateTimeBetweenFilter):
+    pass
+
+
+class ConsoleFilterConverter(sqla_filters.FilterConverter):
+    @model_filters.convert("utcdatetime")
+    def conv_utc_datetime(self, column, name, **kwargs):
+        return [f(column, name, **kwargs) for f in (UTCGreaterFilter, UTCSmallerFilter, UTCBetweenFilter,
+                                                      sqla_filters.FilterEmpty)]
+
+
+def _utc_time(view, value: datetime, name: str) -> str:
+    return when(value, "%Y-%m-%d %H:%M:%S")
+
+
+# --- access ---------------------------------------------------------------------------
+
+class AdminOnly:
+    """Same sign-in as the console: anonymous -> the sign-in page, others -> 403."""
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.can(PERMISSION)
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(403)
+
+
+class DataIndexView(AdminOnly, AdminIndexView):
+    @expose("/")
+    def index(self):
+        return self.render("data/index.html", databases=self.admin.databases)
+
+
+class TableView(AdminOnly, ModelView):
+    """One table, read-only, secrets left out everywhere."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = False
+    can_view_details = True
+    can_set_page_size = False
+    column_display_pk = True
+    simple_list_pager = True
+    page_size = PAGE_SIZE
+    filter_converter = ConsoleFilterConverter()
+    column_type_formatters = {**DEFAULT_FORMATTERS, datetime: _utc_time}
+    column_type_formatters_detail = {**DETAIL_FORMATTERS, datetime: _utc_time}
+
+    def __init__(self, model, bind_key: str):
+        table = model.__table__
+        mapper = db.inspect(model)
+        # attribute name per column name (a "metadata" column is the attribute metadata_)
+        attrs = {prop.columns[0].name: prop.key for prop in mapper.column_attrs}
+        secrets = [attrs[c.name] for c in table.columns if is_secret(table.name, c.name)]
+        shown = [c for c in table.columns if attrs[c.name] not in secrets]
+
+        self.secret_columns = secrets
+        self.column_list = [attrs[c.name] for c in shown if not _is_long(c)]
+        self.column_details_list = [attrs[c.name] for c in shown]
+        self.column_exclude_list = list(secrets)
+        self.column_details_exclude_list = list(secrets)
+        self.form_excluded_columns = list(secrets)
+        self.column_searchable_list = [attrs[n] for n in SEARCH_KEYS if n in attrs and attrs[n] not in secrets]
+        dates = [c.name for c in table.columns if isinstance(c.type, UTCDateTime)]
+        date_column = "created_at" if "created_at" in dates else (dates[0] if dates else None)
+        self.column_filters = [attrs[n] for n in ("status", date_column) if n in attrs]
+        self.column_default_sort = (attrs[date_column], True) if date_column else None
+        # Raw column names as labels: the browser is for people who know the schema.
+        self.column_labels = {key: column for column, key in attrs.items()}
+        super().__init__(model, db, name=table.name, category=f"{bind_key}_db",
+                         endpoint=f"data_{bind_key}_{table.name}", url=f"{bind_key}/{table.name}")
 
 
 def register_admin(app) -> None:
-    """Attach the data browser. Filled in with the sign-in and permissions work."""
+    """Attach the data browser: one Admin per app (create_app runs once per test app)."""
+    admin = Admin(app, name="Data browser", url="/data", endpoint="data",
+                  index_view=DataIndexView(name="Databases", url="/data", endpoint="data"),
+                  theme=Bootstrap4Theme(base_template="data/base.html", fluid=True))
+    admin.databases = []
+    for bind_key in BIND_KEYS:
+        views = [TableView(model, bind_key) for model in models_of(bind_key)]
+        admin.add_views(*views)
+        admin.databases.append((f"{bind_key}_db", views))

@@ -1,0 +1,203 @@
+"""The Activity screen's reading side: security_audit_logs, filtered, paged by keyset,
+with the acting staff member's email resolved once per page (or export batch).
+
+audit.record() writes metadata as {"entity", "entity_id", "before", "after", ...details};
+rows written by the auth service itself may carry other shapes, so every field
+here is read defensively.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from urllib.parse import quote, urlencode
+
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
+
+from console.exports import stream_batches
+from console.extensions import db
+from console.listing import Page, keyset_page
+from console.lookups import database, fetch_in, target_or_missing
+from console.models.auth import SecurityAuditLog, User
+
+# entity name used in audit.record() -> the console page that shows it. A link is
+# shown only once that page exists (screens are added separately).
+ENTITY_PAGES = {
+    "order": "/orders/{id}",
+    "return_request": "/returns/{id}",
+    "payment_refund": "/refunds/{id}",
+    "user": "/customers/{id}",
+    "product": "/inventory/{id}",
+    "shipment": "/shipments/{id}",
+}
+STANDARD_KEYS = ("entity", "entity_id", "before", "after")
+SUMMARY_LIMIT = 160
+
+
+class BadFilter(ValueError):
+    pass
+
+
+def _day(raw: str | None, name: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadFilter(f"The {name} date {raw!r} is not a date: use YYYY-MM-DD.") from exc
+
+
+@dataclass
+class ActivityFilters:
+    staff: str = ""
+    action: str = ""
+    entity: str = ""
+    entity_id: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @classmethod
+    def from_args(cls, args: Mapping) -> ActivityFilters:
+        def text(name: str) -> str:
+            return (args.get(name) or "").strip()[:200]
+        filters = cls(staff=text("staff"), action=text("action"), entity=text("entity"),
+                      entity_id=text("entity_id"), date_from=_day(args.get("from"), "from"),
+                      date_to=_day(args.get("to"), "to"))
+        if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+            raise BadFilter("The from date is after the to date.")
+        return filters
+
+    def as_args(self) -> dict:
+        args = {"staff": self.staff, "action": self.action, "entity": self.entity, "entity_id": self.entity_id,
+                "from": self.date_from.isoformat() if self.date_from else "",
+                "to": self.date_to.isoformat() if self.date_to else ""}
+        return {k: v for k, v in args.items() if v}
+
+
+def _statement(filters: ActivityFilters):
+    log = SecurityAuditLog
+    stmt = select(log)
+    if filters.staff:
+        # users and security_audit_logs share auth_db, so this stays one query.
+        emails = select(User.id).where(func.lower(User.email).contains(filters.staff.lower(), autoescape=True))
+        stmt = stmt.where(log.user_id.in_(emails))
+    if filters.action:
+        stmt = stmt.where(log.action.startswith(filters.action, autoescape=True))
+    if filters.entity:
+        stmt = stmt.where(log.metadata_["entity"].as_string() == filters.entity)
+    if filters.entity_id:
+        stmt = stmt.where(log.metadata_["entity_id"].as_string() == filters.entity_id)
+    if filters.date_from:
+        stmt = stmt.where(log.created_at >= datetime.combine(filters.date_from, time.min, timezone.utc))
+    if filters.date_to:
+        # "to" is inclusive: everything before the start of the next day.
+        stmt = stmt.where(log.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, timezone.utc))
+    return stmt
+
+
+def _route_exists(path: str) -> bool:
+    adapter = current_app.url_map.bind("localhost")
+    try:
+        adapter.match(path, method="GET")
+    except RequestRedirect:
+        return True
+    except (NotFound, MethodNotAllowed):
+        return False
+    return True
+
+
+def _short(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= SUMMARY_LIMIT else text[:SUMMARY_LIMIT - 1] + "…"
+
+
+@dataclass
+class Change:
+    key: str
+    before: str | None
+    after: str | None
+
+
+@dataclass
+class ActivityRow:
+    log: SecurityAuditLog
+    staff: object  # the User, Missing(id), or None for the system
+
+    @property
+    def metadata(self) -> dict:
+        return self.log.metadata_ if isinstance(self.log.metadata_, dict) else {}
+
+    @property
+    def entity(self) -> str:
+        return str(self.metadata.get("entity") or "")
+
+    @property
+    def entity_id(self) -> str:
+        return str(self.metadata.get("entity_id") or "")
+
+    @property
+    def entity_url(self) -> str | None:
+        if self.entity == "staff" and self.metadata.get("email"):
+            return "/staff?" + urlencode({"q": self.metadata["email"]})
+        pattern = ENTITY_PAGES.get(self.entity)
+        if not pattern or not self.entity_id:
+            return None
+        path = pattern.format(id=quote(self.entity_id, safe=""))
+        return path if _route_exists(path) else None
+
+    @property
+    def changes(self) -> list[Change]:
+        """before/after side by side, key by key; unchanged keys are left out."""
+        before, after = self.metadata.get("before"), self.metadata.get("after")
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            if before is None and after is None:
+                return []
+            return [Change("", None if before is None else _short(before), None if after is None else _short(after))]
+        changes = []
+        for key in dict.fromkeys([*before, *after]):
+            if before.get(key) != after.get(key):
+                changes.append(Change(key, _short(before[key]) if key in before else None,
+                                      _short(after[key]) if key in after else None))
+        return changes
+
+    @property
+    def details(self) -> dict:
+        return {k: _short(v) for k, v in self.metadata.items() if k not in STANDARD_KEYS and v not in (None, "")}
+
+
+def _rows(logs: list[SecurityAuditLog]) -> list[ActivityRow]:
+    """One IN query for the staff members of a whole page or batch."""
+    users = {u.id: u for u in fetch_in("auth", "users", "id", (log.user_id for log in logs))}
+    return [ActivityRow(log, target_or_missing(users, log.user_id)) for log in logs]
+
+
+def list_activity(filters: ActivityFilters, cursor: str | None, size: int) -> Page:
+    with database("auth"):
+        page = keyset_page(_statement(filters), SecurityAuditLog.created_at, SecurityAuditLog.id, cursor, size)
+        page.rows = _rows(page.rows)
+    return page
+
+
+EXPORT_HEADER = ["time", "staff_email", "action", "entity", "entity_id", "ip_address", "before", "after",
+                 "details", "staff_user_id", "log_id"]
+
+
+def _json(value) -> str:
+    return "" if value in (None, {}) else json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
+
+
+def export_rows(filters: ActivityFilters) -> Iterator[list]:
+    stmt = _statement(filters).order_by(SecurityAuditLog.created_at.desc(), SecurityAuditLog.id.desc())
+    with database("auth"):
+        for batch in stream_batches(stmt):
+            for row in _rows(batch):
+                staff = row.staff
+                email = getattr(staff, "email", None) or (str(staff) if staff is not None else "system")
+                yield [row.log.created_at, email, row.log.action, row.entity, row.entity_id, row.log.ip_address,
+                       _json(row.metadata.get("before")), _json(row.metadata.get("after")),
+                       _json({k: v for k, v in row.metadata.items() if k not in STANDARD_KEYS}),
+                       row.log.user_id, row.log.id]

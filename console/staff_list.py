@@ -1,0 +1,116 @@
+"""The Staff screen's reading side: staff members with their roles, last sign-in,
+lock and MFA state. A page of N staff costs one query per table, never one per row."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+
+from console.exports import stream_batches
+from console.extensions import db
+from console.listing import Page, keyset_page
+from console.lookups import chunks, database
+from console.models.auth import LoginHistory, Role, User, UserRole
+from console.models.types import utcnow
+from console.permissions import STAFF_ROLES
+from console.staff import is_locked
+
+STATES = {"locked": "locked", "mfa_off": "two-step sign-in off", "inactive": "inactive"}
+
+
+@dataclass
+class StaffFilters:
+    q: str = ""
+    role: str = ""
+    state: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping) -> StaffFilters:
+        role = args.get("role", "")
+        state = args.get("state", "")
+        return cls(q=(args.get("q") or "").strip()[:100],
+                   role=role if role in STAFF_ROLES else "",
+                   state=state if state in STATES else "")
+
+    def as_args(self) -> dict:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+@dataclass
+class StaffRow:
+    user: User
+    roles: list[str]
+    last_sign_in: datetime | None
+
+    @property
+    def locked(self) -> bool:
+        return is_locked(self.user)
+
+    @property
+    def mfa_state(self) -> str:
+        if self.user.mfa_enabled:
+            return "on"
+        return "pending" if self.user.mfa_secret else "off"
+
+
+def _statement(filters: StaffFilters):
+    holders = select(UserRole.user_id).join(Role, Role.id == UserRole.role_id)
+    holders = holders.where(Role.name == filters.role) if filters.role else holders.where(Role.name.in_(STAFF_ROLES))
+    stmt = select(User).where(User.id.in_(holders))
+    if filters.q:
+        stmt = stmt.where(func.lower(User.email).contains(filters.q.lower(), autoescape=True))
+    if filters.state == "locked":
+        stmt = stmt.where(User.locked_until > utcnow())
+    elif filters.state == "mfa_off":
+        stmt = stmt.where(or_(User.mfa_enabled.is_(None), User.mfa_enabled.is_(False)))
+    elif filters.state == "inactive":
+        stmt = stmt.where(or_(User.is_active.is_(None), User.is_active.is_(False)))
+    return stmt
+
+
+def _rows(users: list[User]) -> list[StaffRow]:
+    """Roles and last successful sign-in for a batch of users: two IN queries."""
+    roles: dict[str, list[str]] = defaultdict(list)
+    last: dict[str, datetime] = {}
+    for chunk in chunks(u.id for u in users):
+        for user_id, name in db.session.execute(
+                select(UserRole.user_id, Role.name).join(Role, Role.id == UserRole.role_id)
+                .where(UserRole.user_id.in_(chunk), Role.name.in_(STAFF_ROLES))):
+            roles[user_id].append(name)
+        for user_id, at in db.session.execute(
+                select(LoginHistory.user_id, func.max(LoginHistory.created_at))
+                .where(LoginHistory.user_id.in_(chunk), LoginHistory.status == "success")
+                .group_by(LoginHistory.user_id)):
+            last[user_id] = at
+    order = {role: i for i, role in enumerate(STAFF_ROLES)}
+    return [StaffRow(u, sorted(set(roles[u.id]), key=order.get), last.get(u.id)) for u in users]
+
+
+def list_staff(filters: StaffFilters, cursor: str | None, size: int) -> Page:
+    with database("auth"):
+        page = keyset_page(_statement(filters), User.created_at, User.id, cursor, size)
+        page.rows = _rows(page.rows)
+    return page
+
+
+def staff_row(user_id: str) -> StaffRow | None:
+    with database("auth"):
+        user = db.session.get(User, user_id, populate_existing=True)
+        return _rows([user])[0] if user else None
+
+
+EXPORT_HEADER = ["email", "roles", "active", "last_sign_in", "locked_until", "failed_login_attempts",
+                 "mfa", "created_at", "user_id"]
+
+
+def export_rows(filters: StaffFilters) -> Iterator[list]:
+    stmt = _statement(filters).order_by(User.created_at.desc(), User.id.desc())
+    with database("auth"):
+        for batch in stream_batches(stmt):
+            for row in _rows(batch):
+                user = row.user
+                yield [user.email, " ".join(row.roles), bool(user.is_active), row.last_sign_in,
+                       user.locked_until, user.failed_login_attempts or 0, row.mfa_state, user.created_at, user.id]
