@@ -56,6 +56,10 @@ def full_customer(email: str = "jane.doe@example.com", *, first_name: str = "Jan
                                      {"first_name": first_name, "order_number": bundle.order.order_number,
                                       "carrier": "USPS", "tracking_number": shipment.tracking_number})
     db.session.commit()
+    # Loaded again after the commit, so the tests can read them outside the app context.
+    for row in (user, profile, card, session, bundle.order, *bundle.items, bundle.payment, shipment,
+                returned.request, returned.payment_refund, cart, coupon, notification, mug, lamp):
+        db.session.refresh(row)
     return SimpleNamespace(user=user, profile=profile, card=card, session=session, order=bundle.order,
                            items=bundle.items, payment=bundle.payment, shipment=shipment, ret=returned.request,
                            refund=returned.payment_refund, cart=cart, coupon=coupon, notification=notification,

@@ -17,7 +17,7 @@ bp.context_processor(links.template_helpers)
 
 def _vary(response):
     # One URL answers with a partial (htmx) or a whole page: caches must keep both.
-    response.headers["Vary"] = "HX-Request"
+    response.vary.add("HX-Request")
     return response
 
 
