@@ -1,0 +1,183 @@
+"""The dashboard: figures right for known data, links to the lists behind them, and one
+database down emptying only its own figures."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from console import dashboard
+from console.demo.builders import (
+    ensure_email_templates, make_customer, make_notification, make_order, make_product, make_refund, make_return,
+)
+from console.extensions import db
+from console.links import route_exists
+from console.models.types import utcnow
+from tests.conftest import StaffSignIn, make_app
+
+UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/x"
+WEDNESDAY = datetime(2026, 3, 18, 15, 0, tzinfo=timezone.utc)
+
+
+def at(day: int, hour: int, month: int = 3) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def shop(ctx):
+    """Orders around Wednesday 18 March 2026, plus returns, refunds, stock and emails.
+
+    Each line is one 10.00 item; an order of n items totals 10n + 8% tax + 5.00 shipping.
+    """
+    user, _ = make_customer("shopper@example.com")
+    item = make_product("ITEM-1", "Item", "10.00", stock=500)
+    orders = {
+        "a": make_order(user, [(item, 2)], status="confirmed", created_at=at(18, 9)),    # 26.60
+        "b": make_order(user, [(item, 1)], status="pending", created_at=at(18, 10)),     # 15.80
+        "c": make_order(user, [(item, 1)], status="cancelled", created_at=at(18, 11)),   # not revenue
+        "eur": make_order(user, [(item, 1)], currency="EUR", status="confirmed", created_at=at(18, 12)),
+        "monday": make_order(user, [(item, 3)], status="delivered", created_at=at(16, 12)),  # 37.40
+        "last_week": make_order(user, [(item, 1)], status="delivered", created_at=at(10, 8)),  # 15.80
+        "old": make_order(user, [(item, 1)], status="delivered", created_at=at(5, 8, month=2)),
+    }
+    delivered = orders["monday"]
+    for status in ("pending", "approved", "received", "rejected"):
+        make_return(delivered.order, [(delivered.items[0], 1)], status=status, requested_at=at(17, 9))
+    payment = orders["last_week"].payment
+    make_refund(payment, "1.00", status="PENDING")
+    make_refund(payment, "2.00", status="FAILED")
+    make_refund(payment, "3.00", status="FAILED")
+    make_refund(payment, "4.00", status="COMPLETED")
+    make_product("LOW-3", "Nearly gone", "5.00", stock=3)
+    make_product("LOW-RES", "Mostly reserved", "5.00", stock=5, reserved=4)
+    make_product("OUT-0", "Sold out", "5.00", stock=0)
+    make_product("OLD-1", "Archived", "5.00", stock=1, status="archived")
+    templates = ensure_email_templates()
+    for status in ("FAILED", "FAILED", "BOUNCED", "SENT", "DELIVERED"):
+        make_notification(user.id, templates["order_shipped"], {"order_number": "X"}, status=status)
+    db.session.commit()
+    return orders
+
+
+def test_figures_for_known_data(shop):
+    board = dashboard.collect(WEDNESDAY)
+    assert board.down == []
+    counts = board["orders"].value
+    assert (counts.today, counts.week) == (4, 5)
+    assert counts.week_from.isoformat() == "2026-03-16"
+
+    usd, eur = board["revenue"].value  # the bigger currency first
+    assert (usd.currency, eur.currency) == ("USD", "EUR")
+    assert len(usd.days) == 30 and usd.days[-1].day.isoformat() == "2026-03-18"
+    by_day = {d.day.isoformat(): d for d in usd.days}
+    assert by_day["2026-03-18"].amount == Decimal("42.40")  # 26.60 + 15.80; the cancelled one left out
+    assert isinstance(by_day["2026-03-18"].amount, Decimal)
+    assert by_day["2026-03-18"].orders == 2
+    assert by_day["2026-03-16"].amount == Decimal("37.40")
+    assert by_day["2026-03-17"].amount == Decimal("0.00")
+    assert usd.total == Decimal("95.60")  # the February order is outside the 30 days
+    assert {d.day.isoformat(): d.amount for d in eur.days if d.amount} == {"2026-03-18": Decimal("15.80")}
+
+    assert board["statuses"].value == [("pending", 1), ("confirmed", 2), ("delivered", 3), ("cancelled", 1)]
+    assert board["returns"].value == [("pending", 1), ("approved", 1), ("received", 1)]
+    assert board["refunds"].value == [("PENDING", 1), ("PROCESSING", 0), ("FAILED", 2)]
+    assert [(r.sku, r.available) for r in board["low_stock"].value] == [("OUT-0", 0), ("LOW-RES", 1), ("LOW-3", 3)]
+    failed = board["notifications"].value
+    assert failed.counts == [("FAILED", 2), ("BOUNCED", 1)] and failed.total == 3
+    assert len(failed.recent) == 3
+
+
+def test_revenue_chart_bars_link_to_each_days_orders(shop):
+    usd = dashboard.collect(WEDNESDAY)["revenue"].value[0]
+    chart = dashboard.revenue_chart(usd)
+    assert len(chart.bars) == 30
+    today, yesterday = chart.bars[-1], chart.bars[-2]
+    assert today.height > 0 and yesterday.height == 0
+    assert "42.40 USD from 2 orders" in today.title
+    if route_exists("/orders"):
+        assert today.href == "/orders?created_from=2026-03-18&created_to=2026-03-18&currency=USD"
+
+
+def test_dashboard_page_shows_figures_and_links(app, auth, client):
+    with app.app_context():
+        user, _ = make_customer("today@example.com")
+        item = make_product("ITEM-2", "Item", "10.00", stock=100)
+        now = utcnow()
+        make_order(user, [(item, 2)], status="processing", created_at=now)  # 26.60
+        make_order(user, [(item, 1)], status="pending", created_at=now)  # 15.80
+        make_product("LOW-9", "Last few", "9.00", stock=2)
+        db.session.commit()
+    auth.login("support")
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    kpi = html[html.index('id="kpi-orders-today"'):html.index('id="kpi-orders-week"')]
+    assert ">2<" in kpi
+    assert "42.40 USD from 2 orders" in html
+    assert "<svg" in html and 'class="bar"' in html and "style=" not in html
+    assert "LOW-9" in html
+    today = now.date().isoformat()
+    with app.app_context():
+        exists = {path: route_exists(path) for path in ("/orders", "/returns", "/refunds")}
+    if exists["/orders"]:
+        assert f'href="/orders?created_from={today}"' in html
+        assert 'href="/orders?status=processing"' in html
+        assert f"/orders?created_from={today}&amp;created_to={today}&amp;currency=USD" in html
+    if exists["/returns"]:
+        assert 'href="/returns?status=pending"' in html
+    if exists["/refunds"]:
+        assert 'href="/refunds?status=failed"' in html
+    # The global search box sits in the header.
+    assert 'action="/search"' in html and 'name="q"' in html
+
+
+def test_dashboard_query_count_is_bounded(app, auth, client, count_queries):
+    with app.app_context():
+        user, _ = make_customer("many@example.com")
+        item = make_product("ITEM-3", "Item", "10.00", stock=1000)
+        for day in range(40):
+            make_order(user, [(item, 1)], with_payment=False, created_at=utcnow() - timedelta(days=day))
+        db.session.commit()
+    auth.login("support")
+    count_queries.statements.clear()
+    assert client.get("/").status_code == 200
+    assert count_queries.count <= 12
+
+
+@pytest.fixture(scope="module")
+def apps_without(database_urls):
+    return {key: make_app({**database_urls, key: UNREACHABLE}) for key in ("return", "order")}
+
+
+def test_return_database_down_empties_only_the_returns_figure(app, apps_without):
+    with app.app_context():
+        user, _ = make_customer("x@example.com")
+        make_order(user, [(make_product("ITEM-4", "Item", "10.00"), 1)], status="pending")
+        db.session.commit()
+    down = apps_without["return"]
+    client = down.test_client()
+    StaffSignIn(down, client).login("support")
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    returns = html[html.index('id="kpi-returns"'):html.index('id="kpi-refunds"')]
+    assert "return database unavailable" in returns
+    assert html.count("database unavailable</p>") == 1
+    kpi = html[html.index('id="kpi-orders-today"'):html.index('id="kpi-orders-week"')]
+    assert ">1<" in kpi
+
+
+def test_order_database_down_empties_the_order_figures_only(app, apps_without):
+    with app.app_context():
+        user, _ = make_customer("y@example.com")
+        order = make_order(user, [(make_product("ITEM-5", "Item", "10.00"), 1)], status="delivered")
+        make_return(order.order, [(order.items[0], 1)], status="pending")
+        db.session.commit()
+    down = apps_without["order"]
+    client = down.test_client()
+    StaffSignIn(down, client).login("support")
+    html = client.get("/").get_data(as_text=True)
+    assert html.count("order database unavailable</p>") == 4  # today, week, revenue, statuses
+    returns = html[html.index('id="kpi-returns"'):html.index('id="kpi-refunds"')]
+    assert "unavailable" not in returns and "pending 1" in returns
