@@ -1,0 +1,117 @@
+"""Global search: each kind of identifier found, one match opens it, several list,
+none explains what can be searched; permissions and a database down respected."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from console.demo.builders import make_product, make_variant
+from console.extensions import db
+from console.links import route_exists
+from console.models.returns import ReturnAuthorization
+from tests.conftest import StaffSignIn, make_app
+from tests.customer_helpers import full_customer
+
+UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/x"
+
+
+@pytest.fixture
+def jane(app):
+    """full_customer() plus a product variant, as plain values."""
+    with app.app_context():
+        c = full_customer()
+        variant = make_variant(c.products[0], "Blue", {"colour": "blue"}, sku=f"{c.products[0].sku}-BLU")
+        parcel = db.session.scalar(select(ReturnAuthorization.tracking_number)
+                                   .where(ReturnAuthorization.return_request_id == c.ret.id))
+        db.session.commit()
+        return_page = f"/returns/{c.ret.id}"
+        return SimpleNamespace(
+            user_id=c.user.id, order_id=c.order.id, order_number=c.order.order_number, rma=c.ret.rma_number,
+            return_page=return_page if route_exists(return_page) else f"/orders/{c.order.id}", parcel=parcel,
+            shipment_tracking=c.shipment.tracking_number, provider_payment_id=c.payment.provider_payment_id,
+            coupon=c.coupon.code, sku=c.products[1].sku, variant_sku=variant.sku)
+
+
+def opens(client, q: str) -> str:
+    response = client.get("/search", query_string={"q": q})
+    assert response.status_code == 302, (q, response.get_data(as_text=True)[:2000])
+    return response.headers["Location"]
+
+
+def test_each_kind_opens_its_record(auth, client, jane):
+    auth.login("support")
+    order_page = f"/orders/{jane.order_id}"
+    assert opens(client, jane.order_number) == order_page
+    assert opens(client, jane.order_number.lower()) == order_page  # any case
+    assert opens(client, "jane.doe@example.com") == f"/customers/{jane.user_id}"
+    assert opens(client, jane.rma) == jane.return_page
+    assert opens(client, jane.parcel) == jane.return_page  # the return parcel's tracking number
+    # The shipment's tracking number is also the order's: one record, so it opens.
+    assert opens(client, jane.shipment_tracking) == order_page
+    assert opens(client, jane.provider_payment_id) == order_page
+    assert opens(client, jane.coupon.lower()) == f"/orders?coupon={jane.coupon}"
+    assert opens(client, jane.sku) == f"/orders?sku={jane.sku}"
+    assert opens(client, jane.variant_sku) == f"/orders?sku={jane.variant_sku}"
+
+
+def test_several_matches_are_listed_by_kind(app, auth, client, jane):
+    with app.app_context():
+        make_product("MUGGY-1", "Muggy", "3.00")
+        make_product("MUGGY-2", "Muggier", "3.00")
+        db.session.commit()
+    auth.login("support")
+    response = client.get("/search?q=muggy")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Products" in html and "MUGGY-1" in html and "MUGGY-2" in html
+    assert "nothing matched exactly, these start with it" in html
+    # An exact match wins over prefix matches: MUGGY-1 alone opens.
+    assert opens(client, "muggy-1") == "/orders?sku=MUGGY-1"
+
+
+def test_a_customer_found_in_two_databases_is_one_match(auth, client, jane):
+    auth.login("support")
+    # "jane.doe@" starts the email in user_db and in auth_db: one customer, so it opens.
+    assert opens(client, "jane.doe@") == f"/customers/{jane.user_id}"
+
+
+def test_nothing_found_says_what_can_be_searched(auth, client, jane):
+    auth.login("support")
+    for q in ("no-such-thing", ""):
+        response = client.get("/search", query_string={"q": q})
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        assert 'id="search-empty"' in html
+        assert "order numbers" in html and "tracking numbers" in html and "SKUs" in html
+    assert "Nothing matches “no-such-thing”" in client.get("/search?q=no-such-thing").get_data(as_text=True)
+    assert "at least 3 characters" in client.get("/search?q=zz").get_data(as_text=True)
+
+
+def test_only_kinds_the_user_may_open(auth, client, jane):
+    auth.login("marketing")  # dashboard and customers, no orders
+    html = client.get("/search", query_string={"q": jane.order_number}).get_data(as_text=True)
+    assert 'id="search-empty"' in html and jane.order_id not in html
+    assert opens(client, "jane.doe@example.com") == f"/customers/{jane.user_id}"
+    auth.logout()
+    auth.login("warehouse")  # orders, no customers
+    html = client.get("/search?q=jane.doe@example.com").get_data(as_text=True)
+    assert 'id="search-empty"' in html
+
+
+@pytest.fixture(scope="module")
+def app_without_shipping(database_urls):
+    return make_app({**database_urls, "shipping": UNREACHABLE})
+
+
+def test_a_database_down_is_named_and_nothing_opens_blindly(app, app_without_shipping, jane):
+    client = app_without_shipping.test_client()
+    StaffSignIn(app_without_shipping, client).login("support")
+    # The order still matches by its tracking number, but the shipment could not be
+    # checked: list what was found and say what was not searched.
+    response = client.get("/search", query_string={"q": jane.shipment_tracking})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "shipping database unavailable" in html
+    assert jane.order_number in html
