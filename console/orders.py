@@ -1,0 +1,577 @@
+"""Orders: the filtered list, its CSV export, and the order page with its timeline.
+
+Orders live in order_db; everything else a row or the page shows (customer, payment,
+shipment, returns, coupon, notifications) lives in other databases and is joined here
+in Python through the reference registry, one IN query per table per page (or per
+export batch), so a page costs the same number of queries at any size.
+
+Each of those other databases may be down: its lookups then yield nothing, the bind
+key goes into ``unavailable``, and the screen says "<name> data unavailable" in the
+columns and panels it feeds while the rest renders.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import String, cast, func, or_, select
+
+from console.exports import stream_batches
+from console.extensions import db
+from console.health import check_bind
+from console.listing import Page, keyset_page
+from console.lookups import DatabaseUnavailable, Missing, chunks, database, fetch_in, referrers, resolve
+from console.models.auth import User
+from console.models.discount import Coupon, CouponUsage
+from console.models.notification import Notification
+from console.models.order import Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
+from console.models.user import UserProfile
+from console.workflows.orders import ORDER_STATUSES, cancellation_of, unfinished_steps
+
+PAYMENT_STATUSES = ("pending", "paid", "failed", "refunded")
+# A customer or coupon filter turns into a list of ids for an IN query; past this many
+# the filter is too broad to be useful and the staff member is asked to narrow it.
+MAX_MATCHES = 1000
+CLOSED_RETURN_STATUSES = ("rejected", "closed")
+# Notifications about one order: the newest this many (a customer's mailbox is unbounded).
+NOTIFICATION_LIMIT = 50
+# Databases an order row or page reads besides order_db.
+SIDE_BINDS = ("auth", "user", "payment", "shipping", "return")
+MONEY_TEXT = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
+CURRENCY_TEXT = re.compile(r"^[A-Za-z]{3}$")
+
+
+class FilterError(ValueError):
+    """A filter that can't be applied as given; the message tells the staff member why."""
+
+
+# --- filters ---------------------------------------------------------------------------
+
+@dataclass
+class OrderFilters:
+    q: str = ""  # order number (prefix) or order id
+    status: str = ""
+    payment_status: str = ""
+    created_from: date | None = None
+    created_to: date | None = None
+    total_min: Decimal | None = None
+    total_max: Decimal | None = None
+    currency: str = ""
+    customer: str = ""  # email or name
+    sku: str = ""
+    coupon: str = ""
+
+    TEXT_FIELDS = ("q", "customer", "sku", "coupon")
+
+    @classmethod
+    def parse(cls, args) -> tuple["OrderFilters", list[str]]:
+        """Filters from a query string, plus a message for each value that can't be used."""
+        errors: list[str] = []
+        f = cls()
+        for name in cls.TEXT_FIELDS:
+            value = (args.get(name) or "").strip()
+            if len(value) > 200:
+                errors.append(f"The {name} filter is too long (200 characters at most).")
+                value = ""
+            setattr(f, name, value)
+        if f.customer and len(f.customer) < 2:
+            errors.append("Type at least 2 characters of the customer's email or name.")
+        f.status = _choice(args, "status", ORDER_STATUSES, "Status", errors)
+        f.payment_status = _choice(args, "payment_status", PAYMENT_STATUSES, "Payment status", errors)
+        f.created_from = _date(args, "created_from", "Created from", errors)
+        f.created_to = _date(args, "created_to", "Created to", errors)
+        if f.created_from and f.created_to and f.created_from > f.created_to:
+            errors.append("“Created from” is after “Created to”: swap the dates.")
+        f.total_min = _amount(args, "total_min", "Total from", errors)
+        f.total_max = _amount(args, "total_max", "Total to", errors)
+        if f.total_min is not None and f.total_max is not None and f.total_min > f.total_max:
+            errors.append("“Total from” is more than “Total to”.")
+        currency = (args.get("currency") or "").strip()
+        if currency and not CURRENCY_TEXT.match(currency):
+            errors.append(f"Currency “{currency}” is not a three-letter code such as USD or EUR.")
+        else:
+            f.currency = currency.upper()
+        return f, errors
+
+    def as_args(self) -> dict[str, str]:
+        """The non-empty filters as query-string values (for links and the export)."""
+        values = {}
+        for name in ("q", "status", "payment_status", "created_from", "created_to", "total_min", "total_max",
+                     "currency", "customer", "sku", "coupon"):
+            value = getattr(self, name)
+            if value not in (None, ""):
+                values[name] = value.isoformat() if isinstance(value, date) else str(value)
+        return values
+
+    @property
+    def active(self) -> bool:
+        return bool(self.as_args())
+
+
+def _choice(args, name, allowed, label, errors) -> str:
+    value = (args.get(name) or "").strip()
+    if value and value not in allowed:
+        errors.append(f"{label} “{value}” is not one of: {', '.join(allowed)}.")
+        return ""
+    return value
+
+
+def _date(args, name, label, errors) -> date | None:
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors.append(f"{label} “{value}” is not a date (use YYYY-MM-DD).")
+        return None
+
+
+def _amount(args, name, label, errors) -> Decimal | None:
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
+    if not MONEY_TEXT.match(value):
+        errors.append(f"{label} “{value}” is not an amount such as 25 or 25.50.")
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:  # pragma: no cover - the pattern already rules this out
+        errors.append(f"{label} “{value}” is not an amount.")
+        return None
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def customer_ids(term: str) -> list[str]:
+    """Auth user ids whose email (auth_db, or the profile copy) or name (user_db) contains ``term``."""
+    term = term.lower()
+    ids: dict[str, None] = {}
+    with database("auth"):
+        ids.update(dict.fromkeys(db.session.scalars(
+            select(User.id).where(func.lower(User.email).contains(term, autoescape=True)).limit(MAX_MATCHES + 1))))
+    full_name = func.coalesce(UserProfile.first_name, "") + " " + func.coalesce(UserProfile.last_name, "")
+    with database("user"):
+        ids.update(dict.fromkeys(db.session.scalars(
+            select(UserProfile.user_id).where(or_(
+                func.lower(full_name).contains(term, autoescape=True),
+                func.lower(UserProfile.email).contains(term, autoescape=True)))
+            .limit(MAX_MATCHES + 1))))
+    ids.pop(None, None)
+    if len(ids) > MAX_MATCHES:
+        raise FilterError(f"“{term}” matches more than {MAX_MATCHES:,} customers. "
+                          "Type more of the email or name.")
+    return list(ids)
+
+
+def coupon_order_ids(code: str) -> list[str]:
+    """Ids of orders that used the coupon with this code (any case), via discount_db coupon_usage."""
+    with database("discount"):
+        coupon_ids = list(db.session.scalars(select(Coupon.id).where(func.upper(Coupon.code) == code.upper())))
+        if not coupon_ids:
+            return []
+        order_ids = list(db.session.scalars(
+            select(CouponUsage.order_id).where(CouponUsage.coupon_id.in_(coupon_ids)).limit(MAX_MATCHES + 1)))
+    if len(order_ids) > MAX_MATCHES:
+        raise FilterError(f"Coupon {code} was used on more than {MAX_MATCHES:,} orders. "
+                          "Add another filter such as the customer or the SKU instead.")
+    return [i for i in order_ids if i]
+
+
+def orders_query(filters: OrderFilters):
+    """The select of orders matching ``filters`` (not yet ordered or limited).
+
+    Customer and coupon filters are first resolved to ids in their own databases
+    (raising DatabaseUnavailable naming them, or FilterError when too broad).
+    """
+    stmt = select(Order)
+    if filters.q:
+        stmt = stmt.where(or_(Order.order_number.istartswith(filters.q, autoescape=True), Order.id == filters.q))
+    if filters.status:
+        stmt = stmt.where(Order.status == filters.status)
+    if filters.payment_status:
+        stmt = stmt.where(Order.payment_status == filters.payment_status)
+    if filters.created_from:
+        stmt = stmt.where(Order.created_at >= _start_of(filters.created_from))
+    if filters.created_to:
+        stmt = stmt.where(Order.created_at < _start_of(filters.created_to + timedelta(days=1)))
+    if filters.total_min is not None:
+        stmt = stmt.where(Order.total_amount >= filters.total_min)
+    if filters.total_max is not None:
+        stmt = stmt.where(Order.total_amount <= filters.total_max)
+    if filters.currency:
+        stmt = stmt.where(Order.currency == filters.currency)
+    if filters.customer:
+        stmt = stmt.where(Order.user_id.in_(customer_ids(filters.customer)))
+    if filters.sku:
+        stmt = stmt.where(Order.id.in_(
+            select(OrderItem.order_id).where(func.upper(OrderItem.product_sku) == filters.sku.upper())))
+    if filters.coupon:
+        stmt = stmt.where(Order.id.in_(coupon_order_ids(filters.coupon)))
+    return stmt
+
+
+# --- lookups that may fail one database at a time ----------------------------------------
+
+class Lookups:
+    """Runs a page's cross-database lookups so that each database can fail on its own.
+
+    A lookup into a database that is down returns its default and the bind key joins
+    ``unavailable``; later lookups into the same database are skipped (no second wait
+    for a dead server). Rows are detached after each lookup: a failure rolls the
+    session back, which would otherwise expire every row already loaded and reload
+    them one query at a time.
+    """
+
+    def __init__(self, unavailable=()):
+        self.unavailable: set[str] = set(unavailable)
+
+    def run(self, bind_key: str, load: Callable, default):
+        if bind_key in self.unavailable:
+            return default
+        try:
+            result = load()
+        except DatabaseUnavailable as exc:
+            self.unavailable.add(exc.bind_key)
+            return default
+        db.session.expunge_all()
+        return result
+
+    def down(self, bind_key: str) -> bool:
+        return bind_key in self.unavailable
+
+
+# --- list rows -----------------------------------------------------------------------------
+
+@dataclass
+class OrderRow:
+    order: Order
+    units: int | None  # items ordered (sum of quantities)
+    account: User | Missing | None  # the auth user; Missing when the id points nowhere
+    profile: UserProfile | None
+    payment: object | None
+    shipment: object | None
+    carrier: object | None
+    open_return: object | None
+
+    @property
+    def name(self) -> str:
+        if self.profile is None:
+            return ""
+        return " ".join(p for p in (self.profile.first_name, self.profile.last_name) if p)
+
+    @property
+    def email(self) -> str:
+        if isinstance(self.account, User):
+            return self.account.email or ""
+        return self.profile.email if self.profile is not None and self.profile.email else ""
+
+
+def item_units(order_ids: list[str]) -> dict[str, int]:
+    """{order id: units ordered}: one grouped query on order_db per 1,000 orders."""
+    units: dict[str, int] = {}
+    with database("order"):
+        for chunk in chunks(order_ids):
+            units.update(db.session.execute(
+                select(OrderItem.order_id, func.coalesce(func.sum(OrderItem.quantity), 0))
+                .where(OrderItem.order_id.in_(chunk)).group_by(OrderItem.order_id)).all())
+    return units
+
+
+def main_payment(order: Order, payments: list):
+    """The order's payment: the one orders.payment_method_id names, else the newest."""
+    for payment in payments:
+        if payment.id == order.payment_method_id:
+            return payment
+    return max(payments, key=lambda p: (p.created_at or datetime.min.replace(tzinfo=timezone.utc), p.id),
+               default=None)
+
+
+def _newest(rows: list, attr: str = "created_at"):
+    return max(rows, key=lambda r: (getattr(r, attr) or datetime.min.replace(tzinfo=timezone.utc), r.id),
+               default=None)
+
+
+def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
+    """Customer, item count, payment, shipment and open return for a batch of orders:
+    one query per table whatever the batch size (up to the 1,000-id chunk)."""
+    order_ids = [o.id for o in orders]
+    user_ids = [o.user_id for o in orders]
+    units = lookups.run("order", lambda: item_units(order_ids), None)
+    accounts = lookups.run("auth", lambda: resolve("order.orders.user_id", user_ids), {})
+    profiles = lookups.run("user", lambda: referrers("user.user_profiles.user_id", user_ids), {})
+    payments = lookups.run("payment", lambda: referrers("payment.payments.order_id", order_ids), {})
+    shipments = lookups.run("shipping", lambda: referrers("shipping.shipments.order_id", order_ids), {})
+    carrier_ids = [s.carrier_id for group in shipments.values() for s in group]
+    carriers = {c.id: c for c in lookups.run("shipping", lambda: fetch_in("shipping", "carriers", "id", carrier_ids), [])}
+    returns = lookups.run("return", lambda: referrers("return.return_requests.order_id", order_ids), {})
+    rows = []
+    for order in orders:
+        shipment = _newest(shipments.get(order.id, []))
+        open_returns = [r for r in returns.get(order.id, []) if r.status not in CLOSED_RETURN_STATUSES]
+        rows.append(OrderRow(
+            order=order,
+            units=None if units is None else units.get(order.id, 0),
+            account=None if lookups.down("auth") or not order.user_id else accounts.get(order.user_id) or Missing(order.user_id),
+            profile=(profiles.get(order.user_id) or [None])[0],
+            payment=main_payment(order, payments.get(order.id, [])),
+            shipment=shipment,
+            carrier=carriers.get(shipment.carrier_id) if shipment else None,
+            open_return=_newest(open_returns),
+        ))
+    return rows
+
+
+@dataclass
+class OrderList:
+    page: Page
+    rows: list[OrderRow]
+    unavailable: set[str]
+
+
+def list_orders(filters: OrderFilters, cursor: str | None, size: int) -> OrderList:
+    """One page of filtered orders, newest first. Raises BadCursor, FilterError, or
+    DatabaseUnavailable when order_db (or a database a filter needs) is down."""
+    stmt = orders_query(filters)
+    with database("order"):
+        page = keyset_page(stmt, Order.created_at, Order.id, cursor, size)
+    lookups = Lookups()
+    rows = decorate(page.rows, lookups)
+    return OrderList(page, rows, lookups.unavailable)
+
+
+# --- export --------------------------------------------------------------------------------
+
+EXPORT_HEADER = [
+    "order_number", "created_at", "status", "payment_status", "customer_name", "customer_email", "items",
+    "subtotal", "tax", "shipping", "discount", "total", "currency", "payment_provider", "payment_state",
+    "shipment_status", "carrier", "tracking_number", "open_return", "order_id",
+]
+UNAVAILABLE = "unavailable"
+
+
+def export_statement(filters: OrderFilters):
+    """The export's select, built eagerly so filter errors and a down order_db are
+    reported before the download starts; the other databases that are down are
+    returned too and left out of every batch (their columns say "unavailable")."""
+    stmt = orders_query(filters).order_by(Order.created_at.desc(), Order.id.desc())
+    if not check_bind("order", db.engines["order"], with_details=False).up:
+        raise DatabaseUnavailable("order")
+    down = {key for key in SIDE_BINDS if not check_bind(key, db.engines[key], with_details=False).up}
+    return stmt, down
+
+
+def export_rows(stmt, down: set[str]) -> Iterator[list]:
+    """CSV rows for every order of ``stmt``, streamed in batches with one set of
+    cross-database lookups per batch."""
+    for batch in stream_batches(stmt):
+        lookups = Lookups(down)
+        for row in decorate(batch, lookups):
+            o = row.order
+            payment, shipment = row.payment, row.shipment
+            yield [
+                o.order_number, o.created_at, o.status, o.payment_status,
+                UNAVAILABLE if lookups.down("user") else row.name,
+                UNAVAILABLE if lookups.down("auth") and lookups.down("user") else row.email,
+                row.units, o.subtotal, o.tax_amount, o.shipping_amount, o.discount_amount, o.total_amount,
+                o.currency,
+                UNAVAILABLE if lookups.down("payment") else (payment.payment_provider if payment else ""),
+                UNAVAILABLE if lookups.down("payment") else (payment.status if payment else ""),
+                UNAVAILABLE if lookups.down("shipping") else (shipment.status if shipment else ""),
+                UNAVAILABLE if lookups.down("shipping") else (row.carrier.name if row.carrier else ""),
+                o.tracking_number,
+                UNAVAILABLE if lookups.down("return") else (row.open_return.rma_number if row.open_return else ""),
+                o.id,
+            ]
+
+
+# --- the order page ---------------------------------------------------------------------------
+
+def find_order(key: str) -> Order | None:
+    """The order whose id or order number is ``key``."""
+    with database("order"):
+        return (db.session.scalar(select(Order).where(Order.id == key))
+                or db.session.scalar(select(Order).where(Order.order_number == key)))
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime | None
+    source: str  # the database the entry comes from
+    title: str
+    detail: str = ""
+    who: str = ""
+
+
+@dataclass
+class OrderPage:
+    order: Order
+    items: list
+    address: OrderShippingAddress | None
+    products: dict  # product id -> Product as it is now
+    account: User | Missing | None
+    profile: UserProfile | None
+    payment: object | None
+    payments: list
+    coupons: list  # (coupon usage, coupon or Missing)
+    shipments: list
+    carriers: dict  # carrier id -> Carrier (all of them, for names and the ship form)
+    returns: list
+    timeline: list[TimelineEntry]
+    unavailable: set[str] = field(default_factory=set)
+
+    @property
+    def customer_name(self) -> str:
+        if self.profile is None:
+            return ""
+        return " ".join(p for p in (self.profile.first_name, self.profile.last_name) if p)
+
+    @property
+    def customer_email(self) -> str:
+        if isinstance(self.account, User):
+            return self.account.email or ""
+        return self.profile.email if self.profile is not None and self.profile.email else ""
+
+    @property
+    def cancellation(self) -> dict | None:
+        return cancellation_of(self.order)
+
+    @property
+    def unfinished_cancel_steps(self) -> list[str]:
+        return unfinished_steps(self.order)
+
+    @property
+    def active_carriers(self) -> list:
+        return sorted((c for c in self.carriers.values() if c.is_active), key=lambda c: c.name or "")
+
+    def product(self, item):
+        """The product as it is now, Missing when it no longer exists, None when unknown."""
+        if not item.product_id or self.unavailable & {"product"}:
+            return None
+        return self.products.get(item.product_id) or Missing(item.product_id)
+
+
+def _order_rows(model, order_id: str, sort) -> list:
+    with database("order"):
+        return list(db.session.scalars(select(model).where(model.order_id == order_id).order_by(sort)))
+
+
+def _notifications(order: Order) -> list:
+    """Emails to the order's customer that name this order (by number in the subject, or by
+    order id / number in the metadata key), newest first, bounded."""
+    if not order.user_id:
+        return []
+    metadata_text = cast(Notification.metadata_, String)
+    conditions = [metadata_text.contains(order.id, autoescape=True)]
+    if order.order_number:
+        conditions += [Notification.subject.contains(order.order_number, autoescape=True),
+                       metadata_text.contains(order.order_number, autoescape=True)]
+    with database("notification"):
+        return list(db.session.scalars(
+            select(Notification).where(Notification.user_id == order.user_id, or_(*conditions))
+            .order_by(Notification.created_at.desc()).limit(NOTIFICATION_LIMIT)))
+
+
+def _all_carriers() -> list:
+    from console.models.shipping import Carrier
+
+    with database("shipping"):
+        return list(db.session.scalars(select(Carrier).order_by(Carrier.name)))
+
+
+def order_page(order: Order) -> OrderPage:
+    """Everything about one order from every database, in a bounded number of queries."""
+    lookups = Lookups()
+    items = _order_rows(OrderItem, order.id, OrderItem.created_at)
+    address = (_order_rows(OrderShippingAddress, order.id, OrderShippingAddress.created_at) or [None])[0]
+    history = _order_rows(OrderStatusHistory, order.id, OrderStatusHistory.created_at)
+    notes = _order_rows(OrderNote, order.id, OrderNote.created_at)
+    db.session.expunge_all()
+
+    products = lookups.run("product", lambda: resolve("order.order_items.product_id", [i.product_id for i in items]), {})
+    account = lookups.run("auth", lambda: resolve("order.orders.user_id", [order.user_id]).get(order.user_id), None)
+    profile = lookups.run("user", lambda: (referrers("user.user_profiles.user_id", [order.user_id]).get(order.user_id) or [None])[0], None)
+    usages = lookups.run("discount", lambda: referrers("discount.coupon_usage.order_id", [order.id]).get(order.id, []), [])
+    coupons = {c.id: c for c in lookups.run("discount", lambda: fetch_in("discount", "coupons", "id", [u.coupon_id for u in usages]), [])}
+    payments = lookups.run("payment", lambda: referrers("payment.payments.order_id", [order.id]).get(order.id, []), [])
+    transactions = lookups.run("payment", lambda: fetch_in("payment", "payment_transactions", "payment_id", [p.id for p in payments]), [])
+    refunds = lookups.run("payment", lambda: referrers("payment.payment_refunds.order_id", [order.id]).get(order.id, []), [])
+    shipments = lookups.run("shipping", lambda: referrers("shipping.shipments.order_id", [order.id]).get(order.id, []), [])
+    tracking = lookups.run("shipping", lambda: fetch_in("shipping", "shipment_tracking", "shipment_id", [s.id for s in shipments]), [])
+    carriers = {c.id: c for c in lookups.run("shipping", _all_carriers, [])}
+    returns = lookups.run("return", lambda: referrers("return.return_requests.order_id", [order.id]).get(order.id, []), [])
+    return_history = lookups.run("return", lambda: fetch_in("return", "return_status_history", "return_request_id", [r.id for r in returns]), [])
+    notifications = lookups.run("notification", lambda: _notifications(order), [])
+
+    # Every staff member named anywhere on the page, in one auth_db query.
+    actor_ids = {h.changed_by for h in history} | {n.created_by for n in notes} | {h.changed_by for h in return_history}
+    actor_ids -= {None, "", "system", order.user_id}
+    staff = {u.id: u for u in lookups.run("auth", lambda: fetch_in("auth", "users", "id", actor_ids), [])}
+
+    def who(user_id: str | None) -> str:
+        if not user_id or user_id == "system":
+            return "system"
+        if user_id == order.user_id:
+            return "customer"
+        if user_id in staff:
+            return staff[user_id].email
+        return "staff (auth data unavailable)" if lookups.down("auth") else str(Missing(user_id))
+
+    carrier_name = {cid: c.name for cid, c in carriers.items()}
+    rma_of = {r.id: r.rma_number for r in returns}
+    timeline: list[TimelineEntry] = []
+    for h in history:
+        change = f"{h.previous_status} → {h.status}" if h.previous_status else h.status
+        timeline.append(TimelineEntry(h.created_at, "order", f"Status {change}", h.reason or "", who(h.changed_by)))
+    for n in notes:
+        kind = "Internal note" if n.is_internal else "Note to customer"
+        timeline.append(TimelineEntry(n.created_at, "order", kind, n.note or "", who(n.created_by)))
+    provider = {p.id: p.payment_provider for p in payments}
+    for t in transactions:
+        source = (t.provider_response or {}).get("source") if isinstance(t.provider_response, dict) else None
+        timeline.append(TimelineEntry(
+            t.processed_at or t.created_at, "payment",
+            f"{(t.transaction_type or 'transaction').title()} {t.status or ''}".strip(),
+            f"{t.amount} {t.currency or ''}".strip(),
+            "console" if source == "console" else f"payment service ({provider.get(t.payment_id) or 'provider'})"))
+    for r in refunds:
+        timeline.append(TimelineEntry(r.created_at, "payment", f"Refund {r.status or ''}".strip(),
+                                      f"{r.amount} {r.currency or ''} · {r.reason or 'no reason given'}",
+                                      "payment service"))
+    for s in shipments:
+        timeline.append(TimelineEntry(s.shipped_at or s.created_at, "shipping", "Shipment created",
+                                      f"{carrier_name.get(s.carrier_id, 'carrier')} · tracking {s.tracking_number}",
+                                      "shipping service"))
+    shipment_carrier = {s.id: carrier_name.get(s.carrier_id, "carrier") for s in shipments}
+    for e in tracking:
+        detail = " · ".join(p for p in (e.description, e.location) if p)
+        timeline.append(TimelineEntry(e.timestamp or e.created_at, "shipping",
+                                      f"Tracking: {(e.status or '').replace('_', ' ')}", detail,
+                                      shipment_carrier.get(e.shipment_id, "carrier")))
+    for r in returns:
+        if not any(h.return_request_id == r.id for h in return_history):
+            timeline.append(TimelineEntry(r.requested_at or r.created_at, "return", f"Return {r.rma_number} requested",
+                                          r.return_reason or "", "customer"))
+    for h in return_history:
+        change = f"{h.previous_status} → {h.status}" if h.previous_status else f"requested ({h.status})"
+        timeline.append(TimelineEntry(h.created_at, "return", f"Return {rma_of.get(h.return_request_id, '')} {change}",
+                                      h.notes or "", who(h.changed_by)))
+    for n in notifications:
+        timeline.append(TimelineEntry(n.sent_at or n.created_at, "notification",
+                                      f"Email {(n.status or '').lower()}", n.subject or "", "notification service"))
+    oldest = datetime.min.replace(tzinfo=timezone.utc)
+    timeline.sort(key=lambda e: e.at or oldest, reverse=True)
+
+    return OrderPage(
+        order=order, items=items, address=address, products=products,
+        account=None if lookups.down("auth") or not order.user_id else account or Missing(order.user_id),
+        profile=profile, payment=main_payment(order, payments), payments=payments,
+        coupons=[(u, coupons.get(u.coupon_id) or Missing(u.coupon_id)) for u in usages],
+        shipments=sorted(shipments, key=lambda s: s.created_at or oldest, reverse=True), carriers=carriers,
+        returns=returns, timeline=timeline, unavailable=lookups.unavailable,
+    )
