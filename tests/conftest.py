@@ -6,6 +6,7 @@ import os
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.schema import sort_tables
 
 from config import BIND_KEYS, bind_config
 from console import create_app
@@ -82,14 +83,14 @@ def _wipe(application) -> None:
     with application.app_context():
         db.session.remove()
         for key in BIND_KEYS:
-            tables = [m.__tablename__ for m in models_of(key)]
+            tables = sort_tables([m.__table__ for m in models_of(key)])
             with db.engines[key].begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-                else:
+                if conn.dialect.name != "postgresql":
                     conn.execute(text("PRAGMA foreign_keys=OFF"))
-                    for table in tables:
-                        conn.execute(text(f'DELETE FROM "{table}"'))
+                # DELETE, children before parents: on tables this small it is about ten
+                # times faster than TRUNCATE on PostgreSQL, and every test pays for it.
+                for table in reversed(tables):
+                    conn.execute(table.delete())
 
 
 @pytest.fixture(autouse=True)
