@@ -286,13 +286,14 @@ def make_order(user: User, lines: list[tuple], *, status: str = "pending",
         order.delivered_at = created_at + ORDER_STEP_AFTER["delivered"]
     if status == "cancelled":
         order.cancelled_at = created_at + ORDER_STEP_AFTER["cancelled"]
-    order.updated_at = created_at + ORDER_STEP_AFTER.get(status, timedelta(0))
     payment = None
     if with_payment:
         payment = make_payment(order, provider=provider, captured=paid, method=payment_method)
         if status == "refunded":
             make_refund(payment, payment.amount, order=order, reason="Order refunded in full",
                         created_at=created_at + ORDER_STEP_AFTER["refunded"])
+    # Set last: linking the payment is an update, which would stamp "now" otherwise.
+    order.updated_at = created_at + ORDER_STEP_AFTER.get(status, timedelta(0))
     db.session.flush()
     return OrderBundle(order, items, payment)
 

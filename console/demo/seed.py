@@ -428,6 +428,9 @@ class DemoSeeder:
                 weight = sum(Decimal(p.weight or 0) * q for p, q, _ in lines)
                 shipment = b.make_shipment(order, self.shipping.carrier_of(method), method, status=shipment_status,
                                            destination=customer["address"], weight=weight)
+            # The last change an order saw is its current status (linking payment and
+            # shipment are updates that would otherwise stamp "now").
+            order.updated_at = order.created_at + b.ORDER_STEP_AFTER[status]
             self.seed_order_extras(bundle, customer, status)
             self.orders.append({"bundle": bundle, "customer": customer, "shipment": shipment})
         self.summary["orders"] = len(self.orders)
@@ -504,10 +507,17 @@ class DemoSeeder:
             self.notify(user.id, template_name, variables, order.updated_at, key=f"order:{order.id}:{template_name}")
 
     def notify(self, user_id: str, template_name: str, variables: dict, when: datetime, key: str) -> None:
-        roll = self.rng.random()
-        recent = when > self.now - timedelta(hours=2)
-        status = "PENDING" if recent else "FAILED" if roll < 0.06 else "BOUNCED" if roll < 0.08 else \
-            "SENT" if roll < 0.3 else "DELIVERED"
+        number = self.summary["notifications"]
+        # The last six hours are still queued; a steady few failed or bounced, so the
+        # notification screens always have something to retry.
+        if when > self.now - timedelta(hours=6):
+            status = "PENDING"
+        elif number % 15 == 4:
+            status = "FAILED"
+        elif number % 40 == 9:
+            status = "BOUNCED"
+        else:
+            status = "SENT" if self.rng.random() < 0.25 else "DELIVERED"
         b.make_notification(user_id, self.templates[template_name], variables, status=status,
                             created_at=min(when, self.now), key=key)
         self.summary["notifications"] += 1
@@ -610,7 +620,8 @@ class DemoSeeder:
             for product in rng.sample(sellable, rng.randint(1, 4)):
                 variant = rng.choice(self.variants[product.id]) if product.id in self.variants else None
                 lines.append((product, rng.randint(1, 2), variant))
-            coupon = rng.choice(usable) if usable and rng.random() < 0.2 else None
+            # One cart in five carries a coupon code (always one that exists).
+            coupon = usable[index % len(usable)] if usable and index % 5 == 1 else None
             b.make_cart(None if guest else customer["user"].id, lines, status=status, coupon=coupon,
                         created_at=self.ago(0.1, 40))
         self.summary["carts"] = count

@@ -1,0 +1,107 @@
+"""The batch loader: one IN query per target database for a page of rows, missing
+targets marked, an unreachable database named."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from console.extensions import db
+from console.lookups import (
+    CHUNK_SIZE, DatabaseUnavailable, Missing, existing_values, fetch_in, referrers, resolve, target_or_missing,
+)
+from console.models.auth import User
+from console.models.order import Order, OrderStatusHistory
+from console.models.payment import Payment
+from console.models.product import Product, ProductComparison
+from tests.unreachable import app_with_unreachable
+
+
+@pytest.fixture
+def orders_500(ctx):
+    """500 orders of 200 customers, each with a payment; the last 10 name users that are gone."""
+    users = [User(email=f"c{i}@shop.test") for i in range(200)]
+    db.session.add_all(users)
+    db.session.flush()
+    orders = []
+    for i in range(500):
+        user_id = f"gone-{i}" if i >= 490 else users[i % 200].id
+        orders.append(Order(order_number=f"ORD-{i:04d}", user_id=user_id, total_amount=Decimal("10.00")))
+    db.session.add_all(orders)
+    db.session.flush()
+    payments = [Payment(order_id=o.id, user_id=o.user_id, amount=o.total_amount) for o in orders]
+    db.session.add_all(payments)
+    db.session.flush()
+    for order, payment in zip(orders, payments):
+        order.payment_method_id = payment.id
+    db.session.commit()
+    return db.session.scalars(select(Order).order_by(Order.order_number)).all()
+
+
+def test_500_rows_resolve_with_one_query_per_target_database(orders_500, count_queries):
+    before = count_queries.count
+    users = resolve("order.orders.user_id", [o.user_id for o in orders_500])
+    payments = resolve("order.orders.payment_method_id", [o.payment_method_id for o in orders_500])
+    statements = count_queries.statements[before:]
+    assert len(statements) == 2
+    assert "FROM users" in statements[0] and "FROM payments" in statements[1]
+    assert len(users) == 200 and len(payments) == 500
+
+    first = orders_500[1]
+    assert target_or_missing(users, first.user_id).email.endswith("@shop.test")
+    gone = target_or_missing(users, orders_500[-1].user_id)
+    assert isinstance(gone, Missing) and not gone
+    assert str(gone) == "missing (id gone-499)"
+    assert target_or_missing(users, None) is None and target_or_missing(users, "") is None
+    assert sum(isinstance(target_or_missing(users, o.user_id), Missing) for o in orders_500) == 10
+
+
+def test_large_lists_are_chunked(ctx, count_queries):
+    values = [f"id-{i}" for i in range(2 * CHUNK_SIZE + 500)]
+    before = count_queries.count
+    assert resolve("order.orders.user_id", values + values) == {}  # duplicates are asked once
+    assert count_queries.count - before == 3
+
+
+def test_nothing_to_resolve_costs_no_query(ctx, count_queries):
+    before = count_queries.count
+    assert resolve("order.orders.user_id", [None, "", None]) == {}
+    assert fetch_in("auth", "users", "id", []) == []
+    assert count_queries.count == before
+
+
+def test_referrers_group_source_rows_by_target(orders_500, count_queries):
+    some = orders_500[:30]
+    before = count_queries.count
+    by_order = referrers("payment.payments.order_id", [o.id for o in some])
+    assert count_queries.count - before == 1
+    assert set(by_order) == {o.id for o in some}
+    assert all(len(rows) == 1 and rows[0].amount == Decimal("10.00") for rows in by_order.values())
+    with pytest.raises(ValueError):
+        referrers("product.product_comparisons.product_ids", ["x"])
+
+
+def test_list_references_and_non_references(ctx, count_queries):
+    products = [Product(sku=f"SKU-{i}") for i in range(3)]
+    db.session.add_all(products)
+    db.session.add(User(email="staff@shop.test", id="staff-1"))
+    db.session.commit()
+    ids = [p.id for p in products]
+    found = resolve("product.product_comparisons.product_ids", [[ids[0], ids[1]], [ids[2], "deleted"]])
+    assert set(found) == set(ids)
+    before = count_queries.count
+    resolved = resolve("order.order_status_history.changed_by", ["system", "staff-1", "system"])
+    assert list(resolved) == ["staff-1"]
+    assert "system" not in str(count_queries.statements[before:])  # "system" is never looked up
+    assert existing_values("product", "products", "id", ids + ["deleted"]) == set(ids)
+
+
+def test_unreachable_database_is_named(app, database_urls):
+    with app_with_unreachable(database_urls, "payment") as broken, broken.app_context():
+        with pytest.raises(DatabaseUnavailable) as raised:
+            resolve("order.orders.payment_method_id", ["p-1"])
+        assert raised.value.bind_key == "payment"
+        assert str(raised.value) == "payment_db is unavailable"
+        # the other databases still answer
+        assert resolve("order.orders.user_id", ["nobody"]) == {}
