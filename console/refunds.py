@@ -1,0 +1,203 @@
+"""Refunds screens: the list by status (with "needs attention"), its export, and the
+refund panel of the order page.
+
+Refunds live in payment_db; the order (order_db) and the return they belong to
+(return_db) are joined per page, one IN query per table. "Needs attention" is derived
+from the steps each refund recorded as still pending (see console.workflows.refunds).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+
+from console.exports import stream_batches
+from console.extensions import db
+from console.listing import Page, capped_count, keyset_page
+from console.lookups import DatabaseUnavailable, Missing, database, fetch_in, resolve, target_or_missing
+from console.models.order import Order
+from console.models.payment import Payment, PaymentRefund
+from console.models.returns import ReturnRequest
+from console.models.types import new_id
+from console.orders import Lookups, _choice, _date, _start_of
+from console.workflows import refunds as flow
+
+STATUS_FILTERS = ("pending", "processing", "completed", "failed", "needs_attention")
+PROVIDERS = ("MOCK", "STRIPE", "PAYPAL")
+
+
+@dataclass
+class RefundFilters:
+    status: str = ""
+    provider: str = ""
+    created_from: date | None = None
+    created_to: date | None = None
+    order: str = ""  # order number, exact, any case
+
+    @classmethod
+    def parse(cls, args) -> tuple["RefundFilters", list[str]]:
+        errors: list[str] = []
+        f = cls()
+        f.status = _choice(args, "status", STATUS_FILTERS, "Status", errors)
+        f.provider = _choice(args, "provider", PROVIDERS, "Provider", errors)
+        f.created_from = _date(args, "created_from", "Created from", errors)
+        f.created_to = _date(args, "created_to", "Created to", errors)
+        if f.created_from and f.created_to and f.created_from > f.created_to:
+            errors.append("“Created from” is after “Created to”: swap the dates.")
+        f.order = (args.get("order") or "").strip()
+        if len(f.order) > 200:
+            errors.append("The order filter is too long (200 characters at most).")
+            f.order = ""
+        return f, errors
+
+    def as_args(self) -> dict[str, str]:
+        values = {}
+        for name in ("status", "provider", "created_from", "created_to", "order"):
+            value = getattr(self, name)
+            if value not in (None, ""):
+                values[name] = value.isoformat() if isinstance(value, date) else str(value)
+        return values
+
+    def without(self, name: str) -> dict[str, str]:
+        return {k: v for k, v in self.as_args().items() if k != name}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.as_args())
+
+
+def attention_condition():
+    return (flow.needs_attention_clause()) & or_(PaymentRefund.status.is_(None), PaymentRefund.status != "FAILED")
+
+
+def refunds_query(filters: RefundFilters):
+    stmt = select(PaymentRefund)
+    if filters.status == "needs_attention":
+        stmt = stmt.where(attention_condition())
+    elif filters.status:
+        stmt = stmt.where(PaymentRefund.status == filters.status.upper())
+    if filters.provider:
+        stmt = stmt.where(PaymentRefund.payment_id.in_(
+            select(Payment.id).where(Payment.payment_provider == filters.provider)))
+    if filters.created_from:
+        stmt = stmt.where(PaymentRefund.created_at >= _start_of(filters.created_from))
+    if filters.created_to:
+        stmt = stmt.where(PaymentRefund.created_at < _start_of(filters.created_to + timedelta(days=1)))
+    if filters.order:
+        with database("order"):
+            order_ids = list(db.session.scalars(select(Order.id).where(
+                func.upper(Order.order_number) == filters.order.upper())))
+        stmt = stmt.where(PaymentRefund.order_id.in_(order_ids or [filters.order]))
+    return stmt
+
+
+@dataclass
+class RefundRow:
+    refund: PaymentRefund
+    payment: Payment | Missing | None
+    order: Order | Missing | None  # None: order_db unavailable, or no order id
+    return_request: ReturnRequest | Missing | None  # None: not a return's refund, or return_db unavailable
+    needs_attention: bool
+    pending: list[str]
+    error: dict | None
+
+    @property
+    def kind(self) -> str:
+        return "return" if (self.refund.metadata_ or {}).get("return_request_id") else "goodwill"
+
+
+def _return_id(refund: PaymentRefund) -> str | None:
+    return (refund.metadata_ or {}).get("return_request_id")
+
+
+def decorate(rows: list[PaymentRefund], lookups: Lookups) -> list[RefundRow]:
+    payments = {p.id: p for p in lookups.run("payment", lambda: fetch_in(
+        "payment", "payments", "id", [r.payment_id for r in rows]), [])}
+    orders = lookups.run("order", lambda: resolve("payment.payment_refunds.order_id", [r.order_id for r in rows]), {})
+    returns = {r.id: r for r in lookups.run("return", lambda: fetch_in(
+        "return", "return_requests", "id", [_return_id(r) for r in rows]), [])}
+    return [RefundRow(
+        refund=r,
+        payment=target_or_missing(payments, r.payment_id),
+        order=None if lookups.down("order") else target_or_missing(orders, r.order_id),
+        return_request=None if lookups.down("return") else target_or_missing(returns, _return_id(r)),
+        needs_attention=flow.needs_attention(r), pending=flow.pending_steps(r), error=flow.last_error(r))
+        for r in rows]
+
+
+@dataclass
+class RefundList:
+    page: Page
+    rows: list[RefundRow]
+    unavailable: set[str]
+    attention: tuple[int, bool]  # refunds needing attention (capped count), across all filters
+
+
+def list_refunds(filters: RefundFilters, cursor: str | None, size: int) -> RefundList:
+    stmt = refunds_query(filters)
+    with database("payment"):
+        page = keyset_page(stmt, PaymentRefund.created_at, PaymentRefund.id, cursor, size)
+        attention = capped_count(select(PaymentRefund.id).where(attention_condition()), cap=1000)
+    lookups = Lookups()
+    return RefundList(page, decorate(page.rows, lookups), lookups.unavailable, attention)
+
+
+EXPORT_HEADER = ["created_at", "status", "needs_attention", "pending_steps", "amount", "currency", "provider",
+                 "provider_refund_id", "order_number", "rma_number", "reason", "processed_at", "refund_id",
+                 "payment_id", "order_id"]
+
+
+def export_statement(filters: RefundFilters):
+    stmt = refunds_query(filters).order_by(PaymentRefund.created_at.desc(), PaymentRefund.id.desc())
+    with database("payment"):
+        db.session.execute(select(PaymentRefund.id).limit(1))
+    return stmt
+
+
+def export_rows(stmt) -> Iterator[list]:
+    for batch in stream_batches(stmt):
+        lookups = Lookups()
+        for row in decorate(batch, lookups):
+            r = row.refund
+            order = row.order
+            ret = row.return_request
+            yield [r.created_at, r.status, "yes" if row.needs_attention else "no", " ".join(row.pending),
+                   r.amount, r.currency, row.payment.payment_provider if isinstance(row.payment, Payment) else "",
+                   r.provider_refund_id,
+                   order.order_number if isinstance(order, Order) else ("unavailable" if lookups.down("order") else str(order or "")),
+                   ret.rma_number if isinstance(ret, ReturnRequest) else str(ret or ""),
+                   r.reason, r.processed_at, r.id, r.payment_id, r.order_id]
+
+
+# --- the order page's refund panel -----------------------------------------------------------
+
+@dataclass
+class OrderRefunds:
+    payment: Payment | None
+    refunds: list[RefundRow]
+    captured: Decimal | None
+    refundable: Decimal | None
+    key: str  # a fresh idempotency key for this rendering of the refund form
+    unavailable: str | None = None
+
+
+def order_refunds(order, payment=None) -> OrderRefunds:
+    """The order's payment, its refunds and what can still be refunded."""
+    key = new_id()
+    if not isinstance(order, Order):
+        return OrderRefunds(None, [], None, None, key)
+    try:
+        with database("payment"):
+            if not isinstance(payment, Payment):
+                payment = flow.payment_for_order(order)
+            rows = list(db.session.scalars(select(PaymentRefund).where(PaymentRefund.order_id == order.id)
+                                           .order_by(PaymentRefund.created_at.desc())))
+            captured = flow.captured_amount(payment) if payment is not None else None
+            refundable = flow.refundable_amount(payment) if payment is not None else None
+    except DatabaseUnavailable as exc:
+        return OrderRefunds(None, [], None, None, key, exc.bind_key)
+    return OrderRefunds(payment, [RefundRow(r, payment, order, None, flow.needs_attention(r), flow.pending_steps(r),
+                                            flow.last_error(r)) for r in rows], captured, refundable, key)

@@ -1,0 +1,400 @@
+"""Returns screens: the filtered list, its CSV export, the return page, the order panel.
+
+Returns live in return_db; the order, the customer, the order items, the products as
+they are now, the payment refunds and the emails live elsewhere and are joined in
+Python through the reference registry, one IN query per table per page (or export
+batch). A database that is down empties only what it feeds (``unavailable``).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from console.exports import stream_batches
+from console.extensions import db
+from console.listing import Page, keyset_page
+from console.lookups import DatabaseUnavailable, Missing, database, resolve, target_or_missing
+from console.models.auth import User
+from console.models.notification import Notification
+from console.models.order import Order, OrderItem
+from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest,
+                                    ReturnStatusHistory, ReturnTracking)
+from console.models.user import UserProfile
+from console.orders import FilterError, Lookups, TimelineEntry, _choice, _date, _start_of, customer_ids
+from console.workflows import refunds as refund_flow
+from console.workflows import returns as flow
+
+
+# --- filters ---------------------------------------------------------------------------
+
+@dataclass
+class ReturnFilters:
+    status: str = ""
+    reason: str = ""
+    refund_method: str = ""
+    requested_from: date | None = None
+    requested_to: date | None = None
+    order: str = ""  # order number (exact, any case)
+    customer: str = ""  # email or name, any part
+
+    @classmethod
+    def parse(cls, args) -> tuple["ReturnFilters", list[str]]:
+        """Filters from a query string, plus a message for each value that can't be used."""
+        errors: list[str] = []
+        f = cls()
+        f.status = _choice(args, "status", flow.STATUSES, "Status", errors)
+        f.reason = _choice(args, "reason", flow.REASONS, "Reason", errors)
+        f.refund_method = _choice(args, "refund_method", flow.REFUND_METHODS, "Refund method", errors)
+        f.requested_from = _date(args, "requested_from", "Requested from", errors)
+        f.requested_to = _date(args, "requested_to", "Requested to", errors)
+        if f.requested_from and f.requested_to and f.requested_from > f.requested_to:
+            errors.append("“Requested from” is after “Requested to”: swap the dates.")
+        for name in ("order", "customer"):
+            value = (args.get(name) or "").strip()
+            if len(value) > 200:
+                errors.append(f"The {name} filter is too long (200 characters at most).")
+                value = ""
+            setattr(f, name, value)
+        if f.customer and len(f.customer) < 2:
+            errors.append("Type at least 2 characters of the customer's email or name.")
+        return f, errors
+
+    def as_args(self) -> dict[str, str]:
+        values = {}
+        for name in ("status", "reason", "refund_method", "requested_from", "requested_to", "order", "customer"):
+            value = getattr(self, name)
+            if value not in (None, ""):
+                values[name] = value.isoformat() if isinstance(value, date) else str(value)
+        return values
+
+    @property
+    def active(self) -> bool:
+        return bool(self.as_args())
+
+
+def returns_query(filters: ReturnFilters):
+    """The select of returns matching ``filters``. The order and customer filters are
+    first turned into ids in order_db / auth_db and user_db (DatabaseUnavailable names
+    the one that is down; FilterError when a filter is too broad)."""
+    stmt = select(ReturnRequest)
+    if filters.status:
+        stmt = stmt.where(ReturnRequest.status == filters.status)
+    if filters.reason:
+        stmt = stmt.where(ReturnRequest.return_reason == filters.reason)
+    if filters.refund_method:
+        stmt = stmt.where(ReturnRequest.refund_method == filters.refund_method)
+    if filters.requested_from:
+        stmt = stmt.where(ReturnRequest.requested_at >= _start_of(filters.requested_from))
+    if filters.requested_to:
+        stmt = stmt.where(ReturnRequest.requested_at < _start_of(filters.requested_to + timedelta(days=1)))
+    if filters.order:
+        with database("order"):
+            order_ids = list(db.session.scalars(select(Order.id).where(
+                func.upper(Order.order_number) == filters.order.upper())))
+        stmt = stmt.where(ReturnRequest.order_id.in_(order_ids or [filters.order]))
+    if filters.customer:
+        stmt = stmt.where(ReturnRequest.user_id.in_(customer_ids(filters.customer)))
+    return stmt
+
+
+# --- list rows -----------------------------------------------------------------------------
+
+@dataclass
+class ReturnRow:
+    request: ReturnRequest
+    order: Order | Missing | None
+    customer: User | Missing | None
+    units: int | None
+
+
+@dataclass
+class ReturnList:
+    page: Page
+    rows: list[ReturnRow]
+    unavailable: set[str]
+
+
+def decorate(requests: list[ReturnRequest], lookups: Lookups) -> list[ReturnRow]:
+    """Order, customer and item count for a batch of returns: one query per table."""
+    ids = [r.id for r in requests]
+
+    def units_per_return():
+        if not ids:
+            return {}
+        with database("return"):
+            return dict(db.session.execute(
+                select(ReturnItem.return_request_id, func.sum(ReturnItem.quantity))
+                .where(ReturnItem.return_request_id.in_(ids)).group_by(ReturnItem.return_request_id)).all())
+
+    units = lookups.run("return", units_per_return, {})
+    orders = lookups.run("order", lambda: resolve("return.return_requests.order_id", [r.order_id for r in requests]), {})
+    users = lookups.run("auth", lambda: resolve("return.return_requests.user_id", [r.user_id for r in requests]), {})
+    return [ReturnRow(r,
+                      None if lookups.down("order") else target_or_missing(orders, r.order_id),
+                      None if lookups.down("auth") else target_or_missing(users, r.user_id),
+                      None if lookups.down("return") else int(units.get(r.id) or 0))
+            for r in requests]
+
+
+def list_returns(filters: ReturnFilters, cursor: str | None, size: int) -> ReturnList:
+    """One page of filtered returns, newest first. Raises BadCursor, FilterError, or
+    DatabaseUnavailable when return_db (or a database a filter needs) is down."""
+    stmt = returns_query(filters)
+    with database("return"):
+        page = keyset_page(stmt, ReturnRequest.created_at, ReturnRequest.id, cursor, size)
+    lookups = Lookups()
+    return ReturnList(page, decorate(page.rows, lookups), lookups.unavailable)
+
+
+EXPORT_HEADER = ["rma_number", "status", "order_number", "customer_email", "reason", "refund_method", "units",
+                 "refund_amount", "currency", "requested_at", "approved_at", "rejected_at", "received_at",
+                 "processed_at", "closed_at", "notes", "return_id", "order_id"]
+
+
+def export_statement(filters: ReturnFilters):
+    """Built eagerly, so a filter error or a down database is reported before the download."""
+    stmt = returns_query(filters).order_by(ReturnRequest.created_at.desc(), ReturnRequest.id.desc())
+    with database("return"):
+        db.session.execute(select(ReturnRequest.id).limit(1))
+    return stmt
+
+
+def _label(value) -> str:
+    if value is None:
+        return "unavailable"
+    if isinstance(value, Missing):
+        return str(value)
+    return ""
+
+
+def export_rows(stmt) -> Iterator[list]:
+    for batch in stream_batches(stmt):
+        lookups = Lookups()
+        for row in decorate(batch, lookups):
+            r = row.request
+            yield [r.rma_number, r.status, row.order.order_number if isinstance(row.order, Order) else _label(row.order),
+                   row.customer.email if isinstance(row.customer, User) else _label(row.customer),
+                   r.return_reason, r.refund_method, row.units, r.refund_amount, r.currency, r.requested_at,
+                   r.approved_at, r.rejected_at, r.received_at, r.processed_at, r.closed_at, r.return_notes,
+                   r.id, r.order_id]
+
+
+# --- the return page -------------------------------------------------------------------------
+
+@dataclass
+class ItemView:
+    item: ReturnItem
+    ordered: OrderItem | Missing | None  # None: order_db unavailable
+    product: object | None  # Product, Missing, or None (product_db unavailable / no id)
+    restock: str | None  # pending | done | not_restocked | None (not restocked by design)
+
+
+@dataclass
+class RefundView:
+    refund: object  # PaymentRefund
+    needs_attention: bool
+    pending: list[str]
+    error: dict | None
+
+
+@dataclass
+class ReturnPage:
+    request: ReturnRequest
+    items: list[ItemView]
+    authorization: ReturnAuthorization | None
+    tracking: list[ReturnTracking]
+    history: list[ReturnStatusHistory]
+    return_refunds: list[ReturnRefund]
+    payment_refunds: list[RefundView]
+    order: Order | Missing | None
+    payment: object | None
+    refundable: Decimal | None
+    customer: User | Missing | None
+    profile: UserProfile | None
+    staff: dict
+    timeline: list[TimelineEntry]
+    unavailable: set[str] = field(default_factory=set)
+
+    @property
+    def restock_pending(self) -> bool:
+        return any(view.restock == "pending" for view in self.items)
+
+    @property
+    def needs_attention(self) -> bool:
+        return any(view.needs_attention for view in self.payment_refunds)
+
+    @property
+    def customer_name(self) -> str:
+        if self.profile is None:
+            return ""
+        return " ".join(p for p in (self.profile.first_name, self.profile.last_name) if p)
+
+    def who(self, user_id: str | None) -> str:
+        if not user_id:
+            return "—"
+        user = self.staff.get(user_id)
+        if user is not None:
+            return user.email
+        return "customer" if user_id == self.request.user_id else user_id
+
+    def can(self, new_status: str) -> bool:
+        return flow.allowed(self.request.status, new_status)
+
+    @property
+    def max_amounts(self) -> dict[str, Decimal]:
+        return flow.full_amounts([view.item for view in self.items])
+
+
+def find(key: str) -> ReturnRequest | None:
+    with database("return"):
+        return flow.find_return(key)
+
+
+def return_page(request: ReturnRequest) -> ReturnPage:
+    """Everything about one return. return_db must answer; every other database may be
+    down, and then only the parts it feeds are left empty."""
+    with database("return"):
+        items = list(db.session.scalars(select(ReturnItem).where(ReturnItem.return_request_id == request.id)
+                                        .order_by(ReturnItem.created_at, ReturnItem.id)))
+        authorization = db.session.scalar(select(ReturnAuthorization).where(
+            ReturnAuthorization.return_request_id == request.id))
+        tracking = list(db.session.scalars(select(ReturnTracking).where(
+            ReturnTracking.authorization_id == authorization.id).order_by(ReturnTracking.timestamp))) if authorization else []
+        history = list(db.session.scalars(select(ReturnStatusHistory).where(
+            ReturnStatusHistory.return_request_id == request.id).order_by(ReturnStatusHistory.created_at,
+                                                                          ReturnStatusHistory.id)))
+        return_refunds = list(db.session.scalars(select(ReturnRefund).where(
+            ReturnRefund.return_request_id == request.id).order_by(ReturnRefund.created_at)))
+    db.session.expunge_all()
+    lookups = Lookups()
+
+    def load(bind_key: str, fn, default):
+        # Lookups turns DatabaseUnavailable into "unavailable"; database() raises it.
+        def guarded():
+            with database(bind_key):
+                return fn()
+        return lookups.run(bind_key, guarded, default)
+
+    ordered = load("order", lambda: resolve("return.return_items.order_item_id", [i.order_item_id for i in items]), {})
+    products = load("product", lambda: resolve("return.return_items.product_id", [i.product_id for i in items]), {})
+    order = load("order", lambda: db.session.get(Order, request.order_id) if request.order_id else None, None)
+    staff = load("auth", lambda: resolve("return.return_status_history.changed_by",
+                                         [h.changed_by for h in history] + [request.user_id]), {})
+    profile = load("user", lambda: db.session.scalar(
+        select(UserProfile).where(UserProfile.user_id == request.user_id)) if request.user_id else None, None)
+
+    def payment_side():
+        payment = refund_flow.payment_for_order(order) if isinstance(order, Order) else None
+        refundable = refund_flow.refundable_amount(payment) if payment is not None else None
+        return payment, refundable, refund_flow.refunds_of_return(request)
+
+    payment, refundable, payment_refunds = load("payment", payment_side, (None, None, []))
+    notifications = load("notification", lambda: _emails_about(request, payment_refunds), [])
+
+    markers = flow.restock_markers(request)
+    item_views = [ItemView(item,
+                           None if lookups.down("order") else target_or_missing(ordered, item.order_item_id),
+                           None if lookups.down("product") else target_or_missing(products, item.product_id),
+                           markers.get(item.id))
+                  for item in items]
+    refund_views = [RefundView(r, refund_flow.needs_attention(r), refund_flow.pending_steps(r), refund_flow.last_error(r))
+                    for r in payment_refunds]
+    page = ReturnPage(
+        request=request, items=item_views, authorization=authorization, tracking=tracking, history=history,
+        return_refunds=return_refunds, payment_refunds=refund_views,
+        order=None if lookups.down("order") else target_or_missing({request.order_id: order} if order else {}, request.order_id),
+        payment=payment, refundable=refundable,
+        customer=None if lookups.down("auth") else target_or_missing(staff, request.user_id),
+        profile=profile, staff=staff, timeline=[], unavailable=lookups.unavailable)
+    page.timeline = _timeline(page, notifications)
+    return page
+
+
+def _emails_about(request: ReturnRequest, payment_refunds: list) -> list[Notification]:
+    """The customer's emails about this return: keyed by the return, or by its refunds."""
+    if not request.user_id:
+        return []
+    keys = {f"refund:{r.id}" for r in payment_refunds}
+    prefix = f"return:{request.id}:"
+    rows = db.session.scalars(select(Notification).where(Notification.user_id == request.user_id)
+                              .order_by(Notification.created_at.desc()).limit(200))
+    return [n for n in rows if str((n.metadata_ or {}).get("key", "")).startswith(prefix)
+            or (n.metadata_ or {}).get("key") in keys]
+
+
+def _timeline(page: ReturnPage, notifications: list[Notification]) -> list[TimelineEntry]:
+    """One list, newest first, from return_db, payment_db and notification_db."""
+    entries = []
+    for h in page.history:
+        title = f"Status {flow.label(h.status)}" if h.previous_status else "Return requested"
+        entries.append(TimelineEntry(h.created_at, "return", title, h.notes or "", page.who(h.changed_by)))
+    for t in page.tracking:
+        detail = " · ".join(p for p in (t.location, t.description) if p)
+        entries.append(TimelineEntry(t.timestamp, "return", f"Parcel: {t.status}", detail, "carrier"))
+    for view in page.payment_refunds:
+        r = view.refund
+        state = "needs attention" if view.needs_attention else r.status.lower()
+        entries.append(TimelineEntry(r.created_at, "payment", f"Refund {r.amount} {r.currency} ({state})",
+                                     r.reason or "", page.who((r.metadata_ or {}).get("staff_id"))))
+    for rr in page.return_refunds:
+        entries.append(TimelineEntry(rr.created_at, "return", f"Return refund recorded: {rr.amount} {rr.currency}",
+                                     f"{flow.label(rr.refund_method)}, {rr.status}", ""))
+    for n in notifications:
+        entries.append(TimelineEntry(n.created_at, "notification", f"Email: {n.subject or (n.metadata_ or {}).get('template')}",
+                                     (n.status or "").lower(), "customer"))
+    return sorted(entries, key=lambda e: (e.at is not None, e.at), reverse=True)
+
+
+# --- the panel on the order page, and the create form ---------------------------------------
+
+@dataclass
+class OrderReturns:
+    returns: list[ReturnRequest]
+    returnable: dict[str, int]  # order item id -> quantity that can still be returned
+    unavailable: str | None = None
+
+    @property
+    def can_create(self) -> bool:
+        return any(self.returnable.values())
+
+
+def order_returns(order, items) -> OrderReturns:
+    """The order's returns and what is left to return, for the order page's panel."""
+    if not isinstance(order, Order):
+        return OrderReturns([], {}, None)
+    try:
+        with database("return"):
+            rows = list(db.session.scalars(select(ReturnRequest).where(ReturnRequest.order_id == order.id)
+                                           .order_by(ReturnRequest.created_at.desc())))
+            returnable = flow.returnable_quantities(order.id, list(items or []))
+        return OrderReturns(rows, returnable)
+    except DatabaseUnavailable as exc:
+        return OrderReturns([], {}, exc.bind_key)
+
+
+@dataclass
+class NewReturnForm:
+    order: Order
+    items: list[OrderItem]
+    returnable: dict[str, int]
+    already: dict[str, int]
+
+
+def new_return_form(order_key: str) -> NewReturnForm | None:
+    """The order (by id or number) and, per item, what can still be returned."""
+    with database("order"):
+        order = db.session.get(Order, order_key) or db.session.scalar(
+            select(Order).where(func.upper(Order.order_number) == order_key.upper()))
+        if order is None:
+            return None
+        items = list(db.session.scalars(select(OrderItem).where(OrderItem.order_id == order.id)
+                                        .order_by(OrderItem.created_at, OrderItem.id)))
+    with database("return"):
+        already = flow.returned_quantities(order.id)
+    returnable = {i.id: max(0, (i.quantity or 0) - already.get(i.id, 0)) for i in items}
+    return NewReturnForm(order, items, returnable, already)
+

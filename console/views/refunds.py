@@ -1,0 +1,127 @@
+"""Refunds: the list by status (with "needs attention" and Retry), the CSV export, and
+the Refund action of the order page."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from console import links
+from console import refunds as screens
+from console.listing import BadCursor, page_size
+from console.exports import csv_response
+from console.lookups import DatabaseUnavailable
+from console.models.order import Order
+from console.permissions import permission_required
+from console.workflows import WorkflowError
+from console.workflows import refunds as flow
+
+bp = Blueprint("refunds", __name__)
+bp.context_processor(links.template_helpers)
+
+PAGE_SIZES = (10, 25, 50, 100, 200)
+
+
+@bp.app_context_processor
+def order_panel_helpers():
+    # The order page (another blueprint) includes refunds/_order_panel.html, which calls
+    # this for the payment's refunds, the refundable amount and a fresh request key.
+    return {"order_refunds_panel": screens.order_refunds, "refund_step_labels": flow.STEP_LABELS}
+
+
+def _vary(response):
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+@bp.get("/refunds")
+@permission_required("refunds.view")
+def list_refunds():
+    filters, errors = screens.RefundFilters.parse(request.args)
+    size = page_size(request.args.get("size"), current_app.config.get("PAGE_SIZE", 50))
+    result = None
+    if not errors:
+        try:
+            result = screens.list_refunds(filters, request.args.get("cursor") or None, size)
+        except BadCursor as exc:
+            errors.append(str(exc))
+    partial = request.htmx and request.htmx.target == "refunds-table" and not request.htmx.history_restore_request
+    template = "refunds/_table.html" if partial else "refunds/list.html"
+    body = render_template(template, result=result, filters=filters, errors=errors, size=size,
+                           statuses=screens.STATUS_FILTERS, providers=screens.PROVIDERS, page_sizes=PAGE_SIZES)
+    return _vary(make_response(body, 400 if errors else 200))
+
+
+@bp.get("/refunds/export.csv")
+@permission_required("refunds.view")
+def export_refunds():
+    filters, errors = screens.RefundFilters.parse(request.args)
+    if errors:
+        abort(400, " ".join(errors))
+    return csv_response("refunds", screens.EXPORT_HEADER, screens.export_rows(screens.export_statement(filters)))
+
+
+def _local(target: str | None) -> str | None:
+    # Only paths on this site: a "next" value must never send staff elsewhere.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.post("/refunds/<refund_id>/retry")
+@permission_required("refunds.issue")
+def retry_refund(refund_id: str):
+    back = _local(request.form.get("next")) or url_for("refunds.list_refunds")
+    try:
+        outcome = flow.retry_refund(current_user, refund_id)
+    except WorkflowError as exc:
+        flash(exc.message, "danger")
+        return redirect(back, 303) if exc.status == 409 else abort(exc.status, exc.message)
+    except DatabaseUnavailable as exc:
+        abort(503, f"{exc.bind_key}_db is unavailable, so the refund could not be retried. Try again shortly.")
+    if outcome.needs_attention:
+        flash(f"Retry stopped again: the {flow.STEP_LABELS[outcome.failed_step]} could not be updated "
+              f"({outcome.error}). Nothing was done twice; retry once the database is back.", "warning")
+    else:
+        r = outcome.refund
+        flash(f"Refund of {r.amount} {r.currency} completed: every remaining step is done.", "success")
+    return redirect(back, 303)
+
+
+def _order_or_404(order_id: str) -> Order:
+    from console.extensions import db
+    from console.lookups import database
+
+    with database("order"):
+        order = db.session.get(Order, order_id)
+    if order is None:
+        abort(404, f"No order with id “{order_id}”.")
+    return order
+
+
+@bp.post("/orders/<order_id>/refunds")
+@permission_required("refunds.issue")
+def refund_order(order_id: str):
+    """A goodwill or partial refund. htmx: the panel again with the refusal (4xx), or a
+    redirect to the refreshed order page; a plain post: a flash and the order page."""
+    order = _order_or_404(order_id)
+    form = request.form
+    try:
+        outcome = flow.refund_order(current_user, order.id, form.get("amount", ""), key=form.get("key", ""),
+                                    reason=form.get("reason", ""))
+    except (WorkflowError, DatabaseUnavailable) as exc:
+        if isinstance(exc, DatabaseUnavailable):
+            status, message = 503, f"{exc.bind_key}_db is unavailable, so nothing was refunded. Try again shortly."
+        else:
+            status, message = exc.status, exc.message
+        if request.htmx:
+            panel = render_template("refunds/_order_panel.html", order=order, payment=None, error=message,
+                                    form=form.to_dict())
+            return _vary(make_response(panel, status))
+        abort(status, message)
+    flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")
+    target = links.order_url(order.order_number or order.id)
+    if request.htmx:
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return _vary(response)
+    return redirect(target, 303)

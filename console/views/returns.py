@@ -1,0 +1,214 @@
+"""Returns (RMAs): the filtered list, the CSV export, the return page and its actions,
+and the "Create return" form reached from the order page."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from console import links
+from console import returns as screens
+from console.exports import csv_response
+from console.listing import BadCursor, page_size
+from console.lookups import DatabaseUnavailable
+from console.permissions import permission_required
+from console.workflows import WorkflowError
+from console.workflows import returns as flow
+
+bp = Blueprint("returns", __name__)
+bp.context_processor(links.template_helpers)
+
+PAGE_SIZES = (10, 25, 50, 100, 200)
+
+
+@bp.app_context_processor
+def order_panel_helpers():
+    # The order page (another blueprint) includes returns/_order_panel.html, which
+    # calls this to load the order's returns.
+    return {"order_returns_panel": screens.order_returns}
+
+
+def _vary(response):
+    # One URL answers with the table partial (htmx) or the whole page: caches keep both.
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def _choices() -> dict:
+    return {"statuses": flow.STATUSES, "reasons": flow.REASONS, "refund_methods": flow.REFUND_METHODS,
+            "label": flow.label, "page_sizes": PAGE_SIZES}
+
+
+@bp.get("/returns")
+@permission_required("returns.view")
+def list_returns():
+    filters, errors = screens.ReturnFilters.parse(request.args)
+    size = page_size(request.args.get("size"), current_app.config.get("PAGE_SIZE", 50))
+    result = None
+    if not errors:
+        try:
+            result = screens.list_returns(filters, request.args.get("cursor") or None, size)
+        except (screens.FilterError, BadCursor) as exc:
+            errors.append(str(exc))
+    partial = request.htmx and request.htmx.target == "returns-table" and not request.htmx.history_restore_request
+    template = "returns/_table.html" if partial else "returns/list.html"
+    body = render_template(template, result=result, filters=filters, errors=errors, size=size, **_choices())
+    return _vary(make_response(body, 400 if errors else 200))
+
+
+@bp.get("/returns/export.csv")
+@permission_required("returns.view")
+def export_returns():
+    filters, errors = screens.ReturnFilters.parse(request.args)
+    if errors:
+        abort(400, " ".join(errors))
+    try:
+        stmt = screens.export_statement(filters)
+    except screens.FilterError as exc:
+        abort(400, str(exc))
+    return csv_response("returns", screens.EXPORT_HEADER, screens.export_rows(stmt))
+
+
+def _return_or_404(key: str):
+    found = screens.find(key)
+    if found is None:
+        abort(404, f"No return with id or RMA number “{key}”. Search the returns list instead.")
+    return found
+
+
+def _render_detail(found, *, status: int = 200, error: str | None = None, form: dict | None = None):
+    page = screens.return_page(found)
+    return make_response(render_template("returns/detail.html", page=page, error=error, form=form or {},
+                                         conditions=flow.CONDITIONS, default_address=flow.DEFAULT_RETURN_ADDRESS,
+                                         **_choices()), status)
+
+
+@bp.get("/returns/<key>")
+@permission_required("returns.view")
+def return_detail(key: str):
+    return _render_detail(_return_or_404(key))
+
+
+def _act(key: str, perform):
+    """Run one action on a return: a flash and a redirect when done; the page again
+    with the refusal (and its 4xx status, or 503 naming the database) when not."""
+    found = _return_or_404(key)
+    try:
+        message, category = perform(current_user, found.id)
+    except WorkflowError as exc:
+        message, status = exc.message, exc.status
+    except DatabaseUnavailable as exc:
+        message, status = (f"{exc.bind_key}_db is unavailable, so nothing was changed. "
+                           "Try again when it is back (the Databases page shows its state)."), 503
+    else:
+        flash(message, category)
+        return redirect(url_for("returns.return_detail", key=found.rma_number or found.id), 303)
+    return _render_detail(_return_or_404(found.id), status=status, error=message, form=request.form.to_dict())
+
+
+@bp.post("/returns/<key>/approve")
+@permission_required("returns.manage")
+def approve_return(key: str):
+    form = request.form
+    address = {field: form.get(f"address_{field}", "") for field in flow.ADDRESS_FIELDS}
+
+    def perform(actor, return_id):
+        authorization = flow.approve(actor, return_id, address, form.get("instructions", ""),
+                                     form.get("expires_in_days") or 30)
+        return (f"Return {authorization.rma_number} approved; the authorization expires "
+                f"{authorization.expires_at:%Y-%m-%d}. The customer was emailed.", "success")
+    return _act(key, perform)
+
+
+@bp.post("/returns/<key>/reject")
+@permission_required("returns.manage")
+def reject_return(key: str):
+    def perform(actor, return_id):
+        rejected = flow.reject(actor, return_id, request.form.get("reason", ""))
+        return f"Return {rejected.rma_number} rejected. The customer was emailed the reason.", "success"
+    return _act(key, perform)
+
+
+@bp.post("/returns/<key>/tracking")
+@permission_required("returns.receive")
+def track_return(key: str):
+    form = request.form
+
+    def perform(actor, return_id):
+        event = flow.record_tracking(actor, return_id, form.get("status", ""), form.get("location", ""),
+                                     form.get("description", ""), form.get("tracking_number") or None)
+        return f"Tracking event “{event.status}” recorded.", "success"
+    return _act(key, perform)
+
+
+@bp.post("/returns/<key>/receive")
+@permission_required("returns.receive")
+def receive_return(key: str):
+    conditions = {k.removeprefix("condition_"): v for k, v in request.form.items() if k.startswith("condition_")}
+
+    def perform(actor, return_id):
+        outcome = flow.receive(actor, return_id, conditions)
+        return outcome.message, "warning" if outcome.error else "success"
+    return _act(key, perform)
+
+
+@bp.post("/returns/<key>/process")
+@permission_required("returns.manage")
+def process_return(key: str):
+    amounts = {k.removeprefix("amount_"): v for k, v in request.form.items() if k.startswith("amount_")}
+
+    def perform(actor, return_id):
+        outcome = flow.process(actor, return_id, amounts)
+        if hasattr(outcome, "refund"):
+            return f"Return processed. {outcome.message}", "warning" if outcome.needs_attention else "success"
+        return f"Return {outcome.rma_number} processed ({outcome.refund_method and flow.label(outcome.refund_method)}).", "success"
+    return _act(key, perform)
+
+
+@bp.post("/returns/<key>/close")
+@permission_required("returns.manage")
+def close_return(key: str):
+    def perform(actor, return_id):
+        closed = flow.close(actor, return_id, request.form.get("notes", ""))
+        return f"Return {closed.rma_number} closed.", "success"
+    return _act(key, perform)
+
+
+# --- create, from the order page -------------------------------------------------------------
+
+def _render_new(order_key: str, *, status: int = 200, error: str | None = None, form: dict | None = None):
+    data = screens.new_return_form(order_key)
+    if data is None:
+        abort(404, f"No order with id or number “{order_key}”.")
+    return make_response(render_template("returns/new.html", data=data, error=error, form=form or {},
+                                         **_choices()), status)
+
+
+@bp.get("/orders/<order_key>/returns/new")
+@permission_required("returns.manage")
+def new_return(order_key: str):
+    return _render_new(order_key)
+
+
+@bp.post("/orders/<order_key>/returns/new")
+@permission_required("returns.manage")
+def create_return(order_key: str):
+    form = request.form
+    data = screens.new_return_form(order_key)
+    if data is None:
+        abort(404, f"No order with id or number “{order_key}”.")
+    items = [(item.id, form.get(f"qty_{item.id}") or 0) for item in data.items]
+    try:
+        created = flow.create_return(current_user, data.order.id, items, form.get("reason", ""),
+                                     form.get("notes", ""), form.get("refund_method", ""))
+    except WorkflowError as exc:
+        return _render_new(order_key, status=exc.status, error=exc.message, form=form.to_dict())
+    except DatabaseUnavailable as exc:
+        return _render_new(order_key, status=503, form=form.to_dict(),
+                           error=f"{exc.bind_key}_db is unavailable, so no return was created. Try again shortly.")
+    total = created.refund_amount or Decimal("0")
+    flash(f"Return {created.rma_number} created for order {data.order.order_number} "
+          f"({total} {created.currency or ''} to refund once received). Approve it to send the customer the RMA.",
+          "success")
+    return redirect(url_for("returns.return_detail", key=created.rma_number), 303)
