@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
@@ -54,3 +56,21 @@ def drop_postgres_databases(tag: str) -> None:
 def run_tag() -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     return f"{os.getpid()}_{worker}_{uuid.uuid4().hex[:6]}"
+
+
+@contextmanager
+def scratch_database(folder) -> Iterator[str]:
+    """One empty database on the backend under test, for a test that alters a schema:
+    a SQLite file in ``folder`` or a PostgreSQL database dropped afterwards."""
+    if BACKEND != "postgres":
+        yield f"sqlite:///{folder / 'scratch.sqlite'}"
+        return
+    name = f"console_test_{run_tag()}_scratch"
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    with _admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with _admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

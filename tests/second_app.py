@@ -1,4 +1,5 @@
-"""A second app whose one bind points at a database that cannot be reached.
+"""A second app whose one bind points elsewhere: at a database that cannot be
+reached, or at a scratch database a test may break.
 
 The other nine binds share the test databases, so the rest of the console works
 as usual; the engines are disposed when the block ends.
@@ -16,7 +17,7 @@ UNOPENABLE_SQLITE = "sqlite:////nonexistent-console-dir/unreachable.sqlite"
 
 
 @contextmanager
-def app_with_unreachable(database_urls: dict[str, str], bind_key: str, url: str = UNREACHABLE_POSTGRES):
+def app_with_bind(database_urls: dict[str, str], bind_key: str, url: str):
     from tests.conftest import make_app
 
     application = make_app({**database_urls, bind_key: url})
@@ -26,3 +27,7 @@ def app_with_unreachable(database_urls: dict[str, str], bind_key: str, url: str 
         with application.app_context():
             for engine in db.engines.values():
                 engine.dispose()
+
+
+def app_with_unreachable(database_urls: dict[str, str], bind_key: str, url: str = UNREACHABLE_POSTGRES):
+    return app_with_bind(database_urls, bind_key, url)

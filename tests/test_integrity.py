@@ -17,7 +17,7 @@ from console.models.product import (
     ProductRecentlyViewed, ProductReview, ProductSearchHistory, ProductStockAlert, ProductTag, ProductVariant,
 )
 from console.references import REFERENCES, get
-from tests.unreachable import app_with_unreachable
+from tests.second_app import app_with_unreachable
 
 PRODUCT = "product.products.id"
 # product_db rows that hang off a product by a real foreign key: the product service

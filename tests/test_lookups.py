@@ -15,7 +15,7 @@ from console.models.auth import User
 from console.models.order import Order, OrderStatusHistory
 from console.models.payment import Payment
 from console.models.product import Product, ProductComparison
-from tests.unreachable import app_with_unreachable
+from tests.second_app import app_with_unreachable
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from console.models.user import UserAddress, UserPaymentMethod, UserProfile
 from console.permissions import STAFF_ROLES
 from console.workflows.notify import DEFAULT_TEMPLATES
 from console.workflows.signin import password_matches
-from tests.unreachable import UNOPENABLE_SQLITE, app_with_unreachable
+from tests.second_app import UNOPENABLE_SQLITE, app_with_unreachable
 
 
 @pytest.fixture
