@@ -28,6 +28,7 @@ from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
 from console.models.order import Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
+from console.models.shipping import Carrier
 from console.models.user import UserProfile
 from console.workflows.orders import ORDER_STATUSES, cancellation_of, unfinished_steps
 
@@ -38,6 +39,9 @@ MAX_MATCHES = 1000
 CLOSED_RETURN_STATUSES = ("rejected", "closed")
 # Notifications about one order: the newest this many (a customer's mailbox is unbounded).
 NOTIFICATION_LIMIT = 50
+# How a notification's status reads on the timeline.
+EMAIL_STATES = {"PENDING": "queued", "SENT": "sent", "DELIVERED": "delivered", "FAILED": "failed to send",
+                "BOUNCED": "bounced"}
 # Databases an order row or page reads besides order_db.
 SIDE_BINDS = ("auth", "user", "payment", "shipping", "return")
 MONEY_TEXT = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
@@ -451,7 +455,7 @@ class OrderPage:
 
     def product(self, item):
         """The product as it is now, Missing when it no longer exists, None when unknown."""
-        if not item.product_id or self.unavailable & {"product"}:
+        if not item.product_id or "product" in self.unavailable:
             return None
         return self.products.get(item.product_id) or Missing(item.product_id)
 
@@ -478,8 +482,6 @@ def _notifications(order: Order) -> list:
 
 
 def _all_carriers() -> list:
-    from console.models.shipping import Carrier
-
     with database("shipping"):
         return list(db.session.scalars(select(Carrier).order_by(Carrier.name)))
 
@@ -509,7 +511,10 @@ def order_page(order: Order) -> OrderPage:
     notifications = lookups.run("notification", lambda: _notifications(order), [])
 
     # Every staff member named anywhere on the page, in one auth_db query.
-    actor_ids = {h.changed_by for h in history} | {n.created_by for n in notes} | {h.changed_by for h in return_history}
+    console_staff = {t.id: t.provider_response.get("staff_id") for t in transactions
+                     if isinstance(t.provider_response, dict) and t.provider_response.get("source") == "console"}
+    actor_ids = ({h.changed_by for h in history} | {n.created_by for n in notes}
+                 | {h.changed_by for h in return_history} | set(console_staff.values()))
     actor_ids -= {None, "", "system", order.user_id}
     staff = {u.id: u for u in lookups.run("auth", lambda: fetch_in("auth", "users", "id", actor_ids), [])}
 
@@ -533,12 +538,13 @@ def order_page(order: Order) -> OrderPage:
         timeline.append(TimelineEntry(n.created_at, "order", kind, n.note or "", who(n.created_by)))
     provider = {p.id: p.payment_provider for p in payments}
     for t in transactions:
-        source = (t.provider_response or {}).get("source") if isinstance(t.provider_response, dict) else None
+        # Transactions the console wrote (a void on cancel) name the staff member.
+        by = (who(console_staff[t.id]) if t.id in console_staff
+              else f"payment service ({provider.get(t.payment_id) or 'provider'})")
         timeline.append(TimelineEntry(
             t.processed_at or t.created_at, "payment",
             f"{(t.transaction_type or 'transaction').title()} {t.status or ''}".strip(),
-            f"{t.amount} {t.currency or ''}".strip(),
-            "console" if source == "console" else f"payment service ({provider.get(t.payment_id) or 'provider'})"))
+            f"{t.amount} {t.currency or ''}".strip(), by))
     for r in refunds:
         timeline.append(TimelineEntry(r.created_at, "payment", f"Refund {r.status or ''}".strip(),
                                       f"{r.amount} {r.currency or ''} · {r.reason or 'no reason given'}",
@@ -562,8 +568,9 @@ def order_page(order: Order) -> OrderPage:
         timeline.append(TimelineEntry(h.created_at, "return", f"Return {rma_of.get(h.return_request_id, '')} {change}",
                                       h.notes or "", who(h.changed_by)))
     for n in notifications:
-        timeline.append(TimelineEntry(n.sent_at or n.created_at, "notification",
-                                      f"Email {(n.status or '').lower()}", n.subject or "", "notification service"))
+        state = EMAIL_STATES.get(n.status or "", (n.status or "").lower())
+        timeline.append(TimelineEntry(n.sent_at or n.created_at, "notification", f"Email {state}".strip(),
+                                      n.subject or "", "notification service"))
     oldest = datetime.min.replace(tzinfo=timezone.utc)
     timeline.sort(key=lambda e: e.at or oldest, reverse=True)
 

@@ -176,7 +176,7 @@ class CancelOutcome:
             text += f" Payment: {self.payment_outcome}."
         if self.failed:
             text += " Not done yet: " + "; ".join(f"{CANCEL_STEPS[s]} ({why})" for s, why in self.failed.items())
-            text += ". Run “Cancel order” again to finish."
+            text += ". Press “Finish cancellation” (or cancel again) to complete it once the database is back."
         return text
 
 
@@ -295,7 +295,8 @@ def _void_payment(actor, order_id: str) -> str | None:
             payment.updated_at = now
             db.session.add(PaymentTransaction(
                 payment_id=payment.id, transaction_type="VOID", status="SUCCEEDED", amount=payment.amount,
-                currency=payment.currency, provider_response={"source": "console", "reason": "order cancelled"},
+                currency=payment.currency,
+                provider_response={"source": "console", "staff_id": actor.id, "reason": "order cancelled"},
                 processed_at=now, created_at=now))
             db.session.add(PaymentAuditLog(
                 event_type="PAYMENT_VOIDED", user_id=actor.id, payment_id=payment.id, order_id=order.id,

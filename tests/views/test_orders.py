@@ -19,7 +19,7 @@ from console.models.product import Product, ProductInventory
 from console.models.shipping import Shipment
 from console.models.types import utcnow
 from tests.conftest import STAFF_PASSWORD
-from tests.unreachable import app_with_unreachable
+from tests.second_app import app_with_unreachable
 
 HTMX = {"HX-Request": "true", "HX-Target": "orders-table"}
 ROW = re.compile(r'<tr data-order="([^"]+)"')

@@ -20,7 +20,7 @@ from console.models.types import new_id, utcnow
 from console.workflows import WorkflowError
 from console.workflows import orders
 from tests.returns_helpers import staff_actor
-from tests.unreachable import app_with_unreachable
+from tests.second_app import app_with_unreachable
 
 STATUSES = orders.ORDER_STATUSES
 
