@@ -282,8 +282,6 @@ def return_page(request: ReturnRequest) -> ReturnPage:
     ordered = load("order", lambda: resolve("return.return_items.order_item_id", [i.order_item_id for i in items]), {})
     products = load("product", lambda: resolve("return.return_items.product_id", [i.product_id for i in items]), {})
     order = load("order", lambda: db.session.get(Order, request.order_id) if request.order_id else None, None)
-    staff = load("auth", lambda: resolve("return.return_status_history.changed_by",
-                                         [h.changed_by for h in history] + [request.user_id]), {})
     profile = load("user", lambda: db.session.scalar(
         select(UserProfile).where(UserProfile.user_id == request.user_id)) if request.user_id else None, None)
 
@@ -293,6 +291,10 @@ def return_page(request: ReturnRequest) -> ReturnPage:
         return payment, refundable, refund_flow.refunds_of_return(request)
 
     payment, refundable, payment_refunds = load("payment", payment_side, (None, None, []))
+    # Staff who changed the status or issued a refund, and the customer: one auth_db query.
+    staff_ids = ([h.changed_by for h in history] + [request.user_id]
+                 + [(r.metadata_ or {}).get("staff_id") for r in payment_refunds])
+    staff = load("auth", lambda: resolve("return.return_status_history.changed_by", staff_ids), {})
     notifications = load("notification", lambda: _emails_about(request, payment_refunds), [])
 
     markers = flow.restock_markers(request)

@@ -15,8 +15,8 @@ together with its marker turning "done", with the return row locked, so a second
 submission, a retry after a failure or two staff at once restock nothing twice. Items
 received damaged or defective are not restocked.
 
-Refund amounts: by default each received item refunds unit price x quantity, whatever
-its condition: a defective item is often the very reason for the return, and whether it
+Refund amounts: by default each received item refunds unit price x quantity (or the
+lower amount the return recorded for it), whatever its condition: a defective item is often the very reason for the return, and whether it
 can be resold is the shop's risk, not the customer's. Staff may lower an item's amount
 (e.g. damaged by the customer), never raise it.
 """
@@ -64,10 +64,11 @@ REFUND_METHODS = ("original_payment", "store_credit", "exchange")
 CONDITIONS = ("new", "used", "damaged", "defective")
 RESTOCKABLE = ("new", "used")
 RETURNABLE_ORDER_STATUSES = ("shipped", "delivered")
-DEFAULT_RETURN_ADDRESS = {"name": "Returns department", "line1": "100 Warehouse Road", "city": "Springfield",
+# return_authorizations.return_address: the field names of the services' addresses.
+DEFAULT_RETURN_ADDRESS = {"name": "Returns department", "address_line1": "100 Warehouse Road", "city": "Springfield",
                           "postal_code": "12345", "country": "US"}
-ADDRESS_FIELDS = ("name", "line1", "city", "postal_code", "country")
-REQUIRED_ADDRESS_FIELDS = ("line1", "city", "postal_code", "country")
+ADDRESS_FIELDS = ("name", "address_line1", "city", "postal_code", "country")
+REQUIRED_ADDRESS_FIELDS = ("address_line1", "city", "postal_code", "country")
 
 
 def label(value: str | None) -> str:
@@ -462,7 +463,15 @@ def _restock(actor, return_id: str, item_id: str) -> bool:
 # --- process -----------------------------------------------------------------------------
 
 def full_amounts(items: list[ReturnItem]) -> dict[str, Decimal]:
-    return {item.id: ((item.unit_price or Decimal("0")) * (item.quantity or 0)).quantize(CENTS) for item in items}
+    """Per item, the most it may refund: unit price x quantity, or less when the return
+    recorded a lower amount for the item (e.g. the service took an order discount off)."""
+    amounts = {}
+    for item in items:
+        full = ((item.unit_price or Decimal("0")) * (item.quantity or 0)).quantize(CENTS)
+        if item.refund_amount is not None:
+            full = min(full, item.refund_amount)
+        amounts[item.id] = full
+    return amounts
 
 
 def _checked_amounts(items: list[ReturnItem], amounts: dict | None) -> dict[str, Decimal]:

@@ -64,7 +64,7 @@ def test_list_shows_refunds_with_order_and_kind(app, auth, client):
     page = client.get("/refunds")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "HX-Request" in page.headers["Vary"]
-    assert made["order_number"] in html and "10.00 USD" in html and "goodwill" in html and "completed" in html
+    assert made["order_number"] in html and "10.00 USD" in html and "no return" in html and "completed" in html
 
 
 def test_status_provider_order_and_date_filters(app, auth, client):

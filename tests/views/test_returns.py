@@ -207,7 +207,7 @@ def test_actions_through_the_screens(app, auth, client):
     url = f"/returns/{made['id']}"
     refused = client.post(url + "/reject", data={"reason": " "})
     assert refused.status_code == 422 and "Give the reason" in refused.get_data(as_text=True)
-    address = {"address_line1": "1 Dock Road", "address_city": "Portsmouth", "address_postal_code": "PO1",
+    address = {"address_address_line1": "1 Dock Road", "address_city": "Portsmouth", "address_postal_code": "PO1",
                "address_country": "GB"}
     approved = client.post(url + "/approve", data={**address, "instructions": "Label inside", "expires_in_days": "10"})
     assert approved.status_code == 303
@@ -250,7 +250,7 @@ def test_actions_need_the_csrf_token(app, auth, client):
 
 def test_return_page_with_payment_db_down_still_renders(app, database_urls):
     from tests.conftest import StaffSignIn
-    from tests.unreachable import app_with_unreachable
+    from tests.second_app import app_with_unreachable
 
     made = make_return(app, status="processed")
     with app_with_unreachable(database_urls, "payment") as broken:

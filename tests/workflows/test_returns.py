@@ -202,7 +202,8 @@ def test_reject_needs_a_reason_and_approve_a_full_address():
         returns.reject(data.actor, request.id, "  ")
     assert refused.value.status == 422
     with pytest.raises(WorkflowError) as refused:
-        returns.approve(data.actor, request.id, {"line1": "1 Road", "city": "", "postal_code": "1", "country": "US"})
+        returns.approve(data.actor, request.id, {"address_line1": "1 Road", "city": "", "postal_code": "1",
+                                                  "country": "US"})
     assert refused.value.status == 422 and "city" in refused.value.message
     assert db.session.get(ReturnRequest, request.id, populate_existing=True).status == "pending"
     returns.reject(data.actor, request.id, "Worn")
