@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import String, cast, func, or_, select
 
-from console.exports import stream_batches
+from console.exports import STREAM_BATCH, stream_batches
 from console.extensions import db
 from console.health import check_bind
 from console.listing import Page, keyset_page
@@ -232,8 +232,9 @@ class Lookups:
     them one query at a time.
     """
 
-    def __init__(self, unavailable=()):
+    def __init__(self, unavailable=(), *, detach: bool = True):
         self.unavailable: set[str] = set(unavailable)
+        self.detach = detach
 
     def run(self, bind_key: str, load: Callable, default):
         if bind_key in self.unavailable:
@@ -243,7 +244,8 @@ class Lookups:
         except DatabaseUnavailable as exc:
             self.unavailable.add(exc.bind_key)
             return default
-        db.session.expunge_all()
+        if self.detach:
+            db.session.expunge_all()
         return result
 
     def down(self, bind_key: str) -> bool:
@@ -370,11 +372,13 @@ def export_statement(filters: OrderFilters):
     return stmt, down
 
 
-def export_rows(stmt, down: set[str]) -> Iterator[list]:
+def export_rows(stmt, down: set[str], batch_size: int = STREAM_BATCH) -> Iterator[list]:
     """CSV rows for every order of ``stmt``, streamed in batches with one set of
     cross-database lookups per batch."""
-    for batch in stream_batches(stmt):
-        lookups = Lookups(down)
+    for batch in stream_batches(stmt, batch_size):
+        # No detaching here: the streaming result still owns the session's identity
+        # map, and the databases known to be down are skipped rather than tried.
+        lookups = Lookups(down, detach=False)
         for row in decorate(batch, lookups):
             o = row.order
             payment, shipment = row.payment, row.shipment
