@@ -30,6 +30,7 @@ def _safe_next(target: str | None) -> str:
 
 def _sign_in(staff, next_url: str | None):
     session.clear()  # a new session at sign-in: nothing from before carries over
+    session.permanent = True  # clear() dropped it; the idle timeout needs it
     login_user(staff)
     flash(f"Signed in as {staff.email}.", "success")
     return redirect(_safe_next(next_url))
