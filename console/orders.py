@@ -403,8 +403,9 @@ def export_rows(stmt, down: set[str], batch_size: int = STREAM_BATCH) -> Iterato
 def find_order(key: str) -> Order | None:
     """The order whose id or order number is ``key``."""
     with database("order"):
-        return (db.session.scalar(select(Order).where(Order.id == key))
-                or db.session.scalar(select(Order).where(Order.order_number == key)))
+        found = list(db.session.scalars(select(Order).where(or_(Order.id == key, Order.order_number == key)).limit(2)))
+    # An id match wins over an order number that happens to look like an id.
+    return next((o for o in found if o.id == key), found[0] if found else None)
 
 
 @dataclass
