@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import quote, urlencode
 
-from flask import current_app
 from sqlalchemy import func, select
-from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import RequestRedirect
 
 from console.exports import stream_batches
 from console.extensions import db
+from console.links import route_exists
 from console.listing import Page, keyset_page
 from console.lookups import database, fetch_in, target_or_missing
 from console.models.auth import SecurityAuditLog, User
@@ -99,17 +97,6 @@ def _statement(filters: ActivityFilters):
     return stmt
 
 
-def _route_exists(path: str) -> bool:
-    adapter = current_app.url_map.bind("localhost")
-    try:
-        adapter.match(path, method="GET")
-    except RequestRedirect:
-        return True
-    except (NotFound, MethodNotAllowed):
-        return False
-    return True
-
-
 def _short(value) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= SUMMARY_LIMIT else text[:SUMMARY_LIMIT - 1] + "…"
@@ -147,7 +134,7 @@ class ActivityRow:
         if not pattern or not self.entity_id:
             return None
         path = pattern.format(id=quote(self.entity_id, safe=""))
-        return path if _route_exists(path) else None
+        return path if route_exists(path) else None
 
     @property
     def changes(self) -> list[Change]:

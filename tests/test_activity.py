@@ -1,0 +1,162 @@
+"""The Activity screen: the audit trail filtered, paged by keyset, exported as CSV."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from console import audit
+from console.activity import EXPORT_HEADER
+from console.demo.builders import make_staff
+from console.extensions import db
+from console.links import route_exists
+from console.models.auth import SecurityAuditLog
+from console.staff import load_staff
+from tests.conftest import STAFF_PASSWORD
+
+HTMX = {"HX-Request": "true"}
+DAY = datetime(2030, 5, 10, 12, 0, tzinfo=timezone.utc)
+
+
+def log(actor, action, entity, entity_id, when, **kwargs):
+    row = audit.record(actor, action, entity, entity_id, **kwargs)
+    row.created_at = when
+    return row
+
+
+@pytest.fixture
+def trail(app):
+    """Two staff members and their changes over three days."""
+    with app.app_context():
+        admin = make_staff("admin", "admin@staff.test", STAFF_PASSWORD)
+        support = make_staff("support", "alice@staff.test", STAFF_PASSWORD)
+        db.session.commit()
+        a = load_staff(admin.id, ip="10.0.0.1")
+        s = load_staff(support.id, ip="10.0.0.2")
+        log(s, "order.cancelled", "order", "order-1", DAY - timedelta(days=2),
+            before={"status": "confirmed"}, after={"status": "cancelled"}, reason="customer asked")
+        log(s, "order.note_added", "order", "order-2", DAY - timedelta(days=1), after={"note_id": "n1"})
+        log(a, "staff.locked", "staff", support.id, DAY, before={"locked_until": None},
+            after={"locked_until": "9999-12-31"}, email="alice@staff.test")
+        log(None, "staff.created", "staff", admin.id, DAY + timedelta(hours=1), after={"email": "admin@staff.test"})
+        row = log(s, "inventory.changed", "product", "prod-1", DAY + timedelta(hours=2),
+                  before={"quantity": 5, "reserved": 0}, after={"quantity": 7, "reserved": 0})
+        row.user_id = "deleted-user-id"  # the acting account no longer exists
+        db.session.commit()
+        return {"admin": admin.id, "support": support.id}
+
+
+def sign_in(client):
+    assert client.post("/login", data={"email": "admin@staff.test", "password": STAFF_PASSWORD}).status_code == 302
+
+
+def actions_in(html: str) -> list[str]:
+    return [part.split("</span>")[0] for part in html.split('<td><span class="mono">')[1:]]
+
+
+def test_the_trail_newest_first_with_emails_changes_and_ips(trail, client):
+    sign_in(client)
+    response = client.get("/activity")
+    assert response.status_code == 200 and "HX-Request" in response.headers["Vary"]
+    html = response.get_data(as_text=True)
+    assert actions_in(html)[:5] == ["inventory.changed", "staff.created", "staff.locked",
+                                     "order.note_added", "order.cancelled"]
+    assert "alice@staff.test" in html and "10.0.0.2" in html
+    assert "missing (id deleted-user-id)" in html
+    assert ">system<" in html
+    # before -> after, key by key; unchanged keys are left out
+    assert "quantity</span>: <span class=\"text-danger-emphasis\">5</span> → <span class=\"text-success-emphasis\">7</span>" in html
+    assert "reserved</span>:" not in html
+    assert "reason: customer asked" in html
+
+
+def test_entity_links_only_to_pages_that_exist(trail, client):
+    sign_in(client)
+    html = client.get("/activity").get_data(as_text=True)
+    assert '<a class="mono d-block text-truncate" href="/staff?q=alice%40staff.test">' in html
+    with client.application.test_request_context():
+        orders_page = route_exists("/orders/order-1")
+    assert ('href="/orders/order-1"' in html) is orders_page
+    assert 'href="/inventory/prod-1"' not in html or route_exists("/inventory/prod-1")
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("staff=ALICE", ["order.note_added", "order.cancelled"]),
+    ("action=order.", ["order.note_added", "order.cancelled"]),
+    ("action=staff.locked", ["staff.locked"]),
+    ("entity=order", ["order.note_added", "order.cancelled"]),
+    ("entity=order&entity_id=order-1", ["order.cancelled"]),
+    ("from=2030-05-09&to=2030-05-09", ["order.note_added"]),
+    ("from=2030-05-10", ["inventory.changed", "staff.created", "staff.locked"]),
+    ("to=2030-05-08", ["order.cancelled"]),
+    ("staff=nobody", []),
+])
+def test_filters(trail, client, query, expected):
+    sign_in(client)
+    html = client.get(f"/activity?{query}", headers=HTMX).get_data(as_text=True)
+    assert actions_in(html) == expected
+    assert "<html" not in html
+
+
+def test_bad_filters_get_a_clear_400(trail, client):
+    sign_in(client)
+    response = client.get("/activity?from=10/05/2030")
+    assert response.status_code == 400 and b"use YYYY-MM-DD" in response.data
+    assert client.get("/activity?from=2030-05-10&to=2030-05-01").status_code == 400
+    assert client.get("/activity?cursor=garbage").status_code == 400
+
+
+def test_keyset_pages_and_constant_queries(trail, client, count_queries):
+    sign_in(client)
+    seen = []
+    url = "/activity?size=2"
+    start = count_queries.count
+    first_page_queries = None
+    while url:
+        html = client.get(url, headers=HTMX).get_data(as_text=True)
+        if first_page_queries is None:
+            first_page_queries = count_queries.count - start
+        seen += actions_in(html)
+        url = html.split('id="activity-next"')[1].split('href="')[1].split('"')[0].replace("&amp;", "&") \
+            if 'id="activity-next"' in html else None
+    assert len(seen) == 5 and len(set(seen)) == 5
+    start = count_queries.count
+    client.get("/activity?size=50", headers=HTMX)
+    assert count_queries.count - start == first_page_queries  # emails in one query, not one per row
+
+
+def test_export_streams_exactly_the_filtered_rows(trail, client):
+    sign_in(client)
+    response = client.get("/activity/export.csv?action=order.")
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="activity-')
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0] == EXPORT_HEADER
+    assert [r[2] for r in rows[1:]] == ["order.note_added", "order.cancelled"]
+    cancelled = rows[2]
+    assert cancelled[1] == "alice@staff.test" and cancelled[3:6] == ["order", "order-1", "10.0.0.2"]
+    assert cancelled[6] == '{"status": "confirmed"}' and cancelled[7] == '{"status": "cancelled"}'
+    assert '"reason": "customer asked"' in cancelled[8]
+    everything = client.get("/activity/export.csv").get_data(as_text=True)
+    assert "system" in everything and "missing (id deleted-user-id)" in everything
+
+
+def test_only_admins_read_the_trail(trail, app):
+    client = app.test_client()
+    client.post("/login", data={"email": "alice@staff.test", "password": STAFF_PASSWORD})
+    assert client.get("/activity").status_code == 403
+    assert client.get("/activity/export.csv").status_code == 403
+
+
+def test_rows_written_by_other_services_render(app, client, trail):
+    with app.app_context():
+        db.session.add(SecurityAuditLog(user_id=None, action="login.password_changed", ip_address=None,
+                                        metadata_=["not", "a", "dict"], created_at=DAY + timedelta(hours=3)))
+        db.session.add(SecurityAuditLog(user_id=None, action="session.revoked", metadata_=None,
+                                        created_at=DAY + timedelta(hours=4)))
+        db.session.commit()
+    sign_in(client)
+    response = client.get("/activity")
+    assert response.status_code == 200
+    assert actions_in(response.get_data(as_text=True))[:2] == ["session.revoked", "login.password_changed"]

@@ -1,0 +1,238 @@
+"""The data browser: all 70 tables, grouped by database, admin only, read-only,
+no COUNT(*) per page, and no secret ever in its HTML."""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pyotp
+import pytest
+from sqlalchemy import JSON, Boolean, Integer, Numeric, String, Text, func, select
+
+from config import BIND_KEYS
+from console.admin import TableView, is_secret
+from console.demo.builders import make_customer, make_order, make_product, make_staff
+from console.extensions import db
+from console.models import all_models, models_of
+from console.models.auth import MfaBackupCode
+from console.models.order import Order
+from console.models.payment import PaymentMethod
+from console.models.types import UTCDateTime, new_id, utcnow
+from console.workflows import mfa
+from tests.conftest import STAFF_PASSWORD
+
+SECRET_MARK = "S3CRET"
+
+
+def table_views(app) -> dict[str, TableView]:
+    admin = app.extensions["admin"][0]
+    return {view.endpoint: view for view in admin._views if isinstance(view, TableView)}
+
+
+def seed_every_table() -> dict[str, dict]:
+    """One row in each of the 70 tables: secret columns hold a recognisable secret,
+    every other text column a visible marker. Foreign keys stay empty, so any
+    table can be filled on its own."""
+    rows = {}
+    now = utcnow()
+    for model in all_models():
+        table = model.__table__
+        values, visible = {"id": new_id()}, None
+        for column in table.columns:
+            if column.primary_key or column.foreign_keys:
+                continue
+            if isinstance(column.type, (String, Text)):
+                secret = is_secret(table.name, column.name)
+                value = f"{SECRET_MARK}-{table.name}-{column.name}" if secret else f"shown-{table.name}-{column.name}"
+                visible = visible or (None if secret else value)
+            elif isinstance(column.type, UTCDateTime):
+                value = now
+            elif isinstance(column.type, Boolean):
+                value = True
+            elif isinstance(column.type, Integer):
+                value = 3
+            elif isinstance(column.type, Numeric):
+                value = Decimal("12.50")
+            elif isinstance(column.type, JSON):
+                value = ({"secret": f"{SECRET_MARK}-{table.name}-{column.name}"}
+                         if is_secret(table.name, column.name) else ["shown"])
+            else:
+                continue
+            values[model.__mapper__.get_property_by_column(column).key] = value
+        db.session.add(model(**values))
+        rows[f"{model.__bind_key__}.{table.name}"] = {"id": values["id"], "visible": visible}
+    db.session.commit()
+    return rows
+
+
+def admin_client(app, auth):
+    auth.login("admin")
+    return auth.client
+
+
+def test_all_seventy_tables_have_a_view_grouped_by_database(app):
+    views = table_views(app)
+    assert len(views) == 70
+    for bind in BIND_KEYS:
+        for model in models_of(bind):
+            view = views[f"data_{bind}_{model.__tablename__}"]
+            assert view.category == f"{bind}_db" and view.name == model.__tablename__
+            assert view.url == f"/data/{bind}/{model.__tablename__}"
+            assert not (view.can_create or view.can_edit or view.can_delete or view.can_export)
+            assert view.simple_list_pager and view.page_size == 50
+    with app.test_request_context():
+        from flask import url_for
+        assert url_for("data.index") == "/data/"
+
+
+def test_every_list_and_details_page_renders_and_hides_every_secret(app, auth):
+    with app.app_context():
+        rows = seed_every_table()
+    client = admin_client(app, auth)
+    for endpoint, view in table_views(app).items():
+        key = f"{view.category[:-3]}.{view.name}"
+        listing = client.get(f"{view.url}/")
+        assert listing.status_code == 200, endpoint
+        details = client.get(f"{view.url}/details/?id={rows[key]['id']}")
+        assert details.status_code == 200, endpoint
+        for page in (listing, details):
+            html = page.get_data(as_text=True)
+            assert SECRET_MARK not in html, f"a secret shows on {endpoint}"
+            assert rows[key]["id"] in html, endpoint
+        if rows[key]["visible"]:
+            assert rows[key]["visible"] in details.get_data(as_text=True), endpoint
+
+
+def test_real_secrets_never_show(app, auth):
+    """Values as the services write them: bcrypt hashes, TOTP secrets, hashed backup
+    codes, provider tokens."""
+    with app.app_context():
+        staff = make_staff("support", "mfa@staff.test", STAFF_PASSWORD)
+        staff.mfa_secret, staff.mfa_enabled = pyotp.random_base32(), True
+        codes = mfa.issue_backup_codes(staff.id)
+        customer, _ = make_customer("shopper@example.com")
+        make_order(customer, [(make_product("SKU-1", "Mug", "9.00"), 1)], status="confirmed")
+        db.session.commit()
+        secrets = [staff.password_hash, staff.mfa_secret, *codes]
+        secrets += db.session.scalars(select(MfaBackupCode.code)).all()
+        secrets += db.session.scalars(select(PaymentMethod.provider_token)).all()
+        user_id = staff.id
+    assert len(secrets) == 2 + 10 + 10 + 1
+    client = admin_client(app, auth)
+    pages = ["/data/auth/users/", f"/data/auth/users/details/?id={user_id}", "/data/auth/mfa_backup_codes/",
+             "/data/payment/payment_methods/", "/data/auth/users/?search=mfa"]
+    for path in pages:
+        html = client.get(path).get_data(as_text=True)
+        assert "mfa@staff.test" in html or "mfa_backup_codes" in path or "payment_methods" in path
+        for secret in secrets:
+            assert secret not in html, path
+        assert "$2b$" not in html
+
+
+def test_searching_does_not_reach_secret_columns(app, auth):
+    with app.app_context():
+        seed_every_table()
+    client = admin_client(app, auth)
+    html = client.get(f"/data/auth/users/?search={SECRET_MARK}").get_data(as_text=True)
+    assert "There are no items in the table" in html
+
+
+def test_search_and_filters(app, auth):
+    with app.app_context():
+        customer, _ = make_customer("shopper@example.com")
+        product = make_product("SKU-FIND", "Findable mug", "9.00")
+        old = make_order(customer, [(product, 1)], status="delivered", created_at=utcnow() - timedelta(days=30))
+        new = make_order(customer, [(product, 2)], status="pending")
+        db.session.commit()
+        old_number, new_number = old.order.order_number, new.order.order_number
+    client = admin_client(app, auth)
+    views = table_views(app)
+    assert views["data_order_orders"].column_searchable_list == ["order_number", "tracking_number"]
+    assert views["data_auth_users"].column_searchable_list == ["email"]
+    assert views["data_auth_mfa_backup_codes"].column_searchable_list == []
+    html = client.get(f"/data/order/orders/?search={new_number}").get_data(as_text=True)
+    assert new_number in html and old_number not in html
+    assert "SKU-FIND" in client.get("/data/product/products/?search=sku-find").get_data(as_text=True)
+    # status filter (Flask-Admin numbers the filters; find the "status equals" one by name)
+    view = views["data_order_orders"]
+    index = next(i for i, f in enumerate(view._filters) if f.name == "status" and "equal" in str(f.operation()))
+    html = client.get(f"/data/order/orders/?flt0_{index}=delivered").get_data(as_text=True)
+    assert old_number in html and new_number not in html
+    # created_at "greater than", read as UTC (the console refuses naive datetimes)
+    index = next(i for i, f in enumerate(view._filters) if f.name == "created_at" and "greater" in str(f.operation()))
+    since = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    response = client.get(f"/data/order/orders/?flt0_{index}={since}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert new_number in html and old_number not in html
+
+
+def test_list_pages_never_count(app, auth, count_queries):
+    with app.app_context():
+        customer, _ = make_customer("shopper@example.com")
+        make_order(customer, [(make_product("SKU-1", "Mug", "9.00"), 1)])
+        db.session.commit()
+    client = admin_client(app, auth)
+    start = len(count_queries.statements)
+    assert client.get("/data/order/orders/").status_code == 200
+    statements = [s.lower() for s in count_queries.statements[start:]]
+    assert any("from orders" in s for s in statements)
+    assert not any("count(" in s for s in statements)
+
+
+def test_read_only_even_when_asked_to_write(app, auth):
+    with app.app_context():
+        customer, _ = make_customer("shopper@example.com")
+        bundle = make_order(customer, [(make_product("SKU-1", "Mug", "9.00"), 1)])
+        db.session.commit()
+        order_id = bundle.order.id
+    client = admin_client(app, auth)
+    client.post("/data/order/orders/new/", data={"order_number": "ORD-FAKE", "status": "pending"})
+    client.post(f"/data/order/orders/edit/?id={order_id}", data={"status": "cancelled"})
+    client.post("/data/order/orders/delete/", data={"id": order_id})
+    client.post("/data/order/orders/action/", data={"action": "delete", "rowid": order_id})
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+        assert db.session.get(Order, order_id).status == "pending"
+
+
+def test_access(app, auth, client):
+    response = client.get("/data/order/orders/?search=x")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=")
+    assert "/data/order/orders/" in response.headers["Location"]
+    auth.login("finance")
+    assert client.get("/data/").status_code == 403
+    assert client.get("/data/order/orders/").status_code == 403
+
+
+def test_pages_wear_the_console_navigation(app, auth):
+    client = admin_client(app, auth)
+    html = client.get("/data/").get_data(as_text=True)
+    assert 'id="main-menu"' in html and ">Staff<" in html and ">Data browser<" in html
+    assert 'class="navbar-brand" href="/"' in html and 'id="sign-out"' in html
+    for bind in BIND_KEYS:
+        assert f"{bind}_db" in html
+    assert html.count('class="mono" href="/data/') == 70
+
+
+def test_secret_rule_catches_the_known_secrets():
+    expected = {("users", "password_hash"), ("users", "mfa_secret"), ("refresh_tokens", "token"),
+                ("user_sessions", "session_token"), ("password_reset_tokens", "token"),
+                ("email_verification_tokens", "token"), ("mfa_backup_codes", "code"),
+                ("user_payment_methods", "provider_token"), ("payment_methods", "provider_token"),
+                ("carriers", "api_key"), ("carriers", "configuration"), ("carts", "session_id")}
+    found = {(m.__tablename__, c.name) for m in all_models() for c in m.__table__.columns
+             if is_secret(m.__tablename__, c.name)}
+    assert found == expected
+    assert not is_secret("user_sessions", "refresh_token_id")
+
+
+def test_secrets_are_left_out_of_forms_too(app):
+    view = table_views(app)["data_auth_users"]
+    assert {"password_hash", "mfa_secret"} <= set(view.form_excluded_columns)
+    assert {"password_hash", "mfa_secret"} <= set(view.column_exclude_list)
+    assert {"password_hash", "mfa_secret"} <= set(view.column_details_exclude_list)
+    with app.test_request_context():
+        form = view.get_edit_form()
+        assert not hasattr(form, "password_hash") and not hasattr(form, "mfa_secret")
+        assert hasattr(form, "email")
