@@ -51,20 +51,27 @@ def list_orders():
     filters, errors = orders.OrderFilters.parse(request.args)
     size = page_size(request.args.get("size"), current_app.config.get("PAGE_SIZE", 50))
     cursor = request.args.get("cursor") or None
-    result = None
+    result, status, problem = None, 400, "These filters can't be used yet:"
     if not errors:
         try:
             result = orders.list_orders(filters, cursor, size)
         except (orders.FilterError, BadCursor) as exc:
             errors.append(str(exc))
+        except DatabaseUnavailable as exc:
+            # Answered in the table's place so the filters stay usable for a retry.
+            status, problem = 503, "The list can't be shown right now:"
+            errors.append(f"{exc.bind_key}_db is unavailable"
+                          + (", and the orders themselves live there." if exc.bind_key == "order"
+                             else ", and one of these filters needs it. Remove that filter or try again shortly."))
     # The table alone for htmx swaps into it; the whole page otherwise (also when htmx
     # restores history, which needs a full document).
     partial = request.htmx and request.htmx.target == "orders-table" and not request.htmx.history_restore_request
     template = "orders/_table.html" if partial else "orders/list.html"
     body = render_template(template, result=result, filters=filters, errors=errors, size=size, cursor=cursor,
                            start=_start(request.args.get("start")) if cursor else 1, page_sizes=PAGE_SIZES,
-                           statuses=actions.ORDER_STATUSES, payment_statuses=orders.PAYMENT_STATUSES)
-    return _vary(make_response(body, 400 if errors else 200))
+                           statuses=actions.ORDER_STATUSES, payment_statuses=orders.PAYMENT_STATUSES,
+                           problem=problem)
+    return _vary(make_response(body, status if errors else 200))
 
 
 @bp.get("/export.csv")

@@ -472,3 +472,14 @@ def test_actions_need_the_csrf_token(app, auth, client, open_order):
         app.config["WTF_CSRF_ENABLED"] = False
     assert response.status_code == 400
     assert status_of(app, order_id) == "pending"
+
+
+@pytest.mark.parametrize("down,query", [("order", ""), ("discount", "coupon=WELCOME5")])
+def test_list_says_which_database_it_needs(auth, database_urls, down, query):
+    auth.create("support")
+    with app_with_unreachable(database_urls, down) as broken:
+        client = _sign_in(broken)
+        response = client.get(f"/orders?{query}", headers=HTMX)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 503
+        assert html.lstrip().startswith('<div id="orders-table">') and f"{down}_db is unavailable" in html
