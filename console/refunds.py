@@ -174,6 +174,11 @@ def export_rows(stmt) -> Iterator[list]:
 
 # --- the order page's refund panel -----------------------------------------------------------
 
+def order_by_id(order_id: str) -> Order | None:
+    with database("order"):
+        return db.session.get(Order, order_id)
+
+
 @dataclass
 class OrderRefunds:
     payment: Payment | None

@@ -249,6 +249,18 @@ class ReturnPage:
         return flow.full_amounts([view.item for view in self.items])
 
 
+def usual_return_address() -> dict:
+    """The address the last authorization used (the warehouse the shop returns to), so
+    the approve form starts from it; the workflow's default when there is none yet."""
+    with database("return"):
+        last = db.session.scalar(select(ReturnAuthorization.return_address)
+                                 .where(ReturnAuthorization.return_address.is_not(None))
+                                 .order_by(ReturnAuthorization.created_at.desc()).limit(1))
+    if isinstance(last, dict) and last.get("address_line1"):
+        return {k: last.get(k, "") for k in flow.ADDRESS_FIELDS}
+    return dict(flow.DEFAULT_RETURN_ADDRESS)
+
+
 def find(key: str) -> ReturnRequest | None:
     with database("return"):
         return flow.find_return(key)

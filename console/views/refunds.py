@@ -7,10 +7,9 @@ from flask_login import current_user
 
 from console import links
 from console import refunds as screens
-from console.listing import BadCursor, page_size
 from console.exports import csv_response
+from console.listing import BadCursor, page_size
 from console.lookups import DatabaseUnavailable
-from console.models.order import Order
 from console.permissions import permission_required
 from console.workflows import WorkflowError
 from console.workflows import refunds as flow
@@ -74,8 +73,10 @@ def retry_refund(refund_id: str):
     try:
         outcome = flow.retry_refund(current_user, refund_id)
     except WorkflowError as exc:
-        flash(exc.message, "danger")
-        return redirect(back, 303) if exc.status == 409 else abort(exc.status, exc.message)
+        if exc.status != 409:
+            abort(exc.status, exc.message)
+        flash(exc.message, "warning")  # done meanwhile (another retry, or a double click)
+        return redirect(back, 303)
     except DatabaseUnavailable as exc:
         abort(503, f"{exc.bind_key}_db is unavailable, so the refund could not be retried. Try again shortly.")
     if outcome.needs_attention:
@@ -83,16 +84,13 @@ def retry_refund(refund_id: str):
               f"({outcome.error}). Nothing was done twice; retry once the database is back.", "warning")
     else:
         r = outcome.refund
-        flash(f"Refund of {r.amount} {r.currency} completed: every remaining step is done.", "success")
+        flash(f"Refund of {r.amount} {r.currency} ({r.status.lower()}): every remaining step is done, "
+              "nothing was refunded twice.", "success")
     return redirect(back, 303)
 
 
-def _order_or_404(order_id: str) -> Order:
-    from console.extensions import db
-    from console.lookups import database
-
-    with database("order"):
-        order = db.session.get(Order, order_id)
+def _order_or_404(order_id: str):
+    order = screens.order_by_id(order_id)
     if order is None:
         abort(404, f"No order with id “{order_id}”.")
     return order

@@ -80,7 +80,8 @@ def _return_or_404(key: str):
 def _render_detail(found, *, status: int = 200, error: str | None = None, form: dict | None = None):
     page = screens.return_page(found)
     return make_response(render_template("returns/detail.html", page=page, error=error, form=form or {},
-                                         conditions=flow.CONDITIONS, default_address=flow.DEFAULT_RETURN_ADDRESS,
+                                         conditions=flow.CONDITIONS,
+                                         default_address=screens.usual_return_address() if page.can("approved") else {},
                                          **_choices()), status)
 
 

@@ -192,3 +192,12 @@ def test_order_page_shows_the_panels(app, auth, client):
     keys = re.findall(r'name="key" value="([^"]+)"', html)
     assert len(keys) == 1 and keys[0] != re.findall(r'name="key" value="([^"]+)"',
                                                        client.get(f"/orders/{made['order_number']}").get_data(as_text=True))[0]
+
+
+def test_order_page_offers_retry_for_a_refund_needing_attention(app, auth, client, monkeypatch):
+    auth.login("support")
+    stuck = stuck_return_refund(app, monkeypatch)
+    page = client.get(f"/orders/{stuck['order_number']}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "needs attention" in html
+    assert f'/refunds/{stuck["id"]}/retry' in html and f'value="/orders/{stuck["order_number"]}"' in html
