@@ -20,7 +20,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, or_, select
 
+from console.exports import stream_batches
 from console.extensions import db
+from console.health import check_bind
 from console.listing import Page, keyset_page
 from console.lookups import DatabaseUnavailable, database, fetch_in, referrers
 from console.models.auth import Device, LoginHistory, RefreshToken, Role, User, UserRole, UserSession
@@ -29,7 +31,7 @@ from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
 from console.models.order import Order
 from console.models.payment import Payment, PaymentMethod, PaymentRefund
-from console.models.product import Product, ProductQuestion, ProductReview
+from console.models.product import ProductQuestion, ProductReview
 from console.models.returns import ReturnRequest
 from console.models.types import utcnow
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile, UserWishlistItem
@@ -201,11 +203,14 @@ def decorate(profiles: list[UserProfile], unavailable: list[str]) -> list[Custom
             accounts = {u.id: u for u in detach(fetch_in("auth", "users", "id", user_ids))}
         except DatabaseUnavailable:
             unavailable.append("auth")
-    try:
-        counts = order_counts(user_ids)
-    except DatabaseUnavailable:
-        unavailable.append("order")
+    if "order" in unavailable:
         counts = None
+    else:
+        try:
+            counts = order_counts(user_ids)
+        except DatabaseUnavailable:
+            unavailable.append("order")
+            counts = None
     return [CustomerRow(p, accounts.get(p.user_id),
                         None if counts is None else counts.get(p.user_id, 0)) for p in profiles]
 
@@ -230,21 +235,37 @@ def list_customers(filters: CustomerFilters, cursor: str | None, size: int) -> C
 
 EXPORT_HEADER = ["user_id", "first_name", "last_name", "email", "phone", "active", "email_verified",
                  "locked_until", "mfa_enabled", "orders", "joined"]
+UNAVAILABLE = "unavailable"
 
 
-def export_rows(filters: CustomerFilters):
-    """CSV rows of every customer matching ``filters``, newest first, in batches."""
-    from console.exports import stream_batches
-
+def export_query(filters: CustomerFilters) -> CustomerListQuery:
+    """The export's select, built before the download starts, so a user_db that is down
+    is a 503 page rather than a broken file; auth_db and order_db found down are
+    written as "unavailable" cells instead of being tried once per batch."""
+    if not check_bind("user", db.engines["user"], with_details=False).up:
+        raise DatabaseUnavailable("user")
     query = customers_query(filters)
+    for key in ("auth", "order"):
+        if key not in query.unavailable and not check_bind(key, db.engines[key], with_details=False).up:
+            query.unavailable.append(key)
+    return query
+
+
+def export_rows(query: CustomerListQuery):
+    """CSV rows of every customer ``query`` selects, newest first, in batches."""
     stmt = query.stmt.order_by(UserProfile.created_at.desc(), UserProfile.id.desc())
+    no_auth, no_orders = "auth" in query.unavailable, "order" in query.unavailable
     for batch in stream_batches(stmt):
         for row in decorate(batch, query.unavailable):
             account = row.account
+            if no_auth:
+                state = [UNAVAILABLE] * 4
+            elif account is None:
+                state = [None] * 4
+            else:
+                state = [account.is_active, account.email_verified, account.locked_until, account.mfa_enabled]
             yield [row.user_id, row.profile.first_name, row.profile.last_name, row.email, row.profile.phone,
-                   account.is_active if account else None, account.email_verified if account else None,
-                   account.locked_until if account else None, account.mfa_enabled if account else None,
-                   row.orders, row.profile.created_at]
+                   *state, UNAVAILABLE if no_orders else row.orders, row.profile.created_at]
 
 
 # --- the customer page -----------------------------------------------------------------------

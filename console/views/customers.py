@@ -41,8 +41,8 @@ def list_customers():
 @bp.get("/export.csv")
 @permission_required("customers.view")
 def export_customers():
-    filters = customers.CustomerFilters.from_args(request.args)
-    return csv_response("customers", customers.EXPORT_HEADER, customers.export_rows(filters))
+    query = customers.export_query(customers.CustomerFilters.from_args(request.args))
+    return csv_response("customers", customers.EXPORT_HEADER, customers.export_rows(query))
 
 
 @bp.get("/<user_id>")

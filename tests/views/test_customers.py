@@ -270,6 +270,9 @@ def test_order_database_down_degrades_the_list_and_the_panels_that_need_it(app, 
     returns = client.get(f"/customers/{c.user.id}/panels/returns", headers=HTMX).get_data(as_text=True)
     assert c.ret.rma_number in returns and "order database unavailable" in returns
     assert c.order.order_number not in returns
+    # The export still downloads; the cells order_db would fill say so.
+    rows = list(csv.DictReader(io.StringIO(client.get("/customers/export.csv").get_data(as_text=True).lstrip("\ufeff"))))
+    assert [(r["email"], r["orders"], r["active"]) for r in rows] == [("jane.doe@example.com", "unavailable", "True")]
 
 
 # --- account actions over HTTP ----------------------------------------------------------------
