@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from flask import current_app
+from flask import current_app, url_for
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
@@ -53,6 +53,22 @@ def refund_url(refund_id: str, order_id: str | None) -> str | None:
     return _detail_or_order("refunds", refund_id, order_id)
 
 
+def data_browser_url(bind_key: str, table: str, column: str, operation: str, value: str) -> str | None:
+    """The data browser's list of ``bind_key.table`` filtered on ``column`` (``operation``
+    as the browser names it, e.g. "in list"), or None when the browser lacks that view.
+    For figures whose only list is the data browser (failed notifications)."""
+    endpoint = f"data_{bind_key}_{table}"
+    for admin in current_app.extensions.get("admin", []):
+        for view in getattr(admin, "_views", []):
+            if getattr(view, "endpoint", None) != endpoint:
+                continue
+            # The browser's filter arguments are numbered by the view's filter list.
+            for index, flt in enumerate(view.get_filters() or []):
+                if getattr(getattr(flt, "column", None), "key", None) == column and flt.operation() == operation:
+                    return url_for(f"{endpoint}.index_view", **{f"flt0_{index}": value})
+    return None
+
+
 def template_helpers() -> dict:
     return {"order_url": order_url, "orders_url": orders_url, "list_url": list_url,
-            "return_url": return_url, "refund_url": refund_url}
+            "return_url": return_url, "refund_url": refund_url, "data_browser_url": data_browser_url}

@@ -12,7 +12,7 @@ from console.demo.builders import (
     ensure_email_templates, make_customer, make_notification, make_order, make_product, make_refund, make_return,
 )
 from console.extensions import db
-from console.links import route_exists
+from console.links import data_browser_url, route_exists
 from console.models.types import utcnow
 from tests.conftest import StaffSignIn, make_app
 
@@ -181,3 +181,25 @@ def test_order_database_down_empties_the_order_figures_only(app, apps_without):
     assert html.count("order database unavailable</p>") == 4  # today, week, revenue, statuses
     returns = html[html.index('id="kpi-returns"'):html.index('id="kpi-refunds"')]
     assert "unavailable" not in returns and "pending 1" in returns
+
+
+def test_failed_notifications_link_to_their_list(app, auth, client):
+    with app.app_context():
+        user, _ = make_customer("z@example.com")
+        templates = ensure_email_templates()
+        make_notification(user.id, templates["order_shipped"], {"order_number": "X"}, status="BOUNCED")
+        db.session.commit()
+        user_id = user.id
+    with app.test_request_context():
+        data_list = data_browser_url("notification", "notifications", "status", "in list", "FAILED,BOUNCED")
+    auth.login("admin")
+    html = client.get("/").get_data(as_text=True)
+    figure = html[html.index('id="kpi-notifications"'):html.index('id="revenue"')]
+    if data_list:  # the data browser is the list behind this figure, for those who may browse
+        assert f'href="{data_list}"' in figure
+    auth.logout()
+    auth.login("support")
+    html = client.get("/").get_data(as_text=True)
+    figure = html[html.index('id="kpi-notifications"'):html.index('id="revenue"')]
+    assert 'href="#failed-notifications"' in figure
+    assert f'/customers/{user_id}' in html  # whom the bounced email was for
