@@ -314,7 +314,8 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
     payments = lookups.run("payment", lambda: referrers("payment.payments.order_id", order_ids), {})
     shipments = lookups.run("shipping", lambda: referrers("shipping.shipments.order_id", order_ids), {})
     carrier_ids = [s.carrier_id for group in shipments.values() for s in group]
-    carriers = {c.id: c for c in lookups.run("shipping", lambda: fetch_in("shipping", "carriers", "id", carrier_ids), [])}
+    carriers = {c.id: c for c in lookups.run("shipping", lambda: fetch_in("shipping", "carriers", "id", carrier_ids),
+                                             [])}
     returns = lookups.run("return", lambda: referrers("return.return_requests.order_id", order_ids), {})
     rows = []
     for order in orders:
@@ -323,7 +324,8 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
         rows.append(OrderRow(
             order=order,
             units=None if units is None else units.get(order.id, 0),
-            account=None if lookups.down("auth") or not order.user_id else accounts.get(order.user_id) or Missing(order.user_id),
+            account=(None if lookups.down("auth") or not order.user_id
+                     else accounts.get(order.user_id) or Missing(order.user_id)),
             profile=(profiles.get(order.user_id) or [None])[0],
             payment=main_payment(order, payments.get(order.id, [])),
             shipment=shipment,
@@ -500,20 +502,31 @@ def order_page(order: Order) -> OrderPage:
     notes = _order_rows(OrderNote, order.id, OrderNote.created_at)
     db.session.expunge_all()
 
-    products = lookups.run("product", lambda: resolve("order.order_items.product_id", [i.product_id for i in items]), {})
-    account = lookups.run("auth", lambda: resolve("order.orders.user_id", [order.user_id]).get(order.user_id), None)
-    profile = lookups.run("user", lambda: (referrers("user.user_profiles.user_id", [order.user_id]).get(order.user_id) or [None])[0], None)
-    usages = lookups.run("discount", lambda: referrers("discount.coupon_usage.order_id", [order.id]).get(order.id, []), [])
-    coupons = {c.id: c for c in lookups.run("discount", lambda: fetch_in("discount", "coupons", "id", [u.coupon_id for u in usages]), [])}
-    payments = lookups.run("payment", lambda: referrers("payment.payments.order_id", [order.id]).get(order.id, []), [])
-    transactions = lookups.run("payment", lambda: fetch_in("payment", "payment_transactions", "payment_id", [p.id for p in payments]), [])
-    refunds = lookups.run("payment", lambda: referrers("payment.payment_refunds.order_id", [order.id]).get(order.id, []), [])
-    shipments = lookups.run("shipping", lambda: referrers("shipping.shipments.order_id", [order.id]).get(order.id, []), [])
-    tracking = lookups.run("shipping", lambda: fetch_in("shipping", "shipment_tracking", "shipment_id", [s.id for s in shipments]), [])
-    carriers = {c.id: c for c in lookups.run("shipping", _all_carriers, [])}
-    returns = lookups.run("return", lambda: referrers("return.return_requests.order_id", [order.id]).get(order.id, []), [])
-    return_history = lookups.run("return", lambda: fetch_in("return", "return_status_history", "return_request_id", [r.id for r in returns]), [])
-    notifications = lookups.run("notification", lambda: _notifications(order), [])
+    run = lookups.run
+
+    def pointing_here(ref: str):
+        """A lookup of the rows whose ``ref`` names this order."""
+        return lambda: referrers(ref, [order.id]).get(order.id, [])
+
+    def rows_of(bind: str, table: str, column: str, values: list):
+        return lambda: fetch_in(bind, table, column, values)
+
+    products = run("product", lambda: resolve("order.order_items.product_id", [i.product_id for i in items]), {})
+    account = run("auth", lambda: resolve("order.orders.user_id", [order.user_id]).get(order.user_id), None)
+    profile = run("user", lambda: next(iter(referrers("user.user_profiles.user_id", [order.user_id])
+                                            .get(order.user_id, [])), None), None)
+    usages = run("discount", pointing_here("discount.coupon_usage.order_id"), [])
+    coupons = {c.id: c for c in run("discount", rows_of("discount", "coupons", "id", [u.coupon_id for u in usages]), [])}
+    payments = run("payment", pointing_here("payment.payments.order_id"), [])
+    transactions = run("payment", rows_of("payment", "payment_transactions", "payment_id", [p.id for p in payments]), [])
+    refunds = run("payment", pointing_here("payment.payment_refunds.order_id"), [])
+    shipments = run("shipping", pointing_here("shipping.shipments.order_id"), [])
+    tracking = run("shipping", rows_of("shipping", "shipment_tracking", "shipment_id", [s.id for s in shipments]), [])
+    carriers = {c.id: c for c in run("shipping", _all_carriers, [])}
+    returns = run("return", pointing_here("return.return_requests.order_id"), [])
+    return_history = run("return", rows_of("return", "return_status_history", "return_request_id",
+                                           [r.id for r in returns]), [])
+    notifications = run("notification", lambda: _notifications(order), [])
 
     # Every staff member named anywhere on the page, in one auth_db query.
     console_staff = {t.id: t.provider_response.get("staff_id") for t in transactions

@@ -355,11 +355,6 @@ def _notify_cancelled(actor, order_id: str) -> str | None:
 
 # --- mark shipped --------------------------------------------------------------------
 
-def active_carriers() -> list[Carrier]:
-    with database("shipping"):
-        return list(db.session.scalars(select(Carrier).where(Carrier.is_active.is_(True)).order_by(Carrier.name)))
-
-
 def mark_shipped(actor, order_id: str, carrier_code: str, service_type: str, tracking_number: str,
                  reason: str | None = None, *, weight: Decimal | None = None) -> Shipment:
     """Create the shipment in shipping_db (with its first tracking event) and set the
@@ -419,10 +414,12 @@ def mark_shipped(actor, order_id: str, carrier_code: str, service_type: str, tra
         if method is not None and method.base_price is not None:
             cost = method.base_price + (method.price_per_kg or Decimal("0")) * (weight or Decimal("0"))
             cost = cost.quantize(Decimal("0.01"))
-        shipment = Shipment(id=new_id(), order_id=order_id, carrier_id=carrier_id, method_id=method.id if method else None,
-                            tracking_number=tracking, status="in_transit", weight=weight, cost=cost,
-                            destination_address=destination, shipped_at=now, estimated_delivery_date=eta,
-                            carrier_response={}, created_at=now, updated_at=now)
+        # The id is set here because the tracking event and audit row name it before the flush.
+        shipment = Shipment(id=new_id(), order_id=order_id, carrier_id=carrier_id,
+                            method_id=method.id if method else None, tracking_number=tracking,
+                            status="in_transit", weight=weight, cost=cost, destination_address=destination,
+                            shipped_at=now, estimated_delivery_date=eta, carrier_response={},
+                            created_at=now, updated_at=now)
         db.session.add(shipment)
         db.session.add(ShipmentTracking(
             shipment_id=shipment.id, status="in_transit", timestamp=now, created_at=now,
