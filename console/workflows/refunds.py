@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from console import audit
 from console.extensions import db
-from console.lookups import database
+from console.lookups import DatabaseUnavailable, database
 from console.models.auth import SecurityAuditLog
 from console.models.notification import Notification
 from console.models.order import Order
@@ -46,9 +46,9 @@ from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotency
                                     PaymentTransaction)
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.models.types import new_id, utcnow
-from console.models.user import UserProfile
 from console.workflows import WorkflowError
 from console.workflows.notify import queue
+from console.workflows.orders import _first_name as first_name, record_status_change
 from console.workflows.refund_providers import ProviderDeclined, provider_for
 
 CENTS = Decimal("0.01")
@@ -347,8 +347,6 @@ def _run_steps(actor, refund_id: str) -> tuple[str | None, str | None]:
 
 
 def _describe(exc: Exception) -> str:
-    from console.lookups import DatabaseUnavailable
-
     if isinstance(exc, DatabaseUnavailable):
         return f"{exc.bind_key}_db is unavailable"
     if isinstance(exc, WorkflowError):
@@ -402,8 +400,6 @@ def _step_order(actor, refund: PaymentRefund) -> None:
         fully = payment is not None and payment.status == "REFUNDED"
     if not fully or not refund.order_id:
         return
-    from console.workflows.orders import record_status_change
-
     with database("order"):
         order = locked(select(Order).where(Order.id == refund.order_id))
         if order is None:
@@ -443,25 +439,12 @@ def _step_return(actor, refund: PaymentRefund) -> None:
         db.session.commit()
 
 
-def _first_name(user_id: str | None) -> str:
-    from console.lookups import DatabaseUnavailable
-
-    if not user_id:
-        return ""
-    try:
-        with database("user"):
-            profile = db.session.scalar(select(UserProfile).where(UserProfile.user_id == user_id))
-        return (profile.first_name or "") if profile else ""
-    except DatabaseUnavailable:
-        return "there"  # the email still goes out; the greeting is generic
-
-
 def _step_notify(actor, refund: PaymentRefund) -> None:
     meta = refund.metadata_
     with database("payment"):
         payment = db.session.get(Payment, refund.payment_id)
         user_id = payment.user_id if payment else None
-    variables = {"first_name": _first_name(user_id), "amount": refund.amount, "currency": refund.currency,
+    variables = {"first_name": first_name(user_id), "amount": refund.amount, "currency": refund.currency,
                  "order_number": meta.get("order_number", ""), "rma_number": meta.get("rma_number", "")}
     template = "return_processed" if meta.get("return_request_id") else "refund_issued"
     with database("notification"):

@@ -37,10 +37,10 @@ from console.models.order import Order, OrderItem
 from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest,
                                     ReturnStatusHistory, ReturnTracking)
 from console.models.types import utcnow
-from console.models.user import UserProfile
 from console.workflows import WorkflowError
 from console.workflows.inventory import StockError, change_stock
 from console.workflows.notify import queue
+from console.workflows.orders import _first_name as first_name
 from console.workflows.refunds import CENTS, locked
 
 STATUSES = ("pending", "approved", "rejected", "in_transit", "received", "processed", "closed")
@@ -103,14 +103,8 @@ def _mail_variables(request: ReturnRequest, **extra) -> dict:
     """What the customer's emails need. Read before any change (a failed read rolls the
     session back); a name that cannot be read leaves a generic greeting."""
     variables = {"rma_number": request.rma_number, "currency": request.currency,
-                 "order_number": (request.metadata_ or {}).get("order_number", ""), "first_name": "there"}
-    try:
-        with database("user"):
-            profile = db.session.scalar(select(UserProfile).where(UserProfile.user_id == request.user_id))
-        if profile is not None and profile.first_name:
-            variables["first_name"] = profile.first_name
-    except DatabaseUnavailable:
-        pass
+                 "order_number": (request.metadata_ or {}).get("order_number", ""),
+                 "first_name": first_name(request.user_id)}
     variables.update(extra)
     return variables
 

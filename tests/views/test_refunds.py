@@ -7,7 +7,6 @@ import io
 import re
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from console.extensions import db
