@@ -25,7 +25,6 @@ from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefun
                                     ReturnStatusHistory, ReturnTracking)
 from console.models.user import UserProfile
 # FilterError is re-exported for the views, which catch it.
-# FilterError is re-exported: the returns views catch it.
 from console.orders import FilterError, Lookups, TimelineEntry, _choice, _date, _start_of, customer_ids
 from console.workflows import refunds as refund_flow
 from console.workflows import returns as flow
