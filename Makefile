@@ -20,7 +20,7 @@ install-dev: $(BIN)/activate
 
 demo: install
 	$(FLASK) console init-db
-	$(FLASK) console seed-demo --if-empty
+	$(FLASK) console seed-demo --if-empty --now now
 
 run: demo
 	$(FLASK) run --host 127.0.0.1 --port 5000

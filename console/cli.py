@@ -66,11 +66,29 @@ def create_staff(email: str, role: str) -> None:
 @click.option("--seed", default=1, show_default=True, type=int, help="The same seed gives the same data.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when auth_db already has users (for `make run`).")
 @click.option("--reset", is_flag=True, help="Delete every row in all ten databases first.")
-def seed_demo_command(customers: int, orders: int, seed: int, if_empty: bool, reset: bool) -> None:
+@click.option("--now", "now_text", default=None, metavar="now|YYYY-MM-DD[THH:MM]",
+              help="The moment the demo data leads up to, in UTC. Default: a fixed date (1 November 2026), "
+                   "so runs repeat exactly; `now` dates it up to the present.")
+def seed_demo_command(customers: int, orders: int, seed: int, if_empty: bool, reset: bool,
+                      now_text: str | None) -> None:
     """Load coherent demo data into all ten databases, including one staff login per role."""
+    from datetime import datetime, timezone
+
     from console.demo.seed import (
-        DEMO_STAFF_PASSWORD, database_is_empty, delete_all_rows, seed_demo, total_steps,
+        DEMO_NOW, DEMO_STAFF_PASSWORD, database_is_empty, delete_all_rows, seed_demo, total_steps,
     )
+
+    if now_text is None:
+        now = DEMO_NOW
+    elif now_text == "now":
+        now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    else:
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError:
+            raise click.BadParameter("use `now`, a date like 2026-11-01 or 2026-11-01T12:00",
+                                     param_hint="--now") from None
+        now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
     from console.permissions import STAFF_ROLES
     from console.schema_check import check_all
 
@@ -91,7 +109,7 @@ def seed_demo_command(customers: int, orders: int, seed: int, if_empty: bool, re
         delete_all_rows()
         click.echo("Deleted every row in all ten databases (--reset).")
     with click.progressbar(length=total_steps(customers, orders), label="Seeding demo data") as bar:
-        summary = seed_demo(customers=customers, orders=orders, seed=seed, progress=bar.update)
+        summary = seed_demo(customers=customers, orders=orders, seed=seed, now=now, progress=bar.update)
     click.echo("Created " + ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in summary.items()) + ".")
     click.echo(f"Staff sign-in (password {DEMO_STAFF_PASSWORD}): "
                + ", ".join(f"{role}@example.com" for role in STAFF_ROLES))

@@ -236,3 +236,15 @@ def test_seed_demo_refuses_when_a_database_is_unreachable(app, database_urls):
     assert "shipping_db is unreachable" in result.output
     with app.app_context():
         assert count(User) == 0  # nothing was written anywhere
+
+
+def test_now_option_dates_the_data(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["console", "seed-demo", "--customers", "3", "--orders", "8", "--now", "2030-05-17"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        latest = db.session.scalar(select(func.max(Order.created_at)))
+        assert latest.date().isoformat() in ("2030-05-16", "2030-05-17")
+        assert latest.tzinfo is not None
+    result = runner.invoke(args=["console", "seed-demo", "--reset", "--now", "yesterday"])
+    assert result.exit_code == 2 and "--now" in result.output
