@@ -19,6 +19,7 @@ from console.workflows import WorkflowError
 from console.workflows import refunds, returns
 from console.workflows.refund_providers import ProviderResult, register
 from tests.returns_helpers import paid_order
+from tests.second_app import UNOPENABLE_SQLITE, UNREACHABLE_POSTGRES
 
 pytestmark = pytest.mark.usefixtures("ctx")
 
@@ -169,9 +170,8 @@ def test_a_plugged_in_provider_is_used_by_name():
 # --- failures part-way -------------------------------------------------------------------
 
 def dead_engine():
-    if db.engines["order"].dialect.name == "postgresql":
-        return create_engine("postgresql+psycopg://nobody@127.0.0.1:1/gone", connect_args={"connect_timeout": 1})
-    return create_engine("sqlite:////nonexistent-directory/gone.sqlite")
+    """An engine for the order bind whose server is not there (connection refused)."""
+    return create_engine(UNREACHABLE_POSTGRES if db.engines["order"].dialect.name == "postgresql" else UNOPENABLE_SQLITE)
 
 
 def test_order_db_down_after_the_money_step_needs_attention_then_retry_completes(monkeypatch):
