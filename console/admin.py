@@ -27,6 +27,7 @@ from console.extensions import db
 from console.formatting import when
 from console.models import models_of
 from console.models.types import UTCDateTime
+from console.permissions import forbidden_message
 
 PERMISSION = "data.browse"
 PAGE_SIZE = 50
@@ -102,7 +103,7 @@ class AdminOnly:
     def inaccessible_callback(self, name, **kwargs):
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        abort(403)
+        abort(403, forbidden_message(PERMISSION))
 
 
 class DataIndexView(AdminOnly, AdminIndexView):

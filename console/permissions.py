@@ -65,6 +65,11 @@ def permissions_of(roles) -> frozenset[str]:
     return frozenset(granted)
 
 
+def forbidden_message(permission: str) -> str:
+    return (f"Your role does not allow this: it needs permission to {PERMISSIONS[permission]}. "
+            "Ask an admin if you need access.")
+
+
 def permission_required(permission: str):
     """Sign-in required; then 403 unless the user's roles grant ``permission``."""
     if permission not in PERMISSIONS:
@@ -75,7 +80,7 @@ def permission_required(permission: str):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.can(permission):
-                abort(403)
+                abort(403, forbidden_message(permission))
             return view(*args, **kwargs)
 
         wrapped.permission = permission

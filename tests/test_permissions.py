@@ -133,3 +133,11 @@ def test_admin_holds_every_permission_and_every_role_can_manage_its_profile():
     assert all("profile.manage" in ROLE_PERMISSIONS[role] for role in STAFF_ROLES)
     assert all("data.browse" not in ROLE_PERMISSIONS[role] for role in STAFF_ROLES if role != "admin")
     assert all("staff.manage" not in ROLE_PERMISSIONS[role] for role in STAFF_ROLES if role != "admin")
+
+
+def test_a_refusal_says_what_is_missing(auth, client):
+    auth.login("support")
+    for path in ("/staff", "/data/"):
+        response = client.get(path)
+        assert response.status_code == 403
+        assert b"Your role does not allow this: it needs permission to" in response.data
