@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import bcrypt
 from flask import current_app, has_app_context
@@ -25,9 +26,6 @@ GENERIC_FAILURE = "Email or password is not right, or this account may not use t
 THROTTLED = "Too many sign-in attempts from this address. Wait a few minutes, then try again."
 MFA_FAILURE = "That code is not right or was already used. Use the current code from your app, or a backup code."
 
-# Checked when the email is unknown, so a refusal takes as long as a real check and
-# response times do not tell which emails exist.
-_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=4)).decode()
 
 
 @dataclass
@@ -42,6 +40,17 @@ class SignInResult:
 def hash_password(password: str) -> str:
     rounds = current_app.config.get("BCRYPT_ROUNDS", 12) if has_app_context() else 12
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=rounds)).decode()
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(rounds: int) -> str:
+    return bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=rounds)).decode()
+
+
+def waste_a_check(password: str) -> None:
+    """Checked when the email is unknown, at the same cost as a real hash, so response
+    times do not tell which emails have accounts."""
+    password_matches(password, _dummy_hash(current_app.config.get("BCRYPT_ROUNDS", 12)))
 
 
 def password_matches(password: str, password_hash: str | None) -> bool:
@@ -102,7 +111,7 @@ def authenticate(email: str, password: str, ip: str | None) -> SignInResult:
         _history(user.id if user else None, "failed", ip)
         return _refuse(THROTTLED, 429)
     if user is None:
-        password_matches(password, _DUMMY_HASH)
+        waste_a_check(password)
         _history(None, "failed", ip)
         return _refuse()
     now = utcnow()
