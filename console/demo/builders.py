@@ -47,12 +47,25 @@ ORDER_STEP_AFTER = {
     "refunded": timedelta(days=12),
 }
 
+# What each back-filled history row says happened.
+ORDER_STEP_REASON = {
+    "pending": "Order placed", "confirmed": "Payment captured", "processing": "Picking started",
+    "shipped": "Handed to the carrier", "delivered": "Delivered to the customer",
+    "cancelled": "Cancelled at the customer's request", "refunded": "Refunded in full",
+}
+
 # The return lifecycle; "rejected" branches off "pending".
 RETURN_PATH = ("pending", "approved", "in_transit", "received", "processed", "closed")
 RETURN_STEP_AFTER = {
     "pending": timedelta(0), "approved": timedelta(days=1), "rejected": timedelta(days=1),
     "in_transit": timedelta(days=3), "received": timedelta(days=7), "processed": timedelta(days=8),
     "closed": timedelta(days=10),
+}
+# What each back-filled return history row says.
+RETURN_STEP_NOTE = {
+    "pending": "Requested by the customer", "approved": "Return approved", "rejected": "Outside the return policy",
+    "in_transit": "Customer shipped the parcel", "received": "Parcel received at the warehouse",
+    "processed": "Refund issued", "closed": "Return completed",
 }
 # Which request timestamp each return status sets.
 RETURN_STAMPS = {"approved": "approved_at", "rejected": "rejected_at", "received": "received_at",
@@ -276,7 +289,7 @@ def make_order(user: User, lines: list[tuple], *, status: str = "pending",
     previous = None
     for name in path:
         db.session.add(OrderStatusHistory(order_id=order.id, status=name, previous_status=previous,
-                                          changed_by=changed_by, reason="seeded",
+                                          changed_by=changed_by, reason=ORDER_STEP_REASON.get(name, name),
                                           created_at=created_at + ORDER_STEP_AFTER.get(name, timedelta(hours=1))))
         previous = name
     if "shipped" in path:
@@ -543,7 +556,7 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
         # The customer opens the request; staff take every later step.
         row = ReturnStatusHistory(return_request_id=request.id, status=name, previous_status=previous,
                                   changed_by=order.user_id if name == "pending" else staff_id,
-                                  notes="Requested by the customer" if name == "pending" else f"Marked {name}",
+                                  notes=RETURN_STEP_NOTE[name],
                                   created_at=requested_at + RETURN_STEP_AFTER[name])
         db.session.add(row)
         bundle.history.append(row)
@@ -573,7 +586,8 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
             raise ValueError(f"order {order.order_number} has no payment to refund")
         bundle.payment_refund = make_refund(payment, refund_amount, order=order, reason=f"Return {rma}",
                                             created_at=processed_at,
-                                            metadata={"return_request_id": request.id, "rma_number": rma})
+                                            metadata={"return_request_id": request.id, "rma_number": rma,
+                                                      **({"staff_id": staff_id} if staff_id != "system" else {})})
         bundle.refund = ReturnRefund(return_request_id=request.id, payment_id=payment.id, order_id=order.id,
                                      user_id=order.user_id, refund_method=refund_method, amount=refund_amount,
                                      currency=order.currency, status="completed", reason=f"Return {rma}",

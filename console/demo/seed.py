@@ -101,6 +101,19 @@ QUESTIONS = (
     ("Can I return it if it doesn't fit?", "Yes, within 30 days of delivery."),
     ("Is it suitable as a gift?", None),
 )
+DESCRIPTIONS = (
+    "Made to last, with a two-year warranty.",
+    "Designed in-house and tested by our team for a full season.",
+    "Responsibly sourced materials, plastic-free packaging.",
+    "Our best-seller in its category, now in more options.",
+)
+RETURN_NOTES = (
+    "The seam came apart after the first wash.",
+    "Ordered two sizes, keeping the one that fits.",
+    "The colour is different from the photos.",
+    "Arrived with a scratch on the front.",
+    "Received the wrong model.",
+)
 ORDER_NOTES = (
     "Customer asked to leave the parcel with a neighbour.",
     "Called the customer to confirm the delivery address.",
@@ -274,7 +287,7 @@ class DemoSeeder:
         base = Decimal(price) + rng.choice((0, 0, 5, 10))
         sku = f"{category[:3].upper()}-{number:04d}"
         product = b.make_product(sku, name, base, stock, created_at=created, weight=weight,
-                                 description=f"{name}: {self.fake.sentence(nb_words=12)}")
+                                 description=f"{name}. {rng.choice(DESCRIPTIONS)}")
         product.slug = f"{name.lower().replace(' ', '-').replace(chr(39), '')}-{number}"
         product.badges = rng.sample(["new", "bestseller", "eco"], rng.randint(0, 2))
         product.view_count = rng.randint(50, 5000)
@@ -316,7 +329,7 @@ class DemoSeeder:
             local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isalnum() or ch == ".")
             joined = self.ago(30, 420)
             user, profile = b.make_customer(f"{local}{number}@example.net", first, last,
-                                            phone=fake.phone_number(), password_hash=password_hash,
+                                            phone=fake.numerify("+1 ###-###-####"), password_hash=password_hash,
                                             created_at=joined)
             user.updated_at = joined
             profile.gender = rng.choice(("female", "male", "other", None))
@@ -548,7 +561,7 @@ class DemoSeeder:
             returned = b.make_return(order, lines, status=status, reason=reason, refund_method=refund_method,
                                      condition=rng.choice(("new", "used", "damaged", "defective")),
                                      requested_at=requested, staff_id=warehouse if status == "received" else support,
-                                     notes=self.fake.sentence(nb_words=10) if rng.random() < 0.5 else None)
+                                     notes=rng.choice(RETURN_NOTES) if rng.random() < 0.5 else None)
             self.summary["returns"] += 1
             name = {"approved": "return_approved", "rejected": "return_rejected", "in_transit": "return_in_transit",
                     "received": "return_received", "processed": "return_processed",
@@ -568,8 +581,8 @@ class DemoSeeder:
             amount = min(b.money(order.total_amount * Decimal("0.15")), candidate["bundle"].items[0].total_price)
             b.make_refund(payment, amount, order=order, reason="Goodwill: late delivery",
                           created_at=order.delivered_at + timedelta(days=2),
-                          metadata={"issued_by": self.staff["finance"].id})
-            db.session.add(PaymentAuditLog(event_type="payment.refund", user_id=self.staff["finance"].id,
+                          metadata={"staff_id": self.staff["finance"].id})
+            db.session.add(PaymentAuditLog(event_type="refund.issued", user_id=self.staff["finance"].id,
                                            payment_id=payment.id, order_id=order.id, amount=amount,
                                            currency=payment.currency, success=True,
                                            timestamp=order.delivered_at + timedelta(days=2)))
