@@ -25,6 +25,7 @@ from sqlalchemy import JSON, Text
 from config import BIND_KEYS
 from console.extensions import db
 from console.formatting import when
+from console.lookups import database
 from console.models import models_of
 from console.models.types import UTCDateTime
 from console.permissions import forbidden_message
@@ -149,8 +150,18 @@ class TableView(AdminOnly, ModelView):
         self.column_default_sort = (attrs[date_column], True) if date_column else None
         # Raw column names as labels: the browser is for people who know the schema.
         self.column_labels = {key: column for column, key in attrs.items()}
+        self.bind_key = bind_key
         super().__init__(model, db, name=table.name, category=f"{bind_key}_db",
                          endpoint=f"data_{bind_key}_{table.name}", url=f"{bind_key}/{table.name}")
+
+    # A database that is down gives the console's 503 page naming it, not a 500.
+    def get_list(self, *args, **kwargs):
+        with database(self.bind_key):
+            return super().get_list(*args, **kwargs)
+
+    def get_one(self, id):
+        with database(self.bind_key):
+            return super().get_one(id)
 
 
 def register_admin(app) -> None:

@@ -246,3 +246,19 @@ def test_secrets_are_left_out_of_forms_too(app):
         form = view.get_edit_form()
         assert not hasattr(form, "password_hash") and not hasattr(form, "mfa_secret")
         assert hasattr(form, "email")
+
+
+def test_a_database_that_is_down_gives_a_503_naming_it(app, auth, database_urls):
+    from tests.second_app import UNOPENABLE_SQLITE, UNREACHABLE_POSTGRES, app_with_unreachable
+
+    auth.create("admin")
+    url = UNREACHABLE_POSTGRES if "postgresql" in database_urls["payment"] else UNOPENABLE_SQLITE
+    with app_with_unreachable(database_urls, "payment", url) as broken:
+        client = broken.test_client()
+        assert client.post("/login", data={"email": "admin@staff.test", "password": STAFF_PASSWORD}).status_code == 302
+        down = client.get("/data/payment/payments/")
+        details = client.get("/data/payment/payments/details/?id=x")
+        up = client.get("/data/order/orders/")
+    assert down.status_code == 503 and b"payment_db" in down.data
+    assert details.status_code == 503
+    assert up.status_code == 200

@@ -426,3 +426,13 @@ def test_enrolment_cannot_restart_while_mfa_is_on(client, mfa_user):
     sign_in(client, email)
     client.post("/login/mfa", data={"code": totp.now()})
     assert client.post("/profile/mfa/start").status_code == 409
+
+
+def test_auth_database_down_gives_a_503_naming_it(app, database_urls):
+    from tests.second_app import UNOPENABLE_SQLITE, UNREACHABLE_POSTGRES, app_with_unreachable
+
+    url = UNREACHABLE_POSTGRES if "postgresql" in database_urls["auth"] else UNOPENABLE_SQLITE
+    with app_with_unreachable(database_urls, "auth", url) as broken:
+        response = sign_in(broken.test_client(), "support@staff.test")
+    assert response.status_code == 503
+    assert b"auth_db" in response.data

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from console import ratelimit
 from console.extensions import db
+from console.lookups import database
 from console.models.auth import LoginHistory, User
 from console.models.types import utcnow
 from console.staff import StaffUser, is_locked, load_staff
@@ -104,7 +105,13 @@ def _refuse(message: str = GENERIC_FAILURE, status: int = 401) -> SignInResult:
 
 def authenticate(email: str, password: str, ip: str | None) -> SignInResult:
     """The first step: email and password. Returns the staff member, or the user id
-    still owing a second factor, or a refusal with its HTTP status."""
+    still owing a second factor, or a refusal with its HTTP status.
+    DatabaseUnavailable("auth") when auth_db cannot be reached."""
+    with database("auth"):
+        return _authenticate(email, password, ip)
+
+
+def _authenticate(email: str, password: str, ip: str | None) -> SignInResult:
     email = (email or "").strip().lower()
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
     if _throttled(ip):
@@ -139,6 +146,11 @@ def authenticate(email: str, password: str, ip: str | None) -> SignInResult:
 def verify_second_factor(user_id: str, code: str, ip: str | None) -> SignInResult:
     """The second step for users with MFA: a TOTP code or an unused backup code.
     Wrong codes count towards the lockout like wrong passwords."""
+    with database("auth"):
+        return _verify_second_factor(user_id, code, ip)
+
+
+def _verify_second_factor(user_id: str, code: str, ip: str | None) -> SignInResult:
     user = db.session.get(User, user_id)
     if _throttled(ip):
         _history(user_id if user else None, "failed", ip)
