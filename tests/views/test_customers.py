@@ -15,7 +15,7 @@ from console.extensions import db
 from console.models.auth import SecurityAuditLog, User
 from console.models.types import utcnow
 from console.models.user import UserPaymentMethod, UserProfile
-from tests.conftest import StaffSignIn, make_app
+from tests.conftest import StaffSignIn, browser_login, make_app
 from tests.customer_helpers import full_customer
 
 UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/x"
@@ -334,3 +334,32 @@ def test_actions_need_customers_manage_and_csrf(app, auth, client):
     assert response.status_code == 400
     with app.app_context():
         assert db.session.get(User, user_id).locked_until is None
+
+
+@pytest.mark.browser
+def test_browser_search_open_and_lock(app, auth, page):
+    with app.app_context():
+        c = full_customer()
+    auth.create("support")
+    browser_login(page, "support@staff.test")
+    page.goto("/customers")
+    page.fill("#customer-q", "harbour")  # matches nobody: the table says so without a reload
+    page.wait_for_selector("#customers-empty")
+    page.fill("#customer-q", "jane doe")
+    page.wait_for_selector("#customers >> text=jane.doe@example.com")
+    assert "q=jane%20doe" in page.url  # the filter is in the address: bookmarkable
+    page.click("#customers tbody a")
+    page.wait_for_url(f"**/customers/{c.user.id}")
+    # Every panel loads itself.
+    page.wait_for_selector(f"#panel-orders-body >> text={c.order.order_number}")
+    page.wait_for_selector(f"#panel-cart-body >> text={c.products[1].sku}")
+    assert page.locator(".customer-panel .panel-unavailable").count() == 0
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.fill("#account-reason", "Asked by the customer")
+    page.click("#lock-account")
+    page.wait_for_selector("#panel-message >> text=Locked jane.doe@example.com until unlocked.")
+    assert "until unlocked" in page.inner_text("#account-locked")
+    page.fill("#account-reason", "Lost phone")
+    page.click("#revoke-sessions")
+    page.wait_for_selector("#panel-message >> text=1 session(s) ended")
+    page.wait_for_selector("#panel-sessions-body >> text=No active sessions.")
