@@ -15,10 +15,10 @@ from console.extensions import db
 from console.models.auth import SecurityAuditLog, User
 from console.models.types import utcnow
 from console.models.user import UserPaymentMethod, UserProfile
-from tests.conftest import StaffSignIn, browser_login, make_app
+from tests.conftest import StaffSignIn, browser_login
 from tests.customer_helpers import full_customer
+from tests.second_app import app_with_unreachable
 
-UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/x"
 HTMX = {"HX-Request": "true"}
 
 
@@ -230,12 +230,14 @@ def test_roles_without_customers_view_are_refused(auth, client):
 
 @pytest.fixture(scope="module")
 def app_without_cart(database_urls):
-    return make_app({**database_urls, "cart": UNREACHABLE})
+    with app_with_unreachable(database_urls, "cart") as application:
+        yield application
 
 
 @pytest.fixture(scope="module")
 def app_without_order(database_urls):
-    return make_app({**database_urls, "order": UNREACHABLE})
+    with app_with_unreachable(database_urls, "order") as application:
+        yield application
 
 
 def test_cart_database_down_only_empties_the_cart_panel(app, app_without_cart):

@@ -14,9 +14,9 @@ from console.demo.builders import (
 from console.extensions import db
 from console.links import data_browser_url, route_exists
 from console.models.types import utcnow
-from tests.conftest import StaffSignIn, make_app
+from tests.conftest import StaffSignIn
+from tests.second_app import app_with_unreachable
 
-UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/x"
 WEDNESDAY = datetime(2026, 3, 18, 15, 0, tzinfo=timezone.utc)
 
 
@@ -147,7 +147,9 @@ def test_dashboard_query_count_is_bounded(app, auth, client, count_queries):
 
 @pytest.fixture(scope="module")
 def apps_without(database_urls):
-    return {key: make_app({**database_urls, key: UNREACHABLE}) for key in ("return", "order")}
+    with app_with_unreachable(database_urls, "return") as no_return, \
+            app_with_unreachable(database_urls, "order") as no_order:
+        yield {"return": no_return, "order": no_order}
 
 
 def test_return_database_down_empties_only_the_returns_figure(app, apps_without):

@@ -11,10 +11,9 @@ from console.demo.builders import make_product, make_variant
 from console.extensions import db
 from console.links import route_exists
 from console.models.returns import ReturnAuthorization
-from tests.conftest import StaffSignIn, make_app
+from tests.conftest import StaffSignIn
 from tests.customer_helpers import full_customer
-
-UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/x"
+from tests.second_app import app_with_unreachable
 
 
 @pytest.fixture
@@ -102,7 +101,8 @@ def test_only_kinds_the_user_may_open(auth, client, jane):
 
 @pytest.fixture(scope="module")
 def app_without_shipping(database_urls):
-    return make_app({**database_urls, "shipping": UNREACHABLE})
+    with app_with_unreachable(database_urls, "shipping") as application:
+        yield application
 
 
 def test_a_database_down_is_named_and_nothing_opens_blindly(app, app_without_shipping, jane):
