@@ -119,7 +119,7 @@ def _return_hit(match: Matcher, request: ReturnRequest, label: str, detail: str)
 
 def find_returns(match: Matcher) -> list[Hit]:
     hits = [_return_hit(match, r, r.rma_number or r.id,
-                        f"{r.status or 'no status'} · {(r.return_reason or '').replace('_', ' ')}".strip(" ·"))
+                        f"{(r.status or 'no status').replace('_', ' ')} · {(r.return_reason or '').replace('_', ' ')}".strip(" ·"))
             for r in db.session.scalars(select(ReturnRequest).where(match(ReturnRequest.rma_number))
                                         .order_by(ReturnRequest.created_at.desc()).limit(PER_KIND))]
     # Return parcels: the authorization carries its own RMA copy and the tracking number.
@@ -142,7 +142,7 @@ def find_returns(match: Matcher) -> list[Hit]:
 
 def find_shipments(match: Matcher) -> list[Hit]:
     rows = db.session.scalars(select(Shipment).where(match(Shipment.tracking_number)).limit(PER_KIND))
-    return [Hit("shipment", s.tracking_number, f"shipment {s.status or ''}".strip(),
+    return [Hit("shipment", s.tracking_number, f"shipment {(s.status or '').replace('_', ' ')}".strip(),
                 order_url(s.order_id) if s.order_id else None) for s in rows]
 
 
