@@ -52,6 +52,16 @@ def run_together(app, action, threads: int = THREADS) -> tuple[list, list]:
     return results, refusals
 
 
+@pytest.fixture(autouse=True)
+def close_idle_connections(app):
+    """Twenty threads grow every pool they touch; close those connections afterwards so
+    the rest of the run (and other runs on the same server) keep theirs."""
+    yield
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
 @pytest.fixture
 def paid(app):
     with app.app_context():
