@@ -2,8 +2,9 @@
 
 Everything is built with console.demo.builders, so the demo holds the same invariants
 as the tests' data. A run is repeatable: Faker and random.Random are seeded with
-``seed``, ids come from a seeded generator and "now" is a fixed date (see
-console.models.types.repeatable), so the same seed gives the same rows.
+``seed``, ids come from a seeded generator and "now" is a fixed date unless the caller
+passes another (see console.models.types.repeatable), so the same seed and "now" give
+the same rows (bcrypt salts aside).
 
 Times are laid out so each record is plausible for its status: an order delivered
 four days after it was placed is at least five days old, a closed return was
