@@ -46,7 +46,7 @@ def bind_url(bind_key: str, instance_dir: Path) -> str:
 
 def bind_config(url: str) -> dict:
     """One SQLALCHEMY_BINDS entry: the URL plus the options its dialect understands."""
-    if url.startswith("postgresql"):
+    if url.startswith("postgres"):  # postgresql…, and the postgres:// some hosts hand out
         if url.startswith(("postgresql://", "postgres://")):
             raise ValueError(f"name the driver in database URLs: postgresql+psycopg://… (got {url.split('@')[-1]})")
         return {"url": url, **POSTGRES_OPTIONS}

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pyotp
 import pytest
+from itsdangerous import TimestampSigner
 from sqlalchemy import delete, select
 
 from console.demo.builders import make_customer, make_user
@@ -363,13 +364,50 @@ def test_access_ends_at_the_next_request(auth, client, app, change):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_idle_session_expires(auth, client, app, monkeypatch):
+def replay_session_signed(app, client, monkeypatch, minutes_ago: float) -> None:
+    """Put the client's current session back as a cookie signed ``minutes_ago``: what
+    a browser (or a copied cookie) would send after that long without a request.
+    The cookie carries no expiry, so only the server can turn it away."""
+    with client.session_transaction() as current:
+        data = dict(current)
+    serializer = app.session_interface.get_signing_serializer(app)
+    with monkeypatch.context() as patch:
+        patch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time() - minutes_ago * 60))
+        value = serializer.dumps(data)
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], value)
+
+
+def test_idle_session_expires_on_the_server(auth, client, app, monkeypatch):
     auth.create("support")
     sign_in(client, "support@staff.test")
-    assert client.get("/").status_code == 200
-    monkeypatch.setitem(app.config, "PERMANENT_SESSION_LIFETIME", timedelta(seconds=1))
-    time.sleep(2.1)
-    assert client.get("/").status_code == 302
+    idle_minutes = app.permanent_session_lifetime.total_seconds() / 60
+    replay_session_signed(app, client, monkeypatch, idle_minutes - 1)
+    assert client.get("/").status_code == 200  # still inside the limit
+    replay_session_signed(app, client, monkeypatch, idle_minutes + 1)
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_each_request_restarts_the_idle_clock(auth, client):
+    auth.create("support")
+    sign_in(client, "support@staff.test")
+    response = client.get("/")
+    assert response.status_code == 200
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("session=") and "Expires=" in cookie
+
+
+def test_idle_minutes_come_from_the_environment(monkeypatch):
+    import importlib
+
+    import config
+
+    monkeypatch.setenv("CONSOLE_IDLE_MINUTES", "45")
+    try:
+        assert importlib.reload(config).Config.PERMANENT_SESSION_LIFETIME == timedelta(minutes=45)
+    finally:
+        monkeypatch.delenv("CONSOLE_IDLE_MINUTES")
+        importlib.reload(config)
 
 
 def test_next_only_follows_local_paths(auth, client):

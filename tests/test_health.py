@@ -3,11 +3,12 @@ with one that cannot be reached (answered quickly, named, the rest still shown).
 from __future__ import annotations
 
 import re
+import socket
 import time
 
 import pytest
 
-from config import BIND_KEYS
+from config import BIND_KEYS, POSTGRES_OPTIONS
 from console.health import MAIN_TABLES, check_all
 from tests.conftest import STAFF_PASSWORD
 from tests.second_app import UNOPENABLE_SQLITE, UNREACHABLE_POSTGRES, app_with_unreachable
@@ -83,3 +84,26 @@ def test_databases_page_needs_its_permission(auth, client):
     rows = rows_by_bind(page.get_data(as_text=True))
     assert len(rows) == 10 and all(">up<" in row for row in rows.values())
     assert "12 / 12" in rows["auth"] and "14 / 14" in rows["product"]
+
+
+@pytest.fixture
+def silent_server():
+    """A local port that accepts TCP connections and never says a word: a hung
+    database server, which refuses nothing and so gives no quick error."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # the kernel completes the handshake; nobody ever reads or replies
+    yield f"postgresql+psycopg://nobody@127.0.0.1:{listener.getsockname()[1]}/none"
+    listener.close()
+
+
+def test_healthz_gives_up_on_a_silent_server_within_the_connect_timeout(app, database_urls, silent_server):
+    timeout = POSTGRES_OPTIONS["connect_args"]["connect_timeout"]
+    with app_with_unreachable(database_urls, "shipping", silent_server) as hung:
+        started = time.perf_counter()
+        response = hung.test_client().get("/healthz")
+        elapsed = time.perf_counter() - started
+    assert response.status_code == 503
+    assert response.json["down"] == ["shipping"]
+    assert "timeout" in response.json["databases"]["shipping"]["error"].lower()
+    assert elapsed < timeout + 2

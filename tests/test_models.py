@@ -233,3 +233,46 @@ def test_model_for_table():
     assert model_for_table("return", "return_requests").__name__ == "ReturnRequest"
     with pytest.raises(KeyError):
         model_for_table("order", "payments")
+
+
+# The columns the screens sort, filter and search by; each must lead an index.
+SCREEN_COLUMNS = {"created_at", "status", "order_number", "email", "sku", "code", "rma_number", "tracking_number"}
+
+
+def columns_needing_an_index() -> dict[str, set[str]]:
+    """bind.table -> the columns that must lead an index: every foreign key, every
+    logical reference of the registry, and the screens' sort and filter columns."""
+    from console.references import REFERENCES
+
+    needed: dict[str, set[str]] = {}
+    for model in all_models():
+        table = model.__table__
+        wanted = {c.name for c in table.columns if c.foreign_keys or c.name in SCREEN_COLUMNS}
+        needed[f"{model.__bind_key__}.{table.name}"] = wanted
+    for ref in REFERENCES:
+        needed[f"{ref.source_bind}.{ref.source_table}"].add(ref.source_column)
+    return needed
+
+
+def test_every_reference_and_screen_column_is_indexed_in_the_models():
+    unindexed = []
+    for name, wanted in columns_needing_an_index().items():
+        table = model_for_table(*name.split(".")).__table__
+        leading = {next(iter(index.columns)).name for index in table.indexes}
+        leading |= {next(iter(c.columns)).name for c in table.constraints if len(c.columns)}  # PK, unique
+        unindexed += [f"{name}.{column}" for column in sorted(wanted - leading)]
+    assert unindexed == []
+
+
+def test_every_reference_and_screen_column_is_indexed_in_the_live_databases(app):
+    unindexed = []
+    with app.app_context():
+        inspectors = {key: inspect(db.engines[key]) for key in BIND_KEYS}
+    for name, wanted in columns_needing_an_index().items():
+        bind, table = name.split(".")
+        inspector = inspectors[bind]
+        leading = {i["column_names"][0] for i in inspector.get_indexes(table)}
+        leading |= {u["column_names"][0] for u in inspector.get_unique_constraints(table)}
+        leading |= set(inspector.get_pk_constraint(table)["constrained_columns"][:1])
+        unindexed += [f"{name}.{column}" for column in sorted(wanted - leading)]
+    assert unindexed == []

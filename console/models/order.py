@@ -98,6 +98,6 @@ class OrderNote(OrderModel):
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     order_id: Mapped[str | None] = mapped_column(String, ForeignKey("orders.id"), index=True)
     note: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[str | None] = mapped_column(String)
+    created_by: Mapped[str | None] = mapped_column(String, index=True)  # the staff user (auth.users.id), logical
     is_internal: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)

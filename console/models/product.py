@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
@@ -138,7 +138,7 @@ class ProductQuestion(ProductModel):
     user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
     question: Mapped[str | None] = mapped_column(Text)
     answer: Mapped[str | None] = mapped_column(Text)
-    answered_by: Mapped[str | None] = mapped_column(String)
+    answered_by: Mapped[str | None] = mapped_column(String, index=True)  # the staff user (auth.users.id), logical
     upvotes: Mapped[int | None] = mapped_column(Integer)
     is_approved: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
@@ -170,11 +170,14 @@ class ProductRecentlyViewed(ProductModel):
 
 class ProductComparison(ProductModel):
     __tablename__ = "product_comparisons"
+    # A list of product ids: GIN on PostgreSQL answers "which comparisons hold this
+    # product" (array containment); elsewhere a plain index on the stored list.
+    __table_args__ = (Index("ix_product_comparisons_product_ids", "product_ids", postgresql_using="gin"),)
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
     name: Mapped[str | None] = mapped_column(String, index=True)
-    product_ids: Mapped[list[str] | None] = mapped_column(TextArray)
+    product_ids: Mapped[list[str] | None] = mapped_column(TextArray)  # references product.products.id *logical*
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,73 @@
+"""Configuration: ten binds from the environment (SQLite files by default), no
+default database, and the engine options reaching every one of the ten engines."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+import config
+from config import BIND_KEYS, database_binds
+from console.extensions import db
+
+
+def test_ten_sqlite_files_under_instance_when_nothing_is_set(monkeypatch, tmp_path):
+    for key in BIND_KEYS:
+        monkeypatch.delenv(config.env_var(key), raising=False)
+    binds = database_binds(tmp_path)
+    assert list(binds) == list(BIND_KEYS)
+    assert binds["order"] == {"url": f"sqlite:///{tmp_path / 'order_db.sqlite'}"}
+    assert binds["return"]["url"].endswith("/return_db.sqlite")
+
+
+def test_each_bind_reads_its_own_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("PAYMENT_DATABASE_URL", "postgresql+psycopg://console@db.internal/payment_db")
+    binds = database_binds(tmp_path)
+    assert binds["payment"]["url"] == "postgresql+psycopg://console@db.internal/payment_db"
+    assert binds["payment"]["pool_size"] == config.POSTGRES_OPTIONS["pool_size"]
+    assert binds["payment"]["connect_args"]["connect_timeout"] == config.POSTGRES_OPTIONS["connect_args"]["connect_timeout"]
+    assert binds["order"]["url"].startswith("sqlite:///")
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@h/payment_db", "postgres://u@h/payment_db"])
+def test_a_url_without_its_driver_is_refused(url):
+    with pytest.raises(ValueError, match="name the driver"):
+        config.bind_config(url)
+
+
+def test_no_default_database(app):
+    assert app.config.get("SQLALCHEMY_DATABASE_URI") is None
+    with app.app_context():
+        assert set(db.engines) == set(BIND_KEYS)  # no None key: nothing falls back to a default engine
+
+
+def test_engine_options_reach_all_ten_binds(app):
+    with app.app_context():
+        engines = {key: db.engines[key] for key in BIND_KEYS}
+    for key, engine in engines.items():
+        assert engine.pool._pre_ping is True, key
+        if engine.dialect.name == "postgresql":
+            assert engine.pool.size() == config.POSTGRES_OPTIONS["pool_size"], key
+            assert engine.pool._max_overflow == config.POSTGRES_OPTIONS["max_overflow"], key
+            assert engine.pool._timeout == config.POSTGRES_OPTIONS["pool_timeout"], key
+            assert engine.pool._recycle == config.POSTGRES_OPTIONS["pool_recycle"], key
+
+
+@pytest.mark.postgres_only
+def test_every_postgres_connection_carries_the_connect_timeout(app):
+    """The timeout must reach the driver of each bind, or a dead server hangs a page."""
+    seen: dict[str, object] = {}
+    with app.app_context():
+        for key in BIND_KEYS:
+            engine = db.engines[key]
+
+            def capture(dialect, conn_rec, cargs, cparams, key=key):
+                seen[key] = cparams.get("connect_timeout")
+
+            event.listen(engine, "do_connect", capture)
+            try:
+                engine.pool.dispose()  # the next checkout opens a new connection
+                with engine.connect():
+                    pass
+            finally:
+                event.remove(engine, "do_connect", capture)
+    assert seen == {key: config.POSTGRES_OPTIONS["connect_args"]["connect_timeout"] for key in BIND_KEYS}
