@@ -115,6 +115,30 @@ def seed_demo_command(customers: int, orders: int, seed: int, if_empty: bool, re
                + ", ".join(f"{role}@example.com" for role in STAFF_ROLES))
 
 
+@console_cli.command("sync-refunds")
+def sync_refunds_command() -> None:
+    """Follow the refunds the payment service executes (STRIPE, PAYPAL): once it has marked
+    one COMPLETED or FAILED, complete or release it here (safe to run from cron; exit 1 if a
+    refund needs attention)."""
+    from console.lookups import DatabaseUnavailable
+    from console.workflows.refunds import sync_open_refunds
+
+    try:
+        tally = sync_open_refunds()
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(f"{exc.bind_key}_db is unavailable: refunds not followed past that point. "
+                                   "Run the command again once it is back.") from exc
+    if not tally:
+        click.echo("No refund is waiting for its provider.")
+        return
+    total = sum(tally.values())
+    click.echo(f"Checked {total} refund{'' if total == 1 else 's'}: "
+               + ", ".join(f"{count} {state.replace('_', ' ')}" for state, count in sorted(tally.items())) + ".")
+    if tally["needs_attention"] or tally["refused"]:
+        click.echo("Some refunds need attention: see the refunds screen (status “needs attention”).", err=True)
+        raise SystemExit(1)
+
+
 @console_cli.command("check-refs")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the report to this CSV file.")

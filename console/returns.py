@@ -226,7 +226,17 @@ class ReturnPage:
 
     @property
     def needs_attention(self) -> bool:
-        return any(view.needs_attention for view in self.payment_refunds)
+        return any(view.needs_attention for view in self.payment_refunds) or self.refund_failed
+
+    @property
+    def refund_recorded(self) -> bool:
+        """A payment refund that is done or on its way (a failed one returned nothing)."""
+        return any(view.refund.status != "FAILED" for view in self.payment_refunds)
+
+    @property
+    def refund_failed(self) -> bool:
+        """The return's payment refund failed at the provider and none replaced it yet."""
+        return self.request.status == "received" and bool(self.payment_refunds) and not self.refund_recorded
 
     @property
     def customer_name(self) -> str:

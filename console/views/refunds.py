@@ -1,5 +1,6 @@
-"""Refunds: the list by status (with "needs attention" and Retry), the CSV export, and
-the Refund action of the order page."""
+"""Refunds: the list by status (with "needs attention" and Retry, and Refresh status for
+refunds the payment service executes), the CSV export, and the Refund action of the
+order page."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
@@ -24,7 +25,8 @@ PAGE_SIZES = (10, 25, 50, 100, 200)
 def order_panel_helpers():
     # The order page (another blueprint) includes refunds/_order_panel.html, which calls
     # this for the payment's refunds, the refundable amount and a fresh request key.
-    return {"order_refunds_panel": screens.order_refunds, "refund_step_labels": flow.STEP_LABELS}
+    return {"order_refunds_panel": screens.order_refunds, "refund_step_labels": flow.STEP_LABELS,
+            "refund_awaits_provider": flow.awaits_provider}
 
 
 def _vary(response):
@@ -86,6 +88,27 @@ def retry_refund(refund_id: str):
         r = outcome.refund
         flash(f"Refund of {r.amount} {r.currency} ({r.status.lower()}): every remaining step is done, "
               "nothing was refunded twice.", "success")
+    return redirect(back, 303)
+
+
+@bp.post("/refunds/<refund_id>/sync")
+@permission_required("refunds.issue")
+def sync_refund(refund_id: str):
+    """Refresh status: follow a refund the payment service executes."""
+    back = _local(request.form.get("next")) or url_for("refunds.list_refunds")
+    try:
+        outcome = flow.sync_refund(current_user, refund_id)
+    except WorkflowError as exc:
+        if exc.status != 409:
+            abort(exc.status, exc.message)
+        flash(exc.message, "info")  # followed meanwhile (another refresh, or the cron job)
+        return redirect(back, 303)
+    except DatabaseUnavailable as exc:
+        abort(503, f"{exc.bind_key}_db is unavailable, so the refund's status could not be refreshed. Try again shortly.")
+    r = outcome.refund
+    category = "warning" if outcome.needs_attention or r.status == "FAILED" else (
+        "info" if r.status in flow.OPEN else "success")
+    flash(outcome.message, category)
     return redirect(back, 303)
 
 

@@ -162,7 +162,9 @@ def process_return(key: str):
     def perform(actor, return_id):
         outcome = flow.process(actor, return_id, amounts)
         if hasattr(outcome, "refund"):
-            return f"Return processed. {outcome.message}", "warning" if outcome.needs_attention else "success"
+            # A refund the provider completes later moves the return when it does.
+            prefix = "" if outcome.refund.status in ("PENDING", "PROCESSING") else "Return processed. "
+            return f"{prefix}{outcome.message}", "warning" if outcome.needs_attention else "success"
         return f"Return {outcome.rma_number} processed ({outcome.refund_method and flow.label(outcome.refund_method)}).", "success"
     return _act(key, perform)
 

@@ -22,11 +22,23 @@ attention" on the screens; ``retry_refund`` runs the steps still pending and nev
 that is done. A step is marked done only after its own commit, and each step checks
 whether its write already happened, so even a crash between the two repeats nothing.
 
+Deferred refunds: a provider that does not complete the refund at once (STRIPE and
+PAYPAL, executed later by the payment service) leaves it PENDING. The money is held back
+from the refundable amount at once, but the steps that depend on the money being back
+(``order``, ``return``, ``notify``) are recorded as "waiting". ``sync_refund`` (the
+Refresh status button, and ``flask console sync-refunds`` for a cron) asks the provider
+where the refund is. The first time it is final, one payment_db transaction records the
+answer (the REFUND transaction's status, a payment audit log, the payment REFUNDED when
+fully refunded) and turns the waiting steps into pending ones (COMPLETED) or cancels them
+(FAILED: nothing was refunded, the amount is refundable again), plus an ``outcome`` step
+for the audit log; then the pending steps run as above, so each happens exactly once.
+
 Links: ``payment_refunds.metadata_`` holds ``return_request_id`` and ``return_refund_id``;
 the return_refunds row is created under that id, so each side finds the other by key.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -55,8 +67,14 @@ CENTS = Decimal("0.01")
 # Refunds that hold money back from the refundable amount.
 COUNTED = ("PENDING", "PROCESSING", "COMPLETED")
 STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
-STEP_ORDER = ("audit", "order", "return", "notify")
-STEP_LABELS = {"audit": "audit log (auth_db)", "order": "order status (order_db)",
+# Still with the provider; and the answers it can end with.
+OPEN = ("PENDING", "PROCESSING")
+FINAL = ("COMPLETED", "FAILED")
+# The steps that need the money back wait for a deferred refund to complete.
+WAIT_FOR_MONEY = ("order", "return", "notify")
+STEP_ORDER = ("audit", "outcome", "order", "return", "notify")
+STEP_LABELS = {"audit": "audit log (auth_db)", "outcome": "audit log of the provider's answer (auth_db)",
+               "order": "order status (order_db)",
                "return": "return record (return_db)", "notify": "customer email (notification_db)"}
 KEY_LIFETIME = timedelta(days=30)
 MAX_KEY_LENGTH = 100
@@ -134,6 +152,22 @@ def needs_attention(refund: PaymentRefund) -> bool:
     return refund.status != "FAILED" and bool(pending_steps(refund))
 
 
+def waiting_steps(refund: PaymentRefund) -> list[str]:
+    steps = (refund.metadata_ or {}).get("steps") or {}
+    return [name for name in STEP_ORDER if steps.get(name) == "waiting"]
+
+
+def awaits_provider(refund: PaymentRefund) -> bool:
+    """Still with the provider, or answered and not yet followed here: Refresh status."""
+    return refund.status in OPEN or bool(waiting_steps(refund))
+
+
+def awaits_provider_clause():
+    """SQL for awaits_provider()."""
+    return or_(PaymentRefund.status.in_(OPEN),
+               *(PaymentRefund.metadata_[("steps", name)].as_string() == "waiting" for name in WAIT_FOR_MONEY))
+
+
 def last_error(refund: PaymentRefund) -> dict | None:
     return (refund.metadata_ or {}).get("last_error")
 
@@ -170,6 +204,9 @@ class RefundOutcome:
         r = self.refund
         text = (f"Refund of {r.amount} {r.currency} recorded ({r.status.lower()})." if self.created else
                 f"This refund was already recorded: {r.amount} {r.currency} ({r.status.lower()}); nothing was refunded twice.")
+        if self.created and waiting_steps(r):
+            text += (f" {(r.metadata_ or {}).get('provider') or 'The provider'} completes it through the payment service; "
+                     f"the {', '.join(STEP_LABELS[s] for s in waiting_steps(r))} follow once it has (Refresh status).")
         if self.failed_step:
             text += (f" The money step is done, but the {STEP_LABELS[self.failed_step]} could not be updated "
                      f"({self.error}). It is marked “needs attention”: use Retry once the database is back.")
@@ -277,9 +314,10 @@ def _money_step(actor, payment_id: str, amount: Decimal, key: str, reason: str, 
         except ProviderDeclined as exc:
             raise WorkflowError(f"The payment provider declined the refund: {exc}", 422) from None
         now = utcnow()
-        steps = {"audit": "pending", "order": "pending", "notify": "pending"}
+        later = "pending" if result.status == "COMPLETED" else "waiting"
+        steps = {"audit": "pending", "order": later, "notify": later}
         if link.get("return_request_id"):
-            steps["return"] = "pending"
+            steps["return"] = later
         refund = PaymentRefund(
             id=new_id(), payment_id=payment.id, order_id=payment.order_id, reason=reason, amount=amount,
             currency=currency, status=result.status, provider_refund_id=result.provider_refund_id,
@@ -317,6 +355,148 @@ def _money_step(actor, payment_id: str, amount: Decimal, key: str, reason: str, 
     except BaseException:
         db.session.rollback()
         raise
+
+
+# --- following a deferred refund ----------------------------------------------------------
+
+@dataclass
+class SyncOutcome:
+    refund: PaymentRefund
+    settled: bool  # this sync recorded the provider's final answer
+    failed_step: str | None = None
+    error: str | None = None
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.failed_step is not None
+
+    @property
+    def state(self) -> str:
+        """One word for the tally of ``sync-refunds``."""
+        if self.failed_step:
+            return "needs_attention"
+        if self.refund.status in OPEN:
+            return "still_" + self.refund.status.lower()
+        return self.refund.status.lower() if self.settled else "completed_steps"
+
+    @property
+    def message(self) -> str:
+        r = self.refund
+        meta = r.metadata_ or {}
+        amount, provider = f"{r.amount} {r.currency}", meta.get("provider") or "the provider"
+        if r.status in OPEN:
+            text = (f"The refund of {amount} is still {r.status.lower()} at {provider}: the payment service has not "
+                    "finished it yet. Nothing changed; refresh again later.")
+        elif r.status == "FAILED":
+            text = f"The refund of {amount} failed at {provider}: no money was returned, and {amount} is refundable again."
+            if meta.get("return_request_id"):
+                text += " The return still needs its refund: process it again."
+        else:
+            text = f"The refund of {amount} is completed: every remaining step is done, nothing was done twice."
+        if self.failed_step:
+            text += (f" But the {STEP_LABELS[self.failed_step]} could not be updated ({self.error}). It is marked "
+                     "“needs attention”: use Retry once the database is back.")
+        return text
+
+
+def sync_refund(actor, refund_id: str) -> SyncOutcome:
+    """Follow a refund its provider executes: ask the provider where it is, record a final
+    answer once, then run the steps that were waiting for it (and any still pending)."""
+    with database("payment"):
+        refund = db.session.get(PaymentRefund, refund_id, populate_existing=True)
+        if refund is None:
+            raise WorkflowError("That refund does not exist.", 404)
+        if not awaits_provider(refund) and not pending_steps(refund):
+            raise WorkflowError(f"This refund is already {(refund.status or 'recorded').lower()}: there is nothing "
+                                "to refresh.", 409)
+        answer = None
+        if refund.status in OPEN:
+            payment = db.session.get(Payment, refund.payment_id)
+            provider = provider_for(payment) if payment is not None else None
+            if provider is None:
+                raise WorkflowError("No refund client is set up for this payment's provider, so its refunds "
+                                    "cannot be followed.", 422)
+            # Asked without holding a lock: a real client makes a network call here.
+            answer = provider.refund_status(refund)
+        settled = _settle(actor, refund_id, answer)
+    failed, error = _run_steps(actor, refund_id)
+    return SyncOutcome(_reload(refund_id), settled, failed, error)
+
+
+def _refund_transactions(refund: PaymentRefund) -> list[PaymentTransaction]:
+    """The REFUND transaction written with this refund (its provider_response names it)."""
+    rows = db.session.scalars(select(PaymentTransaction).where(
+        PaymentTransaction.payment_id == refund.payment_id, PaymentTransaction.transaction_type == "REFUND"))
+    return [t for t in rows if (t.provider_response or {}).get("refund_id") == refund.id]
+
+
+def _settle(actor, refund_id: str, answer) -> bool:
+    """payment_db, one transaction with the payment and refund rows locked: take the
+    provider's answer and, the first time the refund is final, record it and release the
+    waiting steps. True when this call recorded the final answer."""
+    try:
+        payment_id = db.session.scalar(select(PaymentRefund.payment_id).where(PaymentRefund.id == refund_id))
+        payment = locked(select(Payment).where(Payment.id == payment_id))
+        refund = locked(select(PaymentRefund).where(PaymentRefund.id == refund_id))
+        now = utcnow()
+        if answer is not None and refund.status in OPEN and answer.status != refund.status:
+            # A direct client answered something new; the payment service writes the row itself.
+            refund.status = answer.status
+            refund.provider_refund_id = refund.provider_refund_id or answer.provider_refund_id
+        meta = dict(refund.metadata_ or {})
+        steps = dict(meta.get("steps") or {})
+        waiting = [name for name, state in steps.items() if state == "waiting"]
+        if refund.status not in FINAL or not waiting:
+            db.session.commit()
+            return False
+        completed = refund.status == "COMPLETED"
+        refund.processed_at = refund.processed_at or now
+        for transaction in _refund_transactions(refund):
+            if transaction.status == "PENDING":
+                transaction.status = "SUCCEEDED" if completed else "FAILED"
+                transaction.processed_at = refund.processed_at
+                transaction.provider_transaction_id = transaction.provider_transaction_id or refund.provider_refund_id
+        for name in waiting:
+            steps[name] = "pending" if completed else "cancelled"
+        steps["outcome"] = "pending"
+        meta.update(steps=steps, outcome_audit_id=new_id(),
+                    settled={"status": refund.status, "at": now.isoformat(), "by": actor.id})
+        refund.metadata_ = meta
+        db.session.add(PaymentAuditLog(
+            event_type=f"refund.{refund.status.lower()}", user_id=actor.id, payment_id=refund.payment_id,
+            order_id=refund.order_id, amount=refund.amount, currency=refund.currency,
+            ip_address=getattr(actor, "ip", None), success=completed,
+            error=None if completed else "the provider did not refund", timestamp=now))
+        db.session.flush()
+        if completed and payment is not None and payment.status != "REFUNDED" and is_fully_refunded(payment):
+            payment.status = "REFUNDED"
+        db.session.commit()
+        return True
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def refunds_to_sync() -> list[str]:
+    with database("payment"):
+        return list(db.session.scalars(select(PaymentRefund.id).where(awaits_provider_clause())
+                                       .order_by(PaymentRefund.created_at, PaymentRefund.id)))
+
+
+def sync_open_refunds(actor=None) -> Counter:
+    """sync_refund for every refund that waits for its provider (``console sync-refunds``).
+
+    Without an actor (a cron job), each refund is followed in the name of the staff member
+    who issued it: the steps are the rest of their refund, and their id is a real user."""
+    tally: Counter = Counter()
+    for refund_id in refunds_to_sync():
+        try:
+            outcome = sync_refund(actor or _issuer(_reload(refund_id)), refund_id)
+        except WorkflowError:
+            tally["refused"] += 1
+            continue
+        tally[outcome.state] += 1
+    return tally
 
 
 # --- the further steps -------------------------------------------------------------------
@@ -393,6 +573,20 @@ def _step_audit(actor, refund: PaymentRefund) -> None:
         db.session.commit()
 
 
+def _step_outcome(actor, refund: PaymentRefund) -> None:
+    """The audit row for the provider's final answer on a deferred refund."""
+    meta = refund.metadata_
+    settled = meta.get("settled") or {}
+    with database("auth"):
+        if db.session.get(SecurityAuditLog, meta["outcome_audit_id"]) is None:
+            row = audit.record(actor, f"refund.{(settled.get('status') or refund.status).lower()}", "payment_refund",
+                               refund.id, after={"status": refund.status, "provider_refund_id": refund.provider_refund_id},
+                               payment_id=refund.payment_id, order_id=refund.order_id, amount=refund.amount,
+                               currency=refund.currency, return_request_id=meta.get("return_request_id"))
+            row.id = meta["outcome_audit_id"]
+        db.session.commit()
+
+
 def _step_order(actor, refund: PaymentRefund) -> None:
     """When the payment is fully refunded, the order's payment status and status follow."""
     with database("payment"):
@@ -456,4 +650,5 @@ def _step_notify(actor, refund: PaymentRefund) -> None:
 
 
 # The step functions by name: the order in which they run is STEP_ORDER.
-STEPS = {"audit": _step_audit, "order": _step_order, "return": _step_return, "notify": _step_notify}
+STEPS = {"audit": _step_audit, "outcome": _step_outcome, "order": _step_order, "return": _step_return,
+         "notify": _step_notify}

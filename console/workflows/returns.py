@@ -515,10 +515,14 @@ def process(actor, return_id: str, amounts: dict | None = None):
                                 "to refund.", 409)
         with database("payment"):
             payment = refunds.payment_for_order(order)
+            # A refund the provider failed returned nothing: processing again issues a new
+            # one, under a new key (still one per attempt, so a double click refunds once).
+            failed = sum(1 for r in refunds.refunds_of_return(request) if r.status == "FAILED")
         if payment is None:
             raise WorkflowError(f"Order {order.order_number} has no payment to refund.", 409)
+        key = f"return:{request.id}" + (f":after-{failed}-failed" if failed else "")
         outcome = refunds.issue_refund(
-            actor, payment.id, total, key=f"return:{request.id}", reason=f"Return {request.rma_number}",
+            actor, payment.id, total, key=key, reason=f"Return {request.rma_number}",
             link={"kind": "return", "return_request_id": request.id, "rma_number": request.rma_number,
                   "order_number": order.order_number, "items": {k: str(v) for k, v in chosen.items()}})
         if not outcome.created and refunds.needs_attention(outcome.refund):

@@ -200,3 +200,68 @@ def test_order_page_offers_retry_for_a_refund_needing_attention(app, auth, clien
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "needs attention" in html
     assert f'/refunds/{stuck["id"]}/retry' in html and f'value="/orders/{stuck["order_number"]}"' in html
+
+
+def service_marks(app, refund_id, status):
+    """The payment service executing (or failing) a deferred refund: it writes the row."""
+    with app.app_context():
+        row = db.session.get(PaymentRefund, refund_id)
+        row.status = status
+        db.session.commit()
+
+
+def test_refresh_status_follows_a_deferred_refund(app, auth, client):
+    auth.login("finance")
+    made = refund(app, amount="64.40", provider="STRIPE")
+    listing = client.get("/refunds?status=pending").get_data(as_text=True)
+    assert f'/refunds/{made["id"]}/sync' in listing and "Refresh status" in listing
+    order_page = client.get(f"/orders/{made['order_number']}").get_data(as_text=True)
+    assert f'/refunds/{made["id"]}/sync' in order_page
+
+    still = client.post(f"/refunds/{made['id']}/sync", data={"next": "/refunds?status=pending"})
+    assert still.status_code == 303 and still.headers["Location"].endswith("/refunds?status=pending")
+    assert "still pending at STRIPE" in client.get(still.headers["Location"]).get_data(as_text=True)
+
+    service_marks(app, made["id"], "COMPLETED")
+    done = client.post(f"/refunds/{made['id']}/sync")
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "is completed: every remaining step is done" in page
+    assert f'/refunds/{made["id"]}/sync' not in page
+    with app.app_context():
+        from console.models.order import Order
+
+        order = db.session.get(Order, made["order_id"])
+        assert (order.status, order.payment_status) == ("refunded", "refunded")
+    again = client.post(f"/refunds/{made['id']}/sync")
+    assert "nothing to refresh" in client.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_refresh_status_needs_refunds_issue(app, auth, client):
+    made = refund(app, provider="PAYPAL")
+    auth.login("warehouse")
+    assert client.post(f"/refunds/{made['id']}/sync").status_code == 403
+    auth.logout()
+    auth.login("finance")
+    assert client.post("/refunds/no-such-refund/sync").status_code == 404
+
+
+def test_a_failed_return_refund_shows_on_the_return_page(app, auth, client):
+    auth.login("support")
+    with app.app_context():
+        data = paid_order(provider="STRIPE")
+        request = returns.create_return(data.actor, data.order.id, [(data.items[0].id, 1)], "defective")
+        returns.approve(data.actor, request.id)
+        item = db.session.scalar(select(ReturnItem.id).where(ReturnItem.return_request_id == request.id))
+        returns.receive(data.actor, request.id, {item: "used"})
+        refund_id = returns.process(data.actor, request.id).refund.id
+        rma = request.rma_number
+    page = client.get(f"/returns/{rma}").get_data(as_text=True)
+    assert f'/refunds/{refund_id}/sync' in page and 'id="refund-exists"' in page
+    service_marks(app, refund_id, "FAILED")
+    synced = client.post(f"/refunds/{refund_id}/sync", data={"next": f"/returns/{rma}"})
+    page = client.get(synced.headers["Location"]).get_data(as_text=True)
+    assert "failed at STRIPE" in page and 'id="refund-failed"' in page and "Refund needs attention" in page
+    assert 'id="process-form"' in page and 'id="refund-exists"' not in page
+    assert f'/refunds/{refund_id}/sync' not in page
+    listing = client.get("/refunds?status=failed").get_data(as_text=True)
+    assert rma in listing and "failed" in listing
