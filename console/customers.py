@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from sqlalchemy import func, or_, select
 
@@ -36,7 +35,7 @@ from console.models.returns import ReturnRequest
 from console.models.types import utcnow
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile, UserWishlistItem
 from console.permissions import STAFF_ROLES
-from console.staff import staff_roles_of
+from console.staff import is_locked, locked_until_unlocked, staff_roles_of
 
 # How many rows a panel shows; each panel links to the full list where one exists.
 PANEL_ROWS = 20
@@ -44,8 +43,6 @@ PANEL_ROWS = 20
 # narrowed by the profile fields anyway).
 AUTH_EMAIL_MATCHES = 500
 PHONE_CHARS = re.compile(r"[\d\s()+.\-]+")
-# locked_until of an account locked "until unlocked": far enough to never pass.
-LOCKED_FOREVER = datetime(9999, 12, 31, tzinfo=timezone.utc)
 
 
 # --- who is staff ----------------------------------------------------------------------
@@ -61,14 +58,6 @@ def staff_user_ids() -> list[str]:
 def is_staff(user_id: str) -> bool:
     with database("auth"):
         return bool(staff_roles_of(user_id))
-
-
-def is_locked(user: User | None, now: datetime | None = None) -> bool:
-    return bool(user and user.locked_until and user.locked_until > (now or utcnow()))
-
-
-def locked_indefinitely(user: User | None) -> bool:
-    return bool(user and user.locked_until and user.locked_until >= LOCKED_FOREVER)
 
 
 def full_name(profile: UserProfile | None) -> str:
@@ -341,7 +330,7 @@ def panel_account(user_id: str) -> dict:
         roles = sorted(db.session.scalars(
             select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == user_id)))
     return {"account": account, "roles": roles, "staff": any(r in STAFF_ROLES for r in roles),
-            "locked": is_locked(account), "locked_forever": locked_indefinitely(account)}
+            "locked": is_locked(account), "locked_forever": locked_until_unlocked(account)}
 
 
 def panel_signins(user_id: str) -> dict:

@@ -7,7 +7,7 @@ page can say which database is down and render the rest.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -126,3 +126,33 @@ def target_or_missing(resolved: dict, value):
     if value is None or value == "":
         return None
     return resolved.get(value) or Missing(value)
+
+
+class Lookups:
+    """Runs a page's cross-database lookups so that each database can fail on its own.
+
+    A lookup into a database that is down returns its default and the bind key joins
+    ``unavailable``; later lookups into the same database are skipped (no second wait
+    for a dead server). Rows are detached after each lookup: a failure rolls the
+    session back, which would otherwise expire every row already loaded and reload
+    them one query at a time.
+    """
+
+    def __init__(self, unavailable=(), *, detach: bool = True):
+        self.unavailable: set[str] = set(unavailable)
+        self.detach = detach
+
+    def run(self, bind_key: str, load: Callable, default):
+        if bind_key in self.unavailable:
+            return default
+        try:
+            result = load()
+        except DatabaseUnavailable as exc:
+            self.unavailable.add(exc.bind_key)
+            return default
+        if self.detach:
+            db.session.expunge_all()
+        return result
+
+    def down(self, bind_key: str) -> bool:
+        return bind_key in self.unavailable

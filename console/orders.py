@@ -12,9 +12,9 @@ columns and panels it feeds while the rest renders.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import String, cast, func, or_, select
@@ -23,19 +23,19 @@ from console.exports import STREAM_BATCH, stream_batches
 from console.extensions import db
 from console.health import check_bind
 from console.listing import Page, keyset_page
-from console.lookups import DatabaseUnavailable, Missing, chunks, database, fetch_in, referrers, resolve
+from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, customer_ids, customer_text,
+                             date_range, text, within_days)
+from console.lookups import DatabaseUnavailable, Lookups, Missing, chunks, database, fetch_in, referrers, resolve
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
 from console.models.order import Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
 from console.models.shipping import Carrier
 from console.models.user import UserProfile
+from console.timeline import TimelineEntry
 from console.workflows.orders import ORDER_STATUSES, cancellation_of, unfinished_steps
 
 PAYMENT_STATUSES = ("pending", "paid", "failed", "refunded")
-# A customer or coupon filter turns into a list of ids for an IN query; past this many
-# the filter is too broad to be useful and the staff member is asked to narrow it.
-MAX_MATCHES = 1000
 CLOSED_RETURN_STATUSES = ("rejected", "closed")
 # Notifications about one order: the newest this many (a customer's mailbox is unbounded).
 NOTIFICATION_LIMIT = 50
@@ -48,14 +48,10 @@ MONEY_TEXT = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 CURRENCY_TEXT = re.compile(r"^[A-Za-z]{3}$")
 
 
-class FilterError(ValueError):
-    """A filter that can't be applied as given; the message tells the staff member why."""
-
-
 # --- filters ---------------------------------------------------------------------------
 
 @dataclass
-class OrderFilters:
+class OrderFilters(QueryFilters):
     q: str = ""  # order number (prefix) or order id
     status: str = ""
     payment_status: str = ""
@@ -68,27 +64,19 @@ class OrderFilters:
     sku: str = ""
     coupon: str = ""
 
-    TEXT_FIELDS = ("q", "customer", "sku", "coupon")
+    FIELDS = ("q", "status", "payment_status", "created_from", "created_to", "total_min", "total_max",
+              "currency", "customer", "sku", "coupon")
 
     @classmethod
     def parse(cls, args) -> tuple["OrderFilters", list[str]]:
         """Filters from a query string, plus a message for each value that can't be used."""
         errors: list[str] = []
-        f = cls()
-        for name in cls.TEXT_FIELDS:
-            value = (args.get(name) or "").strip()
-            if len(value) > 200:
-                errors.append(f"The {name} filter is too long (200 characters at most).")
-                value = ""
-            setattr(f, name, value)
-        if f.customer and len(f.customer) < 2:
-            errors.append("Type at least 2 characters of the customer's email or name.")
-        f.status = _choice(args, "status", ORDER_STATUSES, "Status", errors)
-        f.payment_status = _choice(args, "payment_status", PAYMENT_STATUSES, "Payment status", errors)
-        f.created_from = _date(args, "created_from", "Created from", errors)
-        f.created_to = _date(args, "created_to", "Created to", errors)
-        if f.created_from and f.created_to and f.created_from > f.created_to:
-            errors.append("“Created from” is after “Created to”: swap the dates.")
+        f = cls(q=text(args, "q", errors), customer=customer_text(args, errors),
+                sku=text(args, "sku", errors), coupon=text(args, "coupon", errors))
+        f.status = choice(args, "status", ORDER_STATUSES, "Status", errors)
+        f.payment_status = choice(args, "payment_status", PAYMENT_STATUSES, "Payment status", errors)
+        f.created_from, f.created_to = date_range(args, ("created_from", "Created from"),
+                                                  ("created_to", "Created to"), errors)
         f.total_min = _amount(args, "total_min", "Total from", errors)
         f.total_max = _amount(args, "total_max", "Total to", errors)
         if f.total_min is not None and f.total_max is not None and f.total_min > f.total_max:
@@ -99,39 +87,6 @@ class OrderFilters:
         else:
             f.currency = currency.upper()
         return f, errors
-
-    def as_args(self) -> dict[str, str]:
-        """The non-empty filters as query-string values (for links and the export)."""
-        values = {}
-        for name in ("q", "status", "payment_status", "created_from", "created_to", "total_min", "total_max",
-                     "currency", "customer", "sku", "coupon"):
-            value = getattr(self, name)
-            if value not in (None, ""):
-                values[name] = value.isoformat() if isinstance(value, date) else str(value)
-        return values
-
-    @property
-    def active(self) -> bool:
-        return bool(self.as_args())
-
-
-def _choice(args, name, allowed, label, errors) -> str:
-    value = (args.get(name) or "").strip()
-    if value and value not in allowed:
-        errors.append(f"{label} “{value}” is not one of: {', '.join(allowed)}.")
-        return ""
-    return value
-
-
-def _date(args, name, label, errors) -> date | None:
-    value = (args.get(name) or "").strip()
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        errors.append(f"{label} “{value}” is not a date (use YYYY-MM-DD).")
-        return None
 
 
 def _amount(args, name, label, errors) -> Decimal | None:
@@ -146,31 +101,6 @@ def _amount(args, name, label, errors) -> Decimal | None:
     except InvalidOperation:  # pragma: no cover - the pattern already rules this out
         errors.append(f"{label} “{value}” is not an amount.")
         return None
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
-
-
-def customer_ids(term: str) -> list[str]:
-    """Auth user ids whose email (auth_db, or the profile copy) or name (user_db) contains ``term``."""
-    term = term.lower()
-    ids: dict[str, None] = {}
-    with database("auth"):
-        ids.update(dict.fromkeys(db.session.scalars(
-            select(User.id).where(func.lower(User.email).contains(term, autoescape=True)).limit(MAX_MATCHES + 1))))
-    full_name = func.coalesce(UserProfile.first_name, "") + " " + func.coalesce(UserProfile.last_name, "")
-    with database("user"):
-        ids.update(dict.fromkeys(db.session.scalars(
-            select(UserProfile.user_id).where(or_(
-                func.lower(full_name).contains(term, autoescape=True),
-                func.lower(UserProfile.email).contains(term, autoescape=True)))
-            .limit(MAX_MATCHES + 1))))
-    ids.pop(None, None)
-    if len(ids) > MAX_MATCHES:
-        raise FilterError(f"“{term}” matches more than {MAX_MATCHES:,} customers. "
-                          "Type more of the email or name.")
-    return list(ids)
 
 
 def coupon_order_ids(code: str) -> list[str]:
@@ -200,10 +130,7 @@ def orders_query(filters: OrderFilters):
         stmt = stmt.where(Order.status == filters.status)
     if filters.payment_status:
         stmt = stmt.where(Order.payment_status == filters.payment_status)
-    if filters.created_from:
-        stmt = stmt.where(Order.created_at >= _start_of(filters.created_from))
-    if filters.created_to:
-        stmt = stmt.where(Order.created_at < _start_of(filters.created_to + timedelta(days=1)))
+    stmt = within_days(stmt, Order.created_at, filters.created_from, filters.created_to)
     if filters.total_min is not None:
         stmt = stmt.where(Order.total_amount >= filters.total_min)
     if filters.total_max is not None:
@@ -218,38 +145,6 @@ def orders_query(filters: OrderFilters):
     if filters.coupon:
         stmt = stmt.where(Order.id.in_(coupon_order_ids(filters.coupon)))
     return stmt
-
-
-# --- lookups that may fail one database at a time ----------------------------------------
-
-class Lookups:
-    """Runs a page's cross-database lookups so that each database can fail on its own.
-
-    A lookup into a database that is down returns its default and the bind key joins
-    ``unavailable``; later lookups into the same database are skipped (no second wait
-    for a dead server). Rows are detached after each lookup: a failure rolls the
-    session back, which would otherwise expire every row already loaded and reload
-    them one query at a time.
-    """
-
-    def __init__(self, unavailable=(), *, detach: bool = True):
-        self.unavailable: set[str] = set(unavailable)
-        self.detach = detach
-
-    def run(self, bind_key: str, load: Callable, default):
-        if bind_key in self.unavailable:
-            return default
-        try:
-            result = load()
-        except DatabaseUnavailable as exc:
-            self.unavailable.add(exc.bind_key)
-            return default
-        if self.detach:
-            db.session.expunge_all()
-        return result
-
-    def down(self, bind_key: str) -> bool:
-        return bind_key in self.unavailable
 
 
 # --- list rows -----------------------------------------------------------------------------
@@ -408,15 +303,6 @@ def find_order(key: str) -> Order | None:
         found = list(db.session.scalars(select(Order).where(or_(Order.id == key, Order.order_number == key)).limit(2)))
     # An id match wins over an order number that happens to look like an id.
     return next((o for o in found if o.id == key), found[0] if found else None)
-
-
-@dataclass
-class TimelineEntry:
-    at: datetime | None
-    source: str  # the database the entry comes from
-    title: str
-    detail: str = ""
-    who: str = ""
 
 
 @dataclass

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from console.exports import stream_batches
 from console.extensions import db
 from console.listing import Page, capped_count, keyset_page
-from console.lookups import DatabaseUnavailable, Missing, database, fetch_in, resolve, target_or_missing
+from console.filters import QueryFilters, choice, date_range, order_ids_numbered, text, within_days
+from console.lookups import DatabaseUnavailable, Lookups, Missing, database, fetch_in, resolve, target_or_missing
 from console.models.order import Order
 from console.models.payment import Payment, PaymentRefund
 from console.models.returns import ReturnRequest
 from console.models.types import new_id
-from console.orders import Lookups, _choice, _date, _start_of
 from console.workflows import refunds as flow
 
 STATUS_FILTERS = ("pending", "processing", "completed", "failed", "needs_attention")
@@ -30,43 +30,25 @@ PROVIDERS = ("MOCK", "STRIPE", "PAYPAL")
 
 
 @dataclass
-class RefundFilters:
+class RefundFilters(QueryFilters):
     status: str = ""
     provider: str = ""
     created_from: date | None = None
     created_to: date | None = None
     order: str = ""  # order number, exact, any case
 
+    FIELDS = ("status", "provider", "created_from", "created_to", "order")
+
     @classmethod
     def parse(cls, args) -> tuple["RefundFilters", list[str]]:
         errors: list[str] = []
         f = cls()
-        f.status = _choice(args, "status", STATUS_FILTERS, "Status", errors)
-        f.provider = _choice(args, "provider", PROVIDERS, "Provider", errors)
-        f.created_from = _date(args, "created_from", "Created from", errors)
-        f.created_to = _date(args, "created_to", "Created to", errors)
-        if f.created_from and f.created_to and f.created_from > f.created_to:
-            errors.append("“Created from” is after “Created to”: swap the dates.")
-        f.order = (args.get("order") or "").strip()
-        if len(f.order) > 200:
-            errors.append("The order filter is too long (200 characters at most).")
-            f.order = ""
+        f.status = choice(args, "status", STATUS_FILTERS, "Status", errors)
+        f.provider = choice(args, "provider", PROVIDERS, "Provider", errors)
+        f.created_from, f.created_to = date_range(args, ("created_from", "Created from"),
+                                                  ("created_to", "Created to"), errors)
+        f.order = text(args, "order", errors)
         return f, errors
-
-    def as_args(self) -> dict[str, str]:
-        values = {}
-        for name in ("status", "provider", "created_from", "created_to", "order"):
-            value = getattr(self, name)
-            if value not in (None, ""):
-                values[name] = value.isoformat() if isinstance(value, date) else str(value)
-        return values
-
-    def without(self, name: str) -> dict[str, str]:
-        return {k: v for k, v in self.as_args().items() if k != name}
-
-    @property
-    def active(self) -> bool:
-        return bool(self.as_args())
 
 
 def attention_condition():
@@ -82,15 +64,9 @@ def refunds_query(filters: RefundFilters):
     if filters.provider:
         stmt = stmt.where(PaymentRefund.payment_id.in_(
             select(Payment.id).where(Payment.payment_provider == filters.provider)))
-    if filters.created_from:
-        stmt = stmt.where(PaymentRefund.created_at >= _start_of(filters.created_from))
-    if filters.created_to:
-        stmt = stmt.where(PaymentRefund.created_at < _start_of(filters.created_to + timedelta(days=1)))
+    stmt = within_days(stmt, PaymentRefund.created_at, filters.created_from, filters.created_to)
     if filters.order:
-        with database("order"):
-            order_ids = list(db.session.scalars(select(Order.id).where(
-                func.upper(Order.order_number) == filters.order.upper())))
-        stmt = stmt.where(PaymentRefund.order_id.in_(order_ids or [filters.order]))
+        stmt = stmt.where(PaymentRefund.order_id.in_(order_ids_numbered(filters.order)))
     return stmt
 
 

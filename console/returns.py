@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -17,15 +17,17 @@ from sqlalchemy import func, select
 from console.exports import stream_batches
 from console.extensions import db
 from console.listing import Page, keyset_page
-from console.lookups import DatabaseUnavailable, Missing, database, resolve, target_or_missing
+# FilterError is re-exported for the views, which catch it.
+from console.filters import (FilterError, QueryFilters, choice, customer_ids, customer_text, date_range,
+                             order_ids_numbered, text, within_days)
+from console.lookups import DatabaseUnavailable, Lookups, Missing, database, resolve, target_or_missing
 from console.models.auth import User
 from console.models.notification import Notification
 from console.models.order import Order, OrderItem
 from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest,
                                     ReturnStatusHistory, ReturnTracking)
 from console.models.user import UserProfile
-# FilterError is re-exported for the views, which catch it.
-from console.orders import FilterError, Lookups, TimelineEntry, _choice, _date, _start_of, customer_ids
+from console.timeline import TimelineEntry
 from console.workflows import refunds as refund_flow
 from console.workflows import returns as flow
 
@@ -33,7 +35,7 @@ from console.workflows import returns as flow
 # --- filters ---------------------------------------------------------------------------
 
 @dataclass
-class ReturnFilters:
+class ReturnFilters(QueryFilters):
     status: str = ""
     reason: str = ""
     refund_method: str = ""
@@ -42,39 +44,21 @@ class ReturnFilters:
     order: str = ""  # order number (exact, any case)
     customer: str = ""  # email or name, any part
 
+    FIELDS = ("status", "reason", "refund_method", "requested_from", "requested_to", "order", "customer")
+
     @classmethod
     def parse(cls, args) -> tuple["ReturnFilters", list[str]]:
         """Filters from a query string, plus a message for each value that can't be used."""
         errors: list[str] = []
         f = cls()
-        f.status = _choice(args, "status", flow.STATUSES, "Status", errors)
-        f.reason = _choice(args, "reason", flow.REASONS, "Reason", errors)
-        f.refund_method = _choice(args, "refund_method", flow.REFUND_METHODS, "Refund method", errors)
-        f.requested_from = _date(args, "requested_from", "Requested from", errors)
-        f.requested_to = _date(args, "requested_to", "Requested to", errors)
-        if f.requested_from and f.requested_to and f.requested_from > f.requested_to:
-            errors.append("“Requested from” is after “Requested to”: swap the dates.")
-        for name in ("order", "customer"):
-            value = (args.get(name) or "").strip()
-            if len(value) > 200:
-                errors.append(f"The {name} filter is too long (200 characters at most).")
-                value = ""
-            setattr(f, name, value)
-        if f.customer and len(f.customer) < 2:
-            errors.append("Type at least 2 characters of the customer's email or name.")
+        f.status = choice(args, "status", flow.STATUSES, "Status", errors)
+        f.reason = choice(args, "reason", flow.REASONS, "Reason", errors)
+        f.refund_method = choice(args, "refund_method", flow.REFUND_METHODS, "Refund method", errors)
+        f.requested_from, f.requested_to = date_range(args, ("requested_from", "Requested from"),
+                                                      ("requested_to", "Requested to"), errors)
+        f.order = text(args, "order", errors)
+        f.customer = customer_text(args, errors)
         return f, errors
-
-    def as_args(self) -> dict[str, str]:
-        values = {}
-        for name in ("status", "reason", "refund_method", "requested_from", "requested_to", "order", "customer"):
-            value = getattr(self, name)
-            if value not in (None, ""):
-                values[name] = value.isoformat() if isinstance(value, date) else str(value)
-        return values
-
-    @property
-    def active(self) -> bool:
-        return bool(self.as_args())
 
 
 def returns_query(filters: ReturnFilters):
@@ -88,15 +72,9 @@ def returns_query(filters: ReturnFilters):
         stmt = stmt.where(ReturnRequest.return_reason == filters.reason)
     if filters.refund_method:
         stmt = stmt.where(ReturnRequest.refund_method == filters.refund_method)
-    if filters.requested_from:
-        stmt = stmt.where(ReturnRequest.requested_at >= _start_of(filters.requested_from))
-    if filters.requested_to:
-        stmt = stmt.where(ReturnRequest.requested_at < _start_of(filters.requested_to + timedelta(days=1)))
+    stmt = within_days(stmt, ReturnRequest.requested_at, filters.requested_from, filters.requested_to)
     if filters.order:
-        with database("order"):
-            order_ids = list(db.session.scalars(select(Order.id).where(
-                func.upper(Order.order_number) == filters.order.upper())))
-        stmt = stmt.where(ReturnRequest.order_id.in_(order_ids or [filters.order]))
+        stmt = stmt.where(ReturnRequest.order_id.in_(order_ids_numbered(filters.order)))
     if filters.customer:
         stmt = stmt.where(ReturnRequest.user_id.in_(customer_ids(filters.customer)))
     return stmt

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import select
 
@@ -10,6 +10,9 @@ from console.extensions import db
 from console.models.auth import Role, User, UserRole
 from console.models.types import utcnow
 from console.permissions import STAFF_ROLES, permissions_of
+
+# locked_until of an account locked "until unlocked" (staff or customer): far enough to never pass.
+LOCKED_UNTIL_UNLOCKED = datetime(9999, 12, 31, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -51,8 +54,14 @@ def staff_roles_of(user_id: str) -> frozenset[str]:
     return frozenset(name for name in names if name in STAFF_ROLES)
 
 
-def is_locked(user: User, now: datetime | None = None) -> bool:
-    return user.locked_until is not None and user.locked_until > (now or utcnow())
+def is_locked(user: User | None, now: datetime | None = None) -> bool:
+    """Whether the auth account (staff or customer) is locked at ``now``."""
+    return bool(user and user.locked_until and user.locked_until > (now or utcnow()))
+
+
+def locked_until_unlocked(user: User | None) -> bool:
+    """Locked with no end: only another staff action lifts it."""
+    return bool(user and user.locked_until and user.locked_until >= LOCKED_UNTIL_UNLOCKED)
 
 
 def load_staff(user_id: str, ip: str | None = None) -> StaffUser | None:

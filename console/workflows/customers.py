@@ -13,11 +13,11 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from console import audit
-from console.customers import LOCKED_FOREVER, is_locked
 from console.extensions import db
 from console.lookups import database
 from console.models.auth import RefreshToken, User, UserSession
 from console.models.types import utcnow
+from console.staff import LOCKED_UNTIL_UNLOCKED, is_locked
 from console.staff import staff_roles_of
 from console.workflows import WorkflowError
 
@@ -64,7 +64,7 @@ def lock_account(actor, user_id: str, reason: str, duration: str = "forever") ->
     with database("auth"):
         user = _customer(user_id)
         before = {"locked_until": user.locked_until}
-        user.locked_until = LOCKED_FOREVER if span is None else utcnow() + span
+        user.locked_until = LOCKED_UNTIL_UNLOCKED if span is None else utcnow() + span
         audit.record(actor, "customer.locked", "user", user.id, before=before,
                      after={"locked_until": user.locked_until}, reason=reason, duration=label)
         db.session.commit()

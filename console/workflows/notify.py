@@ -11,7 +11,9 @@ from string import Formatter
 from sqlalchemy import select
 
 from console.extensions import db
+from console.lookups import DatabaseUnavailable, database
 from console.models.notification import EmailTemplate, Notification
+from console.models.user import UserProfile
 
 # Templates the console's workflows use: name -> (subject, text body). Seeded by the
 # demo data; when a deployment lacks one, the text here is used instead.
@@ -73,3 +75,14 @@ def queue(user_id: str | None, template_name: str, variables: dict, *, key: str)
     )
     db.session.add(notification)
     return notification
+
+
+def first_name(user_id: str | None) -> str:
+    """The customer's first name for an email greeting; blank when user_db can't say."""
+    if not user_id:
+        return ""
+    try:
+        with database("user"):
+            return db.session.scalar(select(UserProfile.first_name).where(UserProfile.user_id == user_id)) or ""
+    except DatabaseUnavailable:
+        return ""

@@ -23,7 +23,6 @@ from console.models.order import Order, OrderItem, OrderNote, OrderShippingAddre
 from console.models.payment import Payment, PaymentAuditLog, PaymentTransaction
 from console.models.shipping import Carrier, Shipment, ShipmentTracking, ShippingMethod
 from console.models.types import new_id, utcnow
-from console.models.user import UserProfile
 from console.workflows import WorkflowError
 from console.workflows import notify
 from console.workflows.inventory import StockError, change_stock
@@ -318,23 +317,12 @@ def _void_payment(actor, order_id: str) -> str | None:
     return result
 
 
-def _first_name(user_id: str | None) -> str:
-    """The customer's first name for an email greeting; blank when user_db can't say."""
-    if not user_id:
-        return ""
-    try:
-        with database("user"):
-            return db.session.scalar(select(UserProfile.first_name).where(UserProfile.user_id == user_id)) or ""
-    except DatabaseUnavailable:
-        return ""
-
-
 def _notify_cancelled(actor, order_id: str) -> str | None:
     with database("order"):
         order = db.session.get(Order, order_id)
         user_id = order.user_id if order else None
     # Read the greeting before locking: a failed read rolls the session back.
-    first_name = _first_name(user_id)
+    first_name = notify.first_name(user_id)
     with database("order"):
         order = _locked_unless_done(order_id, "notified")
         if order is None:
@@ -382,7 +370,7 @@ def mark_shipped(actor, order_id: str, carrier_code: str, service_type: str, tra
             "first_name": address.first_name, "last_name": address.last_name,
             "address_line1": address.address_line1, "city": address.city,
             "postal_code": address.postal_code, "country": address.country}
-    first_name = _first_name(user_id)
+    first_name = notify.first_name(user_id)
     with database("shipping"):
         carrier = db.session.scalar(select(Carrier).where(Carrier.code == (carrier_code or "").strip()))
         if carrier is None or not carrier.is_active:

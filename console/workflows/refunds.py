@@ -59,8 +59,8 @@ from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotency
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.models.types import new_id, utcnow
 from console.workflows import WorkflowError
-from console.workflows.notify import queue
-from console.workflows.orders import _first_name as first_name, record_status_change
+from console.workflows.notify import first_name, queue
+from console.workflows.orders import record_status_change
 from console.workflows.refund_providers import ProviderDeclined, provider_for
 
 CENTS = Decimal("0.01")

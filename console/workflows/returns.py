@@ -39,8 +39,7 @@ from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefun
 from console.models.types import utcnow
 from console.workflows import WorkflowError
 from console.workflows.inventory import StockError, change_stock
-from console.workflows.notify import queue
-from console.workflows.orders import _first_name as first_name
+from console.workflows.notify import first_name, queue
 from console.workflows.refunds import CENTS, locked
 
 STATUSES = ("pending", "approved", "rejected", "in_transit", "received", "processed", "closed")

@@ -7,7 +7,6 @@ changes, so two admins acting at once cannot both grant the same role.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 
 from sqlalchemy import delete, func, select
 
@@ -15,12 +14,10 @@ from console import audit
 from console.extensions import db
 from console.models.auth import Role, User, UserRole
 from console.permissions import STAFF_ROLES
-from console.staff import is_locked, staff_roles_of
+from console.staff import LOCKED_UNTIL_UNLOCKED, is_locked, staff_roles_of
 from console.workflows import WorkflowError, mfa
 from console.workflows.signin import hash_password
 
-# An admin's lock lasts until another admin lifts it.
-LOCKED_UNTIL_UNLOCKED = datetime(9999, 12, 31, tzinfo=timezone.utc)
 MIN_PASSWORD_LENGTH = 12
 
 

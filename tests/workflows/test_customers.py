@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from console.customers import LOCKED_FOREVER
+from console.staff import LOCKED_UNTIL_UNLOCKED
 from console.demo.builders import make_customer, make_session, make_staff
 from console.extensions import db
 from console.models.auth import RefreshToken, SecurityAuditLog, User, UserSession
@@ -45,7 +45,7 @@ def fresh(user_id: str) -> User:
 def test_lock_until_unlocked_keeps_the_account_active(actor, customer):
     actions.lock_account(actor, customer, "Reported stolen by phone")
     user = fresh(customer)
-    assert user.locked_until == LOCKED_FOREVER
+    assert user.locked_until == LOCKED_UNTIL_UNLOCKED
     assert user.is_active is True
     [row] = audit_rows("customer.locked")
     assert row.user_id == actor.id and row.ip_address == "127.0.0.1"
@@ -115,7 +115,7 @@ def test_staff_accounts_are_refused(actor, perform):
     assert refused.value.status == 409
     assert "Staff screen" in refused.value.message
     staff = fresh(staff.id)
-    assert staff.locked_until is not None and staff.locked_until < LOCKED_FOREVER
+    assert staff.locked_until is not None and staff.locked_until < LOCKED_UNTIL_UNLOCKED
     assert db.session.scalar(select(UserSession.is_active).where(UserSession.user_id == staff.id)) is True
     assert db.session.scalars(select(SecurityAuditLog).where(SecurityAuditLog.action.like("customer.%"))).all() == []
 

@@ -1,0 +1,134 @@
+"""Query-string filters shared by the list screens (orders, returns, refunds).
+
+A list's filters are a dataclass built from ``request.args``: each value that can't be
+used adds a message to ``errors`` (shown above the table with a 400) instead of being
+applied. The filters go back into links and the CSV export through ``as_args()``.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import func, or_, select
+
+from console.extensions import db
+from console.lookups import database
+from console.models.auth import User
+from console.models.order import Order
+from console.models.user import UserProfile
+
+# A customer filter turns into a list of ids for an IN query; past this many the filter
+# is too broad to be useful and the staff member is asked to narrow it.
+MAX_MATCHES = 1000
+# Longest free-text filter value: longer is a pasted mistake, not a search.
+MAX_TEXT = 200
+
+
+class FilterError(ValueError):
+    """A filter that can't be applied as given; the message tells the staff member why."""
+
+
+class QueryFilters:
+    """Base of a list's filters dataclass; FIELDS names its query-string values in order."""
+
+    FIELDS: tuple[str, ...] = ()
+
+    def as_args(self) -> dict[str, str]:
+        """The non-empty filters as query-string values (for links and the export)."""
+        values = {}
+        for name in self.FIELDS:
+            value = getattr(self, name)
+            if value not in (None, ""):
+                values[name] = value.isoformat() if isinstance(value, date) else str(value)
+        return values
+
+    def without(self, name: str) -> dict[str, str]:
+        return {k: v for k, v in self.as_args().items() if k != name}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.as_args())
+
+
+def choice(args, name, allowed, label, errors) -> str:
+    value = (args.get(name) or "").strip()
+    if value and value not in allowed:
+        errors.append(f"{label} “{value}” is not one of: {', '.join(allowed)}.")
+        return ""
+    return value
+
+
+def text(args, name, errors) -> str:
+    value = (args.get(name) or "").strip()
+    if len(value) > MAX_TEXT:
+        errors.append(f"The {name} filter is too long ({MAX_TEXT} characters at most).")
+        return ""
+    return value
+
+
+def customer_text(args, errors) -> str:
+    """The customer filter: part of an email or name, two characters at least."""
+    value = text(args, "customer", errors)
+    if value and len(value) < 2:
+        errors.append("Type at least 2 characters of the customer's email or name.")
+    return value
+
+
+def day(args, name, label, errors) -> date | None:
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors.append(f"{label} “{value}” is not a date (use YYYY-MM-DD).")
+        return None
+
+
+def date_range(args, first: tuple[str, str], last: tuple[str, str], errors) -> tuple[date | None, date | None]:
+    """Two dates from (name, label) pairs, refused when the first is after the last."""
+    start, end = day(args, *first, errors), day(args, *last, errors)
+    if start and end and start > end:
+        errors.append(f"“{first[1]}” is after “{last[1]}”: swap the dates.")
+    return start, end
+
+
+def start_of(value: date) -> datetime:
+    return datetime.combine(value, time.min, tzinfo=timezone.utc)
+
+
+def within_days(stmt, column, first: date | None, last: date | None):
+    """``stmt`` limited to rows whose ``column`` falls on ``first`` … ``last`` (whole UTC days)."""
+    if first:
+        stmt = stmt.where(column >= start_of(first))
+    if last:
+        stmt = stmt.where(column < start_of(last + timedelta(days=1)))
+    return stmt
+
+
+def customer_ids(term: str) -> list[str]:
+    """Auth user ids whose email (auth_db, or the profile copy) or name (user_db) contains ``term``."""
+    term = term.lower()
+    ids: dict[str, None] = {}
+    with database("auth"):
+        ids.update(dict.fromkeys(db.session.scalars(
+            select(User.id).where(func.lower(User.email).contains(term, autoescape=True)).limit(MAX_MATCHES + 1))))
+    full_name = func.coalesce(UserProfile.first_name, "") + " " + func.coalesce(UserProfile.last_name, "")
+    with database("user"):
+        ids.update(dict.fromkeys(db.session.scalars(
+            select(UserProfile.user_id).where(or_(
+                func.lower(full_name).contains(term, autoescape=True),
+                func.lower(UserProfile.email).contains(term, autoescape=True)))
+            .limit(MAX_MATCHES + 1))))
+    ids.pop(None, None)
+    if len(ids) > MAX_MATCHES:
+        raise FilterError(f"“{term}” matches more than {MAX_MATCHES:,} customers. "
+                          "Type more of the email or name.")
+    return list(ids)
+
+
+def order_ids_numbered(number: str) -> list[str]:
+    """Ids of orders numbered ``number`` (any case); the value itself when none is, so an
+    order id typed into the filter matches too."""
+    with database("order"):
+        ids = list(db.session.scalars(select(Order.id).where(func.upper(Order.order_number) == number.upper())))
+    return ids or [number]
