@@ -123,3 +123,26 @@ def test_sign_in_page_never_echoes_the_password(auth, client):
     assert b"Typo-password-123" not in response.data
     with client.application.app_context():
         assert db.session.scalar(select(User.failed_login_attempts).where(User.email == "support@staff.test")) == 1
+
+
+def test_every_state_changing_route_needs_the_token(app, auth, client, monkeypatch):
+    """Walks app.url_map: no POST route is exempt from CSRF, so a new screen cannot
+    forget it. The data browser's views share one class, so one view per database
+    stands for the rest (as in the permission walk)."""
+    from tests.test_permissions import PUBLIC_PATHS, checked_routes, request_for
+
+    auth.login("admin")
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    public = [rule for rule in app.url_map.iter_rules() if rule.rule in PUBLIC_PATHS]
+    posts = [rule for rule in [*public, *checked_routes(app, every_data_page=False)]
+             if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}]
+    assert len(posts) > 10
+    accepted = []
+    for rule in posts:
+        _, path = request_for(rule)
+        for headers in ({}, {"HX-Request": "true"}):
+            response = client.post(path, headers=headers)
+            if response.status_code != 400:
+                accepted.append(f"POST {path} ({rule.endpoint}) {headers} -> {response.status_code}")
+    assert accepted == []
+    assert client.get("/").status_code == 200  # still signed in: the refused sign-out did nothing
