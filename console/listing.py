@@ -19,6 +19,8 @@ from console.extensions import db
 
 COUNT_CAP = 10_000
 MAX_PAGE_SIZE = 500
+# The "per page" choices a list offers (any other size in the address still works).
+PAGE_SIZES = (10, 25, 50, 100, 200)
 
 
 class BadCursor(ValueError):

@@ -10,16 +10,13 @@ from werkzeug.routing import BuildError
 
 from console import orders
 from console.exports import csv_response
-from console.listing import BadCursor, page_size
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
+from console.views._listing import render_list, vary
 from console.workflows import WorkflowError
 from console.workflows import orders as actions
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
-
-PAGE_SIZES = (10, 25, 50, 100, 200)
-
 
 @bp.app_template_global()
 def product_url(product_id: str | None) -> str | None:
@@ -32,46 +29,12 @@ def product_url(product_id: str | None) -> str | None:
     return None
 
 
-def _vary(response):
-    # One URL answers with the table partial (htmx) or the whole page: caches keep both.
-    response.vary.add("HX-Request")
-    return response
-
-
-def _start(raw) -> int:
-    try:
-        return max(1, int(raw))
-    except (TypeError, ValueError):
-        return 1
-
-
 @bp.get("")
 @permission_required("orders.view")
 def list_orders():
     filters, errors = orders.OrderFilters.parse(request.args)
-    size = page_size(request.args.get("size"), current_app.config.get("PAGE_SIZE", 50))
-    cursor = request.args.get("cursor") or None
-    result, status, problem = None, 400, "These filters can't be used yet:"
-    if not errors:
-        try:
-            result = orders.list_orders(filters, cursor, size)
-        except (orders.FilterError, BadCursor) as exc:
-            errors.append(str(exc))
-        except DatabaseUnavailable as exc:
-            # Answered in the table's place so the filters stay usable for a retry.
-            status, problem = 503, "The list can't be shown right now:"
-            errors.append(f"{exc.bind_key}_db is unavailable"
-                          + (", and the orders themselves live there." if exc.bind_key == "order"
-                             else ", and one of these filters needs it. Remove that filter or try again shortly."))
-    # The table alone for htmx swaps into it; the whole page otherwise (also when htmx
-    # restores history, which needs a full document).
-    partial = request.htmx and request.htmx.target == "orders-table" and not request.htmx.history_restore_request
-    template = "orders/_table.html" if partial else "orders/list.html"
-    body = render_template(template, result=result, filters=filters, errors=errors, size=size, cursor=cursor,
-                           start=_start(request.args.get("start")) if cursor else 1, page_sizes=PAGE_SIZES,
-                           statuses=actions.ORDER_STATUSES, payment_statuses=orders.PAYMENT_STATUSES,
-                           problem=problem)
-    return _vary(make_response(body, status if errors else 200))
+    return render_list("orders", orders.list_orders, filters, errors, noun="orders", home="order",
+                       statuses=actions.ORDER_STATUSES, payment_statuses=orders.PAYMENT_STATUSES)
 
 
 @bp.get("/export.csv")
@@ -102,7 +65,7 @@ def _render_detail(order, *, notice: tuple[str, str] | None = None, status: int 
         "order": data.order, "items": data.items, "payment": data.payment,
     }
     template = "orders/_detail_body.html" if partial else "orders/detail.html"
-    return _vary(make_response(render_template(template, **context), status))
+    return vary(make_response(render_template(template, **context), status))
 
 
 @bp.get("/<key>")

@@ -3,23 +3,20 @@ refunds the payment service executes), the CSV export, and the Refund action of 
 order page."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from console import links
 from console import refunds as screens
 from console.exports import csv_response
-from console.listing import BadCursor, page_size
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
+from console.views._listing import render_list, vary
 from console.workflows import WorkflowError
 from console.workflows import refunds as flow
 
 bp = Blueprint("refunds", __name__)
 bp.context_processor(links.template_helpers)
-
-PAGE_SIZES = (10, 25, 50, 100, 200)
-
 
 @bp.app_context_processor
 def order_panel_helpers():
@@ -29,27 +26,12 @@ def order_panel_helpers():
             "refund_awaits_provider": flow.awaits_provider}
 
 
-def _vary(response):
-    response.headers["Vary"] = "HX-Request"
-    return response
-
-
 @bp.get("/refunds")
 @permission_required("refunds.view")
 def list_refunds():
     filters, errors = screens.RefundFilters.parse(request.args)
-    size = page_size(request.args.get("size"), current_app.config.get("PAGE_SIZE", 50))
-    result = None
-    if not errors:
-        try:
-            result = screens.list_refunds(filters, request.args.get("cursor") or None, size)
-        except BadCursor as exc:
-            errors.append(str(exc))
-    partial = request.htmx and request.htmx.target == "refunds-table" and not request.htmx.history_restore_request
-    template = "refunds/_table.html" if partial else "refunds/list.html"
-    body = render_template(template, result=result, filters=filters, errors=errors, size=size,
-                           statuses=screens.STATUS_FILTERS, providers=screens.PROVIDERS, page_sizes=PAGE_SIZES)
-    return _vary(make_response(body, 400 if errors else 200))
+    return render_list("refunds", screens.list_refunds, filters, errors, noun="refunds", home="payment",
+                       statuses=screens.STATUS_FILTERS, providers=screens.PROVIDERS)
 
 
 @bp.get("/refunds/export.csv")
@@ -137,12 +119,12 @@ def refund_order(order_id: str):
         if request.htmx:
             panel = render_template("refunds/_order_panel.html", order=order, payment=None, error=message,
                                     form=form.to_dict())
-            return _vary(make_response(panel, status))
+            return vary(make_response(panel, status))
         abort(status, message)
     flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")
     target = links.order_url(order.order_number or order.id)
     if request.htmx:
         response = make_response("", 204)
         response.headers["HX-Redirect"] = target
-        return _vary(response)
+        return vary(response)
     return redirect(target, 303)

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from console import links
 from console import returns as screens
 from console.exports import csv_response
-from console.listing import BadCursor, page_size
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
+from console.views._listing import render_list
 from console.workflows import WorkflowError
 from console.workflows import returns as flow
 
 bp = Blueprint("returns", __name__)
 bp.context_processor(links.template_helpers)
-
-PAGE_SIZES = (10, 25, 50, 100, 200)
-
 
 @bp.app_context_processor
 def order_panel_helpers():
@@ -29,32 +26,17 @@ def order_panel_helpers():
     return {"order_returns_panel": screens.order_returns}
 
 
-def _vary(response):
-    # One URL answers with the table partial (htmx) or the whole page: caches keep both.
-    response.headers["Vary"] = "HX-Request"
-    return response
-
-
 def _choices() -> dict:
     return {"statuses": flow.STATUSES, "reasons": flow.REASONS, "refund_methods": flow.REFUND_METHODS,
-            "label": flow.label, "page_sizes": PAGE_SIZES}
+            "label": flow.label}
 
 
 @bp.get("/returns")
 @permission_required("returns.view")
 def list_returns():
     filters, errors = screens.ReturnFilters.parse(request.args)
-    size = page_size(request.args.get("size"), current_app.config.get("PAGE_SIZE", 50))
-    result = None
-    if not errors:
-        try:
-            result = screens.list_returns(filters, request.args.get("cursor") or None, size)
-        except (screens.FilterError, BadCursor) as exc:
-            errors.append(str(exc))
-    partial = request.htmx and request.htmx.target == "returns-table" and not request.htmx.history_restore_request
-    template = "returns/_table.html" if partial else "returns/list.html"
-    body = render_template(template, result=result, filters=filters, errors=errors, size=size, **_choices())
-    return _vary(make_response(body, 400 if errors else 200))
+    return render_list("returns", screens.list_returns, filters, errors, noun="returns", home="return",
+                       **_choices())
 
 
 @bp.get("/returns/export.csv")
