@@ -12,31 +12,37 @@ requested at least ten days ago, and nothing happens after "now".
 """
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
+from itertools import zip_longest
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from faker import Faker
+from flask import current_app
 from sqlalchemy import select
 
 from config import BIND_KEYS
 from console.demo import builders as b
 from console.extensions import db
+from console.lookups import DatabaseUnavailable
 from console.models.auth import EmailVerificationToken, LoginHistory, PasswordResetToken, User
 from console.models.notification import NotificationPreference
 from console.models.order import OrderNote
-from console.models.payment import PaymentAuditLog, PaymentIdempotencyKey, PaymentTransaction, PaymentWebhook
+from console.models.payment import PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund, PaymentTransaction, PaymentWebhook
 from console.models.product import (
     ProductCategory, ProductComparison, ProductImage, ProductInventory, ProductPriceHistory, ProductQuestion,
     ProductRecentlyViewed, ProductReview, ProductSearchHistory, ProductStockAlert, ProductTag,
 )
-from console.models.types import repeatable
+from console.models.returns import ReturnRequest
+from console.models.types import clock_at, repeatable
 from console.models.user import (
     UserActivity, UserEventLog, UserNotificationPreference, UserRecentlyViewedProduct, UserWishlistItem,
 )
 from console.permissions import STAFF_ROLES
+from console.staff import StaffUser
 from console.workflows.inventory import LOW_STOCK, stock_status
 from console.workflows.signin import hash_password
 
@@ -197,6 +203,7 @@ class DemoSeeder:
         self.seed_carts()
         self.seed_engagement()
         db.session.flush()
+        self.seed_refund_states()
         return dict(self.summary)
 
     def seed_staff(self) -> None:
@@ -589,6 +596,88 @@ class DemoSeeder:
                                            timestamp=order.delivered_at + timedelta(days=2)))
             self.summary["partial_refunds"] += 1
         db.session.flush()
+
+    def seed_refund_states(self) -> None:
+        """Refunds in the states the refunds screen sorts by, made by the refunds workflow
+        itself so their recorded steps are the real ones: pending STRIPE and PAYPAL refunds
+        (one for a received return), one the payment service is processing, one it has
+        completed that the console has not followed yet (for Refresh status and
+        ``console sync-refunds``), one that failed, and one that needs attention (a later
+        database write refused). The workflow commits as it goes, so this stage runs last."""
+        from console.workflows import refunds, returns
+
+        rng = self.rng
+        finance, support = (StaffUser(id=self.staff[r].id, email=self.staff[r].email, roles=frozenset({r}))
+                            for r in ("finance", "support"))
+        bundles = {entry["bundle"].order.id: entry["bundle"] for entry in self.orders}
+        taken = set(db.session.scalars(select(PaymentRefund.order_id))) | \
+            set(db.session.scalars(select(ReturnRequest.order_id)))
+        free = [bundle for bundle in bundles.values() if bundle.order.status == "delivered" and bundle.order.id not in taken]
+        by_provider = {name: [bundle for bundle in free if bundle.payment.payment_provider == name]
+                       for name in ("STRIPE", "PAYPAL", "MOCK")}
+        # STRIPE and PAYPAL take turns, so both show up even in a small data set.
+        turns = [bundle for pair in zip_longest(by_provider["STRIPE"], by_provider["PAYPAL"]) for bundle in pair if bundle]
+        reasons = iter(("Goodwill: parcel arrived late", "Goodwill: missing gift wrap", "Price match",
+                        "Goodwill: courier damaged the box", "Delivery fee refund", "Goodwill: wrong size sent"))
+
+        def goodwill(bundle, hours_ago: float):
+            share = Decimal(rng.choice(("0.10", "0.15", "0.20")))
+            amount = min(b.money(bundle.order.total_amount * share), bundle.items[0].total_price)
+            with clock_at(self.now - timedelta(hours=hours_ago)):
+                refund = refunds.refund_order(finance, bundle.order.id, amount, reason=next(reasons),
+                                              key=f"demo:{bundle.order.order_number}").refund
+            self.summary["workflow_refunds"] += 1
+            return refund
+
+        def service_marks(refund, status: str) -> None:
+            # What the payment service writes on the row once it has dealt with the refund.
+            refund.status = status
+            if status != "FAILED":
+                refund.provider_refund_id = f"re_{refund.id.replace('-', '')[:16]}"
+            db.session.commit()
+
+        for state, bundle in zip(("PENDING", "PENDING", "FAILED", "PROCESSING", "COMPLETED"), turns):
+            refund = goodwill(bundle, rng.uniform(2, 30))
+            if state != "PENDING":
+                service_marks(refund, state)
+            if state == "FAILED":
+                with clock_at(self.now - timedelta(hours=1)):
+                    refunds.sync_refund(finance, refund.id)
+
+        # Received returns refunded to the original payment: with STRIPE or PAYPAL the
+        # refund waits for the payment service; with MOCK, return_db refuses the write after
+        # the money step, so the refund needs attention (no such return: a goodwill refund
+        # whose customer email notification_db refuses).
+        received = list(db.session.scalars(select(ReturnRequest).where(
+            ReturnRequest.status == "received", ReturnRequest.refund_method == "original_payment")
+            .order_by(ReturnRequest.rma_number)))
+        deferred_return = next((r for r in received if bundles[r.order_id].payment.payment_provider != "MOCK"), None)
+        mock_return = next((r for r in received if bundles[r.order_id].payment.payment_provider == "MOCK"), None)
+        if deferred_return is not None:
+            with clock_at(self.now - timedelta(hours=rng.uniform(1, 20))):
+                returns.process(support, deferred_return.id)
+            self.summary["workflow_refunds"] += 1
+        step, target = ("return", mock_return) if mock_return is not None else ("notify", next(iter(by_provider["MOCK"]), None))
+        if target is None:
+            return
+
+        def refused(actor, refund):
+            raise DatabaseUnavailable("return" if step == "return" else "notification")
+
+        real_step, refunds.STEPS[step] = refunds.STEPS[step], refused
+        # The workflow logs the refused step as a warning; here it is the point, not news.
+        log_level = current_app.logger.level
+        current_app.logger.setLevel(logging.ERROR)
+        try:
+            if step == "return":
+                with clock_at(self.now - timedelta(hours=rng.uniform(1, 20))):
+                    returns.process(support, target.id)
+                self.summary["workflow_refunds"] += 1
+            else:
+                goodwill(target, rng.uniform(1, 20))
+        finally:
+            refunds.STEPS[step] = real_step
+            current_app.logger.setLevel(log_level)
 
     def settle_stock(self) -> None:
         """Inventory agrees with the orders: open orders hold stock (reserved), and

@@ -50,6 +50,20 @@ def repeatable(seed, now: datetime) -> Iterator[None]:
         _repeatable.reset(token)
 
 
+@contextmanager
+def clock_at(now: datetime) -> Iterator[None]:
+    """Inside repeatable(), utcnow() returns ``now`` for a while (the same id generator
+    goes on), so the seeder can run a workflow at a moment of the demo's past."""
+    state = _repeatable.get()
+    if state is None:
+        raise RuntimeError("clock_at() works only inside repeatable()")
+    token = _repeatable.set((state[0], now.astimezone(timezone.utc)))
+    try:
+        yield
+    finally:
+        _repeatable.reset(token)
+
+
 class UTCDateTime(TypeDecorator):
     """timestamp with time zone; always hands out aware UTC datetimes.
 

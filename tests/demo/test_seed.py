@@ -25,6 +25,7 @@ from console.models.returns import ReturnAuthorization, ReturnItem, ReturnRefund
 from console.models.shipping import Carrier, Shipment, ShipmentTracking, ShippingMethod, ShippingRate, ShippingZone
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile
 from console.permissions import STAFF_ROLES
+from console.workflows import refunds
 from console.workflows.notify import DEFAULT_TEMPLATES
 from console.workflows.signin import password_matches
 from tests.second_app import UNOPENABLE_SQLITE, app_with_unreachable
@@ -101,7 +102,7 @@ def test_totals_agree_across_databases(seeded):
         refunds[refund.payment_id].append(refund)
     refund_transactions = defaultdict(Decimal)
     for tx in all_of(PaymentTransaction):
-        if tx.transaction_type == "REFUND":
+        if tx.transaction_type == "REFUND" and tx.status != "FAILED":
             refund_transactions[tx.payment_id] += tx.amount
     partial = full = 0
     for payment in payments.values():
@@ -188,10 +189,43 @@ def test_returns_come_from_real_order_items(seeded):
             assert request.id not in return_refunds
 
 
+def test_refunds_in_every_state_made_by_the_workflow(seeded):
+    """Pending STRIPE and PAYPAL refunds, one processing, one completed by the payment
+    service and not yet followed, one failed, one needing attention: the refunds screen's
+    tabs and the dashboard have something to show, with the steps the workflow records."""
+    made = [r for r in all_of(PaymentRefund) if (r.metadata_ or {}).get("steps")]
+    providers = {r.id: r.metadata_["provider"] for r in made}
+    assert {providers[r.id] for r in made if r.status == "PENDING"} == {"STRIPE", "PAYPAL"}
+    assert any(r.status == "PROCESSING" for r in made)
+    [followed_later] = [r for r in made if r.status == "COMPLETED" and refunds.awaits_provider(r)]
+    assert refunds.waiting_steps(followed_later) == ["order", "notify"]
+    for refund in made:
+        if refund.status in ("PENDING", "PROCESSING"):
+            assert refunds.awaits_provider(refund) and not refunds.needs_attention(refund)
+            assert "waiting" in refund.metadata_["steps"].values()
+    [failed] = [r for r in made if r.status == "FAILED"]
+    assert failed.metadata_["steps"]["order"] == "cancelled" and not refunds.awaits_provider(failed)
+    assert [t.status for t in all_of(PaymentTransaction) if (t.provider_response or {}).get("refund_id") == failed.id] \
+        == ["FAILED"]
+    payment = db.session.get(Payment, failed.payment_id)
+    assert refunds.refundable_amount(payment) == refunds.captured_amount(payment)  # the failed amount is free again
+    [stuck] = [r for r in made if refunds.needs_attention(r)]
+    assert stuck.status == "COMPLETED" and refunds.last_error(stuck)["message"].endswith("_db is unavailable")
+    # A received return refunded through STRIPE or PAYPAL waits for it before it moves on.
+    returned = [r for r in made if r.metadata_.get("return_request_id") and r.status == "PENDING"]
+    assert returned and db.session.get(ReturnRequest, returned[0].metadata_["return_request_id"]).status == "received"
+    statuses = {r.status for r in all_of(PaymentRefund)}
+    assert statuses == {"PENDING", "PROCESSING", "COMPLETED", "FAILED"}
+    from console.integrity import check_all
+
+    assert [report.ref.name for report in check_all() if not report.ok] == []
+
+
 def snapshot() -> dict:
     return {
         "orders": sorted((o.id, o.order_number, o.status, o.total_amount, o.created_at) for o in all_of(Order)),
         "payments": sorted((p.id, p.amount, p.status) for p in all_of(Payment)),
+        "refunds": sorted((r.id, r.amount, r.status, r.created_at) for r in all_of(PaymentRefund)),
         "returns": sorted((r.rma_number, r.status, r.refund_amount) for r in all_of(ReturnRequest)),
         "users": sorted((u.id, u.email) for u in all_of(User)),
     }
