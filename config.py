@@ -24,12 +24,13 @@ ENGINE_OPTIONS = {"pool_pre_ping": True}
 
 # PostgreSQL only: ten binds share one process, so each pool stays small, and a dead
 # server must fail fast instead of hanging a page.
+CONNECT_TIMEOUT = int(os.environ.get("CONSOLE_CONNECT_TIMEOUT", "3"))
 POSTGRES_OPTIONS = {
     "pool_size": int(os.environ.get("CONSOLE_POOL_SIZE", "5")),
     "max_overflow": int(os.environ.get("CONSOLE_POOL_OVERFLOW", "5")),
     "pool_timeout": 10,
     "pool_recycle": 1800,
-    "connect_args": {"connect_timeout": int(os.environ.get("CONSOLE_CONNECT_TIMEOUT", "3"))},
+    "connect_args": {"connect_timeout": CONNECT_TIMEOUT},
 }
 
 
@@ -72,6 +73,9 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=int(os.environ.get("CONSOLE_IDLE_MINUTES", "30")))
     SESSION_REFRESH_EACH_REQUEST = True
     PAGE_SIZE = 50
+    # /healthz and the Databases page answer within this many seconds even when a
+    # database stops answering on an open connection (no connect timeout applies there).
+    HEALTH_CHECK_SECONDS = CONNECT_TIMEOUT + 2
     LOGIN_MAX_FAILURES = 5
     LOGIN_LOCK_MINUTES = 15
     LOGIN_IP_LIMIT = int(os.environ.get("CONSOLE_LOGIN_IP_LIMIT", "30"))  # attempts per IP per window

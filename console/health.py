@@ -1,12 +1,15 @@
 """Database health: each bind's state, round trip, tables and main row counts.
 
 Checks run in parallel threads on the engines directly, so ten slow databases cost
-one connect timeout, not ten, and a dead one never hangs a page.
+one connect timeout, not ten. The connect timeout covers a server that never
+answers a new connection; a pooled connection to a server that has gone silent is
+covered by the overall deadline (HEALTH_CHECK_SECONDS): whatever has not answered
+by then is reported down and left to finish in the background, so no page hangs.
 """
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -86,10 +89,22 @@ def check_bind(key: str, engine, with_details: bool = True) -> BindHealth:
 def check_all(with_details: bool = True) -> list[BindHealth]:
     app = current_app._get_current_object()
     engines = {key: db.engines[key] for key in BIND_KEYS}
+    deadline = app.config["HEALTH_CHECK_SECONDS"]
 
     def run(key):
         with app.app_context():
             return check_bind(key, engines[key], with_details)
 
-    with ThreadPoolExecutor(max_workers=len(BIND_KEYS)) as pool:
-        return list(pool.map(run, BIND_KEYS))
+    pool = ThreadPoolExecutor(max_workers=len(BIND_KEYS))
+    futures = {key: pool.submit(run, key) for key in BIND_KEYS}
+    wait(futures.values(), timeout=deadline)
+    pool.shutdown(wait=False)  # a check still hanging must not hold the page
+    results = []
+    for key, future in futures.items():
+        if future.done():
+            results.append(future.result())
+        else:
+            results.append(BindHealth(key=key, up=False, dialect=engines[key].dialect.name,
+                                      tables_expected=len(models_of(key)),
+                                      error=f"no answer within {deadline:g} s"))
+    return results

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 
 import pytest
@@ -107,3 +108,29 @@ def test_healthz_gives_up_on_a_silent_server_within_the_connect_timeout(app, dat
     assert response.json["down"] == ["shipping"]
     assert "timeout" in response.json["databases"]["shipping"]["error"].lower()
     assert elapsed < timeout + 2
+
+
+def test_a_check_that_hangs_after_connecting_is_cut_off_at_the_deadline(app, client, monkeypatch):
+    """A pooled connection to a server gone silent gets no connect timeout: the
+    overall deadline still answers, naming the database that did not reply."""
+    from console import health
+
+    real_check = health.check_bind
+    release = threading.Event()
+
+    def order_db_hangs(key, engine, with_details=True):
+        if key == "order":
+            release.wait(10)
+        return real_check(key, engine, with_details)
+
+    monkeypatch.setattr(health, "check_bind", order_db_hangs)
+    monkeypatch.setitem(app.config, "HEALTH_CHECK_SECONDS", 0.5)
+    try:
+        started = time.perf_counter()
+        response = client.get("/healthz")
+        elapsed = time.perf_counter() - started
+    finally:
+        release.set()
+    assert response.status_code == 503 and elapsed < 2
+    assert response.json["down"] == ["order"]
+    assert response.json["databases"]["order"]["error"] == "no answer within 0.5 s"
