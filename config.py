@@ -59,8 +59,12 @@ def database_binds(instance_dir: Path | None = None) -> dict[str, dict]:
     return {key: bind_config(bind_url(key, instance_dir)) for key in BIND_KEYS}
 
 
+# Signs sessions and CSRF tokens; good enough on a laptop, refused in production.
+DEV_SECRET_KEY = "dev-only-secret-change-me"
+
+
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-change-me")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
     SQLALCHEMY_BINDS = database_binds()
     SQLALCHEMY_RECORD_QUERIES = False
     # A shift is long: a CSRF token outlives a page left open all day, and the
@@ -83,6 +87,7 @@ class Config:
 
 
 class ProductionConfig(Config):
+    REQUIRE_SECRET_KEY = True  # create_app() refuses to start with the development key
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
 

@@ -7,7 +7,7 @@ import warnings
 from flask import Flask
 from sqlalchemy import exc as sa_exc
 
-from config import BASE_DIR, CONFIGS
+from config import BASE_DIR, CONFIGS, DEV_SECRET_KEY
 
 # SQLite has no decimal type; Numeric(12, 2) values still round-trip at two places.
 warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively.*",
@@ -25,6 +25,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     )
     app.config.from_object(CONFIGS[config_name or os.environ.get("CONSOLE_ENV", "development")])
     app.config.update(overrides or {})
+    if app.config.get("REQUIRE_SECRET_KEY") and app.config["SECRET_KEY"] in (None, "", DEV_SECRET_KEY):
+        # Anyone who knows the development key could forge a signed-in session.
+        raise RuntimeError("Set SECRET_KEY to a long random value: production refuses the development key.")
     os.makedirs(app.instance_path, exist_ok=True)
 
     register_extensions(app)

@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from config import bind_config
+from config import DEV_SECRET_KEY, bind_config
 from console import create_app
 from console.extensions import db
 from console.models.auth import User
@@ -146,3 +146,10 @@ def test_every_state_changing_route_needs_the_token(app, auth, client, monkeypat
                 accepted.append(f"POST {path} ({rule.endpoint}) {headers} -> {response.status_code}")
     assert accepted == []
     assert client.get("/").status_code == 200  # still signed in: the refused sign-out did nothing
+
+
+@pytest.mark.parametrize("key", ["", DEV_SECRET_KEY])  # DEV_SECRET_KEY: what an unset SECRET_KEY gives
+def test_production_refuses_to_start_without_a_real_secret_key(database_urls, key):
+    binds = {k: bind_config(url) for k, url in database_urls.items()}
+    with pytest.raises(RuntimeError, match="Set SECRET_KEY"):
+        create_app("production", {"SQLALCHEMY_BINDS": binds, "SECRET_KEY": key})
