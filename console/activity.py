@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import func, select
 
 from console.exports import stream_batches
 from console.extensions import db
+from console.filters import date_range, text, within_days
 from console.links import route_exists
 from console.listing import Page, keyset_page
 from console.lookups import database, fetch_in, target_or_missing
@@ -36,19 +37,6 @@ STANDARD_KEYS = ("entity", "entity_id", "before", "after")
 SUMMARY_LIMIT = 160
 
 
-class BadFilter(ValueError):
-    pass
-
-
-def _day(raw: str | None, name: str) -> date | None:
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise BadFilter(f"The {name} date {raw!r} is not a date: use YYYY-MM-DD.") from exc
-
-
 @dataclass
 class ActivityFilters:
     staff: str = ""
@@ -59,15 +47,13 @@ class ActivityFilters:
     date_to: date | None = None
 
     @classmethod
-    def from_args(cls, args: Mapping) -> ActivityFilters:
-        def text(name: str) -> str:
-            return (args.get(name) or "").strip()[:200]
-        filters = cls(staff=text("staff"), action=text("action"), entity=text("entity"),
-                      entity_id=text("entity_id"), date_from=_day(args.get("from"), "from"),
-                      date_to=_day(args.get("to"), "to"))
-        if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-            raise BadFilter("The from date is after the to date.")
-        return filters
+    def parse(cls, args: Mapping) -> tuple[ActivityFilters, list[str]]:
+        """Filters from a query string, plus a message for each value that can't be used."""
+        errors: list[str] = []
+        date_from, date_to = date_range(args, ("from", "From"), ("to", "To"), errors)
+        return cls(staff=text(args, "staff", errors), action=text(args, "action", errors),
+                   entity=text(args, "entity", errors), entity_id=text(args, "entity_id", errors),
+                   date_from=date_from, date_to=date_to), errors
 
     def as_args(self) -> dict:
         args = {"staff": self.staff, "action": self.action, "entity": self.entity, "entity_id": self.entity_id,
@@ -89,12 +75,7 @@ def _statement(filters: ActivityFilters):
         stmt = stmt.where(log.metadata_["entity"].as_string() == filters.entity)
     if filters.entity_id:
         stmt = stmt.where(log.metadata_["entity_id"].as_string() == filters.entity_id)
-    if filters.date_from:
-        stmt = stmt.where(log.created_at >= datetime.combine(filters.date_from, time.min, timezone.utc))
-    if filters.date_to:
-        # "to" is inclusive: everything before the start of the next day.
-        stmt = stmt.where(log.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, timezone.utc))
-    return stmt
+    return within_days(stmt, log.created_at, filters.date_from, filters.date_to)
 
 
 def _short(value) -> str:

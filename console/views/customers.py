@@ -6,8 +6,8 @@ from flask_login import current_user
 
 from console import customers, links
 from console.exports import csv_response
-from console.listing import BadCursor, page_size
 from console.permissions import permission_required
+from console.views._listing import render_list, vary
 from console.workflows import WorkflowError
 from console.workflows import customers as actions
 
@@ -15,27 +15,11 @@ bp = Blueprint("customers", __name__, url_prefix="/customers")
 bp.context_processor(links.template_helpers)
 
 
-def _vary(response):
-    # One URL answers with a partial (htmx) or a whole page: caches must keep both.
-    response.vary.add("HX-Request")
-    return response
-
-
 @bp.get("")
 @permission_required("customers.view")
 def list_customers():
     filters = customers.CustomerFilters.from_args(request.args)
-    size = page_size(request.args.get("size"), default=50)
-    try:
-        result = customers.list_customers(filters, request.args.get("cursor"), size)
-    except BadCursor as exc:
-        abort(400, str(exc))
-    # The table alone for htmx swaps into it; the whole page otherwise (also when htmx
-    # restores history, which needs a full document).
-    partial = (request.htmx and request.htmx.target == "customers-table"
-               and not request.htmx.history_restore_request)
-    template = "customers/_table.html" if partial else "customers/list.html"
-    return _vary(make_response(render_template(template, result=result, filters=filters, size=size)))
+    return render_list("customers", customers.list_customers, filters, [], noun="customers", home="user")
 
 
 @bp.get("/export.csv")
@@ -63,7 +47,7 @@ def _render_panel(key: str, user_id: str, status: int = 200, message: str | None
     context = {"result": result, "user_id": user_id, "message": message, "category": category,
                "durations": actions.LOCK_DURATIONS}
     template = "customers/_panel.html" if request.htmx else "customers/panel_page.html"
-    return _vary(make_response(render_template(template, **context), status))
+    return vary(make_response(render_template(template, **context), status))
 
 
 @bp.get("/<user_id>/panels/<panel>")

@@ -3,38 +3,26 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from console import staff_list
 from console.errors import render_error
 from console.exports import csv_response
-from console.listing import BadCursor, page_size
 from console.permissions import STAFF_ROLES, permission_required
+from console.views._listing import render_list, vary
 from console.workflows import WorkflowError
 from console.workflows import staff as actions
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
-def _vary(response):
-    # One URL answers with a partial (htmx) or a whole page: caches must keep both.
-    response.headers["Vary"] = "HX-Request"
-    return response
-
-
 @bp.get("")
 @permission_required("staff.manage")
 def list_staff():
     filters = staff_list.StaffFilters.from_args(request.args)
-    size = page_size(request.args.get("size"), default=50)
-    try:
-        page = staff_list.list_staff(filters, request.args.get("cursor"), size)
-    except BadCursor as exc:
-        abort(400, str(exc))
-    template = "staff/_table.html" if request.htmx else "staff/list.html"
-    return _vary(make_response(render_template(template, page=page, filters=filters, size=size,
-                                               roles=STAFF_ROLES, states=staff_list.STATES)))
+    return render_list("staff", staff_list.list_staff, filters, [], noun="staff accounts", home="auth",
+                       roles=STAFF_ROLES, states=staff_list.STATES)
 
 
 @bp.get("/export.csv")
@@ -72,14 +60,14 @@ def _row_action(user_id: str, perform):
         response = make_response(body, status)
         response.headers["HX-Retarget"] = "#flashes"
         response.headers["HX-Reswap"] = "innerHTML"
-        return _vary(response)
+        return vary(response)
     if not request.htmx:
         flash(message, "success")
         return redirect(url_for("staff.list_staff"), 303)
     row = staff_list.staff_row(user_id)
     response = make_response(render_template("staff/_row.html", row=row, roles=STAFF_ROLES))
     response.headers["HX-Trigger"] = json.dumps({"console:flash": {"message": message, "category": "success"}})
-    return _vary(response)
+    return vary(response)
 
 
 @bp.post("/<user_id>/roles")

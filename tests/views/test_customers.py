@@ -23,6 +23,9 @@ HTMX = {"HX-Request": "true"}
 
 
 def table_of(html: str) -> str:
+    # An empty list shows no table at all, only what to do about it.
+    if 'id="customers"' not in html:
+        return ""
     return html[html.index('id="customers"'):html.index("</table>")]
 
 
