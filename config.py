@@ -84,6 +84,10 @@ class Config:
     LOGIN_LOCK_MINUTES = 15
     LOGIN_IP_LIMIT = int(os.environ.get("CONSOLE_LOGIN_IP_LIMIT", "30"))  # attempts per IP per window
     LOGIN_IP_WINDOW_SECONDS = 300
+    # Proxies in front of the console (a load balancer, nginx) whose X-Forwarded-For and
+    # X-Forwarded-Proto are trusted. 0 trusts none, so a client cannot pick the address
+    # the sign-in throttle and the audit trail see; behind one proxy, set 1.
+    PROXY_HOPS = int(os.environ.get("CONSOLE_PROXY_HOPS", "0"))
 
 
 class ProductionConfig(Config):

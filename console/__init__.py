@@ -29,6 +29,11 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         # Anyone who knows the development key could forge a signed-in session.
         raise RuntimeError("Set SECRET_KEY to a long random value: production refuses the development key.")
     os.makedirs(app.instance_path, exist_ok=True)
+    if app.config.get("PROXY_HOPS"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     register_extensions(app)
     register_security(app)

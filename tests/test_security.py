@@ -153,3 +153,30 @@ def test_production_refuses_to_start_without_a_real_secret_key(database_urls, ke
     binds = {k: bind_config(url) for k, url in database_urls.items()}
     with pytest.raises(RuntimeError, match="Set SECRET_KEY"):
         create_app("production", {"SQLALCHEMY_BINDS": binds, "SECRET_KEY": key})
+
+
+@pytest.mark.parametrize("hops, seen", [(0, "127.0.0.1"), (1, "203.0.113.7")])
+def test_the_client_address_comes_from_a_trusted_proxy_only(database_urls, app, hops, seen):
+    """Behind a proxy every request comes from the proxy: the throttle and the audit
+    trail need the client's address, but only a configured proxy may say what it is."""
+    from tests.conftest import make_app
+
+    from console.demo.builders import make_staff
+    from console.models.auth import LoginHistory
+
+    proxied = make_app(database_urls, PROXY_HOPS=hops)
+    try:
+        with proxied.app_context():
+            make_staff("support", "support@staff.test", STAFF_PASSWORD)
+            db.session.commit()
+        response = proxied.test_client().post(
+            "/login", data={"email": "support@staff.test", "password": STAFF_PASSWORD},
+            headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+        assert response.status_code == 302
+        with proxied.app_context():
+            assert db.session.scalars(select(LoginHistory.ip_address)).all() == [seen]
+    finally:
+        with proxied.app_context():
+            db.session.remove()
+            for engine in db.engines.values():
+                engine.dispose()
