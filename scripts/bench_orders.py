@@ -1,0 +1,213 @@
+"""Benchmark: the orders list and its CSV export at scale.
+
+Fills ten scratch databases (SQLite files in a temporary folder, or PostgreSQL with
+--postgres) with N orders plus their customers, items, payments and shipments, then
+prints:
+
+- the orders list: SQL statements and median time per page at 10, 50 and 200 rows
+  (the statement count must not grow with the page size);
+- deep paging: a keyset page far down the list against the same page fetched with
+  OFFSET (the peer the list avoids), timed in the same run;
+- the export: rows per second and peak Python memory for a tenth of the orders and
+  for all of them (streamed, so the peak must stay flat as N grows).
+
+    .venv/bin/python scripts/bench_orders.py --orders 50000
+    .venv/bin/python scripts/bench_orders.py --orders 50000 --postgres
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event, insert, select, text  # noqa: E402
+
+from config import BIND_KEYS, bind_config  # noqa: E402
+
+PG_ADMIN = os.environ.get("CONSOLE_BENCH_PG", "postgresql://root@127.0.0.1:5432/postgres")
+
+
+def scratch_urls(use_postgres: bool) -> tuple[dict[str, str], callable]:
+    if not use_postgres:
+        folder = Path(tempfile.mkdtemp(prefix="console-bench-"))
+        return {k: f"sqlite:///{folder / (k + '.sqlite')}" for k in BIND_KEYS}, lambda: None
+    import psycopg
+
+    names = {k: f"console_bench_{os.getpid()}_{k}" for k in BIND_KEYS}
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def drop():
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            for name in names.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return {k: f"{base}/{n}" for k, n in names.items()}, drop
+
+
+def fill(db, n_orders: int, n_customers: int = 2000) -> None:
+    """Bulk rows through Core inserts: the ORM builders are too slow for 10^5 orders."""
+    from console.models.auth import User
+    from console.models.order import Order, OrderItem
+    from console.models.payment import Payment
+    from console.models.shipping import Carrier, Shipment
+    from console.models.user import UserProfile
+
+    rng = random.Random(7)
+    now = datetime.now(timezone.utc)
+    users = [{"id": str(uuid.UUID(int=rng.getrandbits(128))), "email": f"customer{i}@example.com",
+              "is_active": True, "created_at": now} for i in range(n_customers)]
+    db.session.execute(insert(User.__table__), users)
+    db.session.execute(insert(UserProfile.__table__), [
+        {"id": str(uuid.uuid4()), "user_id": u["id"], "email": u["email"], "first_name": "Pat",
+         "last_name": f"Customer{i}", "created_at": now} for i, u in enumerate(users)])
+    carrier_id = str(uuid.uuid4())
+    db.session.execute(insert(Carrier.__table__), [{"id": carrier_id, "name": "UPS", "code": "ups",
+                                                    "is_active": True, "created_at": now}])
+    batch = 5000
+    for start in range(0, n_orders, batch):
+        orders, items, payments, shipments = [], [], [], []
+        for i in range(start, min(start + batch, n_orders)):
+            order_id = str(uuid.UUID(int=rng.getrandbits(128)))
+            created = now - timedelta(minutes=i * 3)
+            total = Decimal(rng.randint(1000, 90000)) / 100
+            status = rng.choice(("pending", "confirmed", "processing", "shipped", "delivered"))
+            orders.append({"id": order_id, "order_number": f"ORD-{created:%Y%m%d}-{i:08d}",
+                           "user_id": users[i % n_customers]["id"], "status": status, "payment_status": "paid",
+                           "subtotal": total, "tax_amount": Decimal("0.00"), "shipping_amount": Decimal("0.00"),
+                           "discount_amount": Decimal("0.00"), "total_amount": total, "currency": "USD",
+                           "created_at": created, "updated_at": created})
+            for line in range(2):
+                items.append({"id": str(uuid.uuid4()), "order_id": order_id, "product_id": None,
+                              "product_name": f"Item {line}", "product_sku": f"SKU-{line}",
+                              "unit_price": total / 2, "quantity": 1, "total_price": total / 2, "created_at": created})
+            payments.append({"id": str(uuid.uuid4()), "order_id": order_id, "user_id": users[i % n_customers]["id"],
+                             "status": "SUCCEEDED", "payment_provider": "MOCK",
+                             "provider_payment_id": f"mock_{order_id}", "amount": total, "currency": "USD",
+                             "created_at": created})
+            if status in ("shipped", "delivered"):
+                shipments.append({"id": str(uuid.uuid4()), "order_id": order_id, "carrier_id": carrier_id,
+                                  "tracking_number": f"1Z{i:012d}", "status": "in_transit", "created_at": created})
+        db.session.execute(insert(Order.__table__), orders)
+        db.session.execute(insert(OrderItem.__table__), items)
+        db.session.execute(insert(Payment.__table__), payments)
+        if shipments:
+            db.session.execute(insert(Shipment.__table__), shipments)
+        db.session.commit()
+
+
+def median_ms(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=20000)
+    parser.add_argument("--postgres", action="store_true", help="use scratch PostgreSQL databases")
+    args = parser.parse_args()
+
+    urls, drop = scratch_urls(args.postgres)
+    from console import create_app
+    from console.demo.builders import make_staff
+    from console.extensions import db
+    from console.models.order import Order
+
+    # Testing config for fast password hashes, but without query recording: it keeps
+    # every statement and its parameters for the request, which a long export would
+    # mistake for a memory leak.
+    app = create_app("testing", {"SQLALCHEMY_BINDS": {k: bind_config(u) for k, u in urls.items()},
+                                 "SQLALCHEMY_RECORD_QUERIES": False})
+    try:
+        with app.app_context():
+            db.create_all(bind_key=list(BIND_KEYS))
+            started = time.perf_counter()
+            fill(db, args.orders)
+            make_staff("admin", "bench@example.com", "Bench-password-1")
+            db.session.commit()
+            print(f"backend: {'postgresql' if args.postgres else 'sqlite'}; filled {args.orders:,} orders "
+                  f"in {time.perf_counter() - started:.1f} s")
+            engines = list(db.engines.values())
+        client = app.test_client()
+        client.post("/login", data={"email": "bench@example.com", "password": "Bench-password-1"})
+
+        statements = []
+
+        def count(*_args):
+            statements.append(1)
+
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", count)
+        print("\norders list (newest first)")
+        for size in (10, 50, 200):
+            statements.clear()
+            assert client.get(f"/orders?size={size}").status_code == 200
+            queries = len(statements)
+            ms = median_ms(lambda: client.get(f"/orders?size={size}"))
+            print(f"  {size:>4} rows/page: {queries:>3} SQL statements, median {ms:7.1f} ms")
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
+
+        depth = max(args.orders - 100, 0)
+        with app.app_context():
+            from console.listing import encode_cursor
+            row = db.session.execute(select(Order.created_at, Order.id).order_by(
+                Order.created_at.desc(), Order.id.desc()).offset(depth).limit(1)).one()
+            cursor = encode_cursor(row.created_at, row.id)
+            order_engine = db.engines["order"]
+
+            def offset_page():
+                with order_engine.connect() as conn:
+                    conn.execute(text("SELECT * FROM orders ORDER BY created_at DESC, id DESC "
+                                      "LIMIT 50 OFFSET :o"), {"o": depth}).all()
+
+            offset_ms = median_ms(offset_page)
+        keyset_ms = median_ms(lambda: client.get(f"/orders?size=50&cursor={cursor}"))
+        print(f"\ndeep paging at row {depth:,}: keyset page (whole screen) {keyset_ms:.1f} ms; "
+              f"OFFSET query alone {offset_ms:.1f} ms")
+
+        print("\nCSV export (streamed)")
+        with app.app_context():
+            newest = db.session.scalar(select(Order.created_at).order_by(Order.created_at.desc()).limit(1))
+        tenth_from = (newest - timedelta(minutes=3 * args.orders // 10)).date().isoformat()
+        for label, query in ((f"about a tenth (created_from={tenth_from})", f"?created_from={tenth_from}"),
+                             ("all orders", "")):
+            started = time.perf_counter()
+            rows = sum(chunk.count(b"\n") for chunk in client.get(f"/orders/export.csv{query}").response) - 1
+            elapsed = time.perf_counter() - started
+            # A second pass under tracemalloc for the memory peak (it slows Python down,
+            # so the timing above is taken without it).
+            tracemalloc.start()
+            for _chunk in client.get(f"/orders/export.csv{query}").response:
+                pass
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(f"  {label}: {rows:,} rows in {elapsed:.1f} s ({rows / elapsed:,.0f} rows/s), "
+                  f"peak Python memory {peak / 1e6:.1f} MB")
+    finally:
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
+        drop()
+
+
+if __name__ == "__main__":
+    main()
