@@ -7,7 +7,7 @@ filter bar stays usable for a correction.
 """
 from __future__ import annotations
 
-from flask import current_app, make_response, render_template, request
+from flask import abort, current_app, make_response, render_template, request
 
 from console.filters import FilterError
 from console.listing import PAGE_SIZES, BadCursor, page_size
@@ -58,3 +58,16 @@ def render_list(name: str, load, filters, errors: list[str], *, noun: str, home:
                            cursor=cursor, start=_start(request.args.get("start")) if cursor else 1,
                            page_sizes=PAGE_SIZES, **context)
     return vary(make_response(body, status if errors else 200))
+
+
+def export_query(parse, build):
+    """What an export writes: the list's filters from the query string, parsed by
+    ``parse(args)`` and turned into a statement by ``build(filters)``. Filters that
+    can't be used answer 400, as the list does."""
+    filters, errors = parse(request.args)
+    if errors:
+        abort(400, " ".join(errors))
+    try:
+        return build(filters)
+    except FilterError as exc:
+        abort(400, str(exc))

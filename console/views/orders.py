@@ -10,9 +10,9 @@ from werkzeug.routing import BuildError
 
 from console import orders
 from console.exports import csv_response
-from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
-from console.views._listing import render_list, vary
+from console.views._actions import attempt
+from console.views._listing import export_query, render_list, vary
 from console.workflows import WorkflowError
 from console.workflows import orders as actions
 
@@ -40,13 +40,7 @@ def list_orders():
 @bp.get("/export.csv")
 @permission_required("orders.view")
 def export():
-    filters, errors = orders.OrderFilters.parse(request.args)
-    if errors:
-        abort(400, " ".join(errors))
-    try:
-        stmt, down = orders.export_statement(filters)
-    except orders.FilterError as exc:
-        abort(400, str(exc))
+    stmt, down = export_query(orders.OrderFilters.parse, orders.export_statement)
     return csv_response("orders", orders.EXPORT_HEADER, orders.export_rows(stmt, down))
 
 
@@ -79,23 +73,18 @@ def _act(key: str, perform):
     (the refusal's 4xx status when refused); a plain form post gets a flash and a
     redirect, or the page with the refusal and its status."""
     order = _order_or_404(key)
-    try:
-        message, category = perform(current_user, order.id)
-    except WorkflowError as exc:
-        message, status = exc.message, exc.status
-    except DatabaseUnavailable as exc:
-        message, status = (f"{exc.bind_key}_db is unavailable, so nothing was changed. "
-                           "Try again when it is back (the Databases page shows its state)."), 503
-    else:
+    done, refused = attempt(lambda: perform(current_user, order.id))
+    if refused is None:
+        message, category = done
         if request.htmx:
             return _render_detail(_order_or_404(order.id), notice=(category, message), partial=True)
         flash(message, category)
         return redirect(url_for("orders.order_detail", key=order.order_number or order.id), 303)
     order = _order_or_404(order.id)
     if request.htmx:
-        return _render_detail(order, notice=("danger", message), status=status, partial=True)
-    flash(message, "danger")
-    return _render_detail(order, status=status)
+        return _render_detail(order, notice=("danger", refused.message), status=refused.status, partial=True)
+    flash(refused.message, "danger")
+    return _render_detail(order, status=refused.status)
 
 
 @bp.post("/<key>/status")

@@ -9,10 +9,9 @@ from flask_login import current_user
 from console import links
 from console import refunds as screens
 from console.exports import csv_response
-from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
-from console.views._listing import render_list, vary
-from console.workflows import WorkflowError
+from console.views._actions import attempt
+from console.views._listing import export_query, render_list, vary
 from console.workflows import refunds as flow
 
 bp = Blueprint("refunds", __name__)
@@ -37,10 +36,8 @@ def list_refunds():
 @bp.get("/refunds/export.csv")
 @permission_required("refunds.view")
 def export_refunds():
-    filters, errors = screens.RefundFilters.parse(request.args)
-    if errors:
-        abort(400, " ".join(errors))
-    return csv_response("refunds", screens.EXPORT_HEADER, screens.export_rows(screens.export_statement(filters)))
+    stmt = export_query(screens.RefundFilters.parse, screens.export_statement)
+    return csv_response("refunds", screens.EXPORT_HEADER, screens.export_rows(stmt))
 
 
 def _local(target: str | None) -> str | None:
@@ -50,48 +47,52 @@ def _local(target: str | None) -> str | None:
     return None
 
 
+def _follow_up(refund_id: str, step, unavailable: str, meanwhile: str, report):
+    """Retry or Refresh status on one refund, then back to where it was asked from. A 409
+    means it was done meanwhile: said with the ``meanwhile`` category, not as an error.
+    ``report(outcome)`` gives the flash (message, category)."""
+    back = _local(request.form.get("next")) or url_for("refunds.list_refunds")
+    outcome, refused = attempt(lambda: step(current_user, refund_id), unavailable)
+    if refused is None:
+        flash(*report(outcome))
+    elif refused.status == 409:
+        flash(refused.message, meanwhile)
+    else:
+        abort(refused.status, refused.message)
+    return redirect(back, 303)
+
+
+def _retried(outcome) -> tuple[str, str]:
+    if outcome.needs_attention:
+        return (f"Retry stopped again: the {flow.STEP_LABELS[outcome.failed_step]} could not be updated "
+                f"({outcome.error}). Nothing was done twice; retry once the database is back.", "warning")
+    r = outcome.refund
+    return (f"Refund of {r.amount} {r.currency} ({r.status.lower()}): every remaining step is done, "
+            "nothing was refunded twice.", "success")
+
+
+def _refreshed(outcome) -> tuple[str, str]:
+    r = outcome.refund
+    category = "warning" if outcome.needs_attention or r.status == "FAILED" else (
+        "info" if r.status in flow.OPEN else "success")
+    return outcome.message, category
+
+
 @bp.post("/refunds/<refund_id>/retry")
 @permission_required("refunds.issue")
 def retry_refund(refund_id: str):
-    back = _local(request.form.get("next")) or url_for("refunds.list_refunds")
-    try:
-        outcome = flow.retry_refund(current_user, refund_id)
-    except WorkflowError as exc:
-        if exc.status != 409:
-            abort(exc.status, exc.message)
-        flash(exc.message, "warning")  # done meanwhile (another retry, or a double click)
-        return redirect(back, 303)
-    except DatabaseUnavailable as exc:
-        abort(503, f"{exc.bind_key}_db is unavailable, so the refund could not be retried. Try again shortly.")
-    if outcome.needs_attention:
-        flash(f"Retry stopped again: the {flow.STEP_LABELS[outcome.failed_step]} could not be updated "
-              f"({outcome.error}). Nothing was done twice; retry once the database is back.", "warning")
-    else:
-        r = outcome.refund
-        flash(f"Refund of {r.amount} {r.currency} ({r.status.lower()}): every remaining step is done, "
-              "nothing was refunded twice.", "success")
-    return redirect(back, 303)
+    # A 409: done meanwhile (another retry, or a double click).
+    return _follow_up(refund_id, flow.retry_refund, "so the refund could not be retried. Try again shortly.",
+                      "warning", _retried)
 
 
 @bp.post("/refunds/<refund_id>/sync")
 @permission_required("refunds.issue")
 def sync_refund(refund_id: str):
-    """Refresh status: follow a refund the payment service executes."""
-    back = _local(request.form.get("next")) or url_for("refunds.list_refunds")
-    try:
-        outcome = flow.sync_refund(current_user, refund_id)
-    except WorkflowError as exc:
-        if exc.status != 409:
-            abort(exc.status, exc.message)
-        flash(exc.message, "info")  # followed meanwhile (another refresh, or the cron job)
-        return redirect(back, 303)
-    except DatabaseUnavailable as exc:
-        abort(503, f"{exc.bind_key}_db is unavailable, so the refund's status could not be refreshed. Try again shortly.")
-    r = outcome.refund
-    category = "warning" if outcome.needs_attention or r.status == "FAILED" else (
-        "info" if r.status in flow.OPEN else "success")
-    flash(outcome.message, category)
-    return redirect(back, 303)
+    """Refresh status: follow a refund the payment service executes. A 409: followed
+    meanwhile (another refresh, or the cron job)."""
+    return _follow_up(refund_id, flow.sync_refund,
+                      "so the refund's status could not be refreshed. Try again shortly.", "info", _refreshed)
 
 
 def _order_or_404(order_id: str):
@@ -108,19 +109,15 @@ def refund_order(order_id: str):
     redirect to the refreshed order page; a plain post: a flash and the order page."""
     order = _order_or_404(order_id)
     form = request.form
-    try:
-        outcome = flow.refund_order(current_user, order.id, form.get("amount", ""), key=form.get("key", ""),
-                                    reason=form.get("reason", ""))
-    except (WorkflowError, DatabaseUnavailable) as exc:
-        if isinstance(exc, DatabaseUnavailable):
-            status, message = 503, f"{exc.bind_key}_db is unavailable, so nothing was refunded. Try again shortly."
-        else:
-            status, message = exc.status, exc.message
+    outcome, refused = attempt(lambda: flow.refund_order(
+        current_user, order.id, form.get("amount", ""), key=form.get("key", ""), reason=form.get("reason", "")),
+        "so nothing was refunded. Try again shortly.")
+    if refused:
         if request.htmx:
-            panel = render_template("refunds/_order_panel.html", order=order, payment=None, error=message,
+            panel = render_template("refunds/_order_panel.html", order=order, payment=None, error=refused.message,
                                     form=form.to_dict())
-            return vary(make_response(panel, status))
-        abort(status, message)
+            return vary(make_response(panel, refused.status))
+        abort(refused.status, refused.message)
     flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")
     target = links.order_url(order.order_number or order.id)
     if request.htmx:

@@ -10,10 +10,9 @@ from flask_login import current_user
 from console import links
 from console import returns as screens
 from console.exports import csv_response
-from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
-from console.views._listing import render_list
-from console.workflows import WorkflowError
+from console.views._actions import attempt
+from console.views._listing import export_query, render_list
 from console.workflows import returns as flow
 
 bp = Blueprint("returns", __name__)
@@ -42,13 +41,7 @@ def list_returns():
 @bp.get("/returns/export.csv")
 @permission_required("returns.view")
 def export_returns():
-    filters, errors = screens.ReturnFilters.parse(request.args)
-    if errors:
-        abort(400, " ".join(errors))
-    try:
-        stmt = screens.export_statement(filters)
-    except screens.FilterError as exc:
-        abort(400, str(exc))
+    stmt = export_query(screens.ReturnFilters.parse, screens.export_statement)
     return csv_response("returns", screens.EXPORT_HEADER, screens.export_rows(stmt))
 
 
@@ -77,17 +70,20 @@ def _act(key: str, perform):
     """Run one action on a return: a flash and a redirect when done; the page again
     with the refusal (and its 4xx status, or 503 naming the database) when not."""
     found = _return_or_404(key)
-    try:
-        message, category = perform(current_user, found.id)
-    except WorkflowError as exc:
-        message, status = exc.message, exc.status
-    except DatabaseUnavailable as exc:
-        message, status = (f"{exc.bind_key}_db is unavailable, so nothing was changed. "
-                           "Try again when it is back (the Databases page shows its state)."), 503
-    else:
-        flash(message, category)
+    done, refused = attempt(lambda: perform(current_user, found.id))
+    if refused is None:
+        flash(*done)
         return redirect(url_for("returns.return_detail", key=found.rma_number or found.id), 303)
-    return _render_detail(_return_or_404(found.id), status=status, error=message, form=request.form.to_dict())
+    return _render_detail(_return_or_404(found.id), status=refused.status, error=refused.message,
+                          form=request.form.to_dict())
+
+
+def _act_with_text(key: str, change, field: str, message: str):
+    """An action taking one text field, whose message names the return (``{rma}``)."""
+    def perform(actor, return_id):
+        changed = change(actor, return_id, request.form.get(field, ""))
+        return message.format(rma=changed.rma_number), "success"
+    return _act(key, perform)
 
 
 @bp.post("/returns/<key>/approve")
@@ -107,10 +103,7 @@ def approve_return(key: str):
 @bp.post("/returns/<key>/reject")
 @permission_required("returns.manage")
 def reject_return(key: str):
-    def perform(actor, return_id):
-        rejected = flow.reject(actor, return_id, request.form.get("reason", ""))
-        return f"Return {rejected.rma_number} rejected. The customer was emailed the reason.", "success"
-    return _act(key, perform)
+    return _act_with_text(key, flow.reject, "reason", "Return {rma} rejected. The customer was emailed the reason.")
 
 
 @bp.post("/returns/<key>/tracking")
@@ -154,10 +147,7 @@ def process_return(key: str):
 @bp.post("/returns/<key>/close")
 @permission_required("returns.manage")
 def close_return(key: str):
-    def perform(actor, return_id):
-        closed = flow.close(actor, return_id, request.form.get("notes", ""))
-        return f"Return {closed.rma_number} closed.", "success"
-    return _act(key, perform)
+    return _act_with_text(key, flow.close, "notes", "Return {rma} closed.")
 
 
 # --- create, from the order page -------------------------------------------------------------
@@ -184,14 +174,11 @@ def create_return(order_key: str):
     if data is None:
         abort(404, f"No order with id or number “{order_key}”.")
     items = [(item.id, form.get(f"qty_{item.id}") or 0) for item in data.items]
-    try:
-        created = flow.create_return(current_user, data.order.id, items, form.get("reason", ""),
-                                     form.get("notes", ""), form.get("refund_method", ""))
-    except WorkflowError as exc:
-        return _render_new(order_key, status=exc.status, error=exc.message, form=form.to_dict())
-    except DatabaseUnavailable as exc:
-        return _render_new(order_key, status=503, form=form.to_dict(),
-                           error=f"{exc.bind_key}_db is unavailable, so no return was created. Try again shortly.")
+    created, refused = attempt(lambda: flow.create_return(
+        current_user, data.order.id, items, form.get("reason", ""), form.get("notes", ""),
+        form.get("refund_method", "")), "so no return was created. Try again shortly.")
+    if refused:
+        return _render_new(order_key, status=refused.status, error=refused.message, form=form.to_dict())
     total = created.refund_amount or Decimal("0")
     flash(f"Return {created.rma_number} created for order {data.order.order_number} "
           f"({total} {created.currency or ''} to refund once received). Approve it to send the customer the RMA.",

@@ -1,0 +1,32 @@
+"""How every screen runs an action: the workflow does it, or refuses it.
+
+A refusal is a WorkflowError (its message and 4xx status) or a database that didn't
+answer (503, naming it, and saying what that means for this action). The views then
+answer the refusal their own way: the page again, a partial, or an error page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from console.lookups import DatabaseUnavailable
+from console.workflows import WorkflowError
+
+# What a database being down means for most actions: a workflow writes all or nothing.
+NOTHING_CHANGED = "so nothing was changed. Try again when it is back (the Databases page shows its state)."
+
+
+@dataclass
+class Refusal:
+    message: str
+    status: int
+
+
+def attempt(perform, unavailable: str = NOTHING_CHANGED):
+    """Run ``perform()``: ``(its result, None)`` when done, ``(None, Refusal)`` when not.
+    ``unavailable`` finishes the sentence "<name>_db is unavailable, …"."""
+    try:
+        return perform(), None
+    except WorkflowError as exc:
+        return None, Refusal(exc.message, exc.status)
+    except DatabaseUnavailable as exc:
+        return None, Refusal(f"{exc.bind_key}_db is unavailable, {unavailable}", 503)
