@@ -105,6 +105,15 @@ def within_days(stmt, column, first: date | None, last: date | None):
     return stmt
 
 
+def where_equal(stmt, *pairs):
+    """``stmt`` limited, for each ``(column, value)`` whose value was given, to rows
+    where ``column`` equals it: the plain choice filters of a list."""
+    for column, value in pairs:
+        if value:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
 def customer_ids(term: str) -> list[str]:
     """Auth user ids whose email (auth_db, or the profile copy) or name (user_db) contains ``term``."""
     term = term.lower()

@@ -24,7 +24,7 @@ from console.extensions import db
 from console.health import check_bind
 from console.listing import Page, keyset_page
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, customer_ids, customer_text,
-                             date_range, text, within_days)
+                             date_range, text, where_equal, within_days)
 from console.lookups import DatabaseUnavailable, Lookups, Missing, chunks, database, fetch_in, referrers, resolve
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
@@ -126,17 +126,13 @@ def orders_query(filters: OrderFilters):
     stmt = select(Order)
     if filters.q:
         stmt = stmt.where(or_(Order.order_number.istartswith(filters.q, autoescape=True), Order.id == filters.q))
-    if filters.status:
-        stmt = stmt.where(Order.status == filters.status)
-    if filters.payment_status:
-        stmt = stmt.where(Order.payment_status == filters.payment_status)
+    stmt = where_equal(stmt, (Order.status, filters.status), (Order.payment_status, filters.payment_status),
+                       (Order.currency, filters.currency))
     stmt = within_days(stmt, Order.created_at, filters.created_from, filters.created_to)
     if filters.total_min is not None:
         stmt = stmt.where(Order.total_amount >= filters.total_min)
     if filters.total_max is not None:
         stmt = stmt.where(Order.total_amount <= filters.total_max)
-    if filters.currency:
-        stmt = stmt.where(Order.currency == filters.currency)
     if filters.customer:
         stmt = stmt.where(Order.user_id.in_(customer_ids(filters.customer)))
     if filters.sku:

@@ -17,9 +17,8 @@ from sqlalchemy import func, select
 from console.exports import stream_batches
 from console.extensions import db
 from console.listing import Page, keyset_page
-# FilterError is re-exported for the views, which catch it.
-from console.filters import (FilterError, QueryFilters, choice, customer_ids, customer_text, date_range,
-                             order_ids_numbered, text, within_days)
+from console.filters import (QueryFilters, choice, customer_ids, customer_text, date_range, order_ids_numbered, text,
+                             where_equal, within_days)
 from console.lookups import DatabaseUnavailable, Lookups, Missing, database, resolve, target_or_missing
 from console.models.auth import User
 from console.models.notification import Notification
@@ -66,12 +65,8 @@ def returns_query(filters: ReturnFilters):
     first turned into ids in order_db / auth_db and user_db (DatabaseUnavailable names
     the one that is down; FilterError when a filter is too broad)."""
     stmt = select(ReturnRequest)
-    if filters.status:
-        stmt = stmt.where(ReturnRequest.status == filters.status)
-    if filters.reason:
-        stmt = stmt.where(ReturnRequest.return_reason == filters.reason)
-    if filters.refund_method:
-        stmt = stmt.where(ReturnRequest.refund_method == filters.refund_method)
+    stmt = where_equal(stmt, (ReturnRequest.status, filters.status), (ReturnRequest.return_reason, filters.reason),
+                       (ReturnRequest.refund_method, filters.refund_method))
     stmt = within_days(stmt, ReturnRequest.requested_at, filters.requested_from, filters.requested_to)
     if filters.order:
         stmt = stmt.where(ReturnRequest.order_id.in_(order_ids_numbered(filters.order)))
