@@ -9,6 +9,7 @@ runs COUNT(*) over a large table.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from flask import abort, redirect, request, url_for
@@ -20,6 +21,7 @@ from flask_admin.model import filters as model_filters
 from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import JSON, Text
 
 from config import BIND_KEYS
@@ -43,6 +45,7 @@ SECRETS_BY_TABLE = {
     ("carts", "session_id"),           # a guest cart's session id opens that cart
 }
 SECRET_WORDS = ("password", "secret", "token", "api_key")
+UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def is_secret(table: str, column: str) -> bool:
@@ -93,6 +96,23 @@ def _utc_time(view, value: datetime, name: str) -> str:
     return when(value, "%Y-%m-%d %H:%M:%S")
 
 
+def _is_id(column) -> bool:
+    return column.name == "id" or column.name.endswith("_id")
+
+
+def _short_id(view, context, model, name):
+    """In lists, a UUID shows its first 8 characters (the whole id in its tooltip and on
+    the details page): a table with four id columns then still shows its amounts and
+    statuses at 1366 px. Readable ids (provider ids, keys) stay whole."""
+    value = getattr(model, name)
+    if value is None:
+        return ""
+    text = str(value)
+    if not UUID_LIKE.match(text):
+        return text
+    return Markup('<span class="mono" title="{0}">{1}…</span>').format(text, text[:8])
+
+
 # --- access ---------------------------------------------------------------------------
 
 class AdminOnly:
@@ -139,6 +159,8 @@ class TableView(AdminOnly, ModelView):
 
         self.secret_columns = secrets
         self.column_list = [attrs[c.name] for c in shown if not _is_long(c)]
+        self.column_formatters = {attrs[c.name]: _short_id for c in shown if _is_id(c) and not _is_long(c)}
+        self.column_formatters_detail = {}  # the details page shows every id in full
         self.column_details_list = [attrs[c.name] for c in shown]
         self.column_exclude_list = list(secrets)
         self.column_details_exclude_list = list(secrets)

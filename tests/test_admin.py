@@ -262,3 +262,20 @@ def test_a_database_that_is_down_gives_a_503_naming_it(app, auth, database_urls)
     assert down.status_code == 503 and b"payment_db" in down.data
     assert details.status_code == 503
     assert up.status_code == 200
+
+
+def test_lists_shorten_uuids_and_details_show_them_whole(app, auth):
+    with app.app_context():
+        customer, _ = make_customer("shopper@example.com")
+        order = make_order(customer, [(make_product("SKU-1", "Mug", "9.00"), 1)], status="confirmed").order
+        db.session.commit()
+        order_id, user_id, number = order.id, customer.id, order.order_number
+    client = admin_client(app, auth)
+    listing = client.get("/data/order/orders/").get_data(as_text=True)
+    # a UUID shows as its first 8 characters, the whole id in the tooltip
+    assert f'<span class="mono" title="{order_id}">{order_id[:8]}…</span>' in listing
+    assert f'title="{user_id}">{user_id[:8]}…' in listing
+    assert f">{order_id}<" not in listing
+    assert number in listing  # readable keys stay whole
+    details = client.get(f"/data/order/orders/details/?id={order_id}").get_data(as_text=True)
+    assert f">{order_id}<" in details.replace("\n", "").replace(" ", "")
