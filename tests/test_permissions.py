@@ -149,3 +149,12 @@ def test_a_refusal_says_what_is_missing(auth, client):
         response = client.get(path)
         assert response.status_code == 403
         assert b"Your role does not allow this: it needs permission to" in response.data
+
+
+def test_error_pages_offer_a_way_on(auth, client):
+    auth.login("support")
+    missing = client.get("/no-such-page").get_data(as_text=True)
+    assert 'id="error-next"' in missing and "search box at the top" in missing and 'href="/"' in missing
+    refused = client.get("/staff")
+    assert refused.status_code == 403
+    assert b'id="error-next"' in refused.data and b"search box" not in refused.data

@@ -132,6 +132,21 @@ def test_dashboard_page_shows_figures_and_links(app, auth, client):
     assert 'action="/search"' in html and 'name="q"' in html
 
 
+def test_figures_link_only_to_lists_the_role_may_open(app, auth, client):
+    """Marketing sees the figures but holds no orders, returns or refunds permission:
+    no figure or bar links into a 403."""
+    with app.app_context():
+        user, _ = make_customer("today@example.com")
+        make_order(user, [(make_product("ITEM-3", "Item", "10.00", stock=100), 1)], status="pending",
+                   created_at=utcnow())
+        db.session.commit()
+    auth.login("marketing")
+    html = client.get("/").get_data(as_text=True)
+    assert "Orders by status" in html and 'class="bar status-pending"' in html
+    for path in ("/orders", "/returns", "/refunds"):
+        assert f'href="{path}' not in html
+
+
 def test_dashboard_query_count_is_bounded(app, auth, client, count_queries):
     with app.app_context():
         user, _ = make_customer("many@example.com")
