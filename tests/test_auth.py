@@ -275,6 +275,30 @@ def test_a_totp_code_works_once(client, app, mfa_user):
     assert client.post("/login/mfa", data={"code": totp.at(time.time() + 30)}).status_code == 302
 
 
+def test_an_80_bit_secret_from_the_auth_service_still_signs_in(client, app, mfa_user):
+    """Secrets of 16 base32 characters are below pyotp's 112-bit floor but common in
+    authenticator enrolments the auth service already holds."""
+    email, _, _ = mfa_user
+    short = "JBSWY3DPEHPK3PXP"
+    with app.app_context():
+        db.session.scalar(select(User).where(User.email == email)).mfa_secret = short
+        db.session.commit()
+    code = mfa.ServiceTOTP(short).now()
+    sign_in(client, email)
+    assert client.post("/login/mfa", data={"code": code}).status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_a_secret_that_is_not_base32_refuses_the_code_without_a_500(client, app, mfa_user):
+    email, totp, _ = mfa_user
+    with app.app_context():
+        db.session.scalar(select(User).where(User.email == email)).mfa_secret = "not base32 !!"
+        db.session.commit()
+    sign_in(client, email)
+    response = client.post("/login/mfa", data={"code": totp.now()})
+    assert response.status_code == 401 and MFA_FAILURE.encode() in response.data
+
+
 def test_a_backup_code_works_once(client, app, mfa_user):
     email, _, codes = mfa_user
     sign_in(client, email)

@@ -10,9 +10,11 @@ is kept in rate_limits under ``mfa:last:<user id>``.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import io
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +28,8 @@ from console.extensions import db
 from console.models.auth import MfaBackupCode, User
 from console.models.types import utcnow
 from console.workflows import WorkflowError
+
+logger = logging.getLogger(__name__)
 
 ISSUER = "Operations console"
 BACKUP_CODE_COUNT = 10
@@ -56,11 +60,28 @@ def normalise(code: str | None) -> str:
     return "".join((code or "").split()).replace("-", "").lower()
 
 
+class ServiceTOTP(pyotp.TOTP):
+    """TOTP for secrets the auth service already stored.
+
+    pyotp refuses secrets under 112 bits, but authenticator secrets of 16 base32
+    characters (80 bits) are common and users enrolled with them must still sign in.
+    New secrets made here are 160 bits (``new_secret``)."""
+
+    def byte_secret(self) -> bytes:
+        secret = "".join(self.secret.split()).upper()
+        return base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
+
+
 def matching_step(secret: str, code: str, now: datetime | None = None) -> int | None:
     """The time step ``code`` belongs to, or None. Accepts the previous, current and
     next step, as ``TOTP.verify(code, valid_window=1)`` does, but says which one
-    matched so a code can be refused the second time."""
-    totp = pyotp.TOTP(secret)
+    matched so a code can be refused the second time. A secret that is not base32 at
+    all matches nothing (and is logged), rather than failing the sign-in page."""
+    try:
+        totp = ServiceTOTP(secret)  # decodes the secret
+    except (binascii.Error, ValueError):
+        logger.warning("MFA secret of a user is not valid base32; TOTP codes cannot match")
+        return None
     current = totp.timecode(now or utcnow())
     for step in (current - 1, current, current + 1):
         if hmac.compare_digest(totp.generate_otp(step), code):
