@@ -121,9 +121,14 @@ class ActivityRow:
     def changes(self) -> list[Change]:
         """before/after side by side, key by key; unchanged keys are left out."""
         before, after = self.metadata.get("before"), self.metadata.get("after")
+        if before is None and after is None:
+            return []
+        # A record with only one side (something created, or removed) still reads key by key.
+        if isinstance(before, dict) and after is None:
+            after = {}
+        elif isinstance(after, dict) and before is None:
+            before = {}
         if not isinstance(before, dict) or not isinstance(after, dict):
-            if before is None and after is None:
-                return []
             return [Change("", None if before is None else _short(before), None if after is None else _short(after))]
         changes = []
         for key in dict.fromkeys([*before, *after]):

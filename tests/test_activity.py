@@ -158,3 +158,14 @@ def test_rows_written_by_other_services_render(app, client, trail):
     response = client.get("/activity")
     assert response.status_code == 200
     assert actions_in(response.get_data(as_text=True))[:2] == ["session.revoked", "login.password_changed"]
+
+
+def test_changes_read_key_by_key_when_only_one_side_was_recorded():
+    from console.activity import ActivityRow, Change
+    from console.models.auth import SecurityAuditLog
+
+    created = ActivityRow(SecurityAuditLog(metadata_={"before": None, "after": {"amount": "24.00", "status": "PENDING"}}), None)
+    assert created.changes == [Change("amount", None, "24.00"), Change("status", None, "PENDING")]
+    removed = ActivityRow(SecurityAuditLog(metadata_={"before": {"role": "finance"}, "after": None}), None)
+    assert removed.changes == [Change("role", "finance", None)]
+    assert ActivityRow(SecurityAuditLog(metadata_={}), None).changes == []
