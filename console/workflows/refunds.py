@@ -149,7 +149,9 @@ def pending_steps(refund: PaymentRefund) -> list[str]:
 
 
 def needs_attention(refund: PaymentRefund) -> bool:
-    return refund.status != "FAILED" and bool(pending_steps(refund))
+    """A step recorded as pending: it failed part-way and Retry finishes it. This holds
+    for a FAILED refund too, whose outcome (audit) step may itself have failed."""
+    return bool(pending_steps(refund))
 
 
 def waiting_steps(refund: PaymentRefund) -> list[str]:

@@ -188,6 +188,23 @@ def test_a_later_step_failing_after_completion_needs_attention_and_retry_finishe
     assert count(PaymentAuditLog, PaymentAuditLog.event_type == "refund.completed") == 1
 
 
+def test_a_failed_refund_whose_outcome_record_fails_needs_attention_until_retried(monkeypatch):
+    data = paid_order(provider="PAYPAL")
+    outcome = refunds.refund_order(data.actor, data.order.id, "40.00", key="p-att", reason="Damaged")
+    service_marks(outcome.refund.id, "FAILED")
+    monkeypatch.setitem(refunds.STEPS, "outcome", lambda actor, refund: (_ for _ in ()).throw(RuntimeError("auth_db")))
+    synced = refunds.sync_refund(data.actor, outcome.refund.id)
+    assert synced.failed_step == "outcome"
+    refund = fresh(PaymentRefund, outcome.refund.id)
+    assert refund.status == "FAILED" and refunds.needs_attention(refund)
+    assert db.session.scalar(select(PaymentRefund.id).where(refunds.needs_attention_clause())) == refund.id
+    monkeypatch.undo()
+    refunds.retry_refund(data.actor, outcome.refund.id)
+    assert not refunds.needs_attention(fresh(PaymentRefund, outcome.refund.id))
+    actions = audit_actions(outcome.refund.id)
+    assert sorted(actions) == ["refund.failed", "refund.issued", "refund.retried"]  # each once
+
+
 def test_a_direct_client_answer_is_written_on_the_row():
     class Direct:
         def submit_refund(self, payment, amount, key):
