@@ -39,7 +39,7 @@ the return_refunds row is created under that id, so each side finds the other by
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
@@ -191,15 +191,21 @@ def refunds_of_return(return_request: ReturnRequest) -> list[PaymentRefund]:
 # --- issuing -----------------------------------------------------------------------------
 
 @dataclass
-class RefundOutcome:
+class StepsOutcome:
+    """What a refund action left behind: the refund, and the step that failed, if any."""
+
     refund: PaymentRefund
-    created: bool  # False: the key was used before and this is that first refund
-    failed_step: str | None = None
-    error: str | None = None
+    failed_step: str | None = field(default=None, kw_only=True)
+    error: str | None = field(default=None, kw_only=True)
 
     @property
     def needs_attention(self) -> bool:
         return self.failed_step is not None
+
+
+@dataclass
+class RefundOutcome(StepsOutcome):
+    created: bool  # False: the key was used before and this is that first refund
 
     @property
     def message(self) -> str:
@@ -362,15 +368,8 @@ def _money_step(actor, payment_id: str, amount: Decimal, key: str, reason: str, 
 # --- following a deferred refund ----------------------------------------------------------
 
 @dataclass
-class SyncOutcome:
-    refund: PaymentRefund
+class SyncOutcome(StepsOutcome):
     settled: bool  # this sync recorded the provider's final answer
-    failed_step: str | None = None
-    error: str | None = None
-
-    @property
-    def needs_attention(self) -> bool:
-        return self.failed_step is not None
 
     @property
     def state(self) -> str:
@@ -422,7 +421,7 @@ def sync_refund(actor, refund_id: str) -> SyncOutcome:
             answer = provider.refund_status(refund)
         settled = _settle(actor, refund_id, answer)
     failed, error = _run_steps(actor, refund_id)
-    return SyncOutcome(_reload(refund_id), settled, failed, error)
+    return SyncOutcome(_reload(refund_id), settled, failed_step=failed, error=error)
 
 
 def _refund_transactions(refund: PaymentRefund) -> list[PaymentTransaction]:
