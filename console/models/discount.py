@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
@@ -42,6 +42,12 @@ class Coupon(DiscountModel):
     metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# Codes are unique ignoring case: the console looks them up and filters them by prefix on
+# upper(code); text_pattern_ops serves both = and LIKE 'PREFIX%' under any collation.
+Index("ix_coupons_code_upper", func.upper(Coupon.code).label("code_upper"),
+      postgresql_ops={"code_upper": "text_pattern_ops"})
 
 
 class CouponUsage(DiscountModel):
