@@ -49,7 +49,7 @@ LENGTHS = range(4, 17)
 PREFIX_MAX = 20
 # The random part must leave room: at most one code in HEADROOM of the possible ones is
 # generated at once, so clashes stay rare and a retry always finds free codes.
-HEADROOM = 50
+HEADROOM = 100
 INSERT_CHUNK = 1000
 # One number for the advisory lock that every writer of coupon codes takes.
 CODE_LOCK = 0x636F75706F6E  # "coupon"

@@ -115,7 +115,7 @@ def _ids_for(model, column, typed: list[str], upper: bool, errors: dict, field: 
     found: dict[str, str] = {}
     with database("product"):
         for chunk in chunks(candidates):
-            found.update(db.session.execute(select(column, model.id).where(column.in_(chunk))).tuples())
+            found.update(db.session.execute(select(column, model.id).where(column.in_(chunk))).tuples().all())
     ids, unknown = [], []
     for value in typed:
         row_id = found.get(value) or found.get(fold(value))
