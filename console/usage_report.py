@@ -109,6 +109,11 @@ EXPORT_HEADER = ["used_at", "customer_email", "customer_name", "order_number", "
                  "currency", "discount_amount", "user_id", "order_id", "usage_id"]
 
 
+def _absent(target, down: bool) -> str:
+    # Missing reads "missing (id …)" (and is falsy); None is an empty id or a database down.
+    return "unavailable" if down else ("" if target is None else str(target))
+
+
 def export_rows(kind: str, owner_id: str) -> Iterator[list]:
     """Every use, newest first, streamed; a database found down is not asked again."""
     model, _, _ = _kind(kind)
@@ -118,8 +123,8 @@ def export_rows(kind: str, owner_id: str) -> Iterator[list]:
         for use in decorate(kind, batch, lookups):
             u, order = use.usage, use.order
             found = isinstance(order, Order)
-            yield [u.used_at, use.email or ("unavailable" if lookups.down("auth") else str(use.account or "")),
-                   use.name, order.order_number if found else ("unavailable" if lookups.down("order") else str(order or "")),
+            yield [u.used_at, use.email or _absent(use.account, lookups.down("auth")), use.name,
+                   order.order_number if found else _absent(order, lookups.down("order")),
                    order.status if found else "", order.total_amount if found else "",
                    order.currency if found else "", u.discount_amount, u.user_id, u.order_id, u.id]
 
