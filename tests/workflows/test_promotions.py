@@ -212,3 +212,14 @@ def test_legacy_configuration_reads_only_the_common_fields(actor, catalog):
     db.session.commit()
     data = flow.input_of(legacy)
     assert data.name == "Service-made" and data.bundle_products == [] and not flow.readable(legacy.configuration)
+
+
+def test_every_demo_promotion_opens_in_its_form(ctx):
+    from console.demo.seed import seed_demo
+
+    seed_demo(customers=5, orders=10, seed=2)
+    promotions = db.session.scalars(select(Promotion)).all()
+    assert {p.type for p in promotions} == set(flow.TYPES) and {p.status for p in promotions} == set(flow.STATUSES)
+    for promotion in promotions:
+        assert flow.rules_match(promotion, flow.rules_of(promotion.id)), promotion.name
+        assert flow.configuration_for(flow.input_of(promotion)) == promotion.configuration, promotion.name
