@@ -12,6 +12,8 @@ MENU = (
     ("Returns", "returns.list_returns", "returns.view"),
     ("Refunds", "refunds.list_refunds", "refunds.view"),
     ("Inventory", "inventory.list_inventory", "inventory.view"),
+    ("Coupons", "coupons.list_coupons", "coupons.view"),
+    ("Promotions", "promotions.list_promotions", "coupons.view"),
     ("Marketing", "marketing.index", "marketing.view"),
     ("Staff", "staff.list_staff", "staff.manage"),
     ("Activity", "activity.list_activity", "activity.view"),

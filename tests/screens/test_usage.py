@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from console import usage_report as report
+from console.screens import usage as report
 from console.demo.builders import make_coupon, make_customer, make_order, make_product, make_promotion, use_coupon, use_promotion
 from console.demo.seed import seed_demo
 from console.extensions import db

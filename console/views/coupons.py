@@ -1,0 +1,97 @@
+"""Coupons: the list and its export, the coupon page with its usage report, the create
+and edit forms, bulk generation, and the actions (disable, enable, delete, recount)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from console import links
+from console.exports import csv_response
+from console.permissions import permission_required
+from console.screens import coupons as screens
+from console.screens import usage
+from console.views._actions import attempt
+from console.views._listing import vary, wants_partial
+from console.workflows import coupons as flow
+
+bp = Blueprint("coupons", __name__, url_prefix="/coupons")
+bp.context_processor(links.template_helpers)
+USES_PAGE = 25
+
+
+def _coupon_or_404(key: str):
+    coupon = screens.find(key)
+    if coupon is None:
+        abort(404, f"No coupon with id or code “{key[:60]}”. Search the coupons list instead.")
+    return coupon
+
+
+def _key(coupon) -> str:
+    return coupon.code or coupon.id
+
+
+def _render_detail(coupon, *, status: int = 200, error: str | None = None):
+    cursor = request.args.get("cursor") or None
+    page = screens.coupon_page(coupon, cursor=cursor, size=USES_PAGE)
+    context = {"page": page, "key": _key(coupon), "cursor": cursor, "size": USES_PAGE, "error": error,
+               "type_labels": flow.TYPE_LABELS}
+    if wants_partial("uses-table"):
+        return vary(make_response(render_template("coupons/_uses.html", **context), status))
+    return vary(make_response(render_template("coupons/detail.html", **context), status))
+
+
+@bp.get("/<key>")
+@permission_required("coupons.view")
+def coupon_detail(key: str):
+    return _render_detail(_coupon_or_404(key))
+
+
+@bp.get("/<key>/uses.csv")
+@permission_required("coupons.view")
+def export_uses(key: str):
+    coupon = _coupon_or_404(key)
+    return csv_response(f"coupon-{_key(coupon).lower()}-uses", usage.EXPORT_HEADER,
+                        usage.export_rows("coupon", coupon.id))
+
+
+def _act(key: str, perform, done):
+    """One action on a coupon: a flash and the coupon page when done; the page again with
+    the refusal (its 4xx, or 503 naming the database) when not."""
+    coupon = _coupon_or_404(key)
+    result, refused = attempt(lambda: perform(current_user, coupon.id))
+    if refused is None:
+        message, target = done(result)
+        flash(message, "success")
+        return redirect(target, 303)
+    return _render_detail(_coupon_or_404(coupon.id), status=refused.status, error=refused.message)
+
+
+def _back_to(coupon) -> str:
+    return url_for("coupons.coupon_detail", key=_key(coupon))
+
+
+@bp.post("/<key>/disable")
+@permission_required("coupons.manage")
+def disable(key: str):
+    return _act(key, flow.disable, lambda c: (f"{c.code} is disabled: checkouts refuse it from now on.", _back_to(c)))
+
+
+@bp.post("/<key>/enable")
+@permission_required("coupons.manage")
+def enable(key: str):
+    return _act(key, flow.enable, lambda c: (f"{c.code} is enabled again.", _back_to(c)))
+
+
+@bp.post("/<key>/delete")
+@permission_required("coupons.manage")
+def delete(key: str):
+    return _act(key, flow.delete_coupon,
+                lambda code: (f"Coupon {code} deleted (it had never been used).", url_for("coupons.list_coupons")))
+
+
+@bp.post("/<key>/recount")
+@permission_required("coupons.manage")
+def recount(key: str):
+    return _act(key, flow.recount, lambda r: (
+        f"{r.coupon.code}'s usage count is now {r.after:,} (it said {r.before if r.before is not None else 'nothing'}).",
+        _back_to(r.coupon)))
