@@ -3,14 +3,22 @@ status and the actions it allows, the usage report) and, below, the list."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
 
 from console.charts import Chart
-from console.lookups import Lookups, database
-from console.models.discount import Promotion, PromotionRule
+from console.extensions import db
+from console.filters import QueryFilters, choice, date_range, start_of, text, where_equal
+from console.lookups import Lookups, chunks, database
+from console.models.discount import Promotion, PromotionRule, PromotionUsage
 from console.models.types import utcnow
+from console.screens.lists import ListScreen, Sort
 from console.screens import usage
+from console.screens.coupons import plain_text
 from console.workflows import promotions as flow
-from console.workflows.discounts import chosen
+from console.workflows.discounts import CENTS, chosen
 
 
 @dataclass
@@ -94,3 +102,88 @@ def promotion_page(promotion: Promotion, *, cursor: str | None = None, size: int
     down = set(lookups.unavailable) | totals.unavailable | uses.unavailable
     return PromotionPage(promotion, flow.shown_status(promotion, utcnow()), rules, matches, offer, totals,
                          usage.usage_chart(totals.days), uses, down)
+
+
+# --- the list ----------------------------------------------------------------------------------
+
+@dataclass
+class PromotionFilters(QueryFilters):
+    name: str = ""
+    type: str = ""
+    status: str = ""  # as shown: an ACTIVE or PAUSED promotion past its end is EXPIRED
+    window_from: date | None = None
+    window_to: date | None = None
+
+    FIELDS = ("name", "type", "status", "window_from", "window_to")
+
+    @classmethod
+    def parse(cls, args) -> tuple["PromotionFilters", list[str]]:
+        errors: list[str] = []
+        f = cls(name=plain_text(args, "name", errors))
+        f.type = choice(args, "type", flow.TYPES, "Type", errors)
+        f.status = choice(args, "status", flow.STATUSES, "Status", errors)
+        f.window_from, f.window_to = date_range(args, ("window_from", "Window from"), ("window_to", "Window to"),
+                                                errors)
+        return f, errors
+
+
+def promotions_statement(filters: PromotionFilters, lookups: Lookups | None = None):
+    stmt = select(Promotion)
+    if filters.name:
+        stmt = stmt.where(func.lower(Promotion.name).contains(filters.name.lower(), autoescape=True))
+    stmt = where_equal(stmt, (Promotion.type, filters.type))
+    if filters.status:
+        stmt = stmt.where(flow.status_condition(filters.status, utcnow()))
+    if filters.window_to:
+        stmt = stmt.where(or_(Promotion.starts_at.is_(None),
+                              Promotion.starts_at < start_of(filters.window_to + timedelta(days=1))))
+    if filters.window_from:
+        stmt = stmt.where(or_(Promotion.ends_at.is_(None), Promotion.ends_at >= start_of(filters.window_from)))
+    return stmt
+
+
+@dataclass
+class PromotionRow:
+    promotion: Promotion
+    status: str
+    uses: int | None
+    discount_given: Decimal | None
+
+
+def usage_figures(ids: list[str]) -> dict[str, tuple[int, Decimal]]:
+    """(uses, discount given) per promotion: one grouped query per page."""
+    figures: dict[str, tuple[int, Decimal]] = {}
+    owner = PromotionUsage.promotion_id
+    with database("discount"):
+        for chunk in chunks(ids):
+            for promotion_id, uses, given in db.session.execute(
+                    select(owner, func.count(), func.sum(PromotionUsage.discount_amount))
+                    .where(owner.in_(chunk)).group_by(owner)):
+                figures[promotion_id] = (uses, Decimal(given or 0).quantize(CENTS))
+    return figures
+
+
+def decorate(promotions: list[Promotion], lookups: Lookups) -> list[PromotionRow]:
+    now = utcnow()
+    figures = lookups.run("discount", lambda: usage_figures([p.id for p in promotions]), None)
+    rows = []
+    for p in promotions:
+        uses, given = (figures or {}).get(p.id, (0, Decimal("0.00")))
+        rows.append(PromotionRow(p, flow.shown_status(p, now), None if figures is None else uses,
+                                 None if figures is None else given))
+    return rows
+
+
+PROMOTIONS = ListScreen(
+    name="promotions", noun="promotions", home="discount",
+    filters=PromotionFilters, statement=promotions_statement, id_column=Promotion.id,
+    sorts=(Sort("created", Promotion.created_at, "Created"),
+           Sort("name", Promotion.name, "Name", descending=False),
+           Sort("starts", Promotion.starts_at, "Starts"),
+           Sort("ends", Promotion.ends_at, "Ends", descending=False)),
+    default_sort="-created", decorate=decorate,
+    export_header=("name", "type", "status", "stored_status", "starts_at", "ends_at", "uses", "discount_given",
+                   "promotion_id"),
+    export_row=lambda row, lookups: [
+        row.promotion.name, row.promotion.type, row.status, row.promotion.status, row.promotion.starts_at,
+        row.promotion.ends_at, row.uses, row.discount_given, row.promotion.id])

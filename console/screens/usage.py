@@ -18,11 +18,11 @@ from decimal import Decimal
 
 from sqlalchemy import func, or_, select
 
-from console.charts import Chart, column_chart
-from console.dashboard import _as_date, start_of_day, utc_day
+from console.charts import Chart, column_chart, nice_ceiling
+from console.screens.dashboard import _as_date, start_of_day, utc_day
 from console.exports import stream_batches
 from console.extensions import db
-from console.listing import Page, keyset_page
+from console.screens.keyset import Page, keyset_page
 from console.lookups import DatabaseUnavailable, Lookups, Missing, chunks, database, fetch_in, resolve, target_or_missing
 from console.models.auth import User
 from console.models.discount import CouponUsage, PromotionUsage
@@ -96,11 +96,13 @@ class UsesPage:
     unavailable: set[str]
 
 
-def uses_page(kind: str, owner_id: str, cursor: str | None, size: int) -> UsesPage:
-    """One page of uses, newest first (keyset on used_at, id)."""
+def uses_page(kind: str, owner_id: str, cursor: str | None, size: int, before: str | None = None) -> UsesPage:
+    """One page of uses, newest first (keyset on used_at, id): after ``cursor`` (older
+    uses) or ``before`` (newer ones)."""
     model, _, _ = _kind(kind)
     with database("discount"):
-        page = keyset_page(uses_statement(kind, owner_id), model.used_at, model.id, cursor, size, count=False)
+        page = keyset_page(uses_statement(kind, owner_id), model.used_at, model.id, sort_key="used",
+                           descending=True, size=size, after=cursor, before=before, count=False)
     lookups = Lookups()
     return UsesPage(page, decorate(kind, page.rows, lookups), lookups.unavailable)
 
@@ -274,5 +276,8 @@ def usage_chart(days: list[UsageDay]) -> Chart | None:
     points = [(d.day.strftime("%d %b"), d.uses, None,
                f"{d.day.isoformat()}: {d.uses:,} use{'' if d.uses == 1 else 's'}, {d.discount:,.2f} off")
               for d in days]
-    return column_chart(points, tick_format=lambda v: f"{v:,.1f}".removesuffix(".0"),
+    # Uses are whole numbers: up to 5 the axis counts them one by one, above it in fifths
+    # of a round top (10, 20, 25, 50 …), so no tick reads 0.8 of a use.
+    top = nice_ceiling(max(d.uses for d in days))
+    return column_chart(points, tick_format=lambda v: f"{v:,.0f}", ticks=int(top) if top <= 5 else 5,
                         label_every=max(1, len(days) // 8))

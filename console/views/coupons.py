@@ -11,12 +11,39 @@ from console.permissions import permission_required
 from console.screens import coupons as screens
 from console.screens import usage
 from console.views._actions import attempt
-from console.views._listing import vary, wants_partial
+from console.views._discount_forms import CouponForm, GenerateForm, apply_errors
+from console.views._listing import add_list_routes, vary, wants_partial
 from console.workflows import coupons as flow
+from console.workflows.discounts import Invalid
 
 bp = Blueprint("coupons", __name__, url_prefix="/coupons")
 bp.context_processor(links.template_helpers)
 USES_PAGE = 25
+# Paths under /coupons that are not coupon codes.
+RESERVED = {"new", "export.csv"}
+
+
+def type_label(kind: str | None) -> str:
+    return flow.TYPE_LABELS.get(kind or "", kind or "—")
+
+
+def type_short(kind: str | None) -> str:
+    return {"PERCENTAGE": "percent", "FIXED_AMOUNT": "fixed", "FREE_SHIPPING": "free shipping"}.get(kind or "", kind or "—")
+
+
+def coupon_key(coupon) -> str:
+    """What a coupon's address holds: its code, or its id when the code is empty or
+    reads like another page's path."""
+    code = coupon.code or ""
+    return coupon.id if not code or code.lower() in RESERVED or "/" in code else code
+
+
+@bp.context_processor
+def helpers():
+    return {"type_label": type_label, "type_short": type_short, "coupon_key": coupon_key}
+
+
+add_list_routes(bp, screens.COUPONS, "coupons.view", lambda: {"types": flow.TYPES, "states": flow.STATES})
 
 
 def _coupon_or_404(key: str):
@@ -27,7 +54,7 @@ def _coupon_or_404(key: str):
 
 
 def _key(coupon) -> str:
-    return coupon.code or coupon.id
+    return coupon_key(coupon)
 
 
 def _render_detail(coupon, *, status: int = 200, error: str | None = None):
@@ -95,3 +122,77 @@ def recount(key: str):
     return _act(key, flow.recount, lambda r: (
         f"{r.coupon.code}'s usage count is now {r.after:,} (it said {r.before if r.before is not None else 'nothing'}).",
         _back_to(r.coupon)))
+
+
+# --- create, edit, generate -------------------------------------------------------------------
+
+def _render_form(form, coupon=None, *, status: int = 200, refusal: str | None = None):
+    return make_response(render_template("coupons/form.html", form=form, coupon=coupon, refusal=refusal), status)
+
+
+def _save(form, coupon, perform):
+    """Validate the form, run the workflow; the form again with each refusal next to its
+    field (422), or the coupon page."""
+    if not form.validate_on_submit():
+        return _render_form(form, coupon, status=422 if request.method == "POST" else 200)
+    saved, refused = attempt(lambda: perform(form.input()))
+    if refused is None:
+        flash(f"Coupon {saved.code} saved.", "success")
+        return redirect(url_for("coupons.coupon_detail", key=coupon_key(saved)), 303)
+    marked = any(f.errors for f in form) or form.form_errors
+    return _render_form(form, coupon, status=refused.status, refusal=None if marked else refused.message)
+
+
+def _attempt_with_fields(form, perform):
+    try:
+        return perform()
+    except Invalid as exc:
+        apply_errors(form, exc.errors)
+        raise
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@permission_required("coupons.manage")
+def new_coupon():
+    form = CouponForm()
+    if request.method == "GET":
+        return _render_form(form)
+    return _save(form, None, lambda data: _attempt_with_fields(form, lambda: flow.create_coupon(current_user, data)))
+
+
+@bp.route("/<key>/edit", methods=["GET", "POST"])
+@permission_required("coupons.manage")
+def edit_coupon(key: str):
+    coupon = _coupon_or_404(key)
+    form = CouponForm()
+    if request.method == "GET":
+        form.fill(_read_back(coupon))
+        return _render_form(form, coupon)
+    return _save(form, coupon, lambda data: _attempt_with_fields(
+        form, lambda: flow.update_coupon(current_user, coupon.id, data)))
+
+
+def _read_back(coupon):
+    data, refused = attempt(lambda: flow.input_of(coupon),
+                            "so the form can't show the coupon's products. Try again shortly.")
+    if refused is not None:
+        abort(refused.status, refused.message)
+    return data
+
+
+@bp.route("/<key>/generate", methods=["GET", "POST"])
+@permission_required("coupons.manage")
+def generate(key: str):
+    coupon = _coupon_or_404(key)
+    form = GenerateForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return make_response(render_template("coupons/generate.html", form=form, coupon=coupon), status)
+    result, refused = attempt(lambda: _attempt_with_fields(form, lambda: flow.generate_codes(
+        current_user, coupon.id, form.count.data, form.prefix.data or "", form.length.data,
+        uses_per_code=form.uses_per_code.data)))
+    if refused is not None:
+        marked = any(f.errors for f in form) or form.form_errors
+        return make_response(render_template("coupons/generate.html", form=form, coupon=coupon,
+                                             refusal=None if marked else refused.message), refused.status)
+    return render_template("coupons/generated.html", result=result)

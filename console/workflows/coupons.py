@@ -232,7 +232,7 @@ def _validate(data: CouponInput, coupon: Coupon | None) -> dict:
 def find(key: str) -> Coupon | None:
     """A coupon by id or by code (any case)."""
     key = (key or "").strip()
-    if not key or len(key) > 200:
+    if not key or len(key) > 200 or not key.isprintable():
         return None
     with database("discount"):
         coupon = db.session.get(Coupon, key)

@@ -306,7 +306,7 @@ def rules_match(promotion: Promotion, rules: list[PromotionRule]) -> bool:
 # --- reading -------------------------------------------------------------------------------
 
 def find(promotion_id: str) -> Promotion | None:
-    if not promotion_id or len(promotion_id) > 200:
+    if not promotion_id or len(promotion_id) > 200 or not promotion_id.isprintable():
         return None
     with database("discount"):
         return db.session.get(Promotion, promotion_id)
