@@ -22,7 +22,7 @@ worked example; a new list reads like this::
                     status=choice(args, "status", ("active", "expired"), "Status", errors))
             return f, errors
 
-    def coupons_statement(f):                        # a select of one entity, not ordered
+    def coupons_statement(f, lookups):               # a select of one entity, not ordered
         stmt = select(Coupon)
         if f.code:
             stmt = stmt.where(Coupon.code.istartswith(f.code, autoescape=True))
@@ -109,6 +109,7 @@ class ListResult:
     unavailable: set[str]
     ordering: Ordering
     args: dict[str, str] = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,10 @@ class ListScreen:
     noun: str  # "orders": what the summary and messages count
     home: str  # bind key of the database the rows live in
     filters: type[QueryFilters]  # a dataclass with parse(args) -> (filters, errors)
-    statement: Callable[[Any], Any]  # filters -> select of one entity, not ordered
+    # (filters, lookups) -> select of one entity, not ordered. A filter that needs
+    # another database raises DatabaseUnavailable (503 naming it), or asks through
+    # ``lookups.run`` when the list can do without it (the customers list does).
+    statement: Callable[[Any, Lookups], Any]
     id_column: Any  # the entity's id attribute: the tie-breaker of every sort
     sorts: tuple[Sort, ...]
     default_sort: str  # "-created": a sort key, "-" for descending
@@ -139,6 +143,12 @@ class ListScreen:
     endpoint: str = ""  # the list's endpoint in its blueprint (default list_NAME)
     export_endpoint: str = "export"
     title: str = ""  # the page title (default: the noun, capitalised)
+    # filters -> {name: value} read from the home database with each page, for the
+    # template as result.extras (the refunds list's "needing attention" count).
+    extras: Callable[[Any], dict] | None = None
+    # {bind key: what the list lacks without it}, said when that database is down
+    # (default: "the columns fed from it say so").
+    down_notes: dict = field(default_factory=dict)
 
     @property
     def list_endpoint(self) -> str:
@@ -185,14 +195,15 @@ class ListScreen:
         """One page: raises BadCursor, FilterError, or DatabaseUnavailable when the home
         database (or one a filter needs) is down; side databases down are in
         ``unavailable``, their columns empty."""
-        stmt = self.statement(filters)
+        lookups = Lookups()
+        stmt = self.statement(filters, lookups)
         with database(self.home):
             page = keyset_page(stmt, ordering.sort.column, self.id_column, sort_key=ordering.sort.key,
                                descending=ordering.descending, size=size, after=after, before=before,
                                count=self.count)
-        lookups = Lookups()
+            extras = self.extras(filters) if self.extras else {}
         rows = self.decorate(page.rows, lookups)
-        return ListResult(page, rows, lookups.unavailable, ordering, self.args(filters, ordering))
+        return ListResult(page, rows, lookups.unavailable, ordering, self.args(filters, ordering), extras)
 
     # --- export ---------------------------------------------------------------------------
 
@@ -200,11 +211,12 @@ class ListScreen:
         """The export's select, in the list's order, built before the download starts so
         filter errors and a down home database answer as the list does; the other
         databases the export reads are checked once, and those down are skipped."""
-        stmt = ordered(self.statement(filters), ordering.sort.column, self.id_column, ordering.descending)
         if not check_bind(self.home, db.engines[self.home], with_details=False).up:
             raise DatabaseUnavailable(self.home)
         down = {key for key in self.export_binds if not check_bind(key, db.engines[key], with_details=False).up}
-        return ExportPlan(stmt, down)
+        lookups = Lookups(down, detach=False)
+        stmt = ordered(self.statement(filters, lookups), ordering.sort.column, self.id_column, ordering.descending)
+        return ExportPlan(stmt, lookups.unavailable)
 
     def export_rows(self, plan: ExportPlan, batch_size: int = STREAM_BATCH) -> Iterator[list]:
         """CSV rows of every row of the plan, streamed in batches; one Lookups for the

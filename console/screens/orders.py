@@ -114,7 +114,7 @@ def coupon_order_ids(code: str) -> list[str]:
     return [i for i in order_ids if i]
 
 
-def orders_query(filters: OrderFilters):
+def orders_query(filters: OrderFilters, lookups: Lookups | None = None):
     """The select of orders matching ``filters`` (not yet ordered or limited).
 
     Customer and coupon filters are first resolved to ids in their own databases

@@ -39,44 +39,6 @@ def _start(raw) -> int:
         return 1
 
 
-def render_list(name: str, load, filters, errors: list[str], *, noun: str, home: str, **context):
-    """The list screen ``name`` for ``filters``: ``load(filters, cursor, size)`` gives what
-    the table shows. ``errors`` (from parsing the filters), a FilterError or a bad cursor
-    answer 400; a database ``load`` can't reach answers 503 naming it (``home`` is the
-    database the ``noun`` themselves live in)."""
-    size = page_size(request.args.get("size"), current_app.config.get("PAGE_SIZE", 50))
-    cursor = request.args.get("cursor") or None
-    result, status, problem = None, 400, "These filters can't be used yet:"
-    if not errors:
-        try:
-            result = load(filters, cursor, size)
-        except (FilterError, BadCursor) as exc:
-            errors.append(str(exc))
-        except DatabaseUnavailable as exc:
-            status, problem = 503, "The list can't be shown right now:"
-            errors.append(f"{exc.bind_key}_db is unavailable"
-                          + (f", and the {noun} themselves live there." if exc.bind_key == home
-                             else ", and one of these filters needs it. Remove that filter or try again shortly."))
-    template = f"{name}/_table.html" if wants_partial(f"{name}-table") else f"{name}/list.html"
-    body = render_template(template, result=result, filters=filters, errors=errors, problem=problem, size=size,
-                           cursor=cursor, start=_start(request.args.get("start")) if cursor else 1,
-                           page_sizes=PAGE_SIZES, **context)
-    return vary(make_response(body, status if errors else 200))
-
-
-def export_query(parse, build):
-    """What an export writes: the list's filters from the query string, parsed by
-    ``parse(args)`` and turned into a statement by ``build(filters)``. Filters that
-    can't be used answer 400, as the list does."""
-    filters, errors = parse(request.args)
-    if errors:
-        abort(400, " ".join(errors))
-    try:
-        return build(filters)
-    except FilterError as exc:
-        abort(400, str(exc))
-
-
 def _unavailable_message(exc: DatabaseUnavailable, noun: str, home: str) -> str:
     return (f"{exc.bind_key}_db is unavailable"
             + (f", and the {noun} themselves live there." if exc.bind_key == home
@@ -123,9 +85,9 @@ def export_screen(screen: ListScreen):
     return csv_response(screen.name, list(screen.export_header), screen.export_rows(plan))
 
 
-def add_list_routes(bp, screen: ListScreen, permission: str, context=None):
-    """Register ``screen``'s list (``""``, endpoint ``screen.list_endpoint``) and its
-    export (``/export.csv``, endpoint ``screen.export_endpoint``) on ``bp``, both
+def add_list_routes(bp, screen: ListScreen, permission: str, context=None, url: str = ""):
+    """Register ``screen``'s list (``url``, endpoint ``screen.list_endpoint``) and its
+    export (``url/export.csv``, endpoint ``screen.export_endpoint``) on ``bp``, both
     behind ``permission``; ``context()`` adds template values (e.g. the filter choices)."""
 
     def list_view():
@@ -134,7 +96,7 @@ def add_list_routes(bp, screen: ListScreen, permission: str, context=None):
     def export_view():
         return export_screen(screen)
 
-    bp.add_url_rule("", screen.list_endpoint, permission_required(permission)(list_view), methods=["GET"])
+    bp.add_url_rule(url, screen.list_endpoint, permission_required(permission)(list_view), methods=["GET"])
     if screen.export_row is not None:
-        bp.add_url_rule("/export.csv", screen.export_endpoint, permission_required(permission)(export_view),
+        bp.add_url_rule(f"{url}/export.csv", screen.export_endpoint, permission_required(permission)(export_view),
                         methods=["GET"])
