@@ -107,7 +107,7 @@ def money_problem(text: str, currency: str | None = None, *,
     if len(fraction) > decimals:
         if decimals == 0:
             return f"Amounts in {currency} have no decimals: write it like {example}."
-        return f"Amounts{' in ' + currency if currency else ''} have at most {decimals} decimals: write it like {example}."
+        return f"Amounts{' in ' + currency if currency else ''} have at most two decimals: write it like {example}."
     return None
 
 

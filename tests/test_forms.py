@@ -62,7 +62,7 @@ MONEY_REFUSED = [
     ("12.", "USD", "like 12.50"),
     (".5", "USD", "like 12.50"),
     ("1 000", "USD", "like 12.50"),
-    ("12.505", "USD", "at most 2 decimals"),
+    ("12.505", "USD", "at most two decimals"),
     ("12.5", "JPY", "no decimals"),
     ("1250.00", "JPY", "no decimals"),
     ("12,50", "JPY", "like 1250"),

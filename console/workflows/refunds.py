@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import SimpleNamespace
 
 from flask import current_app
@@ -86,17 +86,18 @@ def locked(stmt):
     return db.session.scalar(stmt.with_for_update().execution_options(populate_existing=True))
 
 
-def parse_amount(raw) -> Decimal:
-    """A positive amount with at most two decimals, or a 422 saying what is wrong."""
+def parse_amount(raw, currency: str | None = None) -> Decimal:
+    """A positive amount, parsed as strictly as the forms' MoneyField (no commas,
+    exponents, signs, NaN…), or a 422 saying what to type."""
+    from console.forms import parse_money
+
     try:
-        amount = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise WorkflowError(f"“{raw}” is not an amount. Write it like 12.50.", 422) from None
-    if not amount.is_finite() or amount <= 0:
+        amount = parse_money(raw, currency)
+    except ValueError as exc:
+        raise WorkflowError(str(exc), 422) from None
+    if amount <= 0:
         raise WorkflowError("The refund amount must be more than zero.", 422)
-    if amount != amount.quantize(CENTS):
-        raise WorkflowError("Amounts have at most two decimals (cents).", 422)
-    return amount.quantize(CENTS)
+    return amount
 
 
 # --- what can be refunded ---------------------------------------------------------------
@@ -628,6 +629,8 @@ def _step_return(actor, refund: PaymentRefund) -> None:
                 if item.id in amounts:
                     item.refund_amount = Decimal(amounts[item.id])
             request.refund_amount = refund.amount
+            if meta.get("shipping"):
+                request.metadata_ = {**(request.metadata_ or {}), "shipping_refund": meta["shipping"]}
         if request.status == "received":
             returns.move(actor, request, "processed", f"refunded {refund.amount} {refund.currency} to the original payment",
                          notify=False)
