@@ -229,6 +229,33 @@ class MoneyField(_RawTextField):
         return amount
 
 
+class DecimalNumberField(_RawTextField):
+    """A measure such as a weight: digits 0-9, at most ``places`` decimals, up to
+    ``maximum``; the same refusals as money (no commas, exponents, signs…)."""
+
+    def __init__(self, label=None, validators=None, *, places: int = 2, maximum: Decimal = Decimal("99999"),
+                 what: str = "a number", example: str = "1.25", **kwargs):
+        kwargs.setdefault("render_kw", {}).setdefault("inputmode", "decimal")
+        super().__init__(label, validators, **kwargs)
+        self.places, self.maximum, self.what, self.example = places, maximum, what, example
+
+    def _missing(self) -> str:
+        return f"Enter {self.what}, like {self.example}."
+
+    def _parse(self, text: str) -> Decimal:
+        hint = f"Type {self.what} with the digits 0-9 and a point, like {self.example}."
+        match = _AMOUNT.fullmatch(text) if len(text) <= _RAW_MAX else None
+        if match is None:
+            shown = text[:20] + ("…" if len(text) > 20 else "")
+            raise ValueError(f"“{shown}” is not {self.what}. {hint}")
+        if len(match.group(2) or "") > self.places:
+            raise ValueError(f"At most {self.places} decimals. {hint}")
+        value = Decimal(text)
+        if value > self.maximum:
+            raise ValueError(f"At most {self.maximum}. {hint}")
+        return value
+
+
 class WholeNumberField(_RawTextField):
     """A whole number typed with the digits 0-9, within ``minimum``..``maximum``."""
 
@@ -355,7 +382,7 @@ class MfaCodeForm(ConsoleForm):
 
 
 __all__ = [
-    "ChoiceField", "ConsoleForm", "LoginForm", "MfaCodeForm", "MoneyField", "NoteField", "TextField", "WholeNumberField",
+    "ChoiceField", "ConsoleForm", "DecimalNumberField", "LoginForm", "MfaCodeForm", "MoneyField", "NoteField", "TextField", "WholeNumberField",
     "ValidationError", "currency_decimals", "parse_money", "parse_whole_number", "control_character",
     "NOTE_MAX", "NAME_MAX", "MONEY_INTEGER_DIGITS",
 ]
