@@ -23,7 +23,6 @@ def test_support_takes_a_return_from_order_page_to_closed(app, auth, page):
         number, payment_id = data.order.order_number, data.payment.id
         mug, plate = data.items
         mug_product, plate_product = mug.product_id, plate.product_id
-    page.on("dialog", lambda dialog: dialog.accept())  # "Issue the refund for this return now?"
 
     browser_login(page, "support@staff.test")
     page.goto(f"/orders/{number}")
@@ -49,6 +48,8 @@ def test_support_takes_a_return_from_order_page_to_closed(app, auth, page):
     assert "1 item line(s) back in stock" in page.inner_text("#flashes")
 
     page.click("#process")
+    assert f"Refund 37.80 USD to MOCK for return" in page.inner_text("#confirm-message")
+    page.click("#confirm-yes")
     page.wait_for_selector("#close-form")
     assert "Refund of 37.80 USD recorded (completed)" in page.inner_text("#flashes")
     assert "processed" in page.inner_text("#return-status")
@@ -68,4 +69,4 @@ def test_support_takes_a_return_from_order_page_to_closed(app, auth, page):
         assert stock(plate_product) == (10, 10, 10)  # received damaged: not restocked
         [refund] = db.session.scalars(select(PaymentRefund).where(PaymentRefund.payment_id == payment_id))
         assert (refund.amount, refund.status) == (Decimal("37.80"), "COMPLETED")
-        assert refundable_amount(db.session.get(Payment, payment_id)) == Decimal("29.40")
+        assert refundable_amount(db.session.get(Payment, payment_id)) == Decimal("26.60")

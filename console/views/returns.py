@@ -14,7 +14,7 @@ from console.exports import csv_response
 from console.extensions import db
 from console.lookups import database
 from console.models.returns import ReturnItem
-from console.forms import NAME_MAX, ChoiceField, ConsoleForm, MoneyField, NoteField, TextField, WholeNumberField
+from console.forms import ZERO_DECIMAL_CURRENCIES, NAME_MAX, ChoiceField, ConsoleForm, MoneyField, NoteField, TextField, WholeNumberField
 from console.permissions import permission_required
 from console.views._actions import Refusal, attempt
 from console.views._listing import export_query, render_list
@@ -97,7 +97,8 @@ def order_panel_helpers():
 
 def _choices() -> dict:
     return {"statuses": flow.STATUSES, "reasons": flow.REASONS, "refund_methods": flow.REFUND_METHODS,
-            "label": flow.label}
+            "label": flow.label, "shop_fault_reasons": flow.SHOP_FAULT_REASONS,
+            "zero_decimal_currencies": ZERO_DECIMAL_CURRENCIES}
 
 
 @bp.get("/returns")
