@@ -38,7 +38,10 @@ def order_panel_helpers():
     # The order page (another blueprint) includes refunds/_order_panel.html, which calls
     # this for the payment's refunds, the refundable amount and a fresh request key.
     return {"order_refunds_panel": screens.order_refunds, "refund_step_labels": flow.STEP_LABELS,
-            "refund_awaits_provider": flow.awaits_provider}
+            "refund_awaits_provider": flow.awaits_provider,
+            # Every screen showing a payment status: {order id: (refunded, captured)} for the
+            # "partially refunded" badge of _badges.html.
+            "refund_progress": flow.refund_progress}
 
 
 @bp.get("/refunds")
