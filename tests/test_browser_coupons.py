@@ -6,6 +6,7 @@ import csv
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 
 from console.demo.builders import make_coupon, make_customer, make_order, make_product, use_coupon
 from console.extensions import db
@@ -50,8 +51,9 @@ def test_marketing_creates_generates_downloads_and_reads_a_report(page, shop, tm
     page.fill("#count", "100")
     page.fill("#prefix", "fall-")
     page.fill("#length", "6")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#generate")
+    assert "Generate 100 codes like AUTUMN-15 starting with “fall-”?" in page.inner_text("#confirm-message")
+    page.click("#confirm-yes")
     page.wait_for_selector("#generated")
     assert page.inner_text("#generated-title").startswith("100 codes generated")
     with page.expect_download() as download:
@@ -68,7 +70,8 @@ def test_marketing_creates_generates_downloads_and_reads_a_report(page, shop, tm
     page.fill("#f-code", "")
     page.fill("#f-name", "welcome")
     page.press("#f-name", "Enter")
-    page.wait_for_function("document.querySelectorAll('#coupons tbody tr').length === 1")
+    page.wait_for_url("**/coupons?*name=welcome*")
+    expect(page.locator("#coupons tbody tr")).to_have_count(1)
     page.click("#coupons >> text=WELCOME")
     page.wait_for_url("**/coupons/WELCOME")
     assert page.inner_text("#figure-uses").strip() == "2"
