@@ -54,6 +54,17 @@ def find(key: str) -> Coupon | None:
     return flow.find(key)
 
 
+# Paths under /coupons that are not coupon codes.
+RESERVED = {"new", "export.csv"}
+
+
+def coupon_key(coupon) -> str:
+    """What a coupon's address holds: its code, or its id when the code is empty or
+    reads like another page's path."""
+    code = coupon.code or ""
+    return coupon.id if not code or code.lower() in RESERVED or "/" in code else code
+
+
 def coupon_page(coupon: Coupon, *, cursor: str | None = None, size: int = 25) -> CouponPage:
     with database("discount"):
         rows = flow.usage_rows(coupon.id)

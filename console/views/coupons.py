@@ -9,6 +9,7 @@ from console import links
 from console.exports import csv_response
 from console.permissions import permission_required
 from console.screens import coupons as screens
+from console.screens.coupons import coupon_key
 from console.screens import usage
 from console.views._actions import attempt
 from console.views._discount_forms import CouponForm, GenerateForm, apply_errors
@@ -19,8 +20,6 @@ from console.workflows.discounts import Invalid
 bp = Blueprint("coupons", __name__, url_prefix="/coupons")
 bp.context_processor(links.template_helpers)
 USES_PAGE = 25
-# Paths under /coupons that are not coupon codes.
-RESERVED = {"new", "export.csv"}
 
 
 def type_label(kind: str | None) -> str:
@@ -29,13 +28,6 @@ def type_label(kind: str | None) -> str:
 
 def type_short(kind: str | None) -> str:
     return {"PERCENTAGE": "percent", "FIXED_AMOUNT": "fixed", "FREE_SHIPPING": "free shipping"}.get(kind or "", kind or "—")
-
-
-def coupon_key(coupon) -> str:
-    """What a coupon's address holds: its code, or its id when the code is empty or
-    reads like another page's path."""
-    code = coupon.code or ""
-    return coupon.id if not code or code.lower() in RESERVED or "/" in code else code
 
 
 @bp.context_processor
