@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select
 
 from console.charts import Chart, column_chart, nice_ceiling
 from console.screens.dashboard import _as_date, start_of_day, utc_day
@@ -246,14 +246,17 @@ def _order_figures(kind: str, owner_id: str, result: Totals) -> None:
     with database("order"):
         for chunk in chunks(order_ids):
             wanted += len(chunk)
-            for status, currency, total, created in db.session.execute(
-                    select(Order.status, Order.currency, Order.total_amount, Order.created_at)
-                    .where(Order.id.in_(chunk))):
-                found += 1
+            # Summed in the database: one row per status and currency, not one per order.
+            placed = and_(Order.created_at >= start, Order.created_at < end) if start is not None else false()
+            for status, currency, count, total, count_in, total_in in db.session.execute(
+                    select(Order.status, Order.currency, func.count(), func.sum(Order.total_amount),
+                           func.sum(case((placed, 1), else_=0)), func.sum(case((placed, Order.total_amount), else_=0)))
+                    .where(Order.id.in_(chunk)).group_by(Order.status, Order.currency)):
+                found += count
                 figures = cancelled if status == "cancelled" else refunded if status == "refunded" else kept
-                figures.add(currency, total)
-                if figures is kept and start is not None and start <= created < end:
-                    in_period.add(currency, total)
+                figures.add(currency, total, count)
+                if figures is kept and count_in:
+                    in_period.add(currency, total_in, int(count_in))
         others = OrderFigures()
         if start is not None:
             for currency, count, total in db.session.execute(
