@@ -79,6 +79,24 @@ def coupon_page(coupon: Coupon, *, cursor: str | None = None, size: int = 25) ->
                       products, categories, excluded, down)
 
 
+GENERATED_SAMPLE = 20
+
+
+def generated_batch(batch: str, prefix: str) -> tuple[int, list[str]]:
+    """How many coupons one bulk generation wrote, and the first codes (by code). The
+    prefix narrows the search through the upper(code) index; the batch id, kept in each
+    coupon's metadata, picks that generation out."""
+    if not batch or len(batch) > 64 or not batch.isprintable() or len(prefix) > 50 or not prefix.isprintable():
+        return 0, []
+    stmt = select(Coupon.code).where(flow.batch_condition(batch))
+    if prefix:
+        stmt = stmt.where(flow.code_prefix_condition(prefix))
+    with database("discount"):
+        count = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        sample = list(db.session.scalars(stmt.order_by(Coupon.code).limit(GENERATED_SAMPLE)))
+    return count, sample
+
+
 def coupon_for_form(coupon_id: str) -> Coupon | None:
     with database("discount"):
         return db.session.get(Coupon, coupon_id)

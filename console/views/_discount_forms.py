@@ -83,16 +83,33 @@ def _metadata_text(pairs) -> str:
     return "\n".join(f"{k} = {v}" for k, v in pairs)
 
 
-def apply_errors(form: ConsoleForm, errors: dict[str, str], *, aliases: dict[str, str] | None = None) -> None:
+def apply_errors(form: ConsoleForm, errors: dict[str, str], *, only_clean: bool = False) -> None:
     """Put a workflow's refusals (field -> message) next to the form's fields; one with
-    no field of its own goes to the form as a whole."""
+    no field of its own goes to the form as a whole. ``only_clean``: leave out fields that
+    already have an error of their own (their value could not even be read)."""
     for name, message in errors.items():
-        name = (aliases or {}).get(name, name)
         field = form._fields.get(name)
         if field is not None:
+            if only_clean and field.errors:
+                continue
             field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
-        else:
+        elif message not in form.form_errors:
             form.form_errors.append(message)
+
+
+def more_problems(form: ConsoleForm, check) -> None:
+    """After a form failed to parse: add what the workflow would also refuse (``check()``
+    gives field -> message), so every problem shows at once. A database that can't be
+    asked adds nothing; the next save says so."""
+    from console.lookups import DatabaseUnavailable
+
+    csrf = getattr(form, "csrf_token", None)
+    if csrf is not None and csrf.errors:
+        return  # not a form this staff member sent from the console: ask nothing more
+    try:
+        apply_errors(form, check(), only_clean=True)
+    except DatabaseUnavailable:
+        pass
 
 
 # --- coupons --------------------------------------------------------------------------------
@@ -179,7 +196,7 @@ class PromotionForm(ConsoleForm):
     get_quantity = WholeNumberField("Get", required=False, minimum=0, maximum=MAX_INT, what="a quantity")
     get_products = _list_field("of these products (SKUs)", "Empty: of the same items as bought.")
     get_reward = ChoiceField("At", choices=[("free", "free"), ("percent", "a percentage off")], required=False)
-    get_percent = DecimalNumberField("Percentage off", required=False, places=2, maximum=Decimal("100"),
+    get_percent = DecimalNumberField("% off", required=False, places=2, maximum=Decimal("100"),
                                      what="a percentage", example="50")
     # BUNDLE
     bundle_products = _list_field("Products in the bundle (SKUs)", "At least two.")

@@ -12,7 +12,7 @@ from console.screens import coupons as screens
 from console.screens.coupons import coupon_key
 from console.screens import usage
 from console.views._actions import attempt
-from console.views._discount_forms import CouponForm, GenerateForm, apply_errors
+from console.views._discount_forms import CouponForm, GenerateForm, apply_errors, more_problems
 from console.views._listing import add_list_routes, vary, wants_partial
 from console.workflows import coupons as flow
 from console.workflows.discounts import Invalid
@@ -126,6 +126,8 @@ def _save(form, coupon, perform):
     """Validate the form, run the workflow; the form again with each refusal next to its
     field (422), or the coupon page."""
     if not form.validate_on_submit():
+        if request.method == "POST":
+            more_problems(form, lambda: flow.problems(form.input(), coupon))
         return _render_form(form, coupon, status=422 if request.method == "POST" else 200)
     saved, refused = attempt(lambda: perform(form.input()))
     if refused is None:
@@ -187,4 +189,20 @@ def generate(key: str):
         marked = any(f.errors for f in form) or form.form_errors
         return make_response(render_template("coupons/generate.html", form=form, coupon=coupon,
                                              refusal=None if marked else refused.message), refused.status)
-    return render_template("coupons/generated.html", result=result)
+    # A redirect, so reloading the page that follows never generates a second batch.
+    return redirect(url_for("coupons.generated", key=_key(coupon), batch=result.batch, prefix=result.prefix or None), 303)
+
+
+@bp.get("/<key>/generated/<batch>")
+@permission_required("coupons.manage")
+def generated(key: str, batch: str):
+    coupon = _coupon_or_404(key)
+    prefix = flow.normalise_code(request.args.get("prefix"))
+    found, refused = attempt(lambda: screens.generated_batch(batch, prefix))
+    if refused is not None:
+        abort(refused.status, refused.message)
+    count, sample = found
+    if not count:
+        abort(404, "No codes of that generation: they were deleted, or the link is not complete.")
+    return render_template("coupons/generated.html", template=coupon, batch=batch, prefix=prefix, count=count,
+                           codes=sample)

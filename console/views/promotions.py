@@ -11,7 +11,7 @@ from console.permissions import permission_required
 from console.screens import promotions as screens
 from console.screens import usage
 from console.views._actions import attempt
-from console.views._discount_forms import PromotionForm, apply_errors
+from console.views._discount_forms import PromotionForm, apply_errors, more_problems
 from console.views._listing import add_list_routes, vary, wants_partial
 from console.workflows import promotions as flow
 from console.workflows.discounts import Invalid
@@ -111,6 +111,8 @@ def _render_form(form, kind: str, promotion=None, *, status: int = 200, refusal:
 
 def _save(form, kind: str, promotion, perform):
     if not form.validate_on_submit():
+        if request.method == "POST":
+            more_problems(form, lambda: flow.problems(form.input(kind), promotion))
         return _render_form(form, kind, promotion, status=422)
     data = form.input(kind)
 

@@ -229,6 +229,17 @@ def _validate(data: CouponInput, coupon: Coupon | None) -> dict:
             "metadata_": metadata}
 
 
+def problems(data: CouponInput, coupon: Coupon | None = None) -> dict[str, str]:
+    """What ``_validate`` would refuse, by field, without writing (so a form that failed
+    to parse one field can still show every other refusal at once)."""
+    try:
+        with database("discount"):
+            _validate(data, coupon)
+    except Invalid as exc:
+        return exc.errors
+    return {}
+
+
 # --- reading -------------------------------------------------------------------------------
 
 def find(key: str) -> Coupon | None:

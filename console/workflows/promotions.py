@@ -356,6 +356,16 @@ def _validated(data: PromotionInput, kept: set[str]) -> tuple[dict, dict]:
     return values, config
 
 
+def problems(data: PromotionInput, promotion: Promotion | None = None) -> dict[str, str]:
+    """What saving ``data`` would refuse, by field, without writing."""
+    try:
+        with database("discount"):
+            _validated(data, _stored_ids(promotion.configuration) if promotion is not None else set())
+    except Invalid as exc:
+        return exc.errors
+    return {}
+
+
 def _write_rules(promotion: Promotion, rules: list[dict], now: datetime) -> None:
     db.session.execute(delete(PromotionRule).where(PromotionRule.promotion_id == promotion.id))
     for priority, rule in enumerate(rules, start=1):

@@ -138,8 +138,12 @@ def test_generate_then_download_and_find_them_by_prefix(app, auth, client, shop)
     assert client.get("/coupons/USED-5/generate").status_code == 200
     response = client.post("/coupons/USED-5/generate", data={"count": "100", "prefix": "vip-", "length": "6",
                                                              "uses_per_code": "1"})
-    page = response.get_data(as_text=True)
-    assert response.status_code == 200 and "100 codes generated" in page
+    assert response.status_code == 303 and "/coupons/USED-5/generated/" in response.headers["Location"]
+    for _ in range(2):  # reloading the page shows the same generation, it does not make another
+        page = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "100 codes generated" in page and page.count("<li>VIP-") == 20
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Coupon).where(Coupon.code.like("VIP-%"))) == 100
     download = page.split('id="download-codes" href="')[1].split('"')[0].replace("&amp;", "&")
     rows = rows_of(client.get(download))
     assert rows[0][0] == "code" and len(rows) == 101
@@ -183,3 +187,14 @@ def test_unknown_coupon_is_404(auth, client, shop):
     auth.login("marketing")
     assert client.get("/coupons/NOPE").status_code == 404
     assert client.get("/coupons/" + "x" * 5000).status_code == 404
+
+
+def test_every_problem_shows_at_once(auth, client, shop):
+    auth.login("marketing")
+    response = client.post("/coupons/new", data={**FORM, "code": "bad code", "discount_value": "1e309",
+                                                 "applicable_products": "NOPE-1", "usage_limit": "0"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for message in ("is not a percentage or an amount", "Use only letters A-Z", "No product with SKU “NOPE-1”",
+                    "usage limit must be at least 1"):
+        assert message in page, message
