@@ -186,12 +186,22 @@ class TableView(AdminOnly, ModelView):
             return super().get_one(id)
 
 
+def _declare_language(response):
+    """Flask-Admin's page frame (its admin/base.html) opens with a bare ``<html>`` and has
+    no block around it: name the page's language there, as templates/base.html does."""
+    if (request.path.startswith("/data/") and response.mimetype == "text/html"
+            and not response.direct_passthrough):
+        response.set_data(response.get_data().replace(b"<html>", b'<html lang="en">', 1))
+    return response
+
+
 def register_admin(app) -> None:
     """Attach the data browser: one Admin per app (create_app runs once per test app)."""
     admin = Admin(app, name="Data browser", url="/data", endpoint="data",
                   index_view=DataIndexView(name="Databases", url="/data", endpoint="data"),
                   theme=Bootstrap4Theme(base_template="data/base.html", fluid=True))
     admin.databases = []
+    app.after_request(_declare_language)
     for bind_key in BIND_KEYS:
         views = [TableView(model, bind_key) for model in models_of(bind_key)]
         admin.add_views(*views)
