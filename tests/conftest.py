@@ -235,6 +235,11 @@ def page(request, browser, live_server):
         context.close()
 
 
+def confirm_dialog(page) -> None:
+    """Answer the console's confirmation dialog (templates/base.html) with its action button."""
+    page.locator("#confirm-dialog[open] #confirm-dialog-ok").click()
+
+
 def browser_login(page, email: str, password: str = STAFF_PASSWORD) -> None:
     page.goto("/login")
     page.fill("input[name=email]", email)

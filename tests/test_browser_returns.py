@@ -10,7 +10,7 @@ from console.extensions import db
 from console.models.payment import Payment, PaymentRefund
 from console.models.product import Product, ProductInventory
 from console.workflows.refunds import refundable_amount
-from tests.conftest import browser_login
+from tests.conftest import browser_login, confirm_dialog
 from tests.returns_helpers import paid_order
 
 pytestmark = pytest.mark.browser
@@ -23,7 +23,6 @@ def test_support_takes_a_return_from_order_page_to_closed(app, auth, page):
         number, payment_id = data.order.order_number, data.payment.id
         mug, plate = data.items
         mug_product, plate_product = mug.product_id, plate.product_id
-    page.on("dialog", lambda dialog: dialog.accept())  # "Issue the refund for this return now?"
 
     browser_login(page, "support@staff.test")
     page.goto(f"/orders/{number}")
@@ -49,6 +48,8 @@ def test_support_takes_a_return_from_order_page_to_closed(app, auth, page):
     assert "1 item line(s) back in stock" in page.inner_text("#flashes")
 
     page.click("#process")
+    assert page.inner_text("#confirm-dialog-message") == "Issue the refund for this return now?"
+    confirm_dialog(page)
     page.wait_for_selector("#close-form")
     assert "Refund of 35.00 USD recorded (completed)" in page.inner_text("#flashes")
     assert "processed" in page.inner_text("#return-status")

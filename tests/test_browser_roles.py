@@ -7,7 +7,7 @@ import pytest
 from console.navigation import menu_for
 from console.permissions import STAFF_ROLES
 from console.staff import StaffUser
-from tests.conftest import browser_login
+from tests.conftest import browser_login, confirm_dialog
 
 pytestmark = pytest.mark.browser
 
@@ -38,8 +38,8 @@ def test_admin_locks_a_member_inline_and_sees_the_message(auth, page):
     browser_login(page, "admin@staff.test")
     page.goto("/staff")
     row = page.locator('tr[data-email="member@staff.test"]')
-    page.on("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Lock").click()
+    confirm_dialog(page)
     page.locator("#flashes .alert").wait_for()
     assert "Locked member@staff.test until unlocked" in page.inner_text("#flashes")
     assert page.locator('tr[data-email="member@staff.test"] .badge.text-bg-danger').inner_text() == "locked"
@@ -65,8 +65,8 @@ def test_refusal_shows_in_the_message_area(auth, page, app):
         from console.workflows.staff import LOCKED_UNTIL_UNLOCKED
         user.locked_until = LOCKED_UNTIL_UNLOCKED
         db.session.commit()
-    page.on("dialog", lambda dialog: dialog.accept())
     page.locator('tr[data-email="member@staff.test"]').get_by_role("button", name="Lock").click()
+    confirm_dialog(page)
     page.locator("#flashes #error-message").wait_for()
     assert "already locked" in page.inner_text("#flashes")
     assert page.locator("#staff tbody tr").count() == 2  # the table is intact
