@@ -120,7 +120,9 @@ function announcementFor(target) {
   if (message && message.textContent.trim()) { return message.textContent.trim().replace(/\s+/g, " "); }
   var table = target.tagName === "TABLE" ? target : target.querySelector("table");
   if (table) {
-    var caption = table.getAttribute("aria-label") || (table.caption && table.caption.textContent.trim()) || "Table";
+    var heading = document.querySelector("main h1");
+    var caption = table.getAttribute("aria-label") || (table.caption && table.caption.textContent.trim())
+      || (heading && heading.textContent.trim()) || "Table";
     var rows = table.querySelectorAll("tbody tr").length;
     return caption + " updated: " + (rows === 1 ? "1 row" : rows + " rows") + " shown.";
   }
