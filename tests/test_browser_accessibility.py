@@ -38,7 +38,7 @@ def demo(app):
         customer = db.session.scalars(select(UserProfile.user_id).limit(1)).one()
         rma = db.session.scalars(select(ReturnRequest.rma_number).limit(1)).one()
         # One sample address for each screen that takes a key; a new screen with a key
-        # needs a line here, or test_every_screen_has_a_sample fails and names it.
+        # needs a line here, or test_every_screen_for_every_role fails and names it.
         return {
             "customers.customer_detail": f"/customers/{customer}",
             "orders.order_detail": f"/orders/{order.order_number}",
@@ -79,8 +79,9 @@ def test_every_screen_for_every_role(app, demo, page):
 
 
 def test_htmx_states(demo, page):
-    """A filtered table, a filter with an error, an order form answered with errors,
-    a customer's panels, the user menu and a confirmation dialog."""
+    """A filtered table, a filter answered with an error, the open user menu and a
+    customer's panels (loaded by htmx). The confirmation dialog is checked open in
+    tests/test_browser_keyboard.py."""
     browser_login(page, "support@example.com", DEMO_STAFF_PASSWORD)
     page.goto("/orders")
     page.select_option("#f-status", "processing")
