@@ -37,6 +37,7 @@ def demo(app):
         order = db.session.scalars(select(Order).where(Order.status == "delivered").limit(1)).one()
         customer = db.session.scalars(select(UserProfile.user_id).limit(1)).one()
         rma = db.session.scalars(select(ReturnRequest.rma_number).limit(1)).one()
+        processing = db.session.scalars(select(Order.order_number).where(Order.status == "processing").limit(1)).one()
         # One sample address for each screen that takes a key; a new screen with a key
         # needs a line here, or test_every_screen_for_every_role fails and names it.
         return {
@@ -44,6 +45,7 @@ def demo(app):
             "orders.order_detail": f"/orders/{order.order_number}",
             "returns.new_return": f"/orders/{order.order_number}/returns/new",
             "returns.return_detail": f"/returns/{rma}",
+            "processing": f"/orders/{processing}",
         }
 
 
@@ -79,7 +81,8 @@ def test_every_screen_for_every_role(app, demo, page):
 
 
 def test_htmx_states(demo, page):
-    """A filtered table, a filter answered with an error, the open user menu and a
+    """A filtered table, a filter answered with an error, the ship form answered with
+    an error, the open user menu and a
     customer's panels (loaded by htmx). The confirmation dialog is checked open in
     tests/test_browser_keyboard.py."""
     browser_login(page, "support@example.com", DEMO_STAFF_PASSWORD)
@@ -90,6 +93,13 @@ def test_htmx_states(demo, page):
     page.fill("#f-min", "lots")
     page.press("#f-min", "Enter")
     page.wait_for_selector("#filter-errors")
+    assert_accessible(page)
+
+    page.goto(demo["processing"])  # the ship form answered with an error in place
+    page.fill("#ship-tracking", "1Z999AA10123456784")
+    page.fill("#ship-weight", "-1")
+    page.click("#mark-shipped")
+    page.wait_for_selector("#action-message.alert-danger")
     assert_accessible(page)
 
     page.goto(demo["orders.order_detail"])
