@@ -130,7 +130,20 @@ def test_a_filtered_table_is_announced_without_moving_focus(page, orders):
     assert_accessible(page)
 
 
-def test_a_filter_error_is_tied_to_its_field(page, orders):
+def test_a_form_error_is_tied_to_its_field(page):
+    page.goto("/login")
+    page.keyboard.press("Tab")
+    page.keyboard.type("secret")
+    page.keyboard.press("Enter")  # no email
+    field = page.locator("#email")
+    field.wait_for()
+    assert field.get_attribute("aria-invalid") == "true"
+    [message_id] = field.get_attribute("aria-describedby").split()
+    assert page.locator(f"#{message_id}").inner_text().strip()
+    assert page.locator(f"#{message_id}").is_visible()
+
+
+def test_a_filter_error_is_announced_without_moving_focus(page, orders):
     keyboard_login(page, "support@staff.test")
     page.goto("/orders")
     page.locator("#f-min").focus()
