@@ -236,8 +236,8 @@ def page(request, browser, live_server):
 
 
 def confirm_dialog(page) -> None:
-    """Answer the console's confirmation dialog (templates/base.html) with its action button."""
-    page.locator("#confirm-dialog[open] #confirm-dialog-ok").click()
+    """Answer the console's confirmation dialog (templates/_confirm.html) with its action button."""
+    page.locator("#confirm-dialog[open] #confirm-yes").click()
 
 
 def browser_login(page, email: str, password: str = STAFF_PASSWORD) -> None:

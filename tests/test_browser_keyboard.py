@@ -102,8 +102,8 @@ def test_confirmation_dialog_focuses_its_buttons_and_escape_closes_it(page, orde
     tab_to(page, lambda f: f["id"] == "cancel-order", limit=5)
     page.keyboard.press("Enter")
     page.wait_for_selector("#confirm-dialog[open]")
-    assert page.evaluate(FOCUSED)["id"] == "confirm-dialog-cancel"
-    assert page.inner_text("#confirm-dialog-ok") == page.inner_text("#cancel-order")  # named after the action
+    assert page.evaluate(FOCUSED)["id"] == "confirm-no"
+    assert page.inner_text("#confirm-yes") == "Cancel the order"  # named after the action
     assert_accessible(page)
     page.keyboard.press("Escape")
     page.wait_for_selector("#confirm-dialog", state="hidden")
@@ -113,7 +113,7 @@ def test_confirmation_dialog_focuses_its_buttons_and_escape_closes_it(page, orde
     page.keyboard.press("Enter")  # ask again, and confirm from the keyboard this time
     page.wait_for_selector("#confirm-dialog[open]")
     page.keyboard.press("Tab")
-    assert page.evaluate(FOCUSED)["id"] == "confirm-dialog-ok"
+    assert page.evaluate(FOCUSED)["id"] == "confirm-yes"
     page.keyboard.press("Enter")
     page.wait_for_selector("#action-message")
     assert page.inner_text("#order-status").strip() == "cancelled"

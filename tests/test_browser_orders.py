@@ -9,7 +9,7 @@ import pytest
 from console.demo.builders import ensure_shipping_options, make_customer, make_order, make_product
 from console.extensions import db
 from console.models.types import utcnow
-from tests.conftest import browser_login, confirm_dialog
+from tests.conftest import browser_login
 
 pytestmark = pytest.mark.browser
 
@@ -82,8 +82,8 @@ def test_cancel_asks_first_then_says_what_it_did(page, shop):
     page.goto(f"/orders/{shop['pending']}")
     page.fill("#cancel-reason", "Customer asked by phone")
     page.click("#cancel-order")
-    assert "Cancel order" in page.inner_text("#confirm-dialog-message")
-    confirm_dialog(page)
+    assert f"Cancel order {shop['pending']}?" in page.locator("#confirm-dialog").inner_text()
+    page.click("#confirm-yes")
     page.wait_for_selector("#action-message")
     message = page.inner_text("#action-message")
     assert f"Order {shop['pending']} cancelled" in message and "reserved stock released" in message
