@@ -74,7 +74,11 @@ function askToConfirm(message, buttonLabel, onConfirm) {
 document.addEventListener("htmx:confirm", function (evt) {
   var form = evt.detail.elt.closest ? evt.detail.elt.closest("form") : null;
   var trigger = evt.detail.triggeringEvent;
-  var source = confirmSource(form || evt.detail.elt, trigger && trigger.submitter);
+  var elt = evt.detail.elt;
+  // A button that posts by itself (hx-post on the button, as in the customer's account
+  // panel) is triggered by a click, not a submit: it asks with its own data-confirm.
+  var source = (elt.hasAttribute && elt.hasAttribute("data-confirm") ? elt : null)
+    || confirmSource(form || elt, trigger && trigger.submitter);
   if (!source) { return; }
   evt.preventDefault();
   askToConfirm(confirmText(source, form), source.getAttribute("data-confirm-button"), function () {
