@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import EmailField, PasswordField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from console.permissions import STAFF_ROLES
 
 
 class LoginForm(FlaskForm):
@@ -14,3 +17,25 @@ class LoginForm(FlaskForm):
 class MfaCodeForm(FlaskForm):
     # Six digits from the authenticator app, or a backup code such as "3f2a9-c41d0".
     code = StringField("Code", validators=[DataRequired(), Length(max=32)])
+
+
+class InviteStaffForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(message="Type the email the invitation goes to."),
+                                            Length(max=254)])
+    roles = SelectMultipleField("Roles", choices=list(STAFF_ROLES),
+                                validators=[DataRequired(message="Choose at least one role.")],
+                                widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(message="Type the email of your console account."),
+                                            Length(max=254)])
+
+
+class SetPasswordForm(FlaskForm):
+    # The strength rules are the same as `console create-staff` (workflows/staff.py).
+    password = PasswordField("New password", validators=[DataRequired(message="Choose a password."),
+                                                         Length(max=128)])
+    confirm = PasswordField("The same password again", validators=[
+        DataRequired(message="Type the password a second time."),
+        EqualTo("password", message="The two passwords differ: type the same one twice.")])

@@ -40,18 +40,11 @@ def export_refunds():
     return csv_response("refunds", screens.EXPORT_HEADER, screens.export_rows(stmt))
 
 
-def _local(target: str | None) -> str | None:
-    # Only paths on this site: a "next" value must never send staff elsewhere.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 def _follow_up(refund_id: str, step, unavailable: str, meanwhile: str, report):
     """Retry or Refresh status on one refund, then back to where it was asked from. A 409
     means it was done meanwhile: said with the ``meanwhile`` category, not as an error.
     ``report(outcome)`` gives the flash (message, category)."""
-    back = _local(request.form.get("next")) or url_for("refunds.list_refunds")
+    back = links.local_path(request.form.get("next")) or url_for("refunds.list_refunds")
     outcome, refused = attempt(lambda: step(current_user, refund_id), unavailable)
     if refused is None:
         flash(*report(outcome))
@@ -108,9 +101,12 @@ def refund_order(order_id: str):
     """A goodwill or partial refund. htmx: the panel again with the refusal (4xx), or a
     redirect to the refreshed order page; a plain post: a flash and the order page."""
     order = _order_or_404(order_id)
+    # Read now: once the money step has committed, order_db may be gone, and nothing
+    # after that step may fail the request (it would hide a refund that happened).
+    order_key, order_number = order.id, order.order_number
     form = request.form
     outcome, refused = attempt(lambda: flow.refund_order(
-        current_user, order.id, form.get("amount", ""), key=form.get("key", ""), reason=form.get("reason", "")),
+        current_user, order_key, form.get("amount", ""), key=form.get("key", ""), reason=form.get("reason", "")),
         "so nothing was refunded. Try again shortly.")
     if refused:
         if request.htmx:
@@ -119,7 +115,11 @@ def refund_order(order_id: str):
             return vary(make_response(panel, refused.status))
         abort(refused.status, refused.message)
     flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")
-    target = links.order_url(order.order_number or order.id)
+    if outcome.needs_attention:
+        # The refund and the step still to do, on a page that needs payment_db only.
+        target = url_for("refunds.list_refunds", status="needs_attention")
+    else:
+        target = links.order_url(order_number or order_key)
     if request.htmx:
         response = make_response("", 204)
         response.headers["HX-Redirect"] = target
