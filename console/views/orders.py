@@ -1,6 +1,8 @@
 """Orders: the filtered list, the CSV export, the order page and its actions."""
 from __future__ import annotations
 
+import re
+
 from decimal import Decimal, InvalidOperation
 
 from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template, request,
@@ -111,6 +113,9 @@ def _weight(raw: str | None) -> Decimal | None:
     text = (raw or "").strip()
     if not text:
         return None
+    # Digits and a point only: Decimal() would also take 1e309, NaN and other scripts' digits.
+    if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,6})?", text, re.ASCII):
+        raise WorkflowError(f"Weight “{text[:40]}” is not a number of kilograms such as 1.25.", 422)
     try:
         value = Decimal(text)
     except InvalidOperation:

@@ -38,6 +38,8 @@ the return_refunds row is created under that id, so each side finds the other by
 """
 from __future__ import annotations
 
+import re
+
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -86,12 +88,19 @@ def locked(stmt):
     return db.session.scalar(stmt.with_for_update().execution_options(populate_existing=True))
 
 
+AMOUNT_TEXT = re.compile(r"[0-9]{1,10}(\.[0-9]{1,10})?", re.ASCII)
+
+
 def parse_amount(raw) -> Decimal:
     """A positive amount with at most two decimals, or a 422 saying what is wrong."""
+    text = None if isinstance(raw, Decimal) else str(raw).strip().replace(",", "")
+    # Digits and a point only: Decimal() would also take 1e309, NaN, 1_0 and other scripts' digits.
+    if text is not None and not AMOUNT_TEXT.fullmatch(text):
+        raise WorkflowError(f"“{str(raw)[:40]}” is not an amount. Write it like 12.50.", 422)
     try:
-        amount = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip().replace(",", ""))
+        amount = raw if text is None else Decimal(text)
     except (InvalidOperation, ValueError):
-        raise WorkflowError(f"“{raw}” is not an amount. Write it like 12.50.", 422) from None
+        raise WorkflowError(f"“{str(raw)[:40]}” is not an amount. Write it like 12.50.", 422) from None
     if not amount.is_finite() or amount <= 0:
         raise WorkflowError("The refund amount must be more than zero.", 422)
     if amount != amount.quantize(CENTS):
