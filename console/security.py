@@ -44,23 +44,41 @@ def keep_session_fresh():
 # typed into a note), never in the path or in a parameter's name.
 CONTROL_IN_PATH = re.compile(r"[\x00-\x1f\x7f]")
 CONTROL_IN_VALUE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# No field of the console takes more than a few thousand characters (a note: 2,000);
+# anything far longer is refused here, before a view or a database spends time on it.
+MAX_VALUE_CHARS = 10_000
+MAX_PATH_CHARS = 2_000
+TOO_LONG = ("The address or a field of the form is far too long (more than {limit:,} characters). "
+            "Shorten it and try again.")
 CONTROL_REFUSED = ("The address or the form holds a control character (such as a NUL byte) that no field "
                    "accepts. Remove it (retype the text rather than pasting it) and try again.")
 
 
-def _has_control(params) -> bool:
-    return any(CONTROL_IN_PATH.search(key) or CONTROL_IN_VALUE.search(value)
-               for key, value in params.items(multi=True))
+def _problem(params) -> str | None:
+    for key, value in params.items(multi=True):
+        if not isinstance(value, str):
+            continue
+        if CONTROL_IN_PATH.search(key) or CONTROL_IN_VALUE.search(value):
+            return CONTROL_REFUSED
+        if len(key) > MAX_VALUE_CHARS or len(value) > MAX_VALUE_CHARS:
+            return TOO_LONG.format(limit=MAX_VALUE_CHARS)
+    return None
 
 
 def refuse_control_characters():
-    """The one guard, before any database work: 400 for a control character in the
-    path, the query string or a submitted form."""
-    if (CONTROL_IN_PATH.search(request.path) or _has_control(request.args)
-            or (request.method not in ("GET", "HEAD") and _has_control(request.form))):
+    """The one guard, before any database work: 400 for a control character (or a
+    value far longer than any field) in the path, the query string or a submitted form."""
+    if CONTROL_IN_PATH.search(request.path):
+        problem = CONTROL_REFUSED
+    elif len(request.path) > MAX_PATH_CHARS:
+        problem = TOO_LONG.format(limit=MAX_PATH_CHARS)
+    else:
+        problem = _problem(request.args) or (
+            _problem(request.form) if request.method not in ("GET", "HEAD") else None)
+    if problem:
         # The error page is drawn as for a visitor, so not even the session is read.
         g._login_user = current_app.login_manager.anonymous_user()
-        abort(400, CONTROL_REFUSED)
+        abort(400, problem)
 
 
 # Where a member who must enrol in two-step sign-in may still go.

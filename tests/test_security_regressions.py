@@ -285,3 +285,11 @@ def test_gunicorn_sends_no_server_header(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_a_value_far_longer_than_any_field_is_a_400_saying_so(auth, client):
+    auth.login("admin")
+    response = client.get("/orders", query_string={"q": "x" * 100_000})
+    assert response.status_code == 400 and b"far too long" in response.data
+    response = client.post("/staff/grant", data={"email": "x" * 100_000, "role": "support"})
+    assert response.status_code == 400 and b"far too long" in response.data
