@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from console.permissions import STAFF_ROLES
@@ -19,11 +19,17 @@ class MfaCodeForm(FlaskForm):
     code = StringField("Code", validators=[DataRequired(), Length(max=32)])
 
 
+def _at_least_one(form, field):
+    # Not DataRequired: its "required" flag would make every checkbox required in the browser.
+    if not field.data:
+        raise ValidationError("Choose at least one role.")
+
+
 class InviteStaffForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(message="Type the email the invitation goes to."),
                                             Length(max=254)])
     roles = SelectMultipleField("Roles", choices=list(STAFF_ROLES),
-                                validators=[DataRequired(message="Choose at least one role.")],
+                                validators=[_at_least_one],
                                 widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
 
 
