@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from console import links, sessions
 from console.extensions import db
-from console.forms import ForgotPasswordForm, LoginForm, MfaCodeForm, SetPasswordForm
+from console.forms import ConsoleForm, ForgotPasswordForm, LoginForm, MfaCodeForm, SetPasswordForm
 from console.links import local_path
 from console.lookups import database
 from console.models.auth import LoginHistory, User
@@ -159,6 +159,10 @@ def profile():
 @bp.post("/profile/mfa/start")
 @permission_required("profile.manage")
 def mfa_start():
+    form = ConsoleForm()
+    if not form.validate():
+        flash(form.error_message(), "danger")
+        return _render_profile(422)
     try:
         enrolment = mfa.start_enrolment(current_user)
     except WorkflowError as exc:

@@ -6,13 +6,13 @@ import json
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from console import links, staff_list
+from console import links
 from console.errors import render_error
-from console.exports import csv_response
-from console.forms import InviteStaffForm
+from console.forms import ChoiceField, ConsoleForm, InviteStaffForm, TextField
 from console.lookups import DatabaseUnavailable
+from console.screens import staff as staff_list
 from console.permissions import STAFF_ROLES, permission_required
-from console.views._listing import render_list, vary
+from console.views._listing import add_list_routes, vary
 from console.workflows import WorkflowError
 from console.workflows import invitations
 from console.workflows import staff as actions
@@ -20,12 +20,9 @@ from console.workflows import staff as actions
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
-@bp.get("")
-@permission_required("staff.manage")
-def list_staff():
-    filters = staff_list.StaffFilters.from_args(request.args)
-    return render_list("staff", staff_list.list_staff, filters, [], noun="staff accounts", home="auth",
-                       roles=STAFF_ROLES, states=staff_list.STATES, invite_form=InviteStaffForm(formdata=None))
+class GrantByEmailForm(ConsoleForm):
+    email = TextField("Email", max_length=254)
+    role = ChoiceField("Role", choices=STAFF_ROLES, required=False)
 
 
 def _invitation_message(invitation, verb: str) -> tuple[str, str]:
@@ -58,20 +55,29 @@ def invite():
     return redirect(url_for("staff.list_staff", q=invitation.user.email), 303)
 
 
-@bp.get("/export.csv")
-@permission_required("staff.manage")
-def export_staff():
-    filters = staff_list.StaffFilters.from_args(request.args)
-    return csv_response("staff", staff_list.EXPORT_HEADER, staff_list.export_rows(filters))
+class RoleForm(ConsoleForm):
+    role = ChoiceField("Role", choices=STAFF_ROLES, required=False)
+
+
+class RowForm(ConsoleForm):
+    """Lock, unlock, MFA reset and removing a role: nothing but the CSRF token."""
+
+
+add_list_routes(bp, staff_list.STAFF, "staff.manage",
+                lambda: {"roles": STAFF_ROLES, "states": staff_list.STATES,
+                         "invite_form": InviteStaffForm(formdata=None)})
 
 
 @bp.post("/grant")
 @permission_required("staff.manage")
 def add_staff():
     """Give a staff role to an existing account by email (plain form post)."""
-    role = request.form.get("role", "")
+    form = GrantByEmailForm()
+    role = form.role.data or ""
     try:
-        user = actions.grant_role_by_email(current_user, request.form.get("email", ""), role)
+        if not form.validate():
+            raise WorkflowError(form.error_message(), 422)
+        user = actions.grant_role_by_email(current_user, form.email.data or "", role)
     except WorkflowError as exc:
         flash(exc.message, "danger")
         return redirect(url_for("staff.list_staff"), 303)
@@ -79,11 +85,14 @@ def add_staff():
     return redirect(url_for("staff.list_staff", q=user.email), 303)
 
 
-def _row_action(user_id: str, perform):
+def _row_action(user_id: str, perform, form_class=RowForm):
     """Run one row action. htmx gets the refreshed row and an HX-Trigger carrying the
     message (static/console.js shows it); a refusal goes to the message area instead
     of the row. A plain form post gets a flash and a redirect."""
+    form = form_class()
     try:
+        if not form.validate():
+            raise WorkflowError(form.error_message(), 422)
         message = perform(current_user)
     except WorkflowError as exc:
         if not request.htmx:
@@ -108,7 +117,7 @@ def _row_action(user_id: str, perform):
 def grant_role(user_id: str):
     role = request.form.get("role", "")
     return _row_action(user_id, lambda actor: f"Granted the {role} role to "
-                                              f"{actions.grant_role(actor, user_id, role).email}.")
+                                              f"{actions.grant_role(actor, user_id, role).email}.", RoleForm)
 
 
 @bp.post("/<user_id>/roles/<role>/revoke")
