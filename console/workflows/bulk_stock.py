@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from console import audit
 from console.extensions import db
-from console.lookups import chunks
+from console.lookups import chunks, database
 from console.models.auth import SecurityAuditLog
 from console.models.product import Product, ProductVariant
 from console.models.types import json_text, new_id
@@ -258,13 +258,15 @@ def preview(actor, data: bytes, filename: str, *, reason: str, note: str | None 
     note = clean_text(note, "the note", MAX_NOTE)
     filename = clean_text(filename or "upload.csv", "the file name", 200) or "upload.csv"
     column, rows = read_file(data, filename)
-    judge(column, rows, lock=False)
-    db.session.rollback()  # only read: end the read transaction before writing the record
+    with database("product"):
+        judge(column, rows, lock=False)
+        db.session.rollback()  # only read: end the read transaction before writing the record
     result = Preview(new_id(), column, reason, note, filename, rows)
-    audit.record(actor, PREVIEW_ACTION, "stock_bulk_update", result.id, column=column, reason=reason, note=note,
-                 filename=filename, rows=[r.pack() for r in rows], problems=len(result.problems),
-                 changes=len(result.changes))
-    db.session.commit()
+    with database("auth"):
+        audit.record(actor, PREVIEW_ACTION, "stock_bulk_update", result.id, column=column, reason=reason,
+                     note=note, filename=filename, rows=[r.pack() for r in rows], problems=len(result.problems),
+                     changes=len(result.changes))
+        db.session.commit()
     result.staff_id = getattr(actor, "id", None)
     return result
 
@@ -277,11 +279,12 @@ def _record(preview_id: str, action: str) -> SecurityAuditLog | None:
 
 def load_preview(preview_id: str) -> Preview | None:
     """A dry run as recorded, with its apply record when it was applied."""
-    row = _record(preview_id, PREVIEW_ACTION)
-    if row is None or not isinstance(row.metadata_, dict):
-        return None
-    meta = row.metadata_
-    applied = _record(preview_id, APPLY_ACTION)
+    with database("auth"):
+        row = _record(preview_id, PREVIEW_ACTION)
+        if row is None or not isinstance(row.metadata_, dict):
+            return None
+        meta = row.metadata_
+        applied = _record(preview_id, APPLY_ACTION)
     return Preview(preview_id, meta.get("column", "quantity"), meta.get("reason", ""), meta.get("note"),
                    meta.get("filename", ""), [Row.unpack(r) for r in meta.get("rows", [])], row.created_at,
                    row.user_id,
@@ -300,6 +303,11 @@ class Applied:
 
 
 def apply(actor, preview_id: str) -> Applied:
+    with database("product"):
+        return _apply(actor, preview_id)
+
+
+def _apply(actor, preview_id: str) -> Applied:
     """Every row of the dry run ``preview_id`` in one product_db transaction, or none:
     refused when the dry run had problems, was applied already, or when any row's stock
     changed since (those rows are named)."""

@@ -6,16 +6,27 @@ the staff member; nothing is half-written.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import wraps
 
 from sqlalchemy import delete, select
 
 from console import audit
 from console.extensions import db
+from console.lookups import database
 from console.models.product import (Product, ProductInventory, ProductPriceHistory, ProductQuestion,
                                     ProductReview, ProductVariant)
 from console.models.types import utcnow
 from console.workflows import WorkflowError
 from console.workflows.inventory import clean_text
+
+
+def _on_product_db(workflow):
+    """product_db not answering becomes DatabaseUnavailable("product") (nothing written)."""
+    @wraps(workflow)
+    def wrapped(*args, **kwargs):
+        with database("product"):
+            return workflow(*args, **kwargs)
+    return wrapped
 
 STATUSES = ("draft", "active", "archived")
 # draft -> active -> archived, and back one step at a time.
@@ -40,6 +51,7 @@ class PriceChange:
     after: dict
 
 
+@_on_product_db
 def change_price(actor, product_id: str, *, price, compare_at_price=None, reason: str,
                  variant_id: str | None = None) -> PriceChange:
     """A new price (and compare-at price) for the product or one of its variants: a
@@ -88,6 +100,7 @@ class NeedsConfirmation(WorkflowError):
     """An action that is allowed but deserves a second look (archiving reserved stock)."""
 
 
+@_on_product_db
 def change_status(actor, product_id: str, status: str, *, reason: str, confirmed: bool = False) -> Product:
     """draft -> active -> archived and back one step. Archiving a product whose stock
     open orders still reserve needs ``confirmed`` (NeedsConfirmation says why)."""
@@ -119,6 +132,7 @@ def change_status(actor, product_id: str, status: str, *, reason: str, confirmed
     return product
 
 
+@_on_product_db
 def set_visibility(actor, product_id: str, visible: bool, *, reason: str) -> Product:
     reason = clean_text(reason, "a reason", MAX_REASON, required=True)
     product = lock_product(product_id)
@@ -157,6 +171,7 @@ class Moderated:
     skipped: int  # already moderated meanwhile, or gone
 
 
+@_on_product_db
 def moderate_reviews(actor, review_ids, decision: str) -> Moderated:
     """Approve (the shop shows it) or reject (removed; the audit trail keeps its whole
     text) the waiting reviews among ``review_ids``. Reviews moderated meanwhile by
@@ -190,6 +205,7 @@ def moderate_reviews(actor, review_ids, decision: str) -> Moderated:
     return Moderated(decision, [r.id for r in rows], len(ids) - len(rows))
 
 
+@_on_product_db
 def answer_question(actor, question_id: str, answer: str) -> ProductQuestion:
     """The staff member's answer, published (approved); answering one already answered
     meanwhile is refused rather than overwriting it."""
@@ -210,6 +226,7 @@ def answer_question(actor, question_id: str, answer: str) -> ProductQuestion:
     return question
 
 
+@_on_product_db
 def reject_question(actor, question_id: str, reason: str | None = None) -> None:
     """Remove a question that should not be published (spam, abuse); the audit trail
     keeps its text."""

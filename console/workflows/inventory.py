@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 
 from console import audit
 from console.extensions import db
-from console.lookups import chunks
+from console.lookups import chunks, database
 from console.models.product import Product, ProductInventory, ProductVariant
 from console.models.types import utcnow
 from console.workflows import WorkflowError
@@ -284,5 +284,6 @@ def adjust_stock(actor, product_id: str, *, mode: str, quantity, reason: str, no
     variant_id = variant_id or None
     kwargs = {"set_to": count} if mode == "set" else {"on_hand": count if mode == "add" else -count}
     # A count that finds what the system held is still recorded: it says when stock was checked.
-    return change_stock(actor, product_id, variant_id=variant_id, reason=reason, note=note, location=location,
-                        strict=True, kind=mode, **kwargs)
+    with database("product"):
+        return change_stock(actor, product_id, variant_id=variant_id, reason=reason, note=note, location=location,
+                            strict=True, kind=mode, **kwargs)
