@@ -77,6 +77,8 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=int(os.environ.get("CONSOLE_IDLE_MINUTES", "30")))
     SESSION_REFRESH_EACH_REQUEST = True
     PAGE_SIZE = 50
+    # Available at or below this is "low stock": the dashboard's figure and the products list's filter.
+    LOW_STOCK_THRESHOLD = int(os.environ.get("CONSOLE_LOW_STOCK", "5"))
     # /healthz and the Databases page answer within this many seconds even when a
     # database stops answering on an open connection (no connect timeout applies there).
     HEALTH_CHECK_SECONDS = CONNECT_TIMEOUT + 2

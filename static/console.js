@@ -32,3 +32,12 @@ document.addEventListener("console:flash", function (evt) {
   alert.appendChild(close);
   area.replaceChildren(alert);
 });
+
+// A "select all" checkbox (data-select-all="field name") ticks every checkbox of that name
+// in its form: the moderation queue's page of reviews.
+document.addEventListener("change", function (evt) {
+  var box = evt.target;
+  if (!box.matches || !box.matches("input[data-select-all]") || !box.form) { return; }
+  box.form.querySelectorAll('input[type="checkbox"][name="' + box.getAttribute("data-select-all") + '"]')
+    .forEach(function (other) { other.checked = box.checked; });
+});

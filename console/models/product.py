@@ -121,6 +121,11 @@ class ProductReview(ProductModel):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+# The moderation queue, oldest first: only the reviews still waiting are indexed.
+Index("ix_product_reviews_waiting", ProductReview.created_at, ProductReview.id,
+      postgresql_where=ProductReview.is_approved.is_not(True), sqlite_where=ProductReview.is_approved.is_not(True))
+
+
 class ProductTag(ProductModel):
     __tablename__ = "product_tags"
 
@@ -143,6 +148,11 @@ class ProductQuestion(ProductModel):
     is_approved: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# Questions waiting for an answer, oldest first.
+Index("ix_product_questions_unanswered", ProductQuestion.created_at, ProductQuestion.id,
+      postgresql_where=ProductQuestion.answer.is_(None), sqlite_where=ProductQuestion.answer.is_(None))
 
 
 class ProductStockAlert(ProductModel):

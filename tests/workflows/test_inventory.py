@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from console.demo.builders import make_product, make_variant
 from console.extensions import db

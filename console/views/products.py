@@ -1,0 +1,236 @@
+"""Products and stock: the product page and its actions (adjust stock, price, status,
+visibility, notify waiting customers), bulk stock updates from CSV (dry run, apply,
+result)."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from console import links
+from console.exports import csv_response
+from console.lookups import DatabaseUnavailable
+from console.permissions import permission_required
+from console.screens import products as screens
+from console.views._actions import attempt
+from console.workflows import WorkflowError, bulk_stock, catalog, stock_alerts
+from console.workflows import inventory as stock
+
+bp = Blueprint("products", __name__, url_prefix="/products")
+bp.context_processor(links.template_helpers)
+
+# Money as staff type it: digits, an optional point and up to two decimals.
+MONEY = re.compile(r"\d{1,9}(\.\d{1,2})?")
+
+
+@bp.app_template_global()
+def product_page_url(key: str | None) -> str | None:
+    """A product's page by id or SKU, for links from other screens."""
+    return url_for("products.product_detail", key=key) if key else None
+
+
+def _product_or_404(key: str):
+    try:
+        product = screens.find_product(key)
+    except DatabaseUnavailable:
+        abort(503, "product_db is unavailable, and the products live there. Try again shortly.")
+    if product is None:
+        abort(404, f"No product with id or SKU “{key[:80]}”. Search the products list instead.")
+    return product
+
+
+def _render_detail(product, *, notice=None, status: int = 200, confirm=None, form=None):
+    page = screens.product_page(product)
+    body = render_template("products/detail.html", page=page, p=page.product, notice=notice, confirm=confirm,
+                           form=form or {}, reasons=stock.REASONS, statuses=catalog.STATUSES,
+                           steps=catalog.STATUS_STEPS.get(page.product.status, catalog.STATUSES),
+                           customers=screens.customers_of([r.user_id for r in page.reviews]
+                                                          + [q.user_id for q in page.questions]))
+    return make_response(body, status)
+
+
+@bp.get("/<key>")
+@permission_required("inventory.view")
+def product_detail(key: str):
+    return _render_detail(_product_or_404(key))
+
+
+def _act(key: str, perform):
+    """Run one action on a product: a flash and back to its page when done; the page
+    again with the refusal (and its 4xx) when not. ``perform`` may answer
+    ("confirm", question) for an action that needs a second click."""
+    product = _product_or_404(key)
+    done, refused = attempt(lambda: perform(current_user, product.id))
+    if refused is None:
+        category, message = done[1], done[0]
+        if category == "confirm":
+            return _render_detail(product, confirm=message, status=409, form=request.form.to_dict())
+        flash(message, category)
+        return redirect(url_for("products.product_detail", key=product.sku or product.id), 303)
+    return _render_detail(product, notice=("danger", refused.message), status=refused.status,
+                          form=request.form.to_dict())
+
+
+@bp.post("/<key>/stock")
+@permission_required("inventory.manage")
+def adjust(key: str):
+    form = request.form
+
+    def perform(actor, product_id):
+        change = stock.adjust_stock(actor, product_id, mode=form.get("mode", ""), quantity=form.get("quantity", ""),
+                                    reason=form.get("reason", ""), note=form.get("note"),
+                                    location=form.get("location"), variant_id=form.get("variant_id") or None)
+        message = (f"Stock of {change.sku}: {change.before.get('quantity')} → {change.quantity} on hand, "
+                   f"{change.available} available. Recorded in the history.")
+        if change.was_sold_out:
+            message += " It was sold out: customers waiting for it can be notified below."
+        return message, "success"
+    return _act(key, perform)
+
+
+def _money(raw: str | None, label: str, *, required: bool) -> Decimal | None:
+    text = (raw or "").strip()
+    if not text:
+        if required:
+            raise WorkflowError(f"Type the {label}, such as 24.90.", 422)
+        return None
+    if not MONEY.fullmatch(text):
+        raise WorkflowError(f"The {label} “{text[:20]}” is not an amount such as 24.90 (digits, a point, "
+                            "two decimals at most).", 422)
+    return Decimal(text)
+
+
+@bp.post("/<key>/price")
+@permission_required("catalog.prices")
+def change_price(key: str):
+    form = request.form
+
+    def perform(actor, product_id):
+        change = catalog.change_price(actor, product_id, price=_money(form.get("price"), "price", required=True),
+                                      compare_at_price=_money(form.get("compare_at_price"), "compare-at price",
+                                                              required=False),
+                                      reason=form.get("reason", ""), variant_id=form.get("variant_id") or None)
+        target = change.variant.sku if change.variant is not None else change.product.sku
+        return f"Price of {target}: {change.before['price']} → {change.after['price']}. Recorded in the price history.", "success"
+    return _act(key, perform)
+
+
+@bp.post("/<key>/status")
+@permission_required("catalog.status")
+def change_status(key: str):
+    form = request.form
+
+    def perform(actor, product_id):
+        try:
+            product = catalog.change_status(actor, product_id, form.get("status", ""), reason=form.get("reason", ""),
+                                            confirmed=form.get("confirmed") == "yes")
+        except catalog.NeedsConfirmation as exc:
+            return exc.message, "confirm"
+        return f"{product.sku} is now {product.status}.", "success"
+    return _act(key, perform)
+
+
+@bp.post("/<key>/visibility")
+@permission_required("catalog.status")
+def change_visibility(key: str):
+    form = request.form
+
+    def perform(actor, product_id):
+        product = catalog.set_visibility(actor, product_id, form.get("visible") == "yes", reason=form.get("reason", ""))
+        return f"{product.sku} is now {'visible in the shop' if product.is_visible else 'hidden from the shop'}.", "success"
+    return _act(key, perform)
+
+
+@bp.post("/<key>/alerts/notify")
+@permission_required("inventory.alerts")
+def notify_alerts(key: str):
+    def perform(actor, product_id):
+        done = stock_alerts.notify_waiting(actor, product_id)
+        message = f"Queued a back-in-stock email to {done.queued} waiting customer{'s' if done.queued != 1 else ''}."
+        if done.still_waiting:
+            message += f" {done.still_waiting} wait for a variant that is still out of stock."
+        return message, "success"
+    return _act(key, perform)
+
+
+# --- bulk stock updates ---------------------------------------------------------------------
+
+SHOWN_ROWS = 500  # rows of a dry run shown on the page; the CSV has all of them
+
+
+@bp.get("/bulk")
+@permission_required("inventory.bulk")
+def bulk_upload():
+    return render_template("products/bulk.html", reasons=stock.REASONS, max_mb=bulk_stock.MAX_BYTES // 1024 // 1024,
+                           max_rows=bulk_stock.MAX_ROWS, form={}, error=None)
+
+
+@bp.post("/bulk")
+@permission_required("inventory.bulk")
+def bulk_preview_create():
+    form = request.form
+    upload = request.files.get("file")
+
+    def perform():
+        # Refuse a huge upload before reading it all.
+        if (request.content_length or 0) > bulk_stock.MAX_BYTES + 64 * 1024:
+            raise bulk_stock.BulkFileError(
+                f"The file is larger than {bulk_stock.MAX_BYTES // 1024 // 1024} MB. Split it into smaller files.")
+        if upload is None or not upload.filename:
+            raise WorkflowError("Choose a CSV file to upload.", 422)
+        data = upload.stream.read(bulk_stock.MAX_BYTES + 1)
+        return bulk_stock.preview(current_user, data, upload.filename, reason=form.get("reason", ""),
+                                  note=form.get("note"))
+    result, refused = attempt(perform, "so the file could not be checked. Try again shortly.")
+    if refused:
+        body = render_template("products/bulk.html", reasons=stock.REASONS, form=form.to_dict(), error=refused.message,
+                               max_mb=bulk_stock.MAX_BYTES // 1024 // 1024, max_rows=bulk_stock.MAX_ROWS)
+        return make_response(body, refused.status)
+    return redirect(url_for("products.bulk_preview", preview_id=result.id), 303)
+
+
+def _preview_or_404(preview_id: str):
+    try:
+        recorded = bulk_stock.load_preview(preview_id[:64])
+    except DatabaseUnavailable:
+        abort(503, "auth_db is unavailable, and the dry run's record lives there. Try again shortly.")
+    if recorded is None:
+        abort(404, "No such dry run. Upload the file again.")
+    return recorded
+
+
+def _render_preview(recorded, *, error=None, status=200):
+    show = request.args.get("show", "problems" if recorded.problems else "changes")
+    rows = {"problems": recorded.problems, "changes": recorded.changes}.get(show, recorded.rows)
+    return make_response(render_template("products/bulk_preview.html", preview=recorded, rows=rows[:SHOWN_ROWS],
+                                         more=max(0, len(rows) - SHOWN_ROWS), show=show, error=error,
+                                         reasons=stock.REASONS), status)
+
+
+@bp.get("/bulk/<preview_id>")
+@permission_required("inventory.bulk")
+def bulk_preview(preview_id: str):
+    return _render_preview(_preview_or_404(preview_id))
+
+
+@bp.post("/bulk/<preview_id>/apply")
+@permission_required("inventory.bulk")
+def bulk_apply(preview_id: str):
+    recorded = _preview_or_404(preview_id)
+    done, refused = attempt(lambda: bulk_stock.apply(current_user, recorded.id))
+    if refused:
+        return _render_preview(_preview_or_404(preview_id), error=refused.message, status=refused.status)
+    flash(f"Applied: {done.changed} product{'s' if done.changed != 1 else ''} changed in one go"
+          + (f", {done.unchanged} row(s) already at their value" if done.unchanged else "")
+          + ". Each change is in its product's history; download the result below.", "success")
+    return redirect(url_for("products.bulk_preview", preview_id=recorded.id, show="changes"), 303)
+
+
+@bp.get("/bulk/<preview_id>/result.csv")
+@permission_required("inventory.bulk")
+def bulk_result(preview_id: str):
+    recorded = _preview_or_404(preview_id)
+    stem = "stock-update-result" if recorded.applied else "stock-update-dry-run"
+    return csv_response(stem, bulk_stock.RESULT_HEADER, bulk_stock.result_rows(recorded))
