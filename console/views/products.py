@@ -22,7 +22,7 @@ bp = Blueprint("products", __name__, url_prefix="/products")
 bp.context_processor(links.template_helpers)
 
 # Money as staff type it: digits, an optional point and up to two decimals.
-MONEY = re.compile(r"\d{1,9}(\.\d{1,2})?")
+MONEY = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
 
 
 @bp.app_template_global()

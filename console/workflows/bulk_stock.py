@@ -190,9 +190,9 @@ def _number(raw: str, column: str) -> tuple[int | None, str | None]:
     if not digits or not digits.isascii() or not digits.isdigit() or (sign and column == "quantity"):
         what = "a whole number of units, 0 or more" if column == "quantity" else "a whole number such as 5 or -3"
         return None, f"“{raw[:20]}” is not {what}"
-    value = int(digits)
-    if value > MAX_QUANTITY:
+    if len(digits) > len(str(MAX_QUANTITY)) or int(digits) > MAX_QUANTITY:
         return None, f"{raw[:20]} is more than {MAX_QUANTITY:,}"
+    value = int(digits)
     return (-value if sign == "-" else value), None
 
 

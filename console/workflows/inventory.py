@@ -261,10 +261,9 @@ def parse_count(raw, what: str = "the quantity") -> int:
     text = raw.strip() if isinstance(raw, str) else str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else ""
     if not text or not text.isascii() or not text.isdigit():
         raise WorkflowError(f"Type {what} as a whole number of units, such as 12.", 422)
-    value = int(text)
-    if value > MAX_QUANTITY:
+    if len(text) > len(str(MAX_QUANTITY)) or int(text) > MAX_QUANTITY:
         raise WorkflowError(f"{what.capitalize()} can be at most {MAX_QUANTITY:,}.", 422)
-    return value
+    return int(text)
 
 
 def adjust_stock(actor, product_id: str, *, mode: str, quantity, reason: str, note: str | None = None,
