@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Text, literal_column
+from sqlalchemy import JSON, DateTime, Index, Text, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -23,6 +23,13 @@ from sqlalchemy.types import TypeDecorator
 
 # Set only inside repeatable(): an id generator and a fixed "now" (see there).
 _repeatable: ContextVar[tuple[random.Random, datetime] | None] = ContextVar("repeatable", default=None)
+
+
+def sort_indexes(table: str, *columns: str) -> tuple[Index, ...]:
+    """For a table's list screen: an index on ``(column, id)`` for each sortable column,
+    named ``ix_<table>_<column>_id``, so keyset paging seeks (console/screens/keyset.py)
+    and a deep page costs what the first page costs."""
+    return tuple(Index(f"ix_{table}_{column}_id", column, "id") for column in columns)
 
 
 def new_id() -> str:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, tuple_
 
 from console.extensions import db
-from console.listing import BadCursor, decode_cursor, encode_cursor  # noqa: F401 - BadCursor for the views
+from console.screens.keyset import BadCursor, decode_cursor, encode_cursor  # noqa: F401 - BadCursor for the views
 from console.lookups import DatabaseUnavailable, Lookups, database, fetch_in
 from console.models.auth import SecurityAuditLog, User
 from console.models.order import Order, OrderItem
@@ -236,11 +236,12 @@ class ModerationQueue:
 
 def _oldest_first(model, waiting, cursor: str | None):
     stmt = select(model).where(waiting)
-    decoded = decode_cursor(cursor)
+    decoded = decode_cursor(cursor, "created")
     if decoded is not None:
         stmt = stmt.where(tuple_(model.created_at, model.id) > tuple_(*decoded))
     rows = list(db.session.scalars(stmt.order_by(model.created_at, model.id).limit(QUEUE_ROWS + 1)))
-    following = encode_cursor(rows[QUEUE_ROWS - 1].created_at, rows[QUEUE_ROWS - 1].id) if len(rows) > QUEUE_ROWS else None
+    last = rows[QUEUE_ROWS - 1] if len(rows) > QUEUE_ROWS else None
+    following = encode_cursor("created", last.created_at, last.id) if last is not None else None
     return rows[:QUEUE_ROWS], following
 
 
