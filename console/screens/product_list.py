@@ -70,6 +70,20 @@ def _price(args, name: str, label: str, errors: list[str]) -> Decimal | None:
     return Decimal(value)
 
 
+def category_choices() -> list[tuple[str, str]]:
+    """(id, "Parent › Child") of every active category, for the filter; empty when
+    product_db is down (the list then says so itself)."""
+    try:
+        with database("product"):
+            rows = db.session.execute(select(Category.id, Category.name, Category.parent_id)
+                                      .where(Category.is_active.is_not(False))).all()
+    except DatabaseUnavailable:
+        return []
+    names = {cid: name for cid, name, _ in rows}
+    labelled = [(cid, (names.get(parent) + " › " if parent in names else "") + (name or cid)) for cid, name, parent in rows]
+    return sorted(labelled, key=lambda pair: pair[1])
+
+
 def category_family(category_id: str) -> list[str]:
     """The category and every category below it (the categories table is small)."""
     children: dict[str | None, list[str]] = {}

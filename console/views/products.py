@@ -14,7 +14,11 @@ from console.exports import csv_response
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
 from console.screens import products as screens
+from console.screens.stock_alerts import ALERTS
+from console.screens.stock_alerts import STATES as ALERT_STATES
+from console.screens.product_list import PRODUCTS, STATUSES, STOCK_LEVELS, category_choices, low_stock_threshold
 from console.views._actions import attempt
+from console.views._listing import add_list_routes
 from console.workflows import WorkflowError, bulk_stock, catalog, stock_alerts
 from console.workflows import inventory as stock
 
@@ -23,6 +27,23 @@ bp.context_processor(links.template_helpers)
 
 # Money as staff type it: digits, an optional point and up to two decimals.
 MONEY = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
+
+
+add_list_routes(bp, PRODUCTS, "inventory.view", lambda: {
+    "statuses": STATUSES, "stock_levels": STOCK_LEVELS, "categories": category_choices(),
+    "threshold": low_stock_threshold(), "stock_labels": {
+        "in": f"in stock (more than {low_stock_threshold()})", "low": f"low ({low_stock_threshold()} or fewer)",
+        "out": "out (none available)"}})
+
+
+add_list_routes(bp, ALERTS, "inventory.alerts", lambda: {"states": ALERT_STATES}, url="/alerts")
+
+
+@bp.get("/low-stock")
+@permission_required("inventory.view")
+def low_stock():
+    """The saved low-stock view: available at or below the threshold, lowest first."""
+    return redirect(url_for("products.list_products", stock="low"), 302)
 
 
 @bp.app_template_global()
