@@ -5,7 +5,6 @@ the last 30 days (a ranking from order_db), and exported as CSV.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,6 +14,7 @@ from sqlalchemy import func, or_, select
 
 from console.exports import STREAM_BATCH
 from console.extensions import db
+from console.forms import parse_money
 from console.filters import QueryFilters, choice, text, where_equal
 from console.health import check_bind
 from console.lookups import DatabaseUnavailable, Lookups, database
@@ -28,7 +28,6 @@ from console.workflows import inventory as stock
 
 STATUSES = ("draft", "active", "archived")
 STOCK_LEVELS = ("in", "low", "out")
-MONEY_TEXT = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
 SOLD_DAYS = 30
 
 
@@ -64,10 +63,11 @@ def _price(args, name: str, label: str, errors: list[str]) -> Decimal | None:
     value = (args.get(name) or "").strip()
     if not value:
         return None
-    if not MONEY_TEXT.fullmatch(value):
-        errors.append(f"{label} “{value[:20]}” is not an amount such as 25 or 25.50.")
+    try:
+        return parse_money(value)
+    except ValueError as exc:
+        errors.append(f"{label}: {exc}")
         return None
-    return Decimal(value)
 
 
 def category_choices() -> list[tuple[str, str]]:

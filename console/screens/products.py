@@ -35,8 +35,8 @@ PANEL_ROWS = 20
 def find_product(key: str) -> Product | None:
     """The product whose id or SKU is ``key`` (SKU in any case)."""
     key = (key or "").strip()
-    if not key or len(key) > 200:
-        return None
+    if not key or len(key) > 200 or not key.isprintable():
+        return None  # no id or SKU holds control characters (and PostgreSQL refuses NUL)
     with database("product"):
         found = db.session.scalar(select(Product).where(Product.id == key)) or \
             db.session.scalar(select(Product).where(Product.sku == key)) or \

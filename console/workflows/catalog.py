@@ -178,7 +178,7 @@ def moderate_reviews(actor, review_ids, decision: str) -> Moderated:
     someone else are skipped, not changed twice."""
     if decision not in ("approve", "reject"):
         raise WorkflowError("Choose approve or reject.", 422)
-    ids = sorted({i for i in review_ids or [] if isinstance(i, str) and i})
+    ids = sorted({i for i in review_ids or [] if isinstance(i, str) and i and len(i) <= 64 and i.isprintable()})
     if not ids:
         raise WorkflowError("Select at least one review.", 422)
     if len(ids) > MAX_BATCH:
@@ -206,10 +206,17 @@ def moderate_reviews(actor, review_ids, decision: str) -> Moderated:
 
 
 @_on_product_db
+def _question_id(question_id: str) -> str:
+    if not isinstance(question_id, str) or len(question_id) > 64 or not question_id.isprintable():
+        raise WorkflowError("No such question.", 404)
+    return question_id
+
+
 def answer_question(actor, question_id: str, answer: str) -> ProductQuestion:
     """The staff member's answer, published (approved); answering one already answered
     meanwhile is refused rather than overwriting it."""
     answer = clean_text(answer, "the answer", MAX_ANSWER, required=True)
+    question_id = _question_id(question_id)
     question = db.session.scalar(select(ProductQuestion).where(ProductQuestion.id == question_id)
                                  .with_for_update().execution_options(populate_existing=True))
     if question is None:
@@ -231,6 +238,7 @@ def reject_question(actor, question_id: str, reason: str | None = None) -> None:
     """Remove a question that should not be published (spam, abuse); the audit trail
     keeps its text."""
     reason = clean_text(reason, "a reason", MAX_REASON)
+    question_id = _question_id(question_id)
     question = db.session.scalar(select(ProductQuestion).where(ProductQuestion.id == question_id)
                                  .with_for_update().execution_options(populate_existing=True))
     if question is None:

@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 
 from console import audit
 from console.extensions import db
+from console.forms import parse_whole_number
 from console.lookups import chunks, database
 from console.models.product import Product, ProductInventory, ProductVariant
 from console.models.types import utcnow
@@ -256,14 +257,11 @@ def change_stock(actor, product_id: str, *, on_hand: int = 0, reserved: int = 0,
 
 
 def parse_count(raw, what: str = "the quantity") -> int:
-    """A whole number of units typed by staff: ASCII digits only (no signs, decimals,
-    exponents or other scripts' digits), at most MAX_QUANTITY."""
-    text = raw.strip() if isinstance(raw, str) else str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else ""
-    if not text or not text.isascii() or not text.isdigit():
-        raise WorkflowError(f"Type {what} as a whole number of units, such as 12.", 422)
-    if len(text) > len(str(MAX_QUANTITY)) or int(text) > MAX_QUANTITY:
-        raise WorkflowError(f"{what.capitalize()} can be at most {MAX_QUANTITY:,}.", 422)
-    return int(text)
+    """A whole number of units (ASCII digits only, at most MAX_QUANTITY), as the forms parse it."""
+    try:
+        return parse_whole_number(raw, 0, MAX_QUANTITY, what)
+    except ValueError as exc:
+        raise WorkflowError(str(exc), 422) from None
 
 
 def adjust_stock(actor, product_id: str, *, mode: str, quantity, reason: str, note: str | None = None,
