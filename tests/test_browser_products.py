@@ -38,6 +38,8 @@ def test_warehouse_adjusts_a_low_stock_product_and_applies_a_csv(app, auth, page
     page.select_option("#adjust-reason", "received")
     page.fill("#adjust-note", "pallet 7")
     page.click("#adjust-submit")
+    assert "LOW-LAMP: add 12 unit(s)" in page.inner_text("#confirm-message")
+    page.click("#confirm-yes")
     page.wait_for_selector("#flashes .alert-success")
     assert "3 → 15 on hand" in page.inner_text("#flashes")
     assert page.inner_text("#available") == "14"
@@ -50,6 +52,7 @@ def test_warehouse_adjusts_a_low_stock_product_and_applies_a_csv(app, auth, page
     page.select_option("#adjust-mode", "set")
     page.fill("#adjust-quantity", "0")
     page.click("#adjust-submit")
+    page.click("#confirm-yes")
     assert "below the 1 reserved" in page.inner_text("#action-message")
     assert on_hand(app, low_id) == 15
 
@@ -68,6 +71,7 @@ def test_warehouse_adjusts_a_low_stock_product_and_applies_a_csv(app, auth, page
     assert on_hand(app, low_id) == 15  # nothing written by the dry run
 
     page.click("#bulk-apply")
+    page.click("#confirm-yes")
     page.wait_for_selector("#flashes .alert-success")
     assert "Applied: 2 products changed" in page.inner_text("#flashes")
     assert page.inner_text("#bulk-state") == "applied"
