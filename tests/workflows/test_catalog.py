@@ -2,7 +2,6 @@
 and back-in-stock alerts notified once."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from console.models.types import utcnow
 from console.workflows import WorkflowError, catalog, stock_alerts
 from console.workflows.inventory import adjust_stock
 from tests.returns_helpers import staff_actor
+from tests.test_refunds_concurrency import run_together
 
 
 def audit_of(action):
@@ -179,38 +179,20 @@ def test_notify_refused_until_stock_is_back_then_queues_each_customer_once(ctx):
 
 
 @pytest.mark.postgres_only
-def test_two_staff_notifying_at_once_queue_each_customer_once(app):
+def test_six_clicks_at_once_queue_each_customer_once(app):
     with app.app_context():
         item = sold_out_with_waiting(5)
         warehouse = staff_actor("warehouse")
         adjust_stock(warehouse, item.id, mode="add", quantity="2", reason="received")
         product_id = item.id
         db.session.remove()
-    barrier = threading.Barrier(6)
-    outcomes, crashes = [], []
-
-    def click():
+    try:
+        done, refused = run_together(app, lambda i: stock_alerts.notify_waiting(warehouse, product_id), threads=6)
         with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                outcomes.append(stock_alerts.notify_waiting(warehouse, product_id).queued)
-            except WorkflowError:
-                outcomes.append(0)
-            except Exception as exc:  # noqa: BLE001
-                crashes.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=click) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    with app.app_context():
-        try:
-            assert not crashes, crashes
-            assert sorted(outcomes) == [0, 0, 0, 0, 0, 5]
+            assert [d.queued for d in done] == [5] and len(refused) == 5
+            assert all("notified already" in exc.message for exc in refused)
             assert len(list(db.session.scalars(select(Notification)))) == 5
-        finally:
+    finally:
+        with app.app_context():
             for engine in db.engines.values():
                 engine.dispose()
