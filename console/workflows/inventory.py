@@ -159,7 +159,7 @@ def move(stock: Stock, *, on_hand: int = 0, reserved: int = 0, variant_id: str |
         on_hand = set_to - (variant[1] if variant is not None else stock.quantity)
     if strict and on_hand and stock.variants and variant is None:
         raise StockError(f"{label} has variants: change the stock of one of them "
-                         f"({', '.join(v[0] or k for k, v in list(stock.variants.items())[:5])}).", 422)
+                         f"({', '.join(sorted(v[0] or k for k, v in stock.variants.items())[:5])}).", 422)
     before = stock.snapshot(variant_id)
     quantity, held = stock.quantity + on_hand, stock.reserved + reserved
     if quantity < 0 or held < 0:
