@@ -98,6 +98,8 @@ class Config:
     # Strict-Transport-Security max-age; 0 sends none (production sets it).
     HSTS_SECONDS = 0
     PAGE_SIZE = 50
+    # Available at or below this is "low stock": the dashboard's figure and the products list's filter.
+    LOW_STOCK_THRESHOLD = int(os.environ.get("CONSOLE_LOW_STOCK", "5"))
     # /healthz and the Databases page answer within this many seconds even when a
     # database stops answering on an open connection (no connect timeout applies there).
     HEALTH_CHECK_SECONDS = CONNECT_TIMEOUT + 2

@@ -188,4 +188,11 @@ document.addEventListener("htmx:afterSettle", function (evt) {
   var target = evt.detail.target;
   if (target && document.contains(target)) { describeErrors(target); }
   announce(announcementFor(target && document.contains(target) ? target : evt.detail.elt));
+// A "select all" checkbox (data-select-all="field name") ticks every checkbox of that name
+// in its form: the moderation queue's page of reviews.
+document.addEventListener("change", function (evt) {
+  var box = evt.target;
+  if (!box.matches || !box.matches("input[data-select-all]") || !box.form) { return; }
+  box.form.querySelectorAll('input[type="checkbox"][name="' + box.getAttribute("data-select-all") + '"]')
+    .forEach(function (other) { other.checked = box.checked; });
 });

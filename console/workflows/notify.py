@@ -38,6 +38,8 @@ DEFAULT_TEMPLATES: dict[str, tuple[str, str]] = {
                          "has been issued.\n"),
     "return_closed": ("Your return {rma_number} is complete",
                       "Hello {first_name},\n\nyour return {rma_number} is complete.\n"),
+    "back_in_stock": ("{product_name} is back in stock",
+                      "Hello {first_name},\n\n{product_name} ({sku}) is back in stock. You asked us to tell you.\n"),
     "refund_issued": ("Your refund for order {order_number}",
                       "Hello {first_name},\n\na refund of {amount} {currency} for order {order_number} "
                       "has been issued.\n"),
