@@ -13,6 +13,8 @@ MENU = (
     ("Refunds", "refunds.list_refunds", "refunds.view"),
     ("Products", "products.list_products", "inventory.view"),
     ("Reviews", "reviews.queue", "catalog.reviews"),
+    ("Coupons", "coupons.list_coupons", "coupons.view"),
+    ("Promotions", "promotions.list_promotions", "coupons.view"),
     ("Marketing", "marketing.index", "marketing.view"),
     ("Staff", "staff.list_staff", "staff.manage"),
     ("Activity", "activity.list_activity", "activity.view"),
