@@ -13,6 +13,8 @@ MENU = (
     ("Refunds", "refunds.list_refunds", "refunds.view"),
     ("Inventory", "inventory.list_inventory", "inventory.view"),
     ("Marketing", "marketing.index", "marketing.view"),
+    ("Templates", "email_templates.list_templates", "templates.manage"),
+    ("Notifications", "notifications.list_notifications", "notifications.view"),
     ("Staff", "staff.list_staff", "staff.manage"),
     ("Activity", "activity.list_activity", "activity.view"),
     ("Databases", "system.databases", "databases.view"),
