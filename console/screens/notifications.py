@@ -25,7 +25,8 @@ from console.models.returns import ReturnRequest
 from console.models.user import UserProfile
 from console.screens.keyset import capped_count
 from console.screens.lists import ListScreen, Sort, unless_down
-from console.workflows.notifications import RESEND_ALL_LIMIT, RESENDABLE, is_transactional, resendable
+from console.workflows import notifications as flow
+from console.workflows.notifications import RESENDABLE, is_transactional, resendable
 
 STATUSES = ("PENDING", "SENT", "DELIVERED", "FAILED", "BOUNCED")
 # "failed": failed or bounced, what the dashboard's figure counts.
@@ -207,18 +208,20 @@ class ResendAllPlan:
     more: bool  # more than the limit match: the oldest are resent first
 
 
-def resend_all_plan(filters: NotificationFilters, limit: int = RESEND_ALL_LIMIT) -> ResendAllPlan:
+def resend_all_plan(filters: NotificationFilters, limit: int | None = None) -> ResendAllPlan:
     """The failed or bounced, not yet resent notifications the filters select, oldest
     first, at most ``limit`` (and whether there are more)."""
+    limit = limit or flow.RESEND_ALL_LIMIT
     stmt = resendable(notifications_query(filters)).with_only_columns(Notification.id)
     with database("notification"):
         ids = list(db.session.scalars(stmt.order_by(Notification.created_at, Notification.id).limit(limit + 1)))
     return ResendAllPlan(ids[:limit], len(ids) > limit)
 
 
-def resend_all_count(filters: NotificationFilters, limit: int = RESEND_ALL_LIMIT) -> tuple[int, bool]:
+def resend_all_count(filters: NotificationFilters, limit: int | None = None) -> tuple[int, bool]:
+    """How many a Resend all would queue, counted up to ``limit`` (and whether more)."""
     with database("notification"):
-        return capped_count(resendable(notifications_query(filters)), cap=limit)
+        return capped_count(resendable(notifications_query(filters)), cap=limit or flow.RESEND_ALL_LIMIT)
 
 
 # --- one notification ------------------------------------------------------------------------

@@ -169,9 +169,11 @@ def resendable(stmt):
                       Notification.metadata_["resent_as"].as_string().is_(None))
 
 
-def resend_all(actor, notification_ids: Iterable[str], *, limit: int = RESEND_ALL_LIMIT) -> ResendAll:
-    """Resend each of ``notification_ids`` (at most ``limit``, which the list's Resend all
-    confirms beforehand) that may be resent; in batches, each batch one transaction."""
+def resend_all(actor, notification_ids: Iterable[str], *, limit: int | None = None) -> ResendAll:
+    """Resend each of ``notification_ids`` (at most ``limit``, RESEND_ALL_LIMIT by default,
+    which the list's Resend all confirms beforehand) that may be resent; in batches,
+    each batch one transaction."""
+    limit = limit or RESEND_ALL_LIMIT
     ids = list(dict.fromkeys(notification_ids))
     if len(ids) > limit:
         raise WorkflowError(f"Resend at most {limit:,} notifications at once: narrow the filters.", 422)
