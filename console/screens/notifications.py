@@ -74,7 +74,7 @@ class NotificationFilters(QueryFilters):
         return f, errors
 
 
-def notifications_query(f: NotificationFilters):
+def notifications_query(f: NotificationFilters, lookups=None):
     """The select of notifications matching ``f`` (not ordered). The customer filter is
     resolved to ids in auth_db/user_db first; everything else stays in notification_db."""
     stmt = select(Notification)

@@ -48,7 +48,7 @@ class TemplateFilters(QueryFilters):
         return f, errors
 
 
-def templates_query(f: TemplateFilters):
+def templates_query(f: TemplateFilters, lookups=None):
     stmt = select(EmailTemplate)
     if f.name:
         stmt = stmt.where(func.lower(EmailTemplate.name).contains(f.name.lower(), autoescape=True))
@@ -153,10 +153,12 @@ class TemplateWarning:
 def warnings() -> list[TemplateWarning]:
     """What the templates screen warns about: a workflow's template missing or turned
     off, and templates still written with the older {name} fields."""
+    with database("notification"):
+        absent = missing()
     found = [TemplateWarning(t.name, f"{t.name} is missing or turned off: {'; '.join(t.used_by)} "
-                              f"{'queues' if len(t.used_by) == 1 else 'queue'} no email until it is back. "
-                              "Run `flask --app wsgi console init-db` to install the shipped text.")
-             for t in missing()]
+                                     f"{'queues' if len(t.used_by) == 1 else 'queue'} no email until it is back. "
+                                     "Run `flask --app wsgi console init-db` to install the shipped text.")
+             for t in absent]
     with database("notification"):
         for template in db.session.scalars(select(EmailTemplate).order_by(EmailTemplate.name).limit(500)):
             old = sorted({m.group(1) for part in (template.subject, template.body_html, template.body_text)

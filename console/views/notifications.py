@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from console import links
 from console.filters import FilterError
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
@@ -15,6 +16,7 @@ from console.views._listing import add_list_routes
 from console.workflows import notifications as flow
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+bp.context_processor(links.template_helpers)
 
 
 def _choices() -> dict:
