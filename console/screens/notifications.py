@@ -64,7 +64,12 @@ class NotificationFilters(QueryFilters):
                 subject=text(args, "subject", errors), provider=text(args, "provider", errors),
                 error=text(args, "error", errors))
         f.type = choice(args, "type", TYPES, "Type", errors)
-        f.status = choice(args, "status", STATUS_CHOICES, "Status", errors)
+        status = (args.get("status") or "").strip()
+        if status and status not in STATUS_CHOICES:
+            errors.append(f"Status “{status[:40]}” is not one of: {', '.join(STATUSES)}, or failed "
+                          "(failed or bounced).")
+        else:
+            f.status = status
         f.created_from, f.created_to = date_range(args, ("created_from", "Created from"),
                                                   ("created_to", "Created to"), errors)
         for name in ("customer", "template", "subject", "provider", "error"):

@@ -255,7 +255,9 @@ def _lines(old: str, new: str) -> list[DiffLine]:
         if raw.startswith(("---", "+++")):
             continue
         if raw.startswith("@@"):
-            lines.append(DiffLine("gap", raw))
+            # "@@ -3,4 +3,5 @@": where the lines below start in the current text.
+            start = raw.split()[1].lstrip("-").split(",")[0]
+            lines.append(DiffLine("gap", f"from line {start}"))
         elif raw.startswith("+"):
             lines.append(DiffLine("added", raw[1:]))
         elif raw.startswith("-"):
