@@ -9,7 +9,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
 from console.extensions import db
-from console.forms import LoginForm, MfaCodeForm
+from console.forms import ConsoleForm, LoginForm, MfaCodeForm
 from console.models.auth import LoginHistory, User
 from console.permissions import permission_required
 from console.workflows import WorkflowError, mfa, signin
@@ -120,6 +120,10 @@ def profile():
 @bp.post("/profile/mfa/start")
 @permission_required("profile.manage")
 def mfa_start():
+    form = ConsoleForm()
+    if not form.validate():
+        flash(form.error_message(), "danger")
+        return _render_profile(422)
     try:
         enrolment = mfa.start_enrolment(current_user)
     except WorkflowError as exc:

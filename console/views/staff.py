@@ -8,12 +8,26 @@ from flask_login import current_user
 
 from console.screens import staff as staff_list
 from console.errors import render_error
+from console.forms import ChoiceField, ConsoleForm, TextField
 from console.permissions import STAFF_ROLES, permission_required
 from console.views._listing import add_list_routes, vary
 from console.workflows import WorkflowError
 from console.workflows import staff as actions
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+class GrantByEmailForm(ConsoleForm):
+    email = TextField("Email", max_length=254)
+    role = ChoiceField("Role", choices=STAFF_ROLES, required=False)
+
+
+class RoleForm(ConsoleForm):
+    role = ChoiceField("Role", choices=STAFF_ROLES, required=False)
+
+
+class RowForm(ConsoleForm):
+    """Lock, unlock, MFA reset and removing a role: nothing but the CSRF token."""
 
 
 add_list_routes(bp, staff_list.STAFF, "staff.manage",
@@ -24,9 +38,12 @@ add_list_routes(bp, staff_list.STAFF, "staff.manage",
 @permission_required("staff.manage")
 def add_staff():
     """Give a staff role to an existing account by email (plain form post)."""
-    role = request.form.get("role", "")
+    form = GrantByEmailForm()
+    role = form.role.data or ""
     try:
-        user = actions.grant_role_by_email(current_user, request.form.get("email", ""), role)
+        if not form.validate():
+            raise WorkflowError(form.error_message(), 422)
+        user = actions.grant_role_by_email(current_user, form.email.data or "", role)
     except WorkflowError as exc:
         flash(exc.message, "danger")
         return redirect(url_for("staff.list_staff"), 303)
@@ -34,11 +51,14 @@ def add_staff():
     return redirect(url_for("staff.list_staff", q=user.email), 303)
 
 
-def _row_action(user_id: str, perform):
+def _row_action(user_id: str, perform, form_class=RowForm):
     """Run one row action. htmx gets the refreshed row and an HX-Trigger carrying the
     message (static/console.js shows it); a refusal goes to the message area instead
     of the row. A plain form post gets a flash and a redirect."""
+    form = form_class()
     try:
+        if not form.validate():
+            raise WorkflowError(form.error_message(), 422)
         message = perform(current_user)
     except WorkflowError as exc:
         if not request.htmx:
@@ -63,7 +83,7 @@ def _row_action(user_id: str, perform):
 def grant_role(user_id: str):
     role = request.form.get("role", "")
     return _row_action(user_id, lambda actor: f"Granted the {role} role to "
-                                              f"{actions.grant_role(actor, user_id, role).email}.")
+                                              f"{actions.grant_role(actor, user_id, role).email}.", RoleForm)
 
 
 @bp.post("/<user_id>/roles/<role>/revoke")
