@@ -27,7 +27,6 @@ def test_marketing_edits_previews_saves_and_reverts_a_template(app, auth, page):
         email_templates.install()
         db.session.commit()
         number = paid_order(status="cancelled").order.order_number
-    page.on("dialog", lambda dialog: dialog.accept())  # "Make this version the current text …?"
     console_messages = []
     page.on("console", lambda message: console_messages.append(message.text))
 
@@ -68,6 +67,8 @@ def test_marketing_edits_previews_saves_and_reverts_a_template(app, auth, page):
     page.wait_for_selector("#revert")
     assert "Cancelled: {{ order_number }}" in page.inner_text("main")
     page.click("#revert")
+    assert "Make this version the current text of order_cancelled?" in page.inner_text("#confirm-message")
+    page.click("#confirm-yes")
     page.wait_for_selector("#version-list")
     assert "Reverted order_cancelled" in page.inner_text("#flashes")
     assert page.input_value("#subject") == original_subject
