@@ -3,8 +3,8 @@ and failed in the last 30 days), the editor's page and preview, and version diff
 
 Templates live in notification_db (a short table); their versions are rows of the
 audit trail in auth_db (console/workflows/templates.py). Uses and failures come from
-one grouped query on notifications per page, through the index on
-``(template_id, created_at, status)``.
+one statement on notifications per page that reads, per template, at most the newest
+10,001 entries of the index on ``(template_id, created_at, status)``.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 
 from console.email_templates import OLD_FIELD, declared_variables, missing, required_variables, workflows_using
 from console.extensions import db
@@ -27,6 +27,8 @@ from console.workflows.notifications import RESENDABLE
 from console.workflows.templates import VERSION_ACTIONS, Draft, PreviewValues, order_values
 
 USAGE_DAYS = 30
+# Uses per template counted up to this many (then "10,000+", the rate of the newest).
+USAGE_CAP = 10_000
 # The newest versions read per page of templates for "last changed" (each template's
 # newest is among them unless one template was saved more often than this).
 LAST_CHANGE_SCAN = 2000
@@ -66,6 +68,7 @@ class TemplateRow:
     last_by: object  # the staff User, Missing(id) or None
     uses: int | None  # in the last USAGE_DAYS days; None when notification_db didn't answer
     failures: int | None
+    capped: bool = False  # more than USAGE_CAP uses: ``uses`` is the cap
 
     @property
     def failure_rate(self) -> float | None:
@@ -78,21 +81,33 @@ class TemplateRow:
         return workflows_using(self.template.name)
 
 
-def usage(template_ids: list[str], days: int = USAGE_DAYS) -> dict[str, tuple[int, int]]:
-    """{template id: (notifications in the last ``days`` days, of which failed or bounced)}."""
+def usage(template_ids: list[str], days: int = USAGE_DAYS, cap: int = USAGE_CAP) -> dict[str, tuple[int, int, bool]]:
+    """{template id: (notifications in the last ``days`` days, of which failed or bounced,
+    whether there were more than ``cap``)}. One statement for the page: per template the
+    newest ``cap`` + 1 rows, read from the index on (template_id, created_at, status), so
+    a template sent a million times a month costs what one sent ten thousand times does;
+    beyond the cap the failure rate is that of the newest ``cap``."""
     since = utcnow() - timedelta(days=days)
     found: dict[str, list[int]] = {}
     with database("notification"):
-        for chunk in chunks(template_ids):
+        for chunk in chunks(template_ids, 100):
+            newest = [select(Notification.template_id, Notification.status)
+                      .where(Notification.template_id == template_id, Notification.created_at >= since)
+                      .order_by(Notification.created_at.desc()).limit(cap + 1).subquery()
+                      for template_id in chunk]
+            rows = union_all(*(select(part.c.template_id, part.c.status) for part in newest)).subquery()
             for template_id, status, count in db.session.execute(
-                    select(Notification.template_id, Notification.status, func.count())
-                    .where(Notification.template_id.in_(chunk), Notification.created_at >= since)
-                    .group_by(Notification.template_id, Notification.status)):
+                    select(rows.c.template_id, rows.c.status, func.count()).group_by(rows.c.template_id, rows.c.status)):
                 totals = found.setdefault(template_id, [0, 0])
                 totals[0] += count
                 if status in RESENDABLE:
                     totals[1] += count
-    return {k: (v[0], v[1]) for k, v in found.items()}
+    result = {}
+    for template_id, (total, failed) in found.items():
+        if total > cap:  # the failures counted among cap + 1 rows: scale them to the cap
+            failed = round(failed * cap / total)
+        result[template_id] = (min(total, cap), failed, total > cap)
+    return result
 
 
 def last_changes(template_ids: list[str]) -> dict[str, SecurityAuditLog]:
@@ -118,9 +133,9 @@ def decorate(templates: list[EmailTemplate], lookups: Lookups) -> list[TemplateR
     rows = []
     for t in templates:
         change = changes.get(t.id)
-        uses, failures = (None, None) if used is None else used.get(t.id, (0, 0))
+        uses, failures, capped = (None, None, False) if used is None else used.get(t.id, (0, 0, False))
         rows.append(TemplateRow(t, change, target_or_missing(staff, change.user_id) if change else None,
-                                uses, failures))
+                                uses, failures, capped))
     return rows
 
 
@@ -128,7 +143,8 @@ def _export_row(row: TemplateRow, lookups: Lookups) -> list:
     t = row.template
     by = getattr(row.last_by, "email", None) or (str(row.last_by) if row.last_by is not None else "")
     return [t.name, t.subject, "yes" if t.is_active else "no", row.last_change.created_at if row.last_change else "",
-            unless_down(lookups, "auth", by), unless_down(lookups, "notification", row.uses),
+            unless_down(lookups, "auth", by),
+            unless_down(lookups, "notification", f"{row.uses}+" if row.capped else row.uses),
             unless_down(lookups, "notification", row.failures), "; ".join(row.used_by), t.updated_at, t.id]
 
 
