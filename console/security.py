@@ -19,6 +19,17 @@ CONTENT_SECURITY_POLICY = (
     "base-uri 'self'; object-src 'none'"
 )
 
+# Pages that show an email's HTML (the template editor's preview, a notification's
+# page) put it in an <iframe sandbox srcdoc>: no scripts, no forms, no popups, and the
+# frame inherits this page's policy, so nothing outside the console loads. Emails are
+# styled with style attributes, so those pages allow inline styles; scripts stay 'self'.
+EMAIL_FRAME_POLICY = CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+
+
+def allow_email_styles(response):
+    response.headers["Content-Security-Policy"] = EMAIL_FRAME_POLICY
+    return response
+
 
 def apply_security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)

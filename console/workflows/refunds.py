@@ -61,7 +61,7 @@ from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotency
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.models.types import new_id, utcnow
 from console.workflows import WorkflowError
-from console.workflows.notify import first_name, queue
+from console.workflows.notify import first_name, queue, refund_variables
 from console.workflows.orders import record_status_change
 from console.workflows.refund_providers import ProviderDeclined, provider_for
 
@@ -682,18 +682,23 @@ def _step_return(actor, refund: PaymentRefund) -> None:
         db.session.commit()
 
 
+def refund_template(refund: PaymentRefund) -> str:
+    """The email a refund sends: return_processed for a return's refund, else refund_issued."""
+    return "return_processed" if (refund.metadata_ or {}).get("return_request_id") else "refund_issued"
+
+
 def _step_notify(actor, refund: PaymentRefund) -> None:
     meta = refund.metadata_
     with database("payment"):
         payment = db.session.get(Payment, refund.payment_id)
         user_id = payment.user_id if payment else None
-    variables = {"first_name": first_name(user_id), "amount": refund.amount, "currency": refund.currency,
-                 "order_number": meta.get("order_number", ""), "rma_number": meta.get("rma_number", "")}
-    template = "return_processed" if meta.get("return_request_id") else "refund_issued"
+    variables = refund_variables(refund, first_name(user_id))
+    template = refund_template(refund)
     with database("notification"):
         if db.session.get(Notification, meta["notification_id"]) is None:
             notification = queue(user_id, template, variables, key=f"refund:{refund.id}")
-            if notification.id is None:  # a new one (an existing one already has its id)
+            # A new one (an existing one already has its id); None: no template to send.
+            if notification is not None and notification.id is None:
                 notification.id = meta["notification_id"]
         db.session.commit()
 
