@@ -14,8 +14,14 @@ console_cli = AppGroup("console", help="Operations console commands.")
 @console_cli.command("init-db")
 def init_db() -> None:
     """Create every table in its own database (existing tables are left alone)."""
+    from console.email_templates import install
+
     db.create_all(bind_key=list(BIND_KEYS))
     click.echo(f"Created missing tables in {len(BIND_KEYS)} databases: {', '.join(BIND_KEYS)}.")
+    added = install()
+    db.session.commit()
+    click.echo(f"Installed the email templates the workflows need: {', '.join(t.name for t in added)}."
+               if added else "The workflows' email templates were already installed.")
 
 
 @console_cli.command("refs")
