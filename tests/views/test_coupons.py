@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from console.demo.builders import make_category, make_coupon, make_customer, make_order, make_product, use_coupon
 from console.extensions import db
 from console.models.auth import SecurityAuditLog
-from console.models.discount import Coupon
+from console.models.discount import Coupon, CouponUsage
 from console.models.types import utcnow
 
 FORM = {"code": "spring-10", "name": "Spring 10%", "type": "PERCENTAGE", "discount_value": "10",
@@ -199,3 +199,18 @@ def test_every_problem_shows_at_once(auth, client, shop):
     for message in ("is not a percentage or an amount", "Use only letters A-Z", "No product with SKU “NOPE-1”",
                     "usage limit must be at least 1"):
         assert message in page, message
+
+
+def test_the_order_page_and_the_customer_page_link_to_the_coupon(app, auth, client, shop):
+    with app.app_context():
+        usage = db.session.scalars(select(CouponUsage).where(CouponUsage.coupon_id == shop["used"])).first()
+        order_id, user_id = usage.order_id, usage.user_id
+    auth.login("support")  # may see orders, customers and coupons
+    order_page = client.get(f"/orders/{order_id}").get_data(as_text=True)
+    assert 'id="coupon-link" href="/coupons/USED-5"' in order_page
+    panel = client.get(f"/customers/{user_id}/panels/coupons").get_data(as_text=True)
+    assert 'href="/coupons/USED-5"' in panel
+    auth.logout()
+    auth.login("warehouse")  # may see orders, not coupons: the code without a link
+    order_page = client.get(f"/orders/{order_id}").get_data(as_text=True)
+    assert "USED-5" in order_page and 'id="coupon-link"' not in order_page
