@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class UserModel(db.Model):
@@ -19,6 +19,8 @@ class UserModel(db.Model):
 
 class UserProfile(UserModel):
     __tablename__ = "user_profiles"
+    # The customers list's sort columns (console/screens/customers.py).
+    __table_args__ = sort_indexes("user_profiles", "created_at", "last_name", "email")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, unique=True)  # references auth.users.id *logical*

@@ -186,6 +186,11 @@ def main_payment(order: Order, payments: list):
                default=None)
 
 
+def all_carriers() -> dict:
+    with database("shipping"):
+        return {c.id: c for c in db.session.scalars(select(Carrier))}
+
+
 def _newest(rows: list, attr: str = "created_at"):
     return max(rows, key=lambda r: (getattr(r, attr) or datetime.min.replace(tzinfo=timezone.utc), r.id),
                default=None)
@@ -201,9 +206,8 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
     profiles = lookups.run("user", lambda: referrers("user.user_profiles.user_id", user_ids), {})
     payments = lookups.run("payment", lambda: referrers("payment.payments.order_id", order_ids), {})
     shipments = lookups.run("shipping", lambda: referrers("shipping.shipments.order_id", order_ids), {})
-    carrier_ids = [s.carrier_id for group in shipments.values() for s in group]
-    carriers = {c.id: c for c in lookups.run("shipping", lambda: fetch_in("shipping", "carriers", "id", carrier_ids),
-                                             [])}
+    # Carriers are a handful of reference rows: all of them, one query on every page.
+    carriers = lookups.run("shipping", all_carriers, {})
     returns = lookups.run("return", lambda: referrers("return.return_requests.order_id", order_ids), {})
     rows = []
     for order in orders:
