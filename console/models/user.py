@@ -5,7 +5,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text, func
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
@@ -38,6 +39,17 @@ class UserProfile(UserModel):
     profile_completion_score: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @hybrid_property
+    def full_name(self) -> str:
+        """"First Last", either part left out when empty; "" when both are."""
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @full_name.inplace.expression
+    @classmethod
+    def _full_name_expression(cls):
+        # In SQL, for searching: both parts with one space between ("" for a missing part).
+        return func.coalesce(cls.first_name, "") + " " + func.coalesce(cls.last_name, "")
 
 
 # In user_db every user_id holds the auth user id; the FK goes to user_profiles.user_id.

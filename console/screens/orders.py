@@ -155,9 +155,7 @@ class OrderRow:
 
     @property
     def name(self) -> str:
-        if self.profile is None:
-            return ""
-        return " ".join(p for p in (self.profile.first_name, self.profile.last_name) if p)
+        return self.profile.full_name if self.profile is not None else ""
 
     @property
     def email(self) -> str:
@@ -293,9 +291,7 @@ class OrderPage:
 
     @property
     def customer_name(self) -> str:
-        if self.profile is None:
-            return ""
-        return " ".join(p for p in (self.profile.first_name, self.profile.last_name) if p)
+        return self.profile.full_name if self.profile is not None else ""
 
     @property
     def customer_email(self) -> str:

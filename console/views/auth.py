@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from console.extensions import db
 from console.forms import LoginForm, MfaCodeForm
+from console.links import local_path
 from console.models.auth import LoginHistory, User
 from console.permissions import permission_required
 from console.workflows import WorkflowError, mfa, signin
@@ -23,9 +24,7 @@ PENDING_KEY = "mfa_pending"
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.index")
+    return local_path(target) or url_for("dashboard.index")
 
 
 def _sign_in(staff, next_url: str | None):

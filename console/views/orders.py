@@ -8,6 +8,7 @@ from flask import (Blueprint, abort, current_app, flash, make_response, redirect
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
+from console.models.types import CENTS
 from console.screens import orders
 from console.permissions import permission_required
 from console.views._actions import attempt
@@ -105,7 +106,7 @@ def _weight(raw: str | None) -> Decimal | None:
         raise WorkflowError(f"Weight “{text}” is not a number of kilograms such as 1.25.", 422) from None
     if not value.is_finite():
         raise WorkflowError(f"Weight “{text}” is not a number of kilograms such as 1.25.", 422)
-    return value.quantize(Decimal("0.01"))
+    return value.quantize(CENTS)
 
 
 @bp.post("/<key>/ship")

@@ -28,18 +28,11 @@ add_list_routes(bp, screens.REFUNDS, "refunds.view",
                 lambda: {"statuses": screens.STATUS_FILTERS, "providers": screens.PROVIDERS}, url="/refunds")
 
 
-def _local(target: str | None) -> str | None:
-    # Only paths on this site: a "next" value must never send staff elsewhere.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 def _follow_up(refund_id: str, step, unavailable: str, meanwhile: str, report):
     """Retry or Refresh status on one refund, then back to where it was asked from. A 409
     means it was done meanwhile: said with the ``meanwhile`` category, not as an error.
     ``report(outcome)`` gives the flash (message, category)."""
-    back = _local(request.form.get("next")) or url_for("refunds.list_refunds")
+    back = links.local_path(request.form.get("next")) or url_for("refunds.list_refunds")
     outcome, refused = attempt(lambda: step(current_user, refund_id), unavailable)
     if refused is None:
         flash(*report(outcome))

@@ -19,6 +19,7 @@ from console import audit
 from console.extensions import db
 from console.models.product import Product, ProductInventory, ProductVariant
 from console.models.types import utcnow
+from console.workflows import locked
 
 LOW_STOCK = 5
 
@@ -41,18 +42,13 @@ def stock_status(quantity: int) -> str:
     return "low_stock" if quantity <= LOW_STOCK else "in_stock"
 
 
-def _locked(stmt):
-    # FOR UPDATE on PostgreSQL; SQLite ignores it (it has one writer at a time anyway).
-    return db.session.scalar(stmt.with_for_update())
-
-
 def change_stock(actor, product_id: str, *, on_hand: int = 0, reserved: int = 0,
                  variant_id: str | None = None, reason: str, reference: str | None = None,
                  commit: bool = True) -> StockChange:
     """Add ``on_hand`` to the quantity and ``reserved`` to the reservation (negative
     values remove), with the inventory and product rows locked."""
-    inventory = _locked(select(ProductInventory).where(ProductInventory.product_id == product_id))
-    product = _locked(select(Product).where(Product.id == product_id))
+    inventory = locked(select(ProductInventory).where(ProductInventory.product_id == product_id))
+    product = locked(select(Product).where(Product.id == product_id))
     if inventory is None or product is None:
         raise StockError(f"product {product_id} has no inventory record")
     before = {"quantity": inventory.quantity, "reserved": inventory.reserved_quantity,
@@ -69,7 +65,7 @@ def change_stock(actor, product_id: str, *, on_hand: int = 0, reserved: int = 0,
     product.stock_quantity = quantity
     product.stock_status = stock_status(quantity)
     if variant_id and on_hand:
-        variant = _locked(select(ProductVariant).where(ProductVariant.id == variant_id))
+        variant = locked(select(ProductVariant).where(ProductVariant.id == variant_id))
         if variant is not None:
             variant.stock_quantity = max(0, (variant.stock_quantity or 0) + on_hand)
             variant.stock_status = stock_status(variant.stock_quantity)

@@ -57,13 +57,13 @@ from console.models.order import Order
 from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund,
                                     PaymentTransaction)
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
-from console.models.types import new_id, utcnow
-from console.workflows import WorkflowError
+from console.models.types import CENTS, new_id, utcnow
+from console.workflows import WorkflowError, locked
+from console.workflows import return_states
 from console.workflows.notify import first_name, queue
 from console.workflows.orders import record_status_change
 from console.workflows.refund_providers import ProviderDeclined, provider_for
 
-CENTS = Decimal("0.01")
 # Refunds that hold money back from the refundable amount.
 COUNTED = ("PENDING", "PROCESSING", "COMPLETED")
 STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
@@ -78,12 +78,6 @@ STEP_LABELS = {"audit": "audit log (auth_db)", "outcome": "audit log of the prov
                "return": "return record (return_db)", "notify": "customer email (notification_db)"}
 KEY_LIFETIME = timedelta(days=30)
 MAX_KEY_LENGTH = 100
-
-
-def locked(stmt):
-    """The one row ``stmt`` selects, locked until commit (FOR UPDATE on PostgreSQL;
-    SQLite has a single writer anyway) and re-read, never taken stale from the session."""
-    return db.session.scalar(stmt.with_for_update().execution_options(populate_existing=True))
 
 
 def parse_amount(raw) -> Decimal:
@@ -610,8 +604,6 @@ def _step_order(actor, refund: PaymentRefund) -> None:
 
 
 def _step_return(actor, refund: PaymentRefund) -> None:
-    from console.workflows import returns
-
     meta = refund.metadata_
     with database("return"):
         request = locked(select(ReturnRequest).where(ReturnRequest.id == meta["return_request_id"]))
@@ -629,7 +621,7 @@ def _step_return(actor, refund: PaymentRefund) -> None:
                     item.refund_amount = Decimal(amounts[item.id])
             request.refund_amount = refund.amount
         if request.status == "received":
-            returns.move(actor, request, "processed", f"refunded {refund.amount} {refund.currency} to the original payment",
+            return_states.move(actor, request, "processed", f"refunded {refund.amount} {refund.currency} to the original payment",
                          notify=False)
         db.session.commit()
 

@@ -36,28 +36,14 @@ from console.lookups import DatabaseUnavailable, database
 from console.models.order import Order, OrderItem
 from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest,
                                     ReturnStatusHistory, ReturnTracking)
-from console.models.types import utcnow
-from console.workflows import WorkflowError
+from console.models.types import CENTS, utcnow
+from console.workflows import WorkflowError, locked
 from console.workflows.inventory import StockError, change_stock
 from console.workflows.notify import first_name, queue
-from console.workflows.refunds import CENTS, locked
+from console.workflows import refunds
+from console.workflows.return_states import (STATUSES, TEMPLATES, TIMESTAMPS, TRANSITIONS, VERBS, allowed,  # noqa: F401
+                                             label, move)
 
-STATUSES = ("pending", "approved", "rejected", "in_transit", "received", "processed", "closed")
-TRANSITIONS = {
-    "pending": ("approved", "rejected"),
-    "approved": ("in_transit", "received"),
-    "in_transit": ("received",),
-    "received": ("processed",),
-    "processed": ("closed",),
-    "rejected": (),
-    "closed": (),
-}
-TIMESTAMPS = {"approved": "approved_at", "rejected": "rejected_at", "received": "received_at",
-              "processed": "processed_at", "closed": "closed_at"}
-TEMPLATES = {"approved": "return_approved", "rejected": "return_rejected", "in_transit": "return_in_transit",
-             "received": "return_received", "processed": "return_processed", "closed": "return_closed"}
-VERBS = {"approved": "approved", "rejected": "rejected", "in_transit": "marked in transit",
-         "received": "received", "processed": "processed", "closed": "closed"}
 REASONS = ("defective", "wrong_item", "not_as_described", "changed_mind", "other")
 REFUND_METHODS = ("original_payment", "store_credit", "exchange")
 CONDITIONS = ("new", "used", "damaged", "defective")
@@ -68,14 +54,6 @@ DEFAULT_RETURN_ADDRESS = {"name": "Returns department", "address_line1": "100 Wa
                           "postal_code": "12345", "country": "US"}
 ADDRESS_FIELDS = ("name", "address_line1", "city", "postal_code", "country")
 REQUIRED_ADDRESS_FIELDS = ("address_line1", "city", "postal_code", "country")
-
-
-def label(value: str | None) -> str:
-    return (value or "").replace("_", " ")
-
-
-def allowed(current: str | None, new: str) -> bool:
-    return new in TRANSITIONS.get(current or "", ())
 
 
 def find_return(key: str) -> ReturnRequest | None:
@@ -106,28 +84,6 @@ def _mail_variables(request: ReturnRequest, **extra) -> dict:
                  "first_name": first_name(request.user_id)}
     variables.update(extra)
     return variables
-
-
-def move(actor, request: ReturnRequest, new_status: str, notes: str = "", *, notify: bool = True,
-         variables: dict | None = None) -> None:
-    """Change a (locked) return's status with its timestamp, history, audit and email.
-    The caller commits."""
-    old = request.status
-    if not allowed(old, new_status):
-        raise WorkflowError(f"Return {request.rma_number} is {label(old)}: it cannot be {VERBS[new_status]} now.", 409)
-    now = utcnow()
-    request.status = new_status
-    if new_status in TIMESTAMPS:
-        setattr(request, TIMESTAMPS[new_status], now)
-    request.updated_at = now
-    db.session.add(ReturnStatusHistory(return_request_id=request.id, status=new_status, previous_status=old,
-                                       changed_by=actor.id, notes=notes or None, created_at=now))
-    audit.record(actor, f"return.{new_status}", "return_request", request.id,
-                 before={"status": old}, after={"status": new_status}, rma_number=request.rma_number, notes=notes)
-    if notify:
-        with database("notification"):
-            queue(request.user_id, TEMPLATES[new_status], variables or {"rma_number": request.rma_number},
-                  key=f"return:{request.id}:{new_status}")
 
 
 def _commit(bind: str = "return") -> None:
@@ -468,8 +424,6 @@ def full_amounts(items: list[ReturnItem]) -> dict[str, Decimal]:
 
 
 def _checked_amounts(items: list[ReturnItem], amounts: dict | None) -> dict[str, Decimal]:
-    from console.workflows.refunds import parse_amount
-
     maximum = full_amounts(items)
     chosen = dict(maximum)
     for item_id, raw in (amounts or {}).items():
@@ -477,7 +431,7 @@ def _checked_amounts(items: list[ReturnItem], amounts: dict | None) -> dict[str,
             raise WorkflowError("An amount was given for an item that is not in this return.", 422)
         if raw in (None, ""):
             continue
-        value = Decimal("0") if str(raw).strip() in ("0", "0.0", "0.00") else parse_amount(raw)
+        value = Decimal("0") if str(raw).strip() in ("0", "0.0", "0.00") else refunds.parse_amount(raw)
         if value > maximum[item_id]:
             item = next(i for i in items if i.id == item_id)
             raise WorkflowError(f"{item.product_sku or item.product_name}: the refund can be lowered but not raised "
@@ -494,8 +448,6 @@ def process(actor, return_id: str, amounts: dict | None = None):
     (the console keeps no store-credit ledger); exchange: no money moves.
     Returns the RefundOutcome of a payment refund, else the return.
     """
-    from console.workflows import refunds
-
     with database("return"):
         request = find_return(return_id) or _missing()
         if request.status != "received":

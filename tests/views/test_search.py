@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from console.demo.builders import make_product, make_variant
 from console.extensions import db
-from console.links import route_exists
 from console.models.returns import ReturnAuthorization
 from tests.conftest import StaffSignIn
 from tests.customer_helpers import full_customer
@@ -25,10 +24,9 @@ def jane(app):
         parcel = db.session.scalar(select(ReturnAuthorization.tracking_number)
                                    .where(ReturnAuthorization.return_request_id == c.ret.id))
         db.session.commit()
-        return_page = f"/returns/{c.ret.id}"
         return SimpleNamespace(
             user_id=c.user.id, order_id=c.order.id, order_number=c.order.order_number, rma=c.ret.rma_number,
-            return_page=return_page if route_exists(return_page) else f"/orders/{c.order.id}", parcel=parcel,
+            return_page=f"/returns/{c.ret.id}", parcel=parcel,
             shipment_tracking=c.shipment.tracking_number, provider_payment_id=c.payment.provider_payment_id,
             coupon=c.coupon.code, sku=c.products[1].sku, variant_sku=variant.sku)
 
