@@ -113,3 +113,42 @@ def test_a_database_down_is_named_and_nothing_opens_blindly(app, app_without_shi
     html = response.get_data(as_text=True)
     assert "shipping database unavailable" in html
     assert jane.order_number in html
+
+
+def test_customers_by_name_and_phone(app, auth, client, jane):
+    with app.app_context():
+        from console.demo.builders import make_customer
+        make_customer("robert.t@example.com", "Robert", "Thompson", phone="+44 20 7946 0958")
+        make_customer("roberta@example.com", "Roberta", "Thomas")
+        db.session.commit()
+    auth.login("support")
+    robert = opens(client, "Robert Thompson")
+    assert robert.startswith("/customers/") and robert != f"/customers/{jane.user_id}"
+    assert opens(client, "robert thompson") == robert  # any case
+    assert opens(client, "020 7946 0958".lstrip("0")) == robert  # the digits, whatever the separators
+    assert opens(client, "+1 (555) 010-0199") == f"/customers/{jane.user_id}"
+    assert opens(client, "555-010-0199") == f"/customers/{jane.user_id}"
+    # Nothing exact: names that start with it, both listed.
+    html = client.get("/search?q=Robert").get_data(as_text=True)
+    assert "robert.t@example.com" in html and "roberta@example.com" in html and "Robert Thompson" in html
+    # A short number is not a phone search.
+    assert "robert.t@example.com" not in client.get("/search?q=0958").get_data(as_text=True)
+
+
+def test_more_matches_than_shown_link_to_the_filtered_list(app, auth, client):
+    from console.demo.builders import make_customer
+    from console.screens.search import PER_KIND
+    with app.app_context():
+        for n in range(PER_KIND + 2):
+            make_customer(f"smith{n:02d}@example.com", "Alex", f"Smithson{n:02d}")
+        for n in range(3):
+            make_customer(f"jones{n}@example.com", "Sam", "Jones")
+        db.session.commit()
+    auth.login("support")
+    html = client.get("/search?q=smith").get_data(as_text=True)
+    assert html.count("@example.com</a>") == PER_KIND
+    assert 'href="/customers?q=smith"' in html and "See all customers matching “smith”" in html
+    few = client.get("/search?q=jones").get_data(as_text=True)
+    assert few.count("@example.com</a>") == 3 and "See all" not in few
+    listed = client.get("/customers?q=smith").get_data(as_text=True)
+    assert f"1–{PER_KIND + 2} of about {PER_KIND + 2} customers" in listed
