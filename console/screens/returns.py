@@ -343,20 +343,6 @@ class OrderReturns:
         return any(self.returnable.values())
 
 
-def order_returns(order, items) -> OrderReturns:
-    """The order's returns and what is left to return, for the order page's panel."""
-    if not isinstance(order, Order):
-        return OrderReturns([], {}, None)
-    try:
-        with database("return"):
-            rows = list(db.session.scalars(select(ReturnRequest).where(ReturnRequest.order_id == order.id)
-                                           .order_by(ReturnRequest.created_at.desc())))
-            returnable = flow.returnable_quantities(order.id, list(items or []))
-        return OrderReturns(rows, returnable)
-    except DatabaseUnavailable as exc:
-        return OrderReturns([], {}, exc.bind_key)
-
-
 @dataclass
 class NewReturnForm:
     order: Order

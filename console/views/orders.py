@@ -43,9 +43,7 @@ def _order_or_404(key: str):
 def _render_detail(order, *, notice: tuple[str, str] | None = None, status: int = 200, partial: bool = False):
     data = orders.order_page(order)
     context = {
-        "data": data, "notice": notice, "actions": actions,
-        # The names the returns and refunds panels expect.
-        "order": data.order, "items": data.items, "payment": data.payment,
+        "data": data, "notice": notice, "actions": actions, "order": data.order,
     }
     template = "orders/_detail_body.html" if partial else "orders/detail.html"
     return vary(make_response(render_template(template, **context), status))

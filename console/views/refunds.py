@@ -18,10 +18,9 @@ bp.context_processor(links.template_helpers)
 
 @bp.app_context_processor
 def order_panel_helpers():
-    # The order page (another blueprint) includes refunds/_order_panel.html, which calls
-    # this for the payment's refunds, the refundable amount and a fresh request key.
-    return {"order_refunds_panel": screens.order_refunds, "refund_step_labels": flow.STEP_LABELS,
-            "refund_awaits_provider": flow.awaits_provider}
+    # The order page (another blueprint) includes refunds/_order_panel.html, which reads
+    # what a refund's pending steps are called and whether it waits for the provider.
+    return {"refund_step_labels": flow.STEP_LABELS, "refund_awaits_provider": flow.awaits_provider}
 
 
 add_list_routes(bp, screens.REFUNDS, "refunds.view",
@@ -95,8 +94,8 @@ def refund_order(order_id: str):
         "so nothing was refunded. Try again shortly.")
     if refused:
         if request.htmx:
-            panel = render_template("refunds/_order_panel.html", order=order, payment=None, error=refused.message,
-                                    form=form.to_dict())
+            panel = render_template("refunds/_order_panel.html", order=order, refunds_panel=screens.order_refunds(order),
+                                    error=refused.message, form=form.to_dict())
             return vary(make_response(panel, refused.status))
         abort(refused.status, refused.message)
     flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")

@@ -98,14 +98,26 @@ def parse_amount(raw) -> Decimal:
 def captured_amount(payment: Payment) -> Decimal:
     """What the payment captured: its SUCCEEDED CHARGE transactions or, when the payment
     service recorded none, the payment's amount once it SUCCEEDED (REFUNDED came after)."""
-    charges = list(db.session.scalars(select(PaymentTransaction.amount).where(
-        PaymentTransaction.payment_id == payment.id, PaymentTransaction.transaction_type == "CHARGE",
-        PaymentTransaction.status == "SUCCEEDED")))
+    return captured_from(payment, db.session.scalars(select(PaymentTransaction).where(
+        PaymentTransaction.payment_id == payment.id)))
+
+
+def captured_from(payment: Payment, transactions) -> Decimal:
+    """captured_amount() from transactions already read (the order page has them)."""
+    charges = [t.amount or Decimal("0") for t in transactions if t.payment_id == payment.id
+               and t.transaction_type == "CHARGE" and t.status == "SUCCEEDED"]
     if charges:
         return sum(charges, Decimal("0"))
     if payment.status in ("SUCCEEDED", "REFUNDED"):
         return payment.amount or Decimal("0")
     return Decimal("0")
+
+
+def refundable_from(payment: Payment, transactions, refunds) -> Decimal:
+    """refundable_amount() from the payment's transactions and refunds already read."""
+    refunded = sum((r.amount or Decimal("0") for r in refunds if r.payment_id == payment.id and r.status in COUNTED),
+                   Decimal("0"))
+    return max(Decimal("0"), captured_from(payment, transactions) - refunded).quantize(CENTS)
 
 
 def refunded_amount(payment_id: str, statuses=COUNTED) -> Decimal:

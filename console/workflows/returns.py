@@ -105,8 +105,22 @@ def returned_quantities(order_id: str, exclude_return_id: str | None = None) -> 
 
 
 def returnable_quantities(order_id: str, items: list[OrderItem]) -> dict[str, int]:
-    already = returned_quantities(order_id)
+    return left_to_return(items, returned_quantities(order_id))
+
+
+def left_to_return(items: list[OrderItem], already: dict[str, int]) -> dict[str, int]:
+    """Per order item, what can still be returned given ``already`` (returned_quantities())."""
     return {item.id: max(0, (item.quantity or 0) - already.get(item.id, 0)) for item in items}
+
+
+def returned_from(returns: list[ReturnRequest], return_items: list[ReturnItem]) -> dict[str, int]:
+    """returned_quantities() from an order's returns and their items already read."""
+    counted = {r.id for r in returns if r.status != "rejected"}
+    already: dict[str, int] = defaultdict(int)
+    for item in return_items:
+        if item.return_request_id in counted and item.order_item_id:
+            already[item.order_item_id] += int(item.quantity or 0)
+    return dict(already)
 
 
 def _serialise_returns_of(order_id: str) -> None:
