@@ -148,6 +148,13 @@ def orders_query(filters: OrderFilters, lookups: Lookups | None = None):
 
 # --- list rows -----------------------------------------------------------------------------
 
+def customer_email(account, profile) -> str:
+    """The auth account's email, else the profile's copy of it, else ""."""
+    if isinstance(account, User):
+        return account.email or ""
+    return profile.email if profile is not None and profile.email else ""
+
+
 @dataclass
 class OrderRow:
     order: Order
@@ -165,9 +172,7 @@ class OrderRow:
 
     @property
     def email(self) -> str:
-        if isinstance(self.account, User):
-            return self.account.email or ""
-        return self.profile.email if self.profile is not None and self.profile.email else ""
+        return customer_email(self.account, self.profile)
 
 
 def item_units(order_ids: list[str]) -> dict[str, int]:
@@ -298,9 +303,7 @@ class OrderPage:
 
     @property
     def customer_email(self) -> str:
-        if isinstance(self.account, User):
-            return self.account.email or ""
-        return self.profile.email if self.profile is not None and self.profile.email else ""
+        return customer_email(self.account, self.profile)
 
     @property
     def cancellation(self) -> dict | None:
