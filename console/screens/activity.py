@@ -20,6 +20,7 @@ from console.extensions import db
 from console.filters import date_range, text, within_days
 from console.lookups import Lookups, fetch_in, target_or_missing
 from console.models.auth import SecurityAuditLog, User
+from console.models.types import json_text
 from console.screens.lists import ListScreen, Sort
 
 # entity name used in audit.record() -> (endpoint of the page that shows it, the
@@ -29,6 +30,9 @@ ENTITY_PAGES = {
     "order": ("orders.order_detail", "key"),
     "return_request": ("returns.return_detail", "key"),
     "user": ("customers.customer_detail", "user_id"),
+    "product": ("products.product_detail", "key"),
+    "coupon": ("coupons.coupon_detail", "key"),
+    "promotion": ("promotions.promotion_detail", "key"),
 }
 STANDARD_KEYS = ("entity", "entity_id", "before", "after")
 SUMMARY_LIMIT = 160
@@ -75,7 +79,7 @@ def _statement(filters: ActivityFilters, lookups: Lookups | None = None):
     if filters.entity:
         stmt = stmt.where(log.metadata_["entity"].as_string() == filters.entity)
     if filters.entity_id:
-        stmt = stmt.where(log.metadata_["entity_id"].as_string() == filters.entity_id)
+        stmt = stmt.where(json_text(log.metadata_, "entity_id") == filters.entity_id)
     return within_days(stmt, log.created_at, filters.date_from, filters.date_to)
 
 

@@ -9,9 +9,9 @@ and named. Links are built from endpoints (console/links.py).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-import re
 
 from flask import url_for
 from sqlalchemy import func, or_, select
@@ -28,6 +28,7 @@ from console.models.product import Product, ProductVariant
 from console.models.returns import ReturnAuthorization, ReturnRequest
 from console.models.shipping import Shipment
 from console.models.user import UserProfile
+from console.screens.coupons import coupon_key
 from console.screens.customers import digits_only, staff_user_ids
 
 PER_KIND = 10
@@ -41,7 +42,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "return": ("Returns", "returns.view"),
     "shipment": ("Shipments", "orders.view"),
     "payment": ("Payments", "orders.view"),
-    "coupon": ("Coupons", "orders.view"),
+    "coupon": ("Coupons", "coupons.view"),
     "product": ("Products", "orders.view"),
 }
 # kind -> (list endpoint, its filter) that shows every match: the "see all" link.
@@ -177,8 +178,10 @@ def find_payments(match: Matcher) -> list[Hit]:
 
 def find_coupons(match: Matcher) -> list[Hit]:
     rows = db.session.scalars(select(Coupon).where(match(Coupon.code)).order_by(Coupon.code).limit(PER_KIND + 1))
+    own = match.user.can("coupons.view")
     return [Hit("coupon", c.code, f"{c.name or ''}{'' if c.is_active else ' (inactive)'}".strip(),
-                orders_url(coupon=c.code)) for c in rows]
+                url_for("coupons.coupon_detail", key=coupon_key(c)) if own else orders_url(coupon=c.code))
+            for c in rows]
 
 
 def find_products(match: Matcher) -> list[Hit]:
@@ -247,6 +250,8 @@ def allowed_kinds(user) -> set[str]:
     kinds = {kind for kind, (_, permission) in KINDS.items() if user.can(permission)}
     if "return" not in kinds and user.can("orders.view"):
         kinds.add("return")  # a return opens its order when the user may not see returns
+    if "coupon" not in kinds and user.can("orders.view"):
+        kinds.add("coupon")  # a coupon opens the orders that used it when the user may not see coupons
     return kinds
 
 
