@@ -165,6 +165,7 @@ class OrderRow:
     shipment: object | None
     carrier: object | None
     open_return: object | None
+    progress: tuple | None = None  # (completed refunds, captured) when partly refunded: the payment badge
 
     @property
     def name(self) -> str:
@@ -213,6 +214,7 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
     # Carriers are a handful of reference rows: all of them, one query on every page.
     carriers = {c.id: c for c in lookups.run("shipping", _all_carriers, [])}
     returns = lookups.run("return", lambda: referrers("return.return_requests.order_id", order_ids), {})
+    refunded = lookups.run("payment", lambda: refund_flow.completed_refunds(order_ids), {})
     rows = []
     for order in orders:
         shipment = _newest(shipments.get(order.id, []))
@@ -227,6 +229,7 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
             shipment=shipment,
             carrier=carriers.get(shipment.carrier_id) if shipment else None,
             open_return=_newest(open_returns),
+            progress=refund_flow.progress_from(refunded.get(order.id), payments.get(order.id, [])),
         ))
     return rows
 
@@ -294,6 +297,7 @@ class OrderPage:
     returns: list
     timeline: list[TimelineEntry]
     unavailable: set[str] = field(default_factory=set)
+    refund_progress: tuple | None = None  # (completed refunds, captured): the payment badges
     refunds_panel: OrderRefunds | None = None  # what the refunds panel shows
     returns_panel: OrderReturns | None = None  # what the returns panel shows
 
@@ -458,6 +462,8 @@ def order_page(order: Order) -> OrderPage:
         coupons=[(u, coupons.get(u.coupon_id) or Missing(u.coupon_id)) for u in usages],
         shipments=sorted(shipments, key=lambda s: s.created_at or oldest, reverse=True), carriers=carriers,
         returns=returns, timeline=timeline, unavailable=lookups.unavailable,
+        refund_progress=refund_flow.progress_from(
+            sum((r.amount or Decimal("0") for r in refunds if r.status == "COMPLETED"), Decimal("0")), payments),
         refunds_panel=_refunds_panel(order, payment, transactions, refunds, lookups),
         returns_panel=_returns_panel(items, returns, return_items, lookups),
     )

@@ -150,23 +150,40 @@ def payment_for_order(order: Order) -> Payment | None:
         (Payment.status.in_(("SUCCEEDED", "REFUNDED"))).desc(), Payment.created_at.desc()).limit(1))
 
 
+def completed_refunds(order_ids) -> dict[str, Decimal]:
+    """{order id: sum of its completed refunds} for the orders among ``order_ids`` that
+    have one: one grouped query (on indexed order_id) per 1,000 orders."""
+    ids = list(dict.fromkeys(i for i in order_ids if i))
+    refunded: dict[str, Decimal] = {}
+    with database("payment"):
+        for start in range(0, len(ids), 1000):
+            refunded.update(db.session.execute(
+                select(PaymentRefund.order_id, func.sum(PaymentRefund.amount))
+                .where(PaymentRefund.order_id.in_(ids[start:start + 1000]), PaymentRefund.status == "COMPLETED")
+                .group_by(PaymentRefund.order_id)).all())
+    return refunded
+
+
+def progress_from(refunded: Decimal | None, payments) -> tuple[Decimal, Decimal] | None:
+    """refund_progress() of one order from its completed refunds' sum and its payments
+    already read (a list or page that has them asks payment_db nothing more)."""
+    if not refunded:
+        return None
+    captured = sum((p.amount or Decimal("0") for p in payments if p.status in ("SUCCEEDED", "REFUNDED")),
+                   Decimal("0"))
+    return refunded, captured
+
+
 def refund_progress(order_ids) -> dict[str, tuple[Decimal, Decimal]]:
     """{order id: (completed refunds, captured amount)} for the orders among ``order_ids``
     that have a completed refund: two grouped queries (on indexed order_id) per 1,000
     orders. Screens derive "partially refunded (49.00 of 57.92)" from it; the stored
     payment status keeps the diagram's values. Empty when payment_db is down (the
     payment status is then shown as stored)."""
-    ids = list(dict.fromkeys(i for i in order_ids if i))
-    refunded: dict[str, Decimal] = {}
     captured: dict[str, Decimal] = {}
     try:
+        refunded = completed_refunds(order_ids)
         with database("payment"):
-            for start in range(0, len(ids), 1000):
-                chunk = ids[start:start + 1000]
-                refunded.update(db.session.execute(
-                    select(PaymentRefund.order_id, func.sum(PaymentRefund.amount))
-                    .where(PaymentRefund.order_id.in_(chunk), PaymentRefund.status == "COMPLETED")
-                    .group_by(PaymentRefund.order_id)).all())
             with_refunds = list(refunded)
             for start in range(0, len(with_refunds), 1000):
                 captured.update(db.session.execute(

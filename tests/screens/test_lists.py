@@ -79,7 +79,7 @@ TEMPLATES = {
 @pytest.fixture(scope="module")
 def coupon_app(database_urls):
     application = make_app(database_urls)
-    bp = Blueprint("coupons", __name__, url_prefix="/coupons-test")
+    bp = Blueprint("test_coupons", __name__, url_prefix="/coupons-test")
     add_list_routes(bp, COUPONS, "orders.view")
     application.register_blueprint(bp)
     application.jinja_loader  # noqa: B018 - the app's own loader, kept behind the test templates
@@ -145,7 +145,8 @@ def test_sorted_pages_go_forward_and_back_keeping_filters(coupon_client):
 
 
 @pytest.mark.parametrize("query, message", [
-    ("sort=colour", "be sorted by"), ("kind=BOGUS", "Kind"), ("cursor=%00%00", "not valid any more"),
+    ("sort=colour", "be sorted by"), ("kind=BOGUS", "Kind"), ("cursor=%00%00", "control character"),
+    ("cursor=eyJ4Ijo", "not valid any more"),
     ("before=abc", "not valid any more"), ("code=" + "x" * 100_000, "too long")])
 def test_what_cannot_be_used_is_a_400_saying_so(coupon_client, query, message):
     response = coupon_client.get(f"/coupons-test?{query}")
@@ -192,16 +193,25 @@ def test_export_streams_in_order_and_tries_a_failing_database_once(app):
     assert {r[1] for r in rows} == {"down"} and len(attempts) == 1
 
 
+# Sorts a list ranks itself rather than by its column: units sold come from order_db's
+# figures (console/screens/product_list.py).
+NOT_BY_COLUMN = {("products.list_products", "sold")}
+
+
 def test_every_declared_sort_has_its_index(app):
     screens = app.extensions["list_screens"]
     assert set(screens) >= {"orders.list_orders", "customers.list_customers", "returns.list_returns",
                             "refunds.list_refunds", "activity.list_activity", "staff.list_staff"}
     for endpoint, screen in screens.items():
         for sort in screen.sorts:
+            if (endpoint, sort.key) in NOT_BY_COLUMN:
+                continue
             table = sort.column.class_.__table__
             indexed = {tuple(c.name for c in index.columns) for index in table.indexes}
-            assert (sort.column.key, screen.id_column.key) in indexed, (endpoint, sort.key)
-            assert sort.column.class_ is screen.id_column.class_, (endpoint, sort.key)
+            if sort.column.class_ is screen.id_column.class_:
+                assert (sort.column.key, screen.id_column.key) in indexed, (endpoint, sort.key)
+            else:  # a column of a joined one-to-one table: (column, the key it joins on)
+                assert any(len(cols) == 2 and cols[0] == sort.column.key for cols in indexed), (endpoint, sort.key)
 
 
 def test_lookups_of_a_page_are_shared_with_the_statement(app):
