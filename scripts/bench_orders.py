@@ -149,7 +149,7 @@ def buffers(engine, stmt) -> int | None:
     as many at any depth; a walk back through earlier rows touches more the deeper it is."""
     if engine.dialect.name != "postgresql":
         return None
-    compiled = stmt.compile(dialect=engine.dialect)
+    compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
     with engine.connect() as conn:
         plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + compiled.string,
                                     compiled.params).scalar()
