@@ -28,14 +28,13 @@ from console.models.returns import (
     ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest, ReturnStatusHistory, ReturnTracking,
 )
 from console.models.shipping import Carrier, Shipment, ShipmentTracking, ShippingMethod, ShippingRate, ShippingZone
-from console.models.types import new_id, utcnow
+from console.models.types import CENTS, new_id, utcnow
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile
 from console.permissions import STAFF_ROLES
 from console.workflows.inventory import stock_status
 from console.workflows.notify import render_notification
 from console.workflows.signin import hash_password
 
-CENTS = Decimal("0.01")
 TAX_RATE = Decimal("0.08")
 
 # The order lifecycle used to back-fill status history for seeded orders.

@@ -76,9 +76,7 @@ def _render_detail(order, *, notice: tuple[str, str] | None = None, status: int 
                    form: ConsoleForm | None = None):
     data = orders.order_page(order)
     context = {
-        "data": data, "notice": notice, "actions": actions, "posted": form,
-        # The names the returns and refunds panels expect.
-        "order": data.order, "items": data.items, "payment": data.payment,
+        "data": data, "notice": notice, "actions": actions, "posted": form, "order": data.order,
     }
     template = "orders/_detail_body.html" if partial else "orders/detail.html"
     return vary(make_response(render_template(template, **context), status))

@@ -87,12 +87,6 @@ def create_form(items):
               for item in items}
     return type("CreateReturnForm", (_CreateBase,), fields)()
 
-@bp.app_context_processor
-def order_panel_helpers():
-    # The order page (another blueprint) includes returns/_order_panel.html, which
-    # calls this to load the order's returns.
-    return {"order_returns_panel": screens.order_returns}
-
 
 def _choices() -> dict:
     return {"statuses": flow.STATUSES, "reasons": flow.REASONS, "refund_methods": flow.REFUND_METHODS,
