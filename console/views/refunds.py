@@ -143,7 +143,7 @@ def refund_order(order_id: str):
             # A form error is shown next to its field; a refusal above the form.
             error = "Nothing was refunded: correct the form below." if form.errors else refused.message
             panel = render_template("refunds/_order_panel.html", order=order, payment=None, error=error,
-                                    form=request.form.to_dict(), refund_form=form)
+                                    form=form.posted_values(), refund_form=form)
             return vary(make_response(panel, refused.status))
         abort(refused.status, refused.message)
     flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")

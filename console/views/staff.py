@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from console import staff_list
@@ -52,9 +52,9 @@ def add_staff():
     """Give a staff role to an existing account by email (plain form post)."""
     form = GrantByEmailForm()
     role = form.role.data or ""
+    if not form.validate():
+        abort(422, form.error_message())
     try:
-        if not form.validate():
-            raise WorkflowError(form.error_message(), 422)
         user = actions.grant_role_by_email(current_user, form.email.data or "", role)
     except WorkflowError as exc:
         flash(exc.message, "danger")
@@ -68,8 +68,10 @@ def _row_action(user_id: str, perform, form_class=RowForm):
     message (static/console.js shows it); a refusal goes to the message area instead
     of the row. A plain form post gets a flash and a redirect."""
     form = form_class()
+    if not form.validate() and not request.htmx:
+        abort(422, form.error_message())
     try:
-        if not form.validate():
+        if form.errors:
             raise WorkflowError(form.error_message(), 422)
         message = perform(current_user)
     except WorkflowError as exc:
