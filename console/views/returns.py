@@ -9,15 +9,15 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from console import links
-from console import returns as screens
-from console.exports import csv_response
 from console.extensions import db
+from console.forms import (NAME_MAX, ZERO_DECIMAL_CURRENCIES, ChoiceField, ConsoleForm, MoneyField, NoteField,
+                           TextField, WholeNumberField)
 from console.lookups import database
 from console.models.returns import ReturnItem
-from console.forms import ZERO_DECIMAL_CURRENCIES, NAME_MAX, ChoiceField, ConsoleForm, MoneyField, NoteField, TextField, WholeNumberField
 from console.permissions import permission_required
+from console.screens import returns as screens
 from console.views._actions import Refusal, attempt
-from console.views._listing import export_query, render_list
+from console.views._listing import add_list_routes
 from console.workflows import returns as flow
 
 bp = Blueprint("returns", __name__)
@@ -101,19 +101,7 @@ def _choices() -> dict:
             "zero_decimal_currencies": ZERO_DECIMAL_CURRENCIES}
 
 
-@bp.get("/returns")
-@permission_required("returns.view")
-def list_returns():
-    filters, errors = screens.ReturnFilters.parse(request.args)
-    return render_list("returns", screens.list_returns, filters, errors, noun="returns", home="return",
-                       **_choices())
-
-
-@bp.get("/returns/export.csv")
-@permission_required("returns.view")
-def export_returns():
-    stmt = export_query(screens.ReturnFilters.parse, screens.export_statement)
-    return csv_response("returns", screens.EXPORT_HEADER, screens.export_rows(stmt))
+add_list_routes(bp, screens.RETURNS, "returns.view", _choices, url="/returns")
 
 
 def _return_or_404(key: str):
