@@ -70,9 +70,11 @@ function askToConfirm(message, buttonLabel, onConfirm) {
 }
 
 document.addEventListener("htmx:confirm", function (evt) {
-  var form = evt.detail.elt.closest ? evt.detail.elt.closest("form") : null;
+  // The element htmx acts for: a form, or a button with its own hx-post inside one.
+  var elt = evt.detail.elt;
+  var form = elt.closest ? elt.closest("form") : null;
   var trigger = evt.detail.triggeringEvent;
-  var source = confirmSource(form || evt.detail.elt, trigger && trigger.submitter);
+  var source = confirmSource(elt, trigger && trigger.submitter) || (form && form !== elt ? confirmSource(form, null) : null);
   if (!source) { return; }
   evt.preventDefault();
   askToConfirm(confirmText(source, form), source.getAttribute("data-confirm-button"), function () {
