@@ -23,6 +23,7 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import JSON, Text
+from sqlalchemy.exc import InvalidRequestError
 
 from config import BIND_KEYS
 from console.extensions import db
@@ -197,13 +198,29 @@ class TableView(AdminOnly, ModelView):
         return super()._get_list_extra_args()
 
     # A database that is down gives the console's 503 page naming it, not a 500.
-    def get_list(self, *args, **kwargs):
+    def get_list(self, page, *args, **kwargs):
+        if page is not None and not 0 <= page <= MAX_PAGE:
+            # Far beyond any table (and beyond what an OFFSET may hold): say so.
+            abort(400, f"There is no page {page + 1} here: pages run from 1 upwards; use search or the "
+                       "filters to get further into a table.")
         with database(self.bind_key):
-            return super().get_list(*args, **kwargs)
+            return super().get_list(page, *args, **kwargs)
 
     def get_one(self, id):
         with database(self.bind_key):
-            return super().get_one(id)
+            try:
+                return super().get_one(id)
+            except InvalidRequestError:  # Flask-Admin reads "a,b" as a two-column key
+                return None
+
+
+def _declare_language(response):
+    """Flask-Admin's page frame (its admin/base.html) opens with a bare ``<html>`` and has
+    no block around it: name the page's language there, as templates/base.html does."""
+    if (request.path.startswith("/data/") and response.mimetype == "text/html"
+            and not response.direct_passthrough):
+        response.set_data(response.get_data().replace(b"<html>", b'<html lang="en">', 1))
+    return response
 
 
 def register_admin(app) -> None:
@@ -212,6 +229,7 @@ def register_admin(app) -> None:
                   index_view=DataIndexView(name="Databases", url="/data", endpoint="data"),
                   theme=Bootstrap4Theme(base_template="data/base.html", fluid=True))
     admin.databases = []
+    app.after_request(_declare_language)
     for bind_key in BIND_KEYS:
         views = [TableView(model, bind_key) for model in models_of(bind_key)]
         admin.add_views(*views)
