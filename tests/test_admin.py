@@ -282,7 +282,7 @@ def test_lists_shorten_uuids_and_details_show_them_whole(app, auth):
 
 
 @pytest.mark.parametrize("query", ["page=99999999999999999999", "page=10001", "page=٣", "page=0_1", "page=-1",
-                                   "page=1e3", "sort=99999999999999999999", "desc=%00", "page_size=1e309"])
+                                   "page=1e3", "sort=99999999999999999999", "desc=2", "page_size=1e309"])
 def test_data_browser_refuses_page_numbers_it_cannot_use(auth, client, query):
     auth.login("admin")
     response = client.get(f"/data/order/orders/?{query}")

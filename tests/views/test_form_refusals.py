@@ -12,7 +12,9 @@ from console.models.returns import ReturnItem
 from console.workflows import returns
 from tests.returns_helpers import paid_order
 
-HUGE = "x" * 100_000
+# Longer than any field takes, short of the 10,000 characters the console's input guard
+# (console/security.py) refuses for every route before a form sees them.
+HUGE = "x" * 5_000
 NUL = "a\x00b"
 
 # (form, url template, valid data, field, refused value, words the answer must contain)
@@ -22,7 +24,7 @@ CASES = [
     ("order status", "/orders/{order}/status", {}, "status", "lost", "is not one of"),
     ("order status", "/orders/{order}/status", {}, "status", "confirmed\x00", "NUL byte"),
     ("cancel", "/orders/{order}/cancel", {}, "reason", HUGE, "At most 500"),
-    ("cancel", "/orders/{order}/cancel", {}, "reason", "a\x1bb", "U+001B"),
+    ("cancel", "/orders/{order}/cancel", {}, "reason", "a\x1bb", "control character"),
     ("mark shipped", "/orders/{order}/ship", {"carrier": "ups", "service_type": "standard"},
      "tracking_number", NUL, "NUL byte"),
     ("mark shipped", "/orders/{order}/ship", {"carrier": "ups", "service_type": "standard",
@@ -77,7 +79,7 @@ CASES = [
     ("lock customer", "/customers/{customer}/lock", {"duration": "1h"}, "reason", HUGE, "At most 500"),
     ("lock customer", "/customers/{customer}/lock", {"reason": "fraud"}, "duration", "1y", "is not one of"),
     ("unlock customer", "/customers/{customer}/unlock", {}, "reason", NUL, "NUL byte"),
-    ("revoke sessions", "/customers/{customer}/revoke-sessions", {}, "reason", "a\x7fb", "U+007F"),
+    ("revoke sessions", "/customers/{customer}/revoke-sessions", {}, "reason", "a\x7fb", "control character"),
     ("grant by email", "/staff/grant", {"role": "finance"}, "email", NUL, "NUL byte"),
     ("grant by email", "/staff/grant", {"email": "member@staff.test"}, "role", "owner", "is not one of"),
     ("grant role", "/staff/{member}/roles", {}, "role", "owner", "is not one of"),
