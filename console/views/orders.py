@@ -8,12 +8,11 @@ from flask import (Blueprint, abort, current_app, flash, make_response, redirect
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from console.screens import orders
 from console.forms import NAME_MAX, ChoiceField, ConsoleForm, DecimalNumberField, NoteField, TextField
 from console.permissions import permission_required
+from console.screens import orders
 from console.views._actions import Refusal, attempt
 from console.views._listing import add_list_routes, vary
-from console.workflows import WorkflowError
 from console.workflows import orders as actions
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")

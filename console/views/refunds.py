@@ -9,9 +9,9 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 
 from console import links
-from console.screens import refunds as screens
 from console.forms import ConsoleForm, MoneyField, TextField
 from console.permissions import permission_required
+from console.screens import refunds as screens
 from console.views._actions import Refusal, attempt
 from console.views._listing import add_list_routes, vary
 from console.workflows import refunds as flow
@@ -126,7 +126,7 @@ def refund_order(order_id: str):
             # A form error is shown next to its field; a refusal above the form.
             error = "Nothing was refunded: correct the form below." if form.errors else refused.message
             panel = render_template("refunds/_order_panel.html", order=order, refunds_panel=screens.order_refunds(order),
-                                    error=error, form=request.form.to_dict(), refund_form=form)
+                                    error=error, form=form.posted_values(), refund_form=form)
             return vary(make_response(panel, refused.status))
         abort(refused.status, refused.message)
     flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")
