@@ -58,6 +58,10 @@ def test_refund_retry_and_sync_never_redirect_off_site(app, auth, client, monkey
     for action in ("sync", "retry"):
         for target in ("/\t/evil.example/", "/\\evil.example/", "//evil.example/"):
             response = client.post(f"/refunds/{refund_id}/{action}", data={"next": target})
+            # Refused by the form (a tab is no part of an address) or sent to the list: never away.
+            if response.status_code == 422:
+                assert "\t" in target
+                continue
             assert response.status_code == 303, (action, target)
             assert response.headers["Location"] == "/refunds", (action, target)
     response = client.post(f"/refunds/{refund_id}/sync", data={"next": "/refunds?status=pending"})
