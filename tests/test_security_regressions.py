@@ -19,8 +19,7 @@ from sqlalchemy import event, select
 from config import BASE_DIR, bind_config
 from console import create_app
 from console.extensions import db
-from console.lookups import DatabaseUnavailable
-from console.models.auth import LoginHistory, RateLimit, User
+from console.models.auth import RateLimit, User
 from console.models.payment import PaymentRefund
 from console.workflows import refunds
 from tests.conftest import STAFF_PASSWORD
