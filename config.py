@@ -25,12 +25,17 @@ ENGINE_OPTIONS = {"pool_pre_ping": True}
 # PostgreSQL only: ten binds share one process, so each pool stays small, and a dead
 # server must fail fast instead of hanging a page.
 CONNECT_TIMEOUT = int(os.environ.get("CONSOLE_CONNECT_TIMEOUT", "3"))
+STATEMENT_TIMEOUT = int(os.environ.get("CONSOLE_STATEMENT_TIMEOUT", "15"))
 POSTGRES_OPTIONS = {
     "pool_size": int(os.environ.get("CONSOLE_POOL_SIZE", "5")),
     "max_overflow": int(os.environ.get("CONSOLE_POOL_OVERFLOW", "5")),
     "pool_timeout": 10,
     "pool_recycle": 1800,
-    "connect_args": {"connect_timeout": CONNECT_TIMEOUT},
+    "connect_args": {"connect_timeout": CONNECT_TIMEOUT,
+                     # A query whose index is missing gives up instead of holding a page (and
+                     # a worker) for minutes; long jobs (exports, seeding, index builds) lift it
+                     # for their own transaction.
+                     "options": f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}"},
 }
 
 

@@ -33,7 +33,7 @@ from console.models.payment import Payment, PaymentMethod, PaymentRefund
 from console.models.product import ProductQuestion, ProductReview
 from console.models.returns import ReturnRequest
 from console.models.types import utcnow
-from console.models.user import UserAddress, UserPaymentMethod, UserProfile, UserWishlistItem
+from console.models.user import UserAddress, UserPaymentMethod, UserProfile, UserWishlistItem, full_name_expression
 from console.permissions import STAFF_ROLES
 from console.staff import is_locked, locked_until_unlocked, staff_roles_of
 
@@ -84,10 +84,9 @@ def search_condition(q: str, auth_ids: list[str]):
     user's email does (``auth_ids``)."""
     term = q.strip().lower()
     pattern = f"%{_like_escape(term)}%"
-    name = func.coalesce(UserProfile.first_name, "") + " " + func.coalesce(UserProfile.last_name, "")
-    conditions = [
+    conditions = [  # the expressions the trigram indexes hold (console/models/user.py)
         func.lower(UserProfile.email).like(pattern, escape="\\"),
-        func.lower(name).like(pattern, escape="\\"),
+        full_name_expression().like(pattern, escape="\\"),
     ]
     digits = re.sub(r"\D", "", term)
     if len(digits) >= 3 and PHONE_CHARS.fullmatch(term):

@@ -14,7 +14,7 @@ from console.extensions import db
 from console.lookups import database
 from console.models.auth import User
 from console.models.order import Order
-from console.models.user import UserProfile
+from console.models.user import UserProfile, full_name_expression
 
 # A customer filter turns into a list of ids for an IN query; past this many the filter
 # is too broad to be useful and the staff member is asked to narrow it.
@@ -121,11 +121,10 @@ def customer_ids(term: str) -> list[str]:
     with database("auth"):
         ids.update(dict.fromkeys(db.session.scalars(
             select(User.id).where(func.lower(User.email).contains(term, autoescape=True)).limit(MAX_MATCHES + 1))))
-    full_name = func.coalesce(UserProfile.first_name, "") + " " + func.coalesce(UserProfile.last_name, "")
     with database("user"):
         ids.update(dict.fromkeys(db.session.scalars(
             select(UserProfile.user_id).where(or_(
-                func.lower(full_name).contains(term, autoescape=True),
+                full_name_expression().contains(term, autoescape=True),
                 func.lower(UserProfile.email).contains(term, autoescape=True)))
             .limit(MAX_MATCHES + 1))))
     ids.pop(None, None)

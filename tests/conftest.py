@@ -12,6 +12,7 @@ from config import BIND_KEYS, bind_config
 from console import create_app
 from console.extensions import db
 from console.models import models_of
+from console.schema_check import create_schema
 from tests import databases
 
 STAFF_PASSWORD = "Test-password-1"
@@ -75,7 +76,7 @@ def make_app(database_urls: dict[str, str], **overrides):
 def app(database_urls):
     application = make_app(database_urls)
     with application.app_context():
-        db.create_all(bind_key=list(BIND_KEYS))
+        create_schema()  # what init-db does: tables, indexes (and pg_trgm where allowed)
     return application
 
 

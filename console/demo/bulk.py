@@ -67,7 +67,8 @@ def copy_rows(engine, tables) -> None:
     try:
         cursor = raw.cursor()
         # Demo rows: losing the last batch in a crash is fine, waiting for the disk is not.
-        cursor.execute("SET synchronous_commit = off")
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute("SET LOCAL statement_timeout = 0")
         for table, rows in tables:
             json_at = [i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)]
             columns = ", ".join(f'"{c.name}"' for c in table.columns)
