@@ -82,6 +82,9 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=int(os.environ.get("CONSOLE_IDLE_MINUTES", "30")))
     SESSION_REFRESH_EACH_REQUEST = True
     PAGE_SIZE = 50
+    # The dashboard's order figures (a month of orders, every status) are computed at most
+    # once per this many seconds per worker process; the page says when they were.
+    DASHBOARD_CACHE_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_CACHE_SECONDS", "60"))
     # /healthz and the Databases page answer within this many seconds even when a
     # database stops answering on an open connection (no connect timeout applies there).
     HEALTH_CHECK_SECONDS = CONNECT_TIMEOUT + 2
@@ -107,6 +110,7 @@ class TestConfig(Config):
     SQLALCHEMY_RECORD_QUERIES = True
     WTF_CSRF_ENABLED = False  # the CSRF tests switch it back on
     BCRYPT_ROUNDS = 4  # fast hashes in tests; production uses 12
+    DASHBOARD_CACHE_SECONDS = 0  # tests see every change at once; the cache has its own test
 
 
 CONFIGS = {"development": Config, "production": ProductionConfig, "testing": TestConfig}

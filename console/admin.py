@@ -133,6 +133,10 @@ class DataIndexView(AdminOnly, AdminIndexView):
         return self.render("data/index.html", databases=self.admin.databases)
 
 
+# How deep a list may page (OFFSET reads every skipped row; see TableView.get_list).
+MAX_DEPTH_ROWS = 10_000
+
+
 class TableView(AdminOnly, ModelView):
     """One table, read-only, secrets left out everywhere."""
 
@@ -177,9 +181,16 @@ class TableView(AdminOnly, ModelView):
                          endpoint=f"data_{bind_key}_{table.name}", url=f"{bind_key}/{table.name}")
 
     # A database that is down gives the console's 503 page naming it, not a 500.
-    def get_list(self, *args, **kwargs):
+    def get_list(self, page, *args, **kwargs):
+        # Flask-Admin pages with OFFSET, which reads every row it skips: deep pages are
+        # refused with a way on, so no page of a million-row table costs more than this.
+        if page and page * self.page_size >= MAX_DEPTH_ROWS:
+            abort(400, description=(
+                f"The data browser pages through the first {MAX_DEPTH_ROWS:,} rows of a table "
+                f"({MAX_DEPTH_ROWS // self.page_size} pages). To reach rows further down, search, filter "
+                "by status or date, or sort the other way by clicking a column heading."))
         with database(self.bind_key):
-            return super().get_list(*args, **kwargs)
+            return super().get_list(page, *args, **kwargs)
 
     def get_one(self, id):
         with database(self.bind_key):

@@ -279,3 +279,17 @@ def test_lists_shorten_uuids_and_details_show_them_whole(app, auth):
     assert number in listing  # readable keys stay whole
     details = client.get(f"/data/order/orders/details/?id={order_id}").get_data(as_text=True)
     assert f">{order_id}<" in details.replace("\n", "").replace(" ", "")
+
+
+def test_deep_pages_are_refused_with_a_way_on(app, auth):
+    """Flask-Admin pages with OFFSET: beyond MAX_DEPTH_ROWS the list says how to get
+    there instead of scanning; pages before it still work."""
+    from console.admin import MAX_DEPTH_ROWS, TableView
+
+    client = admin_client(app, auth)
+    last = MAX_DEPTH_ROWS // TableView.page_size - 1
+    assert client.get(f"/data/order/orders/?page={last}").status_code == 200
+    response = client.get(f"/data/order/orders/?page={last + 1}")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert f"first {MAX_DEPTH_ROWS:,} rows" in html and "sort the other way" in html
