@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
 from console.models.indexing import figure_index, plain_index, prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class OrderModel(db.Model):
@@ -24,6 +24,8 @@ class OrderModel(db.Model):
 
 class Order(OrderModel):
     __tablename__ = "orders"
+    # The orders list's sort columns (console/screens/orders.py).
+    __table_args__ = sort_indexes("orders", "created_at", "order_number", "total_amount", "status")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     order_number: Mapped[str | None] = mapped_column(String, unique=True)

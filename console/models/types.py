@@ -14,13 +14,20 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Text
+from sqlalchemy import JSON, DateTime, Index, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import TypeDecorator
 
 
 # Set only inside repeatable(): an id generator and a fixed "now" (see there).
 _repeatable: ContextVar[tuple[random.Random, datetime] | None] = ContextVar("repeatable", default=None)
+
+
+def sort_indexes(table: str, *columns: str) -> tuple[Index, ...]:
+    """For a table's list screen: an index on ``(column, id)`` for each sortable column,
+    named ``ix_<table>_<column>_id``, so keyset paging seeks (console/screens/keyset.py)
+    and a deep page costs what the first page costs."""
+    return tuple(Index(f"ix_{table}_{column}_id", column, "id") for column in columns)
 
 
 def new_id() -> str:

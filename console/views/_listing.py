@@ -1,17 +1,21 @@
-"""How every list screen answers: the whole page, or its table alone for htmx.
+"""How every list screen answers: the whole page, or its table alone for htmx, and its export.
 
-A list area ``name`` has templates ``<name>/list.html`` (the page, with the filter bar)
-and ``<name>/_table.html`` (the table, swapped into ``#<name>-table``). Filters live in
-the query string; what can't be used is said in the table's place with a 4xx, so the
-filter bar stays usable for a correction.
+A list declared as a ``ListScreen`` (console/screens/lists.py) gets its routes from
+``add_list_routes``. A list area ``name`` has templates ``<name>/list.html`` (the page,
+with the filter bar) and ``<name>/_table.html`` (the table, swapped into
+``#<name>-table``). Filters and the sort live in the query string; what can't be used
+is said in the table's place with a 4xx, so the filter bar stays usable for a correction.
 """
 from __future__ import annotations
 
 from flask import abort, current_app, make_response, render_template, request
 
+from console.exports import csv_response
 from console.filters import FilterError
-from console.listing import PAGE_SIZES, BadCursor, page_size
 from console.lookups import DatabaseUnavailable
+from console.permissions import permission_required
+from console.screens.keyset import PAGE_SIZES, BadCursor, page_size
+from console.screens.lists import ListScreen
 
 
 def vary(response):
@@ -35,39 +39,64 @@ def _start(raw) -> int:
         return 1
 
 
-def render_list(name: str, load, filters, errors: list[str], *, noun: str, home: str, **context):
-    """The list screen ``name`` for ``filters``: ``load(filters, cursor, size)`` gives what
-    the table shows. ``errors`` (from parsing the filters), a FilterError or a bad cursor
-    answer 400; a database ``load`` can't reach answers 503 naming it (``home`` is the
-    database the ``noun`` themselves live in)."""
-    size = page_size(request.args.get("size"), current_app.config.get("PAGE_SIZE", 50))
-    cursor = request.args.get("cursor") or None
+def _unavailable_message(exc: DatabaseUnavailable, noun: str, home: str) -> str:
+    return (f"{exc.bind_key}_db is unavailable"
+            + (f", and the {noun} themselves live there." if exc.bind_key == home
+               else ", and one of these filters needs it. Remove that filter or try again shortly."))
+
+
+def render_screen(screen: ListScreen, **context):
+    """The list ``screen`` for the filters, sort and page in the query string."""
+    args = request.args
+    filters, errors = screen.filters.parse(args)
+    ordering = screen.ordering(args.get("sort"), errors)
+    size = page_size(args.get("size"), current_app.config.get("PAGE_SIZE", 50))
+    after, before = args.get("cursor") or None, args.get("before") or None
     result, status, problem = None, 400, "These filters can't be used yet:"
     if not errors:
         try:
-            result = load(filters, cursor, size)
+            result = screen.load(filters, ordering, size=size, after=after, before=before)
         except (FilterError, BadCursor) as exc:
             errors.append(str(exc))
         except DatabaseUnavailable as exc:
             status, problem = 503, "The list can't be shown right now:"
-            errors.append(f"{exc.bind_key}_db is unavailable"
-                          + (f", and the {noun} themselves live there." if exc.bind_key == home
-                             else ", and one of these filters needs it. Remove that filter or try again shortly."))
-    template = f"{name}/_table.html" if wants_partial(f"{name}-table") else f"{name}/list.html"
-    body = render_template(template, result=result, filters=filters, errors=errors, problem=problem, size=size,
-                           cursor=cursor, start=_start(request.args.get("start")) if cursor else 1,
-                           page_sizes=PAGE_SIZES, **context)
+            errors.append(_unavailable_message(exc, screen.noun, screen.home))
+    start = _start(args.get("start")) if (after or before) else 1
+    if result is not None and result.page.previous_cursor is None:
+        start = 1
+    template = f"{screen.name}/_table.html" if wants_partial(f"{screen.name}-table") else f"{screen.name}/list.html"
+    body = render_template(template, screen=screen, result=result, filters=filters, ordering=ordering,
+                           errors=errors, problem=problem, size=size, cursor=after or before, start=start,
+                           page_sizes=PAGE_SIZES, list_endpoint=f"{request.blueprint}.{screen.list_endpoint}",
+                           export_endpoint=f"{request.blueprint}.{screen.export_endpoint}", **context)
     return vary(make_response(body, status if errors else 200))
 
 
-def export_query(parse, build):
-    """What an export writes: the list's filters from the query string, parsed by
-    ``parse(args)`` and turned into a statement by ``build(filters)``. Filters that
-    can't be used answer 400, as the list does."""
-    filters, errors = parse(request.args)
+def export_screen(screen: ListScreen):
+    """The streamed CSV of every row the list's filters and sort select."""
+    filters, errors = screen.filters.parse(request.args)
+    ordering = screen.ordering(request.args.get("sort"), errors)
     if errors:
         abort(400, " ".join(errors))
     try:
-        return build(filters)
+        plan = screen.export_plan(filters, ordering)
     except FilterError as exc:
         abort(400, str(exc))
+    return csv_response(screen.name, list(screen.export_header), screen.export_rows(plan))
+
+
+def add_list_routes(bp, screen: ListScreen, permission: str, context=None, url: str = ""):
+    """Register ``screen``'s list (``url``, endpoint ``screen.list_endpoint``) and its
+    export (``url/export.csv``, endpoint ``screen.export_endpoint``) on ``bp``, both
+    behind ``permission``; ``context()`` adds template values (e.g. the filter choices)."""
+
+    def list_view():
+        return render_screen(screen, **(context() if context else {}))
+
+    def export_view():
+        return export_screen(screen)
+
+    bp.add_url_rule(url, screen.list_endpoint, permission_required(permission)(list_view), methods=["GET"])
+    if screen.export_row is not None:
+        bp.add_url_rule(f"{url}/export.csv", screen.export_endpoint, permission_required(permission)(export_view),
+                        methods=["GET"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from console import customers, links
-from console.exports import csv_response
+from console import links
+from console.screens import customers
 from console.permissions import permission_required
-from console.views._listing import render_list, vary
+from console.views._listing import add_list_routes, vary
 from console.workflows import WorkflowError
 from console.workflows import customers as actions
 
@@ -15,18 +15,7 @@ bp = Blueprint("customers", __name__, url_prefix="/customers")
 bp.context_processor(links.template_helpers)
 
 
-@bp.get("")
-@permission_required("customers.view")
-def list_customers():
-    filters = customers.CustomerFilters.from_args(request.args)
-    return render_list("customers", customers.list_customers, filters, [], noun="customers", home="user")
-
-
-@bp.get("/export.csv")
-@permission_required("customers.view")
-def export_customers():
-    query = customers.export_query(customers.CustomerFilters.from_args(request.args))
-    return csv_response("customers", customers.EXPORT_HEADER, customers.export_rows(query))
+add_list_routes(bp, customers.CUSTOMERS, "customers.view")
 
 
 @bp.get("/<user_id>")

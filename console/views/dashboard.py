@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from console import dashboard, links
+from console import links
+from console.screens import dashboard
 from console.models.types import utcnow
 from console.permissions import permission_required
 

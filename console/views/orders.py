@@ -8,11 +8,10 @@ from flask import (Blueprint, abort, current_app, flash, make_response, redirect
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from console import orders
-from console.exports import csv_response
+from console.screens import orders
 from console.permissions import permission_required
 from console.views._actions import attempt
-from console.views._listing import export_query, render_list, vary
+from console.views._listing import add_list_routes, vary
 from console.workflows import WorkflowError
 from console.workflows import orders as actions
 
@@ -29,19 +28,8 @@ def product_url(product_id: str | None) -> str | None:
     return None
 
 
-@bp.get("")
-@permission_required("orders.view")
-def list_orders():
-    filters, errors = orders.OrderFilters.parse(request.args)
-    return render_list("orders", orders.list_orders, filters, errors, noun="orders", home="order",
-                       statuses=actions.ORDER_STATUSES, payment_statuses=orders.PAYMENT_STATUSES)
-
-
-@bp.get("/export.csv")
-@permission_required("orders.view")
-def export():
-    stmt, down = export_query(orders.OrderFilters.parse, orders.export_statement)
-    return csv_response("orders", orders.EXPORT_HEADER, orders.export_rows(stmt, down))
+add_list_routes(bp, orders.ORDERS, "orders.view",
+                lambda: {"statuses": actions.ORDER_STATUSES, "payment_statuses": orders.PAYMENT_STATUSES})
 
 
 def _order_or_404(key: str):

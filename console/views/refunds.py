@@ -7,11 +7,10 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 
 from console import links
-from console import refunds as screens
-from console.exports import csv_response
+from console.screens import refunds as screens
 from console.permissions import permission_required
 from console.views._actions import attempt
-from console.views._listing import export_query, render_list, vary
+from console.views._listing import add_list_routes, vary
 from console.workflows import refunds as flow
 
 bp = Blueprint("refunds", __name__)
@@ -25,19 +24,8 @@ def order_panel_helpers():
             "refund_awaits_provider": flow.awaits_provider}
 
 
-@bp.get("/refunds")
-@permission_required("refunds.view")
-def list_refunds():
-    filters, errors = screens.RefundFilters.parse(request.args)
-    return render_list("refunds", screens.list_refunds, filters, errors, noun="refunds", home="payment",
-                       statuses=screens.STATUS_FILTERS, providers=screens.PROVIDERS)
-
-
-@bp.get("/refunds/export.csv")
-@permission_required("refunds.view")
-def export_refunds():
-    stmt = export_query(screens.RefundFilters.parse, screens.export_statement)
-    return csv_response("refunds", screens.EXPORT_HEADER, screens.export_rows(stmt))
+add_list_routes(bp, screens.REFUNDS, "refunds.view",
+                lambda: {"statuses": screens.STATUS_FILTERS, "providers": screens.PROVIDERS}, url="/refunds")
 
 
 def _local(target: str | None) -> str | None:

@@ -8,11 +8,10 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 
 from console import links
-from console import returns as screens
-from console.exports import csv_response
+from console.screens import returns as screens
 from console.permissions import permission_required
 from console.views._actions import attempt
-from console.views._listing import export_query, render_list
+from console.views._listing import add_list_routes
 from console.workflows import returns as flow
 
 bp = Blueprint("returns", __name__)
@@ -30,19 +29,7 @@ def _choices() -> dict:
             "label": flow.label}
 
 
-@bp.get("/returns")
-@permission_required("returns.view")
-def list_returns():
-    filters, errors = screens.ReturnFilters.parse(request.args)
-    return render_list("returns", screens.list_returns, filters, errors, noun="returns", home="return",
-                       **_choices())
-
-
-@bp.get("/returns/export.csv")
-@permission_required("returns.view")
-def export_returns():
-    stmt = export_query(screens.ReturnFilters.parse, screens.export_statement)
-    return csv_response("returns", screens.EXPORT_HEADER, screens.export_rows(stmt))
+add_list_routes(bp, screens.RETURNS, "returns.view", _choices, url="/returns")
 
 
 def _return_or_404(key: str):

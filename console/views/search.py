@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request
 from flask_login import current_user
 
-from console import search as finder
+from console.screens import search as finder
 from console.permissions import permission_required
 
 bp = Blueprint("search", __name__)

@@ -6,30 +6,18 @@ import json
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from console import staff_list
+from console.screens import staff as staff_list
 from console.errors import render_error
-from console.exports import csv_response
 from console.permissions import STAFF_ROLES, permission_required
-from console.views._listing import render_list, vary
+from console.views._listing import add_list_routes, vary
 from console.workflows import WorkflowError
 from console.workflows import staff as actions
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
-@bp.get("")
-@permission_required("staff.manage")
-def list_staff():
-    filters = staff_list.StaffFilters.from_args(request.args)
-    return render_list("staff", staff_list.list_staff, filters, [], noun="staff accounts", home="auth",
-                       roles=STAFF_ROLES, states=staff_list.STATES)
-
-
-@bp.get("/export.csv")
-@permission_required("staff.manage")
-def export_staff():
-    filters = staff_list.StaffFilters.from_args(request.args)
-    return csv_response("staff", staff_list.EXPORT_HEADER, staff_list.export_rows(filters))
+add_list_routes(bp, staff_list.STAFF, "staff.manage",
+                lambda: {"roles": STAFF_ROLES, "states": staff_list.STATES})
 
 
 @bp.post("/grant")

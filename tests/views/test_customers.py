@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from console.customers import PANELS
+from console.screens.customers import PANELS
 from console.demo.builders import make_customer, make_order, make_product, make_staff
 from console.extensions import db
 from console.models.auth import SecurityAuditLog, User

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from console import dashboard
+from console.screens import dashboard
 from console.demo.builders import (
     ensure_email_templates, make_customer, make_notification, make_order, make_product, make_refund, make_return,
 )

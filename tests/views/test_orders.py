@@ -483,3 +483,97 @@ def test_list_says_which_database_it_needs(auth, database_urls, down, query):
         html = response.get_data(as_text=True)
         assert response.status_code == 503
         assert html.lstrip().startswith('<div id="orders-table">') and f"{down}_db is unavailable" in html
+
+
+# --- sorting and Previous --------------------------------------------------------------------
+
+def link(response, element_id: str) -> str | None:
+    found = re.search(rf'id="{element_id}" href="([^"]+)"', response.get_data(as_text=True))
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_sort_by_total_pages_both_ways_and_keeps_the_filters(app, auth, client):
+    auth.login("support")
+    with app.app_context():
+        build_orders(9)
+        everything = list(db.session.scalars(select(Order.order_number).order_by(Order.total_amount, Order.id)))
+    first = client.get("/orders?sort=total&size=3")
+    assert listed(first) == everything[:3]
+    header = re.search(r'<th class="num" aria-sort="ascending">\s*<a[^>]*href="([^"]+)"', first.get_data(as_text=True))
+    assert header and "sort=-total" in header.group(1)
+    second = client.get(link(first, "next-page"))
+    assert listed(second) == everything[3:6] and "sort=total" in link(second, "previous-page")
+    third = client.get(link(second, "next-page"))
+    assert listed(third) == everything[6:9] and link(third, "next-page") is None
+    back = client.get(link(third, "previous-page"))
+    assert listed(back) == everything[3:6] and "4–6 of about 9 orders" in back.get_data(as_text=True)
+    start = client.get(link(back, "previous-page"))
+    assert listed(start) == everything[:3] and link(start, "previous-page") is None
+    assert "1–3 of about 9 orders" in start.get_data(as_text=True)
+    filtered = client.get("/orders?sort=-total&status=shipped")
+    assert "sort=-total" in link(filtered, "export-csv") and "status=shipped" in link(filtered, "export-csv")
+
+
+def test_export_follows_the_sort(app, auth, client):
+    auth.login("support")
+    with app.app_context():
+        build_orders(6)
+        want = list(db.session.scalars(select(Order.order_number).order_by(Order.total_amount.desc(), Order.id.desc())))
+    rows = list(csv.reader(io.StringIO(client.get("/orders/export.csv?sort=-total").get_data(as_text=True)
+                                       .lstrip("\ufeff"))))
+    assert [r[0] for r in rows[1:]] == want
+
+
+@pytest.mark.parametrize("query, message", [
+    ("sort=colour", "be sorted by “colour”"),
+    ("sort=-total&cursor=" + "x", "not valid any more"),
+])
+def test_bad_sort_or_cursor_is_400(auth, client, query, message):
+    auth.login("support")
+    response = client.get(f"/orders?{query}")
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+
+
+def test_a_cursor_of_another_sort_is_refused(app, auth, client):
+    auth.login("support")
+    with app.app_context():
+        build_orders(4)
+    next_url = link(client.get("/orders?size=2"), "next-page")
+    response = client.get(next_url + "&sort=total")
+    assert response.status_code == 400 and "not valid any more" in response.get_data(as_text=True)
+
+
+def shipped_orders(count: int) -> None:
+    """``count`` shipped orders with varied totals, each with its shipment, so every page
+    asks every database the same questions."""
+    options = ensure_shipping_options()
+    method = options.by_service("standard")
+    customer = make_customer("many@example.com", "Many", "Orders")[0]
+    product = make_product("MUG-1", "Blue mug", "12.50", stock=10_000, reserved=0)
+    start = utcnow() - timedelta(days=30)
+    for n in range(count):
+        order = make_order(customer, [(product, 1 + n % 4)], status="shipped",
+                           created_at=start + timedelta(hours=n)).order
+        make_shipment(order, options.carrier_of(method), method)
+    db.session.commit()
+
+
+@pytest.mark.parametrize("sort", ["-created", "number", "-total", "status"])
+def test_statements_per_page_do_not_grow_with_size_or_depth(app, auth, client, count_queries, sort):
+    auth.login("support")
+    with app.app_context():
+        shipped_orders(12)
+    counts = set()
+    for size in (2, 5):
+        url = f"/orders?sort={sort}&size={size}"
+        while url:  # every page, Next to the end, and Previous from each
+            count_queries.statements.clear()
+            response = client.get(url, headers=HTMX)
+            counts.add(count_queries.count)
+            previous = link(response, "previous-page")
+            if previous:
+                count_queries.statements.clear()
+                client.get(previous, headers=HTMX)
+                counts.add(count_queries.count)
+            url = link(response, "next-page")
+    assert len(counts) == 1

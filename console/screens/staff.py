@@ -3,40 +3,37 @@ lock and MFA state. A page of N staff costs one query per table, never one per r
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
-from console.exports import stream_batches
 from console.extensions import db
-from console.listing import Page, keyset_page
-from console.lookups import chunks, database
+from console.filters import QueryFilters, choice, text
+from console.lookups import Lookups, chunks, database
 from console.models.auth import LoginHistory, Role, User, UserRole
 from console.models.types import utcnow
 from console.permissions import STAFF_ROLES
+from console.screens.lists import ListScreen, Sort
 from console.staff import is_locked
 
 STATES = {"locked": "locked", "mfa_off": "two-step sign-in off", "inactive": "inactive"}
 
 
 @dataclass
-class StaffFilters:
-    q: str = ""
+class StaffFilters(QueryFilters):
+    q: str = ""  # part of the email
     role: str = ""
     state: str = ""
 
-    @classmethod
-    def from_args(cls, args: Mapping) -> StaffFilters:
-        role = args.get("role", "")
-        state = args.get("state", "")
-        return cls(q=(args.get("q") or "").strip()[:100],
-                   role=role if role in STAFF_ROLES else "",
-                   state=state if state in STATES else "")
+    FIELDS = ("q", "role", "state")
 
-    def as_args(self) -> dict:
-        return {k: v for k, v in vars(self).items() if v}
+    @classmethod
+    def parse(cls, args: Mapping) -> tuple[StaffFilters, list[str]]:
+        errors: list[str] = []
+        return cls(q=text(args, "q", errors), role=choice(args, "role", STAFF_ROLES, "Role", errors),
+                   state=choice(args, "state", tuple(STATES), "State", errors)), errors
 
 
 @dataclass
@@ -56,7 +53,7 @@ class StaffRow:
         return "pending" if self.user.mfa_secret else "off"
 
 
-def _statement(filters: StaffFilters):
+def _statement(filters: StaffFilters, lookups: Lookups | None = None):
     holders = select(UserRole.user_id).join(Role, Role.id == UserRole.role_id)
     holders = holders.where(Role.name == filters.role) if filters.role else holders.where(Role.name.in_(STAFF_ROLES))
     stmt = select(User).where(User.id.in_(holders))
@@ -89,11 +86,14 @@ def _rows(users: list[User]) -> list[StaffRow]:
     return [StaffRow(u, sorted(set(roles[u.id]), key=order.get), last.get(u.id)) for u in users]
 
 
-def list_staff(filters: StaffFilters, cursor: str | None, size: int) -> Page:
+def decorate(users: list[User], lookups: Lookups) -> list[StaffRow]:
+    rows = lookups.run("auth", lambda: _rows_in_auth(users), None)
+    return rows if rows is not None else [StaffRow(u, [], None) for u in users]
+
+
+def _rows_in_auth(users: list[User]) -> list[StaffRow]:
     with database("auth"):
-        page = keyset_page(_statement(filters), User.created_at, User.id, cursor, size)
-        page.rows = _rows(page.rows)
-    return page
+        return _rows(users)
 
 
 def staff_row(user_id: str) -> StaffRow | None:
@@ -102,15 +102,19 @@ def staff_row(user_id: str) -> StaffRow | None:
         return _rows([user])[0] if user else None
 
 
-EXPORT_HEADER = ["email", "roles", "active", "last_sign_in", "locked_until", "failed_login_attempts",
-                 "mfa", "created_at", "user_id"]
+def _export_row(row: StaffRow, lookups: Lookups) -> list:
+    user = row.user
+    return [user.email, " ".join(row.roles), bool(user.is_active), row.last_sign_in,
+            user.locked_until, user.failed_login_attempts or 0, row.mfa_state, user.created_at, user.id]
 
 
-def export_rows(filters: StaffFilters) -> Iterator[list]:
-    stmt = _statement(filters).order_by(User.created_at.desc(), User.id.desc())
-    with database("auth"):
-        for batch in stream_batches(stmt):
-            for row in _rows(batch):
-                user = row.user
-                yield [user.email, " ".join(row.roles), bool(user.is_active), row.last_sign_in,
-                       user.locked_until, user.failed_login_attempts or 0, row.mfa_state, user.created_at, user.id]
+STAFF = ListScreen(
+    name="staff", noun="staff accounts", home="auth", title="Staff", export_endpoint="export_staff",
+    filters=StaffFilters, statement=_statement, id_column=User.id,
+    sorts=(Sort("since", User.created_at, "Since"),
+           Sort("email", User.email, "Email", descending=False)),
+    default_sort="-since", decorate=decorate,
+    export_header=("email", "roles", "active", "last_sign_in", "locked_until", "failed_login_attempts",
+                   "mfa", "created_at", "user_id"),
+    export_row=_export_row,
+)

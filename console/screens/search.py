@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from sqlalchemy import or_, select
 
-from console.customers import staff_user_ids
+from console.screens.customers import staff_user_ids
 from console.extensions import db
 from console.links import order_url, orders_url, route_exists
 from console.lookups import DatabaseUnavailable, database

@@ -7,22 +7,21 @@ from the steps each refund recorded as still pending (see console.workflows.refu
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import or_, select
 
-from console.exports import stream_batches
 from console.extensions import db
-from console.listing import Page, capped_count, keyset_page
 from console.filters import QueryFilters, choice, date_range, order_ids_numbered, text, within_days
 from console.lookups import DatabaseUnavailable, Lookups, Missing, database, fetch_in, resolve, target_or_missing
 from console.models.order import Order
 from console.models.payment import Payment, PaymentRefund
 from console.models.returns import ReturnRequest
 from console.models.types import new_id
+from console.screens.keyset import capped_count
+from console.screens.lists import ListScreen, Sort
 from console.workflows import refunds as flow
 
 STATUS_FILTERS = ("pending", "processing", "completed", "failed", "needs_attention")
@@ -55,7 +54,7 @@ def attention_condition():
     return (flow.needs_attention_clause()) & or_(PaymentRefund.status.is_(None), PaymentRefund.status != "FAILED")
 
 
-def refunds_query(filters: RefundFilters):
+def refunds_query(filters: RefundFilters, lookups: Lookups | None = None):
     stmt = select(PaymentRefund)
     if filters.status == "needs_attention":
         stmt = stmt.where(attention_condition())
@@ -104,48 +103,33 @@ def decorate(rows: list[PaymentRefund], lookups: Lookups) -> list[RefundRow]:
         for r in rows]
 
 
-@dataclass
-class RefundList:
-    page: Page
-    rows: list[RefundRow]
-    unavailable: set[str]
-    attention: tuple[int, bool]  # refunds needing attention (capped count), across all filters
+def _export_row(row: RefundRow, lookups: Lookups) -> list:
+    r, order, ret = row.refund, row.order, row.return_request
+    return [r.created_at, r.status, "yes" if row.needs_attention else "no", " ".join(row.pending),
+            r.amount, r.currency, row.payment.payment_provider if isinstance(row.payment, Payment) else "",
+            r.provider_refund_id,
+            order.order_number if isinstance(order, Order) else ("unavailable" if lookups.down("order") else str(order or "")),
+            ret.rma_number if isinstance(ret, ReturnRequest) else str(ret or ""),
+            r.reason, r.processed_at, r.id, r.payment_id, r.order_id]
 
 
-def list_refunds(filters: RefundFilters, cursor: str | None, size: int) -> RefundList:
-    stmt = refunds_query(filters)
-    with database("payment"):
-        page = keyset_page(stmt, PaymentRefund.created_at, PaymentRefund.id, cursor, size)
-        attention = capped_count(select(PaymentRefund.id).where(attention_condition()), cap=1000)
-    lookups = Lookups()
-    return RefundList(page, decorate(page.rows, lookups), lookups.unavailable, attention)
+def _attention(filters: RefundFilters) -> dict:
+    # Refunds needing attention (a capped count) across all filters, for the status pill.
+    return {"attention": capped_count(select(PaymentRefund.id).where(attention_condition()), cap=1000)}
 
 
-EXPORT_HEADER = ["created_at", "status", "needs_attention", "pending_steps", "amount", "currency", "provider",
-                 "provider_refund_id", "order_number", "rma_number", "reason", "processed_at", "refund_id",
-                 "payment_id", "order_id"]
-
-
-def export_statement(filters: RefundFilters):
-    stmt = refunds_query(filters).order_by(PaymentRefund.created_at.desc(), PaymentRefund.id.desc())
-    with database("payment"):
-        db.session.execute(select(PaymentRefund.id).limit(1))
-    return stmt
-
-
-def export_rows(stmt) -> Iterator[list]:
-    for batch in stream_batches(stmt):
-        lookups = Lookups()
-        for row in decorate(batch, lookups):
-            r = row.refund
-            order = row.order
-            ret = row.return_request
-            yield [r.created_at, r.status, "yes" if row.needs_attention else "no", " ".join(row.pending),
-                   r.amount, r.currency, row.payment.payment_provider if isinstance(row.payment, Payment) else "",
-                   r.provider_refund_id,
-                   order.order_number if isinstance(order, Order) else ("unavailable" if lookups.down("order") else str(order or "")),
-                   ret.rma_number if isinstance(ret, ReturnRequest) else str(ret or ""),
-                   r.reason, r.processed_at, r.id, r.payment_id, r.order_id]
+REFUNDS = ListScreen(
+    name="refunds", noun="refunds", home="payment", export_endpoint="export_refunds",
+    filters=RefundFilters, statement=refunds_query, id_column=PaymentRefund.id,
+    sorts=(Sort("created", PaymentRefund.created_at, "Created"),
+           Sort("amount", PaymentRefund.amount, "Amount", numeric=True),
+           Sort("status", PaymentRefund.status, "Status", descending=False)),
+    default_sort="-created", decorate=decorate, extras=_attention,
+    export_header=("created_at", "status", "needs_attention", "pending_steps", "amount", "currency", "provider",
+                   "provider_refund_id", "order_number", "rma_number", "reason", "processed_at", "refund_id",
+                   "payment_id", "order_id"),
+    export_row=_export_row, export_binds=("order", "return"),
+)
 
 
 # --- the order page's refund panel -----------------------------------------------------------

@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
 
-from console.exports import stream_batches
 from console.extensions import db
-from console.health import check_bind
-from console.listing import Page, keyset_page
-from console.lookups import DatabaseUnavailable, database, fetch_in, referrers
+from console.filters import QueryFilters, text
+from console.lookups import DatabaseUnavailable, Lookups, database, fetch_in, referrers
 from console.models.auth import Device, LoginHistory, RefreshToken, Role, User, UserRole, UserSession
 from console.models.cart import Cart, CartItem
 from console.models.discount import Coupon, CouponUsage
@@ -35,6 +33,7 @@ from console.models.returns import ReturnRequest
 from console.models.types import utcnow
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile, UserWishlistItem, full_name_expression
 from console.permissions import STAFF_ROLES
+from console.screens.lists import UNAVAILABLE, ListScreen, Sort, unless_down
 from console.staff import is_locked, locked_until_unlocked, staff_roles_of
 
 # How many rows a panel shows; each panel links to the full list where one exists.
@@ -104,41 +103,28 @@ def _auth_ids_by_email(q: str) -> list[str]:
 
 
 @dataclass
-class CustomerFilters:
-    q: str = ""
+class CustomerFilters(QueryFilters):
+    q: str = ""  # part of the email, name or phone
+
+    FIELDS = ("q",)
 
     @classmethod
-    def from_args(cls, args) -> "CustomerFilters":
-        return cls(q=(args.get("q") or "").strip()[:200])
-
-    def as_args(self) -> dict[str, str]:
-        return {"q": self.q} if self.q else {}
+    def parse(cls, args) -> tuple["CustomerFilters", list[str]]:
+        errors: list[str] = []
+        return cls(q=text(args, "q", errors)), errors
 
 
-@dataclass
-class CustomerListQuery:
-    """The filtered select of profiles plus what could not be applied."""
-
-    stmt: object
-    unavailable: list[str] = field(default_factory=list)
-
-
-def customers_query(filters: CustomerFilters) -> CustomerListQuery:
-    """Profiles of non-staff users matching the filters. Raises DatabaseUnavailable
-    only for user_db; without auth_db the list still shows, unfiltered by staff."""
-    unavailable: list[str] = []
-    try:
-        staff_ids = staff_user_ids()
-        auth_ids = _auth_ids_by_email(filters.q) if filters.q else []
-    except DatabaseUnavailable:
-        unavailable.append("auth")
-        staff_ids, auth_ids = [], []
+def customers_query(filters: CustomerFilters, lookups: Lookups):
+    """Profiles of non-staff users matching the filters. Without auth_db the list still
+    shows, unfiltered by staff (``lookups`` notes it down)."""
+    staff_ids = lookups.run("auth", staff_user_ids, [])
+    auth_ids = lookups.run("auth", lambda: _auth_ids_by_email(filters.q), []) if filters.q else []
     stmt = select(UserProfile)
     if staff_ids:
         stmt = stmt.where(or_(UserProfile.user_id.is_(None), UserProfile.user_id.not_in(staff_ids)))
     if filters.q:
         stmt = stmt.where(search_condition(filters.q, auth_ids))
-    return CustomerListQuery(stmt, unavailable)
+    return stmt
 
 
 @dataclass
@@ -164,14 +150,6 @@ class CustomerRow:
         return is_locked(self.account)
 
 
-def detach(rows: list) -> list:
-    """Rows shown read-only leave the session: if a later lookup finds another database
-    down, its rollback would otherwise expire them and reload each one."""
-    for row in rows:
-        db.session.expunge(row)
-    return rows
-
-
 def order_counts(user_ids: list[str]) -> dict[str, int]:
     """{user id: number of orders}: one grouped query on order_db."""
     if not user_ids:
@@ -181,79 +159,40 @@ def order_counts(user_ids: list[str]) -> dict[str, int]:
             select(Order.user_id, func.count()).where(Order.user_id.in_(user_ids)).group_by(Order.user_id)).all())
 
 
-def decorate(profiles: list[UserProfile], unavailable: list[str]) -> list[CustomerRow]:
+def decorate(profiles: list[UserProfile], lookups: Lookups) -> list[CustomerRow]:
     """Account state and order counts for a batch of profiles: one query per database."""
     user_ids = [p.user_id for p in profiles if p.user_id]
-    accounts: dict[str, User] = {}
-    counts: dict[str, int] | None = {}
-    if "auth" not in unavailable:
-        try:
-            accounts = {u.id: u for u in detach(fetch_in("auth", "users", "id", user_ids))}
-        except DatabaseUnavailable:
-            unavailable.append("auth")
-    if "order" in unavailable:
-        counts = None
-    else:
-        try:
-            counts = order_counts(user_ids)
-        except DatabaseUnavailable:
-            unavailable.append("order")
-            counts = None
+    accounts = lookups.run("auth", lambda: {u.id: u for u in fetch_in("auth", "users", "id", user_ids)}, {})
+    counts = lookups.run("order", lambda: order_counts(user_ids), None)
     return [CustomerRow(p, accounts.get(p.user_id),
                         None if counts is None else counts.get(p.user_id, 0)) for p in profiles]
 
 
-@dataclass
-class CustomerList:
-    page: Page
-    rows: list[CustomerRow]
-    unavailable: list[str]
+def _export_row(row: CustomerRow, lookups: Lookups) -> list:
+    account = row.account
+    if lookups.down("auth"):
+        state = [UNAVAILABLE] * 4
+    elif account is None:
+        state = [None] * 4
+    else:
+        state = [account.is_active, account.email_verified, account.locked_until, account.mfa_enabled]
+    return [row.user_id, row.profile.first_name, row.profile.last_name, row.email, row.profile.phone,
+            *state, unless_down(lookups, "order", row.orders), row.profile.created_at]
 
 
-def list_customers(filters: CustomerFilters, cursor: str | None, size: int) -> CustomerList:
-    """One page of customers, newest first. Raises DatabaseUnavailable("user") and
-    BadCursor; other databases degrade into ``unavailable``."""
-    query = customers_query(filters)
-    with database("user"):
-        page = keyset_page(query.stmt, UserProfile.created_at, UserProfile.id, cursor, size)
-        detach(page.rows)
-    rows = decorate(page.rows, query.unavailable)
-    return CustomerList(page, rows, query.unavailable)
-
-
-EXPORT_HEADER = ["user_id", "first_name", "last_name", "email", "phone", "active", "email_verified",
-                 "locked_until", "mfa_enabled", "orders", "joined"]
-UNAVAILABLE = "unavailable"
-
-
-def export_query(filters: CustomerFilters) -> CustomerListQuery:
-    """The export's select, built before the download starts, so a user_db that is down
-    is a 503 page rather than a broken file; auth_db and order_db found down are
-    written as "unavailable" cells instead of being tried once per batch."""
-    if not check_bind("user", db.engines["user"], with_details=False).up:
-        raise DatabaseUnavailable("user")
-    query = customers_query(filters)
-    for key in ("auth", "order"):
-        if key not in query.unavailable and not check_bind(key, db.engines[key], with_details=False).up:
-            query.unavailable.append(key)
-    return query
-
-
-def export_rows(query: CustomerListQuery):
-    """CSV rows of every customer ``query`` selects, newest first, in batches."""
-    stmt = query.stmt.order_by(UserProfile.created_at.desc(), UserProfile.id.desc())
-    no_auth, no_orders = "auth" in query.unavailable, "order" in query.unavailable
-    for batch in stream_batches(stmt):
-        for row in decorate(batch, query.unavailable):
-            account = row.account
-            if no_auth:
-                state = [UNAVAILABLE] * 4
-            elif account is None:
-                state = [None] * 4
-            else:
-                state = [account.is_active, account.email_verified, account.locked_until, account.mfa_enabled]
-            yield [row.user_id, row.profile.first_name, row.profile.last_name, row.email, row.profile.phone,
-                   *state, UNAVAILABLE if no_orders else row.orders, row.profile.created_at]
+CUSTOMERS = ListScreen(
+    name="customers", noun="customers", home="user", export_endpoint="export_customers",
+    filters=CustomerFilters, statement=customers_query, id_column=UserProfile.id,
+    sorts=(Sort("joined", UserProfile.created_at, "Joined"),
+           Sort("name", UserProfile.last_name, "Name", descending=False),
+           Sort("email", UserProfile.email, "Email", descending=False)),
+    default_sort="-joined", decorate=decorate,
+    export_header=("user_id", "first_name", "last_name", "email", "phone", "active", "email_verified",
+                   "locked_until", "mfa_enabled", "orders", "joined"),
+    export_row=_export_row, export_binds=("auth", "order"),
+    down_notes={"auth": "account state is not shown and staff accounts cannot be told apart.",
+                "order": "order counts are not shown."},
+)
 
 
 # --- the customer page -----------------------------------------------------------------------
@@ -311,6 +250,14 @@ def _order_numbers(order_ids, unavailable: list[str]) -> dict[str, str]:
     def load():
         return {row.id: row.order_number for row in fetch_in("order", "orders", "id", order_ids)}
     return _optional(unavailable, "order", load, {})
+
+
+def detach(rows: list) -> list:
+    """Rows shown read-only leave the session: if a later lookup finds another database
+    down, its rollback would otherwise expire them and reload each one."""
+    for row in rows:
+        db.session.expunge(row)
+    return rows
 
 
 def _newest(stmt, column, limit: int = PANEL_ROWS) -> list:

@@ -12,26 +12,23 @@ columns and panels it feeds while the rest renders.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import String, cast, func, or_, select
 
-from console.exports import STREAM_BATCH, stream_batches
 from console.extensions import db
-from console.health import check_bind
-from console.listing import Page, keyset_page
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
-from console.lookups import DatabaseUnavailable, Lookups, Missing, chunks, database, fetch_in, referrers, resolve
+from console.lookups import Lookups, Missing, chunks, database, fetch_in, referrers, resolve
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
 from console.models.order import Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
 from console.models.shipping import Carrier
 from console.models.user import UserProfile
+from console.screens.lists import UNAVAILABLE, ListScreen, Sort, unless_down
 from console.timeline import TimelineEntry
 from console.workflows.orders import ORDER_STATUSES, cancellation_of, unfinished_steps
 
@@ -117,7 +114,7 @@ def coupon_order_ids(code: str) -> list[str]:
     return [i for i in order_ids if i]
 
 
-def orders_query(filters: OrderFilters):
+def orders_query(filters: OrderFilters, lookups: Lookups | None = None):
     """The select of orders matching ``filters`` (not yet ordered or limited).
 
     Customer and coupon filters are first resolved to ids in their own databases
@@ -226,69 +223,41 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
     return rows
 
 
-@dataclass
-class OrderList:
-    page: Page
-    rows: list[OrderRow]
-    unavailable: set[str]
+def _export_row(row: OrderRow, lookups: Lookups) -> list:
+    o, payment, shipment = row.order, row.payment, row.shipment
+    return [
+        o.order_number, o.created_at, o.status, o.payment_status,
+        unless_down(lookups, "user", row.name),
+        UNAVAILABLE if lookups.down("auth") and lookups.down("user") else row.email,
+        row.units, o.subtotal, o.tax_amount, o.shipping_amount, o.discount_amount, o.total_amount,
+        o.currency,
+        unless_down(lookups, "payment", payment.payment_provider if payment else ""),
+        unless_down(lookups, "payment", payment.status if payment else ""),
+        unless_down(lookups, "shipping", shipment.status if shipment else ""),
+        unless_down(lookups, "shipping", row.carrier.name if row.carrier else ""),
+        o.tracking_number,
+        unless_down(lookups, "return", row.open_return.rma_number if row.open_return else ""),
+        o.id,
+    ]
 
 
-def list_orders(filters: OrderFilters, cursor: str | None, size: int) -> OrderList:
-    """One page of filtered orders, newest first. Raises BadCursor, FilterError, or
-    DatabaseUnavailable when order_db (or a database a filter needs) is down."""
-    stmt = orders_query(filters)
-    with database("order"):
-        page = keyset_page(stmt, Order.created_at, Order.id, cursor, size)
-    lookups = Lookups()
-    rows = decorate(page.rows, lookups)
-    return OrderList(page, rows, lookups.unavailable)
+# --- the list, declared -----------------------------------------------------------------------
 
-
-# --- export --------------------------------------------------------------------------------
-
-EXPORT_HEADER = [
-    "order_number", "created_at", "status", "payment_status", "customer_name", "customer_email", "items",
-    "subtotal", "tax", "shipping", "discount", "total", "currency", "payment_provider", "payment_state",
-    "shipment_status", "carrier", "tracking_number", "open_return", "order_id",
-]
-UNAVAILABLE = "unavailable"
-
-
-def export_statement(filters: OrderFilters):
-    """The export's select, built eagerly so filter errors and a down order_db are
-    reported before the download starts; the other databases that are down are
-    returned too and left out of every batch (their columns say "unavailable")."""
-    stmt = orders_query(filters).order_by(Order.created_at.desc(), Order.id.desc())
-    if not check_bind("order", db.engines["order"], with_details=False).up:
-        raise DatabaseUnavailable("order")
-    down = {key for key in SIDE_BINDS if not check_bind(key, db.engines[key], with_details=False).up}
-    return stmt, down
-
-
-def export_rows(stmt, down: set[str], batch_size: int = STREAM_BATCH) -> Iterator[list]:
-    """CSV rows for every order of ``stmt``, streamed in batches with one set of
-    cross-database lookups per batch."""
-    for batch in stream_batches(stmt, batch_size):
-        # No detaching here: the streaming result still owns the session's identity
-        # map, and the databases known to be down are skipped rather than tried.
-        lookups = Lookups(down, detach=False)
-        for row in decorate(batch, lookups):
-            o = row.order
-            payment, shipment = row.payment, row.shipment
-            yield [
-                o.order_number, o.created_at, o.status, o.payment_status,
-                UNAVAILABLE if lookups.down("user") else row.name,
-                UNAVAILABLE if lookups.down("auth") and lookups.down("user") else row.email,
-                row.units, o.subtotal, o.tax_amount, o.shipping_amount, o.discount_amount, o.total_amount,
-                o.currency,
-                UNAVAILABLE if lookups.down("payment") else (payment.payment_provider if payment else ""),
-                UNAVAILABLE if lookups.down("payment") else (payment.status if payment else ""),
-                UNAVAILABLE if lookups.down("shipping") else (shipment.status if shipment else ""),
-                UNAVAILABLE if lookups.down("shipping") else (row.carrier.name if row.carrier else ""),
-                o.tracking_number,
-                UNAVAILABLE if lookups.down("return") else (row.open_return.rma_number if row.open_return else ""),
-                o.id,
-            ]
+ORDERS = ListScreen(
+    name="orders", noun="orders", home="order",
+    filters=OrderFilters, statement=orders_query, id_column=Order.id,
+    sorts=(Sort("created", Order.created_at, "Date"),
+           Sort("number", Order.order_number, "Order", descending=False),
+           Sort("total", Order.total_amount, "Total", numeric=True),
+           Sort("status", Order.status, "Status", descending=False)),
+    default_sort="-created", decorate=decorate,
+    export_header=(
+        "order_number", "created_at", "status", "payment_status", "customer_name", "customer_email", "items",
+        "subtotal", "tax", "shipping", "discount", "total", "currency", "payment_provider", "payment_state",
+        "shipment_status", "carrier", "tracking_number", "open_return", "order_id",
+    ),
+    export_row=_export_row, export_binds=SIDE_BINDS,
+)
 
 
 # --- the order page ---------------------------------------------------------------------------

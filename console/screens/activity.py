@@ -8,20 +8,19 @@ here is read defensively.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import func, select
 
-from console.exports import stream_batches
 from console.extensions import db
 from console.filters import date_range, text, within_days
 from console.links import route_exists
-from console.listing import Page, keyset_page
-from console.lookups import database, fetch_in, target_or_missing
+from console.lookups import Lookups, fetch_in, target_or_missing
 from console.models.auth import SecurityAuditLog, User
+from console.screens.lists import ListScreen, Sort
 
 # entity name used in audit.record() -> the console page that shows it. A link is
 # shown only once that page exists (screens are added separately).
@@ -55,6 +54,10 @@ class ActivityFilters:
                    entity=text(args, "entity", errors), entity_id=text(args, "entity_id", errors),
                    date_from=date_from, date_to=date_to), errors
 
+    @property
+    def active(self) -> bool:
+        return bool(self.as_args())
+
     def as_args(self) -> dict:
         args = {"staff": self.staff, "action": self.action, "entity": self.entity, "entity_id": self.entity_id,
                 "from": self.date_from.isoformat() if self.date_from else "",
@@ -62,7 +65,7 @@ class ActivityFilters:
         return {k: v for k, v in args.items() if v}
 
 
-def _statement(filters: ActivityFilters):
+def _statement(filters: ActivityFilters, lookups: Lookups | None = None):
     log = SecurityAuditLog
     stmt = select(log)
     if filters.staff:
@@ -142,35 +145,33 @@ class ActivityRow:
         return {k: _short(v) for k, v in self.metadata.items() if k not in STANDARD_KEYS and v not in (None, "")}
 
 
-def _rows(logs: list[SecurityAuditLog]) -> list[ActivityRow]:
+def decorate(logs: list[SecurityAuditLog], lookups: Lookups) -> list[ActivityRow]:
     """One IN query for the staff members of a whole page or batch."""
-    users = {u.id: u for u in fetch_in("auth", "users", "id", (log.user_id for log in logs))}
+    users = lookups.run("auth", lambda: {u.id: u for u in fetch_in("auth", "users", "id", (log.user_id for log in logs))},
+                        {})
     return [ActivityRow(log, target_or_missing(users, log.user_id)) for log in logs]
-
-
-def list_activity(filters: ActivityFilters, cursor: str | None, size: int) -> Page:
-    with database("auth"):
-        page = keyset_page(_statement(filters), SecurityAuditLog.created_at, SecurityAuditLog.id, cursor, size)
-        page.rows = _rows(page.rows)
-    return page
-
-
-EXPORT_HEADER = ["time", "staff_email", "action", "entity", "entity_id", "ip_address", "before", "after",
-                 "details", "staff_user_id", "log_id"]
 
 
 def _json(value) -> str:
     return "" if value in (None, {}) else json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
 
 
-def export_rows(filters: ActivityFilters) -> Iterator[list]:
-    stmt = _statement(filters).order_by(SecurityAuditLog.created_at.desc(), SecurityAuditLog.id.desc())
-    with database("auth"):
-        for batch in stream_batches(stmt):
-            for row in _rows(batch):
-                staff = row.staff
-                email = getattr(staff, "email", None) or (str(staff) if staff is not None else "system")
-                yield [row.log.created_at, email, row.log.action, row.entity, row.entity_id, row.log.ip_address,
-                       _json(row.metadata.get("before")), _json(row.metadata.get("after")),
-                       _json({k: v for k, v in row.metadata.items() if k not in STANDARD_KEYS}),
-                       row.log.user_id, row.log.id]
+def _export_row(row: ActivityRow, lookups: Lookups) -> list:
+    staff = row.staff
+    email = getattr(staff, "email", None) or (str(staff) if staff is not None else "system")
+    return [row.log.created_at, email, row.log.action, row.entity, row.entity_id, row.log.ip_address,
+            _json(row.metadata.get("before")), _json(row.metadata.get("after")),
+            _json({k: v for k, v in row.metadata.items() if k not in STANDARD_KEYS}),
+            row.log.user_id, row.log.id]
+
+
+ACTIVITY = ListScreen(
+    name="activity", noun="changes", home="auth", title="Activity", export_endpoint="export_activity",
+    filters=ActivityFilters, statement=_statement, id_column=SecurityAuditLog.id,
+    sorts=(Sort("time", SecurityAuditLog.created_at, "Time"),
+           Sort("action", SecurityAuditLog.action, "Action", descending=False)),
+    default_sort="-time", decorate=decorate,
+    export_header=("time", "staff_email", "action", "entity", "entity_id", "ip_address", "before", "after",
+                   "details", "staff_user_id", "log_id"),
+    export_row=_export_row,
+)

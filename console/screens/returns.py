@@ -7,16 +7,13 @@ batch). A database that is down empties only what it feeds (``unavailable``).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from console.exports import stream_batches
 from console.extensions import db
-from console.listing import Page, keyset_page
 from console.filters import (QueryFilters, choice, customer_ids, customer_text, date_range, order_ids_numbered, text,
                              where_equal, within_days)
 from console.lookups import DatabaseUnavailable, Lookups, Missing, database, resolve, target_or_missing
@@ -26,6 +23,7 @@ from console.models.order import Order, OrderItem
 from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest,
                                     ReturnStatusHistory, ReturnTracking)
 from console.models.user import UserProfile
+from console.screens.lists import ListScreen, Sort
 from console.timeline import TimelineEntry
 from console.workflows import refunds as refund_flow
 from console.workflows import returns as flow
@@ -60,7 +58,7 @@ class ReturnFilters(QueryFilters):
         return f, errors
 
 
-def returns_query(filters: ReturnFilters):
+def returns_query(filters: ReturnFilters, lookups: Lookups | None = None):
     """The select of returns matching ``filters``. The order and customer filters are
     first turned into ids in order_db / auth_db and user_db (DatabaseUnavailable names
     the one that is down; FilterError when a filter is too broad)."""
@@ -85,13 +83,6 @@ class ReturnRow:
     units: int | None
 
 
-@dataclass
-class ReturnList:
-    page: Page
-    rows: list[ReturnRow]
-    unavailable: set[str]
-
-
 def decorate(requests: list[ReturnRequest], lookups: Lookups) -> list[ReturnRow]:
     """Order, customer and item count for a batch of returns: one query per table."""
     ids = [r.id for r in requests]
@@ -114,29 +105,6 @@ def decorate(requests: list[ReturnRequest], lookups: Lookups) -> list[ReturnRow]
             for r in requests]
 
 
-def list_returns(filters: ReturnFilters, cursor: str | None, size: int) -> ReturnList:
-    """One page of filtered returns, newest first. Raises BadCursor, FilterError, or
-    DatabaseUnavailable when return_db (or a database a filter needs) is down."""
-    stmt = returns_query(filters)
-    with database("return"):
-        page = keyset_page(stmt, ReturnRequest.created_at, ReturnRequest.id, cursor, size)
-    lookups = Lookups()
-    return ReturnList(page, decorate(page.rows, lookups), lookups.unavailable)
-
-
-EXPORT_HEADER = ["rma_number", "status", "order_number", "customer_email", "reason", "refund_method", "units",
-                 "refund_amount", "currency", "requested_at", "approved_at", "rejected_at", "received_at",
-                 "processed_at", "closed_at", "notes", "return_id", "order_id"]
-
-
-def export_statement(filters: ReturnFilters):
-    """Built eagerly, so a filter error or a down database is reported before the download."""
-    stmt = returns_query(filters).order_by(ReturnRequest.created_at.desc(), ReturnRequest.id.desc())
-    with database("return"):
-        db.session.execute(select(ReturnRequest.id).limit(1))
-    return stmt
-
-
 def _label(value) -> str:
     if value is None:
         return "unavailable"
@@ -145,16 +113,29 @@ def _label(value) -> str:
     return ""
 
 
-def export_rows(stmt) -> Iterator[list]:
-    for batch in stream_batches(stmt):
-        lookups = Lookups()
-        for row in decorate(batch, lookups):
-            r = row.request
-            yield [r.rma_number, r.status, row.order.order_number if isinstance(row.order, Order) else _label(row.order),
-                   row.customer.email if isinstance(row.customer, User) else _label(row.customer),
-                   r.return_reason, r.refund_method, row.units, r.refund_amount, r.currency, r.requested_at,
-                   r.approved_at, r.rejected_at, r.received_at, r.processed_at, r.closed_at, r.return_notes,
-                   r.id, r.order_id]
+def _export_row(row: ReturnRow, lookups: Lookups) -> list:
+    r = row.request
+    return [r.rma_number, r.status, row.order.order_number if isinstance(row.order, Order) else _label(row.order),
+            row.customer.email if isinstance(row.customer, User) else _label(row.customer),
+            r.return_reason, r.refund_method, row.units, r.refund_amount, r.currency, r.requested_at,
+            r.approved_at, r.rejected_at, r.received_at, r.processed_at, r.closed_at, r.return_notes,
+            r.id, r.order_id]
+
+
+RETURNS = ListScreen(
+    name="returns", noun="returns", home="return", endpoint="list_returns", export_endpoint="export_returns",
+    filters=ReturnFilters, statement=returns_query, id_column=ReturnRequest.id,
+    sorts=(Sort("created", ReturnRequest.created_at, "Created"),
+           Sort("requested", ReturnRequest.requested_at, "Requested"),
+           Sort("rma", ReturnRequest.rma_number, "RMA", descending=False),
+           Sort("refund", ReturnRequest.refund_amount, "Refund", numeric=True),
+           Sort("status", ReturnRequest.status, "Status", descending=False)),
+    default_sort="-created", decorate=decorate,
+    export_header=("rma_number", "status", "order_number", "customer_email", "reason", "refund_method", "units",
+                   "refund_amount", "currency", "requested_at", "approved_at", "rejected_at", "received_at",
+                   "processed_at", "closed_at", "notes", "return_id", "order_id"),
+    export_row=_export_row, export_binds=("order", "auth"),
+)
 
 
 # --- the return page -------------------------------------------------------------------------

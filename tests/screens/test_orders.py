@@ -8,7 +8,9 @@ from werkzeug.datastructures import MultiDict
 
 from console.demo.builders import ensure_shipping_options, make_customer, make_order, make_product, make_shipment
 from console.extensions import db
-from console.orders import EXPORT_HEADER, OrderFilters, export_rows, export_statement
+from console.screens.orders import ORDERS, OrderFilters
+
+EXPORT_HEADER = list(ORDERS.export_header)
 
 
 def test_filters_parse_into_typed_values_and_back():
@@ -34,12 +36,12 @@ def test_export_joins_each_batch_once(ctx, count_queries):
         make_shipment(order, options.carrier_of(method), method)
         expected[order.order_number] = f"Name{n} Smith"
     db.session.commit()
-    stmt, down = export_statement(OrderFilters())
-    assert down == set()
+    plan = ORDERS.export_plan(OrderFilters(), ORDERS.ordering(None))
+    assert plan.down == set()
 
     def exported(batch_size):
         count_queries.statements.clear()
-        rows = list(export_rows(stmt, down, batch_size=batch_size))
+        rows = list(ORDERS.export_rows(plan, batch_size=batch_size))
         return rows, count_queries.count
 
     rows, small_batches = exported(5)  # three batches

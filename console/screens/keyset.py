@@ -1,0 +1,230 @@
+"""Keyset (seek) paging in both directions, and capped counts, for every list screen.
+
+A list is ordered by one sort column and then by id, ascending or descending. A page
+link carries a cursor: the (sort value, id) of the row the page starts after (Next) or
+ends before (Previous), encoded opaquely and tied to the sort it was made for, so a link
+can be bookmarked and no query ever uses OFFSET.
+
+The seek compares row values, ``(sort, id) < (v, w)``, which a B-tree index on
+``(sort, id)`` answers by seeking straight to (v, w): a page a million rows deep costs
+what the first page costs. (The spelled-out ``sort < v OR (sort = v AND id < w)`` cannot
+seek on PostgreSQL and walks back through every earlier row.) Every sortable column
+therefore has an index on ``(column, id)`` declared with its model.
+
+NULLs always come last, whichever the direction: rows with a value, in the sort's order,
+then rows without one, by id in the same direction. A row-value comparison is never true
+for a NULL, so the two runs are two index seeks joined by UNION ALL into one statement,
+and a page costs the same number of statements at every depth, across the boundary too.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, literal, select, tuple_, union_all
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import operators
+
+from console.extensions import db
+
+COUNT_CAP = 10_000
+MAX_PAGE_SIZE = 500
+# The "per page" choices a list offers (any other size in the address still works).
+PAGE_SIZES = (10, 25, 50, 100, 200)
+BAD_LINK = "This page link is not valid any more. Start again from the first page."
+SEGMENT = "keyset_segment"
+
+
+class BadCursor(ValueError):
+    pass
+
+
+# --- cursors ---------------------------------------------------------------------------------
+
+def _pack(value):
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"d": str(value)}
+    return value
+
+
+def _unpack(value):
+    if isinstance(value, dict) and len(value) == 1:
+        (tag, raw), = value.items()
+        if tag == "t" and isinstance(raw, str):
+            moment = datetime.fromisoformat(raw)
+            if moment.tzinfo is None:
+                raise ValueError("cursor time without zone")
+            return moment
+        if tag == "d" and isinstance(raw, str):
+            number = Decimal(raw)
+            if not number.is_finite():
+                raise ValueError("cursor number is not finite")
+            return number
+        raise ValueError("unknown cursor value")
+    if value is None or isinstance(value, (str, int)) and not isinstance(value, bool):
+        return value
+    raise ValueError("unknown cursor value")
+
+
+def encode_cursor(sort_key: str, sort_value, row_id: str) -> str:
+    raw = json.dumps([sort_key, _pack(sort_value), row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, sort_key: str):
+    """(sort value, id) from a cursor made for ``sort_key``, or None when there is none;
+    BadCursor when it was tampered with or belongs to another sort."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key, value, row_id = json.loads(raw)
+        if key != sort_key or not isinstance(row_id, str):
+            raise ValueError("cursor of another sort")
+        return _unpack(value), row_id
+    except (ValueError, TypeError, InvalidOperation, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadCursor(BAD_LINK) from exc
+
+
+def page_size(raw, default: int = 50) -> int:
+    try:
+        size = int(raw) if raw not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+    return max(1, min(size, MAX_PAGE_SIZE))
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+@dataclass
+class Page:
+    rows: list
+    size: int
+    next_cursor: str | None = None  # rows after this page (Next)
+    previous_cursor: str | None = None  # rows before this page (Previous)
+    total: int | None = None
+    total_capped: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def total_label(self) -> str:
+        if self.total is None:
+            return ""
+        return f"more than {COUNT_CAP:,}" if self.total_capped else f"{self.total:,}"
+
+
+def capped_count(stmt, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """Count the rows ``stmt`` would return, stopping at ``cap``."""
+    limited = stmt.order_by(None).limit(cap + 1).subquery()
+    total = db.session.scalar(select(func.count()).select_from(limited))
+    return min(total, cap), total > cap
+
+
+def _check_type(column, value):
+    """A cursor value of the wrong type for the column would be a database error: refuse it."""
+    if value is None:
+        return
+    try:
+        expected = column.type.python_type
+    except NotImplementedError:  # pragma: no cover - every sortable column has a plain type
+        return
+    if expected is float:
+        expected = (int, float, Decimal)
+    if expected is Decimal:
+        expected = (int, Decimal)
+    if not isinstance(value, expected):
+        raise BadCursor(BAD_LINK)
+
+
+def _segments(sort, id_column, descending: bool, cursor, forward: bool):
+    """The runs a page reads, in reading order: each (condition, order_by).
+
+    Reading forward follows the list's order; reading backward (Previous) reads the
+    reverse order from the cursor, and the caller turns the rows round again."""
+    down = descending if forward else not descending
+    ordered = (sort.desc(), id_column.desc()) if down else (sort.asc(), id_column.asc())
+    by_id = (id_column.desc(),) if down else (id_column.asc(),)
+    valued, empty = (sort.is_not(None), ordered), (sort.is_(None), by_id)
+    if cursor is None:
+        return [valued, empty] if forward else [empty, valued]
+    value, row_id = cursor
+    if value is None:
+        after_id = id_column < row_id if down else id_column > row_id
+        run = (sort.is_(None) & after_id, by_id)
+        return [run] if forward else [run, valued]
+    key, mark = tuple_(sort, id_column), tuple_(literal(value, sort.type), literal(row_id))
+    run = (key < mark if down else key > mark, ordered)
+    return [run, empty] if forward else [run]
+
+
+def _read(stmt, segments, limit: int) -> list:
+    """Rows of ``stmt`` (a select of one entity) over the runs, in reading order: one
+    statement whatever the number of runs."""
+    if len(segments) == 1:
+        condition, order = segments[0]
+        return list(db.session.scalars(stmt.where(condition).order_by(*order).limit(limit)))
+    entity = stmt.column_descriptions[0]["entity"]
+    parts = []
+    for number, (condition, order) in enumerate(segments):
+        part = stmt.add_columns(literal(number).label(SEGMENT)).where(condition).order_by(*order).limit(limit)
+        parts.append(select(part.subquery()))
+    joined = union_all(*parts).subquery()
+    row = aliased(entity, joined)
+    # Within the UNION the reading order is the run number, then the valued run's
+    # (sort, id) order: the NULL run's rows all have the same sort value, so its
+    # order by id holds too.
+    valued_order = max((order for _, order in segments), key=len)
+    translated = [_on(joined, clause) for clause in valued_order]
+    return list(db.session.scalars(select(row).order_by(joined.c[SEGMENT], *translated).limit(limit)))
+
+
+def _on(subquery, clause):
+    """``column DESC`` of the base table as the same ordering on the subquery's column."""
+    column = subquery.c[clause.element.key]
+    return column.desc() if clause.modifier is operators.desc_op else column.asc()
+
+
+def keyset_page(stmt, sort, id_column, *, sort_key: str, descending: bool, size: int,
+                after: str | None = None, before: str | None = None, count: bool = True,
+                id_attr: str = "id") -> Page:
+    """One page of mapped rows from ``stmt`` (a select of one entity, not yet ordered):
+    the first page, the page after cursor ``after`` (Next) or the page before cursor
+    ``before`` (Previous), ordered by ``sort`` then ``id_column``, NULLs last.
+    Raises BadCursor for a cursor that was tampered with or made for another sort."""
+    forward = not before
+    cursor = decode_cursor(before or after, sort_key)
+    if cursor is not None:
+        _check_type(sort, cursor[0])
+    rows = _read(stmt, _segments(sort, id_column, descending, cursor, forward), size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    if not forward:
+        rows.reverse()
+
+    def mark(row):
+        return encode_cursor(sort_key, getattr(row, sort.key), getattr(row, id_attr))
+
+    page = Page(rows=rows, size=size)
+    if rows:
+        has_next = more if forward else True
+        has_previous = cursor is not None if forward else more
+        page.next_cursor = mark(rows[-1]) if has_next else None
+        page.previous_cursor = mark(rows[0]) if has_previous else None
+    elif not forward:
+        page.next_cursor = None
+    if count:
+        page.total, page.total_capped = capped_count(stmt)
+    return page
+
+
+def ordered(stmt, sort, id_column, descending: bool):
+    """``stmt`` in the list's order with NULLs last (an export reads every row once)."""
+    if descending:
+        return stmt.order_by(sort.desc().nulls_last(), id_column.desc())
+    return stmt.order_by(sort.asc().nulls_last(), id_column.asc())

@@ -1,0 +1,125 @@
+"""Keyset paging itself: both directions, equal sort values across a page boundary,
+NULLs last in both directions, cursors tied to their sort, constant statements."""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from console.extensions import db
+from console.models.order import Order
+from console.models.types import utcnow
+from console.screens.keyset import BadCursor, encode_cursor, keyset_page
+
+# 11 orders: totals with ties (three at 20.00 and two at 5.00) and two without a total.
+TOTALS = ["20.00", "5.00", None, "20.00", "7.50", "20.00", "5.00", None, "99.99", "1.00", "42.00"]
+
+
+@pytest.fixture
+def orders(ctx):
+    start = utcnow() - timedelta(days=1)
+    made = []
+    for n, total in enumerate(TOTALS):
+        order = Order(id=f"id-{n:02d}", order_number=f"ORD-{n:02d}", status="pending",
+                      total_amount=None if total is None else Decimal(total), created_at=start + timedelta(minutes=n))
+        db.session.add(order)
+        made.append(order)
+    db.session.commit()
+    return made
+
+
+def expected_order(orders, descending: bool) -> list[str]:
+    """Rows with a total by (total, id) in the direction, then those without by id."""
+    valued = sorted((o for o in orders if o.total_amount is not None),
+                    key=lambda o: (o.total_amount, o.id), reverse=descending)
+    empty = sorted((o for o in orders if o.total_amount is None), key=lambda o: o.id, reverse=descending)
+    return [o.id for o in valued + empty]
+
+
+def page(size, descending, after=None, before=None, count=False):
+    return keyset_page(select(Order), Order.total_amount, Order.id, sort_key="total", descending=descending,
+                       size=size, after=after, before=before, count=count)
+
+
+@pytest.mark.parametrize("descending", [True, False])
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 11, 12])
+def test_next_then_previous_walk_every_row_once_nulls_last(orders, descending, size):
+    want = expected_order(orders, descending)
+    pages, current = [], page(size, descending)
+    assert current.previous_cursor is None
+    while True:
+        pages.append([o.id for o in current.rows])
+        if current.next_cursor is None:
+            break
+        current = page(size, descending, after=current.next_cursor)
+    assert [i for p in pages for i in p] == want  # equal totals across page boundaries: none lost or repeated
+    assert all(len(p) == size for p in pages[:-1])
+    # And back again with Previous from the last page to the first.
+    back = [pages[-1]]
+    while current.previous_cursor is not None:
+        current = page(size, descending, before=current.previous_cursor)
+        back.append([o.id for o in current.rows])
+        assert current.next_cursor is not None
+    assert back[::-1] == pages
+
+
+def test_previous_from_a_middle_page_gives_the_page_before(orders):
+    want = expected_order(orders, True)
+    first = page(3, True)
+    second = page(3, True, after=first.next_cursor)
+    third = page(3, True, after=second.next_cursor)
+    assert [o.id for o in third.rows] == want[6:9]  # the NULL run starts on this page
+    again = page(3, True, before=third.previous_cursor)
+    assert [o.id for o in again.rows] == want[3:6]
+    assert again.previous_cursor and again.next_cursor
+
+
+def test_previous_across_the_null_boundary(orders):
+    want = expected_order(orders, False)
+    last = page(2, False, after=encode_cursor("total", None, want[-2]))  # a cursor inside the NULL run
+    assert [o.id for o in last.rows] == want[-1:] and last.next_cursor is None
+    before = page(2, False, before=last.previous_cursor)
+    assert [o.id for o in before.rows] == want[-3:-1]  # the last valued row and the first NULL
+
+
+def test_count_is_capped_and_optional(orders):
+    assert page(3, True, count=True).total == len(TOTALS)
+    assert page(3, True).total is None
+
+
+@pytest.mark.parametrize("cursor", [
+    "not-a-cursor", encode_cursor("created", "x", "id-01"),  # another sort's cursor
+    encode_cursor("total", "twenty", "id-01"),  # text where a number belongs
+    encode_cursor("total", Decimal("1"), None)])
+def test_tampered_cursors_are_refused(orders, cursor):
+    with pytest.raises(BadCursor):
+        page(3, True, after=cursor)
+    with pytest.raises(BadCursor):
+        page(3, True, before=cursor)
+
+
+def test_one_statement_per_page_at_every_depth_and_size(orders, count_queries):
+    counts = set()
+    for size in (1, 3, 5):
+        current = page(size, True)
+        while True:
+            count_queries.statements.clear()
+            current = page(size, True, after=current.next_cursor) if current.next_cursor else None
+            if current is None:
+                break
+            counts.add(count_queries.count)
+            count_queries.statements.clear()
+            page(size, True, before=current.previous_cursor) if current.previous_cursor else None
+            if current.previous_cursor:
+                counts.add(count_queries.count)
+    assert counts == {1}
+
+
+def test_datetime_sort_pages_by_time(orders):
+    first = keyset_page(select(Order), Order.created_at, Order.id, sort_key="created", descending=True, size=4)
+    assert [o.id for o in first.rows] == ["id-10", "id-09", "id-08", "id-07"]
+    second = keyset_page(select(Order), Order.created_at, Order.id, sort_key="created", descending=True, size=4,
+                         after=first.next_cursor)
+    assert [o.id for o in second.rows] == ["id-06", "id-05", "id-04", "id-03"]
