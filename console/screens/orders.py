@@ -12,11 +12,12 @@ columns and panels it feeds while the rest renders.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, cast, func, or_, select, text
 
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, customer_ids, customer_text,
@@ -241,6 +242,121 @@ def _export_row(row: OrderRow, lookups: Lookups) -> list:
     ]
 
 
+# --- the export's fast path --------------------------------------------------------------------
+# At a million orders the row-by-row path (whole ORM rows, decorated like the list) is
+# CPU-bound in Python. This one reads plain tuples of only the exported columns through a
+# server-side cursor, looks the other databases up per batch of EXPORT_BATCH orders with
+# only the columns the cells need, and hands csv.writer plain values. Same header, same
+# cells, same order as _export_row.
+
+EXPORT_BATCH = 5000
+_EXPORT_COLUMNS = (Order.id, Order.order_number, Order.created_at, Order.status, Order.payment_status,
+                   Order.user_id, Order.payment_method_id, Order.subtotal, Order.tax_amount, Order.shipping_amount,
+                   Order.discount_amount, Order.total_amount, Order.currency, Order.tracking_number)
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _newest_by(rows, key_at: int, when_at: int, id_at: int) -> dict:
+    """{key: the newest row} of tuples, newest by (when, id) as _newest() picks."""
+    newest: dict = {}
+    for row in rows:
+        key = row[key_at]
+        known = newest.get(key)
+        if known is None or (row[when_at] or _EPOCH, row[id_at]) > (known[when_at] or _EPOCH, known[id_at]):
+            newest[key] = row
+    return newest
+
+
+def _fast_lookups(batch: list, lookups: Lookups, carriers: dict) -> dict:
+    from console.models.payment import Payment
+    from console.models.returns import ReturnRequest
+    from console.models.shipping import Shipment
+
+    order_ids = [row[0] for row in batch]
+    user_ids = list({row[5] for row in batch if row[5]})
+
+    def rows(bind, stmt):
+        return lambda: db.session.execute(stmt).all()
+
+    found = {
+        "units": lookups.run("order", rows("order", select(OrderItem.order_id, func.sum(OrderItem.quantity))
+                                           .where(OrderItem.order_id.in_(order_ids)).group_by(OrderItem.order_id)),
+                             None),
+        "emails": lookups.run("auth", rows("auth", select(User.id, User.email).where(User.id.in_(user_ids))), []),
+        "profiles": lookups.run("user", rows("user", select(UserProfile.user_id, UserProfile.first_name,
+                                                            UserProfile.last_name, UserProfile.email)
+                                             .where(UserProfile.user_id.in_(user_ids))), []),
+        "payments": lookups.run("payment", rows("payment", select(
+            Payment.order_id, Payment.id, Payment.created_at, Payment.payment_provider, Payment.status)
+            .where(Payment.order_id.in_(order_ids))), []),
+        "shipments": lookups.run("shipping", rows("shipping", select(
+            Shipment.order_id, Shipment.id, Shipment.created_at, Shipment.status, Shipment.carrier_id)
+            .where(Shipment.order_id.in_(order_ids))), []),
+        "returns": lookups.run("return", rows("return", select(
+            ReturnRequest.order_id, ReturnRequest.id, ReturnRequest.created_at, ReturnRequest.rma_number)
+            .where(ReturnRequest.order_id.in_(order_ids), ReturnRequest.status.notin_(CLOSED_RETURN_STATUSES))), []),
+    }
+    return found
+
+
+def export_fast(plan) -> Iterator[list]:
+    """The orders export as plain rows, batch by batch (see above)."""
+    lookups = Lookups(plan.down, detach=False)
+    stmt = plan.stmt.with_only_columns(*_EXPORT_COLUMNS)
+    carriers = {cid: name for cid, name in lookups.run(
+        "shipping", lambda: db.session.execute(select(Carrier.id, Carrier.name)).all(), [])}
+    with database("order"):
+        if db.engines["order"].dialect.name == "postgresql":
+            # The download may take minutes: lift the screens' statement timeout for it.
+            db.session.execute(text("SET LOCAL statement_timeout = 0"), bind_arguments={"bind": db.engines["order"]})
+        result = db.session.execute(stmt.execution_options(yield_per=EXPORT_BATCH))
+        for batch in result.partitions(EXPORT_BATCH):
+            found = _fast_lookups(batch, lookups, carriers)
+            yield from _fast_rows(batch, found, lookups, carriers)
+
+
+def _fast_rows(batch, found, lookups: Lookups, carriers: dict) -> Iterator[list]:
+    units = dict(found["units"]) if found["units"] is not None else None
+    emails = dict(found["emails"])
+    profiles = {user_id: (first, last, email) for user_id, first, last, email in found["profiles"]}
+    payments: dict = {}
+    for row in found["payments"]:
+        payments.setdefault(row[0], []).append(row)
+    shipments = _newest_by(found["shipments"], 0, 2, 1)
+    returns = _newest_by(found["returns"], 0, 2, 1)
+    user_down, auth_down = lookups.down("user"), lookups.down("auth")
+    payment_down, shipping_down = lookups.down("payment"), lookups.down("shipping")
+    return_down = lookups.down("return")
+    for (order_id, number, created, status, payment_status, user_id, payment_ref, subtotal, tax, shipping,
+         discount, total, currency, tracking) in batch:
+        profile = profiles.get(user_id)
+        name = " ".join(p for p in profile[:2] if p) if profile else ""
+        if auth_down and user_down:
+            email = UNAVAILABLE
+        else:
+            email = emails.get(user_id) or (profile[2] if profile and profile[2] else "")
+        mine = payments.get(order_id)
+        payment = None
+        if mine:
+            payment = next((p for p in mine if p[1] == payment_ref), None) or \
+                max(mine, key=lambda p: (p[2] or _EPOCH, p[1]))
+        shipment = shipments.get(order_id)
+        open_return = returns.get(order_id)
+        yield [
+            number, created, status, payment_status,
+            UNAVAILABLE if user_down else name, email,
+            None if units is None else units.get(order_id, 0),
+            subtotal, tax, shipping, discount, total, currency,
+            UNAVAILABLE if payment_down else (payment[3] if payment else ""),
+            UNAVAILABLE if payment_down else (payment[4] if payment else ""),
+            UNAVAILABLE if shipping_down else (shipment[3] if shipment else ""),
+            UNAVAILABLE if shipping_down else (carriers.get(shipment[4], "") if shipment else ""),
+            tracking,
+            UNAVAILABLE if return_down else (open_return[3] if open_return else ""),
+            order_id,
+        ]
+
+
 # --- the list, declared -----------------------------------------------------------------------
 
 ORDERS = ListScreen(
@@ -256,7 +372,7 @@ ORDERS = ListScreen(
         "subtotal", "tax", "shipping", "discount", "total", "currency", "payment_provider", "payment_state",
         "shipment_status", "carrier", "tracking_number", "open_return", "order_id",
     ),
-    export_row=_export_row, export_binds=SIDE_BINDS,
+    export_row=_export_row, export_binds=SIDE_BINDS, export_fast=export_fast,
 )
 
 
