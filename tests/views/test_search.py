@@ -115,3 +115,35 @@ def test_a_database_down_is_named_and_nothing_opens_blindly(app, app_without_shi
     html = response.get_data(as_text=True)
     assert "shipping database unavailable" in html
     assert jane.order_number in html
+
+
+def test_prefix_search_is_bounded_and_newest_first(app, auth, client, count_queries):
+    """A prefix that matches many orders: the same statements as for a few, at most
+    PER_KIND hits per kind, newest first; one statement per kind and database."""
+    from datetime import timedelta
+
+    from console.demo.builders import make_customer, make_order
+    from console.models.types import utcnow
+    from console.screens.search import PER_KIND, search
+    from console.staff import StaffUser
+
+    with app.app_context():
+        customer, _ = make_customer("many@example.com")
+        product = make_product("MANY-1", "Mug", "5.00")
+        numbers = [make_order(customer, [(product, 1)], order_number=f"ORD-77{n:04d}",
+                              created_at=utcnow() - timedelta(days=n)).order.order_number for n in range(3)]
+        db.session.commit()
+        user = StaffUser(id="x", email="support@example.com", roles=frozenset({"support"}))
+        count_queries.statements.clear()
+        few = search("ord-77", user)
+        few_statements = count_queries.count
+        for n in range(3, 3 * PER_KIND):
+            make_order(customer, [(product, 1)], order_number=f"ORD-77{n:04d}", created_at=utcnow() - timedelta(days=n))
+        db.session.commit()
+        count_queries.statements.clear()
+        many = search("ord-77", user)
+        assert count_queries.count == few_statements
+        assert not few.exact and [h.label for h in few.hits if h.kind == "order"] == numbers
+        orders = [h.label for h in many.hits if h.kind == "order"]
+        assert len(orders) <= PER_KIND and orders[:3] == numbers  # the newest of those found, newest first
+        assert not [s for s in count_queries.statements if "FROM orders" in s and "ORDER BY" in s]
