@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import String, cast, func, or_, select, text
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import text as sql
 
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, customer_ids, customer_text,
@@ -308,7 +309,7 @@ def export_fast(plan) -> Iterator[list]:
     with database("order"):
         if db.engines["order"].dialect.name == "postgresql":
             # The download may take minutes: lift the screens' statement timeout for it.
-            db.session.execute(text("SET LOCAL statement_timeout = 0"), bind_arguments={"bind": db.engines["order"]})
+            db.session.execute(sql("SET LOCAL statement_timeout = 0"), bind_arguments={"bind": db.engines["order"]})
         result = db.session.execute(stmt.execution_options(yield_per=EXPORT_BATCH))
         for batch in result.partitions(EXPORT_BATCH):
             found = _fast_lookups(batch, lookups, carriers)
