@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_all
 from sqlalchemy import text as sql
 
 from console.extensions import db
@@ -28,7 +29,9 @@ from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
 from console.models.order import Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
-from console.models.shipping import Carrier
+from console.models.payment import Payment, PaymentRefund, PaymentTransaction
+from console.models.returns import ReturnRequest, ReturnStatusHistory
+from console.models.shipping import Carrier, Shipment, ShipmentTracking
 from console.models.user import UserProfile
 from console.screens.lists import UNAVAILABLE, ListScreen, Sort, unless_down
 from console.timeline import TimelineEntry
@@ -269,10 +272,6 @@ def _newest_by(rows, key_at: int, when_at: int, id_at: int) -> dict:
 
 
 def _fast_lookups(batch: list, lookups: Lookups, carriers: dict) -> dict:
-    from console.models.payment import Payment
-    from console.models.returns import ReturnRequest
-    from console.models.shipping import Shipment
-
     order_ids = [row[0] for row in batch]
     user_ids = list({row[5] for row in batch if row[5]})
 
@@ -403,6 +402,9 @@ class OrderPage:
     returns: list
     timeline: list[TimelineEntry]
     unavailable: set[str] = field(default_factory=set)
+    # Read once here, so the refunds panel need not read payment_db again.
+    refunds: list = field(default_factory=list)
+    transactions: list = field(default_factory=list)
 
     @property
     def customer_name(self) -> str:
@@ -461,48 +463,88 @@ def _all_carriers() -> list:
         return list(db.session.scalars(select(Carrier).order_by(Carrier.name)))
 
 
+def _joined(bind: str, stmt) -> list:
+    """The rows of a joined select of entities on one database (outer-joined ones None)."""
+    with database(bind):
+        return db.session.execute(stmt).all()
+
+
+def _distinct_rows(rows) -> list:
+    """Each entity once, in first-seen order, the Nones of outer joins left out."""
+    return list({row.id: row for row in rows if row is not None}.values())
+
+
+def _history_and_notes(order_id: str) -> tuple[list, list]:
+    """The order's status history and notes, oldest first, in one statement."""
+    history = select(literal("history").label("kind"), OrderStatusHistory.id, OrderStatusHistory.created_at,
+                     OrderStatusHistory.status, OrderStatusHistory.previous_status,
+                     OrderStatusHistory.reason.label("text"), OrderStatusHistory.changed_by.label("who"),
+                     literal(None, Boolean).label("is_internal")).where(OrderStatusHistory.order_id == order_id)
+    notes = select(literal("note").label("kind"), OrderNote.id, OrderNote.created_at, literal(None, String),
+                   literal(None, String), OrderNote.note, OrderNote.created_by, OrderNote.is_internal) \
+        .where(OrderNote.order_id == order_id)
+    with database("order"):
+        rows = db.session.execute(union_all(history, notes).order_by("created_at", "id"),
+                                  bind_arguments={"bind": db.engines["order"]}).all()
+    found = [SimpleNamespace(**row._mapping) for row in rows]
+    for row in found:
+        row.reason = row.changed_by = row.note = row.created_by = None
+        if row.kind == "history":
+            row.reason, row.changed_by = row.text, row.who
+        else:
+            row.note, row.created_by = row.text, row.who
+    return [r for r in found if r.kind == "history"], [r for r in found if r.kind == "note"]
+
+
 def order_page(order: Order) -> OrderPage:
     """Everything about one order from every database, in a bounded number of queries."""
     lookups = Lookups()
     items = _order_rows(OrderItem, order.id, OrderItem.created_at)
     address = (_order_rows(OrderShippingAddress, order.id, OrderShippingAddress.created_at) or [None])[0]
-    history = _order_rows(OrderStatusHistory, order.id, OrderStatusHistory.created_at)
-    notes = _order_rows(OrderNote, order.id, OrderNote.created_at)
+    history, notes = _history_and_notes(order.id)
     db.session.expunge_all()
+    oldest = datetime.min.replace(tzinfo=timezone.utc)
 
     run = lookups.run
-
-    def pointing_here(ref: str):
-        """A lookup of the rows whose ``ref`` names this order."""
-        return lambda: referrers(ref, [order.id]).get(order.id, [])
-
-    def rows_of(bind: str, table: str, column: str, values: list):
-        return lambda: fetch_in(bind, table, column, values)
-
+    # Each database is read once or twice: a row and the rows hanging off it come in one
+    # joined statement (payments with transactions and refunds, shipments with tracking,
+    # returns with their history, coupon usage with its coupon).
     products = run("product", lambda: resolve("order.order_items.product_id", [i.product_id for i in items]), {})
-    account = run("auth", lambda: resolve("order.orders.user_id", [order.user_id]).get(order.user_id), None)
     profile = run("user", lambda: next(iter(referrers("user.user_profiles.user_id", [order.user_id])
                                             .get(order.user_id, [])), None), None)
-    usages = run("discount", pointing_here("discount.coupon_usage.order_id"), [])
-    coupons = {c.id: c for c in run("discount", rows_of("discount", "coupons", "id", [u.coupon_id for u in usages]), [])}
-    payments = run("payment", pointing_here("payment.payments.order_id"), [])
-    transactions = run("payment", rows_of("payment", "payment_transactions", "payment_id", [p.id for p in payments]), [])
-    refunds = run("payment", pointing_here("payment.payment_refunds.order_id"), [])
-    shipments = run("shipping", pointing_here("shipping.shipments.order_id"), [])
-    tracking = run("shipping", rows_of("shipping", "shipment_tracking", "shipment_id", [s.id for s in shipments]), [])
+    usages = run("discount", lambda: _joined("discount", select(CouponUsage, Coupon).outerjoin(
+        Coupon, Coupon.id == CouponUsage.coupon_id).where(CouponUsage.order_id == order.id)), [])
+    coupons = {coupon.id: coupon for _, coupon in usages if coupon is not None}
+    usages = _distinct_rows(usage for usage, _ in usages)
+    money = run("payment", lambda: _joined("payment", select(Payment, PaymentTransaction, PaymentRefund)
+                                           .outerjoin(PaymentTransaction, PaymentTransaction.payment_id == Payment.id)
+                                           .outerjoin(PaymentRefund, PaymentRefund.payment_id == Payment.id)
+                                           .where(Payment.order_id == order.id)), [])
+    payments = _distinct_rows(p for p, _, _ in money)
+    transactions = sorted(_distinct_rows(t for _, t, _ in money), key=lambda t: (t.created_at or oldest, t.id))
+    refunds = _distinct_rows(r for _, _, r in money)
+    parcels = run("shipping", lambda: _joined("shipping", select(Shipment, ShipmentTracking).outerjoin(
+        ShipmentTracking, ShipmentTracking.shipment_id == Shipment.id).where(Shipment.order_id == order.id)), [])
+    shipments = _distinct_rows(s for s, _ in parcels)
+    tracking = _distinct_rows(t for _, t in parcels)
     carriers = {c.id: c for c in run("shipping", _all_carriers, [])}
-    returns = run("return", pointing_here("return.return_requests.order_id"), [])
-    return_history = run("return", rows_of("return", "return_status_history", "return_request_id",
-                                           [r.id for r in returns]), [])
+    asked = run("return", lambda: _joined("return", select(ReturnRequest, ReturnStatusHistory).outerjoin(
+        ReturnStatusHistory, ReturnStatusHistory.return_request_id == ReturnRequest.id)
+        .where(ReturnRequest.order_id == order.id)), [])
+    returns = _distinct_rows(r for r, _ in asked)
+    return_history = sorted(_distinct_rows(h for _, h in asked), key=lambda h: (h.created_at or oldest, h.id))
     notifications = run("notification", lambda: _notifications(order), [])
 
-    # Every staff member named anywhere on the page, in one auth_db query.
+    # The customer's account and every staff member named on the page: one auth_db query.
     console_staff = {t.id: t.provider_response.get("staff_id") for t in transactions
                      if isinstance(t.provider_response, dict) and t.provider_response.get("source") == "console"}
     actor_ids = ({h.changed_by for h in history} | {n.created_by for n in notes}
                  | {h.changed_by for h in return_history} | set(console_staff.values()))
     actor_ids -= {None, "", "system", order.user_id}
-    staff = {u.id: u for u in lookups.run("auth", lambda: fetch_in("auth", "users", "id", actor_ids), [])}
+    people = {u.id: u for u in lookups.run("auth", lambda: fetch_in("auth", "users", "id",
+                                                                   actor_ids | {order.user_id}), [])}
+    account = people.pop(order.user_id, None) if order.user_id else None
+    staff = people
 
     def who(user_id: str | None) -> str:
         if not user_id or user_id == "system":
@@ -561,7 +603,8 @@ def order_page(order: Order) -> OrderPage:
     timeline.sort(key=lambda e: e.at or oldest, reverse=True)
 
     return OrderPage(
-        order=order, items=items, address=address, products=products,
+        order=order, items=items, address=address, products=products, refunds=refunds,
+        transactions=transactions,
         account=None if lookups.down("auth") or not order.user_id else account or Missing(order.user_id),
         profile=profile, payment=main_payment(order, payments), payments=payments,
         coupons=[(u, coupons.get(u.coupon_id) or Missing(u.coupon_id)) for u in usages],

@@ -8,7 +8,7 @@ batch). A database that is down empties only what it feeds (``unavailable``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -341,14 +341,19 @@ class OrderReturns:
         return any(self.returnable.values())
 
 
-def order_returns(order, items) -> OrderReturns:
-    """The order's returns and what is left to return, for the order page's panel."""
+def order_returns(order, items, loaded=None) -> OrderReturns:
+    """The order's returns and what is left to return, for the order page's panel
+    (``loaded``: the order page, whose returns were read already)."""
     if not isinstance(order, Order):
         return OrderReturns([], {}, None)
     try:
         with database("return"):
-            rows = list(db.session.scalars(select(ReturnRequest).where(ReturnRequest.order_id == order.id)
-                                           .order_by(ReturnRequest.created_at.desc())))
+            if loaded is not None and "return" not in loaded.unavailable:
+                epoch = datetime.min.replace(tzinfo=timezone.utc)
+                rows = sorted(loaded.returns, key=lambda r: r.created_at or epoch, reverse=True)
+            else:
+                rows = list(db.session.scalars(select(ReturnRequest).where(ReturnRequest.order_id == order.id)
+                                               .order_by(ReturnRequest.created_at.desc())))
             returnable = flow.returnable_quantities(order.id, list(items or []))
         return OrderReturns(rows, returnable)
     except DatabaseUnavailable as exc:

@@ -114,6 +114,17 @@ def captured_amount(payment: Payment) -> Decimal:
     return Decimal("0")
 
 
+def captured_from(payment: Payment, transactions: list) -> Decimal:
+    """captured_amount() from transactions already read (any payment's: filtered here)."""
+    charges = [t.amount for t in transactions if t.payment_id == payment.id and t.transaction_type == "CHARGE"
+               and t.status == "SUCCEEDED"]
+    if charges:
+        return sum(charges, Decimal("0"))
+    if payment.status in ("SUCCEEDED", "REFUNDED"):
+        return payment.amount or Decimal("0")
+    return Decimal("0")
+
+
 def refunded_amount(payment_id: str, statuses=COUNTED) -> Decimal:
     amounts = db.session.scalars(select(PaymentRefund.amount).where(
         PaymentRefund.payment_id == payment_id, PaymentRefund.status.in_(statuses)))
