@@ -1,29 +1,116 @@
 // Console behaviour that would otherwise be inline script (the CSP forbids it).
 document.addEventListener("htmx:beforeSwap", function (evt) {
   // htmx 2 does not swap 4xx responses; the console's form errors and refusals are
-  // rendered partials that must replace the form, so let them through.
+  // rendered partials that must replace the form, so let them through. A 5xx is the
+  // console's error message (templates/errors/_error.html): shown in the panel's place
+  // rather than swallowed, so the user is never left looking at a form that did nothing.
   var status = evt.detail.xhr.status;
   if (status === 400 || status === 403 || status === 404 || status === 409 || status === 422 || status === 503) {
     evt.detail.shouldSwap = true;
     evt.detail.isError = false;
+  } else if (status >= 500) {
+    evt.detail.shouldSwap = true;
   }
 });
 
-// Buttons with data-confirm ask before submitting.
+// No answer at all (the network or the server is down): say so in the message area.
+document.addEventListener("htmx:sendError", function () {
+  showMessage("The console did not answer, so nothing was changed. Check your connection and try again.", "danger");
+});
+
+// --- confirmation ----------------------------------------------------------------------
+// A button (or a form) with data-confirm asks first, in the dialog of templates/_confirm.html.
+// The message may name the form's values: {amount} is the value of the form's field
+// "amount", {total} the sum of its fields marked data-sum (a checkbox counts its
+// data-sum value when ticked). data-confirm-button labels the confirming button.
+// htmx forms are held at htmx:confirm and sent on confirmation; plain forms are held at
+// submit and submitted again with the same button.
+
+function confirmSource(form, submitter) {
+  if (submitter && submitter.hasAttribute("data-confirm")) { return submitter; }
+  if (form && form.hasAttribute && form.hasAttribute("data-confirm")) { return form; }
+  return null;
+}
+
+function formTotal(form) {
+  var total = 0;
+  var decimals = 2;
+  form.querySelectorAll("[data-sum]").forEach(function (el) {
+    var raw = el.type === "checkbox" ? (el.checked ? el.getAttribute("data-sum") : "0") : el.value;
+    var text = String(raw || "0").trim();
+    if (/^[0-9]+(\.[0-9]+)?$/.test(text)) { total += Math.round(parseFloat(text) * 100); }
+    if (el.hasAttribute("data-decimals")) { decimals = parseInt(el.getAttribute("data-decimals"), 10); }
+  });
+  return (total / 100).toFixed(decimals);
+}
+
+function confirmText(source, form) {
+  return source.getAttribute("data-confirm").replace(/\{([a-z_]+)\}/g, function (whole, name) {
+    if (name === "total") { return formTotal(form); }
+    var field = form && form.elements ? form.elements.namedItem(name) : null;
+    return field && "value" in field ? String(field.value).trim() || "—" : whole;
+  });
+}
+
+function askToConfirm(message, buttonLabel, onConfirm) {
+  var dialog = document.getElementById("confirm-dialog");
+  if (!dialog || typeof dialog.showModal !== "function") {
+    if (window.confirm(message)) { onConfirm(); }
+    return;
+  }
+  dialog.querySelector("#confirm-message").textContent = message;
+  dialog.querySelector("#confirm-yes").textContent = buttonLabel || "Confirm";
+  dialog.returnValue = "";
+  var opener = document.activeElement;  // focus goes back there when the dialog closes
+  dialog.addEventListener("close", function closed() {
+    dialog.removeEventListener("close", closed);
+    if (opener && opener.focus && document.contains(opener)) { opener.focus(); }
+    if (dialog.returnValue === "confirm") { onConfirm(); }
+  });
+  dialog.showModal();
+  dialog.querySelector("#confirm-no").focus();
+}
+
+document.addEventListener("htmx:confirm", function (evt) {
+  var form = evt.detail.elt.closest ? evt.detail.elt.closest("form") : null;
+  var trigger = evt.detail.triggeringEvent;
+  var elt = evt.detail.elt;
+  // A button that posts by itself (hx-post on the button, as in the customer's account
+  // panel) is triggered by a click, not a submit: it asks with its own data-confirm.
+  var source = (elt.hasAttribute && elt.hasAttribute("data-confirm") ? elt : null)
+    || confirmSource(form || elt, trigger && trigger.submitter);
+  if (!source) { return; }
+  evt.preventDefault();
+  askToConfirm(confirmText(source, form), source.getAttribute("data-confirm-button"), function () {
+    evt.detail.issueRequest(true);
+  });
+});
+
 document.addEventListener("submit", function (evt) {
-  var msg = evt.target.getAttribute("data-confirm");
-  if (msg && !window.confirm(msg)) { evt.preventDefault(); }
+  var form = evt.target;
+  if (form.hasAttribute("hx-post") || (evt.submitter && evt.submitter.hasAttribute("hx-post"))) {
+    return;  // htmx sends it, asking at htmx:confirm
+  }
+  if (form.dataset.confirmed === "yes") { delete form.dataset.confirmed; return; }
+  var source = confirmSource(form, evt.submitter);
+  if (!source) { return; }
+  evt.preventDefault();
+  var submitter = evt.submitter;
+  askToConfirm(confirmText(source, form), source.getAttribute("data-confirm-button"), function () {
+    form.dataset.confirmed = "yes";
+    if (submitter) { form.requestSubmit(submitter); } else { form.requestSubmit(); }
+  });
 }, true);
 
-// Staff, activity: an htmx action answers with HX-Trigger {"console:flash": {message, category}};
-// show it in the message area like a flashed message (built with the DOM, never as HTML).
-document.addEventListener("console:flash", function (evt) {
+// --- messages ----------------------------------------------------------------------------
+
+function showMessage(message, category) {
   var area = document.getElementById("flashes");
-  if (!area || !evt.detail || !evt.detail.message) { return; }
+  if (!area || !message) { return; }
   var alert = document.createElement("div");
-  alert.className = "alert alert-" + (evt.detail.category || "success") + " alert-dismissible fade show";
+  alert.className = "alert alert-" + (category || "success") + " alert-dismissible fade show";
   alert.setAttribute("role", "status");
-  alert.textContent = evt.detail.message;
+  alert.textContent = message;
   var close = document.createElement("button");
   close.type = "button";
   close.className = "btn-close";
@@ -31,4 +118,81 @@ document.addEventListener("console:flash", function (evt) {
   close.setAttribute("aria-label", "Close");
   alert.appendChild(close);
   area.replaceChildren(alert);
+}
+
+// Staff, activity: an htmx action answers with HX-Trigger {"console:flash": {message, category}};
+// show it in the message area like a flashed message (built with the DOM, never as HTML).
+document.addEventListener("console:flash", function (evt) {
+  if (evt.detail) { showMessage(evt.detail.message, evt.detail.category); }
+});
+
+// --- Keyboard shortcut: "/" goes to the header search ----------------------------------
+document.addEventListener("keydown", function (evt) {
+  if (evt.key !== "/" || evt.ctrlKey || evt.metaKey || evt.altKey || evt.defaultPrevented) { return; }
+  var target = evt.target;
+  if (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) { return; }
+  var search = document.getElementById("global-search");
+  if (!search || document.querySelector("dialog[open]")) { return; }
+  evt.preventDefault();
+  search.focus();
+  search.select();
+});
+
+// --- Screen readers: errors tied to their fields, htmx updates announced ---------------
+// A field marked is-invalid gets aria-invalid and aria-describedby pointing at its
+// .invalid-feedback messages, whichever template rendered them.
+function describeErrors(root) {
+  root.querySelectorAll(".is-invalid").forEach(function (field, index) {
+    var holder = field.closest(".form-group, .mb-3, .col, [class*='col-'], .input-group") || field.parentElement;
+    var ids = [];
+    holder.querySelectorAll(".invalid-feedback").forEach(function (message, n) {
+      if (!message.id) { message.id = (field.id || "field-" + index) + "-error-" + n; }
+      ids.push(message.id);
+    });
+    field.setAttribute("aria-invalid", "true");
+    if (ids.length) {
+      var own = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+      field.setAttribute("aria-describedby", own.concat(ids.filter(function (id) { return own.indexOf(id) < 0; })).join(" "));
+    }
+  });
+}
+
+// What an htmx swap changed, in words, for the polite live region: the target's
+// data-announce, else its first error or message, else how many rows its table shows.
+function announcementFor(target) {
+  if (!target || !target.querySelector) { return ""; }
+  if (target.dataset && target.dataset.announce) { return target.dataset.announce; }
+  var message = target.querySelector("[role=alert], .invalid-feedback, [role=status], .alert");
+  if (message && message.textContent.trim()) { return message.textContent.trim().replace(/\s+/g, " "); }
+  var table = target.tagName === "TABLE" ? target : target.querySelector("table");
+  if (table) {
+    var heading = document.querySelector("main h1");
+    var caption = table.getAttribute("aria-label") || (table.caption && table.caption.textContent.trim())
+      || (heading && heading.textContent.trim()) || "Table";
+    var rows = table.querySelectorAll("tbody tr").length;
+    return caption + " updated: " + (rows === 1 ? "1 row" : rows + " rows") + " shown.";
+  }
+  return "";
+}
+
+function announce(text) {
+  var region = document.getElementById("live-region");
+  if (!region || !text) { return; }
+  region.textContent = "";
+  // A fresh text node after a tick, so the same words twice are read twice.
+  window.setTimeout(function () { region.textContent = text; }, 50);
+}
+
+document.addEventListener("DOMContentLoaded", function () { describeErrors(document); });
+document.addEventListener("htmx:afterSettle", function (evt) {
+  var target = evt.detail.target;
+  if (target && document.contains(target)) { describeErrors(target); }
+  announce(announcementFor(target && document.contains(target) ? target : evt.detail.elt));
+// A "select all" checkbox (data-select-all="field name") ticks every checkbox of that name
+// in its form: the moderation queue's page of reviews.
+document.addEventListener("change", function (evt) {
+  var box = evt.target;
+  if (!box.matches || !box.matches("input[data-select-all]") || !box.form) { return; }
+  box.form.querySelectorAll('input[type="checkbox"][name="' + box.getAttribute("data-select-all") + '"]')
+    .forEach(function (other) { other.checked = box.checked; });
 });

@@ -18,13 +18,13 @@ def staff_actor(role: str = "support") -> StaffUser:
 
 
 def paid_order(*, status: str = "delivered", provider: str = "MOCK", lines=LINES, stock: int = 10,
-               shipping="5.00"):
+               shipping="5.00", discount="0.00"):
     """An order with two lines (2 x 20.00 and 1 x 15.00), its captured payment and a staff actor."""
     tag = new_id()[:6].upper()
     customer, _ = make_customer(f"customer-{tag.lower()}@example.com", "Jamie", "Rivera")
     products = [make_product(f"{sku}-{tag}", name, price, stock=stock) for sku, name, price, _ in lines]
     bundle = make_order(customer, [(p, qty) for p, (_, _, _, qty) in zip(products, lines)], status=status,
-                        provider=provider, shipping=shipping)
+                        provider=provider, shipping=shipping, discount=discount)
     db.session.commit()
     return SimpleNamespace(actor=staff_actor(), customer=customer, order=bundle.order, items=bundle.items,
                            payment=bundle.payment, products=products)

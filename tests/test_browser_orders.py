@@ -80,9 +80,10 @@ def test_bad_filter_shows_a_message_in_place(page, shop):
 def test_cancel_asks_first_then_says_what_it_did(page, shop):
     browser_login(page, "support@staff.test")
     page.goto(f"/orders/{shop['pending']}")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.fill("#cancel-reason", "Customer asked by phone")
     page.click("#cancel-order")
+    assert f"Cancel order {shop['pending']}?" in page.locator("#confirm-dialog").inner_text()
+    page.click("#confirm-yes")
     page.wait_for_selector("#action-message")
     message = page.inner_text("#action-message")
     assert f"Order {shop['pending']} cancelled" in message and "reserved stock released" in message

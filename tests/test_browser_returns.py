@@ -23,7 +23,6 @@ def test_support_takes_a_return_from_order_page_to_closed(app, auth, page):
         number, payment_id = data.order.order_number, data.payment.id
         mug, plate = data.items
         mug_product, plate_product = mug.product_id, plate.product_id
-    page.on("dialog", lambda dialog: dialog.accept())  # "Issue the refund for this return now?"
 
     browser_login(page, "support@staff.test")
     page.goto(f"/orders/{number}")
@@ -49,14 +48,16 @@ def test_support_takes_a_return_from_order_page_to_closed(app, auth, page):
     assert "1 item line(s) back in stock" in page.inner_text("#flashes")
 
     page.click("#process")
+    assert f"Refund 37.80 USD to MOCK for return" in page.inner_text("#confirm-message")
+    page.click("#confirm-yes")
     page.wait_for_selector("#close-form")
-    assert "Refund of 35.00 USD recorded (completed)" in page.inner_text("#flashes")
+    assert "Refund of 37.80 USD recorded (completed)" in page.inner_text("#flashes")
     assert "processed" in page.inner_text("#return-status")
 
     page.click("#close")
     page.wait_for_selector("#no-actions")
     assert "closed" in page.inner_text("#return-status")
-    assert "29.40" in page.inner_text("#refundable")
+    assert "26.60" in page.inner_text("#refundable")  # 64.40 paid, 37.80 refunded with the tax
 
     with app.app_context():
         def stock(product_id):
@@ -67,5 +68,5 @@ def test_support_takes_a_return_from_order_page_to_closed(app, auth, page):
         assert stock(mug_product) == (11, 11, 11)  # received new: back in stock
         assert stock(plate_product) == (10, 10, 10)  # received damaged: not restocked
         [refund] = db.session.scalars(select(PaymentRefund).where(PaymentRefund.payment_id == payment_id))
-        assert (refund.amount, refund.status) == (Decimal("35.00"), "COMPLETED")
-        assert refundable_amount(db.session.get(Payment, payment_id)) == Decimal("29.40")
+        assert (refund.amount, refund.status) == (Decimal("37.80"), "COMPLETED")
+        assert refundable_amount(db.session.get(Payment, payment_id)) == Decimal("26.60")

@@ -38,8 +38,8 @@ def test_admin_locks_a_member_inline_and_sees_the_message(auth, page):
     browser_login(page, "admin@staff.test")
     page.goto("/staff")
     row = page.locator('tr[data-email="member@staff.test"]')
-    page.on("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Lock").click()
+    page.click("#confirm-yes")
     page.locator("#flashes .alert").wait_for()
     assert "Locked member@staff.test until unlocked" in page.inner_text("#flashes")
     assert page.locator('tr[data-email="member@staff.test"] .badge.text-bg-danger').inner_text() == "locked"
@@ -47,6 +47,8 @@ def test_admin_locks_a_member_inline_and_sees_the_message(auth, page):
     row = page.locator('tr[data-email="member@staff.test"]')
     row.locator("select[name=role]").select_option("finance")
     row.get_by_role("button", name="Grant").click()
+    assert "Grant the finance role to member@staff.test?" in page.inner_text("#confirm-message")
+    page.click("#confirm-yes")
     page.locator("#flashes .alert", has_text="Granted the finance role").wait_for()
     assert page.locator('tr[data-email="member@staff.test"] .role-chip').count() == 2
     assert page.url.endswith("/staff")  # inline: no page load
@@ -65,8 +67,8 @@ def test_refusal_shows_in_the_message_area(auth, page, app):
         from console.workflows.staff import LOCKED_UNTIL_UNLOCKED
         user.locked_until = LOCKED_UNTIL_UNLOCKED
         db.session.commit()
-    page.on("dialog", lambda dialog: dialog.accept())
     page.locator('tr[data-email="member@staff.test"]').get_by_role("button", name="Lock").click()
+    page.click("#confirm-yes")
     page.locator("#flashes #error-message").wait_for()
     assert "already locked" in page.inner_text("#flashes")
     assert page.locator("#staff tbody tr").count() == 2  # the table is intact

@@ -213,6 +213,13 @@ class ReturnPage:
     def max_amounts(self) -> dict[str, Decimal]:
         return flow.full_amounts([view.item for view in self.items])
 
+    @property
+    def shipping_offer(self) -> Decimal | None:
+        """The shipping charge processing may add (flow.shipping_offer), when the order is known."""
+        if not isinstance(self.order, Order) or self.request.refund_method == "exchange":
+            return None
+        return flow.shipping_offer(self.request, self.order)
+
 
 def usual_return_address() -> dict:
     """The address the last authorization used (the warehouse the shop returns to), so

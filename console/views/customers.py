@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from console import links
 from console.screens import customers
+from console.forms import ChoiceField, ConsoleForm, TextField
 from console.permissions import permission_required
 from console.views._listing import add_list_routes, vary
 from console.workflows import WorkflowError
@@ -13,6 +14,13 @@ from console.workflows import customers as actions
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 bp.context_processor(links.template_helpers)
+
+
+class AccountForm(ConsoleForm):
+    """The account panel's one form: Lock, Unlock and Sign out everywhere each post it
+    (the duration counts for Lock only). Whether a reason is needed is the workflow's to say."""
+    reason = TextField("Reason", max_length=500)
+    duration = ChoiceField("Lock for", choices=list(actions.LOCK_DURATIONS), required=False)
 
 
 add_list_routes(bp, customers.CUSTOMERS, "customers.view")
@@ -44,6 +52,10 @@ def _render_panel(key: str, user_id: str, status: int = 200, message: str | None
 def customer_panel(user_id: str, panel: str):
     if panel not in customers.PANELS:
         abort(404, f"There is no {panel!r} panel.")
+    # Staff accounts are not customers: their details (roles, MFA, sign-ins) are for
+    # admins, on the Staff screen. Without auth_db this cannot be told, so it is refused.
+    if not current_user.can("staff.manage") and customers.is_staff(user_id):
+        abort(404, "This is a staff account, not a customer.")
     # 200 even when the panel's database is down: htmx swaps it and the panel says so.
     return _render_panel(panel, user_id)
 
@@ -51,8 +63,11 @@ def customer_panel(user_id: str, panel: str):
 def _account_action(user_id: str, perform):
     """Run an account action; answer htmx with the refreshed account panel, a plain
     form post with a flash and a redirect (or the refusal's error page)."""
+    form = AccountForm()
     try:
-        message = perform(current_user)
+        if not form.validate():
+            raise WorkflowError(form.error_message(), 422)
+        message = perform(current_user, form)
     except WorkflowError as exc:
         if request.htmx:
             return _render_panel("account", user_id, exc.status, exc.message, "danger")
@@ -69,10 +84,9 @@ def _account_action(user_id: str, perform):
 @bp.post("/<user_id>/lock")
 @permission_required("customers.manage")
 def lock_customer(user_id: str):
-    duration = request.form.get("duration", "forever")
-
-    def perform(actor):
-        user = actions.lock_account(actor, user_id, request.form.get("reason"), duration)
+    def perform(actor, form):
+        duration = form.duration.data or "forever"
+        user = actions.lock_account(actor, user_id, form.reason.data, duration)
         how_long = actions.LOCK_DURATIONS[duration][0]
         return f"Locked {user.email} {'until unlocked' if duration == 'forever' else 'for ' + how_long}."
     return _account_action(user_id, perform)
@@ -81,8 +95,8 @@ def lock_customer(user_id: str):
 @bp.post("/<user_id>/unlock")
 @permission_required("customers.manage")
 def unlock_customer(user_id: str):
-    def perform(actor):
-        user = actions.unlock_account(actor, user_id, request.form.get("reason"))
+    def perform(actor, form):
+        user = actions.unlock_account(actor, user_id, form.reason.data)
         return f"Unlocked {user.email} and cleared its failed sign-ins."
     return _account_action(user_id, perform)
 
@@ -90,8 +104,8 @@ def unlock_customer(user_id: str):
 @bp.post("/<user_id>/revoke-sessions")
 @permission_required("customers.manage")
 def revoke_customer_sessions(user_id: str):
-    def perform(actor):
-        revoked = actions.revoke_sessions(actor, user_id, request.form.get("reason"))
+    def perform(actor, form):
+        revoked = actions.revoke_sessions(actor, user_id, form.reason.data)
         return (f"Signed the customer out everywhere: {revoked.sessions} session(s) ended, "
                 f"{revoked.refresh_tokens} refresh token(s) revoked.")
     return _account_action(user_id, perform)

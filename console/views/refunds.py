@@ -3,43 +3,58 @@ refunds the payment service executes), the CSV export, and the Refund action of 
 order page."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from console import links
 from console.screens import refunds as screens
+from console.forms import ConsoleForm, MoneyField, TextField
 from console.permissions import permission_required
-from console.views._actions import attempt
+from console.views._actions import Refusal, attempt
 from console.views._listing import add_list_routes, vary
 from console.workflows import refunds as flow
 
 bp = Blueprint("refunds", __name__)
 bp.context_processor(links.template_helpers)
 
+
+class RefundForm(ConsoleForm):
+    """The order page's goodwill or partial refund. The amount's currency is the
+    payment's; whether it is still refundable is the workflow's to say."""
+    amount = MoneyField("Amount", minimum=Decimal("0.01"))
+    reason = TextField("Reason", max_length=300)
+    key = TextField("Request key", max_length=flow.MAX_KEY_LENGTH)
+
+
+class FollowUpForm(ConsoleForm):
+    """Retry and Refresh status: only where to go back to."""
+    next = TextField("Back to", max_length=2000)
+
 @bp.app_context_processor
 def order_panel_helpers():
     # The order page (another blueprint) includes refunds/_order_panel.html, which calls
     # this for the payment's refunds, the refundable amount and a fresh request key.
     return {"order_refunds_panel": screens.order_refunds, "refund_step_labels": flow.STEP_LABELS,
-            "refund_awaits_provider": flow.awaits_provider}
+            "refund_awaits_provider": flow.awaits_provider,
+            # Every screen showing a payment status: {order id: (refunded, captured)} for the
+            # "partially refunded" badge of _badges.html.
+            "refund_progress": flow.refund_progress}
 
 
 add_list_routes(bp, screens.REFUNDS, "refunds.view",
                 lambda: {"statuses": screens.STATUS_FILTERS, "providers": screens.PROVIDERS}, url="/refunds")
 
 
-def _local(target: str | None) -> str | None:
-    # Only paths on this site: a "next" value must never send staff elsewhere.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 def _follow_up(refund_id: str, step, unavailable: str, meanwhile: str, report):
     """Retry or Refresh status on one refund, then back to where it was asked from. A 409
     means it was done meanwhile: said with the ``meanwhile`` category, not as an error.
     ``report(outcome)`` gives the flash (message, category)."""
-    back = _local(request.form.get("next")) or url_for("refunds.list_refunds")
+    form = FollowUpForm()
+    if not form.validate():
+        abort(422, form.error_message())
+    back = links.local_path(form.next.data) or url_for("refunds.list_refunds")
     outcome, refused = attempt(lambda: step(current_user, refund_id), unavailable)
     if refused is None:
         flash(*report(outcome))
@@ -96,18 +111,31 @@ def refund_order(order_id: str):
     """A goodwill or partial refund. htmx: the panel again with the refusal (4xx), or a
     redirect to the refreshed order page; a plain post: a flash and the order page."""
     order = _order_or_404(order_id)
-    form = request.form
-    outcome, refused = attempt(lambda: flow.refund_order(
-        current_user, order.id, form.get("amount", ""), key=form.get("key", ""), reason=form.get("reason", "")),
-        "so nothing was refunded. Try again shortly.")
+    # Read now: once the money step has committed, order_db may be gone, and nothing
+    # after that step may fail the request (it would hide a refund that happened).
+    order_key, order_number = order.id, order.order_number
+    form = RefundForm()
+    form.amount.currency = order.currency
+    if form.validate():
+        outcome, refused = attempt(lambda: flow.refund_order(
+            current_user, order_key, form.amount.data, key=form.key.data, reason=form.reason.data),
+            "so nothing was refunded. Try again shortly.")
+    else:
+        outcome, refused = None, Refusal(form.error_message(), 422)
     if refused:
         if request.htmx:
-            panel = render_template("refunds/_order_panel.html", order=order, payment=None, error=refused.message,
-                                    form=form.to_dict())
+            # A form error is shown next to its field; a refusal above the form.
+            error = "Nothing was refunded: correct the form below." if form.errors else refused.message
+            panel = render_template("refunds/_order_panel.html", order=order, payment=None, error=error,
+                                    form=request.form.to_dict(), refund_form=form)
             return vary(make_response(panel, refused.status))
         abort(refused.status, refused.message)
     flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")
-    target = links.order_url(order.order_number or order.id)
+    if outcome.needs_attention:
+        # The refund and the step still to do, on a page that needs payment_db only.
+        target = url_for("refunds.list_refunds", status="needs_attention")
+    else:
+        target = links.order_url(order_number or order_key)
     if request.htmx:
         response = make_response("", 204)
         response.headers["HX-Redirect"] = target

@@ -268,7 +268,7 @@ def _release_stock(actor, order_id: str) -> str | None:
             if item.product_id and item.quantity:
                 change_stock(actor, item.product_id, reserved=-item.quantity, variant_id=item.variant_id,
                              reason=f"order {order.order_number} cancelled", reference=order.order_number,
-                             commit=False)
+                             commit=False, kind="cancel", order_id=order.id, order_number=order.order_number)
         _mark(order, stock_released=True)
         audit.record(actor, "order.cancel_step", "order", order.id, step="stock_released",
                      order_number=order.order_number)
@@ -331,8 +331,7 @@ def _notify_cancelled(actor, order_id: str) -> str | None:
         if order.user_id:
             marker = cancellation_of(order) or {}
             notify.queue(order.user_id, "order_cancelled",
-                         {"order_number": order.order_number, "first_name": first_name,
-                          "reason": marker.get("reason", "")},
+                         notify.order_variables(order, first_name, reason=marker.get("reason", "")),
                          key=f"order_cancelled:{order.id}")
         _mark(order, notified=True)
         audit.record(actor, "order.cancel_step", "order", order.id, step="notified",
@@ -431,8 +430,7 @@ def mark_shipped(actor, order_id: str, carrier_code: str, service_type: str, tra
             order.estimated_delivery_date = eta
         if order.user_id:
             notify.queue(order.user_id, "order_shipped",
-                         {"order_number": order.order_number, "first_name": first_name,
-                          "carrier": carrier_name, "tracking_number": tracking},
+                         notify.order_variables(order, first_name, carrier=carrier_name, tracking_number=tracking),
                          key=f"order_shipped:{order.id}")
         db.session.commit()
     return shipment

@@ -15,10 +15,19 @@ together with its marker turning "done", with the return row locked, so a second
 submission, a retry after a failure or two staff at once restock nothing twice. Items
 received damaged or defective are not restocked.
 
-Refund amounts: by default each received item refunds unit price x quantity (or the
-lower amount the return recorded for it), whatever its condition: a defective item is often the very reason for the return, and whether it
-can be resold is the shop's risk, not the customer's. Staff may lower an item's amount
-(e.g. damaged by the customer), never raise it.
+Refund amounts: each returned item refunds what the customer paid for it: its price
+x quantity, minus its share of the order's discount, plus its share of the order's tax
+(``paid_per_line``: shares proportional to the line, rounded to the cent with the
+remainder on the last line). Returns taking part of a line take their units' part of
+it, rounded so that all of a line's units together refund exactly the line
+(``allowance``). So a full return refunds exactly the items, tax and discount of the
+payment; the shipping charge may be added (``shipping_offer``) when the whole order
+comes back or the reason is the shop's fault, once per order. The amount is worked out
+when the return is created and kept in ``return_items.refund_amount``. By default each
+received item refunds it whatever its condition: a defective item is often the very
+reason for the return, and whether it can be resold is the shop's risk, not the
+customer's. Staff may lower an item's amount (e.g. damaged by the customer), never
+raise it.
 """
 from __future__ import annotations
 
@@ -39,7 +48,7 @@ from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefun
 from console.models.types import utcnow
 from console.workflows import WorkflowError
 from console.workflows.inventory import StockError, change_stock
-from console.workflows.notify import first_name, queue
+from console.workflows.notify import first_name, queue, return_variables
 from console.workflows.refunds import CENTS, locked
 
 STATUSES = ("pending", "approved", "rejected", "in_transit", "received", "processed", "closed")
@@ -67,6 +76,8 @@ RETURNABLE_ORDER_STATUSES = ("shipped", "delivered")
 DEFAULT_RETURN_ADDRESS = {"name": "Returns department", "address_line1": "100 Warehouse Road", "city": "Springfield",
                           "postal_code": "12345", "country": "US"}
 ADDRESS_FIELDS = ("name", "address_line1", "city", "postal_code", "country")
+# Reasons that are the shop's doing: the customer also gets the shipping charge back.
+SHOP_FAULT_REASONS = ("defective", "wrong_item", "not_as_described")
 REQUIRED_ADDRESS_FIELDS = ("address_line1", "city", "postal_code", "country")
 
 
@@ -101,11 +112,7 @@ def _items_of(return_id: str) -> list[ReturnItem]:
 def _mail_variables(request: ReturnRequest, **extra) -> dict:
     """What the customer's emails need. Read before any change (a failed read rolls the
     session back); a name that cannot be read leaves a generic greeting."""
-    variables = {"rma_number": request.rma_number, "currency": request.currency,
-                 "order_number": (request.metadata_ or {}).get("order_number", ""),
-                 "first_name": first_name(request.user_id)}
-    variables.update(extra)
-    return variables
+    return return_variables(request, first_name(request.user_id), **extra)
 
 
 def move(actor, request: ReturnRequest, new_status: str, notes: str = "", *, notify: bool = True,
@@ -133,6 +140,69 @@ def move(actor, request: ReturnRequest, new_status: str, notes: str = "", *, not
 def _commit(bind: str = "return") -> None:
     with database(bind):
         db.session.commit()
+
+
+# --- what the customer paid for each item ------------------------------------------------
+
+def _shares(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """``total`` split in proportion to ``weights``, each rounded to the cent, the
+    remainder on the last one, so the shares add up to ``total`` exactly."""
+    if not weights:
+        return []
+    base = sum(weights, Decimal("0"))
+    if not total or not base:
+        return [Decimal("0.00")] * (len(weights) - 1) + [Decimal(total or 0).quantize(CENTS)]
+    shares = [(total * weight / base).quantize(CENTS) for weight in weights[:-1]]
+    return shares + [Decimal(total).quantize(CENTS) - sum(shares, Decimal("0"))]
+
+
+def _line_key(line: OrderItem):
+    return (line.created_at.timestamp() if line.created_at else 0.0, line.id)
+
+
+def paid_per_line(order: Order, lines: list[OrderItem]) -> dict[str, Decimal]:
+    """Per order line, what the customer paid for it: price x quantity, minus its share
+    of the order's discount, plus its share of the order's tax. Over all lines this adds
+    up to the order's total without its shipping charge."""
+    lines = sorted(lines, key=_line_key)
+    gross = [((line.unit_price or Decimal("0")) * (line.quantity or 0)).quantize(CENTS) for line in lines]
+    taxes = _shares(order.tax_amount or Decimal("0"), gross)
+    discounts = _shares(order.discount_amount or Decimal("0"), gross)
+    return {line.id: g + t - d for line, g, t, d in zip(lines, gross, taxes, discounts)}
+
+
+def allowance(paid: Decimal, ordered: int, before: int, quantity: int) -> Decimal:
+    """What ``quantity`` units of a line refund when ``before`` of its units were in earlier
+    returns: the units' part of what was paid for the line, rounded so that returning
+    every unit, in one return or several, refunds exactly ``paid``."""
+    if not ordered:
+        return Decimal("0.00")
+
+    def up_to(units: int) -> Decimal:
+        return (paid * min(units, ordered) / ordered).quantize(CENTS)
+
+    return up_to(before + quantity) - up_to(before)
+
+
+def shipping_offer(request: ReturnRequest, order: Order) -> Decimal | None:
+    """The shipping charge this return may also refund, or None: only when the reason is
+    the shop's fault or this return completes the whole order, and only once per order."""
+    shipping = (order.shipping_amount or Decimal("0")).quantize(CENTS)
+    if shipping <= 0 or request.status in ("rejected", "processed", "closed"):
+        return None
+    with database("return"):
+        others = db.session.scalars(select(ReturnRequest.metadata_).where(
+            ReturnRequest.order_id == order.id, ReturnRequest.id != request.id))
+        if any(isinstance(meta, dict) and meta.get("shipping_refund") for meta in others):
+            return None
+        if request.return_reason in SHOP_FAULT_REASONS:
+            return shipping
+        returned = returned_quantities(order.id)
+    with database("order"):
+        lines = list(db.session.scalars(select(OrderItem).where(OrderItem.order_id == order.id)))
+    if lines and all(returned.get(line.id, 0) >= (line.quantity or 0) for line in lines):
+        return shipping
+    return None
 
 
 # --- create ------------------------------------------------------------------------------
@@ -225,9 +295,10 @@ def create_return(actor, order_id: str, items, reason: str, notes: str = "",
             db.session.add(request)
             db.session.flush()
             total = Decimal("0")
+            paid = paid_per_line(order, list(order_items.values()))
             for item_id, quantity in wanted.items():
                 line = order_items[item_id]
-                amount = ((line.unit_price or Decimal("0")) * quantity).quantize(CENTS)
+                amount = allowance(paid[item_id], line.quantity or 0, already.get(item_id, 0), quantity)
                 total += amount
                 db.session.add(ReturnItem(return_request_id=request.id, order_item_id=line.id,
                                           product_id=line.product_id, variant_id=line.variant_id,
@@ -433,7 +504,8 @@ def _restock(actor, return_id: str, item_id: str) -> bool:
     with database("product"):
         try:
             change_stock(actor, item.product_id, on_hand=item.quantity or 0, variant_id=item.variant_id,
-                         reason="return received", reference=f"{request.rma_number}:{item.id}", commit=False)
+                         reason="return received", reference=f"{request.rma_number}:{item.id}", commit=False,
+                         kind="return", return_id=request.id, rma_number=request.rma_number)
             markers[item_id] = "done"
         except StockError as exc:
             # Adding stock fails only when the product has no inventory record any more:
@@ -456,28 +528,31 @@ def _restock(actor, return_id: str, item_id: str) -> bool:
 # --- process -----------------------------------------------------------------------------
 
 def full_amounts(items: list[ReturnItem]) -> dict[str, Decimal]:
-    """Per item, the most it may refund: unit price x quantity, or less when the return
-    recorded a lower amount for the item (e.g. the service took an order discount off)."""
+    """Per item, the most it may refund: what the return recorded for it when it was
+    created (what the customer paid for those units, tax included: see the module's
+    docstring), or unit price x quantity for a return that recorded none."""
     amounts = {}
     for item in items:
         full = ((item.unit_price or Decimal("0")) * (item.quantity or 0)).quantize(CENTS)
-        if item.refund_amount is not None:
-            full = min(full, item.refund_amount)
-        amounts[item.id] = full
+        amounts[item.id] = item.refund_amount if item.refund_amount is not None else full
     return amounts
 
 
-def _checked_amounts(items: list[ReturnItem], amounts: dict | None) -> dict[str, Decimal]:
-    from console.workflows.refunds import parse_amount
+def _checked_amounts(items: list[ReturnItem], amounts: dict | None, currency: str | None = None) -> dict[str, Decimal]:
+    from console.forms import parse_money
 
     maximum = full_amounts(items)
     chosen = dict(maximum)
     for item_id, raw in (amounts or {}).items():
         if item_id not in maximum:
             raise WorkflowError("An amount was given for an item that is not in this return.", 422)
-        if raw in (None, ""):
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
-        value = Decimal("0") if str(raw).strip() in ("0", "0.0", "0.00") else parse_amount(raw)
+        try:
+            value = parse_money(raw, currency)
+        except ValueError as exc:
+            item = next(i for i in items if i.id == item_id)
+            raise WorkflowError(f"{item.product_sku or item.product_name}: {exc}", 422) from None
         if value > maximum[item_id]:
             item = next(i for i in items if i.id == item_id)
             raise WorkflowError(f"{item.product_sku or item.product_name}: the refund can be lowered but not raised "
@@ -486,8 +561,9 @@ def _checked_amounts(items: list[ReturnItem], amounts: dict | None) -> dict[str,
     return chosen
 
 
-def process(actor, return_id: str, amounts: dict | None = None):
-    """Refund the received items and move the return to processed.
+def process(actor, return_id: str, amounts: dict | None = None, include_shipping: bool = False):
+    """Refund the received items (and, with ``include_shipping``, the shipping charge
+    when ``shipping_offer`` allows it) and move the return to processed.
 
     original_payment: through the refunds workflow, with a key per return, so processing
     twice refunds once; store_credit: a return_refunds row for the user service to credit
@@ -502,13 +578,26 @@ def process(actor, return_id: str, amounts: dict | None = None):
             raise WorkflowError(f"Return {request.rma_number} is {label(request.status)}: only a received return "
                                 "can be processed.", 409)
         items = _items_of(request.id)
-        chosen = _checked_amounts(items, amounts)
+        chosen = _checked_amounts(items, amounts, request.currency)
     total = sum(chosen.values(), Decimal("0"))
     method = request.refund_method or "original_payment"
-
-    if method == "original_payment" and total > 0:
+    shipping = Decimal("0")
+    order = None
+    if include_shipping and method != "exchange":
         with database("order"):
             order = db.session.get(Order, request.order_id) if request.order_id else None
+        offer = shipping_offer(request, order) if order is not None else None
+        if offer is None:
+            raise WorkflowError("The shipping charge is refunded only when the whole order comes back or the "
+                                "reason is the shop's fault (defective, wrong item, not as described), and only "
+                                "once per order.", 422)
+        shipping = offer
+        total += shipping
+
+    if method == "original_payment" and total > 0:
+        if order is None:
+            with database("order"):
+                order = db.session.get(Order, request.order_id) if request.order_id else None
         if order is None:
             raise WorkflowError(f"Return {request.rma_number}: its order cannot be found, so there is no payment "
                                 "to refund.", 409)
@@ -523,7 +612,8 @@ def process(actor, return_id: str, amounts: dict | None = None):
         outcome = refunds.issue_refund(
             actor, payment.id, total, key=key, reason=f"Return {request.rma_number}",
             link={"kind": "return", "return_request_id": request.id, "rma_number": request.rma_number,
-                  "order_number": order.order_number, "items": {k: str(v) for k, v in chosen.items()}})
+                  "order_number": order.order_number, "items": {k: str(v) for k, v in chosen.items()},
+                  **({"shipping": str(shipping)} if shipping else {})})
         if not outcome.created and refunds.needs_attention(outcome.refund):
             outcome = refunds.complete_refund(actor, outcome.refund.id)
         return outcome
@@ -536,6 +626,8 @@ def process(actor, return_id: str, amounts: dict | None = None):
             for item in _items_of(request.id):
                 item.refund_amount = chosen[item.id]
             request.refund_amount = total
+            if shipping:
+                request.metadata_ = {**(request.metadata_ or {}), "shipping_refund": str(shipping)}
             if method == "store_credit" and total > 0:
                 db.session.add(ReturnRefund(return_request_id=request.id, order_id=request.order_id,
                                             user_id=request.user_id, refund_method="store_credit", amount=total,

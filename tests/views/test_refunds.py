@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
@@ -265,3 +266,26 @@ def test_a_failed_return_refund_shows_on_the_return_page(app, auth, client):
     assert f'/refunds/{refund_id}/sync' not in page
     listing = client.get("/refunds?status=failed").get_data(as_text=True)
     assert rma in listing and "failed" in listing
+
+
+def test_a_partly_refunded_payment_reads_partially_refunded_everywhere_its_status_shows(app, auth, client):
+    from console.workflows import refunds as flow
+    from tests.returns_helpers import paid_order
+
+    auth.login("support")
+    with app.app_context():
+        data = paid_order()
+        order_id, number, user_id = data.order.id, data.order.order_number, data.customer.id
+        total, payment_id = data.payment.amount, data.payment.id
+        flow.refund_order(data.actor, order_id, "49.00", key="partial-1", reason="Goodwill")
+    badge = f"partially refunded (49.00 of {total:,.2f})"
+    assert badge in client.get(f"/orders/{number}").get_data(as_text=True)
+    assert badge in client.get(f"/orders?q={number}").get_data(as_text=True)
+    assert badge in client.get(f"/customers/{user_id}/panels/orders").get_data(as_text=True)
+    with app.app_context():
+        from console.extensions import db
+        from console.models.payment import Payment
+        assert db.session.get(Payment, payment_id).status == "SUCCEEDED"  # the stored value keeps the enum
+        flow.refund_order(data.actor, order_id, str(total - Decimal("49.00")), key="partial-2", reason="Rest")
+    page = client.get(f"/orders/{number}").get_data(as_text=True)
+    assert "partially refunded" not in page and "refunded" in page

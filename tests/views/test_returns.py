@@ -130,7 +130,7 @@ def test_export_has_exactly_the_filtered_rows(app, auth, client):
     assert re.match(r'attachment; filename="returns-\d{4}-\d{2}-\d{2}\.csv"', response.headers["Content-Disposition"])
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert [(r["rma_number"], r["status"], r["order_number"], r["customer_email"], r["units"], r["refund_amount"])
-            for r in rows] == [(keep["rma"], "approved", keep["order_number"], keep["email"], "2", "35.00")]
+            for r in rows] == [(keep["rma"], "approved", keep["order_number"], keep["email"], "2", "37.80")]  # with their tax
 
 
 def test_detail_by_rma_or_id_shows_everything(app, auth, client):
@@ -147,7 +147,7 @@ def test_detail_by_rma_or_id_shows_everything(app, auth, client):
     html = page.get_data(as_text=True)
     for text in ("Blue mug", "Red plate", "no longer exists", "restocked", "not restocked (damaged)",
                  "Returns department", "Status history", "Timeline", made["order_number"], made["email"],
-                 "Refund 35.00 USD (completed)", "Email: ", "Close return"):
+                 "Refund 37.80 USD (completed)", "Email: ", "Close return"):
         assert text in html, text
     assert "Approve" not in html and "Mark received" not in html
     assert client.get(f"/returns/{made['id']}").status_code == 200
@@ -225,7 +225,7 @@ def test_actions_through_the_screens(app, auth, client):
     assert raised.status_code == 422 and "not raised" in raised.get_data(as_text=True)
     processed = client.post(url + "/process", data={f"amount_{made['items'][1]}": "10.00"})
     assert processed.status_code == 303
-    assert "Refund of 30.00 USD recorded" in client.get(processed.headers["Location"]).get_data(as_text=True)
+    assert "Refund of 31.60 USD recorded" in client.get(processed.headers["Location"]).get_data(as_text=True)
     closed = client.post(url + "/close")
     assert closed.status_code == 303
     with app.app_context():

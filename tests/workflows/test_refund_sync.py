@@ -135,7 +135,7 @@ def test_a_return_refund_processes_the_return_when_the_service_completes_it():
     data = paid_order(provider="STRIPE")
     request = received_return(data)
     outcome = returns.process(data.actor, request.id)
-    assert outcome.refund.status == "PENDING" and outcome.refund.amount == Decimal("55.00")
+    assert outcome.refund.status == "PENDING" and outcome.refund.amount == Decimal("59.40")
     assert fresh(ReturnRequest, request.id).status == "received" and count(ReturnRefund) == 0
     # Processing again refunds nothing more.
     assert returns.process(data.actor, request.id).refund.id == outcome.refund.id and count(PaymentRefund) == 1
@@ -143,9 +143,9 @@ def test_a_return_refund_processes_the_return_when_the_service_completes_it():
     service_marks(outcome.refund.id, "COMPLETED")
     refunds.sync_refund(data.actor, outcome.refund.id)
     request = fresh(ReturnRequest, request.id)
-    assert request.status == "processed" and request.refund_amount == Decimal("55.00")
+    assert request.status == "processed" and request.refund_amount == Decimal("59.40")
     [record] = db.session.scalars(select(ReturnRefund))
-    assert (record.status, record.amount, record.payment_id) == ("completed", Decimal("55.00"), data.payment.id)
+    assert (record.status, record.amount, record.payment_id) == ("completed", Decimal("59.40"), data.payment.id)
     assert count(Notification, Notification.metadata_["template"].as_string() == "return_processed") == 1
     # Partly refunded: the order keeps its status.
     assert fresh(Order, data.order.id).payment_status == "paid"

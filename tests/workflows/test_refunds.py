@@ -132,7 +132,8 @@ def test_same_key_refunds_once_and_returns_the_first_result():
 
 def test_bad_input_is_refused_before_any_write():
     data = paid_order()
-    for amount, reason, key, message in (("abc", "x", "k", "not an amount"), ("-1", "x", "k", "more than zero"),
+    for amount, reason, key, message in (("abc", "x", "k", "not an amount"), ("-1", "x", "k", "without a sign"), ("0", "x", "k", "more than zero"),
+                                         ("1,0", "x", "k", "no commas"), ("1e309", "x", "k", "like 12.50"),
                                          ("1.234", "x", "k", "two decimals"), ("5", "  ", "k", "reason"),
                                          ("5", "x", "", "request key")):
         with pytest.raises(WorkflowError) as refused:
@@ -244,7 +245,7 @@ def test_return_db_write_failing_after_payment_is_retried_without_repeating_a_st
     assert not done.needs_attention
 
     request = fresh(ReturnRequest, request.id)
-    assert request.status == "processed" and request.refund_amount == Decimal("55.00")
+    assert request.status == "processed" and request.refund_amount == Decimal("59.40")  # items and their tax
     assert count(PaymentRefund) == 1 and len(refund_transactions(data.payment.id)) == 1
     assert count(PaymentAuditLog) == 1 and count(ReturnRefund) == 1
     assert count(Notification, Notification.metadata_["template"].as_string() == "return_processed") == 1
@@ -254,7 +255,7 @@ def test_return_db_write_failing_after_payment_is_retried_without_repeating_a_st
     assert return_refund.id == payment_refund.metadata_["return_refund_id"]
     assert return_refund.amount == payment_refund.amount == request.refund_amount
     assert sum(i.refund_amount for i in db.session.scalars(select(ReturnItem))) == payment_refund.amount
-    assert refunds.refundable_amount(fresh(Payment, data.payment.id)) == TOTAL - Decimal("55.00")
+    assert refunds.refundable_amount(fresh(Payment, data.payment.id)) == TOTAL - Decimal("59.40")
     # check-refs stays clean, and every reference the refund wrote resolves.
     from console.integrity import check_all
 

@@ -16,7 +16,7 @@ from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefun
                                     ReturnStatusHistory, ReturnTracking)
 from console.workflows import WorkflowError
 from console.workflows import returns
-from tests.returns_helpers import paid_order
+from tests.returns_helpers import LINES, paid_order
 
 pytestmark = pytest.mark.usefixtures("ctx")
 
@@ -53,10 +53,11 @@ def test_create_writes_request_items_history_and_audit():
     request = db.session.get(ReturnRequest, request.id)
     assert request.status == "pending"
     assert request.rma_number.startswith("RMA-") and len(request.rma_number) == len("RMA-20250101-ABCDEF")
-    assert request.refund_amount == Decimal("55.00") and request.currency == "USD"
+    # Each item with its share of the order's 8% tax: 40.00 + 3.20 and 15.00 + 1.20.
+    assert request.refund_amount == Decimal("59.40") and request.currency == "USD"
     assert request.user_id == data.customer.id and request.return_notes == "Box was open"
     items = {i.order_item_id: i for i in db.session.scalars(select(ReturnItem))}
-    assert items[mug.id].quantity == 2 and items[mug.id].refund_amount == Decimal("40.00")
+    assert items[mug.id].quantity == 2 and items[mug.id].refund_amount == Decimal("43.20")
     assert items[mug.id].product_id == mug.product_id and items[mug.id].product_sku == mug.product_sku
     assert items[plate.id].unit_price == Decimal("15.00")
     assert history(request.id) == [(None, "pending")]
@@ -139,7 +140,7 @@ def test_full_happy_path_sets_timestamps_history_audit_and_emails():
                          "return_received"]
     assert all(n.user_id == data.customer.id for n in db.session.scalars(select(Notification)))
     refund = db.session.scalar(select(ReturnRefund))
-    assert refund.amount == Decimal("40.00") and refund.payment_id == data.payment.id
+    assert refund.amount == Decimal("43.20") and refund.payment_id == data.payment.id
 
 
 ALL = {"approve", "reject", "track", "receive", "process", "close"}
@@ -302,18 +303,18 @@ def test_process_lowers_but_never_raises_and_refunds_damaged_items_by_default():
     items = {i.order_item_id: i.id for i in db.session.scalars(select(ReturnItem))}
     returns.receive(data.actor, request.id, {items[mug.id]: "new", items[plate.id]: "damaged"})
     with pytest.raises(WorkflowError) as refused:
-        returns.process(data.actor, request.id, {items[mug.id]: "40.01"})
+        returns.process(data.actor, request.id, {items[mug.id]: "43.21"})
     assert refused.value.status == 422 and "not raised" in refused.value.message
     assert db.session.scalar(select(func.count()).select_from(PaymentRefund)) == 0
     outcome = returns.process(data.actor, request.id, {items[plate.id]: "5.00"})
-    assert outcome.refund.amount == Decimal("45.00")
+    assert outcome.refund.amount == Decimal("48.20")
     db.session.expire_all()
     amounts = {i.order_item_id: i.refund_amount for i in db.session.scalars(select(ReturnItem))}
-    assert amounts == {mug.id: Decimal("40.00"), plate.id: Decimal("5.00")}
+    assert amounts == {mug.id: Decimal("43.20"), plate.id: Decimal("5.00")}
     request = db.session.get(ReturnRequest, request.id)
-    assert request.status == "processed" and request.refund_amount == Decimal("45.00")
+    assert request.status == "processed" and request.refund_amount == Decimal("48.20")
     rr = db.session.scalar(select(ReturnRefund))
-    assert (rr.amount, rr.status, rr.payment_id) == (Decimal("45.00"), "completed", data.payment.id)
+    assert (rr.amount, rr.status, rr.payment_id) == (Decimal("48.20"), "completed", data.payment.id)
     assert outcome.refund.metadata_["return_refund_id"] == rr.id
 
 
@@ -338,7 +339,7 @@ def test_store_credit_and_exchange_move_no_money():
         returns.process(data.actor, request.id)
     assert db.session.scalar(select(func.count()).select_from(PaymentRefund)) == 0
     refunds = list(db.session.scalars(select(ReturnRefund)))
-    assert [(r.refund_method, r.amount, r.status) for r in refunds] == [("store_credit", Decimal("20.00"), "pending")]
+    assert [(r.refund_method, r.amount, r.status) for r in refunds] == [("store_credit", Decimal("21.60"), "pending")]
     assert db.session.get(ReturnRequest, exchange.id).status == "processed"
     assert db.session.get(Payment, data.payment.id).status == "SUCCEEDED"
     assert db.session.get(Order, data.order.id).status == "delivered"
@@ -350,3 +351,88 @@ def test_find_return_by_id_or_rma_number():
     assert returns.find_return(request.id).id == request.id
     assert returns.find_return(request.rma_number.lower()).id == request.id
     assert returns.find_return("RMA-NOPE") is None
+
+
+# --- refunds include each item's tax share; shipping when the whole order comes back --------
+
+def _received(data, quantities, reason="changed_mind"):
+    request = new_return(data, quantities, reason=reason)
+    returns.approve(data.actor, request.id)
+    items = db.session.scalars(select(ReturnItem).where(ReturnItem.return_request_id == request.id))
+    returns.receive(data.actor, request.id, {item.id: "new" for item in items})
+    return request
+
+
+# Three lines whose tax shares do not divide evenly: 8% of 10.01 x 3 + 19.99 + 0.33 x 7.
+ODD_LINES = (("CUP-A", "Cup", "10.01", 3), ("BOWL-B", "Bowl", "19.99", 1), ("PIN-C", "Pin", "0.33", 7))
+
+
+@pytest.mark.parametrize(("lines", "shipping", "discount"), [
+    (None, "5.00", "0.00"), (ODD_LINES, "4.99", "0.00"), (ODD_LINES, "0.00", "3.33"), (ODD_LINES, "7.50", "1.00"),
+])
+def test_a_full_return_of_a_taxed_shipped_order_refunds_exactly_the_payment(lines, shipping, discount):
+    data = paid_order(status="shipped", lines=lines or LINES, shipping=shipping, discount=discount)
+    order = db.session.get(Order, data.order.id)
+    assert order.tax_amount > 0 and data.payment.amount == order.total_amount
+    request = _received(data, {item.id: item.quantity for item in data.items})
+    assert returns.shipping_offer(request, order) == Decimal(shipping) or Decimal(shipping) == 0
+    outcome = returns.process(data.actor, request.id, include_shipping=Decimal(shipping) > 0)
+    assert outcome.refund.amount == data.payment.amount
+    payment = db.session.get(Payment, data.payment.id, populate_existing=True)
+    assert payment.status == "REFUNDED"
+    assert db.session.get(Order, order.id, populate_existing=True).payment_status == "refunded"
+
+
+def test_returning_a_line_unit_by_unit_refunds_exactly_what_the_line_cost():
+    data = paid_order(lines=ODD_LINES, shipping="4.99")
+    cup, bowl, pin = data.items
+    order = db.session.get(Order, data.order.id)
+    paid = returns.paid_per_line(order, data.items)
+    assert sum(paid.values()) == order.total_amount - order.shipping_amount
+    refunded = Decimal("0")
+    for _ in range(pin.quantity):
+        request = _received(data, {pin.id: 1})
+        refunded += returns.process(data.actor, request.id).refund.amount
+    assert refunded == paid[pin.id]
+    # Neither the pins (not the shop's fault, not the whole order) nor a later part may add the shipping.
+    request = _received(data, {cup.id: 3})
+    assert returns.shipping_offer(request, order) is None
+    with pytest.raises(WorkflowError) as refused:
+        returns.process(data.actor, request.id, include_shipping=True)
+    assert refused.value.status == 422 and "whole order" in refused.value.message
+    assert returns.process(data.actor, request.id).refund.amount == paid[cup.id]
+    # The last return completes the order: it may add the shipping, and everything adds up to the payment.
+    last = _received(data, {bowl.id: 1})
+    assert returns.shipping_offer(last, order) == Decimal("4.99")
+    returns.process(data.actor, last.id, include_shipping=True)
+    total = sum(db.session.scalars(select(PaymentRefund.amount)), Decimal("0"))
+    assert total == data.payment.amount
+
+
+def test_shipping_is_offered_for_the_shops_fault_once_per_order():
+    data = paid_order(shipping="6.00")
+    mug, plate = data.items
+    order = db.session.get(Order, data.order.id)
+    first = _received(data, {plate.id: 1}, reason="wrong_item")
+    assert returns.shipping_offer(first, order) == Decimal("6.00")
+    outcome = returns.process(data.actor, first.id, include_shipping=True)
+    assert outcome.refund.amount == Decimal("16.20") + Decimal("6.00")
+    assert db.session.get(ReturnRequest, first.id, populate_existing=True).metadata_["shipping_refund"] == "6.00"
+    second = _received(data, {mug.id: 2}, reason="defective")
+    assert returns.shipping_offer(second, order) is None
+    with pytest.raises(WorkflowError):
+        returns.process(data.actor, second.id, include_shipping=True)
+    assert returns.process(data.actor, second.id).refund.amount == Decimal("43.20")
+    assert sum(db.session.scalars(select(PaymentRefund.amount)), Decimal("0")) == data.payment.amount
+
+
+@pytest.mark.parametrize("typed", ["1,0", "1e2", "+1", "٣", "NaN", "1e309", "99999999999999999999999999999", "1.234"])
+def test_process_refuses_amounts_that_are_not_plain_money(typed):
+    data = paid_order()
+    request = _received(data, {data.items[0].id: 1})
+    item = db.session.scalar(select(ReturnItem).where(ReturnItem.return_request_id == request.id))
+    with pytest.raises(WorkflowError) as refused:
+        returns.process(data.actor, request.id, {item.id: typed})
+    assert refused.value.status == 422
+    assert "like 12.50" in refused.value.message or "two decimals" in refused.value.message
+    assert db.session.scalar(select(func.count()).select_from(PaymentRefund)) == 0
