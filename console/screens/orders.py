@@ -299,8 +299,9 @@ def _fast_lookups(batch: list, lookups: Lookups, carriers: dict) -> dict:
     return found
 
 
-def export_fast(plan) -> Iterator[list]:
+def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
     """The orders export as plain rows, batch by batch (see above)."""
+    batch_size = batch_size or EXPORT_BATCH
     lookups = Lookups(plan.down, detach=False)
     stmt = plan.stmt.with_only_columns(*_EXPORT_COLUMNS)
     carriers = {cid: name for cid, name in lookups.run(
@@ -309,8 +310,8 @@ def export_fast(plan) -> Iterator[list]:
         if db.engines["order"].dialect.name == "postgresql":
             # The download may take minutes: lift the screens' statement timeout for it.
             db.session.execute(sql("SET LOCAL statement_timeout = 0"), bind_arguments={"bind": db.engines["order"]})
-        result = db.session.execute(stmt.execution_options(yield_per=EXPORT_BATCH))
-        for batch in result.partitions(EXPORT_BATCH):
+        result = db.session.execute(stmt.execution_options(yield_per=batch_size))
+        for batch in result.partitions(batch_size):
             found = _fast_lookups(batch, lookups, carriers)
             yield from _fast_rows(batch, found, lookups, carriers)
 
