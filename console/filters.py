@@ -50,6 +50,11 @@ class QueryFilters:
         return bool(self.as_args())
 
 
+def like_escape(term: str) -> str:
+    """``term`` with LIKE's wildcards escaped (use with ``escape="\\"``)."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def choice(args, name, allowed, label, errors) -> str:
     value = (args.get(name) or "").strip()
     if value and value not in allowed:
@@ -129,7 +134,7 @@ def customer_ids(term: str) -> list[str]:
     with database("user"):
         ids.update(dict.fromkeys(db.session.scalars(
             select(UserProfile.user_id).where(or_(
-                full_name_expression().contains(term, autoescape=True),
+                func.lower(UserProfile.full_name).contains(term, autoescape=True),
                 func.lower(UserProfile.email).contains(term, autoescape=True)))
             .limit(MAX_MATCHES + 1))))
     ids.pop(None, None)

@@ -28,14 +28,13 @@ from console.models.returns import (
     ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest, ReturnStatusHistory, ReturnTracking,
 )
 from console.models.shipping import Carrier, Shipment, ShipmentTracking, ShippingMethod, ShippingRate, ShippingZone
-from console.models.types import new_id, utcnow
+from console.models.types import CENTS, new_id, utcnow
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile
 from console.permissions import STAFF_ROLES
 from console.workflows.inventory import stock_status
 from console.workflows.notify import render_notification
 from console.workflows.signin import hash_password
 
-CENTS = Decimal("0.01")
 TAX_RATE = Decimal("0.08")
 
 # The order lifecycle used to back-fill status history for seeded orders.
@@ -565,10 +564,16 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
             raise ValueError(f"cannot return {quantity} of order item {item.id} (ordered {item.quantity})")
     requested_at = requested_at or utcnow()
     rma = numbers.rma(requested_at) if numbers else next_rma_number(requested_at)
-    # An order discount is shared across its items, so a returned item refunds what
-    # was actually paid for it, and a full return never refunds more than the payment.
-    share = (1 - (order.discount_amount or 0) / order.subtotal) if order.subtotal else Decimal(1)
-    item_refunds = [money(item.unit_price * quantity * share) for item, quantity in lines]
+    # A returned item refunds what was paid for it: its price less its share of the
+    # order's discount plus its share of the tax, as the returns workflow reckons it
+    # (console/workflows/returns.py), so a full return refunds the items of the payment.
+    from console.workflows.returns import allowance, paid_per_line, returned_quantities
+
+    order_lines = list(db.session.scalars(select(OrderItem).where(OrderItem.order_id == order.id)))
+    paid = paid_per_line(order, order_lines)
+    before = returned_quantities(order.id)
+    item_refunds = [allowance(paid[item.id], item.quantity or 0, before.get(item.id, 0), quantity)
+                    for item, quantity in lines]
     refund_amount = money(sum(item_refunds))
     path = return_path(status)
     stamps = {RETURN_STAMPS[name]: requested_at + RETURN_STEP_AFTER[name] for name in path if name in RETURN_STAMPS}

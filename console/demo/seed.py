@@ -30,7 +30,7 @@ from console.extensions import db
 from console.lookups import DatabaseUnavailable
 from console.models.auth import EmailVerificationToken, LoginHistory, PasswordResetToken, User
 from console.models.notification import NotificationPreference
-from console.models.order import OrderNote
+from console.models.order import ORDER_STATUSES, OrderNote
 from console.models.payment import PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund, PaymentTransaction, PaymentWebhook
 from console.models.product import (
     ProductCategory, ProductComparison, ProductImage, ProductInventory, ProductPriceHistory, ProductQuestion,
@@ -53,7 +53,6 @@ DEMO_STAFF_PASSWORD = "console-demo-1"
 # Customers cannot sign in to the console; they still get a real bcrypt hash.
 DEMO_CUSTOMER_PASSWORD = "customer-demo-1"
 
-ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "refunded")
 ORDER_WEIGHTS = (8, 6, 7, 10, 55, 8, 6)
 # How old (days) an order in each status can be: its history must fit before "now".
 ORDER_AGE_DAYS = {"pending": (0.02, 2), "confirmed": (0.1, 2), "processing": (0.3, 3), "shipped": (1.2, 4),

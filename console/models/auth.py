@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
 from console.models.indexing import contains_index, prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, json_text, new_id, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, json_text, new_id, sort_indexes, utcnow
 
 
 class AuthModel(db.Model):
@@ -20,6 +20,8 @@ class AuthModel(db.Model):
 
 class User(AuthModel):
     __tablename__ = "users"
+    # The staff list's sort columns (console/screens/staff.py).
+    __table_args__ = sort_indexes("users", "created_at", "email")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     email: Mapped[str | None] = mapped_column(String, unique=True)
@@ -106,6 +108,8 @@ class LoginHistory(AuthModel):
 
 class SecurityAuditLog(AuthModel):
     __tablename__ = "security_audit_logs"
+    # The activity list's sort columns (console/screens/activity.py).
+    __table_args__ = sort_indexes("security_audit_logs", "created_at", "action")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, ForeignKey("users.id"), index=True)

@@ -22,6 +22,10 @@ class OrderModel(db.Model):
     __bind_key__ = "order"
 
 
+# orders.status: the order service's statuses, in the order an order moves through them.
+ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "refunded")
+
+
 class Order(OrderModel):
     __tablename__ = "orders"
     # The orders list's sort columns (console/screens/orders.py).

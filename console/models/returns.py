@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
 from console.models.indexing import prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class ReturnModel(db.Model):
@@ -20,6 +20,8 @@ class ReturnModel(db.Model):
 
 class ReturnRequest(ReturnModel):
     __tablename__ = "return_requests"
+    # The returns list's sort columns (console/screens/returns.py).
+    __table_args__ = sort_indexes("return_requests", "created_at", "requested_at", "rma_number", "refund_amount", "status")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*

@@ -6,11 +6,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text, func, literal_column
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
 from console.models.indexing import contains_index, prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class UserModel(db.Model):
@@ -20,6 +21,8 @@ class UserModel(db.Model):
 
 class UserProfile(UserModel):
     __tablename__ = "user_profiles"
+    # The customers list's sort columns (console/screens/customers.py).
+    __table_args__ = sort_indexes("user_profiles", "created_at", "last_name", "email")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, unique=True)  # references auth.users.id *logical*
@@ -37,6 +40,17 @@ class UserProfile(UserModel):
     profile_completion_score: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @hybrid_property
+    def full_name(self) -> str:
+        """"First Last", either part left out when empty; "" when both are."""
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @full_name.inplace.expression
+    @classmethod
+    def _full_name_expression(cls):
+        # In SQL, for searching: both parts with one space between ("" for a missing part).
+        return func.coalesce(cls.first_name, "") + " " + func.coalesce(cls.last_name, "")
 
 
 # In user_db every user_id holds the auth user id; the FK goes to user_profiles.user_id.

@@ -25,21 +25,20 @@ from console.extensions import db
 from console.links import orders_url
 from console.lookups import DatabaseUnavailable, database
 from console.models.notification import Notification
-from console.models.order import Order
+from console.models.order import ORDER_STATUSES, Order
 from console.models.payment import PaymentRefund
 from console.models.product import Product, ProductInventory
 from console.models.returns import ReturnRequest
+from console.models.types import CENTS
 from console.workflows.inventory import LOW_STOCK
 
 REVENUE_DAYS = 30
 LOW_STOCK_ROWS = 10
 # Order statuses in lifecycle order, so the status chart reads top to bottom.
-ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "refunded")
 # Returns that wait for staff: to approve, to receive, to process.
 RETURNS_WAITING = ("pending", "approved", "received")
 REFUNDS_OPEN = ("PENDING", "PROCESSING", "FAILED")
 NOTIFICATIONS_FAILED = ("FAILED", "BOUNCED")
-CENTS = Decimal("0.01")
 
 
 def start_of_day(day: date) -> datetime:

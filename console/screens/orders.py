@@ -28,14 +28,19 @@ from console.lookups import Lookups, Missing, chunks, database, fetch_in, referr
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
-from console.models.order import Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
+from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
 from console.models.payment import Payment, PaymentRefund, PaymentTransaction
 from console.models.returns import ReturnRequest, ReturnStatusHistory
 from console.models.shipping import Carrier, Shipment, ShipmentTracking
+from console.models.types import new_id
 from console.models.user import UserProfile
 from console.screens.lists import UNAVAILABLE, ListScreen, Sort, unless_down
+from console.screens.refunds import OrderRefunds, RefundRow
+from console.screens.returns import OrderReturns
 from console.timeline import TimelineEntry
-from console.workflows.orders import ORDER_STATUSES, cancellation_of, unfinished_steps
+from console.workflows import refunds as refund_flow
+from console.workflows import returns as return_flow
+from console.workflows.orders import cancellation_of, unfinished_steps
 
 PAYMENT_STATUSES = ("pending", "paid", "failed", "refunded")
 CLOSED_RETURN_STATUSES = ("rejected", "closed")
@@ -46,6 +51,7 @@ EMAIL_STATES = {"PENDING": "queued", "SENT": "sent", "DELIVERED": "delivered", "
                 "BOUNCED": "bounced"}
 # Databases an order row or page reads besides order_db.
 SIDE_BINDS = ("auth", "user", "payment", "shipping", "return")
+_OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 MONEY_TEXT = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 CURRENCY_TEXT = re.compile(r"^[A-Za-z]{3}$")
 
@@ -147,6 +153,13 @@ def orders_query(filters: OrderFilters, lookups: Lookups | None = None):
 
 # --- list rows -----------------------------------------------------------------------------
 
+def customer_email(account, profile) -> str:
+    """The auth account's email, else the profile's copy of it, else ""."""
+    if isinstance(account, User):
+        return account.email or ""
+    return profile.email if profile is not None and profile.email else ""
+
+
 @dataclass
 class OrderRow:
     order: Order
@@ -157,18 +170,15 @@ class OrderRow:
     shipment: object | None
     carrier: object | None
     open_return: object | None
+    progress: tuple | None = None  # (completed refunds, captured) when partly refunded: the payment badge
 
     @property
     def name(self) -> str:
-        if self.profile is None:
-            return ""
-        return " ".join(p for p in (self.profile.first_name, self.profile.last_name) if p)
+        return self.profile.full_name if self.profile is not None else ""
 
     @property
     def email(self) -> str:
-        if isinstance(self.account, User):
-            return self.account.email or ""
-        return self.profile.email if self.profile is not None and self.profile.email else ""
+        return customer_email(self.account, self.profile)
 
 
 def item_units(order_ids: list[str]) -> dict[str, int]:
@@ -206,10 +216,10 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
     profiles = lookups.run("user", lambda: referrers("user.user_profiles.user_id", user_ids), {})
     payments = lookups.run("payment", lambda: referrers("payment.payments.order_id", order_ids), {})
     shipments = lookups.run("shipping", lambda: referrers("shipping.shipments.order_id", order_ids), {})
-    carrier_ids = [s.carrier_id for group in shipments.values() for s in group]
-    carriers = {c.id: c for c in lookups.run("shipping", lambda: fetch_in("shipping", "carriers", "id", carrier_ids),
-                                             [])}
+    # Carriers are a handful of reference rows: all of them, one query on every page.
+    carriers = {c.id: c for c in lookups.run("shipping", _all_carriers, [])}
     returns = lookups.run("return", lambda: referrers("return.return_requests.order_id", order_ids), {})
+    refunded = lookups.run("payment", lambda: refund_flow.completed_refunds(order_ids), {})
     rows = []
     for order in orders:
         shipment = _newest(shipments.get(order.id, []))
@@ -224,6 +234,7 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
             shipment=shipment,
             carrier=carriers.get(shipment.carrier_id) if shipment else None,
             open_return=_newest(open_returns),
+            progress=refund_flow.progress_from(refunded.get(order.id), payments.get(order.id, [])),
         ))
     return rows
 
@@ -403,21 +414,17 @@ class OrderPage:
     returns: list
     timeline: list[TimelineEntry]
     unavailable: set[str] = field(default_factory=set)
-    # Read once here, so the refunds panel need not read payment_db again.
-    refunds: list = field(default_factory=list)
-    transactions: list = field(default_factory=list)
+    refund_progress: tuple | None = None  # (completed refunds, captured): the payment badges
+    refunds_panel: OrderRefunds | None = None  # what the refunds panel shows
+    returns_panel: OrderReturns | None = None  # what the returns panel shows
 
     @property
     def customer_name(self) -> str:
-        if self.profile is None:
-            return ""
-        return " ".join(p for p in (self.profile.first_name, self.profile.last_name) if p)
+        return self.profile.full_name if self.profile is not None else ""
 
     @property
     def customer_email(self) -> str:
-        if isinstance(self.account, User):
-            return self.account.email or ""
-        return self.profile.email if self.profile is not None and self.profile.email else ""
+        return customer_email(self.account, self.profile)
 
     @property
     def cancellation(self) -> dict | None:
@@ -534,6 +541,8 @@ def order_page(order: Order) -> OrderPage:
         .where(ReturnRequest.order_id == order.id)), [])
     returns = _distinct_rows(r for r, _ in asked)
     return_history = sorted(_distinct_rows(h for _, h in asked), key=lambda h: (h.created_at or oldest, h.id))
+    return_items = run("return", lambda: fetch_in("return", "return_items", "return_request_id",
+                                                  [r.id for r in returns]), [])
     notifications = run("notification", lambda: _notifications(order), [])
 
     # The customer's account and every staff member named on the page: one auth_db query.
@@ -603,12 +612,39 @@ def order_page(order: Order) -> OrderPage:
     oldest = datetime.min.replace(tzinfo=timezone.utc)
     timeline.sort(key=lambda e: e.at or oldest, reverse=True)
 
+    payment = main_payment(order, payments)
     return OrderPage(
-        order=order, items=items, address=address, products=products, refunds=refunds,
-        transactions=transactions,
+        order=order, items=items, address=address, products=products,
         account=None if lookups.down("auth") or not order.user_id else account or Missing(order.user_id),
-        profile=profile, payment=main_payment(order, payments), payments=payments,
+        profile=profile, payment=payment, payments=payments,
         coupons=[(u, coupons.get(u.coupon_id) or Missing(u.coupon_id)) for u in usages],
         shipments=sorted(shipments, key=lambda s: s.created_at or oldest, reverse=True), carriers=carriers,
         returns=returns, timeline=timeline, unavailable=lookups.unavailable,
+        refund_progress=refund_flow.progress_from(
+            sum((r.amount or Decimal("0") for r in refunds if r.status == "COMPLETED"), Decimal("0")), payments),
+        refunds_panel=_refunds_panel(order, payment, transactions, refunds, lookups),
+        returns_panel=_returns_panel(items, returns, return_items, lookups),
     )
+
+
+def _refunds_panel(order: Order, payment, transactions: list, refunds: list, lookups: Lookups) -> OrderRefunds:
+    """The refunds panel from what the page read: no second visit to payment_db."""
+    key = new_id()
+    if lookups.down("payment"):
+        return OrderRefunds(None, [], None, None, key, "payment")
+    if payment is None:
+        return OrderRefunds(None, [], None, None, key)
+    rows = [RefundRow(r, payment, order, None, refund_flow.needs_attention(r), refund_flow.pending_steps(r),
+                      refund_flow.last_error(r))
+            for r in sorted(refunds, key=lambda r: (r.created_at or _OLDEST, r.id), reverse=True)]
+    return OrderRefunds(payment, rows, refund_flow.captured_from(payment, transactions),
+                        refund_flow.refundable_from(payment, transactions, refunds), key)
+
+
+def _returns_panel(items: list, returns: list, return_items: list, lookups: Lookups) -> OrderReturns:
+    """The returns panel from what the page read: no second visit to return_db."""
+    if lookups.down("return"):
+        return OrderReturns([], {}, "return")
+    already = return_flow.returned_from(returns, return_items)
+    ordered = sorted(returns, key=lambda r: (r.created_at or _OLDEST, r.id), reverse=True)
+    return OrderReturns(ordered, return_flow.left_to_return(items, already))

@@ -15,7 +15,8 @@ from sqlalchemy import or_, select
 
 from console.extensions import db
 from console.filters import QueryFilters, choice, date_range, order_ids_numbered, text, within_days
-from console.lookups import DatabaseUnavailable, Lookups, Missing, database, fetch_in, resolve, target_or_missing
+from console.lookups import (DatabaseUnavailable, Lookups, Missing, database, fetch_in, referrers, resolve,
+                             target_or_missing)
 from console.models.order import Order
 from console.models.payment import Payment, PaymentRefund
 from console.models.returns import ReturnRequest
@@ -92,8 +93,11 @@ def decorate(rows: list[PaymentRefund], lookups: Lookups) -> list[RefundRow]:
     payments = {p.id: p for p in lookups.run("payment", lambda: fetch_in(
         "payment", "payments", "id", [r.payment_id for r in rows]), [])}
     orders = lookups.run("order", lambda: resolve("payment.payment_refunds.order_id", [r.order_id for r in rows]), {})
-    returns = {r.id: r for r in lookups.run("return", lambda: fetch_in(
-        "return", "return_requests", "id", [_return_id(r) for r in rows]), [])}
+    # A refund's return is one of its order's returns: looked up by the orders (always
+    # some on a page), so every page asks return_db the same one question.
+    by_order = lookups.run("return", lambda: referrers("return.return_requests.order_id",
+                                                       [r.order_id for r in rows]), {})
+    returns = {ret.id: ret for group in by_order.values() for ret in group}
     return [RefundRow(
         refund=r,
         payment=target_or_missing(payments, r.payment_id),

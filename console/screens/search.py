@@ -1,27 +1,24 @@
 """Global search: one box, every kind of identifier staff are handed.
 
-An order number, email, RMA number, tracking number, coupon code, SKU or payment
-provider id is looked up in the database that owns it: exact matches first (case
-variants, so the unique indexes are used), and only when nothing matches exactly,
-prefix matches, a few per kind. Each lookup goes through an index (the unique ones for
-exact matches, the varchar_pattern_ops ones for prefixes, console/models/indexing.py),
-fetches only the columns a hit shows, stops after a few rows per kind and sorts those
-few in Python. A database that is down is skipped and named.
+An order number, email, customer name or phone, RMA number, tracking number, coupon
+code, SKU or payment provider id is looked up in the database that owns it: exact
+matches first (case variants, so the unique indexes are used), and only when nothing
+matches exactly, prefix matches, a few per kind. A kind with more matches than shown
+links to its list filtered by the term ("see all"). A database that is down is skipped
+and named. Links are built from endpoints (console/links.py).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from urllib.parse import quote
 
 from flask import url_for
-from sqlalchemy import or_, select, union_all
+from sqlalchemy import func, or_, select
 
-from console.screens.coupons import coupon_key
-from console.screens.customers import staff_user_ids
 from console.extensions import db
-from console.links import order_url, orders_url, route_exists
+from console.filters import like_escape
+from console.links import customer_url, list_url, order_url, orders_url, return_url
 from console.lookups import DatabaseUnavailable, database
 from console.models.auth import User
 from console.models.discount import Coupon
@@ -31,9 +28,10 @@ from console.models.product import Product, ProductVariant
 from console.models.returns import ReturnAuthorization, ReturnRequest
 from console.models.shipping import Shipment
 from console.models.user import UserProfile
+from console.screens.coupons import coupon_key
+from console.screens.customers import digits_only, staff_user_ids
 
 PER_KIND = 10
-EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 MIN_PREFIX = 3
 MAX_TERM = 200
 
@@ -47,8 +45,17 @@ KINDS: dict[str, tuple[str, str]] = {
     "coupon": ("Coupons", "coupons.view"),
     "product": ("Products", "orders.view"),
 }
-SEARCHABLE = ("order numbers (ORD-…)", "customer emails", "RMA numbers (RMA-…)", "tracking numbers",
-              "coupon codes", "SKUs", "payment provider ids")
+# kind -> (list endpoint, its filter) that shows every match: the "see all" link.
+SEE_ALL: dict[str, tuple[str, str]] = {
+    "order": ("orders.list_orders", "q"),
+    "customer": ("customers.list_customers", "q"),
+    "return": ("returns.list_returns", "rma"),
+}
+SEARCHABLE = ("order numbers (ORD-…)", "customer emails, names and phone numbers", "RMA numbers (RMA-…)",
+              "tracking numbers", "coupon codes", "SKUs", "payment provider ids")
+# A phone number: digits with the usual separators, at least this many digits.
+PHONE_TEXT = re.compile(r"^\+?[\d\s().\-]+$")
+MIN_PHONE_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -64,47 +71,25 @@ class Matcher:
     Carries the searching user, whose permissions decide where a match links to."""
 
     def __init__(self, term: str, exact: bool, user):
+        self.term = term
         self.variants = list(dict.fromkeys((term, term.upper(), term.lower())))
         self.exact = exact
         self.user = user
 
-    def conditions(self, column) -> list:
-        """One condition per index probe: ``IN`` the case variants (exact), or one
-        ``LIKE 'v%'`` per variant (prefix: each served by its varchar_pattern_ops index)."""
-        if self.exact:
-            return [column.in_(self.variants)]
-        escaped = [v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for v in self.variants]
-        return [column.like(v + "%", escape="\\") for v in escaped]
-
     def __call__(self, column):
-        return or_(*self.conditions(column))
-
-
-def matching(match: Matcher, columns: tuple, *keys, limit: int = PER_KIND) -> list:
-    """Rows of ``columns`` (the first is the row's id) where any of ``keys`` matches, in
-    one statement: a branch per key column and case variant, each with its own LIMIT, so
-    every branch stops after its first few index entries and no branch sorts (an ORDER
-    BY over an OR walks a whole index). Duplicates are dropped; callers sort the few
-    rows in Python."""
-    branches = [select(*columns).where(condition).limit(limit) for key in keys for condition in match.conditions(key)]
-    stmt = branches[0] if len(branches) == 1 else union_all(*(select(*b.subquery().c) for b in branches))
-    unique: dict = {}
-    bind = db.engines[columns[0].class_.__bind_key__]  # a UNION names no mapped entity
-    for row in db.session.execute(stmt, bind_arguments={"bind": bind}):
-        unique.setdefault(row[0], row)
-    return list(unique.values())
-
-
-def _newest_first(rows: list, at: str = "created_at") -> list:
-    return sorted(rows, key=lambda r: (getattr(r, at) or EPOCH, r[0]), reverse=True)[:PER_KIND]
+        if self.exact:
+            return column.in_(self.variants)
+        return or_(*(column.like(like_escape(v) + "%", escape="\\") for v in self.variants))
 
 
 def find_orders(match: Matcher) -> list[Hit]:
-    keys = [Order.order_number, Order.tracking_number] + ([Order.id] if match.exact else [])
-    rows = matching(match, (Order.id, Order.order_number, Order.status, Order.total_amount, Order.currency,
-                            Order.tracking_number, Order.created_at), *keys)
+    conditions = [match(Order.order_number), match(Order.tracking_number)]
+    if match.exact:
+        conditions.append(Order.id.in_(match.variants))
+    rows = db.session.scalars(select(Order).where(or_(*conditions)).order_by(Order.created_at.desc())
+                              .limit(PER_KIND + 1))
     hits = []
-    for order in _newest_first(rows):
+    for order in rows:
         detail = f"{order.status or 'no status'} · {order.total_amount or 0:,.2f} {order.currency or ''}".strip()
         if order.tracking_number and _found(match, order.tracking_number):
             detail += f" · tracking {order.tracking_number}"
@@ -120,45 +105,51 @@ def _found(match: Matcher, value: str) -> list[str]:
 
 
 def find_customers_by_profile(match: Matcher) -> list[Hit]:
-    rows = matching(match, (UserProfile.user_id, UserProfile.email, UserProfile.first_name, UserProfile.last_name),
-                    UserProfile.email)
-    rows = sorted((p for p in rows if p.user_id is not None), key=lambda p: p.email or "")[:PER_KIND]
-    return [_customer_hit(p.user_id, p.email, " ".join(filter(None, (p.first_name, p.last_name)))) for p in rows]
+    """By email; by full name ("Robert Thompson", exactly, else its start); by phone
+    (the digits typed, at the end of the stored number, so "555 0100" finds "+1 555-0100")."""
+    conditions = [match(UserProfile.email)]
+    name = match.term.lower()
+    if " " in name.strip() or not any(ch.isdigit() or ch in "@." for ch in name):
+        full_name = func.lower(UserProfile.full_name)
+        conditions.append(full_name == name if match.exact
+                          else full_name.like(like_escape(name) + "%", escape="\\"))
+    digits = re.sub(r"\D", "", match.term)
+    if PHONE_TEXT.match(match.term) and len(digits) >= MIN_PHONE_DIGITS:
+        conditions.append(digits_only(UserProfile.phone).like("%" + digits))
+    rows = db.session.scalars(select(UserProfile).where(or_(*conditions), UserProfile.user_id.isnot(None))
+                              .order_by(UserProfile.email).limit(PER_KIND + 1))
+    return [_customer_hit(p.user_id, p.email, " · ".join(filter(None, (p.full_name, p.phone)))) for p in rows]
+
 
 
 def find_customers_by_account(match: Matcher) -> list[Hit]:
     staff = set(staff_user_ids())
-    rows = sorted(matching(match, (User.id, User.email), User.email), key=lambda u: u.email or "")[:PER_KIND]
+    rows = db.session.scalars(select(User).where(match(User.email)).order_by(User.email).limit(PER_KIND + 1))
     return [_customer_hit(u.id, u.email, "") for u in rows if u.id not in staff]
 
 
 def _customer_hit(user_id: str, email: str | None, name: str) -> Hit:
-    return Hit("customer", email or user_id, name or "customer", f"/customers/{quote(user_id, safe='')}")
+    return Hit("customer", email or user_id, name or "customer", customer_url(user_id))
 
 
-def _return_hit(match: Matcher, request, label: str, detail: str) -> Hit:
-    """A return opens on the returns screen when it exists and the user may use it,
-    else on its order."""
-    own = f"/returns/{quote(request.id, safe='')}"
-    if match.user.can("returns.view") and route_exists(own):
-        return Hit("return", label, detail, own)
+def _return_hit(match: Matcher, request: ReturnRequest, label: str, detail: str) -> Hit:
+    """A return opens on the returns screen when the user may use it, else on its order."""
+    if match.user.can("returns.view"):
+        return Hit("return", label, detail, return_url(request.id))
     url = order_url(request.order_id) if request.order_id and match.user.can("orders.view") else None
     return Hit("return", label, detail, url)
-
-
-REQUEST_COLUMNS = (ReturnRequest.id, ReturnRequest.rma_number, ReturnRequest.status, ReturnRequest.return_reason,
-                   ReturnRequest.order_id, ReturnRequest.created_at)
 
 
 def find_returns(match: Matcher) -> list[Hit]:
     hits = [_return_hit(match, r, r.rma_number or r.id,
                         f"{(r.status or 'no status').replace('_', ' ')} · {(r.return_reason or '').replace('_', ' ')}".strip(" ·"))
-            for r in _newest_first(matching(match, REQUEST_COLUMNS, ReturnRequest.rma_number))]
+            for r in db.session.scalars(select(ReturnRequest).where(match(ReturnRequest.rma_number))
+                                        .order_by(ReturnRequest.created_at.desc()).limit(PER_KIND + 1))]
     # Return parcels: the authorization carries its own RMA copy and the tracking number.
-    authorizations = matching(match, (ReturnAuthorization.id, ReturnAuthorization.return_request_id,
-                                      ReturnAuthorization.rma_number, ReturnAuthorization.tracking_number),
-                              ReturnAuthorization.rma_number, ReturnAuthorization.tracking_number)[:PER_KIND]
-    requests = {r.id: r for r in db.session.execute(select(*REQUEST_COLUMNS).where(
+    authorizations = list(db.session.scalars(
+        select(ReturnAuthorization).where(or_(match(ReturnAuthorization.rma_number),
+                                              match(ReturnAuthorization.tracking_number))).limit(PER_KIND + 1)))
+    requests = {r.id: r for r in db.session.scalars(select(ReturnRequest).where(
         ReturnRequest.id.in_([a.return_request_id for a in authorizations])))} if authorizations else {}
     for auth in authorizations:
         request = requests.get(auth.return_request_id)
@@ -173,24 +164,20 @@ def find_returns(match: Matcher) -> list[Hit]:
 
 
 def find_shipments(match: Matcher) -> list[Hit]:
-    rows = matching(match, (Shipment.id, Shipment.tracking_number, Shipment.status, Shipment.order_id,
-                            Shipment.created_at), Shipment.tracking_number)
+    rows = db.session.scalars(select(Shipment).where(match(Shipment.tracking_number)).limit(PER_KIND + 1))
     return [Hit("shipment", s.tracking_number, f"shipment {(s.status or '').replace('_', ' ')}".strip(),
-                order_url(s.order_id) if s.order_id else None) for s in _newest_first(rows)]
+                order_url(s.order_id) if s.order_id else None) for s in rows]
 
 
 def find_payments(match: Matcher) -> list[Hit]:
-    rows = matching(match, (Payment.id, Payment.provider_payment_id, Payment.payment_provider, Payment.status,
-                            Payment.amount, Payment.currency, Payment.order_id, Payment.created_at),
-                    Payment.provider_payment_id)
+    rows = db.session.scalars(select(Payment).where(match(Payment.provider_payment_id)).limit(PER_KIND + 1))
     return [Hit("payment", p.provider_payment_id,
                 f"{p.payment_provider or ''} {p.status or ''} · {p.amount or 0:,.2f} {p.currency or ''}".strip(),
-                order_url(p.order_id) if p.order_id else None) for p in _newest_first(rows)]
+                order_url(p.order_id) if p.order_id else None) for p in rows]
 
 
 def find_coupons(match: Matcher) -> list[Hit]:
-    rows = sorted(matching(match, (Coupon.id, Coupon.code, Coupon.name, Coupon.is_active), Coupon.code),
-                  key=lambda c: c.code or "")[:PER_KIND]
+    rows = db.session.scalars(select(Coupon).where(match(Coupon.code)).order_by(Coupon.code).limit(PER_KIND + 1))
     own = match.user.can("coupons.view")
     return [Hit("coupon", c.code, f"{c.name or ''}{'' if c.is_active else ' (inactive)'}".strip(),
                 url_for("coupons.coupon_detail", key=coupon_key(c)) if own else orders_url(coupon=c.code))
@@ -198,10 +185,10 @@ def find_coupons(match: Matcher) -> list[Hit]:
 
 
 def find_products(match: Matcher) -> list[Hit]:
-    products = sorted(matching(match, (Product.id, Product.sku, Product.name), Product.sku),
-                      key=lambda p: p.sku or "")[:PER_KIND]
-    variants = sorted(matching(match, (ProductVariant.id, ProductVariant.sku, ProductVariant.name),
-                               ProductVariant.sku), key=lambda v: v.sku or "")[:PER_KIND]
+    products = list(db.session.scalars(select(Product).where(match(Product.sku)).order_by(Product.sku)
+                                       .limit(PER_KIND + 1)))
+    variants = list(db.session.scalars(select(ProductVariant).where(match(ProductVariant.sku))
+                                       .order_by(ProductVariant.sku).limit(PER_KIND + 1)))
     hits = [Hit("product", p.sku, p.name or "", orders_url(sku=p.sku)) for p in products]
     hits += [Hit("product", v.sku, f"variant {v.name or ''}".strip(), orders_url(sku=v.sku)) for v in variants]
     return hits
@@ -221,6 +208,14 @@ FINDERS: tuple[tuple[str, str, Callable[[Matcher], list[Hit]]], ...] = (
 
 
 @dataclass
+class Group:
+    heading: str
+    hits: list[Hit]  # PER_KIND at most
+    more: bool  # more matched than are shown
+    see_all: str | None  # the list filtered by the term, when there are more and one exists
+
+
+@dataclass
 class Results:
     term: str
     hits: list[Hit] = field(default_factory=list)
@@ -236,11 +231,19 @@ class Results:
             return self.hits[0]
         return None
 
-    def grouped(self) -> list[tuple[str, list[Hit]]]:
+    def grouped(self) -> list[Group]:
         groups: dict[str, list[Hit]] = {}
         for hit in self.hits:
             groups.setdefault(hit.kind, []).append(hit)
-        return [(KINDS[kind][0], groups[kind]) for kind in KINDS if kind in groups]
+        return [self._group(kind, groups[kind]) for kind in KINDS if kind in groups]
+
+    def _group(self, kind: str, hits: list[Hit]) -> Group:
+        more = len(hits) > PER_KIND
+        see_all = None
+        if more and kind in SEE_ALL:
+            endpoint, argument = SEE_ALL[kind]
+            see_all = list_url(endpoint, **{argument: self.term})
+        return Group(KINDS[kind][0], hits[:PER_KIND], more, see_all)
 
 
 def allowed_kinds(user) -> set[str]:

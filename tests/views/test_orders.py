@@ -322,6 +322,19 @@ def test_order_page_gathers_every_database_in_bounded_queries(auth, client, full
     assert count_queries.count == queries
 
 
+def test_order_page_reads_each_table_once_and_its_panels_read_nothing(auth, client, full_order, count_queries):
+    _, number = full_order
+    auth.login("support")
+    count_queries.statements.clear()
+    html = client.get(f"/orders/{number}").get_data(as_text=True)
+    assert 'id="order-refunds"' in html and 'id="order-returns"' in html and "RMA-" in html
+    reads = [re.search(r"\bFROM (\w+)", sql) for sql in count_queries.statements if sql.lstrip().upper().startswith("SELECT")]
+    tables = [m.group(1) for m in reads if m]
+    for table in ("payments", "payment_refunds", "payment_transactions", "return_requests", "return_items",
+                  "orders", "order_items", "shipments", "coupon_usage"):
+        assert tables.count(table) <= 1, (table, tables)
+
+
 def test_unknown_order_is_404(auth, client):
     auth.login("support")
     response = client.get("/orders/ORD-NOPE")
