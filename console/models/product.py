@@ -230,5 +230,4 @@ class ProductSearchHistory(ProductModel):
 
 
 # --- indexes the screens rely on (console/models/indexing.py) ------------------------------
-prefix_index("ix_products_sku_prefix", Product.sku, "search: SKU prefix")
 prefix_index("ix_product_variants_sku_prefix", ProductVariant.sku, "search: variant SKU prefix")
