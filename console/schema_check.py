@@ -59,7 +59,8 @@ def expected_columns(bind_key: str) -> dict[str, list[str]]:
 def serves(index: Index) -> str:
     if "serves" in index.info:
         return index.info["serves"]
-    return f"filters and sorts on {index.table.name}." + ", ".join(c.name for c in index.columns)
+    columns = ", ".join(c.name for c in index.columns)
+    return f"filters and sorts on {index.table.name}.{columns}" if columns else f"{index.table.name} ({index.name})"
 
 
 def declared_indexes(bind_key: str) -> list[Index]:
@@ -70,7 +71,10 @@ def declared_indexes(bind_key: str) -> list[Index]:
 
 def applies(index: Index, dialect: str) -> bool:
     only = index.info.get("only")
-    return only is None or only == dialect
+    condition = getattr(index, "_ddl_if", None)  # Index(...).ddl_if(dialect=...) (SQLAlchemy 2.0)
+    if only is None and condition is not None and condition.dialect:
+        only = condition.dialect
+    return only is None or only == dialect or (not isinstance(only, str) and dialect in only)
 
 
 def invalid_indexes(conn) -> set[str]:
