@@ -97,11 +97,18 @@ def live_index_names(conn) -> set[str]:
 def index_gaps(conn, present_tables: set[str], bind_key: str) -> tuple[list[MissingIndex], list[MissingIndex]]:
     """(missing, skipped) declared indexes of the bind behind ``conn``."""
     dialect = conn.dialect.name
-    trigram = dialect == "postgresql" and has_trigram(conn)
-    broken = invalid_indexes(conn) if dialect == "postgresql" else set()
-    live = live_index_names(conn)
+    declared = declared_indexes(bind_key)
+    wants_trigram = any(i.info.get("extension") == TRIGRAM_EXTENSION for i in declared)
+    trigram = dialect == "postgresql" and wants_trigram and has_trigram(conn)
+    if dialect == "postgresql":  # names and validity in one catalog query
+        rows = conn.execute(text(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relnamespace = current_schema()::regnamespace")).all()
+        live, broken = {name for name, _ in rows}, {name for name, valid in rows if not valid}
+    else:
+        live, broken = live_index_names(conn), set()
     missing, skipped = [], []
-    for index in declared_indexes(bind_key):
+    for index in declared:
         table = index.table.name
         if table not in present_tables or not applies(index, dialect):
             continue
