@@ -31,6 +31,8 @@ ENTITY_PAGES = {
     "user": "/customers/{id}",
     "product": "/inventory/{id}",
     "shipment": "/shipments/{id}",
+    "email_template": "/templates/{id}",
+    "notification": "/notifications/{id}",
 }
 STANDARD_KEYS = ("entity", "entity_id", "before", "after")
 SUMMARY_LIMIT = 160

@@ -204,3 +204,12 @@ def test_notification_db_down_answers_503(database_urls, installed):
         assert client.get("/templates/order_cancelled").status_code == 503
 
 
+
+
+def test_hostile_keys_answer_404_not_500(installed, auth, client):
+    auth.login("marketing")
+    for url in ("/templates/%00", "/templates/a%00b", "/templates/order_cancelled/versions/after:%00"):
+        assert client.get(url).status_code == 404, url
+    assert client.post("/templates/%00/preview", data={}).status_code == 404
+    response = client.post("/templates/order_cancelled/preview", data={"subject": "x", "order_number": "O\x00"})
+    assert response.status_code == 200 and "NUL byte" in response.get_data(as_text=True)
