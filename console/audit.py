@@ -5,8 +5,11 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
+from sqlalchemy import insert
+
 from console.extensions import db
 from console.models.auth import SecurityAuditLog
+from console.models.types import new_id, utcnow
 
 
 def _plain(value):
@@ -31,3 +34,17 @@ def record(actor, action: str, entity: str, entity_id: str | None, *, before=Non
     )
     db.session.add(row)
     return row
+
+
+def record_many(actor, action: str, entries: list[dict]) -> int:
+    """Many rows of one ``action`` in a few batched INSERTs (a bulk stock update writes
+    one per product). Each entry holds ``entity``, ``entity_id``, ``before``, ``after``
+    and its details, as record() stores them; the caller commits."""
+    if not entries:
+        return 0
+    now = utcnow()
+    rows = [{"id": new_id(), "user_id": getattr(actor, "id", None), "action": action,
+             "ip_address": getattr(actor, "ip", None), "metadata_": _plain(entry), "created_at": now}
+            for entry in entries]
+    db.session.execute(insert(SecurityAuditLog), rows)
+    return len(rows)

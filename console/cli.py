@@ -145,6 +145,25 @@ def sync_refunds_command() -> None:
         raise SystemExit(1)
 
 
+@console_cli.command("expire-promotions")
+def expire_promotions_command() -> None:
+    """Expire every ACTIVE or PAUSED promotion whose end date has passed (safe to run
+    from cron; each one is audited, as done by the system)."""
+    from console.lookups import DatabaseUnavailable
+    from console.workflows.promotions import expire_past_end
+
+    try:
+        expired = expire_past_end()
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(f"{exc.bind_key}_db is unavailable: no promotion was expired past that point. "
+                                   "Run the command again once it is back.") from exc
+    if not expired:
+        click.echo("No promotion is past its end date.")
+        return
+    click.echo(f"Expired {len(expired)} promotion{'' if len(expired) == 1 else 's'}: "
+               + ", ".join(f"“{p.name}”" for p in expired) + ".")
+
+
 @console_cli.command("check-refs")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the report to this CSV file.")

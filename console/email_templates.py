@@ -128,12 +128,22 @@ SHIPPED: tuple[ShippedTemplate, ...] = (
         GREETING + "\n\na refund of {{ amount }} {{ currency }} for order {{ order_number }} has been issued.\n",
         _html(GREETING, "a refund of <strong>{{ amount }} {{ currency }}</strong> for order "
                         "{{ order_number }} has been issued.")),
+    ShippedTemplate(
+        "back_in_stock", ("Notify waiting customers (product page)",),
+        (FIRST_NAME, Variable("product_name", "The product's name (and variant) the customer waits for",
+                              "Trail Running Shoe (Size 42)"),
+         Variable("sku", "The product's SKU", "SHOE-TRAIL-42")),
+        "{{ product_name }} is back in stock",
+        GREETING + "\n\n{{ product_name }} ({{ sku }}) is back in stock. You asked us to tell you.\n",
+        _html(GREETING, "<strong>{{ product_name }}</strong> ({{ sku }}) is back in stock. "
+                        "You asked us to tell you.")),
 )
 BY_NAME = {t.name: t for t in SHIPPED}
 
 # The workflows' emails are about an order or a return the customer made: they are
 # transactional, so sent (and resent) whatever the customer's marketing preferences.
-TRANSACTIONAL = frozenset(BY_NAME)
+# A back-in-stock email is not: the customer's preferences decide.
+TRANSACTIONAL = frozenset(BY_NAME) - {"back_in_stock"}
 
 # "{first_name}": a field of the older, Python-style templates, which the Jinja syntax
 # prints as it stands.

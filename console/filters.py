@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import func, or_, select
 
 from console.extensions import db
+from console.forms import control_character
 from console.lookups import database
 from console.models.auth import User
 from console.models.order import Order
@@ -61,6 +62,10 @@ def text(args, name, errors) -> str:
     value = (args.get(name) or "").strip()
     if len(value) > MAX_TEXT:
         errors.append(f"The {name} filter is too long ({MAX_TEXT} characters at most).")
+        return ""
+    if control_character(value) is not None:
+        # PostgreSQL refuses NUL in a parameter; no id, number or name holds a control character.
+        errors.append(f"The {name} filter contains a control character; type plain text.")
         return ""
     return value
 

@@ -5,11 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, json_text, new_id, utcnow
 
 
 class AuthModel(db.Model):
@@ -113,6 +113,14 @@ class SecurityAuditLog(AuthModel):
     # "metadata" is reserved on declarative classes, so the attribute is metadata_.
     metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+# The history of one thing (a product's stock changes) and of one staff member's
+# actions, newest first, each read from one index however long the trail grows.
+Index("ix_security_audit_logs_entity_id_created_at",
+      json_text(SecurityAuditLog.__table__.c.metadata, "entity_id"), SecurityAuditLog.__table__.c.created_at)
+Index("ix_security_audit_logs_user_id_action_created_at", SecurityAuditLog.__table__.c.user_id,
+      SecurityAuditLog.__table__.c.action, SecurityAuditLog.__table__.c.created_at)
 
 
 class PasswordResetToken(AuthModel):

@@ -5,11 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class ProductModel(db.Model):
@@ -19,6 +19,13 @@ class ProductModel(db.Model):
 
 class Product(ProductModel):
     __tablename__ = "products"
+    # The products list's sort columns (console/screens/product_list.py), and its search
+    # by the start of a SKU or a name (pattern ops: prefix LIKE under any collation).
+    __table_args__ = (
+        *sort_indexes("products", "sku", "name", "price", "updated_at"),
+        Index("ix_products_sku_prefix", "sku", postgresql_ops={"sku": "varchar_pattern_ops"}),
+        Index("ix_products_lower_name_prefix", text("lower(name) varchar_pattern_ops")).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     sku: Mapped[str | None] = mapped_column(String, unique=True)
@@ -92,6 +99,9 @@ class ProductCategory(ProductModel):
 
 class ProductInventory(ProductModel):
     __tablename__ = "product_inventory"
+    # The products list by what is available (its default, lowest first), and the
+    # dashboard's low-stock figure.
+    __table_args__ = (Index("ix_product_inventory_available_quantity_product_id", "available_quantity", "product_id"),)
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), unique=True)
@@ -121,6 +131,11 @@ class ProductReview(ProductModel):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+# The moderation queue, oldest first: only the reviews still waiting are indexed.
+Index("ix_product_reviews_waiting", ProductReview.created_at, ProductReview.id,
+      postgresql_where=ProductReview.is_approved.is_not(True), sqlite_where=ProductReview.is_approved.is_not(True))
+
+
 class ProductTag(ProductModel):
     __tablename__ = "product_tags"
 
@@ -145,8 +160,15 @@ class ProductQuestion(ProductModel):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+# Questions waiting for an answer, oldest first.
+Index("ix_product_questions_unanswered", ProductQuestion.created_at, ProductQuestion.id,
+      postgresql_where=ProductQuestion.answer.is_(None), sqlite_where=ProductQuestion.answer.is_(None))
+
+
 class ProductStockAlert(ProductModel):
     __tablename__ = "product_stock_alerts"
+    # The back-in-stock alerts list's sort columns.
+    __table_args__ = sort_indexes("product_stock_alerts", "created_at", "expires_at")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)

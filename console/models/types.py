@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Index, Text
+from sqlalchemy import JSON, DateTime, Index, Text, literal_column
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import TypeDecorator
 
@@ -102,3 +104,30 @@ class UTCDateTime(TypeDecorator):
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 TextArray = JSON().with_variant(ARRAY(Text), "postgresql")
+
+
+class json_text(FunctionElement):
+    """A JSON column's top-level ``key`` as text, with the key written into the SQL
+    (``metadata ->> 'entity_id'`` on PostgreSQL, ``json_extract(metadata,
+    '$.entity_id')`` on SQLite), so an index on the same expression serves queries that
+    filter on it. (A bound key parameter would not match the index.)"""
+
+    type = Text()
+    inherit_cache = True
+
+    def __init__(self, column, key: str):
+        if not key.isidentifier():
+            raise ValueError(f"not a plain JSON key: {key!r}")
+        super().__init__(column, literal_column(f"'{key}'"))
+
+
+@compiles(json_text, "postgresql")
+def _json_text_postgresql(element, compiler, **kw):
+    column, key = element.clauses
+    return f"({compiler.process(column, **kw)} ->> {compiler.process(key, **kw)})"
+
+
+@compiles(json_text)
+def _json_text_sqlite(element, compiler, **kw):
+    column, key = element.clauses
+    return f"json_extract({compiler.process(column, **kw)}, '$.{key.name[1:]})"

@@ -20,6 +20,7 @@ from console.filters import date_range, text, within_days
 from console.links import route_exists
 from console.lookups import Lookups, fetch_in, target_or_missing
 from console.models.auth import SecurityAuditLog, User
+from console.models.types import json_text
 from console.screens.lists import ListScreen, Sort
 
 # entity name used in audit.record() -> the console page that shows it. A link is
@@ -29,8 +30,10 @@ ENTITY_PAGES = {
     "return_request": "/returns/{id}",
     "payment_refund": "/refunds/{id}",
     "user": "/customers/{id}",
-    "product": "/inventory/{id}",
+    "product": "/products/{id}",
     "shipment": "/shipments/{id}",
+    "coupon": "/coupons/{id}",
+    "promotion": "/promotions/{id}",
     "email_template": "/templates/{id}",
     "notification": "/notifications/{id}",
 }
@@ -79,7 +82,7 @@ def _statement(filters: ActivityFilters, lookups: Lookups | None = None):
     if filters.entity:
         stmt = stmt.where(log.metadata_["entity"].as_string() == filters.entity)
     if filters.entity_id:
-        stmt = stmt.where(log.metadata_["entity_id"].as_string() == filters.entity_id)
+        stmt = stmt.where(json_text(log.metadata_, "entity_id") == filters.entity_id)
     return within_days(stmt, log.created_at, filters.date_from, filters.date_to)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import case, func, or_, select
 
 from console.charts import Chart, column_chart, row_chart
@@ -184,14 +185,20 @@ class LowStock:
     reserved: int
 
 
+def low_stock_threshold() -> int:
+    """Available at or below this is low stock (``CONSOLE_LOW_STOCK``, default 5): the
+    dashboard's figure and the products list's low-stock filter agree on it."""
+    return int(current_app.config.get("LOW_STOCK_THRESHOLD", LOW_STOCK))
+
+
 def low_stock(now: datetime, limit: int = LOW_STOCK_ROWS) -> list[LowStock]:
-    """The products closest to running out (available <= LOW_STOCK), archived ones aside."""
+    """The products closest to running out (available <= the threshold), archived ones aside."""
     with database("product"):
         rows = db.session.execute(
             select(ProductInventory.product_id, Product.sku, Product.name,
                    ProductInventory.available_quantity, ProductInventory.reserved_quantity)
             .join(Product, Product.id == ProductInventory.product_id)
-            .where(ProductInventory.available_quantity <= LOW_STOCK,
+            .where(ProductInventory.available_quantity <= low_stock_threshold(),
                    or_(Product.status.is_(None), Product.status != "archived"))
             .order_by(ProductInventory.available_quantity, Product.sku).limit(limit)).all()
     return [LowStock(pid, sku, name, available or 0, reserved or 0) for pid, sku, name, available, reserved in rows]

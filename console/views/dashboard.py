@@ -17,4 +17,5 @@ bp.context_processor(links.template_helpers)
 def index():
     board = dashboard.collect(utcnow())
     return render_template("dashboard/index.html", board=board, revenue_chart=dashboard.revenue_chart,
-                           status_chart=dashboard.status_chart, low_stock_limit=dashboard.LOW_STOCK_ROWS)
+                           status_chart=dashboard.status_chart, low_stock_limit=dashboard.LOW_STOCK_ROWS,
+                           low_stock_threshold=dashboard.low_stock_threshold())

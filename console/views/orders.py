@@ -53,9 +53,9 @@ class NoteForm(ConsoleForm):
 @bp.app_template_global()
 def product_url(product_id: str | None) -> str | None:
     """The product's own screen when one is registered, else None (shown unlinked)."""
-    if product_id and "inventory.product_detail" in current_app.view_functions:
+    if product_id and "products.product_detail" in current_app.view_functions:
         try:
-            return url_for("inventory.product_detail", product_id=product_id)
+            return url_for("products.product_detail", key=product_id)
         except BuildError:
             return None
     return None

@@ -268,7 +268,7 @@ def _release_stock(actor, order_id: str) -> str | None:
             if item.product_id and item.quantity:
                 change_stock(actor, item.product_id, reserved=-item.quantity, variant_id=item.variant_id,
                              reason=f"order {order.order_number} cancelled", reference=order.order_number,
-                             commit=False)
+                             commit=False, kind="cancel", order_id=order.id, order_number=order.order_number)
         _mark(order, stock_released=True)
         audit.record(actor, "order.cancel_step", "order", order.id, step="stock_released",
                      order_number=order.order_number)

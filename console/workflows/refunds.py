@@ -38,6 +38,8 @@ the return_refunds row is created under that id, so each side finds the other by
 """
 from __future__ import annotations
 
+import re
+
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -283,8 +285,15 @@ def issue_refund(actor, payment_id: str, amount, *, key: str, reason: str, link:
         refund, created = _money_step(actor, payment_id, amount, key, reason, link or {})
     if not created:
         return RefundOutcome(refund, created=False)
-    failed, error = _run_steps(actor, refund.id)
-    return RefundOutcome(_reload(refund.id), created=True, failed_step=failed, error=error)
+    # The money has moved: from here on nothing may raise, or the caller would report
+    # a refund that happened as one that did not.
+    snapshot = refund  # a detached copy (_money_step)
+    failed, error = _run_steps(actor, snapshot.id)
+    try:
+        return RefundOutcome(_reload(snapshot.id), created=True, failed_step=failed, error=error)
+    except DatabaseUnavailable as exc:
+        return RefundOutcome(snapshot, created=True, failed_step=failed or STEP_ORDER[0],
+                             error=error or f"{exc.bind_key}_db is unavailable")
 
 
 def retry_refund(actor, refund_id: str) -> RefundOutcome:
@@ -307,6 +316,11 @@ def complete_refund(actor, refund_id: str) -> RefundOutcome:
     """Like retry_refund, but quiet when there is nothing to do (used by returns.process)."""
     failed, error = _run_steps(actor, refund_id)
     return RefundOutcome(_reload(refund_id), created=False, failed_step=failed, error=error)
+
+
+def _snapshot(refund: PaymentRefund) -> PaymentRefund:
+    """A detached copy of a just-committed refund, readable when payment_db is not."""
+    return PaymentRefund(**{column.key: getattr(refund, column.key) for column in PaymentRefund.__mapper__.column_attrs})
 
 
 def _reload(refund_id: str) -> PaymentRefund:
@@ -383,8 +397,9 @@ def _money_step(actor, payment_id: str, amount: Decimal, key: str, reason: str, 
         db.session.flush()
         if payment.status != "REFUNDED" and is_fully_refunded(payment):
             payment.status = "REFUNDED"
+        copy = _snapshot(refund)  # taken before the commit expires it
         db.session.commit()
-        return refund, True
+        return copy, True
     except IntegrityError:
         # The same key, committed a moment ago for the same payment by a concurrent request.
         db.session.rollback()

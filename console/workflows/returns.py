@@ -504,7 +504,8 @@ def _restock(actor, return_id: str, item_id: str) -> bool:
     with database("product"):
         try:
             change_stock(actor, item.product_id, on_hand=item.quantity or 0, variant_id=item.variant_id,
-                         reason="return received", reference=f"{request.rma_number}:{item.id}", commit=False)
+                         reason="return received", reference=f"{request.rma_number}:{item.id}", commit=False,
+                         kind="return", return_id=request.id, rma_number=request.rma_number)
             markers[item_id] = "done"
         except StockError as exc:
             # Adding stock fails only when the product has no inventory record any more:
