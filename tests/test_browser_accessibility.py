@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from console.demo.seed import DEMO_STAFF_PASSWORD, seed_demo
 from console.extensions import db
+from console.models.notification import Notification
 from console.models.order import Order
 from console.models.returns import ReturnRequest
 from console.models.user import UserProfile
@@ -38,6 +39,7 @@ def demo(app):
         customer = db.session.scalars(select(UserProfile.user_id).limit(1)).one()
         rma = db.session.scalars(select(ReturnRequest.rma_number).limit(1)).one()
         processing = db.session.scalars(select(Order.order_number).where(Order.status == "processing").limit(1)).one()
+        failed = db.session.scalars(select(Notification.id).where(Notification.status == "FAILED").limit(1)).one()
         # One sample address for each screen that takes a key; a new screen with a key
         # needs a line here, or test_every_screen_for_every_role fails and names it.
         return {
@@ -46,6 +48,10 @@ def demo(app):
             "returns.new_return": f"/orders/{order.order_number}/returns/new",
             "returns.return_detail": f"/returns/{rma}",
             "processing": f"/orders/{processing}",
+            "email_templates.edit_template": "/templates/order_shipped",
+            # No version is saved in the demo data: the page that says so.
+            "email_templates.version_diff": "/templates/order_shipped/versions/after:none",
+            "notifications.notification_detail": f"/notifications/{failed}",
         }
 
 
