@@ -26,6 +26,7 @@ from console import audit, ratelimit, sessions
 from console.extensions import db
 from console.lookups import DatabaseUnavailable, database
 from console.models.auth import PasswordResetToken, User, UserRole
+from console.models.notification import Notification
 from console.models.types import utcnow
 from console.permissions import STAFF_ROLES
 from console.staff import staff_roles_of
@@ -79,9 +80,10 @@ def _queue_email(user: User, template: str, variables: dict, key: str) -> bool:
     try:
         with database("notification"):
             notification = queue(user.id, template, variables, key=key)
-            if notification.template_id is None:  # no template of that name: the text above
-                notification.subject = subject.format(**variables)
-                notification.body = body.format(**variables)
+            if notification is None:  # no active template of that name: the text above
+                db.session.add(Notification(
+                    user_id=user.id, type="EMAIL", subject=subject.format(**variables),
+                    body=body.format(**variables), status="PENDING", metadata_={"template": template, "key": key}))
             db.session.commit()
         return True
     except DatabaseUnavailable:
