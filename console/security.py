@@ -65,14 +65,23 @@ CONTROL_REFUSED = ("The address or the form holds a control character (such as a
                    "accepts. Remove it (retype the text rather than pasting it) and try again.")
 
 
-def _problem(params) -> str | None:
+# The fields that hold a whole document: an email template's bodies, which the editor
+# takes up to 100,000 characters (console/templating.py MAX_SOURCE) and refuses beyond
+# with its own message; here only what is far longer still.
+DOCUMENT_FIELDS = {endpoint: ("body_html", "body_text") for endpoint in (
+    "email_templates.save_template", "email_templates.preview_template", "email_templates.send_test")}
+MAX_DOCUMENT_CHARS = 200_000
+
+
+def _problem(params, documents=()) -> str | None:
     for key, value in params.items(multi=True):
         if not isinstance(value, str):
             continue
         if CONTROL_IN_PATH.search(key) or CONTROL_IN_VALUE.search(value):
             return CONTROL_REFUSED
-        if len(key) > MAX_VALUE_CHARS or len(value) > MAX_VALUE_CHARS:
-            return TOO_LONG.format(limit=MAX_VALUE_CHARS)
+        limit = MAX_DOCUMENT_CHARS if key in documents else MAX_VALUE_CHARS
+        if len(key) > MAX_VALUE_CHARS or len(value) > limit:
+            return TOO_LONG.format(limit=limit)
     return None
 
 
@@ -85,7 +94,8 @@ def refuse_control_characters():
         problem = TOO_LONG.format(limit=MAX_PATH_CHARS)
     else:
         problem = _problem(request.args) or (
-            _problem(request.form) if request.method not in ("GET", "HEAD") else None)
+            _problem(request.form, DOCUMENT_FIELDS.get(request.endpoint or "", ()))
+            if request.method not in ("GET", "HEAD") else None)
     if problem:
         # The error page is drawn as for a visitor, so not even the session is read.
         g._login_user = current_app.login_manager.anonymous_user()

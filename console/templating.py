@@ -285,7 +285,7 @@ def check(parts: Mapping[str, str], declared: Iterable[str]) -> list[str]:
 
 # --- rendering -------------------------------------------------------------------------------
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=128)
 def _compiled(source: str, part: str):
     tree = _parse(source, part)
     try:

@@ -33,6 +33,8 @@ ENTITY_PAGES = {
     "product": ("products.product_detail", "key"),
     "coupon": ("coupons.coupon_detail", "key"),
     "promotion": ("promotions.promotion_detail", "key"),
+    "email_template": ("email_templates.edit_template", "key"),
+    "notification": ("notifications.notification_detail", "notification_id"),
 }
 STANDARD_KEYS = ("entity", "entity_id", "before", "after")
 SUMMARY_LIMIT = 160

@@ -278,8 +278,14 @@ def notification_page(notification_id: str) -> NotificationPage | None:
                 break
             resends.append(nxt)
             follow = (nxt.metadata_ or {}).get("resent_as") if isinstance(nxt.metadata_, dict) else None
-        key_source = original if original is not None else notification
-        key = str(((key_source.metadata_ or {}) if isinstance(key_source.metadata_, dict) else {}).get("key") or "")
+        # A resend's key names its original: follow resend_of up to the first message.
+        root, hops = original if original is not None else notification, 0
+        while hops < 20 and isinstance(root.metadata_, dict) and root.metadata_.get("resend_of"):
+            parent = db.session.get(Notification, root.metadata_["resend_of"])
+            if parent is None:
+                break
+            root, hops = parent, hops + 1
+        key = str((root.metadata_ if isinstance(root.metadata_, dict) else {}).get("key") or "")
     lookups = Lookups()
     [row] = decorate([notification], lookups)
     profile = _one(lookups, "user", "user_profiles", "user_id", notification.user_id)

@@ -128,7 +128,8 @@ def _resend_locked(actor, original: Notification) -> Resent:
 def resend(actor, notification_id: str) -> Resent:
     """Queue a FAILED or BOUNCED notification again, once (see the module's text)."""
     with database("notification"):
-        original = db.session.get(Notification, notification_id) if notification_id else None
+        valid = notification_id and len(notification_id) <= 64 and "\x00" not in notification_id
+        original = db.session.get(Notification, notification_id) if valid else None
         if original is None:
             raise WorkflowError("That notification does not exist.", 404)
         if original.status not in RESENDABLE:

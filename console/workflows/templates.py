@@ -94,7 +94,7 @@ class Draft:
 def find_template(key: str) -> EmailTemplate | None:
     """A template by id or by name (notification_db)."""
     key = (key or "").strip()
-    if not key or len(key) > 200:
+    if not key or len(key) > 200 or "\x00" in key:
         return None
     return db.session.scalar(select(EmailTemplate).where(or_(EmailTemplate.id == key, EmailTemplate.name == key))
                              .limit(1))

@@ -154,3 +154,20 @@ def test_dashboard_failed_figure_and_rows_link_to_the_log(app, auth, client):
     figure = html[html.index('id="kpi-notifications"'):html.index('id="revenue"')]
     assert 'href="/notifications?status=failed"' in figure and 'href="/notifications?status=FAILED"' in figure
     assert f'href="/notifications/{failed_id}"' in html
+
+
+def test_hostile_ids_answer_404_not_500(auth, client):
+    auth.login("support")
+    assert client.get("/notifications/%00").status_code == 400  # the console's guard
+    assert client.get("/notifications/" + "x" * 1500).status_code == 404
+    assert client.post("/notifications/" + "x" * 1500 + "/resend").status_code == 404
+    assert client.post("/notifications/%C3%A9%20x/resend").status_code == 404
+    assert client.get("/notifications?error=" + "%00").status_code == 400
+
+
+def test_activity_links_a_resend_to_its_notification(app, auth, client):
+    [failed_id] = notifications(app, ("FAILED",))
+    auth.login("admin")
+    client.post(f"/notifications/{failed_id}/resend")
+    html = client.get("/activity?action=notification.").get_data(as_text=True)
+    assert f'href="/notifications/{failed_id}"' in html

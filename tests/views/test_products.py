@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from console import email_templates
 from console.demo.builders import make_customer, make_product, make_variant
 from console.extensions import db
 from console.models.notification import Notification
@@ -170,6 +171,7 @@ def test_notify_button_appears_when_stock_is_back_and_queues_once(app, auth, cli
     auth.login("warehouse")
     pid = product(app, "BACK-1", stock=0, reserved=0)
     with app.app_context():
+        email_templates.install()  # as init-db does: the back_in_stock email
         for n in range(2):
             user, _ = make_customer(f"wait{n}@example.com", "Wait", str(n))
             db.session.add(ProductStockAlert(product_id=pid, user_id=user.id, email=user.email, notified=False,
