@@ -59,6 +59,10 @@ def database_binds(instance_dir: Path | None = None) -> dict[str, dict]:
     return {key: bind_config(bind_url(key, instance_dir)) for key in BIND_KEYS}
 
 
+def _roles(text: str) -> tuple[str, ...]:
+    return tuple(role.strip() for role in text.split(",") if role.strip())
+
+
 # Signs sessions and CSRF tokens; good enough on a laptop, refused in production.
 DEV_SECRET_KEY = "dev-only-secret-change-me"
 
@@ -76,6 +80,23 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=int(os.environ.get("CONSOLE_IDLE_MINUTES", "30")))
     SESSION_REFRESH_EACH_REQUEST = True
+    # However busy, a session ends this long after sign-in (enforced on the server).
+    SESSION_MAX_HOURS = float(os.environ.get("CONSOLE_SESSION_MAX_HOURS", "12"))
+    # Staff holding one of these roles must use two-step sign-in: until enrolled they
+    # can only enrol. Comma-separated; empty for none. Development relaxes it below.
+    MFA_REQUIRED_ROLES = _roles(os.environ.get("CONSOLE_MFA_REQUIRED_ROLES", "admin,finance"))
+    # Invitation and password links: how long they work, and the address they start
+    # with. Without CONSOLE_PUBLIC_URL the address the request came to is used, which
+    # production refuses for "forgot password" (a forged Host header would otherwise
+    # choose where the link points).
+    INVITATION_HOURS = 72
+    PASSWORD_RESET_HOURS = 1
+    PUBLIC_URL = os.environ.get("CONSOLE_PUBLIC_URL", "").rstrip("/")
+    PASSWORD_RESET_IP_LIMIT = 10  # "forgot password" requests per address per window
+    PASSWORD_RESET_EMAIL_LIMIT = 3  # links sent to one email per window
+    PASSWORD_RESET_WINDOW_SECONDS = 3600
+    # Strict-Transport-Security max-age; 0 sends none (production sets it).
+    HSTS_SECONDS = 0
     PAGE_SIZE = 50
     # Available at or below this is "low stock": the dashboard's figure and the products list's filter.
     LOW_STOCK_THRESHOLD = int(os.environ.get("CONSOLE_LOW_STOCK", "5"))
@@ -94,10 +115,18 @@ class Config:
     PROXY_HOPS = int(os.environ.get("CONSOLE_PROXY_HOPS", "0"))
 
 
+class DevelopmentConfig(Config):
+    # `make run` serves demo logins without two-step sign-in: nobody is forced to
+    # enrol unless CONSOLE_MFA_REQUIRED_ROLES says so.
+    MFA_REQUIRED_ROLES = _roles(os.environ.get("CONSOLE_MFA_REQUIRED_ROLES", ""))
+
+
 class ProductionConfig(Config):
     REQUIRE_SECRET_KEY = True  # create_app() refuses to start with the development key
+    REQUIRE_PUBLIC_URL = True  # for links in emails sent to whoever asks
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    HSTS_SECONDS = int(os.environ.get("CONSOLE_HSTS_SECONDS", str(365 * 24 * 3600)))
 
 
 class TestConfig(Config):
@@ -107,6 +136,7 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = False  # the CSRF tests switch it back on
     BCRYPT_ROUNDS = 4  # fast hashes in tests; production uses 12
     SALES_RANKING_SECONDS = 0  # each test sells afresh: no remembered "units sold" ranking
+    MFA_REQUIRED_ROLES = ()  # the tests of required MFA switch it on
 
 
-CONFIGS = {"development": Config, "production": ProductionConfig, "testing": TestConfig}
+CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}

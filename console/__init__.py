@@ -46,7 +46,6 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
 def register_extensions(app: Flask) -> None:
     from console.extensions import csrf, db, htmx, login_manager
-    from console.staff import load_staff
 
     db.init_app(app)
     csrf.init_app(app)
@@ -55,26 +54,41 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
-    # A new session id at sign-in comes from Flask's session rotation in auth views;
-    # "strong" also drops the session if the client fingerprint changes.
-    login_manager.session_protection = "strong"
+    # Sessions are held on the server (console/sessions.py): what ends one is its
+    # user_sessions row, checked on every request. Flask-Login's own protection would
+    # add nothing: "strong" is downgraded to "basic" for permanent sessions, and
+    # "basic" only marks a session not fresh, which nothing here asks for.
+    login_manager.session_protection = None
 
     @login_manager.user_loader
-    def load_user(user_id: str):
+    def load_user(token: str):
         from flask import request
 
-        from console.lookups import DatabaseUnavailable
+        from console.lookups import DatabaseUnavailable, database
+        from console.sessions import current
+        from console.staff import StaffUser, mfa_required_for
         try:
-            return load_staff(user_id, ip=request.remote_addr)
+            with database("auth"):
+                live = current(token)
         except DatabaseUnavailable:
             return None
+        if live is None:
+            return None
+        return StaffUser(id=live.user_id, email=live.email, roles=live.roles, ip=request.remote_addr,
+                         session_token=token, session_id=live.id,
+                         must_enrol_mfa=mfa_required_for(live.roles) and not live.mfa_enabled)
 
 
 def register_security(app: Flask) -> None:
-    from console.security import apply_security_headers, keep_session_fresh
+    from console.security import (
+        apply_security_headers, keep_session_fresh, refuse_control_characters, send_to_mfa_enrolment,
+    )
 
-    app.after_request(apply_security_headers)
+    # First of all: refused input never reaches a database.
+    app.before_request(refuse_control_characters)
     app.before_request(keep_session_fresh)
+    app.before_request(send_to_mfa_enrolment)
+    app.after_request(apply_security_headers)
 
 
 def register_templates(app: Flask) -> None:

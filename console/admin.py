@@ -23,6 +23,7 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import JSON, Text
+from sqlalchemy.exc import InvalidRequestError
 
 from config import BIND_KEYS
 from console.extensions import db
@@ -34,6 +35,7 @@ from console.permissions import forbidden_message
 
 PERMISSION = "data.browse"
 PAGE_SIZE = 50
+MAX_PAGE = 1_000_000
 
 # The obvious text keys staff search by, where a table has them.
 SEARCH_KEYS = ("email", "order_number", "rma_number", "tracking_number", "sku", "product_sku", "code", "name")
@@ -177,13 +179,29 @@ class TableView(AdminOnly, ModelView):
                          endpoint=f"data_{bind_key}_{table.name}", url=f"{bind_key}/{table.name}")
 
     # A database that is down gives the console's 503 page naming it, not a 500.
-    def get_list(self, *args, **kwargs):
+    def get_list(self, page, *args, **kwargs):
+        if page is not None and not 0 <= page <= MAX_PAGE:
+            # Far beyond any table (and beyond what an OFFSET may hold): say so.
+            abort(400, f"There is no page {page + 1} here: pages run from 1 upwards; use search or the "
+                       "filters to get further into a table.")
         with database(self.bind_key):
-            return super().get_list(*args, **kwargs)
+            return super().get_list(page, *args, **kwargs)
 
     def get_one(self, id):
         with database(self.bind_key):
-            return super().get_one(id)
+            try:
+                return super().get_one(id)
+            except InvalidRequestError:  # Flask-Admin reads "a,b" as a two-column key
+                return None
+
+
+def _declare_language(response):
+    """Flask-Admin's page frame (its admin/base.html) opens with a bare ``<html>`` and has
+    no block around it: name the page's language there, as templates/base.html does."""
+    if (request.path.startswith("/data/") and response.mimetype == "text/html"
+            and not response.direct_passthrough):
+        response.set_data(response.get_data().replace(b"<html>", b'<html lang="en">', 1))
+    return response
 
 
 def register_admin(app) -> None:
@@ -192,6 +210,7 @@ def register_admin(app) -> None:
                   index_view=DataIndexView(name="Databases", url="/data", endpoint="data"),
                   theme=Bootstrap4Theme(base_template="data/base.html", fluid=True))
     admin.databases = []
+    app.after_request(_declare_language)
     for bind_key in BIND_KEYS:
         views = [TableView(model, bind_key) for model in models_of(bind_key)]
         admin.add_views(*views)

@@ -58,7 +58,8 @@ class Chart:
 def column_chart(points: list[tuple[str, object, str | None, str]], *, width: int = 760, height: int = 240,
                  tick_format=str, ticks: int = 4, label_every: int = 5) -> Chart:
     """Vertical bars, one per (label, value, href, title), left to right."""
-    left, right, top, bottom = 64, 8, 10, 26
+    # The right margin leaves room for half of the last day's label, centred on its bar.
+    left, right, top, bottom = 64, 22, 10, 26
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = nice_ceiling(max((Decimal(v) for _, v, _, _ in points), default=0))
     slot = plot_w / max(len(points), 1)

@@ -14,8 +14,14 @@ console_cli = AppGroup("console", help="Operations console commands.")
 @console_cli.command("init-db")
 def init_db() -> None:
     """Create every table in its own database (existing tables are left alone)."""
+    from console.email_templates import install
+
     db.create_all(bind_key=list(BIND_KEYS))
     click.echo(f"Created missing tables in {len(BIND_KEYS)} databases: {', '.join(BIND_KEYS)}.")
+    added = install()
+    db.session.commit()
+    click.echo(f"Installed the email templates the workflows need: {', '.join(t.name for t in added)}."
+               if added else "The workflows' email templates were already installed.")
 
 
 @console_cli.command("refs")
@@ -137,6 +143,25 @@ def sync_refunds_command() -> None:
     if tally["needs_attention"] or tally["refused"]:
         click.echo("Some refunds need attention: see the refunds screen (status “needs attention”).", err=True)
         raise SystemExit(1)
+
+
+@console_cli.command("expire-promotions")
+def expire_promotions_command() -> None:
+    """Expire every ACTIVE or PAUSED promotion whose end date has passed (safe to run
+    from cron; each one is audited, as done by the system)."""
+    from console.lookups import DatabaseUnavailable
+    from console.workflows.promotions import expire_past_end
+
+    try:
+        expired = expire_past_end()
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(f"{exc.bind_key}_db is unavailable: no promotion was expired past that point. "
+                                   "Run the command again once it is back.") from exc
+    if not expired:
+        click.echo("No promotion is past its end date.")
+        return
+    click.echo(f"Expired {len(expired)} promotion{'' if len(expired) == 1 else 's'}: "
+               + ", ".join(f"“{p.name}”" for p in expired) + ".")
 
 
 @console_cli.command("check-refs")

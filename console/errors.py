@@ -12,7 +12,8 @@ MESSAGES = {
     404: ("Not found", "Nothing here. Check the address, or search from the box above."),
     405: ("Method not allowed", "This address does not accept that kind of request."),
     409: ("Conflict", "Someone else changed this at the same time. Reload and try again."),
-    500: ("Something went wrong", "The error has been logged. Nothing was half-saved; try again."),
+    500: ("Something went wrong", "The error has been logged. Before trying again, reload the page to see "
+                                   "whether part of it was saved."),
 }
 
 

@@ -27,10 +27,14 @@ from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import EmailField, Field, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    EmailField, Field, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, StopValidation, ValidationError
-from wtforms.widgets import TextInput
+from wtforms.validators import DataRequired, EqualTo, Length, StopValidation, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget, TextInput
+
+from console.permissions import STAFF_ROLES
 
 # --- limits ------------------------------------------------------------------------------
 
@@ -381,8 +385,38 @@ class MfaCodeForm(ConsoleForm):
     code = StringField("Code", validators=[DataRequired(), Length(max=32)])
 
 
+# --- invitations and passwords -------------------------------------------------------------
+
+def _at_least_one(form, field):
+    # Not DataRequired: its "required" flag would make every checkbox required in the browser.
+    if not field.data:
+        raise ValidationError("Choose at least one role.")
+
+
+class InviteStaffForm(ConsoleForm):
+    email = EmailField("Email", validators=[DataRequired(message="Type the email the invitation goes to."),
+                                            Length(max=254)])
+    roles = SelectMultipleField("Roles", choices=list(STAFF_ROLES), validators=[_at_least_one],
+                                widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+
+
+class ForgotPasswordForm(ConsoleForm):
+    email = EmailField("Email", validators=[DataRequired(message="Type the email of your console account."),
+                                            Length(max=254)])
+
+
+class SetPasswordForm(ConsoleForm):
+    # The strength rules are the same as `console create-staff` (workflows/staff.py).
+    password = PasswordField("New password", validators=[DataRequired(message="Choose a password."),
+                                                         Length(max=128)])
+    confirm = PasswordField("The same password again", validators=[
+        DataRequired(message="Type the password a second time."),
+        EqualTo("password", message="The two passwords differ: type the same one twice.")])
+
+
 __all__ = [
-    "ChoiceField", "ConsoleForm", "DecimalNumberField", "LoginForm", "MfaCodeForm", "MoneyField", "NoteField", "TextField", "WholeNumberField",
+    "ChoiceField", "ConsoleForm", "DecimalNumberField", "ForgotPasswordForm", "InviteStaffForm", "LoginForm",
+    "SetPasswordForm", "MfaCodeForm", "MoneyField", "NoteField", "TextField", "WholeNumberField",
     "ValidationError", "currency_decimals", "parse_money", "parse_whole_number", "control_character",
     "NOTE_MAX", "NAME_MAX", "MONEY_INTEGER_DIGITS",
 ]

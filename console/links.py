@@ -2,11 +2,30 @@
 (orders, returns, refunds) and fall back gracefully while that screen is absent."""
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+import re
+from urllib.parse import quote, urlencode, urlsplit
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
+
+
+# Browsers drop tabs and line breaks anywhere in a URL and treat "\\" as "/", so
+# "/\t/evil.example" or "/\\evil.example" would leave the site: any of them disqualifies.
+_NOT_IN_LOCAL_PATH = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def local_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this site, else None. The one check for every
+    "next" or "back to" value a request carries, before it becomes a redirect."""
+    if not target or len(target) > 2048 or _NOT_IN_LOCAL_PATH.search(target):
+        return None
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 def route_exists(path: str) -> bool:
@@ -72,3 +91,15 @@ def data_browser_url(bind_key: str, table: str, column: str, operation: str, val
 def template_helpers() -> dict:
     return {"order_url": order_url, "orders_url": orders_url, "list_url": list_url,
             "return_url": return_url, "refund_url": refund_url, "data_browser_url": data_browser_url}
+
+
+def password_link_maker(trust_request_host: bool = True):
+    """``token -> absolute link`` to the set-password page, for invitation and reset
+    emails: CONSOLE_PUBLIC_URL, else the address this request came to when that may be
+    trusted (an admin's own request); None when neither."""
+    base = current_app.config.get("PUBLIC_URL")
+    if not base:
+        if not trust_request_host:
+            return None
+        base = request.url_root.rstrip("/")
+    return lambda token: base + url_for("auth.set_password", token=token)

@@ -32,8 +32,11 @@ PERMISSIONS = {
     "catalog.prices": "change product prices",
     "catalog.status": "change a product's status and visibility",
     "catalog.reviews": "moderate product reviews and answer questions",
-    "marketing.view": "see coupons, promotions and templates",
-    "marketing.manage": "change coupons, promotions and templates",
+    "coupons.view": "see coupons and promotions, their usage reports and exports",
+    "coupons.manage": "create, edit, generate, disable and delete coupons; create, edit and change the status of promotions",
+    "templates.manage": "see and edit email templates, preview them, send tests and revert versions",
+    "notifications.view": "read the notification log and open each notification",
+    "notifications.resend": "resend failed or bounced notifications",
     "activity.view": "read the staff activity (audit) log",
     "staff.manage": "manage staff roles, locks and MFA",
     "databases.view": "see database health",
@@ -49,17 +52,19 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "support": EVERY_STAFF | frozenset({
         "dashboard.view", "orders.view", "orders.manage", "orders.ship",
         "customers.view", "customers.manage", "returns.view", "returns.manage",
-        "returns.receive", "refunds.view", "refunds.issue", "inventory.view",
+        "returns.receive", "refunds.view", "refunds.issue", "inventory.view", "coupons.view",
+        "notifications.view", "notifications.resend",
     }),
     "warehouse": EVERY_STAFF | frozenset({
         "dashboard.view", "orders.view", "orders.ship", "returns.view",
         "returns.receive", "inventory.view", "inventory.manage", "inventory.bulk", "inventory.alerts",
     }),
-    "marketing": EVERY_STAFF | frozenset({"dashboard.view", "marketing.view", "marketing.manage", "customers.view",
-                                          "inventory.view", "catalog.prices", "catalog.status", "catalog.reviews"}),
+    "marketing": EVERY_STAFF | frozenset({"dashboard.view", "customers.view",
+                                          "inventory.view", "catalog.prices", "catalog.status", "catalog.reviews",
+                                          "coupons.view", "coupons.manage", "templates.manage", "notifications.view"}),
     "finance": EVERY_STAFF | frozenset({
         "dashboard.view", "orders.view", "customers.view", "returns.view",
-        "refunds.view", "refunds.issue", "databases.view",
+        "refunds.view", "refunds.issue", "databases.view", "coupons.view",
     }),
 }
 

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+from flask import current_app
 from sqlalchemy import select
 
 from console.extensions import db
 from console.models.auth import Role, User, UserRole
 from console.models.types import utcnow
-from console.permissions import STAFF_ROLES, permissions_of
+from console.permissions import EVERY_STAFF, STAFF_ROLES, permissions_of
 
 # locked_until of an account locked "until unlocked" (staff or customer): far enough to never pass.
 LOCKED_UNTIL_UNLOCKED = datetime(9999, 12, 31, tzinfo=timezone.utc)
@@ -23,10 +24,17 @@ class StaffUser:
     email: str
     roles: frozenset[str]
     ip: str | None = None
+    # The server-side session this request belongs to (console/sessions.py); None for
+    # a StaffUser made outside a request (the command line, the demo seeder, tests).
+    session_token: str | None = None
+    session_id: str | None = None
+    # Holds a role that requires two-step sign-in but has not enrolled: until then the
+    # member may only enrol (or sign out), so every other permission is withheld.
+    must_enrol_mfa: bool = False
     permissions: frozenset[str] = field(init=False)
 
     def __post_init__(self):
-        self.permissions = permissions_of(self.roles)
+        self.permissions = EVERY_STAFF if self.must_enrol_mfa else permissions_of(self.roles)
 
     # Flask-Login protocol
     is_authenticated = True
@@ -37,7 +45,9 @@ class StaffUser:
         return True
 
     def get_id(self) -> str:
-        return self.id
+        # What Flask-Login keeps in the cookie: the session's token, not the user id,
+        # so the cookie is worth nothing once the server ends the session.
+        return self.session_token or self.id
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -45,6 +55,11 @@ class StaffUser:
     @property
     def display_name(self) -> str:
         return self.email
+
+
+def mfa_required_for(roles) -> bool:
+    """Whether one of ``roles`` must use two-step sign-in (MFA_REQUIRED_ROLES)."""
+    return bool(set(roles) & set(current_app.config.get("MFA_REQUIRED_ROLES", ())))
 
 
 def staff_roles_of(user_id: str) -> frozenset[str]:
@@ -75,3 +90,24 @@ def load_staff(user_id: str, ip: str | None = None) -> StaffUser | None:
     if not roles:
         return None
     return StaffUser(id=user.id, email=user.email, roles=roles, ip=ip)
+
+
+def count_failure(user: User, now: datetime | None = None) -> bool:
+    """One more wrong password or code in a row (sign-in, or turning MFA off); the
+    limit locks the account for a while and ends its sessions. The row is re-read
+    locked so concurrent failures all count. True when this failure locked it.
+    The caller commits."""
+    from console import sessions
+
+    now = now or utcnow()
+    db.session.refresh(user, with_for_update=True)
+    failures = user.failed_login_attempts or 0
+    if user.locked_until is not None and user.locked_until <= now:
+        # The last lock has run out: a new run of failures starts.
+        failures, user.locked_until = 0, None
+    user.failed_login_attempts = failures + 1
+    if user.failed_login_attempts >= current_app.config["LOGIN_MAX_FAILURES"]:
+        user.locked_until = now + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+        sessions.end_all_in_transaction(user.id)
+        return True
+    return False

@@ -61,8 +61,10 @@ function askToConfirm(message, buttonLabel, onConfirm) {
   dialog.querySelector("#confirm-message").textContent = message;
   dialog.querySelector("#confirm-yes").textContent = buttonLabel || "Confirm";
   dialog.returnValue = "";
+  var opener = document.activeElement;  // focus goes back there when the dialog closes
   dialog.addEventListener("close", function closed() {
     dialog.removeEventListener("close", closed);
+    if (opener && opener.focus && document.contains(opener)) { opener.focus(); }
     if (dialog.returnValue === "confirm") { onConfirm(); }
   });
   dialog.showModal();
@@ -72,7 +74,11 @@ function askToConfirm(message, buttonLabel, onConfirm) {
 document.addEventListener("htmx:confirm", function (evt) {
   var form = evt.detail.elt.closest ? evt.detail.elt.closest("form") : null;
   var trigger = evt.detail.triggeringEvent;
-  var source = confirmSource(form || evt.detail.elt, trigger && trigger.submitter);
+  var elt = evt.detail.elt;
+  // A button that posts by itself (hx-post on the button, as in the customer's account
+  // panel) is triggered by a click, not a submit: it asks with its own data-confirm.
+  var source = (elt.hasAttribute && elt.hasAttribute("data-confirm") ? elt : null)
+    || confirmSource(form || elt, trigger && trigger.submitter);
   if (!source) { return; }
   evt.preventDefault();
   askToConfirm(confirmText(source, form), source.getAttribute("data-confirm-button"), function () {
@@ -120,6 +126,68 @@ document.addEventListener("console:flash", function (evt) {
   if (evt.detail) { showMessage(evt.detail.message, evt.detail.category); }
 });
 
+// --- Keyboard shortcut: "/" goes to the header search ----------------------------------
+document.addEventListener("keydown", function (evt) {
+  if (evt.key !== "/" || evt.ctrlKey || evt.metaKey || evt.altKey || evt.defaultPrevented) { return; }
+  var target = evt.target;
+  if (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) { return; }
+  var search = document.getElementById("global-search");
+  if (!search || document.querySelector("dialog[open]")) { return; }
+  evt.preventDefault();
+  search.focus();
+  search.select();
+});
+
+// --- Screen readers: errors tied to their fields, htmx updates announced ---------------
+// A field marked is-invalid gets aria-invalid and aria-describedby pointing at its
+// .invalid-feedback messages, whichever template rendered them.
+function describeErrors(root) {
+  root.querySelectorAll(".is-invalid").forEach(function (field, index) {
+    var holder = field.closest(".form-group, .mb-3, .col, [class*='col-'], .input-group") || field.parentElement;
+    var ids = [];
+    holder.querySelectorAll(".invalid-feedback").forEach(function (message, n) {
+      if (!message.id) { message.id = (field.id || "field-" + index) + "-error-" + n; }
+      ids.push(message.id);
+    });
+    field.setAttribute("aria-invalid", "true");
+    if (ids.length) {
+      var own = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+      field.setAttribute("aria-describedby", own.concat(ids.filter(function (id) { return own.indexOf(id) < 0; })).join(" "));
+    }
+  });
+}
+
+// What an htmx swap changed, in words, for the polite live region: the target's
+// data-announce, else its first error or message, else how many rows its table shows.
+function announcementFor(target) {
+  if (!target || !target.querySelector) { return ""; }
+  if (target.dataset && target.dataset.announce) { return target.dataset.announce; }
+  var message = target.querySelector("[role=alert], .invalid-feedback, [role=status], .alert");
+  if (message && message.textContent.trim()) { return message.textContent.trim().replace(/\s+/g, " "); }
+  var table = target.tagName === "TABLE" ? target : target.querySelector("table");
+  if (table) {
+    var heading = document.querySelector("main h1");
+    var caption = table.getAttribute("aria-label") || (table.caption && table.caption.textContent.trim())
+      || (heading && heading.textContent.trim()) || "Table";
+    var rows = table.querySelectorAll("tbody tr").length;
+    return caption + " updated: " + (rows === 1 ? "1 row" : rows + " rows") + " shown.";
+  }
+  return "";
+}
+
+function announce(text) {
+  var region = document.getElementById("live-region");
+  if (!region || !text) { return; }
+  region.textContent = "";
+  // A fresh text node after a tick, so the same words twice are read twice.
+  window.setTimeout(function () { region.textContent = text; }, 50);
+}
+
+document.addEventListener("DOMContentLoaded", function () { describeErrors(document); });
+document.addEventListener("htmx:afterSettle", function (evt) {
+  var target = evt.detail.target;
+  if (target && document.contains(target)) { describeErrors(target); }
+  announce(announcementFor(target && document.contains(target) ? target : evt.detail.elt));
 // A "select all" checkbox (data-select-all="field name") ticks every checkbox of that name
 // in its form: the moderation queue's page of reviews.
 document.addEventListener("change", function (evt) {

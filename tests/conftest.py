@@ -12,7 +12,8 @@ from config import BIND_KEYS, bind_config
 from console import create_app
 from console.extensions import db
 from console.models import models_of
-from tests import databases
+from tests import accessibility, databases
+from tests.accessibility import assert_accessible  # noqa: F401  (for the browser tests)
 
 STAFF_PASSWORD = "Test-password-1"
 
@@ -206,14 +207,37 @@ def browser():
         chromium.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.call_passed = report.passed
+    return report
+
+
 @pytest.fixture
-def page(browser, live_server):
-    """A fresh browser page at laptop width; ``page.base_url`` is the live server."""
+def page(request, browser, live_server):
+    """A fresh browser page at laptop width; ``page.base_url`` is the live server.
+
+    Every page it opens is checked with axe-core (WCAG 2 A/AA, tests/accessibility.py):
+    after each navigation and at the end of a passing test. Check a state reached
+    without navigating (an htmx swap, an open dialog) with ``assert_accessible(page)``.
+    """
     context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=live_server)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    accessibility.watch(page)
     yield page
-    context.close()
+    try:
+        if getattr(request.node, "call_passed", False) and not page.is_closed():
+            accessibility.assert_accessible(page)
+    finally:
+        context.close()
+
+
+def confirm_dialog(page) -> None:
+    """Answer the console's confirmation dialog (templates/_confirm.html) with its action button."""
+    page.locator("#confirm-dialog[open] #confirm-yes").click()
 
 
 def browser_login(page, email: str, password: str = STAFF_PASSWORD) -> None:

@@ -25,7 +25,9 @@ from console.permissions import PERMISSIONS, ROLE_PERMISSIONS, STAFF_ROLES, perm
 from console.staff import StaffUser
 
 # Reachable without signing in (static files are public too).
-PUBLIC_PATHS = {"/login", "/login/mfa", "/healthz"}
+PUBLIC_PATHS = {"/login", "/login/mfa", "/healthz", "/password/forgot", "/password/set/<token>"}
+# These end the session being tested: walked last.
+SIGN_OUTS = ("auth.logout", "auth.logout_everywhere")
 DUMMY = {"int": "1", "float": "1.0", "path": "dummy/path", "uuid": "00000000-0000-4000-8000-000000000000"}
 
 
@@ -47,7 +49,7 @@ def declared_permission(app, rule: Rule) -> str | None:
 
 
 def checked_routes(app, every_data_page: bool = True) -> list[Rule]:
-    """Every non-public route, sign-out last (it ends the session being tested)."""
+    """Every non-public route, the sign-outs last (they end the session being tested)."""
     data_views = admin_endpoints(app)
     # the first table of each database: all of its pages are walked
     fully_walked = {f"data_{m.__bind_key__}_{models_of(m.__bind_key__)[0].__tablename__}" for m in all_models()}
@@ -58,7 +60,7 @@ def checked_routes(app, every_data_page: bool = True) -> list[Rule]:
                 or rule.endpoint.endswith((".index", ".index_view")))
 
     rules = [r for r in app.url_map.iter_rules() if not is_static(r) and r.rule not in PUBLIC_PATHS and walked(r)]
-    return sorted(rules, key=lambda r: (r.endpoint == "auth.logout", r.rule))
+    return sorted(rules, key=lambda r: (r.endpoint in SIGN_OUTS, r.rule))
 
 
 def request_for(rule: Rule) -> tuple[str, str]:
@@ -120,7 +122,7 @@ def test_each_role_gets_exactly_what_the_map_grants(app, auth, role):
             wrong.append(f"{label}: {role} holds {declared_permission(app, rule)} but got 403")
         elif not allowed and response.status_code != 403:
             wrong.append(f"{label}: {role} lacks {declared_permission(app, rule)} but got {response.status_code}")
-        elif rule.endpoint != "auth.logout" and to_sign_in(response):
+        elif rule.endpoint not in SIGN_OUTS and to_sign_in(response):
             wrong.append(f"{label}: {role} was signed out")
     assert not wrong, "\n".join(wrong)
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from console.email_templates import install as install_email_templates
 from console.extensions import db
 from console.models.auth import Device, RefreshToken, Role, User, UserRole, UserSession
 from console.models.cart import Cart, CartItem
@@ -31,7 +32,7 @@ from console.models.types import new_id, utcnow
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile
 from console.permissions import STAFF_ROLES
 from console.workflows.inventory import stock_status
-from console.workflows.notify import DEFAULT_TEMPLATES, render
+from console.workflows.notify import render_notification
 from console.workflows.signin import hash_password
 
 CENTS = Decimal("0.01")
@@ -709,17 +710,9 @@ def make_cart(user_id: str | None, lines: list[tuple], *, status: str = "active"
 # --- notifications -----------------------------------------------------------------------
 
 def ensure_email_templates() -> dict[str, EmailTemplate]:
-    """One active template per name the workflows queue (console.workflows.notify)."""
-    templates = {t.name: t for t in db.session.scalars(select(EmailTemplate))}
-    for name, (subject, body) in DEFAULT_TEMPLATES.items():
-        if name not in templates:
-            fields = sorted({part.split("}")[0] for part in (subject + body).split("{")[1:]})
-            html = "".join(f"<p>{paragraph}</p>" for paragraph in body.strip().split("\n\n"))
-            templates[name] = EmailTemplate(name=name, subject=subject, body_text=body, body_html=html,
-                                            variables=fields, is_active=True)
-            db.session.add(templates[name])
-    db.session.flush()
-    return templates
+    """The workflows' templates (console/email_templates.py), installed where missing."""
+    install_email_templates()
+    return {t.name: t for t in db.session.scalars(select(EmailTemplate))}
 
 
 def make_notification(user_id: str, template: EmailTemplate, variables: dict, *, status: str = "SENT",
@@ -729,10 +722,11 @@ def make_notification(user_id: str, template: EmailTemplate, variables: dict, *,
     PENDING) its provider log row as well."""
     created_at = created_at or utcnow()
     sent = status != "PENDING"
+    rendered = render_notification(template, variables)
     notification = Notification(
-        user_id=user_id, type="EMAIL", template_id=template.id, subject=render(template.subject, variables),
-        body=render(template.body_text, variables), status=status,
-        metadata_={"template": template.name, "key": key or new_id()}, scheduled_at=created_at,
+        user_id=user_id, type="EMAIL", template_id=template.id, subject=rendered["subject"],
+        body=rendered["body"], status=status, scheduled_at=created_at,
+        metadata_={"template": template.name, "key": key or new_id(), "body_html": rendered["body_html"]},
         sent_at=created_at + timedelta(minutes=1) if sent and status != "FAILED" else None,
         delivered_at=created_at + timedelta(minutes=2) if status == "DELIVERED" else None,
         created_at=created_at, updated_at=created_at + timedelta(minutes=2 if sent else 0))

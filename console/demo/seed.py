@@ -44,6 +44,7 @@ from console.models.user import (
 from console.permissions import STAFF_ROLES
 from console.staff import StaffUser
 from console.workflows.inventory import LOW_STOCK, stock_status
+from console.workflows.promotions import rules_for
 from console.workflows.signin import hash_password
 
 # "Now" for the demo: fixed, so repeated runs give the same data.
@@ -196,6 +197,7 @@ class DemoSeeder:
         self.seed_staff()
         self.seed_reference_data()
         self.seed_catalog()
+        self.seed_promotions()
         self.seed_customers()
         self.seed_orders()
         self.seed_returns_and_refunds()
@@ -234,31 +236,7 @@ class DemoSeeder:
             b.make_coupon("HOLIDAY30", "PERCENTAGE", "30", name="Holiday preview", maximum="60",
                           starts_at=self.now + 20 * day, ends_at=self.now + 60 * day),
         ]
-        self.promotions = [
-            b.make_promotion("Spend more, save more", "VOLUME_DISCOUNT", "ACTIVE", starts_at=start,
-                             configuration={"percent_off": 5},
-                             rules=[{"rule_type": "min_items", "conditions": {"min_items": 3},
-                                     "actions": {"percent_off": 5}}]),
-            b.make_promotion("Socks: buy 2 get 1 free", "BUY_X_GET_Y", "ACTIVE", starts_at=self.now - 90 * day,
-                             configuration={"percent_off": 8},
-                             rules=[{"rule_type": "buy_x_get_y", "conditions": {"buy": 2, "sku_prefix": "APP"},
-                                     "actions": {"free": 1}}]),
-            b.make_promotion("Kitchen bundle", "BUNDLE", "PAUSED", starts_at=self.now - 120 * day,
-                             configuration={"percent_off": 10},
-                             rules=[{"rule_type": "bundle", "conditions": {"category": "home-kitchen"},
-                                     "actions": {"percent_off": 10}},
-                                    {"rule_type": "min_amount", "conditions": {"amount": "60.00"}, "actions": {}}]),
-            b.make_promotion("Summer clearance", "VOLUME_DISCOUNT", "EXPIRED", starts_at=self.now - 150 * day,
-                             ends_at=self.now - 60 * day, configuration={"percent_off": 10},
-                             rules=[{"rule_type": "min_items", "conditions": {"min_items": 2},
-                                     "actions": {"percent_off": 10}}]),
-            b.make_promotion("Holiday gift sets", "BUNDLE", "DRAFT", starts_at=self.now + 20 * day,
-                             configuration={"percent_off": 12},
-                             rules=[{"rule_type": "bundle", "conditions": {"tag": "gift"},
-                                     "actions": {"percent_off": 12}}]),
-        ]
         self.summary["coupons"] = len(self.coupons)
-        self.summary["promotions"] = len(self.promotions)
         self.progress(1)
 
     def seed_catalog(self) -> None:
@@ -284,6 +262,41 @@ class DemoSeeder:
                                                    created_at=created))
         self.summary["products"] = len(self.products)
         db.session.flush()
+
+    def seed_promotions(self) -> None:
+        """One promotion of each type and status, written in the shape the promotion form
+        writes (console.workflows.promotions), so each opens in its form. ``percent``
+        is what the demo's orders take off when they use it."""
+        start, day = self.now - timedelta(days=400), timedelta(days=1)
+
+        def products_in(category: str, count: int) -> list[str]:
+            parent = self.categories[category]
+            return [p.id for p in self.products if p.status == "active"
+                    and p.sku.startswith(parent.name[:3].upper())][:count]
+
+        scope = {"product_ids": [], "category_ids": []}
+        offers = [
+            ("Spend more, save more", "VOLUME_DISCOUNT", "ACTIVE", start, None, 5,
+             {"shape": 1, "scope": scope, "tiers": [{"min_quantity": 3, "percent_off": "5.00"},
+                                                    {"min_quantity": 6, "percent_off": "8.00"}]}),
+            ("Apparel: buy 2 get 1 free", "BUY_X_GET_Y", "ACTIVE", self.now - 90 * day, None, 8,
+             {"shape": 1, "buy": {"quantity": 2, "product_ids": [], "category_ids": [self.categories["Apparel"].id]},
+              "get": {"quantity": 1, "product_ids": [], "percent_off": "100.00"}}),
+            ("Kitchen bundle", "BUNDLE", "PAUSED", self.now - 120 * day, None, 10,
+             {"shape": 1, "bundle": {"product_ids": products_in("Home & Kitchen", 2)}, "percent_off": "10.00"}),
+            ("Summer clearance", "VOLUME_DISCOUNT", "EXPIRED", self.now - 150 * day, self.now - 60 * day, 10,
+             {"shape": 1, "scope": scope, "tiers": [{"min_quantity": 2, "percent_off": "10.00"}]}),
+            ("Holiday gift sets", "BUNDLE", "DRAFT", self.now + 20 * day, self.now + 60 * day, 12,
+             {"shape": 1, "bundle": {"product_ids": products_in("Electronics", 2)},
+              "price": {"amount": "199.00", "currency": "USD"}}),
+        ]
+        self.promotions, self.promotion_percent = [], {}
+        for name, kind, status, starts_at, ends_at, percent, config in offers:
+            promotion = b.make_promotion(name, kind, status, starts_at=starts_at, ends_at=ends_at,
+                                         configuration=config, rules=rules_for(kind, config))
+            self.promotions.append(promotion)
+            self.promotion_percent[promotion.id] = Decimal(percent)
+        self.summary["promotions"] = len(self.promotions)
 
     def make_catalog_product(self, number: int, name: str, category: str, price: str, weight: str, kind):
         rng = self.rng
@@ -477,7 +490,7 @@ class DemoSeeder:
             valid = promotion.status in ("ACTIVE", "EXPIRED") and promotion.starts_at <= created and \
                 (promotion.ends_at is None or created <= promotion.ends_at)
             if valid and sum(q for _, q, _ in lines) >= 2:
-                percent = Decimal(promotion.configuration["percent_off"])
+                percent = self.promotion_percent[promotion.id]
                 return None, promotion, b.money(subtotal * percent / 100)
         return None, None, b.money(0)
 

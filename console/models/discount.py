@@ -5,11 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class DiscountModel(db.Model):
@@ -19,6 +19,8 @@ class DiscountModel(db.Model):
 
 class Coupon(DiscountModel):
     __tablename__ = "coupons"
+    # The coupons list's sort columns (console/screens/coupons.py).
+    __table_args__ = sort_indexes("coupons", "created_at", "code", "usage_count", "ends_at")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     code: Mapped[str | None] = mapped_column(String, unique=True)
@@ -44,8 +46,16 @@ class Coupon(DiscountModel):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+# Codes are unique ignoring case: the console looks them up and filters them by prefix on
+# upper(code); text_pattern_ops serves both = and LIKE 'PREFIX%' under any collation.
+Index("ix_coupons_code_upper", func.upper(Coupon.code).label("code_upper"),
+      postgresql_ops={"code_upper": "text_pattern_ops"})
+
+
 class CouponUsage(DiscountModel):
     __tablename__ = "coupon_usage"
+    # A coupon's uses, newest first (the usage report pages them by keyset).
+    __table_args__ = (Index("ix_coupon_usage_coupon_used", "coupon_id", "used_at", "id"),)
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     coupon_id: Mapped[str | None] = mapped_column(String, ForeignKey("coupons.id"), index=True)
@@ -58,6 +68,8 @@ class CouponUsage(DiscountModel):
 
 class Promotion(DiscountModel):
     __tablename__ = "promotions"
+    # The promotions list's sort columns (console/screens/promotions.py).
+    __table_args__ = sort_indexes("promotions", "created_at", "name", "starts_at", "ends_at")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     name: Mapped[str | None] = mapped_column(String, index=True)
@@ -89,6 +101,7 @@ class PromotionRule(DiscountModel):
 
 class PromotionUsage(DiscountModel):
     __tablename__ = "promotion_usage"
+    __table_args__ = (Index("ix_promotion_usage_promotion_used", "promotion_id", "used_at", "id"),)
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     promotion_id: Mapped[str | None] = mapped_column(String, ForeignKey("promotions.id"), index=True)

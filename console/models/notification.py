@@ -5,11 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class NotificationModel(db.Model):
@@ -19,6 +19,14 @@ class NotificationModel(db.Model):
 
 class Notification(NotificationModel):
     __tablename__ = "notifications"
+    # The notification log's sort columns, the templates list's use per template in the
+    # last 30 days (index-only), and the log's type filter (console/screens/notifications.py,
+    # console/screens/templates.py).
+    __table_args__ = (
+        *sort_indexes("notifications", "created_at", "status", "subject"),
+        Index("ix_notifications_template_id_created_at_status", "template_id", "created_at", "status"),
+        Index("ix_notifications_type_created_at_id", "type", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
@@ -38,6 +46,8 @@ class Notification(NotificationModel):
 
 class EmailTemplate(NotificationModel):
     __tablename__ = "email_templates"
+    # The templates list's sort columns (console/screens/templates.py).
+    __table_args__ = sort_indexes("email_templates", "name", "updated_at")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     name: Mapped[str | None] = mapped_column(String, unique=True)
@@ -69,8 +79,14 @@ class NotificationLog(NotificationModel):
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     notification_id: Mapped[str | None] = mapped_column(String, ForeignKey("notifications.id"), unique=True)
     status: Mapped[str | None] = mapped_column(String, index=True)  # SENT|DELIVERED|FAILED|BOUNCED
-    provider: Mapped[str | None] = mapped_column(String)
+    provider: Mapped[str | None] = mapped_column(String, index=True)  # the notification log's provider filter
     provider_message_id: Mapped[str | None] = mapped_column(String, index=True)
     provider_response: Mapped[Any | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(String)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+# The notification log's "subject starts with" filter compares lower(subject) by prefix:
+# on PostgreSQL (C.UTF-8 collation) only a varchar_pattern_ops index answers LIKE 'x%'.
+Index("ix_notifications_subject_lower_prefix", func.lower(Notification.subject).label("subject_lower"),
+      postgresql_ops={"subject_lower": "varchar_pattern_ops"})

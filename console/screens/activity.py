@@ -32,6 +32,8 @@ ENTITY_PAGES = {
     "user": "/customers/{id}",
     "product": "/products/{id}",
     "shipment": "/shipments/{id}",
+    "coupon": "/coupons/{id}",
+    "promotion": "/promotions/{id}",
 }
 STANDARD_KEYS = ("entity", "entity_id", "before", "after")
 SUMMARY_LIMIT = 160

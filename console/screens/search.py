@@ -11,8 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from flask import url_for
 from sqlalchemy import or_, select
 
+from console.screens.coupons import coupon_key
 from console.screens.customers import staff_user_ids
 from console.extensions import db
 from console.links import order_url, orders_url, route_exists
@@ -37,7 +39,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "return": ("Returns", "returns.view"),
     "shipment": ("Shipments", "orders.view"),
     "payment": ("Payments", "orders.view"),
-    "coupon": ("Coupons", "orders.view"),
+    "coupon": ("Coupons", "coupons.view"),
     "product": ("Products", "orders.view"),
 }
 SEARCHABLE = ("order numbers (ORD-…)", "customer emails", "RMA numbers (RMA-…)", "tracking numbers",
@@ -155,8 +157,10 @@ def find_payments(match: Matcher) -> list[Hit]:
 
 def find_coupons(match: Matcher) -> list[Hit]:
     rows = db.session.scalars(select(Coupon).where(match(Coupon.code)).order_by(Coupon.code).limit(PER_KIND))
+    own = match.user.can("coupons.view")
     return [Hit("coupon", c.code, f"{c.name or ''}{'' if c.is_active else ' (inactive)'}".strip(),
-                orders_url(coupon=c.code)) for c in rows]
+                url_for("coupons.coupon_detail", key=coupon_key(c)) if own else orders_url(coupon=c.code))
+            for c in rows]
 
 
 def find_products(match: Matcher) -> list[Hit]:
@@ -209,6 +213,8 @@ def allowed_kinds(user) -> set[str]:
     kinds = {kind for kind, (_, permission) in KINDS.items() if user.can(permission)}
     if "return" not in kinds and user.can("orders.view"):
         kinds.add("return")  # a return opens its order when the user may not see returns
+    if "coupon" not in kinds and user.can("orders.view"):
+        kinds.add("coupon")  # a coupon opens the orders that used it when the user may not see coupons
     return kinds
 
 

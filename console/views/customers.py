@@ -52,6 +52,10 @@ def _render_panel(key: str, user_id: str, status: int = 200, message: str | None
 def customer_panel(user_id: str, panel: str):
     if panel not in customers.PANELS:
         abort(404, f"There is no {panel!r} panel.")
+    # Staff accounts are not customers: their details (roles, MFA, sign-ins) are for
+    # admins, on the Staff screen. Without auth_db this cannot be told, so it is refused.
+    if not current_user.can("staff.manage") and customers.is_staff(user_id):
+        abort(404, "This is a staff account, not a customer.")
     # 200 even when the panel's database is down: htmx swaps it and the panel says so.
     return _render_panel(panel, user_id)
 

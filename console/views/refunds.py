@@ -47,13 +47,6 @@ add_list_routes(bp, screens.REFUNDS, "refunds.view",
                 lambda: {"statuses": screens.STATUS_FILTERS, "providers": screens.PROVIDERS}, url="/refunds")
 
 
-def _local(target: str | None) -> str | None:
-    # Only paths on this site: a "next" value must never send staff elsewhere.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 def _follow_up(refund_id: str, step, unavailable: str, meanwhile: str, report):
     """Retry or Refresh status on one refund, then back to where it was asked from. A 409
     means it was done meanwhile: said with the ``meanwhile`` category, not as an error.
@@ -61,7 +54,7 @@ def _follow_up(refund_id: str, step, unavailable: str, meanwhile: str, report):
     form = FollowUpForm()
     if not form.validate():
         abort(422, form.error_message())
-    back = _local(form.next.data) or url_for("refunds.list_refunds")
+    back = links.local_path(form.next.data) or url_for("refunds.list_refunds")
     outcome, refused = attempt(lambda: step(current_user, refund_id), unavailable)
     if refused is None:
         flash(*report(outcome))
@@ -118,11 +111,14 @@ def refund_order(order_id: str):
     """A goodwill or partial refund. htmx: the panel again with the refusal (4xx), or a
     redirect to the refreshed order page; a plain post: a flash and the order page."""
     order = _order_or_404(order_id)
+    # Read now: once the money step has committed, order_db may be gone, and nothing
+    # after that step may fail the request (it would hide a refund that happened).
+    order_key, order_number = order.id, order.order_number
     form = RefundForm()
     form.amount.currency = order.currency
     if form.validate():
         outcome, refused = attempt(lambda: flow.refund_order(
-            current_user, order.id, form.amount.data, key=form.key.data, reason=form.reason.data),
+            current_user, order_key, form.amount.data, key=form.key.data, reason=form.reason.data),
             "so nothing was refunded. Try again shortly.")
     else:
         outcome, refused = None, Refusal(form.error_message(), 422)
@@ -135,7 +131,11 @@ def refund_order(order_id: str):
             return vary(make_response(panel, refused.status))
         abort(refused.status, refused.message)
     flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")
-    target = links.order_url(order.order_number or order.id)
+    if outcome.needs_attention:
+        # The refund and the step still to do, on a page that needs payment_db only.
+        target = url_for("refunds.list_refunds", status="needs_attention")
+    else:
+        target = links.order_url(order_number or order_key)
     if request.htmx:
         response = make_response("", 204)
         response.headers["HX-Redirect"] = target

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from console.screens import staff as staff_list
+from console import links
 from console.errors import render_error
-from console.forms import ChoiceField, ConsoleForm, TextField
+from console.forms import ChoiceField, ConsoleForm, InviteStaffForm, TextField
+from console.lookups import DatabaseUnavailable
+from console.screens import staff as staff_list
 from console.permissions import STAFF_ROLES, permission_required
 from console.views._listing import add_list_routes, vary
 from console.workflows import WorkflowError
+from console.workflows import invitations
 from console.workflows import staff as actions
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -20,6 +23,36 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 class GrantByEmailForm(ConsoleForm):
     email = TextField("Email", max_length=254)
     role = ChoiceField("Role", choices=STAFF_ROLES, required=False)
+
+
+def _invitation_message(invitation, verb: str) -> tuple[str, str]:
+    if invitation.queued:
+        return (f"{verb} {invitation.user.email}: the invitation email is queued. Its link works once, for "
+                f"{current_app.config['INVITATION_HOURS']} hours.", "success")
+    return (f"{verb} {invitation.user.email}, but notification_db is unavailable so the email could not be "
+            "queued: use “Resend invitation” on their row once it is back.", "warning")
+
+
+@bp.post("/invite")
+@permission_required("staff.manage")
+def invite():
+    """Invite a new staff member by email with roles (plain form post)."""
+    form = InviteStaffForm()
+    if not form.validate():
+        errors = [e for field in (form.email, form.roles) for e in field.errors] or [
+            "The form expired: reload the page and try again."]
+        flash("Not invited: " + " ".join(errors), "danger")
+        return redirect(url_for("staff.list_staff"), 303)
+    try:
+        invitation = invitations.invite(current_user, form.email.data, form.roles.data, links.password_link_maker())
+    except WorkflowError as exc:
+        flash(exc.message, "danger")
+        return redirect(url_for("staff.list_staff"), 303)
+    except DatabaseUnavailable as exc:
+        flash(f"{exc.bind_key}_db is unavailable, so nobody was invited. Try again shortly.", "danger")
+        return redirect(url_for("staff.list_staff"), 303)
+    flash(*_invitation_message(invitation, "Invited"))
+    return redirect(url_for("staff.list_staff", q=invitation.user.email), 303)
 
 
 class RoleForm(ConsoleForm):
@@ -31,7 +64,8 @@ class RowForm(ConsoleForm):
 
 
 add_list_routes(bp, staff_list.STAFF, "staff.manage",
-                lambda: {"roles": STAFF_ROLES, "states": staff_list.STATES})
+                lambda: {"roles": STAFF_ROLES, "states": staff_list.STATES,
+                         "invite_form": InviteStaffForm(formdata=None)})
 
 
 @bp.post("/grant")
@@ -105,6 +139,27 @@ def lock(user_id: str):
 def unlock(user_id: str):
     return _row_action(user_id, lambda actor: f"Unlocked {actions.unlock(actor, user_id).email} "
                                               "and cleared their failed sign-ins.")
+
+
+@bp.post("/<user_id>/sessions/end")
+@permission_required("staff.manage")
+def end_sessions(user_id: str):
+    def perform(actor):
+        user, ended = actions.end_sessions(actor, user_id)
+        return f"Signed {user.email} out everywhere: {ended} session{'' if ended == 1 else 's'} ended."
+    return _row_action(user_id, perform)
+
+
+@bp.post("/<user_id>/invitation")
+@permission_required("staff.manage")
+def resend_invitation(user_id: str):
+    def perform(actor):
+        message, category = _invitation_message(invitations.resend_invitation(actor, user_id, links.password_link_maker()),
+                                                "Sent a new invitation to")
+        if category != "success":
+            raise WorkflowError(message, 503)
+        return message + " The earlier link no longer works."
+    return _row_action(user_id, perform)
 
 
 @bp.post("/<user_id>/mfa/reset")

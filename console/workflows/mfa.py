@@ -27,6 +27,7 @@ from console import audit, ratelimit
 from console.extensions import db
 from console.models.auth import MfaBackupCode, User
 from console.models.types import utcnow
+from console.staff import count_failure
 from console.workflows import WorkflowError
 
 logger = logging.getLogger(__name__)
@@ -217,8 +218,17 @@ def disable(actor, code: str) -> None:
         db.session.rollback()
         raise WorkflowError("Two-step sign-in is already off.", 409)
     if not use_code(user, code):
-        db.session.rollback()
-        raise WorkflowError("That code is not right or was already used.", 422)
+        # Counted like a wrong sign-in code: guessing codes here runs into the lockout,
+        # which also ends the member's sessions.
+        locked = count_failure(user)
+        audit.record(actor, "staff.mfa_disable_refused", "staff", user.id,
+                     failed_login_attempts=user.failed_login_attempts, locked=locked)
+        db.session.commit()
+        if locked:
+            raise WorkflowError("Too many wrong codes: your account is locked for a while and signed out "
+                                "everywhere.", 423)
+        raise WorkflowError("That code is not right or was already used. Wrong codes count towards "
+                            "locking your account.", 422)
     clear(user)
     audit.record(actor, "staff.mfa_disabled", "staff", user.id, before={"mfa_enabled": True},
                  after={"mfa_enabled": False})

@@ -2,11 +2,17 @@
 
 The console only queues: it writes a PENDING notification that the notification
 service sends. Each queued message carries a key in its metadata so a workflow that
-is repeated never queues the same message twice.
+is repeated never queues the same message twice. Templates are rendered in the
+console's template language (console/templating.py); the text body goes in
+``body`` and the HTML body in the metadata's ``body_html``.
+
+The variables each workflow passes are built here, once, by ``order_variables``,
+``return_variables`` and ``refund_variables``: the workflows call them, and so does
+the template editor's preview with a real order, so both see the same values.
 """
 from __future__ import annotations
 
-from string import Formatter
+import logging
 
 from sqlalchemy import select
 
@@ -14,66 +20,62 @@ from console.extensions import db
 from console.lookups import DatabaseUnavailable, database
 from console.models.notification import EmailTemplate, Notification
 from console.models.user import UserProfile
+from console.templating import RenderError, render_email
 
-# Templates the console's workflows use: name -> (subject, text body). Seeded by the
-# demo data; when a deployment lacks one, the text here is used instead.
-DEFAULT_TEMPLATES: dict[str, tuple[str, str]] = {
-    "order_cancelled": ("Your order {order_number} was cancelled",
-                        "Hello {first_name},\n\nyour order {order_number} was cancelled. {reason}\n"),
-    "order_shipped": ("Your order {order_number} is on its way",
-                      "Hello {first_name},\n\nyour order {order_number} shipped with {carrier}. "
-                      "Tracking number: {tracking_number}.\n"),
-    "order_status_changed": ("Update on your order {order_number}",
-                             "Hello {first_name},\n\nyour order {order_number} is now {status}.\n"),
-    "return_approved": ("Your return {rma_number} is approved",
-                        "Hello {first_name},\n\nyour return {rma_number} is approved. {instructions}\n"),
-    "return_rejected": ("Your return request for order {order_number}",
-                        "Hello {first_name},\n\nwe could not accept your return: {reason}\n"),
-    "return_in_transit": ("Your return {rma_number} is on its way to us",
-                          "Hello {first_name},\n\nwe can see your return {rma_number} is on its way.\n"),
-    "return_received": ("We received your return {rma_number}",
-                        "Hello {first_name},\n\nwe received your return {rma_number}.\n"),
-    "return_processed": ("Your refund for return {rma_number}",
-                         "Hello {first_name},\n\nyour refund of {amount} {currency} for return {rma_number} "
-                         "has been issued.\n"),
-    "return_closed": ("Your return {rma_number} is complete",
-                      "Hello {first_name},\n\nyour return {rma_number} is complete.\n"),
-    "back_in_stock": ("{product_name} is back in stock",
-                      "Hello {first_name},\n\n{product_name} ({sku}) is back in stock. You asked us to tell you.\n"),
-    "refund_issued": ("Your refund for order {order_number}",
-                      "Hello {first_name},\n\na refund of {amount} {currency} for order {order_number} "
-                      "has been issued.\n"),
-}
+log = logging.getLogger(__name__)
 
 
-class _Blank(dict):
-    def __missing__(self, key):
-        return ""
+def order_variables(order, first_name: str, **extra) -> dict:
+    """What the order emails get: the order's number and the greeting, plus the
+    workflow's own (reason, carrier, tracking_number, status)."""
+    return {"first_name": first_name, "order_number": order.order_number, **extra}
 
 
-def render(text: str, variables: dict) -> str:
-    # Only plain {name} fields; a template cannot reach attributes or indexes.
-    safe = _Blank({k: "" if v is None else str(v) for k, v in variables.items()})
-    fields = [f for _, f, _, _ in Formatter().parse(text) if f]
-    if any(not f.isidentifier() for f in fields):
-        return text
-    return text.format_map(safe)
+def return_variables(request, first_name: str, **extra) -> dict:
+    """What the return emails get: RMA and order numbers, currency and greeting, plus
+    the step's own (instructions, reason, amount)."""
+    return {"first_name": first_name, "rma_number": request.rma_number, "currency": request.currency,
+            "order_number": (request.metadata_ or {}).get("order_number", ""), **extra}
 
 
-def queue(user_id: str | None, template_name: str, variables: dict, *, key: str) -> Notification:
-    """Queue one EMAIL notification for ``user_id`` unless one with ``key`` exists."""
+def refund_variables(refund, first_name: str) -> dict:
+    """What a refund's email gets (refund_issued, or return_processed for a return)."""
+    meta = refund.metadata_ or {}
+    return {"first_name": first_name, "amount": refund.amount, "currency": refund.currency,
+            "order_number": meta.get("order_number", ""), "rma_number": meta.get("rma_number", "")}
+
+
+def render_notification(template: EmailTemplate, variables: dict) -> dict:
+    """The columns of a notification rendered from ``template`` (RenderError if it can't be)."""
+    email = render_email(template.subject, template.body_html, template.body_text, variables)
+    return {"template_id": template.id, "subject": email.subject, "body": email.body_text,
+            "body_html": email.body_html}
+
+
+def queue(user_id: str | None, template_name: str, variables: dict, *, key: str) -> Notification | None:
+    """Queue one EMAIL notification for ``user_id`` unless one with ``key`` exists.
+
+    None when the template is missing, turned off or can't be rendered: the workflow
+    goes on without the email, the log says why and the Templates screen names a
+    missing template."""
     for existing in db.session.scalars(select(Notification).where(Notification.user_id == user_id)):
         if (existing.metadata_ or {}).get("key") == key:
             return existing
     template = db.session.scalar(select(EmailTemplate).where(
         EmailTemplate.name == template_name, EmailTemplate.is_active.is_(True)))
-    subject, body = DEFAULT_TEMPLATES.get(template_name, (template_name, ""))
-    if template is not None:
-        subject, body = template.subject or subject, template.body_text or body
+    if template is None:
+        log.warning("No active email template %r: no email queued for %s", template_name, key)
+        return None
+    try:
+        rendered = render_notification(template, variables)
+    except RenderError as exc:
+        log.warning("Email template %r can't be rendered (%s): no email queued for %s",
+                    template_name, exc.message, key)
+        return None
     notification = Notification(
-        user_id=user_id, type="EMAIL", template_id=template.id if template else None,
-        subject=render(subject, variables), body=render(body, variables), status="PENDING",
-        metadata_={"template": template_name, "key": key},
+        user_id=user_id, type="EMAIL", template_id=rendered["template_id"], subject=rendered["subject"],
+        body=rendered["body"], status="PENDING",
+        metadata_={"template": template_name, "key": key, "body_html": rendered["body_html"]},
     )
     db.session.add(notification)
     return notification

@@ -331,8 +331,7 @@ def _notify_cancelled(actor, order_id: str) -> str | None:
         if order.user_id:
             marker = cancellation_of(order) or {}
             notify.queue(order.user_id, "order_cancelled",
-                         {"order_number": order.order_number, "first_name": first_name,
-                          "reason": marker.get("reason", "")},
+                         notify.order_variables(order, first_name, reason=marker.get("reason", "")),
                          key=f"order_cancelled:{order.id}")
         _mark(order, notified=True)
         audit.record(actor, "order.cancel_step", "order", order.id, step="notified",
@@ -431,8 +430,7 @@ def mark_shipped(actor, order_id: str, carrier_code: str, service_type: str, tra
             order.estimated_delivery_date = eta
         if order.user_id:
             notify.queue(order.user_id, "order_shipped",
-                         {"order_number": order.order_number, "first_name": first_name,
-                          "carrier": carrier_name, "tracking_number": tracking},
+                         notify.order_variables(order, first_name, carrier=carrier_name, tracking_number=tracking),
                          key=f"order_shipped:{order.id}")
         db.session.commit()
     return shipment

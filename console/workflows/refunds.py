@@ -38,6 +38,8 @@ the return_refunds row is created under that id, so each side finds the other by
 """
 from __future__ import annotations
 
+import re
+
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,7 +61,7 @@ from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotency
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.models.types import new_id, utcnow
 from console.workflows import WorkflowError
-from console.workflows.notify import first_name, queue
+from console.workflows.notify import first_name, queue, refund_variables
 from console.workflows.orders import record_status_change
 from console.workflows.refund_providers import ProviderDeclined, provider_for
 
@@ -283,8 +285,15 @@ def issue_refund(actor, payment_id: str, amount, *, key: str, reason: str, link:
         refund, created = _money_step(actor, payment_id, amount, key, reason, link or {})
     if not created:
         return RefundOutcome(refund, created=False)
-    failed, error = _run_steps(actor, refund.id)
-    return RefundOutcome(_reload(refund.id), created=True, failed_step=failed, error=error)
+    # The money has moved: from here on nothing may raise, or the caller would report
+    # a refund that happened as one that did not.
+    snapshot = refund  # a detached copy (_money_step)
+    failed, error = _run_steps(actor, snapshot.id)
+    try:
+        return RefundOutcome(_reload(snapshot.id), created=True, failed_step=failed, error=error)
+    except DatabaseUnavailable as exc:
+        return RefundOutcome(snapshot, created=True, failed_step=failed or STEP_ORDER[0],
+                             error=error or f"{exc.bind_key}_db is unavailable")
 
 
 def retry_refund(actor, refund_id: str) -> RefundOutcome:
@@ -307,6 +316,11 @@ def complete_refund(actor, refund_id: str) -> RefundOutcome:
     """Like retry_refund, but quiet when there is nothing to do (used by returns.process)."""
     failed, error = _run_steps(actor, refund_id)
     return RefundOutcome(_reload(refund_id), created=False, failed_step=failed, error=error)
+
+
+def _snapshot(refund: PaymentRefund) -> PaymentRefund:
+    """A detached copy of a just-committed refund, readable when payment_db is not."""
+    return PaymentRefund(**{column.key: getattr(refund, column.key) for column in PaymentRefund.__mapper__.column_attrs})
 
 
 def _reload(refund_id: str) -> PaymentRefund:
@@ -383,8 +397,9 @@ def _money_step(actor, payment_id: str, amount: Decimal, key: str, reason: str, 
         db.session.flush()
         if payment.status != "REFUNDED" and is_fully_refunded(payment):
             payment.status = "REFUNDED"
+        copy = _snapshot(refund)  # taken before the commit expires it
         db.session.commit()
-        return refund, True
+        return copy, True
     except IntegrityError:
         # The same key, committed a moment ago for the same payment by a concurrent request.
         db.session.rollback()
@@ -667,18 +682,23 @@ def _step_return(actor, refund: PaymentRefund) -> None:
         db.session.commit()
 
 
+def refund_template(refund: PaymentRefund) -> str:
+    """The email a refund sends: return_processed for a return's refund, else refund_issued."""
+    return "return_processed" if (refund.metadata_ or {}).get("return_request_id") else "refund_issued"
+
+
 def _step_notify(actor, refund: PaymentRefund) -> None:
     meta = refund.metadata_
     with database("payment"):
         payment = db.session.get(Payment, refund.payment_id)
         user_id = payment.user_id if payment else None
-    variables = {"first_name": first_name(user_id), "amount": refund.amount, "currency": refund.currency,
-                 "order_number": meta.get("order_number", ""), "rma_number": meta.get("rma_number", "")}
-    template = "return_processed" if meta.get("return_request_id") else "refund_issued"
+    variables = refund_variables(refund, first_name(user_id))
+    template = refund_template(refund)
     with database("notification"):
         if db.session.get(Notification, meta["notification_id"]) is None:
             notification = queue(user_id, template, variables, key=f"refund:{refund.id}")
-            if notification.id is None:  # a new one (an existing one already has its id)
+            # A new one (an existing one already has its id); None: no template to send.
+            if notification is not None and notification.id is None:
                 notification.id = meta["notification_id"]
         db.session.commit()
 

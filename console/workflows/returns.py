@@ -48,7 +48,7 @@ from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefun
 from console.models.types import utcnow
 from console.workflows import WorkflowError
 from console.workflows.inventory import StockError, change_stock
-from console.workflows.notify import first_name, queue
+from console.workflows.notify import first_name, queue, return_variables
 from console.workflows.refunds import CENTS, locked
 
 STATUSES = ("pending", "approved", "rejected", "in_transit", "received", "processed", "closed")
@@ -112,11 +112,7 @@ def _items_of(return_id: str) -> list[ReturnItem]:
 def _mail_variables(request: ReturnRequest, **extra) -> dict:
     """What the customer's emails need. Read before any change (a failed read rolls the
     session back); a name that cannot be read leaves a generic greeting."""
-    variables = {"rma_number": request.rma_number, "currency": request.currency,
-                 "order_number": (request.metadata_ or {}).get("order_number", ""),
-                 "first_name": first_name(request.user_id)}
-    variables.update(extra)
-    return variables
+    return return_variables(request, first_name(request.user_id), **extra)
 
 
 def move(actor, request: ReturnRequest, new_status: str, notes: str = "", *, notify: bool = True,

@@ -15,12 +15,13 @@ import bcrypt
 from flask import current_app, has_app_context
 from sqlalchemy import func, select
 
-from console import ratelimit
+from console import audit, ratelimit
 from console.extensions import db
 from console.lookups import database
 from console.models.auth import LoginHistory, User
 from console.models.types import utcnow
-from console.staff import StaffUser, is_locked, load_staff
+from console import sessions
+from console.staff import StaffUser, count_failure, is_locked, load_staff
 from console.workflows import mfa
 
 GENERIC_FAILURE = "Email or password is not right, or this account may not use the console."
@@ -32,6 +33,9 @@ MFA_FAILURE = "That code is not right or was already used. Use the current code 
 @dataclass
 class SignInResult:
     staff: StaffUser | None = None
+    # The new session's token (for the cookie) when ``staff`` is set.
+    token: str | None = None
+    mfa_enabled: bool = False  # signed in with a second factor
     # The password was right but a second factor is still needed for this user.
     mfa_user_id: str | None = None
     message: str = ""
@@ -79,23 +83,12 @@ def _throttled(ip: str | None) -> bool:
     return count > _config("LOGIN_IP_LIMIT")
 
 
-def _count_failure(user: User, now: datetime) -> None:
-    """One more failure in a row; the limit locks the account for a while.
-    The row is re-read locked so concurrent failures all count."""
-    db.session.refresh(user, with_for_update=True)
-    failures = user.failed_login_attempts or 0
-    if user.locked_until is not None and user.locked_until <= now:
-        # The last lock has run out: a new run of failures starts.
-        failures, user.locked_until = 0, None
-    user.failed_login_attempts = failures + 1
-    if user.failed_login_attempts >= _config("LOGIN_MAX_FAILURES"):
-        user.locked_until = now + timedelta(minutes=_config("LOGIN_LOCK_MINUTES"))
-
-
-def _succeed(user: User, ip: str | None) -> None:
+def _succeed(user: User, ip: str | None, user_agent: str | None) -> str:
+    """Clears the failure run, starts the server-side session (with its login_history
+    row) and returns its token."""
     if user.failed_login_attempts or user.locked_until is not None:
         user.failed_login_attempts, user.locked_until = 0, None
-    _history(user.id, "success", ip)
+    return sessions.start(user.id, ip, user_agent)
 
 
 def _refuse(message: str = GENERIC_FAILURE, status: int = 401) -> SignInResult:
@@ -103,20 +96,21 @@ def _refuse(message: str = GENERIC_FAILURE, status: int = 401) -> SignInResult:
     return SignInResult(message=message, status=status)
 
 
-def authenticate(email: str, password: str, ip: str | None) -> SignInResult:
-    """The first step: email and password. Returns the staff member, or the user id
-    still owing a second factor, or a refusal with its HTTP status.
-    DatabaseUnavailable("auth") when auth_db cannot be reached."""
+def authenticate(email: str, password: str, ip: str | None, user_agent: str | None = None) -> SignInResult:
+    """The first step: email and password. Returns the staff member and their new
+    session's token, or the user id still owing a second factor, or a refusal with its
+    HTTP status. DatabaseUnavailable("auth") when auth_db cannot be reached."""
     with database("auth"):
-        return _authenticate(email, password, ip)
+        return _authenticate(email, password, ip, user_agent)
 
 
-def _authenticate(email: str, password: str, ip: str | None) -> SignInResult:
+def _authenticate(email: str, password: str, ip: str | None, user_agent: str | None) -> SignInResult:
+    # The address is counted first: a throttled attempt costs no user lookup at all.
+    if _throttled(ip):
+        _history(None, "failed", ip)
+        return _refuse(THROTTLED, 429)
     email = (email or "").strip().lower()
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-    if _throttled(ip):
-        _history(user.id if user else None, "failed", ip)
-        return _refuse(THROTTLED, 429)
     if user is None:
         waste_a_check(password)
         _history(None, "failed", ip)
@@ -128,7 +122,7 @@ def _authenticate(email: str, password: str, ip: str | None) -> SignInResult:
         _history(user.id, "locked", ip)
         return _refuse()
     if not password_matches(password, user.password_hash):
-        _count_failure(user, now)
+        count_failure(user, now)
         _history(user.id, "failed", ip)
         return _refuse()
     staff = load_staff(user.id, ip=ip)
@@ -138,23 +132,23 @@ def _authenticate(email: str, password: str, ip: str | None) -> SignInResult:
     if user.mfa_enabled:
         db.session.commit()
         return SignInResult(mfa_user_id=user.id)
-    _succeed(user, ip)
+    token = _succeed(user, ip, user_agent)
     db.session.commit()
-    return SignInResult(staff=staff)
+    return SignInResult(staff=staff, token=token)
 
 
-def verify_second_factor(user_id: str, code: str, ip: str | None) -> SignInResult:
+def verify_second_factor(user_id: str, code: str, ip: str | None, user_agent: str | None = None) -> SignInResult:
     """The second step for users with MFA: a TOTP code or an unused backup code.
     Wrong codes count towards the lockout like wrong passwords."""
     with database("auth"):
-        return _verify_second_factor(user_id, code, ip)
+        return _verify_second_factor(user_id, code, ip, user_agent)
 
 
-def _verify_second_factor(user_id: str, code: str, ip: str | None) -> SignInResult:
-    user = db.session.get(User, user_id)
+def _verify_second_factor(user_id: str, code: str, ip: str | None, user_agent: str | None) -> SignInResult:
     if _throttled(ip):
-        _history(user_id if user else None, "failed", ip)
+        _history(None, "failed", ip)
         return _refuse(THROTTLED, 429)
+    user = db.session.get(User, user_id)
     now = utcnow()
     if user is None:
         _history(None, "failed", ip)
@@ -167,9 +161,46 @@ def _verify_second_factor(user_id: str, code: str, ip: str | None) -> SignInResu
         _history(user.id, "failed", ip)
         return _refuse()
     if not mfa.use_code(user, code):
-        _count_failure(user, now)
+        count_failure(user, now)
         _history(user.id, "failed", ip)
         return _refuse(MFA_FAILURE)
-    _succeed(user, ip)
+    token = _succeed(user, ip, user_agent)
     db.session.commit()
-    return SignInResult(staff=staff)
+    return SignInResult(staff=staff, token=token, mfa_enabled=True)
+
+
+def start_session_after_new_password(user_id: str, ip: str | None, user_agent: str | None) -> SignInResult:
+    """Signs in a member who has just set their password from a one-time link (the link
+    proved the email, the form the password). Members with two-step sign-in on still
+    sign in with their code: refused here, they go to the sign-in page."""
+    with database("auth"):
+        user = db.session.get(User, user_id)
+        staff = load_staff(user_id, ip=ip) if user is not None else None
+        if staff is None or user.mfa_enabled:
+            db.session.rollback()
+            return SignInResult(message="Your password is set. Sign in with it.", status=200)
+        token = _succeed(user, ip, user_agent)
+        db.session.commit()
+        return SignInResult(staff=staff, token=token)
+
+
+
+def sign_out_everywhere(actor) -> int:
+    """Ends every session of ``actor`` (this one included); returns how many."""
+    with database("auth"):
+        ended = sessions.end_all_in_transaction(actor.id)
+        audit.record(actor, "staff.signed_out_everywhere", "staff", actor.id, sessions=ended)
+        db.session.commit()
+    return ended
+
+
+def end_own_session(actor, session_id: str) -> bool:
+    """"Sign out this one": ends one of the actor's own sessions. False when it is not
+    theirs or had already ended."""
+    with database("auth"):
+        if not sessions.end_one(actor.id, session_id):
+            db.session.rollback()
+            return False
+        audit.record(actor, "staff.session_ended", "user_session", session_id)
+        db.session.commit()
+    return True

@@ -10,7 +10,7 @@ import re
 
 from sqlalchemy import delete, func, select
 
-from console import audit
+from console import audit, sessions
 from console.extensions import db
 from console.models.auth import Role, User, UserRole
 from console.permissions import STAFF_ROLES
@@ -79,8 +79,11 @@ def revoke_role(actor, user_id: str, role: str) -> User:
         _refuse(f"{user.email} does not have the {role} role.")
     role_ids = select(Role.id).where(Role.name == role).scalar_subquery()
     db.session.execute(delete(UserRole).where(UserRole.user_id == user.id, UserRole.role_id.in_(role_ids)))
+    # What they may do changed: every session ends, and they sign in again with the rest.
+    ended = sessions.end_all_in_transaction(user.id)
     audit.record(actor, "staff.role_revoked", "staff", user.id, before={"roles": before},
-                 after={"roles": [r for r in before if r != role]}, role=role, email=user.email)
+                 after={"roles": [r for r in before if r != role]}, role=role, email=user.email,
+                 sessions_ended=ended)
     db.session.commit()
     return user
 
@@ -93,8 +96,9 @@ def lock(actor, user_id: str) -> User:
         _refuse(f"{user.email} is already locked.")
     before = {"locked_until": user.locked_until}
     user.locked_until = LOCKED_UNTIL_UNLOCKED
+    ended = sessions.end_all_in_transaction(user.id)
     audit.record(actor, "staff.locked", "staff", user.id, before=before,
-                 after={"locked_until": user.locked_until}, email=user.email)
+                 after={"locked_until": user.locked_until}, email=user.email, sessions_ended=ended)
     db.session.commit()
     return user
 
@@ -110,6 +114,20 @@ def unlock(actor, user_id: str) -> User:
                  after={"locked_until": None, "failed_login_attempts": 0}, email=user.email)
     db.session.commit()
     return user
+
+
+def end_sessions(actor, user_id: str) -> tuple[User, int]:
+    """Signs a member out everywhere (a lost laptop, a shared screen): each of their
+    sessions stops working at its next request. Returns the member and how many ended."""
+    user = _target(user_id)
+    if not staff_roles_of(user.id):
+        _refuse(f"{user.email} is not a staff member.", 404)
+    ended = sessions.end_all_in_transaction(user.id)
+    if not ended:
+        _refuse(f"{user.email} has no active session to end.")
+    audit.record(actor, "staff.sessions_ended", "staff", user.id, email=user.email, sessions_ended=ended)
+    db.session.commit()
+    return user, ended
 
 
 def reset_mfa(actor, user_id: str) -> User:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from console.demo.seed import DEMO_STAFF_PASSWORD, ORDER_STATUSES, RETURN_STATUSES, delete_all_rows, seed_demo
+from console.email_templates import BY_NAME as SHIPPED_TEMPLATES
 from console.extensions import db
 from console.models.auth import Device, LoginHistory, Role, User, UserRole, UserSession
 from console.models.cart import Cart, CartItem
@@ -26,7 +27,6 @@ from console.models.shipping import Carrier, Shipment, ShipmentTracking, Shippin
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile
 from console.permissions import STAFF_ROLES
 from console.workflows import refunds
-from console.workflows.notify import DEFAULT_TEMPLATES
 from console.workflows.signin import password_matches
 from tests.second_app import UNOPENABLE_SQLITE, app_with_unreachable
 
@@ -48,7 +48,7 @@ def test_every_status_and_kind_of_record(seeded):
     assert {o.status for o in all_of(Order)} == set(ORDER_STATUSES)
     assert {r.status for r in all_of(ReturnRequest)} == set(RETURN_STATUSES)
     assert {p.payment_provider for p in all_of(Payment)} == {"MOCK", "STRIPE", "PAYPAL"}
-    assert {n for (n,) in db.session.execute(select(EmailTemplate.name))} >= set(DEFAULT_TEMPLATES)
+    assert {n for (n,) in db.session.execute(select(EmailTemplate.name))} >= set(SHIPPED_TEMPLATES)
     for model in (UserProfile, UserAddress, UserPaymentMethod, PaymentMethod, Device, UserSession, LoginHistory,
                   Category, ProductVariant, ProductImage, ProductTag, ProductReview, ProductQuestion, Cart, CartItem,
                   OrderNote, Carrier, ShippingZone, ShippingMethod, ShippingRate, ShipmentTracking, ReturnItem,

@@ -15,7 +15,7 @@ from console.extensions import db
 from console.models.auth import SecurityAuditLog, User
 from console.models.types import utcnow
 from console.models.user import UserPaymentMethod, UserProfile
-from tests.conftest import StaffSignIn, browser_login
+from tests.conftest import StaffSignIn, browser_login, confirm_dialog
 from tests.customer_helpers import full_customer
 from tests.second_app import app_with_unreachable
 
@@ -359,12 +359,13 @@ def test_browser_search_open_and_lock(app, auth, page):
     page.wait_for_selector(f"#panel-orders-body >> text={c.order.order_number}")
     page.wait_for_selector(f"#panel-cart-body >> text={c.products[1].sku}")
     assert page.locator(".customer-panel .panel-unavailable").count() == 0
-    page.on("dialog", lambda dialog: dialog.accept())
     page.fill("#account-reason", "Asked by the customer")
     page.click("#lock-account")
+    confirm_dialog(page)
     page.wait_for_selector("#panel-message >> text=Locked jane.doe@example.com until unlocked.")
     assert "until unlocked" in page.inner_text("#account-locked")
     page.fill("#account-reason", "Lost phone")
     page.click("#revoke-sessions")
+    confirm_dialog(page)
     page.wait_for_selector("#panel-message >> text=1 session(s) ended")
     page.wait_for_selector("#panel-sessions-body >> text=No active sessions.")

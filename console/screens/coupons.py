@@ -1,0 +1,179 @@
+"""Coupons screens: the coupon page (its settings, products shown by SKU and name, the
+usage report across databases) and, below, the list.
+
+The coupon lives in discount_db; its products and categories in product_db; its uses'
+customers in auth_db and user_db and their orders in order_db (console.screens.usage).
+A database other than discount_db being down empties only the parts it feeds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+
+from console.charts import Chart
+from console.extensions import db
+from console.filters import QueryFilters, choice, date_range, start_of, text, where_equal
+from console.lookups import Lookups, chunks, database
+from console.models.discount import Coupon, CouponUsage
+from console.models.types import utcnow
+from console.screens.lists import ListScreen, Sort
+from console.screens import usage
+from console.workflows import coupons as flow
+from console.workflows.discounts import CENTS, Chosen, chosen
+
+
+@dataclass
+class CouponPage:
+    coupon: Coupon
+    state: str
+    usage_rows: int
+    totals: usage.Totals
+    chart: Chart | None
+    uses: usage.UsesPage
+    # Stored ids as SKUs/slugs and names; None when product_db is unavailable.
+    products: list[Chosen] | None
+    categories: list[Chosen] | None
+    excluded: list[Chosen] | None
+    unavailable: set[str] = field(default_factory=set)
+
+    @property
+    def count_differs(self) -> bool:
+        """usage_count (what the discount service checks the limit against) is not the
+        number of its usage rows: Recount sets it right."""
+        return (self.coupon.usage_count or 0) != self.usage_rows
+
+    @property
+    def used(self) -> bool:
+        return bool(self.usage_rows or self.coupon.usage_count)
+
+
+def find(key: str) -> Coupon | None:
+    return flow.find(key)
+
+
+# Paths under /coupons that are not coupon codes.
+RESERVED = {"new", "export.csv"}
+
+
+def coupon_key(coupon) -> str:
+    """What a coupon's address holds: its code, or its id when the code is empty or
+    reads like another page's path."""
+    code = coupon.code or ""
+    return coupon.id if not code or code.lower() in RESERVED or "/" in code else code
+
+
+def coupon_page(coupon: Coupon, *, cursor: str | None = None, size: int = 25) -> CouponPage:
+    with database("discount"):
+        rows = flow.usage_rows(coupon.id)
+    totals = usage.totals("coupon", coupon.id)
+    uses = usage.uses_page("coupon", coupon.id, cursor, size)
+    lookups = Lookups(detach=False)
+    products = lookups.run("product", lambda: chosen("products", coupon.applicable_products), None)
+    categories = lookups.run("product", lambda: chosen("categories", coupon.applicable_categories), None)
+    excluded = lookups.run("product", lambda: chosen("products", coupon.excluded_products), None)
+    down = set(lookups.unavailable) | totals.unavailable | uses.unavailable
+    return CouponPage(coupon, flow.state_of(coupon, utcnow()), rows, totals, usage.usage_chart(totals.days), uses,
+                      products, categories, excluded, down)
+
+
+def coupon_for_form(coupon_id: str) -> Coupon | None:
+    with database("discount"):
+        return db.session.get(Coupon, coupon_id)
+
+
+# --- the list ----------------------------------------------------------------------------------
+
+def plain_text(args, name: str, errors: list[str]) -> str:
+    """A free-text filter that is plain text (control characters such as NUL refused)."""
+    value = text(args, name, errors)
+    if value and not value.isprintable():
+        errors.append(f"The {name} filter contains a control character: type plain text.")
+        return ""
+    return value
+
+
+@dataclass
+class CouponFilters(QueryFilters):
+    code: str = ""  # the code starts with this (any case): a bulk generation's prefix
+    name: str = ""  # part of the name
+    type: str = ""
+    state: str = ""
+    window_from: date | None = None  # the window overlaps these days
+    window_to: date | None = None
+    batch: str = ""  # one bulk generation (the link offered right after it)
+
+    FIELDS = ("code", "name", "type", "state", "window_from", "window_to", "batch")
+
+    @classmethod
+    def parse(cls, args) -> tuple["CouponFilters", list[str]]:
+        errors: list[str] = []
+        f = cls(code=plain_text(args, "code", errors), name=plain_text(args, "name", errors),
+                batch=plain_text(args, "batch", errors))
+        f.type = choice(args, "type", flow.TYPES, "Type", errors)
+        f.state = choice(args, "state", flow.STATES, "State", errors)
+        f.window_from, f.window_to = date_range(args, ("window_from", "Window from"), ("window_to", "Window to"),
+                                                errors)
+        return f, errors
+
+
+def coupons_statement(filters: CouponFilters, lookups: Lookups | None = None):
+    stmt = select(Coupon)
+    if filters.code:
+        stmt = stmt.where(flow.code_prefix_condition(filters.code))
+    if filters.name:
+        stmt = stmt.where(func.lower(Coupon.name).contains(filters.name.lower(), autoescape=True))
+    stmt = where_equal(stmt, (Coupon.type, filters.type))
+    if filters.state:
+        stmt = stmt.where(flow.state_condition(filters.state, utcnow()))
+    if filters.window_to:
+        stmt = stmt.where(or_(Coupon.starts_at.is_(None), Coupon.starts_at < start_of(filters.window_to + timedelta(days=1))))
+    if filters.window_from:
+        stmt = stmt.where(or_(Coupon.ends_at.is_(None), Coupon.ends_at >= start_of(filters.window_from)))
+    if filters.batch:
+        stmt = stmt.where(flow.batch_condition(filters.batch))
+    return stmt
+
+
+@dataclass
+class CouponRow:
+    coupon: Coupon
+    state: str
+    discount_given: Decimal | None  # None: not looked up
+
+
+def discount_given(model, owner, ids: list[str]) -> dict[str, Decimal]:
+    """The discount each coupon or promotion gave: one grouped query per page."""
+    totals: dict[str, Decimal] = {}
+    with database("discount"):
+        for chunk in chunks(ids):
+            totals.update(db.session.execute(select(owner, func.sum(model.discount_amount))
+                                             .where(owner.in_(chunk)).group_by(owner)).tuples().all())
+    return totals
+
+
+def decorate(coupons: list[Coupon], lookups: Lookups) -> list[CouponRow]:
+    now = utcnow()
+    given = lookups.run("discount", lambda: discount_given(CouponUsage, CouponUsage.coupon_id,
+                                                           [c.id for c in coupons]), {})
+    return [CouponRow(c, flow.state_of(c, now), Decimal(given.get(c.id) or 0).quantize(CENTS)) for c in coupons]
+
+
+COUPONS = ListScreen(
+    name="coupons", noun="coupons", home="discount",
+    filters=CouponFilters, statement=coupons_statement, id_column=Coupon.id,
+    sorts=(Sort("created", Coupon.created_at, "Created"),
+           Sort("code", Coupon.code, "Code", descending=False),
+           Sort("usage", Coupon.usage_count, "Usage", numeric=True),
+           Sort("ends", Coupon.ends_at, "Ends", descending=False)),
+    default_sort="-created", decorate=decorate,
+    export_header=("code", "name", "state", "type", "value", "currency", "minimum_amount", "maximum_discount",
+                   "usage_count", "usage_limit", "usage_limit_per_user", "starts_at", "ends_at", "discount_given",
+                   "coupon_id"),
+    export_row=lambda row, lookups: [
+        row.coupon.code, row.coupon.name, row.state, row.coupon.type, row.coupon.discount_value, row.coupon.currency,
+        row.coupon.minimum_amount, row.coupon.maximum_discount, row.coupon.usage_count, row.coupon.usage_limit,
+        row.coupon.usage_limit_per_user, row.coupon.starts_at, row.coupon.ends_at, row.discount_given,
+        row.coupon.id])
