@@ -188,6 +188,8 @@ document.addEventListener("htmx:afterSettle", function (evt) {
   var target = evt.detail.target;
   if (target && document.contains(target)) { describeErrors(target); }
   announce(announcementFor(target && document.contains(target) ? target : evt.detail.elt));
+});
+
 // A "select all" checkbox (data-select-all="field name") ticks every checkbox of that name
 // in its form: the moderation queue's page of reviews.
 document.addEventListener("change", function (evt) {
