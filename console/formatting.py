@@ -7,12 +7,13 @@ from decimal import Decimal
 from markupsafe import Markup, escape
 
 from console.lookups import Missing
+from console.models.types import CENTS
 
 
 def money(value, currency: str | None = None) -> str:
     if value is None:
         return "—"
-    amount = Decimal(value).quantize(Decimal("0.01"))
+    amount = Decimal(value).quantize(CENTS)
     text = f"{amount:,.2f}"
     return f"{text} {currency}" if currency else text
 
