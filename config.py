@@ -108,6 +108,8 @@ class Config:
     DASHBOARD_CACHE_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_CACHE_SECONDS", "60"))
     # Available at or below this is "low stock": the dashboard's figure and the products list's filter.
     LOW_STOCK_THRESHOLD = int(os.environ.get("CONSOLE_LOW_STOCK", "5"))
+    # The products list sorted by units sold ranks every product sold in 30 days once a minute.
+    SALES_RANKING_SECONDS = 60
     # /healthz and the Databases page answer within this many seconds even when a
     # database stops answering on an open connection (no connect timeout applies there).
     HEALTH_CHECK_SECONDS = CONNECT_TIMEOUT + 2
@@ -141,6 +143,7 @@ class TestConfig(Config):
     SQLALCHEMY_RECORD_QUERIES = True
     WTF_CSRF_ENABLED = False  # the CSRF tests switch it back on
     BCRYPT_ROUNDS = 4  # fast hashes in tests; production uses 12
+    SALES_RANKING_SECONDS = 0  # each test sells afresh: no remembered "units sold" ranking
     DASHBOARD_CACHE_SECONDS = 0  # tests see every change at once; the cache has its own test
     MFA_REQUIRED_ROLES = ()  # the tests of required MFA switch it on
 

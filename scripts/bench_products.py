@@ -126,13 +126,17 @@ def main() -> None:
         client = app.test_client()
         client.post("/login", data={"email": "bench@example.com", "password": "Bench-password-1"})
 
-        statements = []
+        statements: list[list] = []  # [statement, started, ms]
 
-        def count(*_args):
-            statements.append(1)
+        def before(_conn, _cursor, statement, *_args):
+            statements.append([statement, time.perf_counter(), 0.0])
+
+        def after(*_args):
+            statements[-1][2] = (time.perf_counter() - statements[-1][1]) * 1000
 
         for engine in engines:
-            event.listen(engine, "before_cursor_execute", count)
+            event.listen(engine, "before_cursor_execute", before)
+            event.listen(engine, "after_cursor_execute", after)
         print("\nproducts list, 50 rows a page")
         for sort in ("available", "sku", "-sold"):
             for label, extra in (("first page", ""), ("deep page", f"&cursor={deep[sort]}")):
@@ -141,10 +145,13 @@ def main() -> None:
                 response = client.get(url)
                 assert response.status_code == 200, response.status_code
                 queries = len(statements)
+                slowest = max(statements, key=lambda st: st[2])
                 ms = median_ms(lambda: client.get(url))
-                print(f"  sort={sort:<10} {label:<10}: {queries:>3} SQL statements, median {ms:7.1f} ms")
+                print(f"  sort={sort:<10} {label:<10}: {queries:>3} SQL statements, median {ms:7.1f} ms "
+                      f"(slowest statement {slowest[2]:.0f} ms: {' '.join(slowest[0].split())[:70]}…)")
         for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
+            event.remove(engine, "before_cursor_execute", before)
+            event.remove(engine, "after_cursor_execute", after)
     finally:
         with app.app_context():
             for engine in db.engines.values():

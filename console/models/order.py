@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text, func
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
@@ -59,6 +59,9 @@ class Order(OrderModel):
 
 class OrderItem(OrderModel):
     __tablename__ = "order_items"
+    # Units sold per product in a window (the products list): read from the index alone.
+    __table_args__ = (Index("ix_order_items_product_id_created_at", "product_id", "created_at",
+                            postgresql_include=["quantity", "order_id"]),)
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     order_id: Mapped[str | None] = mapped_column(String, ForeignKey("orders.id"), index=True)

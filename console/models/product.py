@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
@@ -25,7 +25,6 @@ class Product(ProductModel):
     __table_args__ = (
         *sort_indexes("products", "sku", "name", "price", "updated_at"),
         Index("ix_products_sku_prefix", "sku", postgresql_ops={"sku": "varchar_pattern_ops"}),
-        Index("ix_products_lower_name_prefix", text("lower(name) varchar_pattern_ops")).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
@@ -45,6 +44,12 @@ class Product(ProductModel):
     purchase_count: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# The products list's search by the start of a name, any case (PostgreSQL; SQLite's LIKE
+# cannot use an index for it anyway).
+Index("ix_products_lower_name_prefix", func.lower(Product.__table__.c.name).label("lower_name"),
+      postgresql_ops={"lower_name": "varchar_pattern_ops"}).ddl_if(dialect="postgresql")
 
 
 class ProductVariant(ProductModel):

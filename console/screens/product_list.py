@@ -5,6 +5,7 @@ the last 30 days (a ranking from order_db), and exported as CSV.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,12 +19,11 @@ from console.forms import parse_money
 from console.filters import QueryFilters, choice, text, where_equal
 from console.health import check_bind
 from console.lookups import DatabaseUnavailable, Lookups, database
-from console.models.order import Order, OrderItem
 from console.models.product import Category, Product, ProductCategory, ProductInventory, ProductVariant
 from console.models.types import utcnow
 from console.screens.keyset import Page, _segments, capped_count, decode_cursor, encode_cursor
 from console.screens.lists import ExportPlan, ListResult, ListScreen, Ordering, Sort, unless_down
-from console.screens.products import units_sold
+from console.screens.products import sold_statement, units_sold
 from console.workflows import inventory as stock
 
 STATUSES = ("draft", "active", "archived")
@@ -201,7 +201,7 @@ class ProductListScreen(ListScreen):
                 break
             rows.extend(db.session.execute(stmt.where(condition).order_by(*order).limit(size + 1 - len(rows))).all())
         page = _page(rows, size, cursor, forward, key, _column_sort_value(key))
-        page.total, page.total_capped = capped_count(stmt)
+        page.total, page.total_capped = capped_count(stmt.with_only_columns(Product.id))
         return page
 
     def _load_by_sold(self, filters, ordering: Ordering, size, after, before, lookups: Lookups):
@@ -235,7 +235,7 @@ class ProductListScreen(ListScreen):
                 wanted = size + 1 - len(rows)
                 rows += second(filters, sold, cursor, towards_more, wanted) if second is _unsold else second(wanted)
             page = _page(rows, size, cursor, forward, "sold", lambda row: (sold.get(row[0].id, 0), row[0].id))
-            page.total, page.total_capped = capped_count(products_statement(filters))
+            page.total, page.total_capped = capped_count(products_statement(filters).with_only_columns(Product.id))
         return page, sold
 
     # The export: every product in the list's order (by available: an outer join, so
@@ -277,17 +277,24 @@ def _page(rows: list, size: int, cursor, forward: bool, sort_key: str, value_of)
     return page
 
 
+_rankings: dict[tuple, tuple[float, list]] = {}
+
+
 def sales_ranking(days: int = SOLD_DAYS, now: datetime | None = None) -> list[tuple[int, str]]:
     """(units, product id) of every product sold in the last ``days``, most sold first
-    (ties by id, descending): one grouped query on order_items."""
+    (ties by id, descending): one grouped query on order_items, kept for
+    ``SALES_RANKING_SECONDS`` (a minute) so paging through the ranking reads it once."""
+    keep = current_app.config.get("SALES_RANKING_SECONDS", 60)
+    key = (str(db.engines["order"].url), days)
+    cached = _rankings.get(key)
+    if now is None and keep and cached and time.monotonic() - cached[0] < keep:
+        return cached[1]
     since = (now or utcnow()) - timedelta(days=days)
-    rows = db.session.execute(
-        select(OrderItem.product_id, func.sum(OrderItem.quantity))
-        .join(Order, Order.id == OrderItem.order_id)
-        .where(OrderItem.created_at >= since, Order.status.is_distinct_from("cancelled"),
-               OrderItem.product_id.is_not(None))
-        .group_by(OrderItem.product_id)).all()
-    return sorted(((int(units or 0), pid) for pid, units in rows if units), reverse=True)
+    rows = db.session.execute(sold_statement(since)).all()
+    ranking = sorted(((int(units or 0), pid) for pid, units in rows if units), reverse=True)
+    if now is None and keep:
+        _rankings[key] = (time.monotonic(), ranking)
+    return ranking
 
 
 RANK_CHUNK = 200

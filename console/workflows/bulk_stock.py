@@ -303,14 +303,14 @@ class Applied:
 
 
 def apply(actor, preview_id: str) -> Applied:
+    """Every row of the dry run ``preview_id`` in one product_db transaction, or none:
+    refused when the dry run had problems, was applied already, or when any row's stock
+    changed since (those rows are named)."""
     with database("product"):
         return _apply(actor, preview_id)
 
 
 def _apply(actor, preview_id: str) -> Applied:
-    """Every row of the dry run ``preview_id`` in one product_db transaction, or none:
-    refused when the dry run had problems, was applied already, or when any row's stock
-    changed since (those rows are named)."""
     recorded = load_preview(preview_id)
     if recorded is None:
         raise WorkflowError("That dry run does not exist (or its record was removed). Upload the file again.", 404)

@@ -181,3 +181,25 @@ def test_ten_thousand_rows_apply_in_one_transaction_with_batched_statements(acto
     assert db.session.get(Product, "p00006").stock_quantity == 12
     assert db.session.scalar(select(db.func.count()).select_from(SecurityAuditLog)
                              .where(SecurityAuditLog.action == "inventory.changed")) == 10_000
+
+
+@pytest.mark.postgres_only
+def test_four_staff_applying_one_dry_run_at_once_apply_it_once(app):
+    with app.app_context():
+        ids = [make_product(f"C-{n}", "Crate", "3.00", stock=10).id for n in range(3)]
+        db.session.commit()
+        actor = staff_actor("warehouse")
+        result = preview(actor, csv_bytes("sku,delta", "C-0,4", "C-1,-2", "C-2,1"), "c.csv", reason="received")
+        db.session.remove()
+    from tests.test_refunds_concurrency import run_together
+
+    try:
+        done, refused = run_together(app, lambda i: apply(actor, result.id), threads=4)
+        with app.app_context():
+            assert len(done) == 1 and len(refused) == 3
+            assert [assert_in_step(i)[0] for i in ids] == [14, 8, 11]
+            assert len(history()) == 3
+    finally:
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()

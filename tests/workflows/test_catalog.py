@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from console.demo.builders import make_customer, make_product, make_variant
+from console.demo.builders import ensure_email_templates, make_customer, make_product, make_variant
 from console.extensions import db
 from console.models.auth import SecurityAuditLog
-from console.models.notification import Notification
+from console.models.notification import EmailTemplate, Notification
 from console.models.product import (Product, ProductPriceHistory, ProductQuestion, ProductReview, ProductStockAlert,
                                     ProductVariant)
 from console.models.types import utcnow
@@ -147,6 +147,7 @@ def test_questions_are_answered_in_place_by_the_staff_member(marketing, product)
 # --- back-in-stock alerts ------------------------------------------------------------------
 
 def sold_out_with_waiting(count=3):
+    ensure_email_templates()
     item = make_product("KETTLE", "Kettle", "30.00", stock=0)
     customers = [make_customer(f"waiting{n}@example.com", f"Wai{n}", "Ting")[0] for n in range(count)]
     for user in customers:
@@ -196,3 +197,18 @@ def test_six_clicks_at_once_queue_each_customer_once(app):
         with app.app_context():
             for engine in db.engines.values():
                 engine.dispose()
+
+
+def test_notify_without_its_email_template_marks_nobody_notified(ctx):
+    item = sold_out_with_waiting()
+    warehouse = staff_actor("warehouse")
+    adjust_stock(warehouse, item.id, mode="add", quantity="4", reason="received")
+    template = db.session.scalar(select(EmailTemplate).where(EmailTemplate.name == "back_in_stock"))
+    template.is_active = False
+    db.session.commit()
+    with pytest.raises(WorkflowError) as refused:
+        stock_alerts.notify_waiting(warehouse, item.id)
+    assert "template" in refused.value.message
+    db.session.expire_all()
+    assert not any(a.notified for a in db.session.scalars(select(ProductStockAlert)))
+    assert list(db.session.scalars(select(Notification))) == []
