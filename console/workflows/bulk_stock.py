@@ -108,7 +108,7 @@ class Preview:
 
 # --- reading the file -------------------------------------------------------------------
 
-def _text_of(data: bytes, filename: str) -> str:
+def _text_of(data: bytes, filename: str, columns: str = "sku,quantity or sku,delta") -> str:
     name = (filename or "").lower()
     if data[:4] == b"PK\x03\x04":
         raise BulkFileError("That is a spreadsheet workbook (.xlsx), not a CSV file. In your spreadsheet "
@@ -118,7 +118,7 @@ def _text_of(data: bytes, filename: str) -> str:
                             "“CSV UTF-8 (comma delimited)” and upload that file.")
     if not name.endswith((".csv", ".txt")):
         raise BulkFileError(f"“{filename[:80] or 'The file'}” is not a CSV file. Upload a .csv file with the "
-                            "columns sku,quantity or sku,delta.")
+                            f"columns {columns}.")
     if len(data) > MAX_BYTES:
         raise BulkFileError(f"The file is {len(data) / 1024 / 1024:.1f} MB; at most {MAX_BYTES // 1024 // 1024} MB "
                             f"can be uploaded. Split it into smaller files.")
@@ -271,10 +271,14 @@ def preview(actor, data: bytes, filename: str, *, reason: str, note: str | None 
     return result
 
 
-def _record(preview_id: str, action: str) -> SecurityAuditLog | None:
-    return db.session.scalar(select(SecurityAuditLog).where(
-        json_text(SecurityAuditLog.metadata_, "entity_id") == preview_id, SecurityAuditLog.action == action)
-        .order_by(SecurityAuditLog.created_at).limit(1))
+def _record(preview_id: str, action: str, *, every: bool = False):
+    """The first audit row of ``action`` about ``preview_id`` (or all of them, oldest first)."""
+    query = select(SecurityAuditLog).where(
+        json_text(SecurityAuditLog.metadata_, "entity_id") == preview_id, SecurityAuditLog.action == action
+    ).order_by(SecurityAuditLog.created_at)
+    if every:
+        return list(db.session.scalars(query.limit(100)))
+    return db.session.scalar(query.limit(1))
 
 
 def load_preview(preview_id: str) -> Preview | None:
