@@ -23,8 +23,6 @@ when absent). ``carrier`` is the carrier's code as in shipping_db's carriers.
 """
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from dataclasses import dataclass
 
@@ -37,7 +35,7 @@ from console.models.order import Order
 from console.models.shipping import Carrier, Shipment
 from console.models.types import new_id
 from console.workflows import WorkflowError
-from console.workflows.bulk_stock import BulkFileError, _is_formula, _text_of, _record
+from console.workflows.bulk_stock import BulkFileError, _record, csv_records
 from console.workflows.orders import SERVICE_TYPES, TRACKING_NUMBER, can_ship, mark_shipped
 
 MAX_ROWS = 5_000
@@ -96,34 +94,17 @@ class Preview:
 
 # --- reading the file -------------------------------------------------------------------
 
+def _check_header(names: list[str], raw: str) -> None:
+    if tuple(names[:3]) != COLUMNS or len(names) > 4 or (len(names) == 4 and names[3] != OPTIONAL):
+        raise BulkFileError(f"The first line is “{raw}”; it must be order_number,carrier,tracking_number"
+                            ",service (the service column is optional).")
+
+
 def read_file(data: bytes, filename: str) -> list[Row]:
     """The rows of an uploaded carrier file, each with its cells; BulkFileError for a
     file refused as a whole."""
-    columns = "order_number,carrier,tracking_number[,service]"
-    text = _text_of(data, filename, columns=columns)
-    try:
-        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
-    except csv.Error as exc:
-        raise BulkFileError(f"The file is not valid CSV ({exc}). Check for a quote that is never closed.") from exc
-    records = [(n, r) for n, r in enumerate(records, start=1) if any(c.strip() for c in r)]
-    if not records:
-        raise BulkFileError(f"The file is empty. Its first line must be {columns}.")
-    header = [c.strip().lower() for c in records[0][1]]
-    if len(header) == 1 and ";" in header[0]:
-        raise BulkFileError("The columns are separated by semicolons; save the file with commas (CSV UTF-8).")
-    if tuple(header[:3]) != COLUMNS or len(header) > 4 or (len(header) == 4 and header[3] != OPTIONAL):
-        raise BulkFileError(f"The first line is “{','.join(records[0][1])[:80]}”; it must be {columns} "
-                            "(the service column is optional).")
-    body = records[1:]
-    if not body:
-        raise BulkFileError("The file has a header but no rows.")
-    if len(body) > MAX_ROWS:
-        raise BulkFileError(f"The file has {len(body):,} rows; at most {MAX_ROWS:,} at once. Split it.")
-    formulas = [f"line {n} (“{c[:20]}”)" for n, r in body for c in r if _is_formula(c.strip())]
-    if formulas:
-        raise BulkFileError("The file holds spreadsheet formulas, at " + ", ".join(formulas[:5])
-                            + (f" and {len(formulas) - 5} more" if len(formulas) > 5 else "")
-                            + ". Save the values instead (copy, paste as values) and upload it again.")
+    header, body = csv_records(data, filename, "order_number,carrier,tracking_number[,service]", _check_header,
+                               MAX_ROWS)
     rows = []
     for line, record in body:
         cells = [c.strip() for c in record]
