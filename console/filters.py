@@ -15,7 +15,7 @@ from console.forms import control_character
 from console.lookups import database
 from console.models.auth import User
 from console.models.order import Order
-from console.models.user import UserProfile
+from console.models.user import UserProfile, full_name_expression
 
 # A customer filter turns into a list of ids for an IN query; past this many the filter
 # is too broad to be useful and the staff member is asked to narrow it.

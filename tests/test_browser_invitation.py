@@ -16,6 +16,15 @@ from tests.conftest import STAFF_PASSWORD
 
 pytestmark = pytest.mark.browser
 
+
+@pytest.fixture(autouse=True)
+def shipped_email_templates(app):
+    """The invitation and reset emails are templates like every other (init-db installs them)."""
+    from console import email_templates
+    with app.app_context():
+        email_templates.install()
+        db.session.commit()
+
 PASSWORD = "Quarterly-close-2026"
 SHOTS = None  # a folder path to keep screenshots of each step while working on the screens
 

@@ -231,6 +231,41 @@ def next_order_number(when: datetime) -> str:
     return f"ORD-{when:%Y%m%d}-{new_id()[:6].upper()}"
 
 
+def spread(number: int, size: int, step: int) -> int:
+    """The ``number``-th value of a fixed walk through range(size) that visits each value
+    once: distinct for distinct numbers below ``size`` (``step`` shares no factor with
+    ``size``), yet not in counting order."""
+    if not 0 <= number < size:
+        raise ValueError(f"only {size} distinct values: {number} is out of range")
+    return (number * step + size // 3) % size
+
+
+class HumanNumbers:
+    """Order, RMA and tracking numbers for one seed that cannot clash: each kind draws
+    from its own counter through spread(), so a million orders placed on the same day
+    still get a million different numbers (random digits would repeat)."""
+
+    ORDER_SIZE, ORDER_STEP = 16**6, 0x9E3779          # odd: shares no factor with 16**6
+    TRACKING_SIZE, TRACKING_STEP = 10**12, 618033988747  # neither even nor a multiple of 5
+
+    def __init__(self) -> None:
+        self.orders = self.returns = self.parcels = 0
+
+    def order(self, when: datetime) -> str:
+        self.orders += 1
+        return "ORD-%04d%02d%02d-%06X" % (when.year, when.month, when.day,
+                                           spread(self.orders - 1, self.ORDER_SIZE, self.ORDER_STEP))
+
+    def rma(self, when: datetime) -> str:
+        self.returns += 1
+        return "RMA-%04d%02d%02d-%06X" % (when.year, when.month, when.day,
+                                           spread(self.returns - 1, self.ORDER_SIZE, self.ORDER_STEP))
+
+    def tracking(self, carrier_code: str) -> str:
+        self.parcels += 1
+        return f"{carrier_code.upper()}{spread(self.parcels - 1, self.TRACKING_SIZE, self.TRACKING_STEP):012d}"
+
+
 def line_price(product: Product, variant: ProductVariant | None = None) -> Decimal:
     return variant.price if variant is not None and variant.price is not None else product.price
 
@@ -460,7 +495,7 @@ def next_tracking_number(carrier_code: str) -> str:
 
 
 def make_shipment(order: Order, carrier: Carrier, method: ShippingMethod, *, status: str = "in_transit",
-                  destination: dict | None = None, weight=None) -> Shipment:
+                  destination: dict | None = None, weight=None, tracking_number: str | None = None) -> Shipment:
     """The shipment of a shipped order, its tracking events up to ``status``, and the
     order's tracking_number set to the shipment's."""
     shipped_at = order.shipped_at or utcnow()
@@ -471,7 +506,7 @@ def make_shipment(order: Order, carrier: Carrier, method: ShippingMethod, *, sta
         events.append(status)
     delivered_at = order.delivered_at if status == "delivered" else None
     shipment = Shipment(order_id=order.id, carrier_id=carrier.id, method_id=method.id,
-                        tracking_number=next_tracking_number(carrier.code), status=status,
+                        tracking_number=tracking_number or next_tracking_number(carrier.code), status=status,
                         weight=money(weight) if weight is not None else None, cost=method.base_price,
                         origin_address=WAREHOUSE_ADDRESS, destination_address=destination or {},
                         shipped_at=shipped_at, estimated_delivery_date=order.estimated_delivery_date,
@@ -519,7 +554,7 @@ def return_path(status: str) -> tuple[str, ...]:
 def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str = "pending",
                 reason: str = "defective", refund_method: str = "original_payment", condition: str = "used",
                 requested_at: datetime | None = None, staff_id: str = "system",
-                notes: str | None = None) -> ReturnBundle:
+                notes: str | None = None, numbers: HumanNumbers | None = None) -> ReturnBundle:
     """A return request for ``lines`` (order item, quantity) of ``order``, with its
     history up to ``status``; from "approved" on an authorization (same RMA number),
     from "in_transit" return tracking, and from "processed" the refund: a payment refund
@@ -528,7 +563,7 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
         if item.order_id != order.id or not 0 < quantity <= (item.quantity or 0):
             raise ValueError(f"cannot return {quantity} of order item {item.id} (ordered {item.quantity})")
     requested_at = requested_at or utcnow()
-    rma = next_rma_number(requested_at)
+    rma = numbers.rma(requested_at) if numbers else next_rma_number(requested_at)
     # A returned item refunds what was paid for it: its price less its share of the
     # order's discount plus its share of the tax, as the returns workflow reckons it
     # (console/workflows/returns.py), so a full return refunds the items of the payment.
@@ -572,7 +607,8 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
         bundle.authorization = ReturnAuthorization(
             return_request_id=request.id, rma_number=rma, return_address=WAREHOUSE_ADDRESS,
             return_instructions=f"Pack the items securely and write {rma} on the parcel.",
-            tracking_number=next_tracking_number("ups") if "in_transit" in path else None,
+            tracking_number=(numbers.tracking("ups") if numbers else next_tracking_number("ups"))
+            if "in_transit" in path else None,
             expires_at=approved_at + timedelta(days=30), created_at=approved_at, updated_at=approved_at)
         db.session.add(bundle.authorization)
         db.session.flush()

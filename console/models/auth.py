@@ -5,10 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
+from console.models.indexing import contains_index, prefix_index
 from console.models.types import JSONType, TextArray, UTCDateTime, json_text, new_id, sort_indexes, utcnow
 
 
@@ -170,3 +171,8 @@ class RateLimit(AuthModel):
     count: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_users_email_prefix", User.email, "search: account email prefix")
+contains_index("ix_users_email_trgm", User.__table__, func.lower(User.email), "customer filters: account email contains")

@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
+from console.models.indexing import prefix_index
 from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
@@ -129,3 +130,8 @@ class PaymentAuditLog(PaymentModel):
     success: Mapped[bool | None] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(String)
     timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_payments_provider_payment_id_prefix", Payment.provider_payment_id,
+             "search: payment provider id prefix")

@@ -5,11 +5,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text, func
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text, func, literal_column
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
+from console.models.indexing import contains_index, prefix_index
 from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
@@ -158,3 +159,19 @@ class UserEventLog(UserModel):
     payload: Mapped[str | None] = mapped_column(String)
     processed: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+def full_name_expression():
+    """``first last`` in lower case, as the customer filters match it and its trigram
+    index holds it (constants written inline, so PostgreSQL sees the indexed expression)."""
+    blank = literal_column("''")
+    return func.lower(func.coalesce(UserProfile.first_name, blank) + literal_column("' '")
+                      + func.coalesce(UserProfile.last_name, blank))
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_user_profiles_email_prefix", UserProfile.email, "search: customer email prefix")
+contains_index("ix_user_profiles_email_trgm", UserProfile.__table__, func.lower(UserProfile.email),
+               "customers list and customer filters: email contains")
+contains_index("ix_user_profiles_name_trgm", UserProfile.__table__, full_name_expression(),
+               "customers list and customer filters: name contains")

@@ -31,7 +31,7 @@ from console.models.payment import Payment, PaymentMethod, PaymentRefund
 from console.models.product import ProductQuestion, ProductReview
 from console.models.returns import ReturnRequest
 from console.models.types import utcnow
-from console.models.user import UserAddress, UserPaymentMethod, UserProfile, UserWishlistItem
+from console.models.user import UserAddress, UserPaymentMethod, UserProfile, UserWishlistItem, full_name_expression
 from console.permissions import STAFF_ROLES
 from console.screens.lists import UNAVAILABLE, ListScreen, Sort, unless_down
 from console.staff import is_locked, locked_until_unlocked, staff_roles_of

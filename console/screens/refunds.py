@@ -8,7 +8,7 @@ from the steps each refund recorded as still pending (see console.workflows.refu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import or_, select
@@ -153,11 +153,24 @@ class OrderRefunds:
     unavailable: str | None = None
 
 
-def order_refunds(order, payment=None) -> OrderRefunds:
-    """The order's payment, its refunds and what can still be refunded."""
+def order_refunds(order, payment=None, loaded=None) -> OrderRefunds:
+    """The order's payment, its refunds and what can still be refunded. ``loaded`` is the
+    order page (console.screens.orders.OrderPage), whose refunds and transactions were
+    read already: then this reads nothing."""
     key = new_id()
     if not isinstance(order, Order):
         return OrderRefunds(None, [], None, None, key)
+    if loaded is not None and isinstance(payment, Payment) and "payment" not in loaded.unavailable:
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        rows = sorted((r for r in loaded.refunds if r.order_id == order.id),
+                      key=lambda r: r.created_at or epoch, reverse=True)
+        captured = flow.captured_from(payment, loaded.transactions)
+        refunded = sum((r.amount or 0 for r in loaded.refunds
+                        if r.payment_id == payment.id and r.status in flow.COUNTED), Decimal("0"))
+        refundable = max(Decimal("0"), captured - refunded).quantize(flow.CENTS)
+        return OrderRefunds(payment, [RefundRow(r, payment, order, None, flow.needs_attention(r),
+                                                flow.pending_steps(r), flow.last_error(r)) for r in rows],
+                            captured, refundable, key)
     try:
         with database("payment"):
             if not isinstance(payment, Payment):

@@ -8,7 +8,7 @@ batch). A database that is down empties only what it feeds (``unavailable``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import func, select

@@ -217,3 +217,38 @@ def test_failed_notifications_link_to_their_list(app, auth, client):
     assert 'href="#failed-notifications"' in figure
     assert "/notifications" not in figure
     assert f'/customers/{user_id}' in html  # whom the bounced email was for
+
+
+def test_order_figures_are_kept_for_a_while_and_say_when(app, auth, client, count_queries, monkeypatch):
+    """With DASHBOARD_CACHE_SECONDS set, a second load within it does not read order_db
+    again; the page says how old the figures are; the other figures stay live."""
+    monkeypatch.setitem(app.config, "DASHBOARD_CACHE_SECONDS", 60)
+    dashboard.forget_cached()
+    with app.app_context():
+        user, _ = make_customer("cached@example.com")
+        item = make_product("ITEM-C", "Item", "10.00", stock=100)
+        make_order(user, [(item, 1)], status="pending")
+        db.session.commit()
+        ids = (user.id, item.id)
+    auth.login("support")
+    try:
+        first = client.get("/").get_data(as_text=True)
+        assert "recomputed every" not in first
+        with app.app_context():
+            from console.models.auth import User
+            from console.models.product import Product
+
+            make_order(db.session.get(User, ids[0]), [(db.session.get(Product, ids[1]), 1)], status="pending")
+            db.session.commit()
+        count_queries.statements.clear()
+        second = client.get("/").get_data(as_text=True)
+        assert not [s for s in count_queries.statements if "FROM orders" in s]
+        assert "recomputed every 60 s" in second
+        kpi = second[second.index('id="kpi-orders-today"'):second.index('id="kpi-orders-week"')]
+        assert ">1<" in kpi  # still the kept figure
+        dashboard.forget_cached()
+        fresh = client.get("/").get_data(as_text=True)
+        kpi = fresh[fresh.index('id="kpi-orders-today"'):fresh.index('id="kpi-orders-week"')]
+        assert ">2<" in kpi
+    finally:
+        dashboard.forget_cached()
