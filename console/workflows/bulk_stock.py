@@ -108,7 +108,7 @@ class Preview:
 
 # --- reading the file -------------------------------------------------------------------
 
-def _text_of(data: bytes, filename: str) -> str:
+def _text_of(data: bytes, filename: str, columns: str = "sku,quantity or sku,delta") -> str:
     name = (filename or "").lower()
     if data[:4] == b"PK\x03\x04":
         raise BulkFileError("That is a spreadsheet workbook (.xlsx), not a CSV file. In your spreadsheet "
@@ -118,7 +118,7 @@ def _text_of(data: bytes, filename: str) -> str:
                             "“CSV UTF-8 (comma delimited)” and upload that file.")
     if not name.endswith((".csv", ".txt")):
         raise BulkFileError(f"“{filename[:80] or 'The file'}” is not a CSV file. Upload a .csv file with the "
-                            "columns sku,quantity or sku,delta.")
+                            f"columns {columns}.")
     if len(data) > MAX_BYTES:
         raise BulkFileError(f"The file is {len(data) / 1024 / 1024:.1f} MB; at most {MAX_BYTES // 1024 // 1024} MB "
                             f"can be uploaded. Split it into smaller files.")
@@ -142,35 +142,48 @@ def _is_formula(cell: str) -> bool:
     return cell[:1] in "+-" and cell[1:2] not in ("", " ") and not cell[1:2].isdigit()
 
 
-def read_file(data: bytes, filename: str) -> tuple[str, list[Row]]:
-    """(column, rows) from an uploaded file: ``column`` is "quantity" or "delta"; each
-    row has its value or a problem. BulkFileError for a file refused as a whole."""
-    text = _text_of(data, filename)
+def csv_records(data: bytes, filename: str, columns: str, check_header, max_rows: int) -> tuple[list[str], list]:
+    """(header names, body) of an uploaded CSV file: the header's cells lower-cased and
+    ``check_header(names, raw)`` raising BulkFileError when they are wrong; the body as
+    (line, cells) without blank lines, refused as a whole when empty, too long or
+    carrying spreadsheet formulas. ``columns`` is the header to ask for in messages."""
+    text = _text_of(data, filename, columns)
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
         raise BulkFileError(f"The file is not valid CSV ({exc}). Check for a quote that is never closed.") from exc
     records = [(n, r) for n, r in enumerate(records, start=1) if any(c.strip() for c in r)]
     if not records:
-        raise BulkFileError("The file is empty. Its first line must be sku,quantity or sku,delta.")
-    header_line, header = records[0]
+        raise BulkFileError(f"The file is empty. Its first line must be {columns}.")
+    header = records[0][1]
     names = [c.strip().lower() for c in header]
     if len(names) == 1 and ";" in names[0]:
         raise BulkFileError("The columns are separated by semicolons; save the file with commas (CSV UTF-8).")
-    if len(names) != 2 or names[0] != "sku" or names[1] not in MODES:
-        raise BulkFileError(f"The first line is “{','.join(header)[:80]}”; it must be sku,quantity (set the "
-                            "counted quantity) or sku,delta (add, or remove with a minus sign).")
-    column = names[1]
+    check_header(names, ",".join(header)[:80])
     body = records[1:]
     if not body:
         raise BulkFileError("The file has a header but no rows.")
-    if len(body) > MAX_ROWS:
-        raise BulkFileError(f"The file has {len(body):,} rows; at most {MAX_ROWS:,} at once. Split it.")
+    if len(body) > max_rows:
+        raise BulkFileError(f"The file has {len(body):,} rows; at most {max_rows:,} at once. Split it.")
     formulas = [f"line {n} (“{c[:20]}”)" for n, r in body for c in r if _is_formula(c)]
     if formulas:
         raise BulkFileError("The file holds spreadsheet formulas, at " + ", ".join(formulas[:5])
                             + (f" and {len(formulas) - 5} more" if len(formulas) > 5 else "")
                             + ". Save the values instead (copy, paste as values) and upload it again.")
+    return names, body
+
+
+def _check_stock_header(names: list[str], raw: str) -> None:
+    if len(names) != 2 or names[0] != "sku" or names[1] not in MODES:
+        raise BulkFileError(f"The first line is “{raw}”; it must be sku,quantity (set the "
+                            "counted quantity) or sku,delta (add, or remove with a minus sign).")
+
+
+def read_file(data: bytes, filename: str) -> tuple[str, list[Row]]:
+    """(column, rows) from an uploaded file: ``column`` is "quantity" or "delta"; each
+    row has its value or a problem. BulkFileError for a file refused as a whole."""
+    names, body = csv_records(data, filename, "sku,quantity or sku,delta", _check_stock_header, MAX_ROWS)
+    column = names[1]
     rows = []
     for line, record in body:
         cells = [c.strip() for c in record]
@@ -271,10 +284,14 @@ def preview(actor, data: bytes, filename: str, *, reason: str, note: str | None 
     return result
 
 
-def _record(preview_id: str, action: str) -> SecurityAuditLog | None:
-    return db.session.scalar(select(SecurityAuditLog).where(
-        json_text(SecurityAuditLog.metadata_, "entity_id") == preview_id, SecurityAuditLog.action == action)
-        .order_by(SecurityAuditLog.created_at).limit(1))
+def _record(preview_id: str, action: str, *, every: bool = False):
+    """The first audit row of ``action`` about ``preview_id`` (or all of them, oldest first)."""
+    query = select(SecurityAuditLog).where(
+        json_text(SecurityAuditLog.metadata_, "entity_id") == preview_id, SecurityAuditLog.action == action
+    ).order_by(SecurityAuditLog.created_at)
+    if every:
+        return list(db.session.scalars(query.limit(100)))
+    return db.session.scalar(query.limit(1))
 
 
 def load_preview(preview_id: str) -> Preview | None:
