@@ -56,6 +56,8 @@ def demo(app):
             "coupons.coupon_detail": f"/coupons/{coupon}",
             "coupons.edit_coupon": f"/coupons/{coupon}/edit",
             "coupons.generate": f"/coupons/{coupon}/generate",
+            # A generated batch that is not there: its refusal page is checked like any other.
+            "coupons.generated": f"/coupons/{coupon}/generated/00000000-0000-4000-8000-000000000000",
             "promotions.promotion_detail": f"/promotions/{promotion}",
             "promotions.edit_promotion": f"/promotions/{promotion}/edit",
             "notifications.notification_detail": f"/notifications/{notification}",
