@@ -64,6 +64,7 @@ def demo(app):
             "products.product_detail": f"/products/{sku}",
             # A dry run that is not there: its refusal page is checked like any other.
             "products.bulk_preview": "/products/bulk/00000000-0000-4000-8000-000000000000",
+            "fulfilment.preview": "/orders/carrier-file/00000000-0000-4000-8000-000000000000",
             "email_templates.edit_template": "/templates/order_shipped",
             "email_templates.version_diff": "/templates/order_shipped/versions/1",
             # A link that is not valid: the page that says so, with the way on.
