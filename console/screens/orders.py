@@ -25,6 +25,7 @@ from console.lookups import Lookups, Missing, chunks, database, fetch_in, referr
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
+from console.drift import NotInSchema
 from console.models.order import Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
 from console.models.shipping import Carrier
 from console.models.user import UserProfile
@@ -286,6 +287,7 @@ class OrderPage:
     returns: list
     timeline: list[TimelineEntry]
     unavailable: set[str] = field(default_factory=set)
+    not_in_database: str = ""  # what the page leaves out because a table is missing
 
     @property
     def customer_name(self) -> str:
@@ -350,7 +352,12 @@ def order_page(order: Order) -> OrderPage:
     items = _order_rows(OrderItem, order.id, OrderItem.created_at)
     address = (_order_rows(OrderShippingAddress, order.id, OrderShippingAddress.created_at) or [None])[0]
     history = _order_rows(OrderStatusHistory, order.id, OrderStatusHistory.created_at)
-    notes = _order_rows(OrderNote, order.id, OrderNote.created_at)
+    try:
+        notes = _order_rows(OrderNote, order.id, OrderNote.created_at)
+    except NotInSchema as exc:  # the notes table is not in order_db yet: the rest of the page stands
+        notes, missing_notes = [], f"Notes are not shown: {exc.detail}."
+    else:
+        missing_notes = ""
     db.session.expunge_all()
 
     run = lookups.run
@@ -449,5 +456,5 @@ def order_page(order: Order) -> OrderPage:
         profile=profile, payment=main_payment(order, payments), payments=payments,
         coupons=[(u, coupons.get(u.coupon_id) or Missing(u.coupon_id)) for u in usages],
         shipments=sorted(shipments, key=lambda s: s.created_at or oldest, reverse=True), carriers=carriers,
-        returns=returns, timeline=timeline, unavailable=lookups.unavailable,
+        returns=returns, timeline=timeline, unavailable=lookups.unavailable, not_in_database=missing_notes,
     )
