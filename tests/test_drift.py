@@ -123,3 +123,31 @@ def rows_actor(app):
 
     admin = db.session.scalar(select(User).where(User.email == "admin@staff.test"))
     return StaffUser(id=admin.id, email=admin.email, roles=frozenset({"admin"}))
+
+
+def test_a_column_of_another_type_is_reported_and_left_out(app, database_urls, tmp_path):
+    from console.models.product import Product
+    from console.schema_check import check_bind
+
+    with scratch_database(tmp_path) as url, app_with_bind(database_urls, "product", url) as other:
+        with other.app_context():
+            db.create_all(bind_key="product")
+            db.session.add(Product(name="Lamp", sku="LAMP-1", price="12.50", status="active"))
+            db.session.commit()
+            with db.engines["product"].begin() as conn:
+                conn.execute(text("ALTER TABLE products ALTER COLUMN price TYPE text"))
+            report = check_bind("product")
+            assert not report.fits and list(report.mistyped_columns) == ["products.price"]
+            assert "the console expects number" in report.mistyped_columns["products.price"]
+            registry = drift()
+            registry.check(force=True)
+            assert [c.name for b in registry.binds.values() for c in b.columns] == ["products.price"]
+            db.session.remove()
+            lamp = db.session.scalar(select(Product).where(Product.sku == "LAMP-1"))
+            assert lamp.name == "Lamp" and lamp.price is NOT_IN_DATABASE
+            lamp.price = "13.00"
+            with pytest.raises(SchemaDrift, match="products.price"):
+                db.session.flush()
+            db.session.rollback()
+        result = other.test_cli_runner().invoke(args=["console", "check-schema"])
+        assert "  mistyped column products.price: TEXT (text; the console expects number)" in result.output.splitlines()

@@ -17,7 +17,7 @@ def healthz():
     errors, which can name hosts, ports and databases, are on the Databases page)."""
     results = check_all(with_details=False)
     registry = drift()
-    registry.check()  # only databases not checked yet: the columns are read once
+    registry.check([h.key for h in results if h.up])  # only those not checked yet: the columns are read once
     body = {
         "status": "ok" if all(h.up for h in results) else "degraded",
         "databases": {h.key: {"up": h.up} for h in results},
@@ -33,9 +33,10 @@ def healthz():
 @bp.get("/databases")
 @permission_required("databases.view")
 def databases():
+    results = check_all()
     registry = drift()
-    registry.check()
-    return render_template("system/databases.html", results=check_all(),
+    registry.check([h.key for h in results if h.up])
+    return render_template("system/databases.html", results=results,
                            drift=[registry.binds[key] for key in BIND_KEYS
                                   if key in registry.binds and registry.binds[key].count])
 
@@ -45,7 +46,7 @@ def databases():
 def check_schema_again():
     """Read every database's columns again: after a service migrated, no restart needed."""
     registry = drift()
-    registry.check(force=True)
+    registry.check([h.key for h in check_all(with_details=False) if h.up], force=True)
     count = registry.count
     flash(f"Checked again: {count} table(s) or column(s) still differ from what the console expects."
           if count else "Checked again: every database has the tables and columns the console needs.",
