@@ -25,12 +25,17 @@ ENGINE_OPTIONS = {"pool_pre_ping": True}
 # PostgreSQL only: ten binds share one process, so each pool stays small, and a dead
 # server must fail fast instead of hanging a page.
 CONNECT_TIMEOUT = int(os.environ.get("CONSOLE_CONNECT_TIMEOUT", "3"))
+STATEMENT_TIMEOUT = int(os.environ.get("CONSOLE_STATEMENT_TIMEOUT", "15"))
 POSTGRES_OPTIONS = {
     "pool_size": int(os.environ.get("CONSOLE_POOL_SIZE", "5")),
     "max_overflow": int(os.environ.get("CONSOLE_POOL_OVERFLOW", "5")),
     "pool_timeout": 10,
     "pool_recycle": 1800,
-    "connect_args": {"connect_timeout": CONNECT_TIMEOUT},
+    "connect_args": {"connect_timeout": CONNECT_TIMEOUT,
+                     # A query whose index is missing gives up instead of holding a page (and
+                     # a worker) for minutes; long jobs (exports, seeding, index builds) lift it
+                     # for their own transaction.
+                     "options": f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}"},
 }
 
 
@@ -98,6 +103,9 @@ class Config:
     # Strict-Transport-Security max-age; 0 sends none (production sets it).
     HSTS_SECONDS = 0
     PAGE_SIZE = 50
+    # The dashboard's order figures (a month of orders, every status) are computed at most
+    # once per this many seconds per worker process; the page says when they were.
+    DASHBOARD_CACHE_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_CACHE_SECONDS", "60"))
     # Available at or below this is "low stock": the dashboard's figure and the products list's filter.
     LOW_STOCK_THRESHOLD = int(os.environ.get("CONSOLE_LOW_STOCK", "5"))
     # /healthz and the Databases page answer within this many seconds even when a
@@ -133,6 +141,7 @@ class TestConfig(Config):
     SQLALCHEMY_RECORD_QUERIES = True
     WTF_CSRF_ENABLED = False  # the CSRF tests switch it back on
     BCRYPT_ROUNDS = 4  # fast hashes in tests; production uses 12
+    DASHBOARD_CACHE_SECONDS = 0  # tests see every change at once; the cache has its own test
     MFA_REQUIRED_ROLES = ()  # the tests of required MFA switch it on
 
 

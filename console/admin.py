@@ -28,6 +28,7 @@ from sqlalchemy.exc import InvalidRequestError
 from config import BIND_KEYS
 from console.extensions import db
 from console.formatting import when
+from console.forms import parse_whole_number
 from console.lookups import database
 from console.models import models_of
 from console.models.types import UTCDateTime
@@ -35,7 +36,8 @@ from console.permissions import forbidden_message
 
 PERMISSION = "data.browse"
 PAGE_SIZE = 50
-MAX_PAGE = 1_000_000
+# The pager goes on by OFFSET (Flask-Admin's): deep pages are for search and filters.
+MAX_PAGE = 10_000
 
 # The obvious text keys staff search by, where a table has them.
 SEARCH_KEYS = ("email", "order_number", "rma_number", "tracking_number", "sku", "product_sku", "code", "name")
@@ -177,6 +179,23 @@ class TableView(AdminOnly, ModelView):
         self.bind_key = bind_key
         super().__init__(model, db, name=table.name, category=f"{bind_key}_db",
                          endpoint=f"data_{bind_key}_{table.name}", url=f"{bind_key}/{table.name}")
+
+    def _get_list_extra_args(self):
+        """Flask-Admin reads page, sort and desc with int(), which takes "0_1", "٣" and
+        numbers too large for the database (an OverflowError, a 500). Checked strictly
+        first: a clear 400 saying what to type."""
+        bounds = {"page": MAX_PAGE, "page_size": PAGE_SIZE, "sort": len(self.column_list or ()) + 1, "desc": 1}
+        for name, maximum in bounds.items():
+            if name in request.args:
+                try:
+                    parse_whole_number(request.args[name], 0, maximum, f"a {name.replace('_', ' ')} number"
+                                       if name != "desc" else "0 or 1")
+                except ValueError as exc:
+                    message = f"{exc} (“{name}” in the address.)"
+                    if name == "page":
+                        message += " Search or filter to reach rows further down."
+                    abort(400, message)
+        return super()._get_list_extra_args()
 
     # A database that is down gives the console's 503 page naming it, not a 500.
     def get_list(self, page, *args, **kwargs):

@@ -13,10 +13,12 @@ console_cli = AppGroup("console", help="Operations console commands.")
 
 @console_cli.command("init-db")
 def init_db() -> None:
-    """Create every table in its own database (existing tables are left alone)."""
+    """Create every table and index in its own database (existing ones are left alone)."""
     from console.email_templates import install
+    from console.schema_check import create_schema
 
-    db.create_all(bind_key=list(BIND_KEYS))
+    for key, problem in create_schema().items():
+        click.echo(f"{key}_db: {problem}", err=True)
     click.echo(f"Created missing tables in {len(BIND_KEYS)} databases: {', '.join(BIND_KEYS)}.")
     added = install()
     db.session.commit()
@@ -193,4 +195,24 @@ def check_schema_command() -> None:
     for line in report_lines(reports):
         click.echo(line)
     if not all(r.fits for r in reports):
+        raise SystemExit(1)
+
+
+@console_cli.command("create-indexes")
+def create_indexes_command() -> None:
+    """Build the indexes the models declare that a database lacks (CREATE INDEX
+    CONCURRENTLY on PostgreSQL: the services' writes are not blocked)."""
+    from console.schema_check import DatabaseDown, create_missing_indexes, ensure_extensions
+
+    for key, problem in ensure_extensions().items():
+        click.echo(f"{key}_db: {problem}", err=True)
+    built, down = 0, []
+    for key in BIND_KEYS:
+        try:
+            built += create_missing_indexes(key, echo=click.echo)
+        except DatabaseDown as exc:
+            down.append(key)
+            click.echo(str(exc), err=True)
+    click.echo(f"Built {built} index(es)." if built else "No index was missing.")
+    if down:
         raise SystemExit(1)

@@ -224,6 +224,17 @@ def refuse_missing(mapper: Mapper, attributes) -> None:
             raise SchemaDrift(drifted.bind_key, drifted.table, drifted.column, drifted.reason)
 
 
+def missing_table(model) -> str:
+    """"order_db does not have the table order_notes" when it does not; "" otherwise.
+    For statements the per-statement hook cannot see into (a UNION of Core selects)."""
+    registry = drift()
+    if registry is None or registry.clean:
+        return ""
+    _ensure(registry, [model.__mapper__])
+    bind_key = registry.tables.get(model.__table__.key)
+    return f"{bind_key}_db does not have the table {model.__tablename__}" if bind_key else ""
+
+
 def require(model, *attributes: str) -> None:
     """For a workflow, before its first write: refuse at once when the database lacks a
     column it will set, so nothing is half done."""

@@ -137,6 +137,31 @@ SHIPPED: tuple[ShippedTemplate, ...] = (
         GREETING + "\n\n{{ product_name }} ({{ sku }}) is back in stock. You asked us to tell you.\n",
         _html(GREETING, "<strong>{{ product_name }}</strong> ({{ sku }}) is back in stock. "
                         "You asked us to tell you.")),
+    ShippedTemplate(
+        "staff_invitation", ("Invite staff (Staff screen)",),
+        (Variable("inviter", "The admin who sent the invitation", "admin@example.com"),
+         Variable("roles", "The roles given, comma-separated", "finance"),
+         Variable("hours", "How many hours the link works", "72"),
+         Variable("link", "The one-time link to set a password", "https://console.example.com/password/set/abc"),
+         Variable("email", "The invited email address", "new.member@example.com")),
+        "You are invited to the operations console",
+        "Hello,\n\n{{ inviter }} invited you to the operations console ({{ roles }}).\n"
+        "Set your password here (the link works once, for {{ hours }} hours):\n\n{{ link }}\n",
+        _html("Hello,", "{{ inviter }} invited you to the operations console ({{ roles }}).",
+              "Set your password here (the link works once, for {{ hours }} hours):",
+              '<a href="{{ link }}">{{ link }}</a>')),
+    ShippedTemplate(
+        "staff_password_reset", ("Forgot password (sign-in page)",),
+        (Variable("email", "The staff member's email address", "member@example.com"),
+         Variable("hours", "How many hours the link works", "1"),
+         Variable("link", "The one-time link to set a new password", "https://console.example.com/password/set/abc")),
+        "Set a new password for the operations console",
+        "Hello,\n\nsomeone (we hope you) asked to set a new password for {{ email }}.\n"
+        "Set it here (the link works once, for {{ hours }} hour(s)):\n\n{{ link }}\n\n"
+        "If it was not you, ignore this email: your password stays as it is.\n",
+        _html("Hello,", "someone (we hope you) asked to set a new password for {{ email }}.",
+              "Set it here (the link works once, for {{ hours }} hour(s)):", '<a href="{{ link }}">{{ link }}</a>',
+              "If it was not you, ignore this email: your password stays as it is.")),
 )
 BY_NAME = {t.name: t for t in SHIPPED}
 

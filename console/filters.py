@@ -15,7 +15,7 @@ from console.forms import control_character
 from console.lookups import database
 from console.models.auth import User
 from console.models.order import Order
-from console.models.user import UserProfile
+from console.models.user import UserProfile, full_name_expression
 
 # A customer filter turns into a list of ids for an IN query; past this many the filter
 # is too broad to be useful and the staff member is asked to narrow it.
@@ -48,6 +48,11 @@ class QueryFilters:
     @property
     def active(self) -> bool:
         return bool(self.as_args())
+
+
+def like_escape(term: str) -> str:
+    """``term`` with LIKE's wildcards escaped (use with ``escape="\\"``)."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def choice(args, name, allowed, label, errors) -> str:
@@ -126,11 +131,10 @@ def customer_ids(term: str) -> list[str]:
     with database("auth"):
         ids.update(dict.fromkeys(db.session.scalars(
             select(User.id).where(func.lower(User.email).contains(term, autoescape=True)).limit(MAX_MATCHES + 1))))
-    full_name = func.coalesce(UserProfile.first_name, "") + " " + func.coalesce(UserProfile.last_name, "")
     with database("user"):
         ids.update(dict.fromkeys(db.session.scalars(
             select(UserProfile.user_id).where(or_(
-                func.lower(full_name).contains(term, autoescape=True),
+                func.lower(UserProfile.full_name).contains(term, autoescape=True),
                 func.lower(UserProfile.email).contains(term, autoescape=True)))
             .limit(MAX_MATCHES + 1))))
     ids.pop(None, None)

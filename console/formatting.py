@@ -8,6 +8,7 @@ from markupsafe import Markup, escape
 
 from console.drift import NotInDatabase
 from console.lookups import Missing
+from console.models.types import CENTS
 
 
 def money(value, currency: str | None = None) -> str:
@@ -15,7 +16,7 @@ def money(value, currency: str | None = None) -> str:
         return "—"
     if isinstance(value, NotInDatabase):
         return value  # renders as "not in this database"
-    amount = Decimal(value).quantize(Decimal("0.01"))
+    amount = Decimal(value).quantize(CENTS)
     text = f"{amount:,.2f}"
     return f"{text} {currency}" if currency else text
 

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from wtforms import (
     EmailField, Field, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField,
 )
@@ -371,8 +370,17 @@ class ConsoleForm(FlaskForm):
                 parts.append(f"{field.label.text}: {error}" if field.label and field.label.text else str(error))
         return " ".join(parts)
 
-    def error_markup(self) -> Markup:
-        return Markup("<br>").join(self.error_message().split("\n"))
+    def posted_values(self) -> dict[str, str]:
+        """What was posted, to show the form again: each value cut to its field's cap
+        (a refused 100,000-character value is not sent back)."""
+        values = {}
+        from flask import request
+
+        for name, value in request.form.items():
+            field = self._fields.get(name)
+            cap = getattr(field, "max_length", None) or NOTE_MAX
+            values[name] = str(value)[:cap]
+        return values
 
 
 class LoginForm(ConsoleForm):

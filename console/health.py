@@ -44,6 +44,7 @@ class BindHealth:
     row_counts: dict[str, int | None] = field(default_factory=dict)
     estimated: bool = False
     error: str = ""
+    missing_indexes: list = field(default_factory=list)  # console.schema_check.MissingIndex
 
 
 def _safe_url(engine) -> str:
@@ -80,6 +81,10 @@ def check_bind(key: str, engine, with_details: bool = True) -> BindHealth:
                 health.tables_present = len(present & set(expected))
                 wanted = [t for t in MAIN_TABLES[key] if t in present]
                 health.row_counts, health.estimated = _row_counts(conn, health.dialect, wanted)
+                from console.schema_check import index_gaps
+
+                missing, skipped = index_gaps(conn, present, key)
+                health.missing_indexes = missing + skipped
     except Exception as exc:  # any failure means "down" on a health page
         health.up = False
         health.error = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]

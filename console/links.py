@@ -1,14 +1,16 @@
-"""Links into other screens, by path, so a page can link to a screen built separately
-(orders, returns, refunds) and fall back gracefully while that screen is absent."""
+"""Links into the console's screens, built from endpoints with ``url_for``.
+
+An endpoint that does not exist raises BuildError when the link is built, so a typo
+or a missing screen fails in the tests (tests/test_links.py renders every menu entry,
+dashboard link and search result) instead of silently showing an unlinked figure.
+Also the one check that a "next" address is a path on this site.
+"""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from flask import current_app, request, url_for
-from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import RequestRedirect
-
 
 # Browsers drop tabs and line breaks anywhere in a URL and treat "\\" as "/", so
 # "/\t/evil.example" or "/\\evil.example" would leave the site: any of them disqualifies.
@@ -28,48 +30,31 @@ def local_path(target: str | None) -> str | None:
     return target
 
 
-def route_exists(path: str) -> bool:
-    """True when some registered GET route answers ``path``."""
-    adapter = current_app.url_map.bind("console.local")
-    try:
-        adapter.match(path, method="GET")
-    except RequestRedirect:
-        return True
-    except (NotFound, MethodNotAllowed):
-        return False
-    return True
+def list_url(endpoint: str, **filters) -> str:
+    """The list at ``endpoint``, filtered by the non-empty ``filters``."""
+    return url_for(endpoint, **{k: v for k, v in filters.items() if v not in (None, "")})
 
 
-def order_url(order_id: str) -> str:
-    return f"/orders/{quote(str(order_id), safe='')}"
+def orders_url(**filters) -> str:
+    return list_url("orders.list_orders", **filters)
 
 
-def list_url(path: str, **filters) -> str | None:
-    """``path?filters`` when that list exists, else None (the figure shows unlinked)."""
-    if not route_exists(path):
-        return None
-    query = urlencode({k: v for k, v in filters.items() if v not in (None, "")})
-    return f"{path}?{query}" if query else path
+def order_url(key: str) -> str:
+    """The order page, by order number or id."""
+    return url_for("orders.order_detail", key=key)
 
 
-def orders_url(**filters) -> str | None:
-    return list_url("/orders", **filters)
-
-
-def _detail_or_order(area: str, row_id: str, order_id: str | None) -> str | None:
-    path = f"/{area}/{quote(str(row_id), safe='')}"
-    if route_exists(path):
-        return path
-    return order_url(order_id) if order_id else None
-
-
-def return_url(return_id: str, order_id: str | None) -> str | None:
-    """The return's own page when the returns screen exists, else its order."""
-    return _detail_or_order("returns", return_id, order_id)
+def return_url(return_id: str, order_id: str | None = None) -> str:
+    return url_for("returns.return_detail", key=return_id)
 
 
 def refund_url(refund_id: str, order_id: str | None) -> str | None:
-    return _detail_or_order("refunds", refund_id, order_id)
+    """A refund shows on its order's page (its refund panel); None without an order."""
+    return order_url(order_id) if order_id else None
+
+
+def customer_url(user_id: str) -> str:
+    return url_for("customers.customer_detail", user_id=user_id)
 
 
 def data_browser_url(bind_key: str, table: str, column: str, operation: str, value: str) -> str | None:
@@ -89,8 +74,8 @@ def data_browser_url(bind_key: str, table: str, column: str, operation: str, val
 
 
 def template_helpers() -> dict:
-    return {"order_url": order_url, "orders_url": orders_url, "list_url": list_url,
-            "return_url": return_url, "refund_url": refund_url, "data_browser_url": data_browser_url}
+    return {"order_url": order_url, "orders_url": orders_url, "list_url": list_url, "return_url": return_url,
+            "refund_url": refund_url, "customer_url": customer_url, "data_browser_url": data_browser_url}
 
 
 def password_link_maker(trust_request_host: bool = True):

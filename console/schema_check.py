@@ -2,18 +2,30 @@
 
 For staff pointing the console at databases the services created: per database, the
 tables and columns the console expects but cannot find (the console would fail on
-them), and the ones it finds but does not know (harmless: it never reads them).
+them), and the ones it finds but does not know (harmless: it never reads them); and the
+indexes the models declare that are missing (the console works, but the screens each
+one serves scan their tables: ``console create-indexes`` builds them without locking).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import inspect, types
+from sqlalchemy import Index, inspect, text, types
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateIndex
 
 from config import BIND_KEYS
 from console.extensions import db
 from console.models import models_of
+from console.models.indexing import TRIGRAM_EXTENSION, has_trigram
+
+
+@dataclass(frozen=True)
+class MissingIndex:
+    table: str
+    name: str
+    serves: str
+    invalid: bool = False  # present but unusable: a concurrent build that failed half-way
 
 
 @dataclass
@@ -28,6 +40,8 @@ class BindReport:
     extra_columns: list[str] = field(default_factory=list)
     # "table.column" -> the type found, where the console expects another kind of value
     mistyped_columns: dict[str, str] = field(default_factory=dict)
+    missing_indexes: list[MissingIndex] = field(default_factory=list)
+    skipped_indexes: list[MissingIndex] = field(default_factory=list)  # need an extension that is absent
 
     @property
     def up(self) -> bool:
@@ -76,6 +90,72 @@ def _mistyped(model, live: dict, dialect) -> dict[str, str]:
     return found
 
 
+def serves(index: Index) -> str:
+    if "serves" in index.info:
+        return index.info["serves"]
+    columns = ", ".join(c.name for c in index.columns)
+    return f"filters and sorts on {index.table.name}.{columns}" if columns else f"{index.table.name} ({index.name})"
+
+
+def declared_indexes(bind_key: str) -> list[Index]:
+    """The indexes the models declare for one database, named, in table order."""
+    return [index for model in models_of(bind_key)
+            for index in sorted(model.__table__.indexes, key=lambda i: i.name or "") if index.name]
+
+
+def applies(index: Index, dialect: str) -> bool:
+    only = index.info.get("only")
+    condition = getattr(index, "_ddl_if", None)  # Index(...).ddl_if(dialect=...) (SQLAlchemy 2.0)
+    if only is None and condition is not None and condition.dialect:
+        only = condition.dialect
+    return only is None or only == dialect or (not isinstance(only, str) and dialect in only)
+
+
+def invalid_indexes(conn) -> set[str]:
+    """PostgreSQL: indexes left invalid by a failed CREATE INDEX CONCURRENTLY."""
+    return set(conn.execute(text(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE NOT i.indisvalid AND c.relnamespace = 'public'::regnamespace")).scalars())
+
+
+def live_index_names(conn) -> set[str]:
+    """Every index name in the database, in one catalog query (SQLAlchemy's inspector
+    skips expression indexes on SQLite and asks table by table)."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    return set(conn.execute(text(sql)).scalars())
+
+
+def index_gaps(conn, present_tables: set[str], bind_key: str) -> tuple[list[MissingIndex], list[MissingIndex]]:
+    """(missing, skipped) declared indexes of the bind behind ``conn``."""
+    dialect = conn.dialect.name
+    declared = declared_indexes(bind_key)
+    wants_trigram = any(i.info.get("extension") == TRIGRAM_EXTENSION for i in declared)
+    trigram = dialect == "postgresql" and wants_trigram and has_trigram(conn)
+    if dialect == "postgresql":  # names and validity in one catalog query
+        rows = conn.execute(text(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relnamespace = current_schema()::regnamespace")).all()
+        live, broken = {name for name, _ in rows}, {name for name, valid in rows if not valid}
+    else:
+        live, broken = live_index_names(conn), set()
+    missing, skipped = [], []
+    for index in declared:
+        table = index.table.name
+        if table not in present_tables or not applies(index, dialect):
+            continue
+        gap = MissingIndex(table, index.name, serves(index), invalid=index.name in broken)
+        if index.name in live and not gap.invalid:
+            continue
+        if index.info.get("extension") == TRIGRAM_EXTENSION and not trigram:
+            skipped.append(gap)
+        else:
+            missing.append(gap)
+    return missing, skipped
+
+
 def check_bind(bind_key: str) -> BindReport:
     engine = db.engines[bind_key]
     expected = expected_columns(bind_key)
@@ -95,9 +175,78 @@ def check_bind(bind_key: str) -> BindReport:
                 report.mistyped_columns.update(_mistyped(models[table], live_types, engine.dialect))
                 report.missing_columns += [f"{table}.{c}" for c in columns if c not in live]
                 report.extra_columns += [f"{table}.{c}" for c in live if c not in columns]
+            report.missing_indexes, report.skipped_indexes = index_gaps(conn, present, bind_key)
     except DBAPIError as exc:
         report.error = str(exc.orig or exc).strip().splitlines()[0][:300]
     return report
+
+
+def ensure_extensions() -> dict[str, str]:
+    """Create pg_trgm in each PostgreSQL database whose models want it, where allowed.
+    Returns bind key -> why it could not be created (its trigram indexes are skipped)."""
+    problems = {}
+    for key in BIND_KEYS:
+        engine = db.engines[key]
+        wanted = any(i.info.get("extension") == TRIGRAM_EXTENSION for i in declared_indexes(key))
+        if engine.dialect.name != "postgresql" or not wanted:
+            continue
+        try:
+            with engine.connect() as conn:
+                if not has_trigram(conn):
+                    conn.execute(text(f"CREATE EXTENSION IF NOT EXISTS {TRIGRAM_EXTENSION}"))
+                    conn.commit()
+        except DBAPIError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0][:200]
+            problems[key] = (f"could not create the {TRIGRAM_EXTENSION} extension ({reason}); "
+                             "“contains” filters on it will scan their tables")
+    return problems
+
+
+def create_schema() -> dict[str, str]:
+    """init-db: every missing table and index (pg_trgm first, where it may be created).
+    Returns ensure_extensions()'s problems."""
+    problems = ensure_extensions()
+    db.create_all(bind_key=list(BIND_KEYS))
+    return problems
+
+
+def create_missing_indexes(bind_key: str, echo=lambda line: None) -> int:
+    """Build the bind's missing indexes, on PostgreSQL with CREATE INDEX CONCURRENTLY (the
+    services keep writing meanwhile); an invalid leftover is dropped first. Returns how
+    many were built."""
+    engine = db.engines[bind_key]
+    report = check_bind(bind_key)
+    if not report.up:
+        raise DatabaseDown(bind_key, report.error)
+    by_name = {index.name: index for index in declared_indexes(bind_key)}
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if postgres:
+            conn.execute(text("SET statement_timeout = 0"))  # a big table takes minutes
+        try:
+            _build(conn, report, by_name, engine.dialect, postgres, bind_key, echo)
+        finally:
+            if postgres:
+                conn.execute(text("RESET statement_timeout"))  # the connection goes back to the pool
+    return len(report.missing_indexes)
+
+
+def _build(conn, report, by_name, dialect, postgres: bool, bind_key: str, echo) -> None:
+    for gap in report.missing_indexes:
+        ddl = str(CreateIndex(by_name[gap.name], if_not_exists=not gap.invalid).compile(dialect=dialect))
+        if postgres:
+            if gap.invalid:
+                conn.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{gap.name}"'))
+            ddl = ddl.replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1) \
+                     .replace("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX CONCURRENTLY ", 1)
+        echo(f"{bind_key}_db: building {gap.name} on {gap.table} ({gap.serves})")
+        conn.execute(text(ddl))
+
+
+class DatabaseDown(Exception):
+    def __init__(self, bind_key: str, error: str):
+        super().__init__(f"{bind_key}_db is unreachable: {error}")
+        self.bind_key = bind_key
 
 
 def check_all() -> list[BindReport]:
@@ -120,6 +269,10 @@ def report_lines(reports: list[BindReport]) -> list[str]:
         lines += [f"  mistyped column {c}: {found}" for c, found in report.mistyped_columns.items()]
         lines += [f"  extra table     {t}  (not used by the console)" for t in report.extra_tables]
         lines += [f"  extra column    {c}  (not used by the console)" for c in report.extra_columns]
+        lines += [f"  missing index   {i.table}.{i.name}{' (invalid: a build failed half-way)' if i.invalid else ''}"
+                  f"  serves {i.serves}" for i in report.missing_indexes]
+        lines += [f"  no {TRIGRAM_EXTENSION}       {i.table}.{i.name}  serves {i.serves}: "
+                  f"CREATE EXTENSION {TRIGRAM_EXTENSION} to build it" for i in report.skipped_indexes]
     misfits = [r for r in reports if r.up and not r.fits]
     down = [r for r in reports if not r.up]
     if not misfits and not down:
@@ -132,4 +285,10 @@ def report_lines(reports: list[BindReport]) -> list[str]:
                            "missing or mistyped columns must be migrated by the service that owns the database.")
         if down:
             lines.append(f"{len(down)} database(s) could not be checked: " + ", ".join(f"{r.key}_db" for r in down))
+    slow = [r for r in reports if r.missing_indexes]
+    if slow:
+        lines.append(f"{sum(len(r.missing_indexes) for r in slow)} index(es) missing in "
+                     + ", ".join(f"{r.key}_db" for r in slow)
+                     + ": the console works, but the screens they serve scan their tables. "
+                       "Run `flask --app wsgi console create-indexes` to build them without locking.")
     return lines

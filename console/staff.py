@@ -83,13 +83,21 @@ def load_staff(user_id: str, ip: str | None = None) -> StaffUser | None:
     """The staff member with this id, or None if they are no longer active, unlocked
     staff. Called on every request, so a revoked role, a deactivation or a lock
     takes effect at the next click."""
-    user = db.session.get(User, user_id)
-    if user is None or not user.is_active or is_locked(user):
+    # One statement per request: the account and its role names together (an outer
+    # join, so an account without roles still says it exists), plain columns only.
+    rows = db.session.execute(
+        select(User.id, User.email, User.is_active, User.locked_until, Role.name)
+        .outerjoin(UserRole, UserRole.user_id == User.id).outerjoin(Role, Role.id == UserRole.role_id)
+        .where(User.id == user_id)).all()
+    if not rows:
         return None
-    roles = staff_roles_of(user.id)
+    _, email, active, locked_until, _ = rows[0]
+    if not active or (locked_until and locked_until > utcnow()):
+        return None
+    roles = frozenset(row.name for row in rows if row.name in STAFF_ROLES)
     if not roles:
         return None
-    return StaffUser(id=user.id, email=user.email, roles=roles, ip=ip)
+    return StaffUser(id=user_id, email=email, roles=roles, ip=ip)
 
 
 def count_failure(user: User, now: datetime | None = None) -> bool:

@@ -9,16 +9,22 @@ prints:
 - deep paging: a keyset page far down the list against the same page fetched with
   OFFSET (the peer the list avoids), timed in the same run;
 - the export: rows per second and peak Python memory for a tenth of the orders and
-  for all of them (streamed, so the peak must stay flat as N grows).
+  for all of them (streamed, so the peak must stay flat as N grows);
+- every list, every sortable column, both directions: the first page against a page
+  90% of the way down (reached by a keyset cursor, as the Next link would), and their
+  ratio; keyset seeks on the (column, id) indexes make the ratio about 1 at any depth.
+  Returns, refunds and audit rows are a tenth of the orders each.
 
     .venv/bin/python scripts/bench_orders.py --orders 50000
     .venv/bin/python scripts/bench_orders.py --orders 50000 --postgres
+    .venv/bin/python scripts/bench_orders.py --orders 100000 --postgres --only-sorts
 """
 from __future__ import annotations
 
 import argparse
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -31,7 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import event, insert, select, text  # noqa: E402
+from flask import url_for as flask_url_for  # noqa: E402
+from sqlalchemy import event, func, insert, select, text  # noqa: E402
 
 from config import BIND_KEYS, bind_config  # noqa: E402
 
@@ -61,9 +68,10 @@ def scratch_urls(use_postgres: bool) -> tuple[dict[str, str], callable]:
 
 def fill(db, n_orders: int, n_customers: int = 2000) -> None:
     """Bulk rows through Core inserts: the ORM builders are too slow for 10^5 orders."""
-    from console.models.auth import User
+    from console.models.auth import SecurityAuditLog, User
     from console.models.order import Order, OrderItem
-    from console.models.payment import Payment
+    from console.models.payment import Payment, PaymentRefund
+    from console.models.returns import ReturnRequest
     from console.models.shipping import Carrier, Shipment
     from console.models.user import UserProfile
 
@@ -80,7 +88,7 @@ def fill(db, n_orders: int, n_customers: int = 2000) -> None:
                                                     "is_active": True, "created_at": now}])
     batch = 5000
     for start in range(0, n_orders, batch):
-        orders, items, payments, shipments = [], [], [], []
+        orders, items, payments, shipments, returns, refunds, logs = [], [], [], [], [], [], []
         for i in range(start, min(start + batch, n_orders)):
             order_id = str(uuid.UUID(int=rng.getrandbits(128)))
             created = now - timedelta(minutes=i * 3)
@@ -102,11 +110,27 @@ def fill(db, n_orders: int, n_customers: int = 2000) -> None:
             if status in ("shipped", "delivered"):
                 shipments.append({"id": str(uuid.uuid4()), "order_id": order_id, "carrier_id": carrier_id,
                                   "tracking_number": f"1Z{i:012d}", "status": "in_transit", "created_at": created})
+            if i % 10 == 0:  # a tenth of the orders have a return, a refund and an audit row
+                user_id = users[i % n_customers]["id"]
+                returns.append({"id": str(uuid.uuid4()), "order_id": order_id, "user_id": user_id,
+                                "rma_number": f"RMA-{i:09d}", "status": rng.choice(("pending", "approved", "received")),
+                                "return_reason": "other", "refund_method": "original_payment",
+                                "refund_amount": total / 2, "currency": "USD", "requested_at": created,
+                                "created_at": created})
+                refunds.append({"id": str(uuid.uuid4()), "payment_id": payments[-1]["id"], "order_id": order_id,
+                                "reason": "bench", "amount": total / 3, "currency": "USD",
+                                "status": rng.choice(("PENDING", "COMPLETED", "FAILED")), "metadata": {},
+                                "created_at": created})
+                logs.append({"id": str(uuid.uuid4()), "user_id": None, "action": rng.choice(("order.noted", "staff.locked")),
+                             "metadata": {"entity": "order", "entity_id": order_id}, "created_at": created})
         db.session.execute(insert(Order.__table__), orders)
         db.session.execute(insert(OrderItem.__table__), items)
         db.session.execute(insert(Payment.__table__), payments)
         if shipments:
             db.session.execute(insert(Shipment.__table__), shipments)
+        for model, rows in ((ReturnRequest, returns), (PaymentRefund, refunds), (SecurityAuditLog, logs)):
+            if rows:
+                db.session.execute(insert(model.__table__), rows)
         db.session.commit()
 
 
@@ -119,12 +143,86 @@ def median_ms(fn, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
+def buffers(engine, stmt) -> int | None:
+    """PostgreSQL: the shared buffers (8 kB pages) the statement touched, from EXPLAIN
+    (ANALYZE, BUFFERS): a count the machine's load does not blur. A seek touches about
+    as many at any depth; a walk back through earlier rows touches more the deeper it is."""
+    if engine.dialect.name != "postgresql":
+        return None
+    compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + compiled.string,
+                                    compiled.params).scalar()
+    top = plan[0]["Plan"]
+    return top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+
+
+def sorted_lists(app, client, depth_share: float = 0.9) -> None:
+    """Every list, every sort column, both directions: first page and a deep page (50 rows)."""
+    from console.extensions import db
+    from console.lookups import Lookups
+    from console.screens.keyset import encode_cursor, ordered
+
+    from console.screens.keyset import keyset_page, page_statement
+
+    print("\nsorted lists: first page against a page 90% of the way down, 50 rows; the whole screen\n"
+          "(median of 5) and the page's keyset statement alone (median of 9)")
+    print(f"  {'list':<10} {'sort':<16} {'rows':>9} {'first ms':>9} {'deep ms':>9} {'ratio':>6}"
+          f" {'sql first':>10} {'sql deep':>9} {'ratio':>6}"
+          + (f" {'buffers first':>8} {'deep':>8}" if app.config["SQLALCHEMY_BINDS"]["order"]["url"].startswith("postgresql")
+             else ""))
+    ratios, sql_ratios = [], []
+    with app.test_request_context():
+        screens = dict(app.extensions["list_screens"])
+    for endpoint, screen in screens.items():
+        with app.test_request_context():
+            url = flask_url_for(endpoint)
+        for sort in screen.sorts:
+            for descending in (True, False):
+                arg = ("-" if descending else "") + sort.key
+                with app.app_context():
+                    stmt = ordered(screen.statement(screen.filters(), Lookups()), sort.column, screen.id_column,
+                                   descending)
+                    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+                    depth = int(total * depth_share)
+                    if total < 200:
+                        print(f"  {screen.name:<10} {arg:<16} {total:>9,} {'(too few rows to page deep)':>30}")
+                        break
+                    row = db.session.execute(stmt.offset(depth).limit(1)).scalars().first()
+                    cursor = encode_cursor(sort.key, getattr(row, sort.column.key), row.id)
+                    base = screen.statement(screen.filters(), Lookups())
+
+                    def page_sql(after=None):
+                        keyset_page(base, sort.column, screen.id_column, sort_key=sort.key, descending=descending,
+                                    size=50, after=after, count=False)
+                        db.session.expunge_all()
+
+                    sql_first = median_ms(page_sql, 9)
+                    sql_deep = median_ms(lambda: page_sql(cursor), 9)
+                    blocks = [buffers(db.engines[screen.home], page_statement(
+                        base, sort.column, screen.id_column, sort_key=sort.key, descending=descending, size=50,
+                        after=after)) for after in (None, cursor)]
+                first_url, deep_url = f"{url}?sort={arg}&size=50", f"{url}?sort={arg}&size=50&cursor={cursor}"
+                assert client.get(first_url).status_code == 200 and client.get(deep_url).status_code == 200
+                first, deep = median_ms(lambda: client.get(first_url)), median_ms(lambda: client.get(deep_url))
+                ratios.append(deep / first)
+                sql_ratios.append(sql_deep / sql_first)
+                print(f"  {screen.name:<10} {arg:<16} {total:>9,} {first:>9.1f} {deep:>9.1f} {deep / first:>6.2f}"
+                      f" {sql_first:>10.2f} {sql_deep:>9.2f} {sql_deep / sql_first:>6.2f}"
+                      + (f" {blocks[0]:>8} {blocks[1]:>8}" if blocks[0] is not None else ""))
+    if ratios:
+        print(f"  worst deep/first: whole screen {max(ratios):.2f}, keyset statement {max(sql_ratios):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20000)
     parser.add_argument("--postgres", action="store_true", help="use scratch PostgreSQL databases")
+    parser.add_argument("--only-sorts", action="store_true", help="only the sorted lists' first and deep pages")
     args = parser.parse_args()
 
+    # Stopped with SIGTERM, still drop the scratch databases (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     urls, drop = scratch_urls(args.postgres)
     from console import create_app
     from console.demo.builders import make_staff
@@ -143,6 +241,11 @@ def main() -> None:
             fill(db, args.orders)
             make_staff("admin", "bench@example.com", "Bench-password-1")
             db.session.commit()
+            if args.postgres:  # planner statistics, as a live database has them
+                for engine in db.engines.values():
+                    with engine.connect() as conn:
+                        conn.execute(text("ANALYZE"))
+                        conn.commit()
             print(f"backend: {'postgresql' if args.postgres else 'sqlite'}; filled {args.orders:,} orders "
                   f"in {time.perf_counter() - started:.1f} s")
             engines = list(db.engines.values())
@@ -154,6 +257,9 @@ def main() -> None:
         def count(*_args):
             statements.append(1)
 
+        if args.only_sorts:
+            sorted_lists(app, client)
+            return
         for engine in engines:
             event.listen(engine, "before_cursor_execute", count)
         print("\norders list (newest first)")
@@ -168,10 +274,10 @@ def main() -> None:
 
         depth = max(args.orders - 100, 0)
         with app.app_context():
-            from console.listing import encode_cursor
+            from console.screens.keyset import encode_cursor
             row = db.session.execute(select(Order.created_at, Order.id).order_by(
                 Order.created_at.desc(), Order.id.desc()).offset(depth).limit(1)).one()
-            cursor = encode_cursor(row.created_at, row.id)
+            cursor = encode_cursor("created", row.created_at, row.id)
             order_engine = db.engines["order"]
 
             def offset_page():
@@ -202,6 +308,7 @@ def main() -> None:
             tracemalloc.stop()
             print(f"  {label}: {rows:,} rows in {elapsed:.1f} s ({rows / elapsed:,.0f} rows/s), "
                   f"peak Python memory {peak / 1e6:.1f} MB")
+        sorted_lists(app, client)
     finally:
         with app.app_context():
             for engine in db.engines.values():

@@ -72,13 +72,13 @@ function askToConfirm(message, buttonLabel, onConfirm) {
 }
 
 document.addEventListener("htmx:confirm", function (evt) {
-  var form = evt.detail.elt.closest ? evt.detail.elt.closest("form") : null;
-  var trigger = evt.detail.triggeringEvent;
+  // The element htmx acts for: a form, or a button with its own hx-post inside one.
   var elt = evt.detail.elt;
+  var form = elt.closest ? elt.closest("form") : null;
+  var trigger = evt.detail.triggeringEvent;
   // A button that posts by itself (hx-post on the button, as in the customer's account
   // panel) is triggered by a click, not a submit: it asks with its own data-confirm.
-  var source = (elt.hasAttribute && elt.hasAttribute("data-confirm") ? elt : null)
-    || confirmSource(form || elt, trigger && trigger.submitter);
+  var source = confirmSource(elt, trigger && trigger.submitter) || (form && form !== elt ? confirmSource(form, null) : null);
   if (!source) { return; }
   evt.preventDefault();
   askToConfirm(confirmText(source, form), source.getAttribute("data-confirm-button"), function () {
@@ -188,6 +188,8 @@ document.addEventListener("htmx:afterSettle", function (evt) {
   var target = evt.detail.target;
   if (target && document.contains(target)) { describeErrors(target); }
   announce(announcementFor(target && document.contains(target) ? target : evt.detail.elt));
+});
+
 // A "select all" checkbox (data-select-all="field name") ticks every checkbox of that name
 // in its form: the moderation queue's page of reviews.
 document.addEventListener("change", function (evt) {

@@ -13,6 +13,7 @@ from console import create_app
 from console.drift import drift
 from console.extensions import db
 from console.models import models_of
+from console.schema_check import create_schema
 from tests import accessibility, databases
 from tests.accessibility import assert_accessible  # noqa: F401  (for the browser tests)
 
@@ -77,7 +78,7 @@ def make_app(database_urls: dict[str, str], **overrides):
 def app(database_urls):
     application = make_app(database_urls)
     with application.app_context():
-        db.create_all(bind_key=list(BIND_KEYS))
+        create_schema()  # what init-db does: tables, indexes (and pg_trgm where allowed)
         drift().check(force=True)  # read the columns now, not in the middle of a counted test
     return application
 

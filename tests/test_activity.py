@@ -13,7 +13,6 @@ from console.screens.activity import ACTIVITY
 EXPORT_HEADER = list(ACTIVITY.export_header)
 from console.demo.builders import make_staff
 from console.extensions import db
-from console.links import route_exists
 from console.models.auth import SecurityAuditLog
 from console.staff import load_staff
 from tests.conftest import STAFF_PASSWORD
@@ -76,10 +75,9 @@ def test_entity_links_only_to_pages_that_exist(trail, client):
     sign_in(client)
     html = client.get("/activity").get_data(as_text=True)
     assert '<a class="mono d-block text-truncate" href="/staff?q=alice%40staff.test">' in html
-    with client.application.test_request_context():
-        orders_page = route_exists("/orders/order-1")
-    assert ('href="/orders/order-1"' in html) is orders_page
-    assert 'href="/inventory/prod-1"' not in html or route_exists("/inventory/prod-1")
+    assert 'href="/orders/order-1"' in html
+    # Products have no page of their own yet: shown, not linked.
+    assert "prod-1" in html and 'href="/inventory/prod-1"' not in html
 
 
 @pytest.mark.parametrize("query, expected", [

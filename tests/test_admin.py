@@ -279,3 +279,18 @@ def test_lists_shorten_uuids_and_details_show_them_whole(app, auth):
     assert number in listing  # readable keys stay whole
     details = client.get(f"/data/order/orders/details/?id={order_id}").get_data(as_text=True)
     assert f">{order_id}<" in details.replace("\n", "").replace(" ", "")
+
+
+@pytest.mark.parametrize("query", ["page=99999999999999999999", "page=10001", "page=٣", "page=0_1", "page=-1",
+                                   "page=1e3", "sort=99999999999999999999", "desc=2", "page_size=1e309"])
+def test_data_browser_refuses_page_numbers_it_cannot_use(auth, client, query):
+    auth.login("admin")
+    response = client.get(f"/data/order/orders/?{query}")
+    assert response.status_code == 400
+    assert "with the digits 0-9" in response.get_data(as_text=True)
+
+
+def test_data_browser_pages_within_bounds(auth, client):
+    auth.login("admin")
+    assert client.get("/data/order/orders/?page=10000").status_code == 200
+    assert client.get("/data/order/orders/?page=2&sort=1&desc=1").status_code == 200

@@ -8,7 +8,10 @@ from sqlalchemy import select
 
 from console.demo.seed import DEMO_STAFF_PASSWORD, seed_demo
 from console.extensions import db
+from console.models.discount import Coupon, Promotion
+from console.models.notification import Notification
 from console.models.order import Order
+from console.models.product import Product
 from console.models.returns import ReturnRequest
 from console.models.user import UserProfile
 from console.navigation import menu_for
@@ -38,6 +41,10 @@ def demo(app):
         customer = db.session.scalars(select(UserProfile.user_id).limit(1)).one()
         rma = db.session.scalars(select(ReturnRequest.rma_number).limit(1)).one()
         processing = db.session.scalars(select(Order.order_number).where(Order.status == "processing").limit(1)).one()
+        coupon = db.session.scalars(select(Coupon.code).where(Coupon.usage_count > 0).limit(1)).one()
+        promotion = db.session.scalars(select(Promotion.id).limit(1)).one()
+        notification = db.session.scalars(select(Notification.id).limit(1)).one()
+        sku = db.session.scalars(select(Product.sku).limit(1)).one()
         # One sample address for each screen that takes a key; a new screen with a key
         # needs a line here, or test_every_screen_for_every_role fails and names it.
         return {
@@ -46,6 +53,19 @@ def demo(app):
             "returns.new_return": f"/orders/{order.order_number}/returns/new",
             "returns.return_detail": f"/returns/{rma}",
             "processing": f"/orders/{processing}",
+            "coupons.coupon_detail": f"/coupons/{coupon}",
+            "coupons.edit_coupon": f"/coupons/{coupon}/edit",
+            "coupons.generate": f"/coupons/{coupon}/generate",
+            "promotions.promotion_detail": f"/promotions/{promotion}",
+            "promotions.edit_promotion": f"/promotions/{promotion}/edit",
+            "notifications.notification_detail": f"/notifications/{notification}",
+            "products.product_detail": f"/products/{sku}",
+            # A dry run that is not there: its refusal page is checked like any other.
+            "products.bulk_preview": "/products/bulk/00000000-0000-4000-8000-000000000000",
+            "email_templates.edit_template": "/templates/order_shipped",
+            "email_templates.version_diff": "/templates/order_shipped/versions/1",
+            # A link that is not valid: the page that says so, with the way on.
+            "auth.set_password": "/password/set/not-a-valid-token",
         }
 
 

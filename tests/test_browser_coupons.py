@@ -29,6 +29,7 @@ def shop(app, auth):
 
 def test_marketing_creates_generates_downloads_and_reads_a_report(page, shop, tmp_path):
     browser_login(page, "marketing@staff.test")
+    page.click("#menu-marketing")
     page.click("#main-menu >> text=Coupons")
     page.wait_for_url("**/coupons")
     page.click("#new-coupon")

@@ -105,3 +105,29 @@ def test_unreachable_database_is_named(app, database_urls):
         assert str(raised.value) == "payment_db is unavailable"
         # the other databases still answer
         assert resolve("order.orders.user_id", ["nobody"]) == {}
+
+
+@pytest.mark.postgres_only
+def test_a_query_past_the_statement_timeout_says_its_database_is_unavailable(app, database_urls):
+    """Every PostgreSQL connection carries a statement timeout (config.py), so a screen
+    whose index is missing answers "order_db unavailable" instead of hanging."""
+    import config
+    from sqlalchemy import text
+
+    from console.lookups import DatabaseUnavailable, database
+    from tests.conftest import make_app
+
+    assert "statement_timeout" in config.POSTGRES_OPTIONS["connect_args"]["options"]
+    binds = {key: config.bind_config(url) for key, url in database_urls.items()}
+    binds["order"]["connect_args"] = {**binds["order"]["connect_args"], "options": "-c statement_timeout=200"}
+    impatient = make_app(database_urls, SQLALCHEMY_BINDS=binds)
+    try:
+        with impatient.app_context():
+            with pytest.raises(DatabaseUnavailable) as raised:
+                with database("order"):
+                    db.session.execute(text("SELECT pg_sleep(2)"), bind_arguments={"bind": db.engines["order"]})
+            assert raised.value.bind_key == "order" and "statement timeout" in raised.value.detail
+    finally:
+        with impatient.app_context():
+            for engine in db.engines.values():
+                engine.dispose()

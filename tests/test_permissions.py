@@ -128,12 +128,12 @@ def test_each_role_gets_exactly_what_the_map_grants(app, auth, role):
 
 
 def test_menu_entries_follow_the_map(app):
-    assert {permission for _, _, permission in MENU} <= set(PERMISSIONS)
+    assert {permission for _, _, permission, _ in MENU} <= set(PERMISSIONS)
     with app.test_request_context():
         for role in STAFF_ROLES:
             user = StaffUser(id="x", email="x@staff.test", roles=frozenset({role}))
             shown = {endpoint for _, endpoint in menu_for(user)}
-            expected = {endpoint for _, endpoint, permission in MENU
+            expected = {endpoint for _, endpoint, permission, _ in MENU
                         if permission in ROLE_PERMISSIONS[role] and endpoint in app.view_functions}
             assert shown == expected
 

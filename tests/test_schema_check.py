@@ -65,3 +65,69 @@ def test_an_unreachable_database_is_reported(app, database_urls, url):
     assert any(line.startswith("payment_db: DOWN, could not connect") for line in result.output.splitlines())
     assert "could not be checked: payment_db" in result.output
     assert elapsed < 5
+
+
+def live_indexes(bind_key: str) -> set[str]:
+    from console.schema_check import live_index_names
+
+    with db.engines[bind_key].connect() as conn:
+        return live_index_names(conn)
+
+
+def test_declared_indexes_exist_after_init_db(app, database_urls, tmp_path):
+    """init-db builds every index the models declare: the PostgreSQL-only ones (prefix
+    search, trigram "contains", the dashboard's covering index) only on PostgreSQL."""
+    from console.schema_check import declared_indexes
+
+    with app.app_context():
+        assert [(r.key, r.missing_indexes, r.skipped_indexes) for r in check_all()
+                if r.missing_indexes or r.skipped_indexes] == []
+    with scratch_database(tmp_path) as url, app_with_bind(database_urls, "order", url) as other:
+        result = other.test_cli_runner().invoke(args=["console", "init-db"])
+        assert result.exit_code == 0, result.output
+        with other.app_context():
+            postgres = db.engines["order"].dialect.name == "postgresql"
+            present = live_indexes("order")
+            declared = {i.name for i in declared_indexes("order")}
+            assert "ix_orders_order_number_upper" in present and "ix_orders_status" in present
+            pg_only = {"ix_orders_order_number_prefix", "ix_orders_tracking_number_prefix",
+                       "ix_orders_created_at_figures"}
+            assert pg_only <= declared
+            if postgres:
+                assert declared <= present
+            else:
+                assert not pg_only & present and declared - pg_only <= present
+
+
+def test_check_schema_reports_a_dropped_index_and_create_indexes_builds_it(app, database_urls, tmp_path):
+    from console.health import check_all as health_of_all
+
+    with scratch_database(tmp_path) as url, app_with_bind(database_urls, "order", url) as other:
+        runner = other.test_cli_runner()
+        with other.app_context():
+            db.create_all(bind_key="order")
+            postgres = db.engines["order"].dialect.name == "postgresql"
+            dropped = ["ix_orders_order_number_upper"] + (["ix_orders_order_number_prefix"] if postgres else [])
+            with db.engines["order"].begin() as conn:
+                for name in dropped:
+                    conn.execute(text(f'DROP INDEX "{name}"'))
+            report = check_bind("order")
+            assert report.fits  # the console still works without them
+            assert sorted(i.name for i in report.missing_indexes) == sorted(dropped)
+            health = {h.key: h for h in health_of_all()}["order"]
+            assert sorted(i.name for i in health.missing_indexes) == sorted(dropped)  # the Databases page
+        result = runner.invoke(args=["console", "check-schema"])
+        assert result.exit_code == 0, result.output
+        assert ("  missing index   orders.ix_orders_order_number_upper  serves order number filters of "
+                "orders, returns and refunds (any case)") in result.output.splitlines()
+        assert f"{len(dropped)} index(es) missing in order_db" in result.output
+        assert "console create-indexes" in result.output
+
+        result = runner.invoke(args=["console", "create-indexes"])
+        assert result.exit_code == 0, result.output
+        assert f"Built {len(dropped)} index(es)." in result.output
+        with other.app_context():
+            assert check_bind("order").missing_indexes == []
+            assert set(dropped) <= live_indexes("order")
+        result = runner.invoke(args=["console", "create-indexes"])
+        assert result.exit_code == 0 and "No index was missing." in result.output

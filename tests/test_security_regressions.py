@@ -19,8 +19,7 @@ from sqlalchemy import event, select
 from config import BASE_DIR, bind_config
 from console import create_app
 from console.extensions import db
-from console.lookups import DatabaseUnavailable
-from console.models.auth import LoginHistory, RateLimit, User
+from console.models.auth import RateLimit, User
 from console.models.payment import PaymentRefund
 from console.workflows import refunds
 from tests.conftest import STAFF_PASSWORD
@@ -58,6 +57,10 @@ def test_refund_retry_and_sync_never_redirect_off_site(app, auth, client, monkey
     for action in ("sync", "retry"):
         for target in ("/\t/evil.example/", "/\\evil.example/", "//evil.example/"):
             response = client.post(f"/refunds/{refund_id}/{action}", data={"next": target})
+            # Refused by the form (a tab is no part of an address) or sent to the list: never away.
+            if response.status_code == 422:
+                assert "\t" in target
+                continue
             assert response.status_code == 303, (action, target)
             assert response.headers["Location"] == "/refunds", (action, target)
     response = client.post(f"/refunds/{refund_id}/sync", data={"next": "/refunds?status=pending"})

@@ -358,3 +358,24 @@ def test_create_staff_refuses_an_unknown_role(app):
     assert result.exit_code != 0
     with app.app_context():
         assert db.session.scalars(select(UserRole)).all() == []
+
+
+def test_loading_the_signed_in_staff_member_is_one_statement(ctx, count_queries):
+    """Every request loads the staff member and their roles: one statement, and it still
+    refuses a deactivated or locked account or one without a staff role."""
+    user = make_staff("support")
+    db.session.commit()
+    user_id = user.id
+    count_queries.statements.clear()
+    staff = load_staff(user_id)
+    assert count_queries.count == 1, count_queries.statements
+    assert staff.email == "support@example.com" and staff.roles == frozenset({"support"})
+    customer = make_user("buyer@example.com", roles=("customer",))
+    db.session.commit()
+    assert load_staff(customer.id) is None and load_staff("no-such-id") is None
+    user.locked_until = utcnow() + timedelta(minutes=5)
+    db.session.commit()
+    assert load_staff(user.id) is None
+    user.locked_until, user.is_active = None, False
+    db.session.commit()
+    assert load_staff(user.id) is None

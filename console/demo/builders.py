@@ -28,14 +28,13 @@ from console.models.returns import (
     ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest, ReturnStatusHistory, ReturnTracking,
 )
 from console.models.shipping import Carrier, Shipment, ShipmentTracking, ShippingMethod, ShippingRate, ShippingZone
-from console.models.types import new_id, utcnow
+from console.models.types import CENTS, new_id, utcnow
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile
 from console.permissions import STAFF_ROLES
 from console.workflows.inventory import stock_status
 from console.workflows.notify import render_notification
 from console.workflows.signin import hash_password
 
-CENTS = Decimal("0.01")
 TAX_RATE = Decimal("0.08")
 
 # The order lifecycle used to back-fill status history for seeded orders.
@@ -230,6 +229,41 @@ class OrderBundle:
 
 def next_order_number(when: datetime) -> str:
     return f"ORD-{when:%Y%m%d}-{new_id()[:6].upper()}"
+
+
+def spread(number: int, size: int, step: int) -> int:
+    """The ``number``-th value of a fixed walk through range(size) that visits each value
+    once: distinct for distinct numbers below ``size`` (``step`` shares no factor with
+    ``size``), yet not in counting order."""
+    if not 0 <= number < size:
+        raise ValueError(f"only {size} distinct values: {number} is out of range")
+    return (number * step + size // 3) % size
+
+
+class HumanNumbers:
+    """Order, RMA and tracking numbers for one seed that cannot clash: each kind draws
+    from its own counter through spread(), so a million orders placed on the same day
+    still get a million different numbers (random digits would repeat)."""
+
+    ORDER_SIZE, ORDER_STEP = 16**6, 0x9E3779          # odd: shares no factor with 16**6
+    TRACKING_SIZE, TRACKING_STEP = 10**12, 618033988747  # neither even nor a multiple of 5
+
+    def __init__(self) -> None:
+        self.orders = self.returns = self.parcels = 0
+
+    def order(self, when: datetime) -> str:
+        self.orders += 1
+        return "ORD-%04d%02d%02d-%06X" % (when.year, when.month, when.day,
+                                           spread(self.orders - 1, self.ORDER_SIZE, self.ORDER_STEP))
+
+    def rma(self, when: datetime) -> str:
+        self.returns += 1
+        return "RMA-%04d%02d%02d-%06X" % (when.year, when.month, when.day,
+                                           spread(self.returns - 1, self.ORDER_SIZE, self.ORDER_STEP))
+
+    def tracking(self, carrier_code: str) -> str:
+        self.parcels += 1
+        return f"{carrier_code.upper()}{spread(self.parcels - 1, self.TRACKING_SIZE, self.TRACKING_STEP):012d}"
 
 
 def line_price(product: Product, variant: ProductVariant | None = None) -> Decimal:
@@ -461,7 +495,7 @@ def next_tracking_number(carrier_code: str) -> str:
 
 
 def make_shipment(order: Order, carrier: Carrier, method: ShippingMethod, *, status: str = "in_transit",
-                  destination: dict | None = None, weight=None) -> Shipment:
+                  destination: dict | None = None, weight=None, tracking_number: str | None = None) -> Shipment:
     """The shipment of a shipped order, its tracking events up to ``status``, and the
     order's tracking_number set to the shipment's."""
     shipped_at = order.shipped_at or utcnow()
@@ -472,7 +506,7 @@ def make_shipment(order: Order, carrier: Carrier, method: ShippingMethod, *, sta
         events.append(status)
     delivered_at = order.delivered_at if status == "delivered" else None
     shipment = Shipment(order_id=order.id, carrier_id=carrier.id, method_id=method.id,
-                        tracking_number=next_tracking_number(carrier.code), status=status,
+                        tracking_number=tracking_number or next_tracking_number(carrier.code), status=status,
                         weight=money(weight) if weight is not None else None, cost=method.base_price,
                         origin_address=WAREHOUSE_ADDRESS, destination_address=destination or {},
                         shipped_at=shipped_at, estimated_delivery_date=order.estimated_delivery_date,
@@ -520,7 +554,7 @@ def return_path(status: str) -> tuple[str, ...]:
 def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str = "pending",
                 reason: str = "defective", refund_method: str = "original_payment", condition: str = "used",
                 requested_at: datetime | None = None, staff_id: str = "system",
-                notes: str | None = None) -> ReturnBundle:
+                notes: str | None = None, numbers: HumanNumbers | None = None) -> ReturnBundle:
     """A return request for ``lines`` (order item, quantity) of ``order``, with its
     history up to ``status``; from "approved" on an authorization (same RMA number),
     from "in_transit" return tracking, and from "processed" the refund: a payment refund
@@ -529,11 +563,17 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
         if item.order_id != order.id or not 0 < quantity <= (item.quantity or 0):
             raise ValueError(f"cannot return {quantity} of order item {item.id} (ordered {item.quantity})")
     requested_at = requested_at or utcnow()
-    rma = next_rma_number(requested_at)
-    # An order discount is shared across its items, so a returned item refunds what
-    # was actually paid for it, and a full return never refunds more than the payment.
-    share = (1 - (order.discount_amount or 0) / order.subtotal) if order.subtotal else Decimal(1)
-    item_refunds = [money(item.unit_price * quantity * share) for item, quantity in lines]
+    rma = numbers.rma(requested_at) if numbers else next_rma_number(requested_at)
+    # A returned item refunds what was paid for it: its price less its share of the
+    # order's discount plus its share of the tax, as the returns workflow reckons it
+    # (console/workflows/returns.py), so a full return refunds the items of the payment.
+    from console.workflows.returns import allowance, paid_per_line, returned_quantities
+
+    order_lines = list(db.session.scalars(select(OrderItem).where(OrderItem.order_id == order.id)))
+    paid = paid_per_line(order, order_lines)
+    before = returned_quantities(order.id)
+    item_refunds = [allowance(paid[item.id], item.quantity or 0, before.get(item.id, 0), quantity)
+                    for item, quantity in lines]
     refund_amount = money(sum(item_refunds))
     path = return_path(status)
     stamps = {RETURN_STAMPS[name]: requested_at + RETURN_STEP_AFTER[name] for name in path if name in RETURN_STAMPS}
@@ -567,7 +607,8 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
         bundle.authorization = ReturnAuthorization(
             return_request_id=request.id, rma_number=rma, return_address=WAREHOUSE_ADDRESS,
             return_instructions=f"Pack the items securely and write {rma} on the parcel.",
-            tracking_number=next_tracking_number("ups") if "in_transit" in path else None,
+            tracking_number=(numbers.tracking("ups") if numbers else next_tracking_number("ups"))
+            if "in_transit" in path else None,
             expires_at=approved_at + timedelta(days=30), created_at=approved_at, updated_at=approved_at)
         db.session.add(bundle.authorization)
         db.session.flush()

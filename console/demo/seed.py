@@ -30,7 +30,7 @@ from console.extensions import db
 from console.lookups import DatabaseUnavailable
 from console.models.auth import EmailVerificationToken, LoginHistory, PasswordResetToken, User
 from console.models.notification import NotificationPreference
-from console.models.order import OrderNote
+from console.models.order import ORDER_STATUSES, OrderNote
 from console.models.payment import PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund, PaymentTransaction, PaymentWebhook
 from console.models.product import (
     ProductCategory, ProductComparison, ProductImage, ProductInventory, ProductPriceHistory, ProductQuestion,
@@ -53,7 +53,6 @@ DEMO_STAFF_PASSWORD = "console-demo-1"
 # Customers cannot sign in to the console; they still get a real bcrypt hash.
 DEMO_CUSTOMER_PASSWORD = "customer-demo-1"
 
-ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "refunded")
 ORDER_WEIGHTS = (8, 6, 7, 10, 55, 8, 6)
 # How old (days) an order in each status can be: its history must fit before "now".
 ORDER_AGE_DAYS = {"pending": (0.02, 2), "confirmed": (0.1, 2), "processing": (0.3, 3), "shipped": (1.2, 4),
@@ -152,12 +151,26 @@ def delete_all_rows() -> None:
                 conn.execute(table.delete())
 
 
+# Up to these counts every customer and order is built with the builders, with every
+# kind of record around it; past them the rest is written in bulk (console.demo.bulk).
+RICH_CUSTOMERS = 200
+RICH_ORDERS = 1000
+
+
 def seed_demo(customers: int = 200, orders: int = 1000, seed: int = 1, now: datetime = DEMO_NOW,
               progress: Progress | None = None) -> dict[str, int]:
     """Write the demo data set and commit; returns a count of what was made."""
+    from console.demo.bulk import BulkSeeder, merge_summaries
+
+    progress = progress or (lambda steps: None)
+    rich_customers, rich_orders = min(customers, RICH_CUSTOMERS), min(orders, RICH_ORDERS)
     with repeatable(seed, now):
-        seeder = DemoSeeder(customers, orders, seed, now, progress or (lambda steps: None))
+        seeder = DemoSeeder(rich_customers, rich_orders, seed, now, progress)
         summary = seeder.run()
+        if customers > rich_customers or orders > rich_orders:
+            db.session.commit()
+            bulk = BulkSeeder(seeder, customers - rich_customers, orders - rich_orders, seed, progress)
+            summary = merge_summaries(summary, bulk.run())
     db.session.commit()
     return summary
 
@@ -172,6 +185,7 @@ class DemoSeeder:
         self.fake.seed_instance(seed)
         self.progress = progress
         self.summary: Counter = Counter()
+        self.numbers = b.HumanNumbers()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -446,6 +460,7 @@ class DemoSeeder:
             shipping = b.money(0) if method.service_type == "standard" and subtotal >= 150 else method.base_price
             coupon, promotion, discount = self.choose_discount(customer, status, created, subtotal, shipping, lines)
             bundle = b.make_order(customer["user"], lines, status=status, created_at=created,
+                                  order_number=self.numbers.order(created),
                                   shipping=shipping, discount=discount, address=customer["address"],
                                   shipping_method=method.service_type, payment_method=rng.choice(customer["cards"]),
                                   changed_by=rng.choice((self.staff["support"].id, self.staff["warehouse"].id,
@@ -460,8 +475,10 @@ class DemoSeeder:
                 shipment_status = "delivered" if order.delivered_at else rng.choices(
                     ("in_transit", "out_for_delivery", "exception"), (70, 20, 10))[0]
                 weight = sum(Decimal(p.weight or 0) * q for p, q, _ in lines)
-                shipment = b.make_shipment(order, self.shipping.carrier_of(method), method, status=shipment_status,
-                                           destination=customer["address"], weight=weight)
+                carrier = self.shipping.carrier_of(method)
+                shipment = b.make_shipment(order, carrier, method, status=shipment_status,
+                                           destination=customer["address"], weight=weight,
+                                           tracking_number=self.numbers.tracking(carrier.code))
             # The last change an order saw is its current status (linking payment and
             # shipment are updates that would otherwise stamp "now").
             order.updated_at = order.created_at + b.ORDER_STEP_AFTER[status]
@@ -582,7 +599,8 @@ class DemoSeeder:
             returned = b.make_return(order, lines, status=status, reason=reason, refund_method=refund_method,
                                      condition=rng.choice(("new", "used", "damaged", "defective")),
                                      requested_at=requested, staff_id=warehouse if status == "received" else support,
-                                     notes=rng.choice(RETURN_NOTES) if rng.random() < 0.5 else None)
+                                     notes=rng.choice(RETURN_NOTES) if rng.random() < 0.5 else None,
+                                     numbers=self.numbers)
             self.summary["returns"] += 1
             name = {"approved": "return_approved", "rejected": "return_rejected", "in_transit": "return_in_transit",
                     "received": "return_received", "processed": "return_processed",

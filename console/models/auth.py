@@ -5,11 +5,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, json_text, new_id, utcnow
+from console.models.indexing import contains_index, prefix_index
+from console.models.types import JSONType, TextArray, UTCDateTime, json_text, new_id, sort_indexes, utcnow
 
 
 class AuthModel(db.Model):
@@ -19,6 +20,8 @@ class AuthModel(db.Model):
 
 class User(AuthModel):
     __tablename__ = "users"
+    # The staff list's sort columns (console/screens/staff.py).
+    __table_args__ = sort_indexes("users", "created_at", "email")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     email: Mapped[str | None] = mapped_column(String, unique=True)
@@ -105,6 +108,8 @@ class LoginHistory(AuthModel):
 
 class SecurityAuditLog(AuthModel):
     __tablename__ = "security_audit_logs"
+    # The activity list's sort columns (console/screens/activity.py).
+    __table_args__ = sort_indexes("security_audit_logs", "created_at", "action")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, ForeignKey("users.id"), index=True)
@@ -166,3 +171,8 @@ class RateLimit(AuthModel):
     count: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_users_email_prefix", User.email, "search: account email prefix")
+contains_index("ix_users_email_trgm", User.__table__, func.lower(User.email), "customer filters: account email contains")

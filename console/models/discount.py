@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
+from console.models.indexing import prefix_index
 from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
@@ -110,3 +111,7 @@ class PromotionUsage(DiscountModel):
     discount_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_coupons_code_prefix", Coupon.code, "search: coupon code prefix")

@@ -9,16 +9,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
+from console.models.indexing import figure_index, plain_index, prefix_index
 from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class OrderModel(db.Model):
     __abstract__ = True
     __bind_key__ = "order"
+
+
+# orders.status: the order service's statuses, in the order an order moves through them.
+ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "refunded")
 
 
 class Order(OrderModel):
@@ -103,3 +108,12 @@ class OrderNote(OrderModel):
     created_by: Mapped[str | None] = mapped_column(String, index=True)  # the staff user (auth.users.id), logical
     is_internal: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_orders_order_number_prefix", Order.order_number, "search and the orders filter: order number prefix")
+prefix_index("ix_orders_tracking_number_prefix", Order.tracking_number, "search: tracking number prefix")
+plain_index("ix_orders_order_number_upper", func.upper(Order.order_number),
+            serves="order number filters of orders, returns and refunds (any case)")
+figure_index("ix_orders_created_at_figures", Order.created_at, include=("status", "currency", "total_amount"),
+             serves="dashboard: orders today and this week, revenue by day (read from the index alone)")

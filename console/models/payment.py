@@ -9,7 +9,8 @@ from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.indexing import prefix_index
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class PaymentModel(db.Model):
@@ -54,6 +55,8 @@ class PaymentTransaction(PaymentModel):
 
 class PaymentRefund(PaymentModel):
     __tablename__ = "payment_refunds"
+    # The refunds list's sort columns (console/screens/refunds.py).
+    __table_args__ = sort_indexes("payment_refunds", "created_at", "amount", "status")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     payment_id: Mapped[str | None] = mapped_column(String, ForeignKey("payments.id"), index=True)
@@ -127,3 +130,8 @@ class PaymentAuditLog(PaymentModel):
     success: Mapped[bool | None] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(String)
     timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_payments_provider_payment_id_prefix", Payment.provider_payment_id,
+             "search: payment provider id prefix")

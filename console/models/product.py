@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
+from console.models.indexing import prefix_index
 from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
@@ -226,3 +227,7 @@ class ProductSearchHistory(ProductModel):
     filters: Mapped[Any | None] = mapped_column(JSONType)
     results_count: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_product_variants_sku_prefix", ProductVariant.sku, "search: variant SKU prefix")

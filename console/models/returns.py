@@ -9,7 +9,8 @@ from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.indexing import prefix_index
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class ReturnModel(db.Model):
@@ -19,6 +20,8 @@ class ReturnModel(db.Model):
 
 class ReturnRequest(ReturnModel):
     __tablename__ = "return_requests"
+    # The returns list's sort columns (console/screens/returns.py).
+    __table_args__ = sort_indexes("return_requests", "created_at", "requested_at", "rma_number", "refund_amount", "status")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
@@ -116,3 +119,11 @@ class ReturnRefund(ReturnModel):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_return_requests_rma_number_prefix", ReturnRequest.rma_number, "search: RMA number prefix")
+prefix_index("ix_return_authorizations_rma_number_prefix", ReturnAuthorization.rma_number,
+             "search: RMA number prefix (return parcels)")
+prefix_index("ix_return_authorizations_tracking_number_prefix", ReturnAuthorization.tracking_number,
+             "search: return parcel tracking number prefix")

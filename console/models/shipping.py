@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
+from console.models.indexing import prefix_index
 from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
 
 
@@ -109,3 +110,7 @@ class Carrier(ShippingModel):
     configuration: Mapped[Any | None] = mapped_column(JSONType)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_shipments_tracking_number_prefix", Shipment.tracking_number, "search: tracking number prefix")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from sqlalchemy import JSON, DateTime, Index, Text, literal_column
 from sqlalchemy.ext.compiler import compiles
@@ -23,6 +24,10 @@ from sqlalchemy.types import TypeDecorator
 
 # Set only inside repeatable(): an id generator and a fixed "now" (see there).
 _repeatable: ContextVar[tuple[random.Random, datetime] | None] = ContextVar("repeatable", default=None)
+
+
+# Money is Decimal with two places: amounts are quantized to this.
+CENTS = Decimal("0.01")
 
 
 def sort_indexes(table: str, *columns: str) -> tuple[Index, ...]:

@@ -5,11 +5,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text, func, literal_column
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, utcnow
+from console.models.indexing import contains_index, prefix_index
+from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
 class UserModel(db.Model):
@@ -19,6 +21,8 @@ class UserModel(db.Model):
 
 class UserProfile(UserModel):
     __tablename__ = "user_profiles"
+    # The customers list's sort columns (console/screens/customers.py).
+    __table_args__ = sort_indexes("user_profiles", "created_at", "last_name", "email")
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, unique=True)  # references auth.users.id *logical*
@@ -36,6 +40,17 @@ class UserProfile(UserModel):
     profile_completion_score: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @hybrid_property
+    def full_name(self) -> str:
+        """"First Last", either part left out when empty; "" when both are."""
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @full_name.inplace.expression
+    @classmethod
+    def _full_name_expression(cls):
+        # In SQL, for searching: both parts with one space between ("" for a missing part).
+        return func.coalesce(cls.first_name, "") + " " + func.coalesce(cls.last_name, "")
 
 
 # In user_db every user_id holds the auth user id; the FK goes to user_profiles.user_id.
@@ -144,3 +159,19 @@ class UserEventLog(UserModel):
     payload: Mapped[str | None] = mapped_column(String)
     processed: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
+def full_name_expression():
+    """``first last`` in lower case, as the customer filters match it and its trigram
+    index holds it (constants written inline, so PostgreSQL sees the indexed expression)."""
+    blank = literal_column("''")
+    return func.lower(func.coalesce(UserProfile.first_name, blank) + literal_column("' '")
+                      + func.coalesce(UserProfile.last_name, blank))
+
+
+# --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+prefix_index("ix_user_profiles_email_prefix", UserProfile.email, "search: customer email prefix")
+contains_index("ix_user_profiles_email_trgm", UserProfile.__table__, func.lower(UserProfile.email),
+               "customers list and customer filters: email contains")
+contains_index("ix_user_profiles_name_trgm", UserProfile.__table__, full_name_expression(),
+               "customers list and customer filters: name contains")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select
 
 from console.extensions import db
-from console.filters import QueryFilters, text
+from console.filters import QueryFilters, like_escape, text
 from console.lookups import DatabaseUnavailable, Lookups, database, fetch_in, referrers
 from console.models.auth import Device, LoginHistory, RefreshToken, Role, User, UserRole, UserSession
 from console.models.cart import Cart, CartItem
@@ -31,7 +31,7 @@ from console.models.payment import Payment, PaymentMethod, PaymentRefund
 from console.models.product import ProductQuestion, ProductReview
 from console.models.returns import ReturnRequest
 from console.models.types import utcnow
-from console.models.user import UserAddress, UserPaymentMethod, UserProfile, UserWishlistItem
+from console.models.user import UserAddress, UserPaymentMethod, UserProfile, UserWishlistItem, full_name_expression
 from console.permissions import STAFF_ROLES
 from console.screens.lists import UNAVAILABLE, ListScreen, Sort, unless_down
 from console.staff import is_locked, locked_until_unlocked, staff_roles_of
@@ -59,19 +59,9 @@ def is_staff(user_id: str) -> bool:
         return bool(staff_roles_of(user_id))
 
 
-def full_name(profile: UserProfile | None) -> str:
-    if profile is None:
-        return ""
-    return " ".join(part for part in (profile.first_name, profile.last_name) if part)
-
-
 # --- the list ------------------------------------------------------------------------------
 
-def _like_escape(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _digits_only(column):
+def digits_only(column):
     # Phones are stored as typed ("+1 (555) 010-0199"); compare digits with digits.
     for char in (" ", "-", "(", ")", ".", "+"):
         column = func.replace(column, char, "")
@@ -82,22 +72,21 @@ def search_condition(q: str, auth_ids: list[str]):
     """Profiles whose email, name or phone contains ``q`` (any case), or whose auth
     user's email does (``auth_ids``)."""
     term = q.strip().lower()
-    pattern = f"%{_like_escape(term)}%"
-    name = func.coalesce(UserProfile.first_name, "") + " " + func.coalesce(UserProfile.last_name, "")
+    pattern = f"%{like_escape(term)}%"
     conditions = [
         func.lower(UserProfile.email).like(pattern, escape="\\"),
-        func.lower(name).like(pattern, escape="\\"),
+        func.lower(UserProfile.full_name).like(pattern, escape="\\"),
     ]
     digits = re.sub(r"\D", "", term)
     if len(digits) >= 3 and PHONE_CHARS.fullmatch(term):
-        conditions.append(_digits_only(UserProfile.phone).like(f"%{digits}%"))
+        conditions.append(digits_only(UserProfile.phone).like(f"%{digits}%"))
     if auth_ids:
         conditions.append(UserProfile.user_id.in_(auth_ids))
     return or_(*conditions)
 
 
 def _auth_ids_by_email(q: str) -> list[str]:
-    pattern = f"%{_like_escape(q.strip().lower())}%"
+    pattern = f"%{like_escape(q.strip().lower())}%"
     with database("auth"):
         return list(db.session.scalars(
             select(User.id).where(func.lower(User.email).like(pattern, escape="\\")).limit(AUTH_EMAIL_MATCHES)))
@@ -140,7 +129,7 @@ class CustomerRow:
 
     @property
     def name(self) -> str:
-        return full_name(self.profile)
+        return self.profile.full_name if self.profile is not None else ""
 
     @property
     def email(self) -> str | None:
@@ -215,7 +204,7 @@ class CustomerSummary:
 
     @property
     def name(self) -> str:
-        return full_name(self.profile)
+        return self.profile.full_name if self.profile is not None else ""
 
     @property
     def email(self) -> str | None:

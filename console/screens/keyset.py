@@ -164,12 +164,12 @@ def _segments(sort, id_column, descending: bool, cursor, forward: bool):
     return [run, empty] if forward else [run]
 
 
-def _read(stmt, segments, limit: int) -> list:
-    """Rows of ``stmt`` (a select of one entity) over the runs, in reading order: one
-    statement whatever the number of runs."""
+def _select(stmt, segments, limit: int):
+    """The one statement that reads ``stmt`` (a select of one entity) over the runs, in
+    reading order."""
     if len(segments) == 1:
         condition, order = segments[0]
-        return list(db.session.scalars(stmt.where(condition).order_by(*order).limit(limit)))
+        return stmt.where(condition).order_by(*order).limit(limit)
     entity = stmt.column_descriptions[0]["entity"]
     stmt = without_drifted(stmt)  # the subqueries name their columns themselves
     parts = []
@@ -183,7 +183,15 @@ def _read(stmt, segments, limit: int) -> list:
     # order by id holds too.
     valued_order = max((order for _, order in segments), key=len)
     translated = [_on(joined, clause) for clause in valued_order]
-    return list(db.session.scalars(select(row).order_by(joined.c[SEGMENT], *translated).limit(limit)))
+    return select(row).order_by(joined.c[SEGMENT], *translated).limit(limit)
+
+
+def page_statement(stmt, sort, id_column, *, sort_key: str, descending: bool, size: int,
+                   after: str | None = None, before: str | None = None):
+    """The select keyset_page() runs for that page (size + 1 rows: one more tells whether
+    there is a next page), for looking at its plan."""
+    cursor = decode_cursor(before or after, sort_key)
+    return _select(stmt, _segments(sort, id_column, descending, cursor, not before), size + 1)
 
 
 def _on(subquery, clause):
@@ -203,7 +211,7 @@ def keyset_page(stmt, sort, id_column, *, sort_key: str, descending: bool, size:
     cursor = decode_cursor(before or after, sort_key)
     if cursor is not None:
         _check_type(sort, cursor[0])
-    rows = _read(stmt, _segments(sort, id_column, descending, cursor, forward), size + 1)
+    rows = list(db.session.scalars(_select(stmt, _segments(sort, id_column, descending, cursor, forward), size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     if not forward:

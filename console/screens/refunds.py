@@ -8,14 +8,15 @@ from the steps each refund recorded as still pending (see console.workflows.refu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import or_, select
 
 from console.extensions import db
 from console.filters import QueryFilters, choice, date_range, order_ids_numbered, text, within_days
-from console.lookups import DatabaseUnavailable, Lookups, Missing, database, fetch_in, resolve, target_or_missing
+from console.lookups import (DatabaseUnavailable, Lookups, Missing, database, fetch_in, referrers, resolve,
+                             target_or_missing)
 from console.models.order import Order
 from console.models.payment import Payment, PaymentRefund
 from console.models.returns import ReturnRequest
@@ -92,8 +93,11 @@ def decorate(rows: list[PaymentRefund], lookups: Lookups) -> list[RefundRow]:
     payments = {p.id: p for p in lookups.run("payment", lambda: fetch_in(
         "payment", "payments", "id", [r.payment_id for r in rows]), [])}
     orders = lookups.run("order", lambda: resolve("payment.payment_refunds.order_id", [r.order_id for r in rows]), {})
-    returns = {r.id: r for r in lookups.run("return", lambda: fetch_in(
-        "return", "return_requests", "id", [_return_id(r) for r in rows]), [])}
+    # A refund's return is one of its order's returns: looked up by the orders (always
+    # some on a page), so every page asks return_db the same one question.
+    by_order = lookups.run("return", lambda: referrers("return.return_requests.order_id",
+                                                       [r.order_id for r in rows]), {})
+    returns = {ret.id: ret for group in by_order.values() for ret in group}
     return [RefundRow(
         refund=r,
         payment=target_or_missing(payments, r.payment_id),
@@ -149,11 +153,24 @@ class OrderRefunds:
     unavailable: str | None = None
 
 
-def order_refunds(order, payment=None) -> OrderRefunds:
-    """The order's payment, its refunds and what can still be refunded."""
+def order_refunds(order, payment=None, loaded=None) -> OrderRefunds:
+    """The order's payment, its refunds and what can still be refunded. ``loaded`` is the
+    order page (console.screens.orders.OrderPage), whose refunds and transactions were
+    read already: then this reads nothing."""
     key = new_id()
     if not isinstance(order, Order):
         return OrderRefunds(None, [], None, None, key)
+    if loaded is not None and isinstance(payment, Payment) and "payment" not in loaded.unavailable:
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        rows = sorted((r for r in loaded.refunds if r.order_id == order.id),
+                      key=lambda r: r.created_at or epoch, reverse=True)
+        captured = flow.captured_from(payment, loaded.transactions)
+        refunded = sum((r.amount or 0 for r in loaded.refunds
+                        if r.payment_id == payment.id and r.status in flow.COUNTED), Decimal("0"))
+        refundable = max(Decimal("0"), captured - refunded).quantize(flow.CENTS)
+        return OrderRefunds(payment, [RefundRow(r, payment, order, None, flow.needs_attention(r),
+                                                flow.pending_steps(r), flow.last_error(r)) for r in rows],
+                            captured, refundable, key)
     try:
         with database("payment"):
             if not isinstance(payment, Payment):

@@ -8,7 +8,7 @@ batch). A database that is down empties only what it feeds (``unavailable``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -40,8 +40,9 @@ class ReturnFilters(QueryFilters):
     requested_to: date | None = None
     order: str = ""  # order number (exact, any case)
     customer: str = ""  # email or name, any part
+    rma: str = ""  # RMA number or its start, any case
 
-    FIELDS = ("status", "reason", "refund_method", "requested_from", "requested_to", "order", "customer")
+    FIELDS = ("status", "reason", "refund_method", "requested_from", "requested_to", "order", "customer", "rma")
 
     @classmethod
     def parse(cls, args) -> tuple["ReturnFilters", list[str]]:
@@ -55,6 +56,7 @@ class ReturnFilters(QueryFilters):
                                                       ("requested_to", "Requested to"), errors)
         f.order = text(args, "order", errors)
         f.customer = customer_text(args, errors)
+        f.rma = text(args, "rma", errors)
         return f, errors
 
 
@@ -70,6 +72,8 @@ def returns_query(filters: ReturnFilters, lookups: Lookups | None = None):
         stmt = stmt.where(ReturnRequest.order_id.in_(order_ids_numbered(filters.order)))
     if filters.customer:
         stmt = stmt.where(ReturnRequest.user_id.in_(customer_ids(filters.customer)))
+    if filters.rma:
+        stmt = stmt.where(ReturnRequest.rma_number.istartswith(filters.rma, autoescape=True))
     return stmt
 
 
@@ -194,9 +198,7 @@ class ReturnPage:
 
     @property
     def customer_name(self) -> str:
-        if self.profile is None:
-            return ""
-        return " ".join(p for p in (self.profile.first_name, self.profile.last_name) if p)
+        return self.profile.full_name if self.profile is not None else ""
 
     def who(self, user_id: str | None) -> str:
         if not user_id:
@@ -346,20 +348,6 @@ class OrderReturns:
     @property
     def can_create(self) -> bool:
         return any(self.returnable.values())
-
-
-def order_returns(order, items) -> OrderReturns:
-    """The order's returns and what is left to return, for the order page's panel."""
-    if not isinstance(order, Order):
-        return OrderReturns([], {}, None)
-    try:
-        with database("return"):
-            rows = list(db.session.scalars(select(ReturnRequest).where(ReturnRequest.order_id == order.id)
-                                           .order_by(ReturnRequest.created_at.desc())))
-            returnable = flow.returnable_quantities(order.id, list(items or []))
-        return OrderReturns(rows, returnable)
-    except DatabaseUnavailable as exc:
-        return OrderReturns([], {}, exc.bind_key)
 
 
 @dataclass

@@ -1,23 +1,24 @@
 """Global search: one box, every kind of identifier staff are handed.
 
-An order number, email, RMA number, tracking number, coupon code, SKU or payment
-provider id is looked up in the database that owns it: exact matches first (case
-variants, so the unique indexes are used), and only when nothing matches exactly,
-prefix matches, a few per kind. A database that is down is skipped and named.
+An order number, email, customer name or phone, RMA number, tracking number, coupon
+code, SKU or payment provider id is looked up in the database that owns it: exact
+matches first (case variants, so the unique indexes are used), and only when nothing
+matches exactly, prefix matches, a few per kind. A kind with more matches than shown
+links to its list filtered by the term ("see all"). A database that is down is skipped
+and named. Links are built from endpoints (console/links.py).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 from flask import url_for
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
-from console.screens.coupons import coupon_key
-from console.screens.customers import staff_user_ids
 from console.extensions import db
-from console.links import order_url, orders_url, route_exists
+from console.filters import like_escape
+from console.links import customer_url, list_url, order_url, orders_url, return_url
 from console.lookups import DatabaseUnavailable, database
 from console.models.auth import User
 from console.models.discount import Coupon
@@ -27,6 +28,8 @@ from console.models.product import Product, ProductVariant
 from console.models.returns import ReturnAuthorization, ReturnRequest
 from console.models.shipping import Shipment
 from console.models.user import UserProfile
+from console.screens.coupons import coupon_key
+from console.screens.customers import digits_only, staff_user_ids
 
 PER_KIND = 10
 MIN_PREFIX = 3
@@ -42,8 +45,17 @@ KINDS: dict[str, tuple[str, str]] = {
     "coupon": ("Coupons", "coupons.view"),
     "product": ("Products", "orders.view"),
 }
-SEARCHABLE = ("order numbers (ORD-…)", "customer emails", "RMA numbers (RMA-…)", "tracking numbers",
-              "coupon codes", "SKUs", "payment provider ids")
+# kind -> (list endpoint, its filter) that shows every match: the "see all" link.
+SEE_ALL: dict[str, tuple[str, str]] = {
+    "order": ("orders.list_orders", "q"),
+    "customer": ("customers.list_customers", "q"),
+    "return": ("returns.list_returns", "rma"),
+}
+SEARCHABLE = ("order numbers (ORD-…)", "customer emails, names and phone numbers", "RMA numbers (RMA-…)",
+              "tracking numbers", "coupon codes", "SKUs", "payment provider ids")
+# A phone number: digits with the usual separators, at least this many digits.
+PHONE_TEXT = re.compile(r"^\+?[\d\s().\-]+$")
+MIN_PHONE_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class Matcher:
     Carries the searching user, whose permissions decide where a match links to."""
 
     def __init__(self, term: str, exact: bool, user):
+        self.term = term
         self.variants = list(dict.fromkeys((term, term.upper(), term.lower())))
         self.exact = exact
         self.user = user
@@ -66,8 +79,7 @@ class Matcher:
     def __call__(self, column):
         if self.exact:
             return column.in_(self.variants)
-        escaped = [v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for v in self.variants]
-        return or_(*(column.like(v + "%", escape="\\") for v in escaped))
+        return or_(*(column.like(like_escape(v) + "%", escape="\\") for v in self.variants))
 
 
 def find_orders(match: Matcher) -> list[Hit]:
@@ -75,7 +87,7 @@ def find_orders(match: Matcher) -> list[Hit]:
     if match.exact:
         conditions.append(Order.id.in_(match.variants))
     rows = db.session.scalars(select(Order).where(or_(*conditions)).order_by(Order.created_at.desc())
-                              .limit(PER_KIND))
+                              .limit(PER_KIND + 1))
     hits = []
     for order in rows:
         detail = f"{order.status or 'no status'} · {order.total_amount or 0:,.2f} {order.currency or ''}".strip()
@@ -93,28 +105,37 @@ def _found(match: Matcher, value: str) -> list[str]:
 
 
 def find_customers_by_profile(match: Matcher) -> list[Hit]:
-    rows = db.session.scalars(select(UserProfile).where(match(UserProfile.email), UserProfile.user_id.isnot(None))
-                              .order_by(UserProfile.email).limit(PER_KIND))
-    return [_customer_hit(p.user_id, p.email, " ".join(filter(None, (p.first_name, p.last_name))))
-            for p in rows]
+    """By email; by full name ("Robert Thompson", exactly, else its start); by phone
+    (the digits typed, at the end of the stored number, so "555 0100" finds "+1 555-0100")."""
+    conditions = [match(UserProfile.email)]
+    name = match.term.lower()
+    if " " in name.strip() or not any(ch.isdigit() or ch in "@." for ch in name):
+        full_name = func.lower(UserProfile.full_name)
+        conditions.append(full_name == name if match.exact
+                          else full_name.like(like_escape(name) + "%", escape="\\"))
+    digits = re.sub(r"\D", "", match.term)
+    if PHONE_TEXT.match(match.term) and len(digits) >= MIN_PHONE_DIGITS:
+        conditions.append(digits_only(UserProfile.phone).like("%" + digits))
+    rows = db.session.scalars(select(UserProfile).where(or_(*conditions), UserProfile.user_id.isnot(None))
+                              .order_by(UserProfile.email).limit(PER_KIND + 1))
+    return [_customer_hit(p.user_id, p.email, " · ".join(filter(None, (p.full_name, p.phone)))) for p in rows]
+
 
 
 def find_customers_by_account(match: Matcher) -> list[Hit]:
     staff = set(staff_user_ids())
-    rows = db.session.scalars(select(User).where(match(User.email)).order_by(User.email).limit(PER_KIND))
+    rows = db.session.scalars(select(User).where(match(User.email)).order_by(User.email).limit(PER_KIND + 1))
     return [_customer_hit(u.id, u.email, "") for u in rows if u.id not in staff]
 
 
 def _customer_hit(user_id: str, email: str | None, name: str) -> Hit:
-    return Hit("customer", email or user_id, name or "customer", f"/customers/{quote(user_id, safe='')}")
+    return Hit("customer", email or user_id, name or "customer", customer_url(user_id))
 
 
 def _return_hit(match: Matcher, request: ReturnRequest, label: str, detail: str) -> Hit:
-    """A return opens on the returns screen when it exists and the user may use it,
-    else on its order."""
-    own = f"/returns/{quote(request.id, safe='')}"
-    if match.user.can("returns.view") and route_exists(own):
-        return Hit("return", label, detail, own)
+    """A return opens on the returns screen when the user may use it, else on its order."""
+    if match.user.can("returns.view"):
+        return Hit("return", label, detail, return_url(request.id))
     url = order_url(request.order_id) if request.order_id and match.user.can("orders.view") else None
     return Hit("return", label, detail, url)
 
@@ -123,11 +144,11 @@ def find_returns(match: Matcher) -> list[Hit]:
     hits = [_return_hit(match, r, r.rma_number or r.id,
                         f"{(r.status or 'no status').replace('_', ' ')} · {(r.return_reason or '').replace('_', ' ')}".strip(" ·"))
             for r in db.session.scalars(select(ReturnRequest).where(match(ReturnRequest.rma_number))
-                                        .order_by(ReturnRequest.created_at.desc()).limit(PER_KIND))]
+                                        .order_by(ReturnRequest.created_at.desc()).limit(PER_KIND + 1))]
     # Return parcels: the authorization carries its own RMA copy and the tracking number.
     authorizations = list(db.session.scalars(
         select(ReturnAuthorization).where(or_(match(ReturnAuthorization.rma_number),
-                                              match(ReturnAuthorization.tracking_number))).limit(PER_KIND)))
+                                              match(ReturnAuthorization.tracking_number))).limit(PER_KIND + 1)))
     requests = {r.id: r for r in db.session.scalars(select(ReturnRequest).where(
         ReturnRequest.id.in_([a.return_request_id for a in authorizations])))} if authorizations else {}
     for auth in authorizations:
@@ -143,20 +164,20 @@ def find_returns(match: Matcher) -> list[Hit]:
 
 
 def find_shipments(match: Matcher) -> list[Hit]:
-    rows = db.session.scalars(select(Shipment).where(match(Shipment.tracking_number)).limit(PER_KIND))
+    rows = db.session.scalars(select(Shipment).where(match(Shipment.tracking_number)).limit(PER_KIND + 1))
     return [Hit("shipment", s.tracking_number, f"shipment {(s.status or '').replace('_', ' ')}".strip(),
                 order_url(s.order_id) if s.order_id else None) for s in rows]
 
 
 def find_payments(match: Matcher) -> list[Hit]:
-    rows = db.session.scalars(select(Payment).where(match(Payment.provider_payment_id)).limit(PER_KIND))
+    rows = db.session.scalars(select(Payment).where(match(Payment.provider_payment_id)).limit(PER_KIND + 1))
     return [Hit("payment", p.provider_payment_id,
                 f"{p.payment_provider or ''} {p.status or ''} · {p.amount or 0:,.2f} {p.currency or ''}".strip(),
                 order_url(p.order_id) if p.order_id else None) for p in rows]
 
 
 def find_coupons(match: Matcher) -> list[Hit]:
-    rows = db.session.scalars(select(Coupon).where(match(Coupon.code)).order_by(Coupon.code).limit(PER_KIND))
+    rows = db.session.scalars(select(Coupon).where(match(Coupon.code)).order_by(Coupon.code).limit(PER_KIND + 1))
     own = match.user.can("coupons.view")
     return [Hit("coupon", c.code, f"{c.name or ''}{'' if c.is_active else ' (inactive)'}".strip(),
                 url_for("coupons.coupon_detail", key=coupon_key(c)) if own else orders_url(coupon=c.code))
@@ -165,9 +186,9 @@ def find_coupons(match: Matcher) -> list[Hit]:
 
 def find_products(match: Matcher) -> list[Hit]:
     products = list(db.session.scalars(select(Product).where(match(Product.sku)).order_by(Product.sku)
-                                       .limit(PER_KIND)))
+                                       .limit(PER_KIND + 1)))
     variants = list(db.session.scalars(select(ProductVariant).where(match(ProductVariant.sku))
-                                       .order_by(ProductVariant.sku).limit(PER_KIND)))
+                                       .order_by(ProductVariant.sku).limit(PER_KIND + 1)))
     hits = [Hit("product", p.sku, p.name or "", orders_url(sku=p.sku)) for p in products]
     hits += [Hit("product", v.sku, f"variant {v.name or ''}".strip(), orders_url(sku=v.sku)) for v in variants]
     return hits
@@ -187,6 +208,14 @@ FINDERS: tuple[tuple[str, str, Callable[[Matcher], list[Hit]]], ...] = (
 
 
 @dataclass
+class Group:
+    heading: str
+    hits: list[Hit]  # PER_KIND at most
+    more: bool  # more matched than are shown
+    see_all: str | None  # the list filtered by the term, when there are more and one exists
+
+
+@dataclass
 class Results:
     term: str
     hits: list[Hit] = field(default_factory=list)
@@ -202,11 +231,19 @@ class Results:
             return self.hits[0]
         return None
 
-    def grouped(self) -> list[tuple[str, list[Hit]]]:
+    def grouped(self) -> list[Group]:
         groups: dict[str, list[Hit]] = {}
         for hit in self.hits:
             groups.setdefault(hit.kind, []).append(hit)
-        return [(KINDS[kind][0], groups[kind]) for kind in KINDS if kind in groups]
+        return [self._group(kind, groups[kind]) for kind in KINDS if kind in groups]
+
+    def _group(self, kind: str, hits: list[Hit]) -> Group:
+        more = len(hits) > PER_KIND
+        see_all = None
+        if more and kind in SEE_ALL:
+            endpoint, argument = SEE_ALL[kind]
+            see_all = list_url(endpoint, **{argument: self.term})
+        return Group(KINDS[kind][0], hits[:PER_KIND], more, see_all)
 
 
 def allowed_kinds(user) -> set[str]:

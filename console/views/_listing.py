@@ -96,6 +96,9 @@ def add_list_routes(bp, screen: ListScreen, permission: str, context=None, url: 
     def export_view():
         return export_screen(screen)
 
+    # Every list of the app, by its list endpoint: for the tests and the benchmark.
+    bp.record_once(lambda state: state.app.extensions.setdefault("list_screens", {}).__setitem__(
+        f"{bp.name}.{screen.list_endpoint}", screen))
     bp.add_url_rule(url, screen.list_endpoint, permission_required(permission)(list_view), methods=["GET"])
     if screen.export_row is not None:
         bp.add_url_rule(f"{url}/export.csv", screen.export_endpoint, permission_required(permission)(export_view),

@@ -176,6 +176,7 @@ def mfa_start():
 def mfa_confirm():
     form = MfaCodeForm()
     if not form.validate():
+        flash(form.error_message(), "danger")
         return _render_profile(400, form=form)
     try:
         codes = mfa.confirm_enrolment(current_user, form.code.data)
@@ -196,6 +197,7 @@ def mfa_confirm():
 def mfa_disable():
     form = MfaCodeForm()
     if not form.validate():
+        flash(form.error_message(), "danger")
         return _render_profile(400, form=form)
     try:
         mfa.disable(current_user, form.code.data)

@@ -5,8 +5,8 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 
 from console import links
-from console.screens import customers
 from console.forms import ChoiceField, ConsoleForm, TextField
+from console.screens import customers
 from console.permissions import permission_required
 from console.views._listing import add_list_routes, vary
 from console.workflows import WorkflowError

@@ -8,12 +8,11 @@ from flask import (Blueprint, abort, current_app, flash, make_response, redirect
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from console.screens import orders
 from console.forms import NAME_MAX, ChoiceField, ConsoleForm, DecimalNumberField, NoteField, TextField
 from console.permissions import permission_required
+from console.screens import orders
 from console.views._actions import Refusal, attempt
 from console.views._listing import add_list_routes, vary
-from console.workflows import WorkflowError
 from console.workflows import orders as actions
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
@@ -76,9 +75,7 @@ def _render_detail(order, *, notice: tuple[str, str] | None = None, status: int 
                    form: ConsoleForm | None = None):
     data = orders.order_page(order)
     context = {
-        "data": data, "notice": notice, "actions": actions, "posted": form,
-        # The names the returns and refunds panels expect.
-        "order": data.order, "items": data.items, "payment": data.payment,
+        "data": data, "notice": notice, "actions": actions, "posted": form, "order": data.order,
     }
     template = "orders/_detail_body.html" if partial else "orders/detail.html"
     return vary(make_response(render_template(template, **context), status))

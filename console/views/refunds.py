@@ -9,9 +9,9 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 
 from console import links
-from console.screens import refunds as screens
 from console.forms import ConsoleForm, MoneyField, TextField
 from console.permissions import permission_required
+from console.screens import refunds as screens
 from console.views._actions import Refusal, attempt
 from console.views._listing import add_list_routes, vary
 from console.workflows import refunds as flow
@@ -34,10 +34,9 @@ class FollowUpForm(ConsoleForm):
 
 @bp.app_context_processor
 def order_panel_helpers():
-    # The order page (another blueprint) includes refunds/_order_panel.html, which calls
-    # this for the payment's refunds, the refundable amount and a fresh request key.
-    return {"order_refunds_panel": screens.order_refunds, "refund_step_labels": flow.STEP_LABELS,
-            "refund_awaits_provider": flow.awaits_provider,
+    # The order page (another blueprint) includes refunds/_order_panel.html, which reads
+    # what a refund's pending steps are called and whether it waits for the provider.
+    return {"refund_step_labels": flow.STEP_LABELS, "refund_awaits_provider": flow.awaits_provider,
             # Every screen showing a payment status: {order id: (refunded, captured)} for the
             # "partially refunded" badge of _badges.html.
             "refund_progress": flow.refund_progress}
@@ -126,8 +125,8 @@ def refund_order(order_id: str):
         if request.htmx:
             # A form error is shown next to its field; a refusal above the form.
             error = "Nothing was refunded: correct the form below." if form.errors else refused.message
-            panel = render_template("refunds/_order_panel.html", order=order, payment=None, error=error,
-                                    form=request.form.to_dict(), refund_form=form)
+            panel = render_template("refunds/_order_panel.html", order=order, refunds_panel=screens.order_refunds(order),
+                                    error=error, form=form.posted_values(), refund_form=form)
             return vary(make_response(panel, refused.status))
         abort(refused.status, refused.message)
     flash(outcome.message, "warning" if outcome.needs_attention or not outcome.created else "success")

@@ -9,12 +9,13 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from console import links
-from console.screens import returns as screens
 from console.extensions import db
+from console.forms import (NAME_MAX, ZERO_DECIMAL_CURRENCIES, ChoiceField, ConsoleForm, MoneyField, NoteField,
+                           TextField, WholeNumberField)
 from console.lookups import database
 from console.models.returns import ReturnItem
-from console.forms import ZERO_DECIMAL_CURRENCIES, NAME_MAX, ChoiceField, ConsoleForm, MoneyField, NoteField, TextField, WholeNumberField
 from console.permissions import permission_required
+from console.screens import returns as screens
 from console.views._actions import Refusal, attempt
 from console.views._listing import add_list_routes
 from console.workflows import returns as flow
@@ -87,12 +88,6 @@ def create_form(items):
               for item in items}
     return type("CreateReturnForm", (_CreateBase,), fields)()
 
-@bp.app_context_processor
-def order_panel_helpers():
-    # The order page (another blueprint) includes returns/_order_panel.html, which
-    # calls this to load the order's returns.
-    return {"order_returns_panel": screens.order_returns}
-
 
 def _choices() -> dict:
     return {"statuses": flow.STATUSES, "reasons": flow.REASONS, "refund_methods": flow.REFUND_METHODS,
@@ -142,7 +137,7 @@ def _act(key: str, form, perform):
         flash(*done)
         return redirect(url_for("returns.return_detail", key=found.rma_number or found.id), 303)
     return _render_detail(_return_or_404(found.id), status=refused.status, error=refused.message,
-                          form=request.form.to_dict(), posted=form)
+                          form=form.posted_values(), posted=form)
 
 
 def _act_with_text(key: str, form, change, field: str, message: str):
@@ -260,7 +255,7 @@ def create_return(order_key: str):
     else:
         created, refused = None, Refusal(form.error_message(), 422)
     if refused:
-        return _render_new(order_key, status=refused.status, error=refused.message, form=request.form.to_dict(),
+        return _render_new(order_key, status=refused.status, error=refused.message, form=form.posted_values(),
                            posted=form)
     total = created.refund_amount or Decimal("0")
     flash(f"Return {created.rma_number} created for order {data.order.order_number} "

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from console import links
 from console.errors import render_error
 from console.forms import ChoiceField, ConsoleForm, InviteStaffForm, TextField
 from console.lookups import DatabaseUnavailable
-from console.screens import staff as staff_list
 from console.permissions import STAFF_ROLES, permission_required
+from console.screens import staff as staff_list
 from console.views._listing import add_list_routes, vary
 from console.workflows import WorkflowError
 from console.workflows import invitations
@@ -74,9 +74,9 @@ def add_staff():
     """Give a staff role to an existing account by email (plain form post)."""
     form = GrantByEmailForm()
     role = form.role.data or ""
+    if not form.validate():
+        abort(422, form.error_message())
     try:
-        if not form.validate():
-            raise WorkflowError(form.error_message(), 422)
         user = actions.grant_role_by_email(current_user, form.email.data or "", role)
     except WorkflowError as exc:
         flash(exc.message, "danger")
@@ -90,8 +90,10 @@ def _row_action(user_id: str, perform, form_class=RowForm):
     message (static/console.js shows it); a refusal goes to the message area instead
     of the row. A plain form post gets a flash and a redirect."""
     form = form_class()
+    if not form.validate() and not request.htmx:
+        abort(422, form.error_message())
     try:
-        if not form.validate():
+        if form.errors:
             raise WorkflowError(form.error_message(), 422)
         message = perform(current_user)
     except WorkflowError as exc:

@@ -38,16 +38,6 @@ EMAIL_MAX = 254
 
 # (subject, text body) of the two emails; notify.queue prefers an active template of
 # the same name in notification_db.
-TEMPLATES = {
-    "staff_invitation": ("You are invited to the operations console",
-                         "Hello,\n\n{inviter} invited you to the operations console ({roles}).\n"
-                         "Set your password here (the link works once, for {hours} hours):\n\n{link}\n"),
-    "staff_password_reset": ("Set a new password for the operations console",
-                             "Hello,\n\nsomeone (we hope you) asked to set a new password for {email}.\n"
-                             "Set it here (the link works once, for {hours} hour(s)):\n\n{link}\n\n"
-                             "If it was not you, ignore this email: your password stays as it is.\n"),
-}
-
 # What "forgot password" always answers, whether or not the email has an account.
 RESET_ANSWER = ("If that email belongs to a console account, a link to set a new password is on its way. "
                 "It works once, for a limited time. Check your inbox (and spam folder).")
@@ -74,16 +64,14 @@ def _close_tokens(user_id: str) -> None:
 
 
 def _queue_email(user: User, template: str, variables: dict, key: str) -> bool:
-    """Queues the email in notification_db; False when that database is down."""
-    subject, body = TEMPLATES[template]
+    """Queues the email (the template of that name, console/email_templates.py) in
+    notification_db; False when that database is down or the template is missing or off
+    (the Templates screen names it)."""
     try:
         with database("notification"):
             notification = queue(user.id, template, variables, key=key)
-            if notification.template_id is None:  # no template of that name: the text above
-                notification.subject = subject.format(**variables)
-                notification.body = body.format(**variables)
             db.session.commit()
-        return True
+        return notification is not None
     except DatabaseUnavailable:
         db.session.rollback()
         return False

@@ -20,15 +20,14 @@ from console import audit
 from console.drift import require
 from console.extensions import db
 from console.lookups import DatabaseUnavailable, database
-from console.models.order import Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
+from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
 from console.models.payment import Payment, PaymentAuditLog, PaymentTransaction
 from console.models.shipping import Carrier, Shipment, ShipmentTracking, ShippingMethod
-from console.models.types import new_id, utcnow
-from console.workflows import WorkflowError
+from console.models.types import CENTS, new_id, utcnow
+from console.workflows import WorkflowError, locked
 from console.workflows import notify
 from console.workflows.inventory import StockError, change_stock
 
-ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "refunded")
 
 # status -> the statuses it may move to. "refunded" is absent on purpose: only the
 # refunds workflow sets it, through record_status_change.
@@ -96,9 +95,7 @@ def _reason(reason: str | None, *, required: bool = False, what: str = "a reason
 def lock_order(order_id: str) -> Order:
     """The order, re-read and locked for this transaction (SELECT … FOR UPDATE on
     PostgreSQL; SQLite has one writer at a time anyway). WorkflowError 404 when absent."""
-    order = db.session.scalar(
-        select(Order).where(Order.id == order_id).with_for_update()
-        .execution_options(populate_existing=True))
+    order = locked(select(Order).where(Order.id == order_id))
     if order is None:
         raise _refuse(f"There is no order with id {order_id}.", 404)
     return order
@@ -407,7 +404,7 @@ def mark_shipped(actor, order_id: str, carrier_code: str, service_type: str, tra
         cost = None
         if method is not None and method.base_price is not None:
             cost = method.base_price + (method.price_per_kg or Decimal("0")) * (weight or Decimal("0"))
-            cost = cost.quantize(Decimal("0.01"))
+            cost = cost.quantize(CENTS)
         # The id is set here because the tracking event and audit row name it before the flush.
         shipment = Shipment(id=new_id(), order_id=order_id, carrier_id=carrier_id,
                             method_id=method.id if method else None, tracking_number=tracking,

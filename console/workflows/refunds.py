@@ -59,13 +59,13 @@ from console.models.order import Order
 from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund,
                                     PaymentTransaction)
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
-from console.models.types import new_id, utcnow
-from console.workflows import WorkflowError
+from console.models.types import CENTS, new_id, utcnow
+from console.workflows import WorkflowError, locked
+from console.workflows import return_states
 from console.workflows.notify import first_name, queue, refund_variables
 from console.workflows.orders import record_status_change
 from console.workflows.refund_providers import ProviderDeclined, provider_for
 
-CENTS = Decimal("0.01")
 # Refunds that hold money back from the refundable amount.
 COUNTED = ("PENDING", "PROCESSING", "COMPLETED")
 STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
@@ -80,12 +80,6 @@ STEP_LABELS = {"audit": "audit log (auth_db)", "outcome": "audit log of the prov
                "return": "return record (return_db)", "notify": "customer email (notification_db)"}
 KEY_LIFETIME = timedelta(days=30)
 MAX_KEY_LENGTH = 100
-
-
-def locked(stmt):
-    """The one row ``stmt`` selects, locked until commit (FOR UPDATE on PostgreSQL;
-    SQLite has a single writer anyway) and re-read, never taken stale from the session."""
-    return db.session.scalar(stmt.with_for_update().execution_options(populate_existing=True))
 
 
 def parse_amount(raw, currency: str | None = None) -> Decimal:
@@ -107,14 +101,26 @@ def parse_amount(raw, currency: str | None = None) -> Decimal:
 def captured_amount(payment: Payment) -> Decimal:
     """What the payment captured: its SUCCEEDED CHARGE transactions or, when the payment
     service recorded none, the payment's amount once it SUCCEEDED (REFUNDED came after)."""
-    charges = list(db.session.scalars(select(PaymentTransaction.amount).where(
-        PaymentTransaction.payment_id == payment.id, PaymentTransaction.transaction_type == "CHARGE",
-        PaymentTransaction.status == "SUCCEEDED")))
+    return captured_from(payment, db.session.scalars(select(PaymentTransaction).where(
+        PaymentTransaction.payment_id == payment.id)))
+
+
+def captured_from(payment: Payment, transactions) -> Decimal:
+    """captured_amount() from transactions already read (the order page has them)."""
+    charges = [t.amount or Decimal("0") for t in transactions if t.payment_id == payment.id
+               and t.transaction_type == "CHARGE" and t.status == "SUCCEEDED"]
     if charges:
         return sum(charges, Decimal("0"))
     if payment.status in ("SUCCEEDED", "REFUNDED"):
         return payment.amount or Decimal("0")
     return Decimal("0")
+
+
+def refundable_from(payment: Payment, transactions, refunds) -> Decimal:
+    """refundable_amount() from the payment's transactions and refunds already read."""
+    refunded = sum((r.amount or Decimal("0") for r in refunds if r.payment_id == payment.id and r.status in COUNTED),
+                   Decimal("0"))
+    return max(Decimal("0"), captured_from(payment, transactions) - refunded).quantize(CENTS)
 
 
 def refunded_amount(payment_id: str, statuses=COUNTED) -> Decimal:
@@ -144,23 +150,40 @@ def payment_for_order(order: Order) -> Payment | None:
         (Payment.status.in_(("SUCCEEDED", "REFUNDED"))).desc(), Payment.created_at.desc()).limit(1))
 
 
+def completed_refunds(order_ids) -> dict[str, Decimal]:
+    """{order id: sum of its completed refunds} for the orders among ``order_ids`` that
+    have one: one grouped query (on indexed order_id) per 1,000 orders."""
+    ids = list(dict.fromkeys(i for i in order_ids if i))
+    refunded: dict[str, Decimal] = {}
+    with database("payment"):
+        for start in range(0, len(ids), 1000):
+            refunded.update(db.session.execute(
+                select(PaymentRefund.order_id, func.sum(PaymentRefund.amount))
+                .where(PaymentRefund.order_id.in_(ids[start:start + 1000]), PaymentRefund.status == "COMPLETED")
+                .group_by(PaymentRefund.order_id)).all())
+    return refunded
+
+
+def progress_from(refunded: Decimal | None, payments) -> tuple[Decimal, Decimal] | None:
+    """refund_progress() of one order from its completed refunds' sum and its payments
+    already read (a list or page that has them asks payment_db nothing more)."""
+    if not refunded:
+        return None
+    captured = sum((p.amount or Decimal("0") for p in payments if p.status in ("SUCCEEDED", "REFUNDED")),
+                   Decimal("0"))
+    return refunded, captured
+
+
 def refund_progress(order_ids) -> dict[str, tuple[Decimal, Decimal]]:
     """{order id: (completed refunds, captured amount)} for the orders among ``order_ids``
     that have a completed refund: two grouped queries (on indexed order_id) per 1,000
     orders. Screens derive "partially refunded (49.00 of 57.92)" from it; the stored
     payment status keeps the diagram's values. Empty when payment_db is down (the
     payment status is then shown as stored)."""
-    ids = list(dict.fromkeys(i for i in order_ids if i))
-    refunded: dict[str, Decimal] = {}
     captured: dict[str, Decimal] = {}
     try:
+        refunded = completed_refunds(order_ids)
         with database("payment"):
-            for start in range(0, len(ids), 1000):
-                chunk = ids[start:start + 1000]
-                refunded.update(db.session.execute(
-                    select(PaymentRefund.order_id, func.sum(PaymentRefund.amount))
-                    .where(PaymentRefund.order_id.in_(chunk), PaymentRefund.status == "COMPLETED")
-                    .group_by(PaymentRefund.order_id)).all())
             with_refunds = list(refunded)
             for start in range(0, len(with_refunds), 1000):
                 captured.update(db.session.execute(
@@ -656,8 +679,6 @@ def _step_order(actor, refund: PaymentRefund) -> None:
 
 
 def _step_return(actor, refund: PaymentRefund) -> None:
-    from console.workflows import returns
-
     meta = refund.metadata_
     with database("return"):
         request = locked(select(ReturnRequest).where(ReturnRequest.id == meta["return_request_id"]))
@@ -677,7 +698,7 @@ def _step_return(actor, refund: PaymentRefund) -> None:
             if meta.get("shipping"):
                 request.metadata_ = {**(request.metadata_ or {}), "shipping_refund": meta["shipping"]}
         if request.status == "received":
-            returns.move(actor, request, "processed", f"refunded {refund.amount} {refund.currency} to the original payment",
+            return_states.move(actor, request, "processed", f"refunded {refund.amount} {refund.currency} to the original payment",
                          notify=False)
         db.session.commit()
 

@@ -45,28 +45,14 @@ from console.lookups import DatabaseUnavailable, database
 from console.models.order import Order, OrderItem
 from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest,
                                     ReturnStatusHistory, ReturnTracking)
-from console.models.types import utcnow
-from console.workflows import WorkflowError
+from console.models.types import CENTS, utcnow
+from console.workflows import WorkflowError, locked
 from console.workflows.inventory import StockError, change_stock
+from console.workflows import refunds
 from console.workflows.notify import first_name, queue, return_variables
-from console.workflows.refunds import CENTS, locked
+from console.workflows.return_states import (STATUSES, TEMPLATES, TIMESTAMPS, TRANSITIONS, VERBS, allowed,  # noqa: F401
+                                             label, move)
 
-STATUSES = ("pending", "approved", "rejected", "in_transit", "received", "processed", "closed")
-TRANSITIONS = {
-    "pending": ("approved", "rejected"),
-    "approved": ("in_transit", "received"),
-    "in_transit": ("received",),
-    "received": ("processed",),
-    "processed": ("closed",),
-    "rejected": (),
-    "closed": (),
-}
-TIMESTAMPS = {"approved": "approved_at", "rejected": "rejected_at", "received": "received_at",
-              "processed": "processed_at", "closed": "closed_at"}
-TEMPLATES = {"approved": "return_approved", "rejected": "return_rejected", "in_transit": "return_in_transit",
-             "received": "return_received", "processed": "return_processed", "closed": "return_closed"}
-VERBS = {"approved": "approved", "rejected": "rejected", "in_transit": "marked in transit",
-         "received": "received", "processed": "processed", "closed": "closed"}
 REASONS = ("defective", "wrong_item", "not_as_described", "changed_mind", "other")
 REFUND_METHODS = ("original_payment", "store_credit", "exchange")
 CONDITIONS = ("new", "used", "damaged", "defective")
@@ -79,14 +65,6 @@ ADDRESS_FIELDS = ("name", "address_line1", "city", "postal_code", "country")
 # Reasons that are the shop's doing: the customer also gets the shipping charge back.
 SHOP_FAULT_REASONS = ("defective", "wrong_item", "not_as_described")
 REQUIRED_ADDRESS_FIELDS = ("address_line1", "city", "postal_code", "country")
-
-
-def label(value: str | None) -> str:
-    return (value or "").replace("_", " ")
-
-
-def allowed(current: str | None, new: str) -> bool:
-    return new in TRANSITIONS.get(current or "", ())
 
 
 def find_return(key: str) -> ReturnRequest | None:
@@ -113,28 +91,6 @@ def _mail_variables(request: ReturnRequest, **extra) -> dict:
     """What the customer's emails need. Read before any change (a failed read rolls the
     session back); a name that cannot be read leaves a generic greeting."""
     return return_variables(request, first_name(request.user_id), **extra)
-
-
-def move(actor, request: ReturnRequest, new_status: str, notes: str = "", *, notify: bool = True,
-         variables: dict | None = None) -> None:
-    """Change a (locked) return's status with its timestamp, history, audit and email.
-    The caller commits."""
-    old = request.status
-    if not allowed(old, new_status):
-        raise WorkflowError(f"Return {request.rma_number} is {label(old)}: it cannot be {VERBS[new_status]} now.", 409)
-    now = utcnow()
-    request.status = new_status
-    if new_status in TIMESTAMPS:
-        setattr(request, TIMESTAMPS[new_status], now)
-    request.updated_at = now
-    db.session.add(ReturnStatusHistory(return_request_id=request.id, status=new_status, previous_status=old,
-                                       changed_by=actor.id, notes=notes or None, created_at=now))
-    audit.record(actor, f"return.{new_status}", "return_request", request.id,
-                 before={"status": old}, after={"status": new_status}, rma_number=request.rma_number, notes=notes)
-    if notify:
-        with database("notification"):
-            queue(request.user_id, TEMPLATES[new_status], variables or {"rma_number": request.rma_number},
-                  key=f"return:{request.id}:{new_status}")
 
 
 def _commit(bind: str = "return") -> None:
@@ -219,8 +175,22 @@ def returned_quantities(order_id: str, exclude_return_id: str | None = None) -> 
 
 
 def returnable_quantities(order_id: str, items: list[OrderItem]) -> dict[str, int]:
-    already = returned_quantities(order_id)
+    return left_to_return(items, returned_quantities(order_id))
+
+
+def left_to_return(items: list[OrderItem], already: dict[str, int]) -> dict[str, int]:
+    """Per order item, what can still be returned given ``already`` (returned_quantities())."""
     return {item.id: max(0, (item.quantity or 0) - already.get(item.id, 0)) for item in items}
+
+
+def returned_from(returns: list[ReturnRequest], return_items: list[ReturnItem]) -> dict[str, int]:
+    """returned_quantities() from an order's returns and their items already read."""
+    counted = {r.id for r in returns if r.status != "rejected"}
+    already: dict[str, int] = defaultdict(int)
+    for item in return_items:
+        if item.return_request_id in counted and item.order_item_id:
+            already[item.order_item_id] += int(item.quantity or 0)
+    return dict(already)
 
 
 def _serialise_returns_of(order_id: str) -> None:
@@ -570,8 +540,6 @@ def process(actor, return_id: str, amounts: dict | None = None, include_shipping
     (the console keeps no store-credit ledger); exchange: no money moves.
     Returns the RefundOutcome of a payment refund, else the return.
     """
-    from console.workflows import refunds
-
     with database("return"):
         request = find_return(return_id) or _missing()
         if request.status != "received":

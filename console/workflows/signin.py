@@ -8,7 +8,6 @@ A refusal never says whether the email exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from functools import lru_cache
 
 import bcrypt

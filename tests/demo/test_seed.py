@@ -10,7 +10,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from console.demo.seed import DEMO_STAFF_PASSWORD, ORDER_STATUSES, RETURN_STATUSES, delete_all_rows, seed_demo
+from console.demo.seed import (
+    DEMO_STAFF_PASSWORD, ORDER_STATUSES, RETURN_STATUSES, delete_all_rows, seed_demo, total_steps,
+)
 from console.email_templates import BY_NAME as SHIPPED_TEMPLATES
 from console.extensions import db
 from console.models.auth import Device, LoginHistory, Role, User, UserRole, UserSession
@@ -282,3 +284,76 @@ def test_now_option_dates_the_data(app):
         assert latest.tzinfo is not None
     result = runner.invoke(args=["console", "seed-demo", "--reset", "--now", "yesterday"])
     assert result.exit_code == 2 and "--now" in result.output
+
+
+def test_human_numbers_never_repeat():
+    """Order, RMA and tracking numbers come from counters walked through spread(): a
+    hundred thousand orders placed on the same day still get distinct numbers."""
+    from datetime import datetime, timezone
+
+    from console.demo.builders import HumanNumbers, spread
+
+    numbers = HumanNumbers()
+    day = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    orders = [numbers.order(day) for _ in range(100_000)]
+    assert len(set(orders)) == len(orders)
+    assert all(re.fullmatch(r"ORD-20261101-[0-9A-F]{6}", n) for n in orders[:1000])
+    parcels = [numbers.tracking("ups") for _ in range(100_000)]
+    assert len(set(parcels)) == len(parcels)
+    assert sorted(spread(n, 4096, HumanNumbers.ORDER_STEP) for n in range(4096)) == list(range(4096))
+    with pytest.raises(ValueError):
+        spread(4096, 4096, HumanNumbers.ORDER_STEP)
+
+
+def test_large_seed_goes_in_bulk_batches_and_stays_coherent(ctx, monkeypatch):
+    """Past the rich part, customers and orders are written in batches (one commit each):
+    numbers stay unique, every reference resolves, totals and stock still agree."""
+    from console.demo import bulk, seed
+    from console.integrity import check_all
+
+    monkeypatch.setattr(seed, "RICH_CUSTOMERS", 6)
+    monkeypatch.setattr(seed, "RICH_ORDERS", 30)
+    monkeypatch.setattr(bulk, "BATCH_ORDERS", 70)
+    monkeypatch.setattr(bulk, "BATCH_CUSTOMERS", 9)
+    steps = []
+    summary = seed_demo(customers=40, orders=700, seed=3, progress=steps.append)
+    assert summary["orders"] == 700 and summary["customers"] == 40
+    assert count(Order) == 700 and count(UserProfile) == 40 and count(User) == 40 + len(STAFF_ROLES)
+    assert sum(steps) <= total_steps(40, 700) and sum(steps) >= 700 + 40  # the bar moves per batch
+
+    orders = all_of(Order)
+    numbers = [o.order_number for o in orders]
+    assert len(set(numbers)) == 700
+    assert all(re.fullmatch(r"ORD-\d{8}-[0-9A-F]{6}", n) for n in numbers)
+    tracking = [s.tracking_number for s in all_of(Shipment)]
+    assert len(set(tracking)) == len(tracking) > 300
+    rmas = [r.rma_number for r in all_of(ReturnRequest)]
+    assert len(set(rmas)) == len(rmas) > 20
+    assert [report.ref.name for report in check_all() if not report.ok] == []
+
+    items = defaultdict(list)
+    for item in all_of(OrderItem):
+        items[item.order_id].append(item)
+    payments = {p.order_id: p for p in all_of(Payment)}
+    refunded = defaultdict(Decimal)
+    for refund in all_of(PaymentRefund):
+        refunded[refund.payment_id] += refund.amount if refund.status != "FAILED" else 0
+    history = defaultdict(list)
+    for row in all_of(OrderStatusHistory):
+        history[row.order_id].append(row)
+    for order in orders:
+        assert order.subtotal == sum(i.total_price for i in items[order.id])
+        assert order.total_amount == order.subtotal + order.tax_amount + order.shipping_amount - order.discount_amount
+        payment = payments[order.id]
+        assert payment.amount == order.total_amount and order.payment_method_id == payment.id
+        assert refunded[payment.id] <= payment.amount
+        rows = sorted(history[order.id], key=lambda r: r.created_at)
+        assert rows[0].status == "pending" and rows[-1].status == order.status
+    open_quantity = Counter()
+    for order in orders:
+        if order.status in ("pending", "confirmed", "processing"):
+            for item in items[order.id]:
+                open_quantity[item.product_id] += item.quantity
+    for row in all_of(ProductInventory):
+        assert row.reserved_quantity == open_quantity[row.product_id]
+        assert row.available_quantity == row.quantity - row.reserved_quantity >= 0

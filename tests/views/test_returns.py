@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from console import email_templates
 from console.extensions import db
 from console.models.product import Product, ProductInventory
 from console.models.returns import ReturnItem, ReturnRequest
@@ -20,6 +21,7 @@ from tests.returns_helpers import paid_order
 def make_return(app, *, status="pending", reason="changed_mind", refund_method="original_payment", order_status="delivered"):
     """A delivered order and a return of its first line, taken to ``status``."""
     with app.app_context():
+        email_templates.install()  # the return's emails are queued from them
         data = paid_order(status=order_status)
         request = returns.create_return(data.actor, data.order.id, [(data.items[0].id, 1), (data.items[1].id, 1)],
                                         reason, refund_method=refund_method)

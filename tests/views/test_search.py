@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from console.demo.builders import make_product, make_variant
 from console.extensions import db
-from console.links import route_exists
 from console.models.returns import ReturnAuthorization
 from tests.conftest import StaffSignIn
 from tests.customer_helpers import full_customer
@@ -25,10 +24,9 @@ def jane(app):
         parcel = db.session.scalar(select(ReturnAuthorization.tracking_number)
                                    .where(ReturnAuthorization.return_request_id == c.ret.id))
         db.session.commit()
-        return_page = f"/returns/{c.ret.id}"
         return SimpleNamespace(
             user_id=c.user.id, order_id=c.order.id, order_number=c.order.order_number, rma=c.ret.rma_number,
-            return_page=return_page if route_exists(return_page) else f"/orders/{c.order.id}", parcel=parcel,
+            return_page=f"/returns/{c.ret.id}", parcel=parcel,
             shipment_tracking=c.shipment.tracking_number, provider_payment_id=c.payment.provider_payment_id,
             coupon=c.coupon.code, sku=c.products[1].sku, variant_sku=variant.sku)
 
@@ -121,3 +119,42 @@ def test_a_database_down_is_named_and_nothing_opens_blindly(app, app_without_shi
     html = response.get_data(as_text=True)
     assert "shipping database unavailable" in html
     assert jane.order_number in html
+
+
+def test_customers_by_name_and_phone(app, auth, client, jane):
+    with app.app_context():
+        from console.demo.builders import make_customer
+        make_customer("robert.t@example.com", "Robert", "Thompson", phone="+44 20 7946 0958")
+        make_customer("roberta@example.com", "Roberta", "Thomas")
+        db.session.commit()
+    auth.login("support")
+    robert = opens(client, "Robert Thompson")
+    assert robert.startswith("/customers/") and robert != f"/customers/{jane.user_id}"
+    assert opens(client, "robert thompson") == robert  # any case
+    assert opens(client, "020 7946 0958".lstrip("0")) == robert  # the digits, whatever the separators
+    assert opens(client, "+1 (555) 010-0199") == f"/customers/{jane.user_id}"
+    assert opens(client, "555-010-0199") == f"/customers/{jane.user_id}"
+    # Nothing exact: names that start with it, both listed.
+    html = client.get("/search?q=Robert").get_data(as_text=True)
+    assert "robert.t@example.com" in html and "roberta@example.com" in html and "Robert Thompson" in html
+    # A short number is not a phone search.
+    assert "robert.t@example.com" not in client.get("/search?q=0958").get_data(as_text=True)
+
+
+def test_more_matches_than_shown_link_to_the_filtered_list(app, auth, client):
+    from console.demo.builders import make_customer
+    from console.screens.search import PER_KIND
+    with app.app_context():
+        for n in range(PER_KIND + 2):
+            make_customer(f"smith{n:02d}@example.com", "Alex", f"Smithson{n:02d}")
+        for n in range(3):
+            make_customer(f"jones{n}@example.com", "Sam", "Jones")
+        db.session.commit()
+    auth.login("support")
+    html = client.get("/search?q=smith").get_data(as_text=True)
+    assert html.count("@example.com</a>") == PER_KIND
+    assert 'href="/customers?q=smith"' in html and "See all customers matching “smith”" in html
+    few = client.get("/search?q=jones").get_data(as_text=True)
+    assert few.count("@example.com</a>") == 3 and "See all" not in few
+    listed = client.get("/customers?q=smith").get_data(as_text=True)
+    assert f"1–{PER_KIND + 2} of about {PER_KIND + 2} customers" in listed
