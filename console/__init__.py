@@ -45,9 +45,11 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
 
 def register_extensions(app: Flask) -> None:
+    from console import drift
     from console.extensions import csrf, db, htmx, login_manager
 
     db.init_app(app)
+    drift.install()
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)

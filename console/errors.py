@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_wtf.csrf import CSRFError
 
+from console.drift import NotInSchema, SchemaDrift
 from console.lookups import DatabaseUnavailable
 
 MESSAGES = {
@@ -29,6 +30,11 @@ def register(app) -> None:
         app.register_error_handler(status, lambda exc, status=status: render_error(
             status, getattr(exc, "description", None) if status != 500 else None))
 
+    @app.errorhandler(SchemaDrift)
+    def schema_drift(exc):
+        # Views show a workflow's refusal themselves; this catches the rest.
+        return render_error(exc.status, exc.message, "Not in this database")
+
     @app.errorhandler(CSRFError)
     def csrf_failed(exc):
         return render_error(400, "The form expired or was sent without its security token. "
@@ -36,6 +42,10 @@ def register(app) -> None:
 
     @app.errorhandler(DatabaseUnavailable)
     def database_down(exc):
+        if isinstance(exc, NotInSchema):
+            return render_error(503, f"{exc.bind_key}_db {exc.what}, which this page needs: the service that owns "
+                                     f"{exc.bind_key}_db has not migrated it yet (see the Databases page). "
+                                     "Other areas of the console keep working.", "Not in this database")
         return render_error(503, f"The {exc.bind_key} database ({exc.bind_key}_db) is unavailable right now. "
                                  "Other areas of the console keep working; try this page again shortly.",
                             "Database unavailable")

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
+from console.drift import NotInDatabase
 from console.lookups import Missing
 from console.models.types import CENTS
 
@@ -13,6 +14,8 @@ from console.models.types import CENTS
 def money(value, currency: str | None = None) -> str:
     if value is None:
         return "—"
+    if isinstance(value, NotInDatabase):
+        return value  # renders as "not in this database"
     amount = Decimal(value).quantize(CENTS)
     text = f"{amount:,.2f}"
     return f"{text} {currency}" if currency else text
@@ -21,6 +24,8 @@ def money(value, currency: str | None = None) -> str:
 def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return "—"
+    if isinstance(value, NotInDatabase):
+        return value
     return value.astimezone(timezone.utc).strftime(fmt) + (" UTC" if "%H" in fmt else "")
 
 
@@ -30,9 +35,12 @@ def reference(value, label: str = "") -> Markup:
         return Markup('<span class="text-body-secondary">—</span>')
     if isinstance(value, Missing):
         return Markup('<span class="badge text-bg-warning" title="the referenced row does not exist">{}</span>').format(str(value))
+    if isinstance(value, NotInDatabase):
+        return Markup(value.__html__())
     return escape(label or value)
 
 
 def register(app) -> None:
     app.jinja_env.filters.update(money=money, when=when, reference=reference)
     app.jinja_env.tests["missing"] = lambda value: isinstance(value, Missing)
+    app.jinja_env.tests["not_in_database"] = lambda value: isinstance(value, NotInDatabase)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Index, inspect, text
+from sqlalchemy import Index, inspect, text, types
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex
 
@@ -38,6 +38,8 @@ class BindReport:
     extra_tables: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)  # "table.column"
     extra_columns: list[str] = field(default_factory=list)
+    # "table.column" -> the type found, where the console expects another kind of value
+    mistyped_columns: dict[str, str] = field(default_factory=dict)
     missing_indexes: list[MissingIndex] = field(default_factory=list)
     skipped_indexes: list[MissingIndex] = field(default_factory=list)  # need an extension that is absent
 
@@ -48,12 +50,44 @@ class BindReport:
     @property
     def fits(self) -> bool:
         """Reachable, with every table and column the console needs."""
-        return self.up and not self.missing_tables and not self.missing_columns
+        return self.up and not self.missing_tables and not self.missing_columns and not self.mistyped_columns
+
+
+# Kinds of value: a live column of another kind than its model's cannot be read as it.
+# Ids may be uuid columns in a service's own DDL: read as strings all the same.
+KINDS = (
+    (types.Boolean, "boolean"), (types.Integer, "number"), (types.Numeric, "number"),
+    (types.DateTime, "date and time"), (types.Date, "date"), (types.Time, "time"),
+    (types.JSON, "JSON"), (types.ARRAY, "array"), (types.Uuid, "text"), (types.String, "text"),
+    (types.LargeBinary, "bytes"),
+)
+
+
+def kind(type_, dialect) -> str | None:
+    """The kind of value a column type holds (None when unknown: never called drift)."""
+    type_ = type_.dialect_impl(dialect)
+    while isinstance(type_, types.TypeDecorator):
+        type_ = type_.impl_instance.dialect_impl(dialect)
+    for base, name in KINDS:
+        if isinstance(type_, base):
+            return name
+    return None
 
 
 def expected_columns(bind_key: str) -> dict[str, list[str]]:
     """table -> column names, as the models declare them."""
     return {model.__tablename__: [column.name for column in model.__table__.columns] for model in models_of(bind_key)}
+
+
+def _mistyped(model, live: dict, dialect) -> dict[str, str]:
+    found = {}
+    for column in model.__table__.columns:
+        if column.name not in live:
+            continue
+        expected, actual = kind(column.type, dialect), kind(live[column.name], dialect)
+        if expected and actual and expected != actual:
+            found[f"{model.__tablename__}.{column.name}"] = f"{live[column.name]} ({actual}; the console expects {expected})"
+    return found
 
 
 def serves(index: Index) -> str:
@@ -125,6 +159,7 @@ def index_gaps(conn, present_tables: set[str], bind_key: str) -> tuple[list[Miss
 def check_bind(bind_key: str) -> BindReport:
     engine = db.engines[bind_key]
     expected = expected_columns(bind_key)
+    models = {model.__tablename__: model for model in models_of(bind_key)}
     report = BindReport(bind_key, engine.url.render_as_string(hide_password=True), tables_expected=len(expected))
     try:
         with engine.connect() as conn:
@@ -135,7 +170,9 @@ def check_bind(bind_key: str) -> BindReport:
             for table, columns in expected.items():
                 if table not in present:
                     continue
-                live = [c["name"] for c in inspector.get_columns(table)]
+                live_types = {c["name"]: c["type"] for c in inspector.get_columns(table)}
+                live = list(live_types)
+                report.mistyped_columns.update(_mistyped(models[table], live_types, engine.dialect))
                 report.missing_columns += [f"{table}.{c}" for c in columns if c not in live]
                 report.extra_columns += [f"{table}.{c}" for c in live if c not in columns]
             report.missing_indexes, report.skipped_indexes = index_gaps(conn, present, bind_key)
@@ -229,6 +266,7 @@ def report_lines(reports: list[BindReport]) -> list[str]:
         lines.append(f"{name}: {verdict}, {found} of {report.tables_expected} tables ({report.url})")
         lines += [f"  missing table   {t}" for t in report.missing_tables]
         lines += [f"  missing column  {c}" for c in report.missing_columns]
+        lines += [f"  mistyped column {c}: {found}" for c, found in report.mistyped_columns.items()]
         lines += [f"  extra table     {t}  (not used by the console)" for t in report.extra_tables]
         lines += [f"  extra column    {c}  (not used by the console)" for c in report.extra_columns]
         lines += [f"  missing index   {i.table}.{i.name}{' (invalid: a build failed half-way)' if i.invalid else ''}"
@@ -244,7 +282,7 @@ def report_lines(reports: list[BindReport]) -> list[str]:
             lines.append(f"{len(misfits)} database(s) lack tables or columns the console needs: "
                          + ", ".join(f"{r.key}_db" for r in misfits)
                          + ". Run `flask --app wsgi console init-db` to create missing tables; "
-                           "missing columns must be added by the service that owns the database.")
+                           "missing or mistyped columns must be migrated by the service that owns the database.")
         if down:
             lines.append(f"{len(down)} database(s) could not be checked: " + ", ".join(f"{r.key}_db" for r in down))
     slow = [r for r in reports if r.missing_indexes]

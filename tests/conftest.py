@@ -10,6 +10,7 @@ from sqlalchemy.schema import sort_tables
 
 from config import BIND_KEYS, bind_config
 from console import create_app
+from console.drift import drift
 from console.extensions import db
 from console.models import models_of
 from console.schema_check import create_schema
@@ -78,6 +79,7 @@ def app(database_urls):
     application = make_app(database_urls)
     with application.app_context():
         create_schema()  # what init-db does: tables, indexes (and pg_trgm where allowed)
+        drift().check(force=True)  # read the columns now, not in the middle of a counted test
     return application
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import func, literal, select, tuple_, union_all
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import operators
 
+from console.drift import without_drifted
 from console.extensions import db
 
 COUNT_CAP = 10_000
@@ -121,7 +122,7 @@ class Page:
 
 def capped_count(stmt, cap: int = COUNT_CAP) -> tuple[int, bool]:
     """Count the rows ``stmt`` would return, stopping at ``cap``."""
-    limited = stmt.order_by(None).limit(cap + 1).subquery()
+    limited = without_drifted(stmt).order_by(None).limit(cap + 1).subquery()
     total = db.session.scalar(select(func.count()).select_from(limited))
     return min(total, cap), total > cap
 
@@ -170,6 +171,7 @@ def _select(stmt, segments, limit: int):
         condition, order = segments[0]
         return stmt.where(condition).order_by(*order).limit(limit)
     entity = stmt.column_descriptions[0]["entity"]
+    stmt = without_drifted(stmt)  # the subqueries name their columns themselves
     parts = []
     for number, (condition, order) in enumerate(segments):
         part = stmt.add_columns(literal(number).label(SEGMENT)).where(condition).order_by(*order).limit(limit)

@@ -28,6 +28,7 @@ from console.lookups import Lookups, Missing, chunks, database, fetch_in, referr
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
+from console.drift import missing_table
 from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
 from console.models.payment import Payment, PaymentRefund, PaymentTransaction
 from console.models.returns import ReturnRequest, ReturnStatusHistory
@@ -417,6 +418,7 @@ class OrderPage:
     refund_progress: tuple | None = None  # (completed refunds, captured): the payment badges
     refunds_panel: OrderRefunds | None = None  # what the refunds panel shows
     returns_panel: OrderReturns | None = None  # what the returns panel shows
+    not_in_database: str = ""  # what the page leaves out because a table is missing
 
     @property
     def customer_name(self) -> str:
@@ -482,8 +484,9 @@ def _distinct_rows(rows) -> list:
     return list({row.id: row for row in rows if row is not None}.values())
 
 
-def _history_and_notes(order_id: str) -> tuple[list, list]:
-    """The order's status history and notes, oldest first, in one statement."""
+def _history_and_notes(order_id: str, with_notes: bool = True) -> tuple[list, list]:
+    """The order's status history and notes, oldest first, in one statement (the
+    history alone while order_db lacks the notes table)."""
     history = select(literal("history").label("kind"), OrderStatusHistory.id, OrderStatusHistory.created_at,
                      OrderStatusHistory.status, OrderStatusHistory.previous_status,
                      OrderStatusHistory.reason.label("text"), OrderStatusHistory.changed_by.label("who"),
@@ -492,7 +495,7 @@ def _history_and_notes(order_id: str) -> tuple[list, list]:
                    literal(None, String), OrderNote.note, OrderNote.created_by, OrderNote.is_internal) \
         .where(OrderNote.order_id == order_id)
     with database("order"):
-        rows = db.session.execute(union_all(history, notes).order_by("created_at", "id"),
+        rows = db.session.execute((union_all(history, notes) if with_notes else history).order_by("created_at", "id"),
                                   bind_arguments={"bind": db.engines["order"]}).all()
     found = [SimpleNamespace(**row._mapping) for row in rows]
     for row in found:
@@ -509,7 +512,9 @@ def order_page(order: Order) -> OrderPage:
     lookups = Lookups()
     items = _order_rows(OrderItem, order.id, OrderItem.created_at)
     address = (_order_rows(OrderShippingAddress, order.id, OrderShippingAddress.created_at) or [None])[0]
-    history, notes = _history_and_notes(order.id)
+    missing_notes = missing_table(OrderNote)  # the rest of the page stands without it
+    history, notes = _history_and_notes(order.id, with_notes=not missing_notes)
+    missing_notes = f"Notes are not shown: {missing_notes}." if missing_notes else ""
     db.session.expunge_all()
     oldest = datetime.min.replace(tzinfo=timezone.utc)
 
@@ -619,7 +624,7 @@ def order_page(order: Order) -> OrderPage:
         profile=profile, payment=payment, payments=payments,
         coupons=[(u, coupons.get(u.coupon_id) or Missing(u.coupon_id)) for u in usages],
         shipments=sorted(shipments, key=lambda s: s.created_at or oldest, reverse=True), carriers=carriers,
-        returns=returns, timeline=timeline, unavailable=lookups.unavailable,
+        returns=returns, timeline=timeline, unavailable=lookups.unavailable, not_in_database=missing_notes,
         refund_progress=refund_flow.progress_from(
             sum((r.amount or Decimal("0") for r in refunds if r.status == "COMPLETED"), Decimal("0")), payments),
         refunds_panel=_refunds_panel(order, payment, transactions, refunds, lookups),

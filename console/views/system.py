@@ -1,8 +1,10 @@
 """Database health: the Databases page and GET /healthz."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
 
+from config import BIND_KEYS
+from console.drift import drift
 from console.health import check_all
 from console.permissions import permission_required
 
@@ -14,10 +16,17 @@ def healthz():
     """For load balancers, without sign-in: up or down per database, nothing more (the
     errors, which can name hosts, ports and databases, are on the Databases page)."""
     results = check_all(with_details=False)
+    # As last read (first use of each database, or "check again"): /healthz itself
+    # sends no more statements than the up-or-down check, so it keeps its deadline.
+    registry = drift()
     body = {
         "status": "ok" if all(h.up for h in results) else "degraded",
         "databases": {h.key: {"up": h.up} for h in results},
         "down": [h.key for h in results if not h.up],
+        # Tables and columns the console expects but the databases lack or type
+        # otherwise; which ones is on the Databases page.
+        "schema": "drifted" if registry.count else "ok",
+        "drifted": registry.count,
     }
     return jsonify(body), 200 if not body["down"] else 503
 
@@ -25,4 +34,22 @@ def healthz():
 @bp.get("/databases")
 @permission_required("databases.view")
 def databases():
-    return render_template("system/databases.html", results=check_all())
+    results = check_all()
+    registry = drift()
+    registry.check([h.key for h in results if h.up])
+    return render_template("system/databases.html", results=results,
+                           drift=[registry.binds[key] for key in BIND_KEYS
+                                  if key in registry.binds and registry.binds[key].count])
+
+
+@bp.post("/databases/check-schema")
+@permission_required("databases.view")
+def check_schema_again():
+    """Read every database's columns again: after a service migrated, no restart needed."""
+    registry = drift()
+    registry.check([h.key for h in check_all(with_details=False) if h.up], force=True)
+    count = registry.count
+    flash(f"Checked again: {count} table(s) or column(s) still differ from what the console expects."
+          if count else "Checked again: every database has the tables and columns the console needs.",
+          "warning" if count else "success")
+    return redirect(url_for("system.databases"))

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from console import audit
+from console.drift import require
 from console.extensions import db
 from console.lookups import DatabaseUnavailable, database
 from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
@@ -390,6 +391,12 @@ def mark_shipped(actor, order_id: str, carrier_code: str, service_type: str, tra
         if not can_ship(order.status):
             raise _refuse(f"Order {order.order_number} is {order.status}; only confirmed or processing "
                           "orders can be marked shipped.")
+    # A database that lacks a column written below refuses now, before the shipment is made.
+    require(Order, "status", "tracking_number", "shipped_at", "updated_at")
+    require(OrderStatusHistory, "order_id", "status", "changed_by", "created_at")
+    require(Shipment, "order_id", "carrier_id", "method_id", "tracking_number", "status", "weight", "cost",
+            "destination_address", "shipped_at", "estimated_delivery_date", "carrier_response", "created_at",
+            "updated_at")
     now = utcnow()
     eta = now + timedelta(days=method.estimated_days) if method and method.estimated_days else None
     shipment = existing
