@@ -134,7 +134,7 @@ def customer_ids(term: str) -> list[str]:
     with database("user"):
         ids.update(dict.fromkeys(db.session.scalars(
             select(UserProfile.user_id).where(or_(
-                func.lower(UserProfile.full_name).contains(term, autoescape=True),
+                full_name_expression().contains(term, autoescape=True),
                 func.lower(UserProfile.email).contains(term, autoescape=True)))
             .limit(MAX_MATCHES + 1))))
     ids.pop(None, None)

@@ -35,6 +35,16 @@ def prefix_index(name: str, column, serves: str) -> Index:
     return index.ddl_if(dialect="postgresql")
 
 
+def expression_prefix_index(name: str, table, expression, serves: str) -> Index:
+    """prefix_index for an expression of ``table`` (text, so text_pattern_ops): ``expression =
+    'abc'`` and ``expression LIKE 'abc%'`` through a btree, for values a trigram index would
+    find only slowly (names made of a few common words). The queries must use the very same
+    expression."""
+    index = Index(name, expression.label("expression"), _table=table,
+                  postgresql_ops={"expression": "text_pattern_ops"}, info={"serves": serves, "only": "postgresql"})
+    return index.ddl_if(dialect="postgresql")
+
+
 def contains_index(name: str, table, expression, serves: str) -> Index:
     """A GIN trigram index on ``expression`` of ``table``: ``expression LIKE '%abc%'``
     without a scan (PostgreSQL with pg_trgm only). The queries must use the very same

@@ -10,7 +10,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.indexing import contains_index, prefix_index
+from console.models.indexing import contains_index, expression_prefix_index, prefix_index
 from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
@@ -169,9 +169,26 @@ def full_name_expression():
                       + func.coalesce(UserProfile.last_name, blank))
 
 
+PHONE_SEPARATORS = (" ", "-", "(", ")", ".", "+")
+
+
+def phone_digits_expression():
+    """The profile's phone with its separators taken out ("+1 (555) 010-0199" reads
+    "15550100199"), as the customer filters and search match typed digits against it and its
+    trigram index holds it (constants inline, so PostgreSQL sees the indexed expression)."""
+    digits = UserProfile.phone
+    for char in PHONE_SEPARATORS:
+        digits = func.replace(digits, literal_column(f"'{char}'"), literal_column("''"))
+    return digits
+
+
 # --- indexes the screens rely on (console/models/indexing.py) ------------------------------
 prefix_index("ix_user_profiles_email_prefix", UserProfile.email, "search: customer email prefix")
 contains_index("ix_user_profiles_email_trgm", UserProfile.__table__, func.lower(UserProfile.email),
                "customers list and customer filters: email contains")
 contains_index("ix_user_profiles_name_trgm", UserProfile.__table__, full_name_expression(),
                "customers list and customer filters: name contains")
+expression_prefix_index("ix_user_profiles_name_prefix", UserProfile.__table__, full_name_expression(),
+                        "search: customer full name, exactly or its start")
+contains_index("ix_user_profiles_phone_digits_trgm", UserProfile.__table__, phone_digits_expression(),
+               "customers list and search: phone digits")

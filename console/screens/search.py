@@ -3,18 +3,21 @@
 An order number, email, customer name or phone, RMA number, tracking number, coupon
 code, SKU or payment provider id is looked up in the database that owns it: exact
 matches first (case variants, so the unique indexes are used), and only when nothing
-matches exactly, prefix matches, a few per kind. A kind with more matches than shown
-links to its list filtered by the term ("see all"). A database that is down is skipped
-and named. Links are built from endpoints (console/links.py).
+matches exactly, prefix matches, a few per kind. Each kind is one statement of bounded
+index lookups (``lookup``): no ORDER BY for PostgreSQL to walk a date index for, no
+function around a column to hide its index; the few rows found are sorted here. A kind
+with more matches than shown links to its list filtered by the term ("see all"). A
+database that is down is skipped and named. Links are built from endpoints (console/links.py).
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from flask import url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import select, union_all
 
 from console.extensions import db
 from console.filters import like_escape
@@ -27,9 +30,9 @@ from console.models.payment import Payment
 from console.models.product import Product, ProductVariant
 from console.models.returns import ReturnAuthorization, ReturnRequest
 from console.models.shipping import Shipment
-from console.models.user import UserProfile
+from console.models.user import UserProfile, full_name_expression, phone_digits_expression
 from console.screens.coupons import coupon_key
-from console.screens.customers import digits_only, staff_user_ids
+from console.screens.customers import staff_user_ids
 
 PER_KIND = 10
 MIN_PREFIX = 3
@@ -56,6 +59,7 @@ SEARCHABLE = ("order numbers (ORD-…)", "customer emails, names and phone numbe
 # A phone number: digits with the usual separators, at least this many digits.
 PHONE_TEXT = re.compile(r"^\+?[\d\s().\-]+$")
 MIN_PHONE_DIGITS = 6
+_OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -76,55 +80,84 @@ class Matcher:
         self.exact = exact
         self.user = user
 
-    def __call__(self, column):
+    def conditions(self, column) -> list:
+        """One condition per index lookup on ``column``: exact, every case variant at once
+        (``IN``, its unique or plain btree index); prefix, one ``LIKE 'v%'`` per variant (its
+        varchar_pattern_ops index, which PostgreSQL walks and stops after a few rows; an OR
+        of the variants would become a bitmap of every match first)."""
         if self.exact:
-            return column.in_(self.variants)
-        return or_(*(column.like(like_escape(v) + "%", escape="\\") for v in self.variants))
+            return [column.in_(self.variants)]
+        return [column.like(like_escape(v) + "%", escape="\\") for v in self.variants]
+
+    def found(self, value: str | None) -> bool:
+        """Whether ``value`` itself matches the term (for saying what matched)."""
+        if not value:
+            return False
+        if self.exact:
+            return value in self.variants
+        return any(value.startswith(v) for v in self.variants)
+
+
+def lookup(columns, conditions: list, *where) -> list:
+    """Rows of ``columns`` meeting any of ``conditions`` (and all of ``where``), in one
+    statement: a UNION ALL of one bounded lookup per condition, each ``LIMIT PER_KIND + 1``
+    with no ORDER BY, so each is a short walk of its own index at any table size. The same
+    row may come back twice (the caller keeps the first) and in no particular order (the
+    caller sorts the few rows)."""
+    parts = [select(*columns).where(condition, *where).limit(PER_KIND + 1) for condition in conditions]
+    stmt = parts[0] if len(parts) == 1 else union_all(*(select(part.subquery()) for part in parts))
+    unique: dict = {}
+    # A UNION names no table for the session to pick a database by: the first column's does.
+    for row in db.session.execute(stmt, bind_arguments={"mapper": columns[0].class_}):
+        unique.setdefault(row[0], row)
+    return list(unique.values())
+
+
+def _newest_first(rows: list) -> list:
+    return sorted(rows, key=lambda r: (r.created_at or _OLDEST, r.id), reverse=True)[:PER_KIND + 1]
+
+
+def _by(attribute: str):
+    return lambda rows: sorted(rows, key=lambda r: (getattr(r, attribute) or "", r[0]))[:PER_KIND + 1]
 
 
 def find_orders(match: Matcher) -> list[Hit]:
-    conditions = [match(Order.order_number), match(Order.tracking_number)]
+    conditions = match.conditions(Order.order_number) + match.conditions(Order.tracking_number)
     if match.exact:
         conditions.append(Order.id.in_(match.variants))
-    rows = db.session.scalars(select(Order).where(or_(*conditions)).order_by(Order.created_at.desc())
-                              .limit(PER_KIND + 1))
+    rows = _newest_first(lookup((Order.id, Order.order_number, Order.tracking_number, Order.status,
+                                 Order.total_amount, Order.currency, Order.created_at), conditions))
     hits = []
     for order in rows:
         detail = f"{order.status or 'no status'} · {order.total_amount or 0:,.2f} {order.currency or ''}".strip()
-        if order.tracking_number and _found(match, order.tracking_number):
+        if match.found(order.tracking_number):
             detail += f" · tracking {order.tracking_number}"
         hits.append(Hit("order", order.order_number or order.id, detail, order_url(order.id)))
     return hits
 
 
-def _found(match: Matcher, value: str) -> list[str]:
-    """``[value]`` when ``value`` itself matches the term, for saying what matched."""
-    if match.exact:
-        return [value] if value in match.variants else []
-    return [value] if any(value.startswith(v) for v in match.variants) else []
-
-
 def find_customers_by_profile(match: Matcher) -> list[Hit]:
     """By email; by full name ("Robert Thompson", exactly, else its start); by phone
-    (the digits typed, at the end of the stored number, so "555 0100" finds "+1 555-0100")."""
-    conditions = [match(UserProfile.email)]
+    (the digits typed, at the end of the stored number, so "555 0100" finds "+1 555-0100").
+    Name and phone are matched on the expressions their trigram indexes hold."""
+    conditions = match.conditions(UserProfile.email)
     name = match.term.lower()
     if " " in name.strip() or not any(ch.isdigit() or ch in "@." for ch in name):
-        full_name = func.lower(UserProfile.full_name)
+        full_name = full_name_expression()
         conditions.append(full_name == name if match.exact
                           else full_name.like(like_escape(name) + "%", escape="\\"))
     digits = re.sub(r"\D", "", match.term)
     if PHONE_TEXT.match(match.term) and len(digits) >= MIN_PHONE_DIGITS:
-        conditions.append(digits_only(UserProfile.phone).like("%" + digits))
-    rows = db.session.scalars(select(UserProfile).where(or_(*conditions), UserProfile.user_id.isnot(None))
-                              .order_by(UserProfile.email).limit(PER_KIND + 1))
-    return [_customer_hit(p.user_id, p.email, " · ".join(filter(None, (p.full_name, p.phone)))) for p in rows]
-
+        conditions.append(phone_digits_expression().like("%" + digits))
+    rows = _by("email")(lookup((UserProfile.id, UserProfile.user_id, UserProfile.email, UserProfile.first_name,
+                                UserProfile.last_name, UserProfile.phone), conditions, UserProfile.user_id.isnot(None)))
+    return [_customer_hit(p.user_id, p.email, " · ".join(filter(None, (
+        " ".join(filter(None, (p.first_name, p.last_name))), p.phone)))) for p in rows]
 
 
 def find_customers_by_account(match: Matcher) -> list[Hit]:
     staff = set(staff_user_ids())
-    rows = db.session.scalars(select(User).where(match(User.email)).order_by(User.email).limit(PER_KIND + 1))
+    rows = _by("email")(lookup((User.id, User.email), match.conditions(User.email)))
     return [_customer_hit(u.id, u.email, "") for u in rows if u.id not in staff]
 
 
@@ -132,7 +165,7 @@ def _customer_hit(user_id: str, email: str | None, name: str) -> Hit:
     return Hit("customer", email or user_id, name or "customer", customer_url(user_id))
 
 
-def _return_hit(match: Matcher, request: ReturnRequest, label: str, detail: str) -> Hit:
+def _return_hit(match: Matcher, request, label: str, detail: str) -> Hit:
     """A return opens on the returns screen when the user may use it, else on its order."""
     if match.user.can("returns.view"):
         return Hit("return", label, detail, return_url(request.id))
@@ -140,22 +173,27 @@ def _return_hit(match: Matcher, request: ReturnRequest, label: str, detail: str)
     return Hit("return", label, detail, url)
 
 
+_REQUEST_COLUMNS = (ReturnRequest.id, ReturnRequest.rma_number, ReturnRequest.status, ReturnRequest.return_reason,
+                    ReturnRequest.order_id, ReturnRequest.created_at)
+
+
 def find_returns(match: Matcher) -> list[Hit]:
     hits = [_return_hit(match, r, r.rma_number or r.id,
                         f"{(r.status or 'no status').replace('_', ' ')} · {(r.return_reason or '').replace('_', ' ')}".strip(" ·"))
-            for r in db.session.scalars(select(ReturnRequest).where(match(ReturnRequest.rma_number))
-                                        .order_by(ReturnRequest.created_at.desc()).limit(PER_KIND + 1))]
+            for r in _newest_first(lookup(_REQUEST_COLUMNS, match.conditions(ReturnRequest.rma_number)))]
     # Return parcels: the authorization carries its own RMA copy and the tracking number.
-    authorizations = list(db.session.scalars(
-        select(ReturnAuthorization).where(or_(match(ReturnAuthorization.rma_number),
-                                              match(ReturnAuthorization.tracking_number))).limit(PER_KIND + 1)))
-    requests = {r.id: r for r in db.session.scalars(select(ReturnRequest).where(
-        ReturnRequest.id.in_([a.return_request_id for a in authorizations])))} if authorizations else {}
+    authorizations = _by("rma_number")(lookup(
+        (ReturnAuthorization.id, ReturnAuthorization.return_request_id, ReturnAuthorization.rma_number,
+         ReturnAuthorization.tracking_number),
+        match.conditions(ReturnAuthorization.rma_number) + match.conditions(ReturnAuthorization.tracking_number)))
+    wanted = [a.return_request_id for a in authorizations if a.return_request_id]
+    requests = {r.id: r for r in db.session.execute(
+        select(*_REQUEST_COLUMNS).where(ReturnRequest.id.in_(wanted)))} if wanted else {}
     for auth in authorizations:
         request = requests.get(auth.return_request_id)
         if request is None:
             continue
-        if auth.tracking_number and _found(match, auth.tracking_number):
+        if match.found(auth.tracking_number):
             hits.append(_return_hit(match, request, auth.tracking_number, f"return parcel of {request.rma_number}"))
         else:
             hits.append(_return_hit(match, request, auth.rma_number or request.rma_number or request.id,
@@ -164,20 +202,23 @@ def find_returns(match: Matcher) -> list[Hit]:
 
 
 def find_shipments(match: Matcher) -> list[Hit]:
-    rows = db.session.scalars(select(Shipment).where(match(Shipment.tracking_number)).limit(PER_KIND + 1))
+    rows = _by("tracking_number")(lookup((Shipment.id, Shipment.tracking_number, Shipment.status, Shipment.order_id),
+                                         match.conditions(Shipment.tracking_number)))
     return [Hit("shipment", s.tracking_number, f"shipment {(s.status or '').replace('_', ' ')}".strip(),
                 order_url(s.order_id) if s.order_id else None) for s in rows]
 
 
 def find_payments(match: Matcher) -> list[Hit]:
-    rows = db.session.scalars(select(Payment).where(match(Payment.provider_payment_id)).limit(PER_KIND + 1))
+    rows = _by("provider_payment_id")(lookup(
+        (Payment.id, Payment.provider_payment_id, Payment.payment_provider, Payment.status, Payment.amount,
+         Payment.currency, Payment.order_id), match.conditions(Payment.provider_payment_id)))
     return [Hit("payment", p.provider_payment_id,
                 f"{p.payment_provider or ''} {p.status or ''} · {p.amount or 0:,.2f} {p.currency or ''}".strip(),
                 order_url(p.order_id) if p.order_id else None) for p in rows]
 
 
 def find_coupons(match: Matcher) -> list[Hit]:
-    rows = db.session.scalars(select(Coupon).where(match(Coupon.code)).order_by(Coupon.code).limit(PER_KIND + 1))
+    rows = _by("code")(lookup((Coupon.id, Coupon.code, Coupon.name, Coupon.is_active), match.conditions(Coupon.code)))
     own = match.user.can("coupons.view")
     return [Hit("coupon", c.code, f"{c.name or ''}{'' if c.is_active else ' (inactive)'}".strip(),
                 url_for("coupons.coupon_detail", key=coupon_key(c)) if own else orders_url(coupon=c.code))
@@ -185,10 +226,9 @@ def find_coupons(match: Matcher) -> list[Hit]:
 
 
 def find_products(match: Matcher) -> list[Hit]:
-    products = list(db.session.scalars(select(Product).where(match(Product.sku)).order_by(Product.sku)
-                                       .limit(PER_KIND + 1)))
-    variants = list(db.session.scalars(select(ProductVariant).where(match(ProductVariant.sku))
-                                       .order_by(ProductVariant.sku).limit(PER_KIND + 1)))
+    products = _by("sku")(lookup((Product.id, Product.sku, Product.name), match.conditions(Product.sku)))
+    variants = _by("sku")(lookup((ProductVariant.id, ProductVariant.sku, ProductVariant.name),
+                                 match.conditions(ProductVariant.sku)))
     hits = [Hit("product", p.sku, p.name or "", orders_url(sku=p.sku)) for p in products]
     hits += [Hit("product", v.sku, f"variant {v.name or ''}".strip(), orders_url(sku=v.sku)) for v in variants]
     return hits
