@@ -1,0 +1,160 @@
+"""Search at scale: each kind is a bounded index lookup on PostgreSQL (EXPLAIN names the
+index, never a sequential scan), and a search costs the same number of statements
+however many rows match."""
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import event, select
+
+from console.demo.builders import make_order, make_product
+from console.extensions import db
+from console.models.returns import ReturnAuthorization
+from console.models.user import UserProfile
+from console.screens.customers import search_condition
+from tests.customer_helpers import full_customer
+
+
+@pytest.fixture
+def jane(app):
+    with app.app_context():
+        c = full_customer()
+        parcel = db.session.scalar(select(ReturnAuthorization.tracking_number)
+                                   .where(ReturnAuthorization.return_request_id == c.ret.id))
+        db.session.commit()
+        return SimpleNamespace(user=c.user, order_number=c.order.order_number, rma=c.ret.rma_number,
+                               parcel=parcel, tracking=c.shipment.tracking_number,
+                               provider_payment_id=c.payment.provider_payment_id, email=c.user.email)
+
+
+def statements_of(app, run) -> list[tuple]:
+    """(engine, statement, parameters) of every statement ``run()`` sends."""
+    seen: list[tuple] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "pg_catalog" not in statement:
+            seen.append((conn.engine, statement, parameters))
+
+    with app.app_context():
+        engines = list(db.engines.values())
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def plans(statements) -> list[str]:
+    """EXPLAIN of each statement with sequential scans priced out (the test tables hold a
+    few rows, where a scan is cheapest): a Seq Scan left in a plan means no index can
+    answer that statement."""
+    found = []
+    for engine, statement, parameters in statements:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + statement, parameters).scalars())
+        found.append(plan)
+    return found
+
+
+def index_scans(plan: str) -> set[str]:
+    """Names of the indexes a plan reads."""
+    return {a or b for a, b in re.findall(r"Index (?:Only )?Scan (?:Backward )?using (\w+)|Bitmap Index Scan on (\w+)",
+                                          plan)}
+
+
+# (what is typed, the indexes its lookups must use): prefixes first (nothing matches them
+# exactly), then exact values (found by their unique or plain btree indexes).
+PREFIX_SEARCHES = {
+    "order number": (lambda j: j.order_number[:-2], {"ix_orders_order_number_prefix", "ix_orders_tracking_number_prefix"}),
+    "tracking number": (lambda j: j.tracking[:-2], {"ix_shipments_tracking_number_prefix",
+                                                     "ix_orders_tracking_number_prefix",
+                                                     "ix_return_authorizations_tracking_number_prefix"}),
+    "payment provider id": (lambda j: j.provider_payment_id[:-2], {"ix_payments_provider_payment_id_prefix"}),
+    "email": (lambda j: j.email[:6], {"ix_user_profiles_email_prefix", "ix_users_email_prefix"}),
+    "RMA number": (lambda j: j.rma[:-2], {"ix_return_requests_rma_number_prefix",
+                                          "ix_return_authorizations_rma_number_prefix"}),
+    "customer name": (lambda j: "jane d", {"ix_user_profiles_name_prefix"}),
+    "phone digits": (lambda j: "555 010 0199", {"ix_user_profiles_phone_digits_trgm"}),
+}
+EXACT_SEARCHES = {
+    "order number": (lambda j: j.order_number, "orders"),
+    "tracking number": (lambda j: j.tracking, "shipments"),
+    "payment provider id": (lambda j: j.provider_payment_id, "payments"),
+    "email": (lambda j: j.email, "user_profiles"),
+    "RMA number": (lambda j: j.rma, "return_requests"),
+}
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("kind", PREFIX_SEARCHES)
+def test_each_prefix_search_walks_its_index(app, auth, client, jane, kind):
+    term_of, expected = PREFIX_SEARCHES[kind]
+    auth.login("admin")
+    term = term_of(jane)
+    statements = statements_of(app, lambda: client.get("/search", query_string={"q": term}))
+    found = plans(statements)
+    assert not [p for p in found if "Seq Scan" in p], "\n\n".join(p for p in found if "Seq Scan" in p)
+    used = set().union(*(index_scans(p) for p in found))
+    assert expected <= used, (kind, term, expected - used, [p for p in found if "user_profiles" in p])
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("kind", EXACT_SEARCHES)
+def test_each_exact_search_uses_an_index(app, auth, client, jane, kind):
+    term_of, table = EXACT_SEARCHES[kind]
+    auth.login("admin")
+    term = term_of(jane)
+    statements = statements_of(app, lambda: client.get("/search", query_string={"q": term}))
+    found = plans(statements)
+    assert not [p for p in found if "Seq Scan" in p], "\n\n".join(p for p in found if "Seq Scan" in p)
+    assert any(re.search(rf"Index (Only )?Scan (Backward )?using \w+ on {table}\b|Bitmap Heap Scan on {table}\b", p)
+               for p in found), (kind, term)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("q", ["jane", "DOE@exa", "555 0100"])
+def test_customer_filters_read_their_trigram_indexes(app, jane, q):
+    """The customers list's ?q= condition (email, name, phone digits contain) as a whole
+    is answered from trigram indexes; its order and page are the list's keyset."""
+    with app.app_context():
+        engine = db.engines["user"]
+        stmt = select(UserProfile.id).where(search_condition(q, []))
+        compiled = stmt.compile(dialect=engine.dialect)
+        plan = plans([(engine, compiled.string, compiled.params)])[0]
+    assert "Seq Scan" not in plan, plan
+    wanted = {"ix_user_profiles_email_trgm", "ix_user_profiles_name_trgm"}
+    if any(ch.isdigit() for ch in q):
+        wanted.add("ix_user_profiles_phone_digits_trgm")
+    assert index_scans(plan) == wanted, plan
+
+
+def test_statements_do_not_grow_with_the_matches(app, auth, client, jane, count_queries):
+    """Thirty orders matching a prefix cost the same statements as one."""
+    auth.login("admin")
+    with app.app_context():
+        mug = make_product("BULK-MUG", "Mug", "5.00", stock=100)
+        user = db.session.merge(jane.user)
+        numbers = []
+        for _ in range(30):
+            order = make_order(user, [(mug, 1)]).order
+            numbers.append(order.order_number)
+        db.session.commit()
+    # The exact search for one number, then a prefix several hundred match (every order).
+    client.get("/search", query_string={"q": numbers[0]})
+    before = count_queries.count
+    client.get("/search", query_string={"q": numbers[0]})
+    exact = count_queries.count - before
+    before = count_queries.count
+    response = client.get("/search", query_string={"q": numbers[0][:4]})
+    prefix = count_queries.count - before
+    assert response.status_code == 200 and "see all" in response.get_data(as_text=True).lower()
+    # One statement per finder (two for products, three for returns), plus the staff
+    # ids (two) and the signed-in user's own; a prefix search first tries exactly.
+    assert exact <= 16, exact
+    assert prefix <= 2 * exact, (exact, prefix)
