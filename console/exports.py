@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ _FORMULA_START = frozenset(FORMULA_PREFIXES)
 # Bytes gathered before a chunk goes to the client: one write per row would make the
 # server, not the query, the slow part of a million-row export.
 CHUNK_CHARS = 1 << 16
+ROWS_PER_WRITE = 1000
 
 
 def neutralise(value) -> str:
@@ -42,17 +44,28 @@ def neutralise(value) -> str:
     return text
 
 
-def csv_lines(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    """The CSV text of ``header`` and ``rows``, in chunks of about CHUNK_CHARS."""
+def safe_text(value: str | None, _start=_FORMULA_START) -> str | None:
+    """neutralise() for a cell known to be text or empty (None: csv writes ""): the
+    cheap form a fast export applies to its text cells only."""
+    return "'" + value if value and value[0] in _start else value
+
+
+def csv_lines(header: list[str], rows: Iterable[Iterable], *, cells_safe: bool = False) -> Iterator[str]:
+    """The CSV text of ``header`` and ``rows``, in chunks of about CHUNK_CHARS. With
+    ``cells_safe`` the rows' cells are already neutralised (an export's fast path)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     yield "\ufeff" + buffer.getvalue()  # BOM: spreadsheet programs then read UTF-8 correctly
     buffer.seek(0)
     buffer.truncate()
-    write = writer.writerow
-    for row in rows:
-        write([neutralise(cell) for cell in row])
+    rows = iter(rows)
+    while True:
+        # Rows in slices through writerows: the loop over them runs in C.
+        block = list(islice(rows, ROWS_PER_WRITE))
+        if not block:
+            break
+        writer.writerows(block if cells_safe else ([neutralise(cell) for cell in row] for row in block))
         if buffer.tell() >= CHUNK_CHARS:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -61,10 +74,11 @@ def csv_lines(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
         yield buffer.getvalue()
 
 
-def csv_response(stem: str, header: list[str], rows: Iterable[Iterable]) -> Response:
+def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, cells_safe: bool = False) -> Response:
     """A streamed download named ``<stem>-YYYY-MM-DD.csv``; ``rows`` may be a generator."""
     filename = f"{stem}-{datetime.now(timezone.utc):%Y-%m-%d}.csv"
-    response = Response(stream_with_context(csv_lines(header, rows)), mimetype="text/csv; charset=utf-8")
+    response = Response(stream_with_context(csv_lines(header, rows, cells_safe=cells_safe)),
+                        mimetype="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import String, Text, any_, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from console.extensions import db
@@ -64,6 +65,21 @@ def chunks(values: Iterable, size: int = CHUNK_SIZE) -> Iterator[list]:
             batch = []
     if batch:
         yield batch
+
+
+def one_of(column, values: list, dialect: str):
+    """``column IN values`` for a large batch of ids. On PostgreSQL one text parameter,
+    split by the server: ``column = ANY(string_to_array(:ids, ','))``. ``IN`` sends one
+    parameter per value, and even an array parameter has the driver quote each element in
+    Python: for thousands of ids per batch, longer than the query. (Ids holding a comma go
+    as an array.) Elsewhere the plain ``IN``."""
+    values = list(values)
+    if dialect != "postgresql":
+        return column.in_(values)
+    joined = ",".join(values)
+    if joined.count(",") == len(values) - 1:
+        return column == any_(func.string_to_array(bindparam(None, joined, type_=Text), literal_column("','")))
+    return column == any_(bindparam(None, values, type_=ARRAY(String)))
 
 
 def _distinct(values: Iterable) -> list:

@@ -82,7 +82,8 @@ def export_screen(screen: ListScreen):
         plan = screen.export_plan(filters, ordering)
     except FilterError as exc:
         abort(400, str(exc))
-    return csv_response(screen.name, list(screen.export_header), screen.export_rows(plan))
+    return csv_response(screen.name, list(screen.export_header), screen.export_rows(plan),
+                        cells_safe=screen.export_fast is not None)
 
 
 def add_list_routes(bp, screen: ListScreen, permission: str, context=None, url: str = ""):
