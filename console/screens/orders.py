@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import date, datetime, timezone
@@ -20,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_all
 from sqlalchemy import text as sql
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from console.exports import safe_text
 from console.extensions import db
@@ -271,7 +273,7 @@ def _export_row(row: OrderRow, lookups: Lookups) -> list:
 # writer writes those as neutralise() would). Same header, same cells, same order as
 # _export_row.
 
-EXPORT_BATCH = 5000
+EXPORT_BATCH = 10000
 _ORDERS, _ITEMS = Order.__table__.c, OrderItem.__table__.c
 # The units of each order come with it, from the same database: an index probe per row
 # inside the streamed query instead of a grouped lookup per batch.
@@ -294,37 +296,99 @@ def _newest_by(rows, key_at: int, when_at: int, id_at: int) -> dict:
     return newest
 
 
-def _rows_of(bind: str, stmt) -> Callable[[], list]:
-    """A lookup for Lookups.run: the plain rows of ``stmt`` on ``bind``'s connection."""
-    return lambda: db.session.connection(bind_arguments={"bind": db.engines[bind]}).execute(stmt).all()
-
-
-def _fast_lookups(batch: list, lookups: Lookups) -> dict:
+def _side_statements(batch: list, dialect_of: Callable[[str], str]) -> dict[str, tuple[str, object]]:
+    """{cell group: (database, select)} of one batch's lookups in the other databases:
+    only the columns the cells need, for the batch's ids."""
     order_ids = [row[0] for row in batch]
     user_ids = list({row[5] for row in batch if row[5]})
 
     def among(bind, column, values):
-        return one_of(column, values, db.engines[bind].dialect.name)
+        return one_of(column, values, dialect_of(bind))
 
     users, profiles = User.__table__.c, UserProfile.__table__.c
     payments, shipments, returns = Payment.__table__.c, Shipment.__table__.c, ReturnRequest.__table__.c
     return {
-        "emails": lookups.run("auth", _rows_of("auth", select(users.id, users.email)
-                                               .where(among("auth", users.id, user_ids))), []),
-        "profiles": lookups.run("user", _rows_of("user", select(
-            profiles.user_id, profiles.first_name, profiles.last_name, profiles.email)
-            .where(among("user", profiles.user_id, user_ids))), []),
-        "payments": lookups.run("payment", _rows_of("payment", select(
-            payments.order_id, payments.id, payments.created_at, payments.payment_provider, payments.status)
-            .where(among("payment", payments.order_id, order_ids))), []),
-        "shipments": lookups.run("shipping", _rows_of("shipping", select(
-            shipments.order_id, shipments.id, shipments.created_at, shipments.status, shipments.carrier_id)
-            .where(among("shipping", shipments.order_id, order_ids))), []),
-        "returns": lookups.run("return", _rows_of("return", select(
-            returns.order_id, returns.id, returns.created_at, returns.rma_number)
-            .where(among("return", returns.order_id, order_ids), returns.status.notin_(CLOSED_RETURN_STATUSES))),
-            []),
+        "emails": ("auth", select(users.id, users.email).where(among("auth", users.id, user_ids))),
+        "profiles": ("user", select(profiles.user_id, profiles.first_name, profiles.last_name, profiles.email)
+                     .where(among("user", profiles.user_id, user_ids))),
+        "payments": ("payment", select(payments.order_id, payments.id, payments.created_at, payments.payment_provider,
+                                       payments.status).where(among("payment", payments.order_id, order_ids))),
+        "shipments": ("shipping", select(shipments.order_id, shipments.id, shipments.created_at, shipments.status,
+                                         shipments.carrier_id).where(among("shipping", shipments.order_id, order_ids))),
+        "returns": ("return", select(returns.order_id, returns.id, returns.created_at, returns.rma_number)
+                    .where(among("return", returns.order_id, order_ids),
+                           returns.status.notin_(CLOSED_RETURN_STATUSES))),
     }
+
+
+class _SideLookups:
+    """The other databases' lookups of each batch. On PostgreSQL each database gets one
+    worker thread holding one connection for the whole export, so a batch's five lookups
+    run at once, and while Python writes one batch the next one's are already running
+    (submit the next batch before collecting the current one). Elsewhere they run in turn
+    on the session. A database that fails is noted in ``lookups`` and left out from then
+    on, as Lookups.run does."""
+
+    def __init__(self, lookups: Lookups):
+        self.lookups = lookups
+        self.engines = {bind: db.engines[bind] for bind in SIDE_BINDS}
+        self.threaded = all(e.dialect.name == "postgresql" for e in self.engines.values())
+        self.workers: dict = {}
+        self.connections: dict = {}
+
+    def submit(self, batch: list):
+        statements = _side_statements(batch, lambda bind: self.engines[bind].dialect.name)
+        if not self.threaded:
+            return {group: self.lookups.run(bind, _session_rows(bind, stmt), [])
+                    for group, (bind, stmt) in statements.items()}
+        return {group: (bind, None if self.lookups.down(bind) else self._worker(bind).submit(self._rows, bind, stmt))
+                for group, (bind, stmt) in statements.items()}
+
+    def collect(self, pending) -> dict:
+        if not self.threaded:
+            return pending
+        found = {}
+        for group, (bind, future) in pending.items():
+            found[group] = []
+            if future is None or self.lookups.down(bind):
+                continue
+            try:
+                found[group] = future.result()
+            except DBAPIError as exc:
+                if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+                    raise
+                self.lookups.unavailable.add(bind)
+        return found
+
+    def _worker(self, bind: str) -> ThreadPoolExecutor:
+        if bind not in self.workers:
+            self.workers[bind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"export-{bind}")
+        return self.workers[bind]
+
+    def _rows(self, bind: str, stmt) -> list:
+        connection = self.connections.get(bind)
+        if connection is None:
+            connection = self.connections[bind] = self.engines[bind].connect()
+        return _plain_rows(connection, stmt)
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.shutdown(wait=True)
+        for connection in self.connections.values():
+            connection.close()
+
+
+def _session_rows(bind: str, stmt) -> Callable[[], list]:
+    """A lookup for Lookups.run: the plain rows of ``stmt`` on the session's connection to
+    ``bind`` (a failure to reach it raises DatabaseUnavailable)."""
+    def load():
+        with database(bind):
+            return _plain_rows(db.session.connection(bind_arguments={"bind": db.engines[bind]}), stmt)
+    return load
+
+
+def _plain_rows(connection, stmt) -> list:
+    return connection.execute(stmt).all()
 
 
 def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
@@ -333,17 +397,27 @@ def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
     lookups = Lookups(plan.down, detach=False)
     stmt = plan.stmt.with_only_columns(*_EXPORT_COLUMNS)
     carriers = {cid: name for cid, name in lookups.run(
-        "shipping", _rows_of("shipping", select(Carrier.__table__.c.id, Carrier.__table__.c.name)), [])}
-    with database("order"):
-        connection = db.session.connection(bind_arguments={"bind": db.engines["order"]})
-        if connection.dialect.name == "postgresql":
-            # The download may take minutes: lift the screens' statement timeout for it.
-            connection.execute(sql("SET LOCAL statement_timeout = 0"))
-            # Compiling the streamed query to machine code costs more than it saves here.
-            connection.execute(sql("SET LOCAL jit = off"))
-        result = connection.execute(stmt.execution_options(yield_per=batch_size))
-        for batch in result.partitions(batch_size):
-            yield from _fast_rows(batch, _fast_lookups(batch, lookups), lookups, carriers)
+        "shipping", _session_rows("shipping", select(Carrier.__table__.c.id, Carrier.__table__.c.name)), [])}
+    side = _SideLookups(lookups)
+    try:
+        with database("order"):
+            connection = db.session.connection(bind_arguments={"bind": db.engines["order"]})
+            if connection.dialect.name == "postgresql":
+                # The download may take minutes: lift the screens' statement timeout for it.
+                connection.execute(sql("SET LOCAL statement_timeout = 0"))
+                # Compiling the streamed query to machine code costs more than it saves here.
+                connection.execute(sql("SET LOCAL jit = off"))
+            result = connection.execute(stmt.execution_options(yield_per=batch_size))
+            previous = None  # (batch, its lookups under way)
+            for batch in result.partitions(batch_size):
+                current = (batch, side.submit(batch))
+                if previous is not None:
+                    yield from _fast_rows(previous[0], side.collect(previous[1]), lookups, carriers)
+                previous = current
+            if previous is not None:
+                yield from _fast_rows(previous[0], side.collect(previous[1]), lookups, carriers)
+    finally:
+        side.close()
 
 
 def _fast_rows(batch, found, lookups: Lookups, carriers: dict) -> Iterator[list]:
