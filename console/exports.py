@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from datetime import datetime, timezone
@@ -45,14 +46,24 @@ def neutralise(value) -> str:
 
 
 def safe_text(value: str | None, _start=_FORMULA_START) -> str | None:
-    """neutralise() for a cell known to be text or empty (None: csv writes ""): the
-    cheap form a fast export applies to its text cells only."""
+    """neutralise() for a cell known to be text or empty (None: csv writes "")."""
     return "'" + value if value and value[0] in _start else value
 
 
-def csv_lines(header: list[str], rows: Iterable[Iterable], *, cells_safe: bool = False) -> Iterator[str]:
-    """The CSV text of ``header`` and ``rows``, in chunks of about CHUNK_CHARS. With
-    ``cells_safe`` the rows' cells are already neutralised (an export's fast path)."""
+# In written CSV text: a cell (at a line start or after a comma, perhaps quoted) that
+# starts like a formula. It also finds harmless text (a negative number, a quoted comma
+# followed by "="); those blocks just take the careful way.
+_FORMULA_CELL = re.compile(r'(?:^|,)"?[=+\-@\t\r\n]', re.MULTILINE)
+
+
+def csv_lines(header: list[str], rows: Iterable[Iterable], *, plain_cells: bool = False) -> Iterator[str]:
+    """The CSV text of ``header`` and ``rows``, in chunks of about CHUNK_CHARS.
+
+    Cells go through neutralise(). With ``plain_cells`` (an export's fast path) the rows
+    hold only text, numbers and None, written as they are: each block of rows is written,
+    and only a block whose text shows a cell starting like a formula is written again with
+    its text cells neutralised, so the check costs one regular-expression pass per block.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
@@ -65,7 +76,15 @@ def csv_lines(header: list[str], rows: Iterable[Iterable], *, cells_safe: bool =
         block = list(islice(rows, ROWS_PER_WRITE))
         if not block:
             break
-        writer.writerows(block if cells_safe else ([neutralise(cell) for cell in row] for row in block))
+        if plain_cells:
+            start = buffer.tell()
+            writer.writerows(block)
+            if _FORMULA_CELL.search(buffer.getvalue(), start):
+                buffer.seek(start)
+                buffer.truncate()
+                writer.writerows([safe_text(cell) if type(cell) is str else cell for cell in row] for row in block)
+        else:
+            writer.writerows([neutralise(cell) for cell in row] for row in block)
         if buffer.tell() >= CHUNK_CHARS:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -74,10 +93,10 @@ def csv_lines(header: list[str], rows: Iterable[Iterable], *, cells_safe: bool =
         yield buffer.getvalue()
 
 
-def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, cells_safe: bool = False) -> Response:
+def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, plain_cells: bool = False) -> Response:
     """A streamed download named ``<stem>-YYYY-MM-DD.csv``; ``rows`` may be a generator."""
     filename = f"{stem}-{datetime.now(timezone.utc):%Y-%m-%d}.csv"
-    response = Response(stream_with_context(csv_lines(header, rows, cells_safe=cells_safe)),
+    response = Response(stream_with_context(csv_lines(header, rows, plain_cells=plain_cells)),
                         mimetype="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

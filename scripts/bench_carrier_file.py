@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert  # noqa: E402
 
 from config import BIND_KEYS, bind_config  # noqa: E402
-from scripts.bench_orders import scratch_urls  # noqa: E402
+from scripts.benchlib import scratch_urls  # noqa: E402
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert  # noqa: E402
 
 from config import BIND_KEYS, bind_config  # noqa: E402
-from scripts.bench_orders import scratch_urls  # noqa: E402
+from scripts.benchlib import scratch_urls  # noqa: E402
 
 
 def fill_uses(db, coupon_id: str, uses: int) -> None:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, insert, select, text  # noqa: E402
 
 from config import BIND_KEYS, bind_config  # noqa: E402
-from scripts.bench_orders import median_ms, scratch_urls  # noqa: E402
+from scripts.benchlib import median_ms, scratch_urls  # noqa: E402
 
 
 def fill(db, n: int, n_customers: int = 2000) -> None:

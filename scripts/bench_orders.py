@@ -22,12 +22,9 @@ prints:
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import signal
-import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 import uuid
@@ -41,30 +38,7 @@ from flask import url_for as flask_url_for  # noqa: E402
 from sqlalchemy import event, func, insert, select, text  # noqa: E402
 
 from config import BIND_KEYS, bind_config  # noqa: E402
-
-PG_ADMIN = os.environ.get("CONSOLE_BENCH_PG", "postgresql://root@127.0.0.1:5432/postgres")
-
-
-def scratch_urls(use_postgres: bool) -> tuple[dict[str, str], callable]:
-    if not use_postgres:
-        folder = Path(tempfile.mkdtemp(prefix="console-bench-"))
-        return {k: f"sqlite:///{folder / (k + '.sqlite')}" for k in BIND_KEYS}, lambda: None
-    import psycopg
-
-    names = {k: f"console_bench_{os.getpid()}_{k}" for k in BIND_KEYS}
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        for name in names.values():
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-
-    def drop():
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            for name in names.values():
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return {k: f"{base}/{n}" for k, n in names.items()}, drop
-
+from scripts.benchlib import median_ms, scratch_urls  # noqa: E402
 
 def fill(db, n_orders: int, n_customers: int = 2000) -> None:
     """Bulk rows through Core inserts: the ORM builders are too slow for 10^5 orders."""
@@ -132,15 +106,6 @@ def fill(db, n_orders: int, n_customers: int = 2000) -> None:
             if rows:
                 db.session.execute(insert(model.__table__), rows)
         db.session.commit()
-
-
-def median_ms(fn, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def buffers(engine, stmt) -> int | None:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sqlalchemy import event, insert, select  # noqa: E402
 
-from bench_orders import median_ms, scratch_urls  # noqa: E402
+from benchlib import median_ms, scratch_urls  # noqa: E402
 from config import BIND_KEYS, bind_config  # noqa: E402
 
 ITEMS_PER_ORDER = 4

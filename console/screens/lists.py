@@ -140,8 +140,8 @@ class ListScreen:
     export_row: Callable[[Any, Lookups], list] | None = None  # table row -> CSV cells
     export_binds: tuple[str, ...] = ()  # the other databases the export's cells read
     # plan -> CSV rows: a list's own faster way to the same cells (plain tuples, only the
-    # columns needed), its cells already neutralised (console/exports.py); export_row's
-    # row-by-row path otherwise.
+    # columns needed), its cells plain text, numbers or None (console/exports.csv_lines
+    # neutralises them); export_row's row-by-row path otherwise.
     export_fast: Callable[[ExportPlan, int | None], Iterator[list]] | None = None
     count: bool = True  # the summary's "of about N" (a capped count)
     endpoint: str = ""  # the list's endpoint in its blueprint (default list_NAME)

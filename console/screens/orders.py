@@ -23,7 +23,6 @@ from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_
 from sqlalchemy import text as sql
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from console.exports import safe_text
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
@@ -422,26 +421,26 @@ def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
 
 def _fast_rows(batch, found, lookups: Lookups, carriers: dict) -> Iterator[list]:
     # Every cell that depends on another database is worked out once per customer,
-    # payment, shipment or return of the batch (made safe there), not once per row.
+    # payment, shipment or return of the batch, not once per row. Cells are plain (text,
+    # numbers, None): csv_lines neutralises them.
     user_down, auth_down = lookups.down("user"), lookups.down("auth")
     payment_down, shipping_down = lookups.down("payment"), lookups.down("shipping")
     return_down = lookups.down("return")
-    safe = safe_text
     emails = dict(found["emails"])
     people: dict = {}  # user id -> (name cell, email cell)
     for user_id, first, last, profile_email in found["profiles"]:
         name = f"{first} {last}" if first and last else (first or last or "")
-        people[user_id] = (UNAVAILABLE if user_down else safe(name),
-                           UNAVAILABLE if auth_down and user_down else safe(emails.get(user_id) or profile_email or ""))
+        people[user_id] = (UNAVAILABLE if user_down else name,
+                           UNAVAILABLE if auth_down and user_down else emails.get(user_id) or profile_email or "")
     nobody = (UNAVAILABLE if user_down else "", UNAVAILABLE if auth_down and user_down else "")
     payments: dict = {}
     for row in found["payments"]:
         payments.setdefault(row[0], []).append(row)
     no_payment = (UNAVAILABLE, UNAVAILABLE) if payment_down else ("", "")
-    shipped = {order_id: (safe(row[3]), safe(carriers.get(row[4], "")))
+    shipped = {order_id: (row[3], carriers.get(row[4], ""))
                for order_id, row in _newest_by(found["shipments"], 0, 2, 1).items()}
     no_shipment = (UNAVAILABLE, UNAVAILABLE) if shipping_down else ("", "")
-    returned = {order_id: safe(row[3]) for order_id, row in _newest_by(found["returns"], 0, 2, 1).items()}
+    returned = {order_id: row[3] for order_id, row in _newest_by(found["returns"], 0, 2, 1).items()}
     no_return = UNAVAILABLE if return_down else ""
     for (order_id, number, created, status, payment_status, user_id, payment_ref, subtotal, tax, shipping,
          discount, total, currency, tracking, units) in batch:
@@ -452,20 +451,20 @@ def _fast_rows(batch, found, lookups: Lookups, carriers: dict) -> Iterator[list]
         else:
             payment = mine[0] if len(mine) == 1 else (
                 next((p for p in mine if p[1] == payment_ref), None) or max(mine, key=lambda p: (p[2] or _EPOCH, p[1])))
-            provider, payment_state = safe(payment[3]), safe(payment[4])
+            provider, payment_state = payment[3], payment[4]
         shipment_status, carrier = shipped.get(order_id) or no_shipment
         yield [
-            safe(number), created.isoformat() if created is not None else None, safe(status), safe(payment_status),
-            name, email, units, subtotal, tax, shipping, discount, total, safe(currency),
-            provider, payment_state, shipment_status, carrier, safe(tracking),
-            returned.get(order_id) or no_return, safe(order_id),
+            number, created.isoformat() if created is not None else None, status, payment_status,
+            name, email, units, subtotal, tax, shipping, discount, total, currency,
+            provider, payment_state, shipment_status, carrier, tracking,
+            returned.get(order_id) or no_return, order_id,
         ]
 
 
 def _account_only(user_id, emails: dict, user_down: bool, auth_down: bool, nobody: tuple) -> tuple:
     """(name, email) cells of a customer with no profile: the account's email alone."""
     if user_id in emails and not (auth_down and user_down):
-        return (UNAVAILABLE if user_down else "", safe_text(emails[user_id]))
+        return (UNAVAILABLE if user_down else "", emails[user_id])
     return nobody
 
 

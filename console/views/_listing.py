@@ -83,7 +83,7 @@ def export_screen(screen: ListScreen):
     except FilterError as exc:
         abort(400, str(exc))
     return csv_response(screen.name, list(screen.export_header), screen.export_rows(plan),
-                        cells_safe=screen.export_fast is not None)
+                        plain_cells=screen.export_fast is not None)
 
 
 def add_list_routes(bp, screen: ListScreen, permission: str, context=None, url: str = ""):

@@ -1,0 +1,18 @@
+"""CSV writing: the fast path's plain cells come out exactly as neutralised cells do."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from console import exports
+from console.exports import csv_lines
+
+
+def test_plain_cells_are_neutralised_only_where_a_cell_starts_like_a_formula(monkeypatch):
+    monkeypatch.setattr(exports, "ROWS_PER_WRITE", 2)  # several blocks, most of them clean
+    rows = [["ORD-1", "2026-11-01T10:00:00+00:00", Decimal("12.50"), None, 3]] * 5
+    rows += [["ORD-2", "=HYPERLINK(\"x\")", Decimal("-1.00"), "@me", 0], ["ORD-3", "-", None, "\nline", 1]]
+    rows += [["ORD-4", "a,=b", Decimal("0"), "plain", 2]] * 3
+    assert "".join(csv_lines(["a", "b", "c", "d", "e"], rows, plain_cells=True)) == \
+        "".join(csv_lines(["a", "b", "c", "d", "e"], rows))
+    text = "".join(csv_lines(["a"], [["=1+1"], ["+x"], ["ok"]], plain_cells=True))
+    assert text.splitlines()[1:] == ["'=1+1", "'+x", "ok"]
