@@ -53,7 +53,8 @@ def safe_text(value: str | None, _start=_FORMULA_START) -> str | None:
 # In written CSV text: a cell (at a line start or after a comma, perhaps quoted) that
 # starts like a formula. It also finds harmless text (a negative number, a quoted comma
 # followed by "="); those blocks just take the careful way.
-_FORMULA_CELL = re.compile(r'(?:^|,)"?[=+\-@\t\r\n]', re.MULTILINE)
+_FORMULA_CELL = re.compile(r'[,\n]"?[=+\-@\t\r\n]')
+_FORMULA_FIRST_CELL = re.compile(r'"?[=+\-@\t\r\n]')  # the block's first cell, at its start
 
 
 def csv_lines(header: list[str], rows: Iterable[Iterable], *, plain_cells: bool = False) -> Iterator[str]:
@@ -79,7 +80,8 @@ def csv_lines(header: list[str], rows: Iterable[Iterable], *, plain_cells: bool 
         if plain_cells:
             start = buffer.tell()
             writer.writerows(block)
-            if _FORMULA_CELL.search(buffer.getvalue(), start):
+            text = buffer.getvalue()
+            if _FORMULA_FIRST_CELL.match(text, start) or _FORMULA_CELL.search(text, start):
                 buffer.seek(start)
                 buffer.truncate()
                 writer.writerows([safe_text(cell) if type(cell) is str else cell for cell in row] for row in block)

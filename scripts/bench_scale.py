@@ -189,7 +189,8 @@ def run(urls: dict[str, str], opts, results: Results) -> None:
             if cursor:
                 deep, deep_sql, status = timed(client, f"{url}?sort={arg}&size={PAGE}&cursor={cursor}", repeat,
                                                counter)
-                line += f"   at row {depth:,}: {deep:7.1f} ms ({deep_sql} SQL, {status})   deep/first {deep / first:5.2f}"
+                line += (f"   at row {depth:,}: {deep:7.1f} ms ({deep_sql} SQL, {status})"
+                         f"   deep/first {deep / first:5.2f}")
                 worst = max(worst, (deep / first, f"{name} by {arg}"))
                 if name == "orders" and sort.key == "created":
                     orders_depth, console_orders = depth, (first, deep)
@@ -246,8 +247,8 @@ def run(urls: dict[str, str], opts, results: Results) -> None:
     if console_orders:
         print(f"  orders list, first page: Flask-Admin {peer_first:.1f} ms / console {console_orders[0]:.1f} ms "
               f"= {peer_first / console_orders[0]:.1f}x")
-        print(f"  orders list, row {orders_depth:,}: Flask-Admin {peer_deep:.1f} ms / console {console_orders[1]:.1f} ms "
-              f"= {peer_deep / console_orders[1]:.1f}x")
+        print(f"  orders list, row {orders_depth:,}: Flask-Admin {peer_deep:.1f} ms / "
+              f"console {console_orders[1]:.1f} ms = {peer_deep / console_orders[1]:.1f}x")
         print(f"  orders list deep/first: console {console_orders[1] / console_orders[0]:.2f}, "
               f"Flask-Admin {peer_deep / peer_first:.2f}")
     if worst[1]:

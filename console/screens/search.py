@@ -180,9 +180,13 @@ _REQUEST_COLUMNS = (ReturnRequest.id, ReturnRequest.rma_number, ReturnRequest.st
                     ReturnRequest.order_id, ReturnRequest.created_at)
 
 
+def _return_detail(request) -> str:
+    status = (request.status or "no status").replace("_", " ")
+    return f"{status} · {(request.return_reason or '').replace('_', ' ')}".strip(" ·")
+
+
 def find_returns(match: Matcher) -> list[Hit]:
-    hits = [_return_hit(match, r, r.rma_number or r.id,
-                        f"{(r.status or 'no status').replace('_', ' ')} · {(r.return_reason or '').replace('_', ' ')}".strip(" ·"))
+    hits = [_return_hit(match, r, r.rma_number or r.id, _return_detail(r))
             for r in _newest_first(lookup(_REQUEST_COLUMNS, match.conditions(ReturnRequest.rma_number)))]
     # Return parcels: the authorization carries its own RMA copy and the tracking number.
     authorizations = _by("rma_number")(lookup(

@@ -71,7 +71,8 @@ def index_scans(plan: str) -> set[str]:
 # (what is typed, the indexes its lookups must use): prefixes first (nothing matches them
 # exactly), then exact values (found by their unique or plain btree indexes).
 PREFIX_SEARCHES = {
-    "order number": (lambda j: j.order_number[:-2], {"ix_orders_order_number_prefix", "ix_orders_tracking_number_prefix"}),
+    "order number": (lambda j: j.order_number[:-2], {"ix_orders_order_number_prefix",
+                                                      "ix_orders_tracking_number_prefix"}),
     "tracking number": (lambda j: j.tracking[:-2], {"ix_shipments_tracking_number_prefix",
                                                      "ix_orders_tracking_number_prefix",
                                                      "ix_return_authorizations_tracking_number_prefix"}),
