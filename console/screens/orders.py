@@ -136,7 +136,11 @@ def orders_query(filters: OrderFilters, lookups: Lookups | None = None):
     """
     stmt = select(Order)
     if filters.q:
-        stmt = stmt.where(or_(Order.order_number.istartswith(filters.q, autoescape=True), Order.id == filters.q))
+        # The number's start as typed, in capitals or in small letters: each a walk of the
+        # varchar_pattern_ops index (lower(order_number) would have no index to use).
+        variants = dict.fromkeys((filters.q, filters.q.upper(), filters.q.lower()))
+        stmt = stmt.where(or_(*(Order.order_number.startswith(v, autoescape=True) for v in variants),
+                              Order.id == filters.q))
     stmt = where_equal(stmt, (Order.status, filters.status), (Order.payment_status, filters.payment_status),
                        (Order.currency, filters.currency))
     stmt = within_days(stmt, Order.created_at, filters.created_from, filters.created_to)
@@ -273,6 +277,7 @@ def _export_row(row: OrderRow, lookups: Lookups) -> list:
 # _export_row.
 
 EXPORT_BATCH = 10000
+PEOPLE_KEPT = 100_000  # customers whose name and email cells an export keeps between batches
 _ORDERS, _ITEMS = Order.__table__.c, OrderItem.__table__.c
 # The units of each order come with it, from the same database: an index probe per row
 # inside the streamed query instead of a grouped lookup per batch.
@@ -295,11 +300,10 @@ def _newest_by(rows, key_at: int, when_at: int, id_at: int) -> dict:
     return newest
 
 
-def _side_statements(batch: list, dialect_of: Callable[[str], str]) -> dict[str, tuple[str, object]]:
+def _side_statements(batch: list, user_ids: list, dialect_of: Callable[[str], str]) -> dict[str, tuple[str, object]]:
     """{cell group: (database, select)} of one batch's lookups in the other databases:
-    only the columns the cells need, for the batch's ids."""
+    only the columns the cells need, for the batch's orders and ``user_ids``."""
     order_ids = [row[0] for row in batch]
-    user_ids = list({row[5] for row in batch if row[5]})
 
     def among(bind, column, values):
         return one_of(column, values, dialect_of(bind))
@@ -334,7 +338,11 @@ class _SideLookups:
     run at once, and while Python writes one batch the next one's are already running
     (submit the next batch before collecting the current one). Elsewhere they run in turn
     on the session. A database that fails is noted in ``lookups`` and left out from then
-    on, as Lookups.run does."""
+    on, as Lookups.run does.
+
+    Customers recur from batch to batch: the name and email cells of up to PEOPLE_KEPT of
+    them are kept, and only customers not kept are looked up. Each batch carries the cells
+    of its own customers, so clearing the kept ones (when full) never loses any."""
 
     def __init__(self, lookups: Lookups):
         self.lookups = lookups
@@ -342,30 +350,44 @@ class _SideLookups:
         self.threaded = all(e.dialect.name == "postgresql" for e in self.engines.values())
         self.workers: dict = {}
         self.connections: dict = {}
+        self.people: dict = {}  # user id -> (name cell, email cell)
 
-    def submit(self, batch: list):
-        statements = _side_statements(batch, lambda bind: self.engines[bind].dialect.name)
+    def submit(self, batch: list) -> tuple:
+        users = {row[5] for row in batch if row[5]}
+        carried = {user_id: self.people[user_id] for user_id in users if user_id in self.people}
+        asked = [user_id for user_id in users if user_id not in carried]
+        statements = _side_statements(batch, asked, lambda bind: self.engines[bind].dialect.name)
         if not self.threaded:
-            return {group: self.lookups.run(bind, _session_rows(bind, stmt), [])
-                    for group, (bind, stmt) in statements.items()}
-        return {group: (bind, None if self.lookups.down(bind) else self._worker(bind).submit(self._rows, bind, stmt))
-                for group, (bind, stmt) in statements.items()}
+            pending = {group: self.lookups.run(bind, _session_rows(bind, stmt), [])
+                       for group, (bind, stmt) in statements.items()}
+        else:
+            pending = {group: (bind, None if self.lookups.down(bind) else
+                               self._worker(bind).submit(self._rows, bind, stmt))
+                       for group, (bind, stmt) in statements.items()}
+        return pending, carried, asked
 
-    def collect(self, pending) -> dict:
-        if not self.threaded:
-            return pending
-        found = {}
-        for group, (bind, future) in pending.items():
-            found[group] = []
-            if future is None or self.lookups.down(bind):
-                continue
-            try:
-                found[group] = future.result()
-            except DBAPIError as exc:
-                if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
-                    raise
-                self.lookups.unavailable.add(bind)
-        return found
+    def collect(self, submitted: tuple) -> tuple[dict, dict]:
+        """(rows found per cell group, {user id: (name cell, email cell)}) of a batch."""
+        pending, carried, asked = submitted
+        found = pending if not self.threaded else {group: self._result(bind, future)
+                                                   for group, (bind, future) in pending.items()}
+        people = _people(found, asked, self.lookups)
+        if len(self.people) + len(people) > PEOPLE_KEPT:
+            self.people.clear()
+        self.people.update(people)
+        people.update(carried)
+        return found, people
+
+    def _result(self, bind: str, future) -> list:
+        if future is None or self.lookups.down(bind):
+            return []
+        try:
+            return future.result()
+        except DBAPIError as exc:
+            if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+                raise
+            self.lookups.unavailable.add(bind)
+            return []
 
     def _worker(self, bind: str) -> ThreadPoolExecutor:
         if bind not in self.workers:
@@ -383,6 +405,31 @@ class _SideLookups:
             worker.shutdown(wait=True)
         for connection in self.connections.values():
             connection.close()
+
+
+def _read_ahead(batches: Iterator[list]) -> Iterator[list]:
+    """``batches``, each next one already being read (on a worker thread, the only user of
+    the cursor meanwhile) while the caller writes the current one."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-order") as reader:
+        coming = reader.submit(next, batches, None)
+        while (batch := coming.result()) is not None:
+            coming = reader.submit(next, batches, None)
+            yield batch
+
+
+def _people(found: dict, asked: list, lookups: Lookups) -> dict:
+    """{user id: (name cell, email cell)} for the customers ``asked`` about: the profile's
+    name; the account's email, else the profile's copy; "unavailable" for what a database
+    that is down would have told."""
+    user_down, auth_down = lookups.down("user"), lookups.down("auth")
+    emails = dict(found["emails"])
+    no_name = UNAVAILABLE if user_down else ""
+    no_email = UNAVAILABLE if auth_down and user_down else ""
+    people = {user_id: (no_name, emails.get(user_id) or no_email) for user_id in asked}
+    for user_id, first, last, profile_email in found["profiles"]:
+        name = f"{first} {last}" if first and last else (first or last or "")
+        people[user_id] = (name, emails.get(user_id) or profile_email or "")
+    return people
 
 
 def _session_rows(bind: str, stmt) -> Callable[[], list]:
@@ -419,32 +466,26 @@ def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
                 columns = (*columns[:2], type_coerce(_ORDERS.created_at, DateTime(timezone=True)), *columns[3:])
             stmt = plan.stmt.with_only_columns(*columns)
             result = connection.execute(stmt.execution_options(yield_per=batch_size))
+            batches = result.partitions(batch_size)
             previous = None  # (batch, its lookups under way)
-            for batch in result.partitions(batch_size):
+            for batch in (_read_ahead(batches) if side.threaded else batches):
                 current = (batch, side.submit(batch))
                 if previous is not None:
-                    yield from _fast_rows(previous[0], side.collect(previous[1]), lookups, carriers)
+                    yield from _fast_rows(previous[0], *side.collect(previous[1]), lookups, carriers)
                 previous = current
             if previous is not None:
-                yield from _fast_rows(previous[0], side.collect(previous[1]), lookups, carriers)
+                yield from _fast_rows(previous[0], *side.collect(previous[1]), lookups, carriers)
     finally:
         side.close()
 
 
-def _fast_rows(batch, found, lookups: Lookups, carriers: dict) -> Iterator[list]:
+def _fast_rows(batch, found, people: dict, lookups: Lookups, carriers: dict) -> Iterator[list]:
     # Every cell that depends on another database is worked out once per customer,
     # payment, shipment or return of the batch, not once per row. Cells are plain (text,
     # numbers, None): csv_lines neutralises them.
-    user_down, auth_down = lookups.down("user"), lookups.down("auth")
     payment_down, shipping_down = lookups.down("payment"), lookups.down("shipping")
-    return_down = lookups.down("return")
-    emails = dict(found["emails"])
-    people: dict = {}  # user id -> (name cell, email cell)
-    for user_id, first, last, profile_email in found["profiles"]:
-        name = f"{first} {last}" if first and last else (first or last or "")
-        people[user_id] = (UNAVAILABLE if user_down else name,
-                           UNAVAILABLE if auth_down and user_down else emails.get(user_id) or profile_email or "")
-    nobody = (UNAVAILABLE if user_down else "", UNAVAILABLE if auth_down and user_down else "")
+    nobody = (UNAVAILABLE if lookups.down("user") else "",
+              UNAVAILABLE if lookups.down("auth") and lookups.down("user") else "")
     payments: dict = {}
     for row in found["payments"]:
         payments.setdefault(row[0], []).append(row)
@@ -453,10 +494,10 @@ def _fast_rows(batch, found, lookups: Lookups, carriers: dict) -> Iterator[list]
                for order_id, row in _newest_by(found["shipments"], 0, 2, 1).items()}
     no_shipment = (UNAVAILABLE, UNAVAILABLE) if shipping_down else ("", "")
     returned = {order_id: row[3] for order_id, row in _newest_by(found["returns"], 0, 2, 1).items()}
-    no_return = UNAVAILABLE if return_down else ""
+    no_return = UNAVAILABLE if lookups.down("return") else ""
     for (order_id, number, created, status, payment_status, user_id, payment_ref, subtotal, tax, shipping,
          discount, total, currency, tracking, units) in batch:
-        name, email = people.get(user_id) or _account_only(user_id, emails, user_down, auth_down, nobody)
+        name, email = people.get(user_id, nobody)
         mine = payments.get(order_id)
         if mine is None:
             provider, payment_state = no_payment
@@ -471,13 +512,6 @@ def _fast_rows(batch, found, lookups: Lookups, carriers: dict) -> Iterator[list]
             provider, payment_state, shipment_status, carrier, tracking,
             returned.get(order_id) or no_return, order_id,
         ]
-
-
-def _account_only(user_id, emails: dict, user_down: bool, auth_down: bool, nobody: tuple) -> tuple:
-    """(name, email) cells of a customer with no profile: the account's email alone."""
-    if user_id in emails and not (auth_down and user_down):
-        return (UNAVAILABLE if user_down else "", emails[user_id])
-    return nobody
 
 
 # --- the list, declared -----------------------------------------------------------------------
