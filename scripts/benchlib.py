@@ -121,3 +121,14 @@ def timed(client, url: str, repeat: int, counter: Statements) -> tuple[float, in
         times.append((time.perf_counter() - started) * 1000)
         status = response.status_code
     return statistics.median(times), counter.count, status
+
+
+def timed_pair(client, first: str, second: str, repeat: int, counter: Statements) -> tuple[tuple, tuple]:
+    """timed() of two URLs, their requests taken in turn, so both see the same load on a
+    shared machine: ((median ms, statements, status) of ``first``, the same of ``second``)."""
+    runs: dict[str, list] = {first: [], second: []}
+    for _ in range(repeat):
+        for url in (first, second):
+            runs[url].append(timed(client, url, 1, counter))
+    return tuple((statistics.median(r[0] for r in runs[url]), runs[url][-1][1], runs[url][-1][2])
+                 for url in (first, second))
