@@ -8,14 +8,14 @@ A database other than discount_db being down empties only the parts it feeds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from console.charts import Chart
 from console.extensions import db
-from console.filters import QueryFilters, choice, date_range, start_of, text, where_equal
+from console.filters import QueryFilters, choice, date_range, text, where_equal, window_overlaps
 from console.lookups import Lookups, database
 from console.models.discount import Coupon
 from console.models.types import utcnow
@@ -146,10 +146,7 @@ def coupons_statement(filters: CouponFilters, lookups: Lookups | None = None):
     stmt = where_equal(stmt, (Coupon.type, filters.type))
     if filters.state:
         stmt = stmt.where(flow.state_condition(filters.state, utcnow()))
-    if filters.window_to:
-        stmt = stmt.where(or_(Coupon.starts_at.is_(None), Coupon.starts_at < start_of(filters.window_to + timedelta(days=1))))
-    if filters.window_from:
-        stmt = stmt.where(or_(Coupon.ends_at.is_(None), Coupon.ends_at >= start_of(filters.window_from)))
+    stmt = window_overlaps(stmt, Coupon.starts_at, Coupon.ends_at, filters.window_from, filters.window_to)
     if filters.batch:
         stmt = stmt.where(flow.batch_condition(filters.batch))
     return stmt
