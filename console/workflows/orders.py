@@ -665,3 +665,41 @@ def add_note(actor, order_id: str, text: str | None, is_internal: bool = True) -
                      "is_internal": bool(is_internal), "note": text[:200]}, order_number=order.order_number)
         db.session.commit()
     return note
+
+
+# --- bulk status changes -----------------------------------------------------------------
+
+# Orders one bulk action may change at once.
+MAX_BULK = 1_000
+
+
+@dataclass
+class BulkOutcome:
+    """Each order of a bulk action: (order id, order number, message) done or refused."""
+    done: list[tuple[str, str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def bulk_transition(actor, order_ids: list[str], new_status: str, reason: str | None = None) -> BulkOutcome:
+    """``transition`` for each order, one at a time, each in its own transaction with
+    its own history and audit rows: one refused order does not stop the others."""
+    if len(order_ids) > MAX_BULK:
+        raise _refuse(f"Choose at most {MAX_BULK:,} orders at once ({len(order_ids):,} chosen).", 422)
+    numbers: dict[str, str] = {}
+    with database("order"):
+        for chunk in chunks(order_ids):
+            numbers.update(db.session.execute(select(Order.id, Order.order_number).where(Order.id.in_(chunk))).all())
+        db.session.rollback()
+    outcome = BulkOutcome()
+    for order_id in dict.fromkeys(order_ids):
+        number = numbers.get(order_id) or order_id
+        try:
+            transition(actor, order_id, new_status, reason)
+        except WorkflowError as exc:
+            outcome.refused.append((order_id, number, exc.message))
+        except DatabaseUnavailable as exc:
+            db.session.rollback()
+            outcome.refused.append((order_id, number, f"{exc.bind_key}_db unavailable; nothing changed"))
+        else:
+            outcome.done.append((order_id, number, f"now {new_status}"))
+    return outcome
