@@ -19,8 +19,14 @@ from console.screens.documents import Invoice, Slip, line_total
 
 FONTS = Path(__file__).resolve().parent.parent / "static" / "fonts"
 FONT = "DejaVu"
-MODULE_MM = 0.33  # one barcode module
+MODULE_MM = 0.33  # one barcode module, narrower for a long text so it stays within BARCODE_MAX_MM
+BARCODE_MAX_MM = 90
 BAR_HEIGHT_MM = 14
+
+
+def barcode_module(code: barcode.Barcode) -> float:
+    """The width of one module in mm: MODULE_MM, or less so the barcode fits BARCODE_MAX_MM."""
+    return min(MODULE_MM, BARCODE_MAX_MM / code.width)
 
 
 def download(data: bytes, stem: str) -> Response:
@@ -41,9 +47,10 @@ class Document(FPDF):
         self.set_auto_page_break(True, margin=15)
         self.set_margins(15, 15, 15)
 
-    def text_line(self, text: str, size: float = 10, bold: bool = False, height: float = 5.5) -> None:
+    def text_line(self, text: str, size: float = 10, bold: bool = False, height: float = 5.5,
+                  width: float = 0) -> None:
         self.set_font(FONT, "B" if bold else "", size)
-        self.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(width, height, text, new_x="LMARGIN", new_y="NEXT")
 
     def barcode(self, text: str, x: float, y: float) -> None:
         """The Code 128 barcode of ``text`` with its top-left corner at (x, y); nothing
@@ -52,18 +59,24 @@ class Document(FPDF):
             code = barcode.code128(text)
         except ValueError:
             return
+        module = barcode_module(code)
         self.set_fill_color(0, 0, 0)
         for start, width in code.bars:
-            self.rect(x + start * MODULE_MM, y, width * MODULE_MM, BAR_HEIGHT_MM, style="F")
+            self.rect(x + start * module, y, width * module, BAR_HEIGHT_MM, style="F")
         self.set_font(FONT, "", 8)
         self.set_xy(x, y + BAR_HEIGHT_MM + 0.5)
-        self.cell(code.width * MODULE_MM, 4, text, align="C")
+        self.cell(code.width * module, 4, text, align="C")
 
     def heading(self, title: str, number: str) -> None:
         top = self.get_y()
         self.text_line(title, 18, bold=True, height=9)
         self.text_line(f"Order {number}", 11)
-        self.barcode(number, self.w - self.r_margin - 70, top)
+        try:
+            code = barcode.code128(number)
+            width = code.width * barcode_module(code)
+        except ValueError:
+            width = 0
+        self.barcode(number, self.w - self.r_margin - width, top)  # right-aligned
         self.set_y(max(self.get_y(), top + BAR_HEIGHT_MM + 6) + 4)
 
     def table(self, header: list[str], widths: list[float], rows: list[list[str]], right: set[int]) -> None:
@@ -119,7 +132,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     pdf.text_line("Seller", 9, bold=True)
     for line in (invoice.seller.name, *invoice.seller.address) + ((f"Tax id {invoice.seller.tax_id}",)
                                                                    if invoice.seller.tax_id else ()):
-        pdf.text_line(line)
+        pdf.text_line(line, width=90)  # the buyer's column starts at 110 mm
     left_end = pdf.get_y()
     pdf.set_y(top)
     for line in ["Bill to", *(invoice.bill_to or ["—"]), invoice.customer_email]:
