@@ -103,6 +103,10 @@ class Config:
     # Strict-Transport-Security max-age; 0 sends none (production sets it).
     HSTS_SECONDS = 0
     PAGE_SIZE = 50
+    # The store's time zone (an IANA name): every date and time on the screens is shown in
+    # it and every date typed into a filter is a day in it; stored values stay UTC. An
+    # unknown name stops the console from starting (console/localtime.py).
+    TIMEZONE = os.environ.get("CONSOLE_TIMEZONE", "UTC").strip() or "UTC"
     # The dashboard's order figures (a month of orders, every status) are computed at most
     # once per this many seconds per worker process; the page says when they were.
     DASHBOARD_CACHE_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_CACHE_SECONDS", "60"))
