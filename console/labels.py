@@ -23,7 +23,7 @@ def _joined(*parts) -> str:
 
 
 def _money(row) -> str:
-    return _joined(row.amount, row.currency) if row.amount is not None else ""
+    return f"{row.amount} {row.currency or ''}".strip() if row.amount is not None else ""
 
 
 def _short(text: str | None, limit: int = 60) -> str:
@@ -43,7 +43,7 @@ TABLE_LABELS: dict[tuple[str, str], Callable[[object], str]] = {
     ("order", "orders"): lambda r: r.order_number,
     ("order", "order_items"): lambda r: _joined(r.product_sku, r.product_name),
     ("payment", "payments"): lambda r: _joined(r.payment_provider, _money(r)),
-    ("payment", "payment_refunds"): lambda r: _joined("refund", _money(r)),
+    ("payment", "payment_refunds"): lambda r: f"refund {_money(r)}".strip(),
     ("shipping", "shipments"): lambda r: r.tracking_number,
     ("shipping", "carriers"): lambda r: r.name,
     ("return", "return_requests"): lambda r: r.rma_number,

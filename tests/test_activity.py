@@ -47,7 +47,8 @@ def trail(app):
             after={"locked_until": "9999-12-31"}, email="alice@staff.test")
         log(None, "staff.created", "staff", admin.id, DAY + timedelta(hours=1), after={"email": "admin@staff.test"})
         log(a, "inventory.changed", "product", lamp.id, DAY + timedelta(hours=2),
-            before={"quantity": 5, "reserved": 0}, after={"quantity": 7, "reserved": 0})
+            before={"quantity": 5, "reserved": 0}, after={"quantity": 7, "reserved": 0}, order_id=order.id,
+            payment_id="pay-gone")
         db.session.commit()
         return {"admin": admin.id, "support": support.id, "order": order.id, "product": lamp.id}
 
@@ -83,6 +84,9 @@ def test_entities_show_what_they_are_and_link_to_their_pages(trail, client):
     assert (f'<a class="d-block text-truncate" href="/orders/{trail["order"]}" title="id {trail["order"]}">'
             "ORD-ACT-1</a>") in html
     assert f'href="/products/{trail["product"]}" title="id {trail["product"]}">LAMP-1 · Desk lamp</a>' in html
+    # Ids among the details read as what they are too.
+    assert f'order_id: <a href="/orders/{trail["order"]}">ORD-ACT-1</a>' in html
+    assert "payment_id: <span" in html and "missing (id pay-gone)" in html
     # An order since gone: said so, not linked.
     assert "missing (id order-2)" in html and 'href="/orders/order-2"' not in html
 

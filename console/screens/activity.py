@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlencode
 
@@ -57,6 +57,24 @@ ENTITY_TABLES = {
     "payment_refund": ("payment", "payment_refunds"),
     "shipment": ("shipping", "shipments"),
 }
+# Details that hold the id of a row staff know by name: shown by that name.
+DETAIL_TABLES = {
+    "order_id": ("order", "orders"),
+    "return_request_id": ("return", "return_requests"),
+    "return_id": ("return", "return_requests"),
+    "product_id": ("product", "products"),
+    "variant_id": ("product", "product_variants"),
+    "payment_id": ("payment", "payments"),
+    "refund_id": ("payment", "payment_refunds"),
+    "coupon_id": ("discount", "coupons"),
+    "promotion_id": ("discount", "promotions"),
+    "template_id": ("notification", "email_templates"),
+    "user_id": ("auth", "users"),
+}
+# Detail ids whose rows have a page of their own: (endpoint, argument).
+DETAIL_PAGES = {"order_id": ("orders.order_detail", "key"), "return_request_id": ("returns.return_detail", "key"),
+                "return_id": ("returns.return_detail", "key"), "product_id": ("products.product_detail", "key"),
+                "coupon_id": ("coupons.coupon_detail", "key"), "promotion_id": ("promotions.promotion_detail", "key")}
 # Entities shown on their order's page (they have none of their own).
 ON_ORDER_PAGE = ("payment", "payment_refund", "shipment")
 STANDARD_KEYS = ("entity", "entity_id", "before", "after")
@@ -127,6 +145,8 @@ class ActivityRow:
     # What the change was made to: its Label, Missing(id) when the row is gone, None when
     # the entity has no table, or its database is unavailable (the id is shown).
     subject: Label | Missing | None = None
+    # Detail key -> the Label or Missing of the id it holds (DETAIL_TABLES).
+    detail_labels: dict = field(default_factory=dict)
 
     @property
     def metadata(self) -> dict:
@@ -185,10 +205,30 @@ class ActivityRow:
     def details(self) -> dict:
         return {k: _short(v) for k, v in self.metadata.items() if k not in STANDARD_KEYS and v not in (None, "")}
 
+    @property
+    def detail_lines(self) -> list[tuple[str, object, str | None]]:
+        """(key, value, link) for each detail; an id of a known row reads as its label
+        (a Label, or Missing), linked to its page where it has one."""
+        lines = []
+        for key, value in self.details.items():
+            label = self.detail_labels.get(key)
+            href = None
+            if isinstance(label, Label) and key in DETAIL_PAGES:
+                endpoint, argument = DETAIL_PAGES[key]
+                href = url_for(endpoint, **{argument: label.id})
+            lines.append((key, label if label is not None else value, href))
+        return lines
+
 
 def _entity_of(log: SecurityAuditLog) -> tuple[str, str]:
     meta = log.metadata_ if isinstance(log.metadata_, dict) else {}
     return str(meta.get("entity") or ""), str(meta.get("entity_id") or "")
+
+
+def _detail_ids(log: SecurityAuditLog) -> list[tuple[str, str]]:
+    meta = log.metadata_ if isinstance(log.metadata_, dict) else {}
+    return [(key, value) for key, value in meta.items()
+            if key in DETAIL_TABLES and isinstance(value, str) and value and len(value) <= 200]
 
 
 def decorate(logs: list[SecurityAuditLog], lookups: Lookups) -> list[ActivityRow]:
@@ -200,15 +240,19 @@ def decorate(logs: list[SecurityAuditLog], lookups: Lookups) -> list[ActivityRow
         entity, entity_id = _entity_of(log)
         if entity in ENTITY_TABLES:
             labels.want(*ENTITY_TABLES[entity], [entity_id])
+        for key, value in _detail_ids(log):
+            labels.want(*DETAIL_TABLES[key], [value])
     labels.load()
     rows = []
     for log in logs:
         staff = labels.label("auth", "users", log.user_id)
         entity, entity_id = _entity_of(log)
         subject = labels.label(*ENTITY_TABLES[entity], entity_id) if entity in ENTITY_TABLES else None
+        details = {key: labels.label(*DETAIL_TABLES[key], value) for key, value in _detail_ids(log)}
         if staff is None and log.user_id:
             staff = log.user_id  # auth_db unavailable: the id, neither "system" nor "missing"
-        rows.append(ActivityRow(log, staff.row if isinstance(staff, Label) else staff, subject))
+        rows.append(ActivityRow(log, staff.row if isinstance(staff, Label) else staff, subject,
+                                {k: v for k, v in details.items() if v is not None}))
     return rows
 
 

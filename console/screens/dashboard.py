@@ -401,6 +401,7 @@ class Kpi:
     id: str
     label: str
     value: str | None = None  # None: a database it needs is down
+    unit: str = ""  # the currency, shown smaller beside the value
     note: str = ""
     href: str | None = None  # a list behind the figure, for those holding ``needs``
     needs: str = "orders.view"
@@ -444,11 +445,11 @@ def period_kpis(board: Board) -> list[Kpi]:
             revenue.was, average.was = "0.00", "—"
         else:
             cur, old = now.of(currency), before.of(currency)
-            revenue.value = _money(cur.revenue, currency)
+            revenue.value, revenue.unit = f"{cur.revenue:,.2f}", currency
             revenue.href = period.orders_link(currency=currency or None)
             revenue.change = change(cur.revenue, old.revenue)
             revenue.was = _money(old.revenue, currency)
-            average.value = _money(cur.average, currency)
+            average.value, average.unit = (f"{cur.average:,.2f}", currency) if cur.average is not None else ("—", "")
             average.change = change(cur.average, old.average)
             average.was = _money(old.average, currency)
             others = len(sales_data.currencies) - 1

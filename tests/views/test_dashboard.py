@@ -105,10 +105,10 @@ def test_headline_figures_against_the_previous_period(app, shop):
     assert (orders.change.direction, orders.change.text, orders.change.good) == ("up", "400.0%", True)
     assert orders.href == "/orders?created_from=2026-03-12&created_to=2026-03-18"
     revenue = cards["kpi-revenue"]
-    assert (revenue.value, revenue.was) == ("79.80 USD", "15.80 USD")
+    assert (revenue.value, revenue.unit, revenue.was) == ("79.80", "USD", "15.80 USD")
     assert revenue.change.text == "405.1%" and "cancelled ones not counted" in revenue.note
     average = cards["kpi-average"]
-    assert (average.value, average.was, average.change.text) == ("26.60 USD", "15.80 USD", "68.4%")
+    assert (average.value, average.unit, average.was, average.change.text) == ("26.60", "USD", "15.80 USD", "68.4%")
     share = cards["kpi-refund-share"]
     assert (share.value, share.was) == ("5.0%", "9.5%")  # 4.00 / 79.80 against 1.50 / 15.80
     assert (share.change.direction, share.change.text, share.change.good) == ("down", "4.5 pts", True)
@@ -254,9 +254,9 @@ def test_dashboard_page_shows_figures_and_links(app, auth, client):
     assert '<span aria-hidden="true">▲ </span><span class="visually-hidden">up </span>100.0%' in kpi
     assert "delta-good" in kpi and "was 1" in kpi
     revenue = html[html.index('id="kpi-revenue"'):html.index('id="kpi-average"')]
-    assert "42.40 USD" in revenue and "cancelled ones not counted" in revenue
+    assert '42.40</a> <span class="unit">USD</span>' in revenue and "cancelled ones not counted" in revenue
     average = html[html.index('id="kpi-average"'):html.index('id="kpi-refund-share"')]
-    assert "21.20 USD" in average and "15.80 USD" in average
+    assert '21.20 <span class="unit">USD</span>' in average and "was 15.80 USD" in average
     assert "style=" not in html and "LOW-9" in html
     assert f'href="/orders?created_from={today}&amp;created_to={today}&amp;status=processing"' in html
     assert 'href="/returns?status=pending"' in html
