@@ -300,7 +300,7 @@ def test_ids_show_what_they_point_at_read_once_per_page(app, auth, count_queries
     """product_inventory shows each product's SKU and name beside product_id, order
     items their order's number: one query per referenced table for the whole page,
     never one per row; a row that is gone shows as missing."""
-    from console.models.product import ProductInventory
+    from console.models.user import UserWishlistItem
 
     with app.app_context():
         customer, _ = make_customer("shopper@example.com")
@@ -308,15 +308,14 @@ def test_ids_show_what_they_point_at_read_once_per_page(app, auth, count_queries
         for product in products[:3]:
             make_order(customer, [(product, 1)])
         gone = new_id()
-        db.session.add(ProductInventory(id=new_id(), product_id=gone, quantity=1, reserved_quantity=0,
-                                        available_quantity=1))
+        db.session.add(UserWishlistItem(id=new_id(), user_id=customer.id, product_id=gone))
+        db.session.add(UserWishlistItem(id=new_id(), user_id=customer.id, product_id=products[4].id))
         db.session.commit()
     client = admin_client(app, auth)
     count_queries.statements.clear()
     listing = client.get("/data/product/product_inventory/").get_data(as_text=True)
     for i in range(6):
         assert f'<span class="data-label">SKU-L{i} · Lamp {i}</span>' in listing
-    assert f'title="{gone}">{gone[:8]}…</span> <span class="badge badge-warning"' in listing
     label_reads = [s for s in count_queries.statements if "FROM products" in s]
     assert len(label_reads) == 1  # the whole page in one IN query
     count_queries.statements.clear()
@@ -326,3 +325,7 @@ def test_ids_show_what_they_point_at_read_once_per_page(app, auth, count_queries
     assert len([s for s in count_queries.statements if "FROM products" in s]) == 1
     users = client.get("/data/payment/payments/").get_data(as_text=True)
     assert "shopper@example.com" in users
+    # A logical reference whose row is gone (no foreign key keeps it): missing.
+    wishlist = client.get("/data/user/user_wishlist_items/").get_data(as_text=True)
+    assert f'title="{gone}">{gone[:8]}…</span> <span class="badge badge-warning"' in wishlist
+    assert "SKU-L4 · Lamp 4" in wishlist
