@@ -100,6 +100,9 @@ class Config:
     PASSWORD_RESET_IP_LIMIT = 10  # "forgot password" requests per address per window
     PASSWORD_RESET_EMAIL_LIMIT = 3  # links sent to one email per window
     PASSWORD_RESET_WINDOW_SECONDS = 3600
+    # "Forgot password" answers no sooner than this, whether or not the email has an
+    # account (making a link takes longer than finding none: the time would tell).
+    PASSWORD_RESET_ANSWER_SECONDS = 0.5
     # Strict-Transport-Security max-age; 0 sends none (production sets it).
     HSTS_SECONDS = 0
     PAGE_SIZE = 50
@@ -150,6 +153,7 @@ class TestConfig(Config):
     SALES_RANKING_SECONDS = 0  # each test sells afresh: no remembered "units sold" ranking
     DASHBOARD_CACHE_SECONDS = 0  # tests see every change at once; the cache has its own test
     MFA_REQUIRED_ROLES = ()  # the tests of required MFA switch it on
+    PASSWORD_RESET_ANSWER_SECONDS = 0  # the test of the answer's timing sets it
 
 
 CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}

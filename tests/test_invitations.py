@@ -183,6 +183,31 @@ def test_forgot_password_answers_the_same_whether_or_not_the_email_exists(app, a
         assert sorted(db.session.scalars(select(PasswordResetToken.used)).all()) == [False, True]
 
 
+def test_forgot_password_takes_as_long_whether_or_not_the_email_exists(app, auth, monkeypatch):
+    """Making a link costs more than finding no account: every answer is held to the same
+    floor, so the response time does not tell which emails have accounts."""
+    from console.workflows import invitations
+
+    auth.create("support")
+    app.config["PASSWORD_RESET_ANSWER_SECONDS"] = 30.0  # far above either path's own time
+    clock = {"now": 1000.0}
+    slept = []
+    monkeypatch.setattr(invitations.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(invitations.time, "sleep", slept.append)
+    original = invitations._request_reset
+
+    def takes(seconds):
+        def run(*args):
+            clock["now"] += seconds
+            return original(*args)
+        return run
+
+    for email, work in (("support@staff.test", 0.4), ("nobody@staff.test", 0.01)):
+        monkeypatch.setattr(invitations, "_request_reset", takes(work))
+        assert app.test_client().post("/password/forgot", data={"email": email}).status_code == 303
+    assert slept == [pytest.approx(29.6), pytest.approx(29.99)]  # both answered at the 30 s mark
+
+
 def test_a_reset_link_sets_a_new_password_and_ends_every_session(app, auth):
     user_id = auth.create("support")
     signed_in = app.test_client()

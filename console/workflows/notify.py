@@ -52,6 +52,10 @@ def render_notification(template: EmailTemplate, variables: dict) -> dict:
             "body_html": email.body_html}
 
 
+# What queue() writes, for a workflow's up-front drift check (console/drift.py).
+QUEUED_EMAIL = (Notification,)
+
+
 def queue(user_id: str | None, template_name: str, variables: dict, *, key: str) -> Notification | None:
     """Queue one EMAIL notification for ``user_id`` unless one with ``key`` exists.
 

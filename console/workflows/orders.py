@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from console import audit
-from console.drift import require
+from console.drift import require_writes
 from console.extensions import db
 from console.lookups import DatabaseUnavailable, database
 from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
@@ -26,7 +26,7 @@ from console.models.shipping import Carrier, Shipment, ShipmentTracking, Shippin
 from console.models.types import CENTS, new_id, utcnow
 from console.workflows import WorkflowError, locked
 from console.workflows import notify
-from console.workflows.inventory import StockError, change_stock
+from console.workflows.inventory import STOCK_WRITES, StockError, change_stock
 
 
 # status -> the statuses it may move to. "refunded" is absent on purpose: only the
@@ -99,6 +99,13 @@ def lock_order(order_id: str) -> Order:
     if order is None:
         raise _refuse(f"There is no order with id {order_id}.", 404)
     return order
+
+
+def status_change_writes(new_status: str) -> tuple:
+    """What record_status_change() to ``new_status`` writes, for a workflow's up-front
+    drift check (console/drift.py)."""
+    stamp = (STATUS_TIMESTAMPS[new_status],) if new_status in STATUS_TIMESTAMPS else ()
+    return ((Order, "status", "updated_at", *stamp), (OrderStatusHistory,), audit.AUDIT_ROW)
 
 
 def record_status_change(actor, order: Order, new_status: str, reason: str | None) -> OrderStatusHistory | None:
@@ -190,6 +197,14 @@ def unfinished_steps(order: Order) -> list[str]:
     return [step for step in CANCEL_STEPS if not marker.get(step)]
 
 
+# Every step of a cancellation, checked before the first (console/drift.py): a database
+# that can't take a later step refuses the cancellation instead of leaving it half done.
+CANCEL_WRITES = (
+    *status_change_writes("cancelled"), (Order, "metadata_"), *STOCK_WRITES,
+    (Payment, "status", "updated_at"), (PaymentTransaction,), (PaymentAuditLog,), notify.QUEUED_EMAIL,
+)
+
+
 def _mark(order: Order, **changes) -> None:
     # JSON columns do not notice in-place changes: assign a new dict.
     metadata = dict(order.metadata_ or {})
@@ -208,6 +223,7 @@ def cancel(actor, order_id: str, reason: str | None) -> CancelOutcome:
     Each of 2–4 is its own transaction that also flips its marker flag, with the order row
     locked, so running cancel again does only the steps still marked undone.
     """
+    require_writes(*CANCEL_WRITES)
     with database("order"):
         order = lock_order(order_id)
         if order.status in CANCELLABLE:
@@ -392,11 +408,12 @@ def mark_shipped(actor, order_id: str, carrier_code: str, service_type: str, tra
             raise _refuse(f"Order {order.order_number} is {order.status}; only confirmed or processing "
                           "orders can be marked shipped.")
     # A database that lacks a column written below refuses now, before the shipment is made.
-    require(Order, "status", "tracking_number", "shipped_at", "updated_at")
-    require(OrderStatusHistory, "order_id", "status", "changed_by", "created_at")
-    require(Shipment, "order_id", "carrier_id", "method_id", "tracking_number", "status", "weight", "cost",
-            "destination_address", "shipped_at", "estimated_delivery_date", "carrier_response", "created_at",
-            "updated_at")
+    # (orders.estimated_delivery_date is set only when the database has it.)
+    require_writes(*status_change_writes("shipped"), (Order, "tracking_number"),
+                   (Shipment, "order_id", "carrier_id", "method_id", "tracking_number", "status", "weight", "cost",
+                    "destination_address", "shipped_at", "estimated_delivery_date", "carrier_response",
+                    "created_at", "updated_at"),
+                   (ShipmentTracking,), notify.QUEUED_EMAIL)
     now = utcnow()
     eta = now + timedelta(days=method.estimated_days) if method and method.estimated_days else None
     shipment = existing
