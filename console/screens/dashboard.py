@@ -149,7 +149,11 @@ def parse_period(args: Mapping, now: datetime) -> tuple[Period, list[str]]:
     """The period a query string asks for, plus a message for each value that can't be
     used (the dashboard then shows today and answers 400)."""
     errors: list[str] = []
-    key = choice(args, "period", tuple(PERIODS), "Period", errors)
+    if len(args.get("period") or "") > 40:
+        errors.append(f"Period is not one of: {', '.join(PERIODS)}.")  # not echoed: far too long to be one
+        key = ""
+    else:
+        key = choice(args, "period", tuple(PERIODS), "Period", errors)
     first, last = date_range(args, ("from", "From"), ("to", "To"), errors)
     if not key:
         key = "custom" if (first or last) and not errors else DEFAULT_PERIOD

@@ -153,6 +153,7 @@ def test_periods_and_their_previous_periods():
     ({"period": "custom", "from": "2024-01-01", "to": "2026-03-01"}, "366 days at most"),
     ({"period": "custom"}, "Choose the first and last day"),
     ({"from": "x" * 100_000}, "is not a date"),
+    ({"period": "x" * 100_000}, "Period is not one of: today, 7d, 30d, month, custom."),
     ({"from": "2026-03-01\x00"}, "is not a date"),
 ])
 def test_a_period_that_cannot_be_used_is_named(args, message):
