@@ -110,6 +110,11 @@ class Config:
     # it and every date typed into a filter is a day in it; stored values stay UTC. An
     # unknown name stops the console from starting (console/localtime.py).
     TIMEZONE = os.environ.get("CONSOLE_TIMEZONE", "UTC").strip() or "UTC"
+    # The seller printed on invoices (and packing slips' return address): the store's
+    # name and its address, one line per "|".
+    STORE_NAME = os.environ.get("CONSOLE_STORE_NAME", "Online Store")
+    STORE_ADDRESS = os.environ.get("CONSOLE_STORE_ADDRESS", "1 Market Street|Springfield|United States")
+    STORE_TAX_ID = os.environ.get("CONSOLE_STORE_TAX_ID", "")
     # The dashboard's order figures (a month of orders, every status) are computed at most
     # once per this many seconds per worker process; the page says when they were.
     DASHBOARD_CACHE_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_CACHE_SECONDS", "60"))

@@ -76,6 +76,25 @@ def test_an_invitation_creates_an_inactive_account_and_queues_the_email(app, aut
     assert token.token == sessions.token_hash(raw) and raw not in token.token  # only the hash is stored
 
 
+def test_the_notification_log_never_shows_a_sign_in_link(app, auth, client):
+    """Support and marketing read the notification log: an invitation's or a password
+    reset's body would hand them a working link to set a staff member's password."""
+    auth.login("admin")
+    invite(client)
+    raw = path_of(link_of(app, "new.member@staff.test")).rsplit("/", 1)[1]
+    with app.app_context():
+        notification_id = db.session.scalar(select(Notification.id).where(Notification.subject.contains("invited")))
+    details = client.get(f"/data/notification/notifications/details/?id={notification_id}")
+    assert details.status_code == 200 and raw not in details.get_data(as_text=True)
+    for role in ("admin", "support"):
+        if role == "support":
+            auth.logout()
+            auth.login("support")
+        page = client.get(f"/notifications/{notification_id}").get_data(as_text=True)
+        assert 'id="body-hidden"' in page and "one-time link" in page
+        assert raw not in page and "/password/set/" not in page, role
+
+
 def test_an_invited_account_cannot_sign_in_before_setting_a_password(app, auth, client):
     auth.login("admin")
     invite(client)
