@@ -6,12 +6,13 @@ applied. The filters go back into links and the CSV export through ``as_args()``
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
 
 from console.extensions import db
 from console.forms import control_character
+from console.localtime import start_of_day
 from console.lookups import database
 from console.models.auth import User
 from console.models.order import Order
@@ -103,11 +104,13 @@ def date_range(args, first: tuple[str, str], last: tuple[str, str], errors) -> t
 
 
 def start_of(value: date) -> datetime:
-    return datetime.combine(value, time.min, tzinfo=timezone.utc)
+    """When the store-local day ``value`` begins, in UTC (CONSOLE_TIMEZONE)."""
+    return start_of_day(value)
 
 
 def within_days(stmt, column, first: date | None, last: date | None):
-    """``stmt`` limited to rows whose ``column`` falls on ``first`` … ``last`` (whole UTC days)."""
+    """``stmt`` limited to rows whose ``column`` falls on ``first`` … ``last``: whole days
+    in the store's zone, turned into UTC bounds (so an index on ``column`` serves it)."""
     if first:
         stmt = stmt.where(column >= start_of(first))
     if last:

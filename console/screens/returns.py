@@ -207,7 +207,9 @@ class ReturnPage:
         user = self.staff.get(user_id)
         if user is not None:
             return user.email
-        return "customer" if user_id == self.request.user_id else user_id
+        if user_id == self.request.user_id:
+            return "customer"
+        return "system" if user_id == "system" else str(Missing(user_id))
 
     def can(self, new_status: str) -> bool:
         return flow.allowed(self.request.status, new_status)

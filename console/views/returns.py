@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from console import links
 from console.extensions import db
+from console.formatting import when
 from console.forms import (NAME_MAX, ZERO_DECIMAL_CURRENCIES, ChoiceField, ConsoleForm, MoneyField, NoteField,
                            TextField, WholeNumberField)
 from console.lookups import database
@@ -159,7 +160,7 @@ def approve_return(key: str):
         authorization = flow.approve(actor, return_id, address, form.instructions.data or "",
                                      form.expires_in_days.data or 30)
         return (f"Return {authorization.rma_number} approved; the authorization expires "
-                f"{authorization.expires_at:%Y-%m-%d}. The customer was emailed.", "success")
+                f"{when(authorization.expires_at, '%Y-%m-%d')}. The customer was emailed.", "success")
     return _act(key, ApproveForm(), perform)
 
 
