@@ -56,10 +56,16 @@ def like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def quoted(value: str, limit: int = 40) -> str:
+    """A refused value as a message repeats it: the start of it, on one line."""
+    shown = "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in value[:limit])
+    return f"“{shown}…”" if len(value) > limit else f"“{shown}”"
+
+
 def choice(args, name, allowed, label, errors) -> str:
     value = (args.get(name) or "").strip()
     if value and value not in allowed:
-        errors.append(f"{label} “{value}” is not one of: {', '.join(allowed)}.")
+        errors.append(f"{label} {quoted(value)} is not one of: {', '.join(allowed)}.")
         return ""
     return value
 
@@ -91,7 +97,7 @@ def day(args, name, label, errors) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        errors.append(f"{label} “{value}” is not a date (use YYYY-MM-DD).")
+        errors.append(f"{label} {quoted(value)} is not a date (use YYYY-MM-DD).")
         return None
 
 
