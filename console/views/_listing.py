@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from flask import abort, current_app, make_response, render_template, request
 
-from console.exports import csv_response
 from console.filters import FilterError
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
@@ -82,8 +81,7 @@ def export_screen(screen: ListScreen):
         plan = screen.export_plan(filters, ordering)
     except FilterError as exc:
         abort(400, str(exc))
-    return csv_response(screen.name, list(screen.export_header), screen.export_rows(plan),
-                        plain_cells=screen.export_fast is not None)
+    return screen.export_response(plan)
 
 
 def add_list_routes(bp, screen: ListScreen, permission: str, context=None, url: str = ""):

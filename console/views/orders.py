@@ -12,7 +12,6 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
 from console import pdf
-from console.exports import csv_response
 from console.extensions import db
 from console.filters import FilterError
 from console.forms import (NAME_MAX, ChoiceField, ConsoleForm, DecimalNumberField, IdListField, NoteField, TextField,
@@ -241,7 +240,7 @@ def bulk():
     if action == "export":
         plan = orders.ORDERS.export_plan(orders.OrderFilters(), orders.ORDERS.ordering(None))
         plan = ExportPlan(plan.stmt.where(Order.id.in_(ids)), plan.down)
-        return csv_response("orders-selected", list(orders.ORDERS.export_header), orders.ORDERS.export_rows(plan))
+        return orders.ORDERS.export_response(plan, "orders-selected")
     if action == "slips":
         slips = documents.packing_slips(ids)
         return pdf.download(pdf.packing_slips_pdf(slips, documents.seller().name), f"packing-slips-{len(slips)}")
