@@ -93,3 +93,20 @@ def test_export_goes_on_when_a_database_fails_part_way(ctx, monkeypatch):
     assert {r[EXPORT_HEADER.index("payment_state")] for r in rows} == {"unavailable"}
     assert {r[EXPORT_HEADER.index("carrier")] for r in rows} == {"USPS"}
     assert all(r[EXPORT_HEADER.index("customer_name")].startswith("Name") for r in rows)
+
+
+def test_export_dates_read_as_the_row_by_row_path_writes_them(ctx):
+    """The fast path's dates (written by PostgreSQL, or by Python elsewhere) are
+    datetime.isoformat() in UTC: fractions of a second only when there are any."""
+    from datetime import datetime, timezone
+
+    product = make_product("MUG-1", "Blue mug", "10.00")
+    customer, _ = make_customer("c@example.com", "Cy", "Smith")
+    moments = [datetime(2026, 11, 1, 11, 31, tzinfo=timezone.utc),
+               datetime(2026, 11, 1, 11, 32, 7, 5, tzinfo=timezone.utc)]
+    for moment in moments:
+        make_order(customer, [(product, 1)], created_at=moment)
+    db.session.commit()
+    plan = ORDERS.export_plan(OrderFilters(), ORDERS.ordering("created"))
+    dates = [row[EXPORT_HEADER.index("created_at")] for row in ORDERS.export_rows(plan)]
+    assert dates == ["2026-11-01T11:31:00+00:00", "2026-11-01T11:32:07.000005+00:00"]
