@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import re
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -104,6 +107,34 @@ def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, plai
                         mimetype="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+_collector_lock = threading.Lock()
+_collector_users = 0
+_collector_threshold: tuple | None = None
+
+
+@contextmanager
+def fewer_collections(first_generation: int = 20_000) -> Iterator[None]:
+    """Python's cyclic garbage collector run less often while a long export streams.
+    With its default threshold it walks the rows a batch holds every 700 allocations,
+    a quarter of a fast export's time; the rows are freed by reference counting as
+    always (an export makes no cycles), so the collector has nothing to find there.
+    Nested and concurrent exports share one raised threshold; the last one out puts
+    the process's own back."""
+    global _collector_users, _collector_threshold
+    with _collector_lock:
+        if _collector_users == 0:
+            _collector_threshold = gc.get_threshold()
+            gc.set_threshold(max(first_generation, _collector_threshold[0]), *_collector_threshold[1:])
+        _collector_users += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_users -= 1
+            if _collector_users == 0 and _collector_threshold is not None:
+                gc.set_threshold(*_collector_threshold)
 
 
 def stream_batches(stmt, batch_size: int = STREAM_BATCH) -> Iterator[list]:

@@ -16,3 +16,16 @@ def test_plain_cells_are_neutralised_only_where_a_cell_starts_like_a_formula(mon
         "".join(csv_lines(["a", "b", "c", "d", "e"], rows))
     text = "".join(csv_lines(["a"], [["=1+1"], ["+x"], ["ok"]], plain_cells=True))
     assert text.splitlines()[1:] == ["'=1+1", "'+x", "ok"]
+
+
+def test_fewer_collections_nests_and_puts_the_threshold_back():
+    import gc
+
+    from console.exports import fewer_collections
+
+    before = gc.get_threshold()
+    with fewer_collections(50_000):
+        with fewer_collections(50_000):
+            assert gc.get_threshold()[0] == max(50_000, before[0])
+        assert gc.get_threshold()[0] == max(50_000, before[0])
+    assert gc.get_threshold() == before

@@ -24,6 +24,7 @@ from sqlalchemy import (Boolean, DateTime, Integer, String, case, cast, func, li
 from sqlalchemy import text as sql
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from console.exports import fewer_collections
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quoted, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
@@ -462,7 +463,7 @@ def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
         "shipping", _session_rows("shipping", select(Carrier.__table__.c.id, Carrier.__table__.c.name)), [])}
     side = _SideLookups(lookups)
     try:
-        with database("order"):
+        with database("order"), fewer_collections():
             connection = db.session.connection(bind_arguments={"bind": db.engines["order"]})
             if connection.dialect.name == "postgresql":
                 # The download may take minutes: lift the screens' statement timeout for it.
