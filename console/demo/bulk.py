@@ -140,37 +140,32 @@ class RowBatch:
 
 
 class BatchWriter:
-    """Writes RowBatches: on PostgreSQL as ``COPY`` text from a background thread (one
-    connection per database, one commit per batch and database) while the caller builds
-    the next batch; elsewhere at once, an executemany per table."""
+    """Writes RowBatches: on PostgreSQL as ``COPY`` text, each database's from its own
+    background thread and connection (one commit per batch and database), so the ten
+    databases take their rows side by side while the caller builds the next batch;
+    elsewhere at once, an executemany per table."""
 
     def __init__(self) -> None:
         self.stamps = Stamps()
         self.formatters: dict[tuple[str, str], Callable] = {}
-        # The writer thread has no app context: it gets the engines from here.
+        # The writer threads have no app context: they get the engines from here.
         self.engines = {key: db.engines[key] for key in BIND_KEYS}
         self.postgres = {key for key, engine in self.engines.items() if engine.dialect.name == "postgresql"}
-        self.queue: queue.Queue = queue.Queue(maxsize=2)
-        self.failure: BaseException | None = None
-        self.thread: threading.Thread | None = None
-        self.connections: dict[str, object] = {}
+        self.copiers: dict[str, CopyThread] = {}
 
     def write(self, batch: RowBatch) -> None:
-        texts = []
         for bind, tables in batch.rows.items():
             metadata = db.metadatas[bind]
             # Parents before children: order_items refer to orders inside order_db.
             ordered = [t for t in metadata.sorted_tables if t.name in tables]
             if bind in self.postgres:
-                texts.append((bind, [(t, self.copy_text(bind, t, tables[t.name])) for t in ordered]))
+                self.send(bind, [(t, self.copy_text(bind, t, tables[t.name])) for t in ordered])
             else:
                 with self.engines[bind].begin() as conn:
                     for table in ordered:
                         names = [c.name for c in table.columns]
                         conn.execute(table.insert(), [dict(zip(names, _python_row(row))) for row in tables[table.name]])
         batch.rows.clear()
-        if texts:
-            self.send(texts)
 
     def copy_text(self, bind: str, table, rows: list[tuple]) -> bytes:
         key = (bind, table.name)
@@ -179,62 +174,79 @@ class BatchWriter:
             line = self.formatters[key] = copy_formatter(table, self.engines[bind].dialect, self.stamps)
         return "".join(map(line, rows)).encode()
 
-    # -- the PostgreSQL side ------------------------------------------------------------------
+    def send(self, bind: str, tables) -> None:
+        copier = self.copiers.get(bind)
+        if copier is None:
+            copier = self.copiers[bind] = CopyThread(self.engines[bind])
+        for other in self.copiers.values():
+            other.raise_failure()
+        copier.put(tables)
 
-    def send(self, texts) -> None:
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name="demo-copy", daemon=True)
-            self.thread.start()
+    def close(self) -> None:
+        """Wait until every batch is written; re-raise what a writer met."""
+        copiers, self.copiers = list(self.copiers.values()), {}
+        for copier in copiers:
+            copier.finish()
+        for copier in copiers:
+            copier.raise_failure()
+
+
+class CopyThread:
+    """One database's writer: ``COPY`` each table's text, commit, next batch."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"demo-copy-{engine.url.database}", daemon=True)
+        self.thread.start()
+
+    def put(self, tables) -> None:
         while True:
-            self._raise_failure()
+            self.raise_failure()
             try:
-                self.queue.put(texts, timeout=0.5)
+                self.queue.put(tables, timeout=0.5)
                 return
             except queue.Full:
                 continue
 
-    def close(self) -> None:
-        """Wait until every batch is written; re-raise what the writer met."""
-        if self.thread is not None:
-            self.queue.put(None)
-            self.thread.join()
-            self.thread = None
-        self._raise_failure()
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
 
-    def _raise_failure(self) -> None:
+    def raise_failure(self) -> None:
         if self.failure is not None:
             failure, self.failure = self.failure, None
             raise failure
 
     def _run(self) -> None:
+        raw = None
         try:
-            while (texts := self.queue.get()) is not None:
-                for bind, tables in texts:
-                    self._copy(bind, tables)
-        except BaseException as exc:  # handed to the caller's thread
-            self.failure = exc
-            while self.queue.get() is not None:  # let the caller finish putting
-                pass
-        finally:
-            for raw in self.connections.values():
-                raw.close()
-            self.connections = {}
-
-    def _copy(self, bind: str, tables) -> None:
-        raw = self.connections.get(bind)
-        if raw is None:
-            raw = self.connections[bind] = self.engines[bind].raw_connection()
+            raw = self.engine.raw_connection()
             cursor = raw.cursor()
             # Demo rows: losing the last batch in a crash is fine, waiting for the disk is not.
             cursor.execute("SET synchronous_commit = off")
             cursor.execute("SET statement_timeout = 0")
             raw.commit()
-        cursor = raw.cursor()
-        for table, text in tables:
-            columns = ", ".join(f'"{c.name}"' for c in table.columns)
-            with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-                copy.write(text)
-        raw.commit()
+            while (tables := self.queue.get()) is not None:
+                for table, text in tables:
+                    columns = ", ".join(f'"{c.name}"' for c in table.columns)
+                    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+                        copy.write(text)
+                raw.commit()
+        except BaseException as exc:  # handed to the caller's thread
+            self.failure = exc
+            while self.queue.get() is not None:  # let the caller finish putting
+                pass
+        finally:
+            if raw is not None:
+                try:  # the connection goes back to the pool as it came
+                    raw.rollback()
+                    for setting in ("synchronous_commit", "statement_timeout"):
+                        raw.cursor().execute(f"RESET {setting}")
+                    raw.commit()
+                finally:
+                    raw.close()
 
 
 def _python_row(row: tuple) -> tuple:
