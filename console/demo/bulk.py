@@ -312,7 +312,7 @@ def _restore(saved: dict) -> None:
     def run(bind: str, statement: str) -> None:
         with engines[bind].connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("SET statement_timeout = 0"))
-            conn.execute(text("SET maintenance_work_mem = '256MB'"))
+            conn.execute(text("SET maintenance_work_mem = '512MB'"))
             try:
                 conn.execute(text(statement))
             finally:
