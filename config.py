@@ -100,9 +100,17 @@ class Config:
     PASSWORD_RESET_IP_LIMIT = 10  # "forgot password" requests per address per window
     PASSWORD_RESET_EMAIL_LIMIT = 3  # links sent to one email per window
     PASSWORD_RESET_WINDOW_SECONDS = 3600
+    # "Forgot password" answers no sooner than this, whether or not the email has an
+    # account (making a link takes longer than finding none: the time would tell).
+    PASSWORD_RESET_ANSWER_SECONDS = 0.5
     # Strict-Transport-Security max-age; 0 sends none (production sets it).
     HSTS_SECONDS = 0
     PAGE_SIZE = 50
+    # The seller printed on invoices (and packing slips' return address): the store's
+    # name and its address, one line per "|".
+    STORE_NAME = os.environ.get("CONSOLE_STORE_NAME", "Online Store")
+    STORE_ADDRESS = os.environ.get("CONSOLE_STORE_ADDRESS", "1 Market Street|Springfield|United States")
+    STORE_TAX_ID = os.environ.get("CONSOLE_STORE_TAX_ID", "")
     # The dashboard's order figures (a month of orders, every status) are computed at most
     # once per this many seconds per worker process; the page says when they were.
     DASHBOARD_CACHE_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_CACHE_SECONDS", "60"))
@@ -146,6 +154,7 @@ class TestConfig(Config):
     SALES_RANKING_SECONDS = 0  # each test sells afresh: no remembered "units sold" ranking
     DASHBOARD_CACHE_SECONDS = 0  # tests see every change at once; the cache has its own test
     MFA_REQUIRED_ROLES = ()  # the tests of required MFA switch it on
+    PASSWORD_RESET_ANSWER_SECONDS = 0  # the test of the answer's timing sets it
 
 
 CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}

@@ -26,6 +26,7 @@ from sqlalchemy import JSON, Text
 from sqlalchemy.exc import InvalidRequestError
 
 from config import BIND_KEYS
+from console.email_templates import CREDENTIAL_HIDDEN, CREDENTIAL_TEMPLATES
 from console.extensions import db
 from console.formatting import when
 from console.forms import parse_whole_number
@@ -108,6 +109,17 @@ def _utc_time(view, value: datetime, name: str) -> str:
     return when(value, "%Y-%m-%d %H:%M:%S")
 
 
+def _unless_sign_in_link(view, context, model, name):
+    """A notification's body or metadata, except for an email holding a one-time link to
+    set a staff password (console/email_templates.py): whoever reads it could use it."""
+    meta = model.metadata_ if isinstance(model.metadata_, dict) else {}
+    if meta.get("template") in CREDENTIAL_TEMPLATES:
+        return CREDENTIAL_HIDDEN
+    value = getattr(model, name)
+    formatter = view.column_type_formatters_detail.get(type(value))
+    return formatter(view, value, name) if formatter else value
+
+
 def _is_id(column) -> bool:
     return column.name == "id" or column.name.endswith("_id")
 
@@ -187,6 +199,8 @@ class TableView(AdminOnly, ModelView):
         self.column_list = [attrs[c.name] for c in shown if not _is_long(c)]
         self.column_formatters = {attrs[c.name]: _short_id for c in shown if _is_id(c) and not _is_long(c)}
         self.column_formatters_detail = {}  # the details page shows every id in full
+        if table.name == "notifications":
+            self.column_formatters_detail = {"body": _unless_sign_in_link, "metadata_": _unless_sign_in_link}
         self.column_details_list = [attrs[c.name] for c in shown]
         self.column_exclude_list = list(secrets)
         self.column_details_exclude_list = list(secrets)

@@ -17,6 +17,10 @@ def _plain(value):
     return json.loads(json.dumps(value, default=lambda v: str(v) if isinstance(v, (Decimal, datetime, date)) else repr(v)))
 
 
+# What record() writes, for a workflow's up-front drift check (console/drift.py).
+AUDIT_ROW = (SecurityAuditLog,)
+
+
 def record(actor, action: str, entity: str, entity_id: str | None, *, before=None, after=None,
            **details) -> SecurityAuditLog:
     """Add a security_audit_logs row to the session (the caller commits).

@@ -237,8 +237,20 @@ def missing_table(model) -> str:
 
 def require(model, *attributes: str) -> None:
     """For a workflow, before its first write: refuse at once when the database lacks a
-    column it will set, so nothing is half done."""
-    refuse_missing(model.__mapper__, set(attributes))
+    column it will set, so nothing is half done. No attributes: the workflow inserts rows
+    of ``model``, and every column of it counts."""
+    mapper = model.__mapper__
+    refuse_missing(mapper, set(attributes) if attributes else {a.key for a in mapper.column_attrs})
+
+
+def require_writes(*writes) -> None:
+    """For a workflow whose steps write several databases, before its first step:
+    ``writes`` are (model, attribute, …) tuples naming what every step sets ((model,)
+    for rows it inserts), so a
+    database that a later step can't write refuses the whole workflow up front instead
+    of leaving the earlier steps done."""
+    for model, *attributes in writes:
+        require(model, *attributes)
 
 
 def _named_columns(statement) -> set:

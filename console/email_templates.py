@@ -54,6 +54,13 @@ AMOUNT = Variable("amount", "The amount refunded", "42.50")
 RETURN_BASE = (FIRST_NAME, ORDER_NUMBER, RMA_NUMBER, CURRENCY)
 
 
+# Emails that carry a one-time sign-in link: whoever reads the link can use it, so the
+# console never shows their bodies (the notification log and the data browser say why).
+CREDENTIAL_TEMPLATES = frozenset({"staff_invitation", "staff_password_reset"})
+CREDENTIAL_HIDDEN = ("Not shown: this email holds a one-time link to set a staff password, which anyone "
+                     "who reads it could use. The recipient can ask for a new one.")
+
+
 def _html(*paragraphs: str) -> str:
     return "".join(f"<p>{p}</p>\n" for p in paragraphs)
 

@@ -115,6 +115,16 @@ def within_days(stmt, column, first: date | None, last: date | None):
     return stmt
 
 
+def window_overlaps(stmt, starts, ends, first: date | None, last: date | None):
+    """``stmt`` limited to rows whose window (``starts`` … ``ends``, either open when
+    empty) overlaps the days ``first`` … ``last``: a coupon's or promotion's window."""
+    if last:
+        stmt = stmt.where(or_(starts.is_(None), starts < start_of(last + timedelta(days=1))))
+    if first:
+        stmt = stmt.where(or_(ends.is_(None), ends >= start_of(first)))
+    return stmt
+
+
 def where_equal(stmt, *pairs):
     """``stmt`` limited, for each ``(column, value)`` whose value was given, to rows
     where ``column`` equals it: the plain choice filters of a list."""

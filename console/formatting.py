@@ -41,6 +41,8 @@ def reference(value, label: str = "") -> Markup:
 
 
 def register(app) -> None:
-    app.jinja_env.filters.update(money=money, when=when, reference=reference)
+    from console.barcode import svg
+
+    app.jinja_env.filters.update(money=money, when=when, reference=reference, barcode=svg)
     app.jinja_env.tests["missing"] = lambda value: isinstance(value, Missing)
     app.jinja_env.tests["not_in_database"] = lambda value: isinstance(value, NotInDatabase)

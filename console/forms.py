@@ -343,6 +343,30 @@ class ChoiceField(SelectField):
             raise StopValidation(f"“{shown}” is not one of: {', '.join(values)}.")
 
 
+class IdListField(Field):
+    """Ids posted under one name (the ticked checkboxes of a list): each a printable id
+    of at most 64 characters, at most ``maximum`` of them, each kept once in order."""
+
+    def __init__(self, label=None, validators=None, *, maximum: int = 1_000, what: str = "rows", **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.maximum = maximum
+        self.what = what
+
+    def process_formdata(self, valuelist):
+        self.data = list(dict.fromkeys(str(value).strip() for value in valuelist))
+
+    def process_data(self, value):
+        self.data = list(value or [])
+
+    def pre_validate(self, form):
+        for value in self.data or []:
+            if not value or len(value) > 64 or not value.isprintable():
+                shown = value[:40] + ("…" if len(value) > 40 else "")
+                raise StopValidation(f"“{shown}” is not an id. Tick the {self.what} in the list instead.")
+        if len(self.data or []) > self.maximum:
+            raise StopValidation(f"Tick at most {self.maximum:,} {self.what} ({len(self.data):,} ticked).")
+
+
 # --- forms -------------------------------------------------------------------------------
 
 class ConsoleForm(FlaskForm):

@@ -18,6 +18,8 @@ PERMISSIONS = {
     "orders.view": "list, open and export orders",
     "orders.manage": "change order status, cancel, add notes",
     "orders.ship": "mark orders shipped",
+    "orders.slips": "print packing slips",
+    "orders.invoices": "see and print invoices",
     "customers.view": "look customers up",
     "customers.manage": "lock/unlock customer accounts, revoke their sessions",
     "returns.view": "list, open and export returns",
@@ -50,20 +52,20 @@ EVERY_STAFF = frozenset({"profile.manage"})
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     "support": EVERY_STAFF | frozenset({
-        "dashboard.view", "orders.view", "orders.manage", "orders.ship",
+        "dashboard.view", "orders.view", "orders.manage", "orders.ship", "orders.slips", "orders.invoices",
         "customers.view", "customers.manage", "returns.view", "returns.manage",
         "returns.receive", "refunds.view", "refunds.issue", "inventory.view", "coupons.view",
         "notifications.view", "notifications.resend",
     }),
     "warehouse": EVERY_STAFF | frozenset({
-        "dashboard.view", "orders.view", "orders.ship", "returns.view",
+        "dashboard.view", "orders.view", "orders.ship", "orders.slips", "returns.view",
         "returns.receive", "inventory.view", "inventory.manage", "inventory.bulk", "inventory.alerts",
     }),
     "marketing": EVERY_STAFF | frozenset({"dashboard.view", "customers.view",
                                           "inventory.view", "catalog.prices", "catalog.status", "catalog.reviews",
                                           "coupons.view", "coupons.manage", "templates.manage", "notifications.view"}),
     "finance": EVERY_STAFF | frozenset({
-        "dashboard.view", "orders.view", "customers.view", "returns.view",
+        "dashboard.view", "orders.view", "orders.invoices", "customers.view", "returns.view",
         "refunds.view", "refunds.issue", "databases.view", "coupons.view",
     }),
 }

@@ -198,3 +198,9 @@ document.addEventListener("change", function (evt) {
   box.form.querySelectorAll('input[type="checkbox"][name="' + box.getAttribute("data-select-all") + '"]')
     .forEach(function (other) { other.checked = box.checked; });
 });
+
+// A button with data-print prints the page (the print stylesheet leaves the menus out).
+document.addEventListener("click", function (evt) {
+  var button = evt.target.closest ? evt.target.closest("[data-print]") : null;
+  if (button) { window.print(); }
+});

@@ -29,7 +29,7 @@ NOT_SCREENS = ("static", "system.healthz", "auth.login", "auth.login_mfa", "cust
 
 def is_screen(rule) -> bool:
     return ("GET" in rule.methods and rule.endpoint not in NOT_SCREENS
-            and not rule.rule.endswith(".csv") and not rule.endpoint.startswith("data"))
+            and not rule.rule.endswith((".csv", ".pdf")) and not rule.endpoint.startswith("data"))
 
 
 @pytest.fixture
@@ -51,6 +51,8 @@ def demo(app):
             "customers.customer_detail": f"/customers/{customer}",
             "orders.order_detail": f"/orders/{order.order_number}",
             "returns.new_return": f"/orders/{order.order_number}/returns/new",
+            "documents.packing_slip": f"/orders/{order.order_number}/packing-slip",
+            "documents.invoice": f"/orders/{order.order_number}/invoice",
             "returns.return_detail": f"/returns/{rma}",
             "processing": f"/orders/{processing}",
             "coupons.coupon_detail": f"/coupons/{coupon}",

@@ -1,8 +1,13 @@
 """In Chromium: the warehouse uploads the carrier's label file from the orders list, reads
-the dry run, applies it and sees each order shipped."""
+the dry run, applies it and sees each order shipped, then ticks orders on the list and
+downloads their packing slips as one PDF; support marks a mixed selection processing
+and reads which orders were refused and why."""
 from __future__ import annotations
 
+import io
+
 import pytest
+from pypdf import PdfReader
 
 from console.demo.builders import ensure_shipping_options
 from console.extensions import db
@@ -50,3 +55,38 @@ def test_warehouse_ships_from_a_carrier_file(app, auth, page, tmp_path):
     with app.app_context():
         assert [(o.status, o.tracking_number) for o in (db.session.get(Order, i) for i in ids)] == [
             ("shipped", "1ZBROWSER0001"), ("shipped", "1ZBROWSER0002")]
+
+    # The day's slips: tick the two shipped orders on the list, one PDF with a page each.
+    page.goto("/orders?status=shipped")
+    for order_id in ids:
+        page.check(f"#pick-{order_id}")
+    with page.expect_download() as download:
+        page.click("#bulk-slips")
+    reader = PdfReader(io.BytesIO(open(download.value.path(), "rb").read()))
+    assert len(reader.pages) == 2
+    assert sorted(next(n for n in numbers[:2] if n in p.extract_text()) for p in reader.pages) == sorted(numbers[:2])
+
+
+def test_support_marks_a_mixed_selection_processing(app, auth, page):
+    auth.create("support")
+    with app.app_context():
+        confirmed = [order_with_stock("confirmed")[0].order for _ in range(2)]
+        pending = order_with_stock("pending")[0].order
+        chosen = [(o.id, o.order_number) for o in confirmed + [pending]]
+        db.session.commit()
+    browser_login(page, "support@staff.test")
+    page.goto("/orders")
+    page.check("#select-all-orders")  # every order on the page
+    assert page.locator("input[name=order_id]:checked").count() == 3
+    page.click("#bulk-processing")
+    page.wait_for_selector("#bulk-done")
+    assert page.locator("#bulk-done a").count() == 2 and page.locator("#bulk-refused a").count() == 1
+    refused = page.inner_text("#bulk-refused")
+    assert chosen[2][1] in refused and "pending; it cannot become processing" in refused
+    with app.app_context():
+        assert [db.session.get(Order, i).status for i, _ in chosen] == ["processing", "processing", "pending"]
+    page.click(f"#bulk-done a >> text={chosen[0][1]}")
+    page.wait_for_selector("#invoice-link")
+    page.click("#invoice-link")
+    page.wait_for_selector("#invoice-totals")
+    assert chosen[0][1] in page.inner_text("#invoice-order-number")

@@ -151,3 +151,41 @@ def test_a_column_of_another_type_is_reported_and_left_out(app, database_urls, t
             db.session.rollback()
         result = other.test_cli_runner().invoke(args=["console", "check-schema"])
         assert "  mistyped column products.price: TEXT (text; the console expects number)" in result.output.splitlines()
+
+
+def test_a_workflow_across_databases_is_refused_before_its_first_step(app, database_urls, tmp_path):
+    """Cancelling writes order_db, product_db, payment_db and notification_db in turn: a
+    notification_db without a column the email needs refuses the cancellation up front,
+    so the order is not left cancelled with its later steps undone. A refund likewise
+    is refused before the money moves when order_db can't take its later step."""
+    from console.models.payment import PaymentRefund
+    from console.workflows import refunds as refund_workflows
+    from console.workflows.orders import OrderStatusHistory
+
+    with scratch_database(tmp_path) as url, app_with_bind(database_urls, "notification", url) as other:
+        with other.app_context():
+            db.create_all(bind_key="notification")
+        client = other.test_client()
+        rows = real_rows(other, StaffSignIn(other, client))
+        order_id = rows["orders"]["order_id"]
+        with other.app_context():
+            with db.engines["notification"].begin() as conn:
+                conn.execute(text("ALTER TABLE notifications DROP COLUMN subject"))
+            drift().check(force=True)
+            db.session.get(Order, order_id).status = "confirmed"
+            db.session.commit()
+            history_before = db.session.scalar(select(func.count()).select_from(OrderStatusHistory))
+            with pytest.raises(SchemaDrift) as refused:
+                order_workflows.cancel(rows_actor(other), order_id, "customer asked")
+            assert "notifications.subject" in refused.value.message
+            assert "notification_db" in refused.value.message and "Nothing was changed" in refused.value.message
+            db.session.rollback()
+            assert db.session.get(Order, order_id, populate_existing=True).status == "confirmed"
+            assert db.session.scalar(select(func.count()).select_from(OrderStatusHistory)) == history_before
+
+            refunds_before = db.session.scalar(select(func.count()).select_from(PaymentRefund))
+            with pytest.raises(SchemaDrift, match="notifications.subject"):
+                refund_workflows.refund_order(rows_actor(other), order_id, "1.00", key="drift-test", reason="goodwill")
+            db.session.rollback()
+            assert db.session.scalar(select(func.count()).select_from(PaymentRefund)) == refunds_before
+            db.session.remove()

@@ -76,6 +76,25 @@ def test_an_invitation_creates_an_inactive_account_and_queues_the_email(app, aut
     assert token.token == sessions.token_hash(raw) and raw not in token.token  # only the hash is stored
 
 
+def test_the_notification_log_never_shows_a_sign_in_link(app, auth, client):
+    """Support and marketing read the notification log: an invitation's or a password
+    reset's body would hand them a working link to set a staff member's password."""
+    auth.login("admin")
+    invite(client)
+    raw = path_of(link_of(app, "new.member@staff.test")).rsplit("/", 1)[1]
+    with app.app_context():
+        notification_id = db.session.scalar(select(Notification.id).where(Notification.subject.contains("invited")))
+    details = client.get(f"/data/notification/notifications/details/?id={notification_id}")
+    assert details.status_code == 200 and raw not in details.get_data(as_text=True)
+    for role in ("admin", "support"):
+        if role == "support":
+            auth.logout()
+            auth.login("support")
+        page = client.get(f"/notifications/{notification_id}").get_data(as_text=True)
+        assert 'id="body-hidden"' in page and "one-time link" in page
+        assert raw not in page and "/password/set/" not in page, role
+
+
 def test_an_invited_account_cannot_sign_in_before_setting_a_password(app, auth, client):
     auth.login("admin")
     invite(client)
@@ -181,6 +200,31 @@ def test_forgot_password_answers_the_same_whether_or_not_the_email_exists(app, a
         assert len(emails) == 2 and all(n.user_id for n in emails)  # only the real account got links
         # The second link replaced the first: one still works.
         assert sorted(db.session.scalars(select(PasswordResetToken.used)).all()) == [False, True]
+
+
+def test_forgot_password_takes_as_long_whether_or_not_the_email_exists(app, auth, monkeypatch):
+    """Making a link costs more than finding no account: every answer is held to the same
+    floor, so the response time does not tell which emails have accounts."""
+    from console.workflows import invitations
+
+    auth.create("support")
+    app.config["PASSWORD_RESET_ANSWER_SECONDS"] = 30.0  # far above either path's own time
+    clock = {"now": 1000.0}
+    slept = []
+    monkeypatch.setattr(invitations.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(invitations.time, "sleep", slept.append)
+    original = invitations._request_reset
+
+    def takes(seconds):
+        def run(*args):
+            clock["now"] += seconds
+            return original(*args)
+        return run
+
+    for email, work in (("support@staff.test", 0.4), ("nobody@staff.test", 0.01)):
+        monkeypatch.setattr(invitations, "_request_reset", takes(work))
+        assert app.test_client().post("/password/forgot", data={"email": email}).status_code == 303
+    assert slept == [pytest.approx(29.6), pytest.approx(29.99)]  # both answered at the 30 s mark
 
 
 def test_a_reset_link_sets_a_new_password_and_ends_every_session(app, auth):

@@ -8,16 +8,16 @@ A database other than discount_db being down empties only the parts it feeds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from console.charts import Chart
 from console.extensions import db
-from console.filters import QueryFilters, choice, date_range, start_of, text, where_equal
-from console.lookups import Lookups, chunks, database
-from console.models.discount import Coupon, CouponUsage
+from console.filters import QueryFilters, choice, date_range, text, where_equal, window_overlaps
+from console.lookups import Lookups, database
+from console.models.discount import Coupon
 from console.models.types import utcnow
 from console.screens.lists import ListScreen, Sort
 from console.screens import usage
@@ -146,10 +146,7 @@ def coupons_statement(filters: CouponFilters, lookups: Lookups | None = None):
     stmt = where_equal(stmt, (Coupon.type, filters.type))
     if filters.state:
         stmt = stmt.where(flow.state_condition(filters.state, utcnow()))
-    if filters.window_to:
-        stmt = stmt.where(or_(Coupon.starts_at.is_(None), Coupon.starts_at < start_of(filters.window_to + timedelta(days=1))))
-    if filters.window_from:
-        stmt = stmt.where(or_(Coupon.ends_at.is_(None), Coupon.ends_at >= start_of(filters.window_from)))
+    stmt = window_overlaps(stmt, Coupon.starts_at, Coupon.ends_at, filters.window_from, filters.window_to)
     if filters.batch:
         stmt = stmt.where(flow.batch_condition(filters.batch))
     return stmt
@@ -159,24 +156,12 @@ def coupons_statement(filters: CouponFilters, lookups: Lookups | None = None):
 class CouponRow:
     coupon: Coupon
     state: str
-    discount_given: Decimal | None  # None: not looked up
-
-
-def discount_given(model, owner, ids: list[str]) -> dict[str, Decimal]:
-    """The discount each coupon or promotion gave: one grouped query per page."""
-    totals: dict[str, Decimal] = {}
-    with database("discount"):
-        for chunk in chunks(ids):
-            totals.update(db.session.execute(select(owner, func.sum(model.discount_amount))
-                                             .where(owner.in_(chunk)).group_by(owner)).tuples().all())
-    return totals
+    discount_given: Decimal
 
 
 def decorate(coupons: list[Coupon], lookups: Lookups) -> list[CouponRow]:
     now = utcnow()
-    given = lookups.run("discount", lambda: discount_given(CouponUsage, CouponUsage.coupon_id,
-                                                           [c.id for c in coupons]), {})
-    return [CouponRow(c, flow.state_of(c, now), Decimal(given.get(c.id) or 0).quantize(CENTS)) for c in coupons]
+    return [CouponRow(c, flow.state_of(c, now), Decimal(c.discount_given or 0).quantize(CENTS)) for c in coupons]
 
 
 COUPONS = ListScreen(
@@ -185,7 +170,8 @@ COUPONS = ListScreen(
     sorts=(Sort("created", Coupon.created_at, "Created"),
            Sort("code", Coupon.code, "Code", descending=False),
            Sort("usage", Coupon.usage_count, "Usage", numeric=True),
-           Sort("ends", Coupon.ends_at, "Ends", descending=False)),
+           Sort("ends", Coupon.ends_at, "Ends", descending=False),
+           Sort("given", Coupon.discount_given, "Discount given", numeric=True)),
     default_sort="-created", decorate=decorate,
     export_header=("code", "name", "state", "type", "value", "currency", "minimum_amount", "maximum_discount",
                    "usage_count", "usage_limit", "usage_limit_per_user", "starts_at", "ends_at", "discount_given",

@@ -35,6 +35,7 @@ from console.models.user import UserAddress, UserPaymentMethod, UserProfile, Use
 from console.permissions import STAFF_ROLES
 from console.screens.lists import UNAVAILABLE, ListScreen, Sort, unless_down
 from console.staff import is_locked, locked_until_unlocked, staff_roles_of
+from console.workflows import refunds as refund_flow
 
 # How many rows a panel shows; each panel links to the full list where one exists.
 PANEL_ROWS = 20
@@ -344,7 +345,10 @@ def panel_orders(user_id: str) -> dict:
                           lambda: referrers("shipping.shipments.order_id", [o.id for o in orders]), {})
     # The orders list filters customers by email: link to it when the email is known.
     email = _optional(unavailable, "user", lambda: _profile_email(user_id), None) if orders else None
-    return {"orders": orders, "total": total, "shipments": shipments, "email": email, "unavailable": unavailable}
+    # {order id: (refunded, captured)} for the "partially refunded" badges; empty when payment_db is down.
+    progress = refund_flow.refund_progress([o.id for o in orders]) if orders else {}
+    return {"orders": orders, "total": total, "shipments": shipments, "email": email, "progress": progress,
+            "unavailable": unavailable}
 
 
 def _profile_email(user_id: str) -> str | None:

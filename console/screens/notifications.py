@@ -14,6 +14,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from console.email_templates import CREDENTIAL_HIDDEN, CREDENTIAL_TEMPLATES
 from console.extensions import db
 from console.filters import (QueryFilters, choice, customer_ids, customer_text, date_range, text, where_equal,
                              within_days)
@@ -236,6 +237,8 @@ class NotificationPage:
     row: NotificationRow
     profile: UserProfile | None
     html: str | None  # the HTML body as queued (kept in the metadata), if any
+    body: str | None = None  # the text body as queued
+    hidden: str = ""  # why the bodies are not shown (a one-time sign-in link)
     order: Order | None = None
     return_request: ReturnRequest | None = None
     original: Notification | None = None  # what this one resends
@@ -296,6 +299,8 @@ def notification_page(notification_id: str) -> NotificationPage | None:
     order = _one(lookups, "order", "orders", "id", order_id)
     request = _one(lookups, "return", "return_requests", "id", return_id)
     html = meta.get("body_html")
-    return NotificationPage(row=row, profile=profile, html=html if isinstance(html, str) else None, order=order,
+    hidden = CREDENTIAL_HIDDEN if meta.get("template") in CREDENTIAL_TEMPLATES else ""
+    return NotificationPage(row=row, profile=profile, html=html if isinstance(html, str) and not hidden else None,
+                            body=None if hidden else notification.body, hidden=hidden, order=order,
                             return_request=request, original=original, resends=resends,
                             unavailable=lookups.unavailable)

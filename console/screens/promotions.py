@@ -3,14 +3,14 @@ status and the actions it allows, the usage report) and, below, the list."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from console.charts import Chart
 from console.extensions import db
-from console.filters import QueryFilters, choice, date_range, start_of, text, where_equal
+from console.filters import QueryFilters, choice, date_range, where_equal, window_overlaps
 from console.lookups import Lookups, chunks, database
 from console.models.discount import Promotion, PromotionRule, PromotionUsage
 from console.models.types import utcnow
@@ -134,11 +134,7 @@ def promotions_statement(filters: PromotionFilters, lookups: Lookups | None = No
     stmt = where_equal(stmt, (Promotion.type, filters.type))
     if filters.status:
         stmt = stmt.where(flow.status_condition(filters.status, utcnow()))
-    if filters.window_to:
-        stmt = stmt.where(or_(Promotion.starts_at.is_(None),
-                              Promotion.starts_at < start_of(filters.window_to + timedelta(days=1))))
-    if filters.window_from:
-        stmt = stmt.where(or_(Promotion.ends_at.is_(None), Promotion.ends_at >= start_of(filters.window_from)))
+    stmt = window_overlaps(stmt, Promotion.starts_at, Promotion.ends_at, filters.window_from, filters.window_to)
     return stmt
 
 
@@ -180,7 +176,8 @@ PROMOTIONS = ListScreen(
     sorts=(Sort("created", Promotion.created_at, "Created"),
            Sort("name", Promotion.name, "Name", descending=False),
            Sort("starts", Promotion.starts_at, "Starts"),
-           Sort("ends", Promotion.ends_at, "Ends", descending=False)),
+           Sort("ends", Promotion.ends_at, "Ends", descending=False),
+           Sort("given", Promotion.discount_given, "Discount given", numeric=True)),
     default_sort="-created", decorate=decorate,
     export_header=("name", "type", "status", "stored_status", "starts_at", "ends_at", "uses", "discount_given",
                    "promotion_id"),

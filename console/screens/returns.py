@@ -172,6 +172,7 @@ class ReturnPage:
     order: Order | Missing | None
     payment: object | None
     refundable: Decimal | None
+    refund_progress: tuple | None  # (completed refunds, captured) of the order: its payment badges
     customer: User | Missing | None
     profile: UserProfile | None
     staff: dict
@@ -276,9 +277,10 @@ def return_page(request: ReturnRequest) -> ReturnPage:
     def payment_side():
         payment = refund_flow.payment_for_order(order) if isinstance(order, Order) else None
         refundable = refund_flow.refundable_amount(payment) if payment is not None else None
-        return payment, refundable, refund_flow.refunds_of_return(request)
+        progress = refund_flow.refund_progress([order.id]).get(order.id) if isinstance(order, Order) else None
+        return payment, refundable, progress, refund_flow.refunds_of_return(request)
 
-    payment, refundable, payment_refunds = load("payment", payment_side, (None, None, []))
+    payment, refundable, progress, payment_refunds = load("payment", payment_side, (None, None, None, []))
     # Staff who changed the status or issued a refund, and the customer: one auth_db query.
     staff_ids = ([h.changed_by for h in history] + [request.user_id]
                  + [(r.metadata_ or {}).get("staff_id") for r in payment_refunds])
@@ -297,7 +299,7 @@ def return_page(request: ReturnRequest) -> ReturnPage:
         request=request, items=item_views, authorization=authorization, tracking=tracking, history=history,
         return_refunds=return_refunds, payment_refunds=refund_views,
         order=None if lookups.down("order") else target_or_missing({request.order_id: order} if order else {}, request.order_id),
-        payment=payment, refundable=refundable,
+        payment=payment, refundable=refundable, refund_progress=progress,
         customer=None if lookups.down("auth") else target_or_missing(staff, request.user_id),
         profile=profile, staff=staff, timeline=[], unavailable=lookups.unavailable)
     page.timeline = _timeline(page, notifications)

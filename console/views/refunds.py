@@ -36,10 +36,7 @@ class FollowUpForm(ConsoleForm):
 def order_panel_helpers():
     # The order page (another blueprint) includes refunds/_order_panel.html, which reads
     # what a refund's pending steps are called and whether it waits for the provider.
-    return {"refund_step_labels": flow.STEP_LABELS, "refund_awaits_provider": flow.awaits_provider,
-            # Every screen showing a payment status: {order id: (refunded, captured)} for the
-            # "partially refunded" badge of _badges.html.
-            "refund_progress": flow.refund_progress}
+    return {"refund_step_labels": flow.STEP_LABELS, "refund_awaits_provider": flow.awaits_provider}
 
 
 add_list_routes(bp, screens.REFUNDS, "refunds.view",

@@ -12,14 +12,14 @@ when absent). ``carrier`` is the carrier's code as in shipping_db's carriers.
   Orders, shipments and carriers are read in one batched query per database per
   thousand rows. The rows are recorded in the audit trail (``orders.ship_file_previewed``)
   so Apply works from the server's own record.
-- **Apply** (``apply``): the recorded rows are judged again, and each shippable order is
-  marked shipped through ``console.workflows.orders.mark_shipped``, the order page's own
-  workflow (shipment, first tracking event, status history, audit row, customer email),
-  one order at a time: one refused order does not stop the others. Repeating it is safe:
-  an order already shipped with the row's tracking number is skipped, so applying the
-  same file twice (or two staff applying it at once: ``mark_shipped`` locks the order
-  row and shipping_db's unique tracking number refuses a second shipment) ships each
-  order once.
+- **Apply** (``apply``): the recorded rows are judged again, and the shippable orders are
+  marked shipped through ``console.workflows.orders.ship_many``, which does for each
+  order what the order page's Mark shipped does (shipment, first tracking event, status
+  history, audit row, customer email) in transactions of a few hundred orders: one
+  refused order does not stop the others. Repeating it is safe: an order already
+  shipped with the row's tracking number is skipped, so applying the same file twice
+  (or two staff applying it at once: each batch locks its orders in id order, and
+  shipping_db's unique tracking number refuses a second shipment) ships each order once.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from console.models.shipping import Carrier, Shipment
 from console.models.types import new_id
 from console.workflows import WorkflowError
 from console.workflows.bulk_stock import BulkFileError, _record, csv_records
-from console.workflows.orders import SERVICE_TYPES, TRACKING_NUMBER, can_ship, mark_shipped
+from console.workflows.orders import SERVICE_TYPES, TRACKING_NUMBER, ShipRequest, can_ship, ship_many
 
 MAX_ROWS = 5_000
 COLUMNS = ("order_number", "carrier", "tracking_number")
@@ -214,7 +214,7 @@ def load_preview(preview_id: str) -> Preview | None:
 # --- apply ------------------------------------------------------------------------------
 
 def apply(actor, preview_id: str) -> Preview:
-    """Ship every order the file still allows, each through ``mark_shipped``. Returns
+    """Ship every order the file still allows, through ``ship_many``. Returns
     the rows with their outcomes: ``shipped``, ``refused`` (with the workflow's
     message), or the dry run's outcome for rows not shippable now (``skip`` for an order
     already shipped with this tracking number, as after a first Apply)."""
@@ -227,17 +227,14 @@ def apply(actor, preview_id: str) -> Preview:
                 detail=r.detail if r.outcome == INVALID and r.order_id is None else "")
             for r in recorded.rows]
     judge(rows)
-    for row in rows:
-        if row.outcome != SHIP:
-            continue
-        try:
-            mark_shipped(actor, row.order_id, row.carrier, row.service, row.tracking_number,
-                         f"Shipped from carrier file {recorded.filename}, line {row.line}")
-        except WorkflowError as exc:
-            db.session.rollback()
-            row.outcome, row.detail = _after_refusal(row, exc.message)
-        else:
-            row.outcome, row.status = "shipped", "shipped"
+    shippable = [r for r in rows if r.outcome == SHIP]
+    outcomes = ship_many(actor, [ShipRequest(r.order_id, r.carrier, r.service, r.tracking_number,
+                                             f"Shipped from carrier file {recorded.filename}, line {r.line}")
+                                 for r in shippable])
+    for row in shippable:
+        row.outcome, row.detail = outcomes[row.order_id]
+        if row.outcome == "shipped":
+            row.status = "shipped"
     counts = dict(Counter(r.outcome for r in rows))
     with database("auth"):
         audit.record(actor, APPLY_ACTION, "carrier_file", preview_id, filename=recorded.filename, counts=counts,
@@ -246,18 +243,6 @@ def apply(actor, preview_id: str) -> Preview:
     recorded.rows = rows
     recorded.applied = (recorded.applied or []) + [{"counts": counts}]
     return recorded
-
-
-def _after_refusal(row: Row, message: str) -> tuple[str, str]:
-    """A refusal by mark_shipped: when another Apply shipped this order with this
-    tracking number meanwhile, the row is a skip, not a failure."""
-    with database("order"):
-        order = db.session.get(Order, row.order_id)
-        shipped = order is not None and order.status == "shipped" and order.tracking_number == row.tracking_number
-        db.session.rollback()
-    if shipped:
-        return SKIP, f"shipped with tracking {row.tracking_number} meanwhile"
-    return "refused", message
 
 
 RESULT_HEADER = ["line", "order_number", "carrier", "tracking_number", "service", "status", "outcome", "detail"]

@@ -180,6 +180,16 @@ def move(stock: Stock, *, on_hand: int = 0, reserved: int = 0, variant_id: str |
     return before, stock.snapshot(variant_id)
 
 
+# What save() and change_stock() write, for a workflow's up-front drift check (console/drift.py).
+STOCK_WRITES = (
+    (ProductInventory, "quantity", "reserved_quantity", "available_quantity", "location", "updated_at",
+     "last_restocked_at"),
+    (Product, "stock_quantity", "stock_status", "updated_at"),
+    (ProductVariant, "stock_quantity", "stock_status", "updated_at"),
+    audit.AUDIT_ROW,
+)
+
+
 def save(stocks: list[Stock], now: datetime | None = None) -> None:
     """Write the three stores of every stock in ``stocks`` (as changed by move()): one
     executemany per table, in the session's product_db transaction."""

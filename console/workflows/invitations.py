@@ -15,6 +15,7 @@ sent again from the Staff screen ("Resend invitation").
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -154,10 +155,21 @@ class ResetAnswer:
 
 
 def request_reset(email: str, ip: str | None, link_for: Callable[[str], str] | None) -> ResetAnswer:
-    """"Forgot password": the same answer whether or not ``email`` has an account.
-    Throttled per address (429, said to everyone alike) and per email (silently: no
-    more links to one inbox than PASSWORD_RESET_EMAIL_LIMIT a window). ``link_for``
-    None: no trusted address to build links from, so nothing is sent."""
+    """"Forgot password": the same answer whether or not ``email`` has an account, and
+    no sooner than PASSWORD_RESET_ANSWER_SECONDS either way. Throttled per address (429,
+    said to everyone alike) and per email (silently: no more links to one inbox than
+    PASSWORD_RESET_EMAIL_LIMIT a window). ``link_for`` None: no trusted address to build
+    links from, so nothing is sent."""
+    started = time.monotonic()
+    try:
+        return _request_reset(email, ip, link_for)
+    finally:
+        left = current_app.config["PASSWORD_RESET_ANSWER_SECONDS"] - (time.monotonic() - started)
+        if left > 0:
+            time.sleep(left)
+
+
+def _request_reset(email: str, ip: str | None, link_for: Callable[[str], str] | None) -> ResetAnswer:
     config = current_app.config
     window = config["PASSWORD_RESET_WINDOW_SECONDS"]
     email = (email or "").strip().lower()[:EMAIL_MAX]

@@ -17,7 +17,7 @@ import logging
 from sqlalchemy import select
 
 from console.extensions import db
-from console.lookups import DatabaseUnavailable, database
+from console.lookups import DatabaseUnavailable, chunks, database
 from console.models.notification import EmailTemplate, Notification
 from console.models.user import UserProfile
 from console.templating import RenderError, render_email
@@ -52,33 +52,79 @@ def render_notification(template: EmailTemplate, variables: dict) -> dict:
             "body_html": email.body_html}
 
 
+# What queue() writes, for a workflow's up-front drift check (console/drift.py).
+QUEUED_EMAIL = (Notification,)
+
+
 def queue(user_id: str | None, template_name: str, variables: dict, *, key: str) -> Notification | None:
     """Queue one EMAIL notification for ``user_id`` unless one with ``key`` exists.
 
     None when the template is missing, turned off or can't be rendered: the workflow
     goes on without the email, the log says why and the Templates screen names a
     missing template."""
-    for existing in db.session.scalars(select(Notification).where(Notification.user_id == user_id)):
-        if (existing.metadata_ or {}).get("key") == key:
-            return existing
-    template = db.session.scalar(select(EmailTemplate).where(
-        EmailTemplate.name == template_name, EmailTemplate.is_active.is_(True)))
-    if template is None:
-        log.warning("No active email template %r: no email queued for %s", template_name, key)
-        return None
+    return queue_many(template_name, [(user_id, variables, key)])[0]
+
+
+def queue_many(template_name: str, messages: list[tuple[str | None, dict, str]]) -> list[Notification | None]:
+    """``queue`` for many messages of one template, each ``(user_id, variables, key)``:
+    the template and the recipients' keyed messages are read once (one query per 1,000
+    recipients), not per message. One result per message, in order."""
+    users = list(dict.fromkeys(user_id for user_id, _, _ in messages))
+    keys = {key for _, _, key in messages}
+    found: dict[tuple, Notification] = {}
+    # A message to no user (user_id None) is looked up with IS NULL, as queue() always did.
+    batches = [Notification.user_id.in_(chunk) for chunk in chunks(u for u in users if u is not None)]
+    if None in users:
+        batches.append(Notification.user_id.is_(None))
+    for condition in batches:
+        for existing in db.session.scalars(select(Notification).where(condition)):
+            key = (existing.metadata_ or {}).get("key")
+            if key in keys:
+                found[(existing.user_id, key)] = existing
+    template = None
+    if any((user_id, key) not in found for user_id, _, key in messages):
+        template = db.session.scalar(select(EmailTemplate).where(
+            EmailTemplate.name == template_name, EmailTemplate.is_active.is_(True)))
+    queued: list[Notification | None] = []
+    for user_id, variables, key in messages:
+        if (user_id, key) in found:
+            queued.append(found[(user_id, key)])
+            continue
+        if template is None:
+            log.warning("No active email template %r: no email queued for %s", template_name, key)
+            queued.append(None)
+            continue
+        try:
+            rendered = render_notification(template, variables)
+        except RenderError as exc:
+            log.warning("Email template %r can't be rendered (%s): no email queued for %s",
+                        template_name, exc.message, key)
+            queued.append(None)
+            continue
+        notification = Notification(
+            user_id=user_id, type="EMAIL", template_id=rendered["template_id"], subject=rendered["subject"],
+            body=rendered["body"], status="PENDING",
+            metadata_={"template": template_name, "key": key, "body_html": rendered["body_html"]},
+        )
+        db.session.add(notification)
+        found[(user_id, key)] = notification
+        queued.append(notification)
+    return queued
+
+
+def first_names(user_ids) -> dict[str, str]:
+    """{user id: first name} for email greetings, one query per 1,000 users; empty when
+    user_db can't say."""
+    ids = [i for i in dict.fromkeys(user_ids) if i]
+    names: dict[str, str] = {}
     try:
-        rendered = render_notification(template, variables)
-    except RenderError as exc:
-        log.warning("Email template %r can't be rendered (%s): no email queued for %s",
-                    template_name, exc.message, key)
-        return None
-    notification = Notification(
-        user_id=user_id, type="EMAIL", template_id=rendered["template_id"], subject=rendered["subject"],
-        body=rendered["body"], status="PENDING",
-        metadata_={"template": template_name, "key": key, "body_html": rendered["body_html"]},
-    )
-    db.session.add(notification)
-    return notification
+        with database("user"):
+            for chunk in chunks(ids):
+                names.update(db.session.execute(select(UserProfile.user_id, UserProfile.first_name)
+                                                .where(UserProfile.user_id.in_(chunk))).all())
+    except DatabaseUnavailable:
+        return {}
+    return {user_id: name or "" for user_id, name in names.items()}
 
 
 def first_name(user_id: str | None) -> str:

@@ -62,8 +62,9 @@ from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.models.types import CENTS, new_id, utcnow
 from console.workflows import WorkflowError, locked
 from console.workflows import return_states
-from console.workflows.notify import first_name, queue, refund_variables
-from console.workflows.orders import record_status_change
+from console.drift import require_writes
+from console.workflows.notify import QUEUED_EMAIL, first_name, queue, refund_variables
+from console.workflows.orders import record_status_change, status_change_writes
 from console.workflows.refund_providers import ProviderDeclined, provider_for
 
 # Refunds that hold money back from the refundable amount.
@@ -294,6 +295,19 @@ def refund_order(actor, order_id: str, amount, *, key: str, reason: str) -> Refu
                         link={"kind": "goodwill", "order_number": order.order_number})
 
 
+def refund_writes(link: dict | None) -> tuple:
+    """What the money step and every later step of a refund write, checked before the
+    money moves (console/drift.py): a database that can't take a later step refuses the
+    refund instead of leaving it needing attention."""
+    writes = ((PaymentRefund,), (PaymentIdempotencyKey,), (PaymentTransaction,), (PaymentAuditLog,),
+              (Payment, "status"), audit.AUDIT_ROW, (Order, "payment_status"), *status_change_writes("refunded"),
+              QUEUED_EMAIL)
+    if (link or {}).get("return_request_id"):
+        writes += ((ReturnRefund,), (ReturnItem, "refund_amount"), (ReturnRequest, "refund_amount", "metadata_"),
+                   *return_states.move_writes("processed"))
+    return writes
+
+
 def issue_refund(actor, payment_id: str, amount, *, key: str, reason: str, link: dict | None = None) -> RefundOutcome:
     """Refund ``amount`` of a payment once per ``key``, then run the further steps.
 
@@ -304,6 +318,7 @@ def issue_refund(actor, payment_id: str, amount, *, key: str, reason: str, link:
     key = (key or "").strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise WorkflowError("The refund form is missing its request key. Reload the page and try again.", 400)
+    require_writes(*refund_writes(link))
     with database("payment"):
         refund, created = _money_step(actor, payment_id, amount, key, reason, link or {})
     if not created:

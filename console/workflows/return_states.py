@@ -9,7 +9,7 @@ from console.lookups import database
 from console.models.returns import ReturnRequest, ReturnStatusHistory
 from console.models.types import utcnow
 from console.workflows import WorkflowError
-from console.workflows.notify import queue
+from console.workflows.notify import QUEUED_EMAIL, queue
 
 STATUSES = ("pending", "approved", "rejected", "in_transit", "received", "processed", "closed")
 TRANSITIONS = {
@@ -34,6 +34,13 @@ def label(value: str | None) -> str:
 
 def allowed(current: str | None, new: str) -> bool:
     return new in TRANSITIONS.get(current or "", ())
+
+
+def move_writes(new_status: str) -> tuple:
+    """What move() to ``new_status`` writes, for a workflow's up-front drift check
+    (console/drift.py)."""
+    stamp = (TIMESTAMPS[new_status],) if new_status in TIMESTAMPS else ()
+    return ((ReturnRequest, "status", "updated_at", *stamp), (ReturnStatusHistory,), audit.AUDIT_ROW, QUEUED_EMAIL)
 
 
 def move(actor, request: ReturnRequest, new_status: str, notes: str = "", *, notify: bool = True,

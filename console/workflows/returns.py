@@ -47,11 +47,12 @@ from console.models.returns import (ReturnAuthorization, ReturnItem, ReturnRefun
                                     ReturnStatusHistory, ReturnTracking)
 from console.models.types import CENTS, utcnow
 from console.workflows import WorkflowError, locked
-from console.workflows.inventory import StockError, change_stock
+from console.drift import require_writes
+from console.workflows.inventory import STOCK_WRITES, StockError, change_stock
 from console.workflows import refunds
 from console.workflows.notify import first_name, queue, return_variables
 from console.workflows.return_states import (STATUSES, TEMPLATES, TIMESTAMPS, TRANSITIONS, VERBS, allowed,  # noqa: F401
-                                             label, move)
+                                             label, move, move_writes)
 
 REASONS = ("defective", "wrong_item", "not_as_described", "changed_mind", "other")
 REFUND_METHODS = ("original_payment", "store_credit", "exchange")
@@ -413,6 +414,8 @@ def restock_markers(request: ReturnRequest) -> dict[str, str]:
 def receive(actor, return_id: str, conditions: dict[str, str]) -> ReceiveOutcome:
     """Record each item's condition, mark the return received, and put items received
     new or used back in stock, once. A second call completes only what is pending."""
+    require_writes((ReturnItem, "condition"), (ReturnRequest, "metadata_"), *move_writes("received"),
+                   *STOCK_WRITES)
     with database("return"):
         variables = _mail_variables(find_return(return_id) or _missing())
         try:

@@ -195,7 +195,19 @@ def test_export_streams_in_order_and_tries_a_failing_database_once(app):
 
 # Sorts a list ranks itself rather than by its column: units sold come from order_db's
 # figures (console/screens/product_list.py).
-NOT_BY_COLUMN = {("products.list_products", "sold")}
+NOT_BY_COLUMN = {("products.list_products", "sold"),
+                 # sums over the usage rows: each row's an index-only read (the next test)
+                 ("coupons.list_coupons", "given"), ("promotions.list_promotions", "given")}
+
+
+def test_discount_given_is_read_from_the_usage_index_alone():
+    from console.models.discount import CouponUsage, PromotionUsage
+
+    for usage, owner in ((CouponUsage, "coupon_id"), (PromotionUsage, "promotion_id")):
+        covering = [index for index in usage.__table__.indexes
+                    if [c.name for c in index.columns][0] == owner
+                    and "discount_amount" in (index.dialect_options["postgresql"]["include"] or ())]
+        assert covering, usage.__tablename__
 
 
 def test_every_declared_sort_has_its_index(app):

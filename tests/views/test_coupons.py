@@ -58,6 +58,14 @@ def test_list_shows_the_derived_state_and_filters_on_it(auth, client, shop):
     assert client.get("/coupons?code=us").get_data(as_text=True).count("data-coupon=") == 1
     ascending = client.get("/coupons?sort=code").get_data(as_text=True)
     assert ascending.index('data-coupon="FULL"') < ascending.index('data-coupon="USED-5"')
+    # Finance's question, "which coupon gave most away?": discount given, biggest first,
+    # then the coupons that gave nothing (by id); the export follows the same order.
+    biggest = client.get("/coupons?sort=-given").get_data(as_text=True)
+    assert biggest.index('data-coupon="USED-5"') < min(biggest.index(f'data-coupon="{c}"') for c in ("LATER", "OFF"))
+    smallest = client.get("/coupons?sort=given").get_data(as_text=True)
+    assert smallest.index('data-coupon="USED-5"') > max(smallest.index(f'data-coupon="{c}"') for c in ("LATER", "OFF"))
+    exported = rows_of(client.get("/coupons/export.csv?sort=-given"))
+    assert exported[1][0] == "USED-5" and exported[1][exported[0].index("discount_given")] == "2.40"
     response = client.get("/coupons/export.csv?state=active")
     rows = rows_of(response)
     assert rows[0][:3] == ["code", "name", "state"] and [r[0] for r in rows[1:]] == ["USED-5"]

@@ -140,11 +140,13 @@ def test_two_thousand_rows_preview_in_a_few_batched_queries(ctx, count_queries):
 
 
 @pytest.mark.postgres_only
-def test_two_staff_applying_the_same_file_at_once_ship_each_order_once(app):
+@pytest.mark.parametrize("count,batch", [(6, orders.SHIP_BATCH), (14, 4)])
+def test_two_staff_applying_the_same_file_at_once_ship_each_order_once(app, monkeypatch, count, batch):
+    monkeypatch.setattr(orders.ship_many, "__kwdefaults__", {"batch": batch})  # several batches each
     with app.app_context():
         ensure_shipping_options()
         db.session.commit()
-        made = [order_with_stock("processing")[0].order for _ in range(6)]
+        made = [order_with_stock("processing")[0].order for _ in range(count)]
         ids = [o.id for o in made]
         data = csv_bytes("order_number,carrier,tracking_number",
                          *[f"{o.order_number},ups,1ZCONC{n:08d}" for n, o in enumerate(made)])
@@ -155,7 +157,7 @@ def test_two_staff_applying_the_same_file_at_once_ship_each_order_once(app):
     results, refusals = run_together(app, lambda i: carrier_file.apply((first, second)[i], preview_id), threads=2)
     assert not refusals and len(results) == 2
     shipped = [r.outcome for result in results for r in result.rows if r.outcome == "shipped"]
-    assert len(shipped) == 6
+    assert len(shipped) == count
     assert all(r.outcome in ("shipped", "skip") for result in results for r in result.rows)
     with app.app_context():
         for order_id in ids:
@@ -163,3 +165,60 @@ def test_two_staff_applying_the_same_file_at_once_ship_each_order_once(app):
                                      .where(Shipment.order_id == order_id)) == 1
             assert db.session.scalar(select(func.count()).select_from(OrderStatusHistory).where(
                 OrderStatusHistory.order_id == order_id, OrderStatusHistory.status == "shipped")) == 1
+
+
+def test_apply_writes_what_mark_shipped_writes_in_a_few_queries_per_batch(ctx, count_queries, monkeypatch):
+    from console.demo.builders import make_customer, make_order, make_product
+    from console.models.auth import SecurityAuditLog
+
+    ensure_shipping_options()
+    product = make_product("BATCH-1", "Batch mug", "10.00", stock=500)
+    people = [make_customer(f"batch{n}@example.com", f"Ann{n}", "Lee")[0] for n in range(5)]
+    made = [make_order(people[n % 5], [(product, 1)], status="processing").order for n in range(25)]
+    db.session.commit()
+    ids = [o.id for o in made]
+    data = csv_bytes("order_number,carrier,tracking_number",
+                     *[f"{o.order_number},ups,1ZBATCH{n:07d}" for n, o in enumerate(made)])
+    actor = staff_actor("warehouse")
+    result = carrier_file.preview(actor, data, "day.csv")
+    monkeypatch.setattr(orders, "SHIP_BATCH", 10)
+    monkeypatch.setattr(orders.ship_many, "__kwdefaults__", {"batch": 10})
+    before = count_queries.count
+    applied = carrier_file.apply(actor, result.id)
+    assert applied.counts == {"shipped": 25}
+    # Three batches of at most 10 orders, each a fixed number of statements (plus the
+    # executemany of its inserts and updates): far from Mark shipped's ~30 per order.
+    assert count_queries.count - before <= 60  # 50 measured
+    db.session.expire_all()
+    audit = list(db.session.scalars(select(SecurityAuditLog).where(
+        SecurityAuditLog.action.in_(["order.shipped", "shipment.created"]))))
+    for n, order_id in enumerate(ids):
+        order = db.session.get(Order, order_id)
+        assert (order.status, order.tracking_number) == ("shipped", f"1ZBATCH{n:07d}")
+        [shipment] = shipments_of(order_id)
+        assert shipment.destination_address["city"] and shipment.cost is not None
+        assert db.session.scalar(select(func.count()).select_from(ShipmentTracking)
+                                 .where(ShipmentTracking.shipment_id == shipment.id)) == 1
+        [history] = db.session.scalars(select(OrderStatusHistory).where(
+            OrderStatusHistory.order_id == order_id, OrderStatusHistory.status == "shipped")).all()
+        assert history.changed_by == actor.id and f"line {n + 2}" in history.reason
+        mine = [a for a in audit if a.metadata_["entity_id"] in (order_id, shipment.id)]
+        assert sorted(a.action for a in mine) == ["order.shipped", "shipment.created"]
+        assert all(a.user_id == actor.id for a in mine)
+        emails = [m for m in db.session.scalars(select(Notification).where(Notification.user_id == order.user_id))
+                  if (m.metadata_ or {}).get("key") == f"order_shipped:{order_id}"]
+        assert len(emails) == 1 and f"1ZBATCH{n:07d}" in emails[0].body and "Ann" in emails[0].body
+
+
+def test_ship_many_refuses_a_tracking_number_of_another_order_and_ships_the_rest(day):
+    actor = staff_actor("warehouse")
+    outcomes = orders.ship_many(actor, [
+        orders.ShipRequest(day["a"][0], "ups", "standard", "1ZSHIPPED0001"),  # the shipped order's number
+        orders.ShipRequest(day["b"][0], "ups", "standard", "1ZBBBB000009"),
+        orders.ShipRequest(day["cancelled"][0], "ups", "standard", "1ZCANC000009"),
+        orders.ShipRequest(day["shipped"][0], "ups", "standard", "1ZSHIPPED0001"),
+    ])
+    assert outcomes[day["a"][0]][0] == "refused" and "already used by another shipment" in outcomes[day["a"][0]][1]
+    assert outcomes[day["b"][0]] == ("shipped", "")
+    assert outcomes[day["cancelled"][0]][0] == "refused" and "cancelled" in outcomes[day["cancelled"][0]][1]
+    assert outcomes[day["shipped"][0]][0] == "skip"
