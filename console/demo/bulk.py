@@ -64,11 +64,12 @@ BULK_TABLES = {
 
 
 class JsonText(str):
-    """A JSON value already encoded (the same few are written a million times)."""
+    """A JSON value already encoded as ``COPY`` text reads it (the same few are written a
+    million times): JSON's own escapes keep their backslash."""
 
 
 def json_text(value) -> JsonText:
-    return JsonText(json.dumps(value))
+    return JsonText(json.dumps(value).replace("\\", "\\\\"))
 
 
 def plain(text: str) -> str:
@@ -96,7 +97,7 @@ def _copy_cell(value) -> str:
     if isinstance(value, JsonText):
         return value
     if isinstance(value, (dict, list)):
-        return json.dumps(value)
+        return json_text(value)
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, datetime):
@@ -251,7 +252,7 @@ class CopyThread:
 
 def _python_row(row: tuple) -> tuple:
     """A row for SQLAlchemy: encoded JSON decoded again."""
-    return tuple(json.loads(v) if type(v) is JsonText else v for v in row)
+    return tuple(json.loads(v.replace("\\\\", "\\")) if type(v) is JsonText else v for v in row)
 
 
 @contextmanager
