@@ -260,7 +260,10 @@ def bulk_load_tables(binds: Iterable[str]):
     """On PostgreSQL, the bulk tables of ``binds`` without their secondary indexes and
     foreign keys while inside; afterwards each is built again in one pass (the exact
     definitions read from the database before they were dropped) and the tables are
-    analyzed. Unique and primary keys stay, so duplicates are still refused as they come."""
+    analyzed. Unique and primary keys stay, so duplicates are still refused as they come.
+    An error or Ctrl-C still rebuilds them; a seeder killed outright leaves them missing:
+    ``console create-indexes`` builds the indexes again (the keys only guard the
+    services' own writes)."""
     saved = {}
     try:
         for bind in binds:
