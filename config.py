@@ -106,6 +106,10 @@ class Config:
     # Strict-Transport-Security max-age; 0 sends none (production sets it).
     HSTS_SECONDS = 0
     PAGE_SIZE = 50
+    # The store's time zone (an IANA name): every date and time on the screens is shown in
+    # it and every date typed into a filter is a day in it; stored values stay UTC. An
+    # unknown name stops the console from starting (console/localtime.py).
+    TIMEZONE = os.environ.get("CONSOLE_TIMEZONE", "UTC").strip() or "UTC"
     # The seller printed on invoices (and packing slips' return address): the store's
     # name and its address, one line per "|".
     STORE_NAME = os.environ.get("CONSOLE_STORE_NAME", "Online Store")

@@ -28,6 +28,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     if app.config.get("REQUIRE_SECRET_KEY") and app.config["SECRET_KEY"] in (None, "", DEV_SECRET_KEY):
         # Anyone who knows the development key could forge a signed-in session.
         raise RuntimeError("Set SECRET_KEY to a long random value: production refuses the development key.")
+    from console.localtime import check_setting
+
+    check_setting(app)  # an unknown CONSOLE_TIMEZONE refuses to start, naming it
     os.makedirs(app.instance_path, exist_ok=True)
     if app.config.get("PROXY_HOPS"):
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from flask import abort, redirect, request, url_for
+from flask import abort, g, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
@@ -28,9 +28,11 @@ from sqlalchemy.exc import InvalidRequestError
 from config import BIND_KEYS
 from console.email_templates import CREDENTIAL_HIDDEN, CREDENTIAL_TEMPLATES
 from console.extensions import db
+from console import localtime
 from console.formatting import when
 from console.forms import parse_whole_number
-from console.lookups import database
+from console.labels import LabelBatch, referenced_tables
+from console.lookups import Missing, database
 from console.models import models_of
 from console.models.types import UTCDateTime
 from console.permissions import forbidden_message
@@ -76,14 +78,19 @@ def _is_long(column) -> bool:
 
 # --- filters on timestamp-with-time-zone columns ---------------------------------------
 # Flask-Admin builds naive datetimes from the filter text; the console's UTCDateTime
-# refuses naive values, so these read the text as UTC.
+# refuses naive values, so these read the text as a time in the store's zone (as every
+# date filter of the console does) and hand the database its UTC moment.
+
+def _store_time(value: datetime) -> datetime:
+    return value.replace(tzinfo=localtime.zone()).astimezone(timezone.utc)
+
 
 class _InUTC:
     def clean(self, value):
         cleaned = super().clean(value)
         if isinstance(cleaned, list):
-            return [v.replace(tzinfo=timezone.utc) for v in cleaned]
-        return cleaned.replace(tzinfo=timezone.utc)
+            return [_store_time(v) for v in cleaned]
+        return _store_time(cleaned)
 
 
 class UTCGreaterFilter(_InUTC, sqla_filters.DateTimeGreaterFilter):
@@ -149,6 +156,25 @@ def _leading_index_columns(table) -> set[str]:
     return leading
 
 
+def _labelled_id(view, context, model, name):
+    """An id that points at a row staff know by name (a product's SKU, an order's
+    number, an email): the short id with the label beside it, read for the whole page
+    at once (TableView.get_list); "missing" when the row is gone."""
+    shown = _short_id(view, context, model, name)
+    labels = getattr(g, "data_labels", {}).get(view.endpoint)
+    value = getattr(model, name)
+    if labels is None or value in (None, ""):
+        return shown
+    bind, table = view.label_targets[view.column_labels.get(name, name)]
+    label = labels.label(bind, table, value)
+    if isinstance(label, Missing):
+        return Markup('{} <span class="badge badge-warning" title="no {} row has this id">missing</span>').format(
+            shown, table)
+    if label is None or not label.text:
+        return shown
+    return Markup('{} <span class="data-label">{}</span>').format(shown, label.text)
+
+
 # --- access ---------------------------------------------------------------------------
 
 class AdminOnly:
@@ -198,6 +224,11 @@ class TableView(AdminOnly, ModelView):
         self.secret_columns = secrets
         self.column_list = [attrs[c.name] for c in shown if not _is_long(c)]
         self.column_formatters = {attrs[c.name]: _short_id for c in shown if _is_id(c) and not _is_long(c)}
+        # Columns pointing at rows staff know by name show that name beside the id.
+        self.label_targets = {column: target for column, target in referenced_tables(bind_key, table).items()
+                              if column in attrs and attrs[column] in self.column_formatters}
+        for column in self.label_targets:
+            self.column_formatters[attrs[column]] = _labelled_id
         self.column_formatters_detail = {}  # the details page shows every id in full
         if table.name == "notifications":
             self.column_formatters_detail = {"body": _unless_sign_in_link, "metadata_": _unless_sign_in_link}
@@ -254,7 +285,27 @@ class TableView(AdminOnly, ModelView):
             abort(400, f"There is no page {page + 1} here: pages run from 1 to {self.max_pages}. "
                        + self.further_in())
         with database(self.bind_key):
-            return super().get_list(page, *args, **kwargs)
+            count, rows = super().get_list(page, *args, **kwargs)
+            rows = list(rows)
+        self._label_page(rows)
+        return count, rows
+
+    def _label_page(self, rows) -> None:
+        """One query per referenced table for the whole page (never one per row); the
+        column formatters read the labels from ``g``. A database that is down leaves
+        its ids unlabelled."""
+        if not self.label_targets or not rows:
+            return
+        attrs = {column: key for key, column in self.column_labels.items()}
+        batch = LabelBatch()
+        for column, (bind, table) in self.label_targets.items():
+            batch.want(bind, table, (getattr(row, attrs.get(column, column)) for row in rows))
+        # The page's rows are loaded in full: detached, a label lookup that fails (and
+        # rolls the session back) cannot expire them into one reload per row.
+        db.session.expunge_all()
+        if not hasattr(g, "data_labels"):
+            g.data_labels = {}
+        g.data_labels[self.endpoint] = batch.load()
 
     def get_one(self, id):
         with database(self.bind_key):

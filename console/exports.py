@@ -33,6 +33,8 @@ def neutralise(value) -> str:
     if kind is Decimal or kind is int or kind is float:
         return str(value)
     if isinstance(value, datetime):
+        # Always UTC with its offset, whatever CONSOLE_TIMEZONE the screens use: a file
+        # means the same wherever it is opened, and its times sort as text.
         return value.astimezone(timezone.utc).isoformat()
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return str(value)

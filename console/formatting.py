@@ -1,4 +1,4 @@
-"""Jinja filters: money, UTC times, references that may be missing."""
+"""Jinja filters: money, times in the store's zone, references that may be missing."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,6 +7,7 @@ from decimal import Decimal
 from markupsafe import Markup, escape
 
 from console.drift import NotInDatabase
+from console.localtime import local, zone_name
 from console.lookups import Missing
 from console.models.types import CENTS
 
@@ -22,11 +23,16 @@ def money(value, currency: str | None = None) -> str:
 
 
 def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) moment in the store's zone (CONSOLE_TIMEZONE); a time of day
+    carries the zone's abbreviation ("UTC", "NZDT"), a bare date is the store's day."""
     if value is None:
         return "—"
     if isinstance(value, NotInDatabase):
         return value
-    return value.astimezone(timezone.utc).strftime(fmt) + (" UTC" if "%H" in fmt else "")
+    if isinstance(value, datetime):
+        moment = local(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+        return moment.strftime(fmt) + (f" {moment.strftime('%Z')}" if "%H" in fmt else "")
+    return value.strftime(fmt)  # a date: already a day
 
 
 def reference(value, label: str = "") -> Markup:
@@ -44,5 +50,6 @@ def register(app) -> None:
     from console.barcode import svg
 
     app.jinja_env.filters.update(money=money, when=when, reference=reference, barcode=svg)
+    app.jinja_env.globals["store_zone"] = zone_name
     app.jinja_env.tests["missing"] = lambda value: isinstance(value, Missing)
     app.jinja_env.tests["not_in_database"] = lambda value: isinstance(value, NotInDatabase)

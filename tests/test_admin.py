@@ -335,3 +335,38 @@ def test_sorting_only_by_indexed_columns(app):
     sortable = set(orders._sortable_columns)
     assert {"created_at", "order_number", "status", "total_amount", "id"} <= sortable
     assert "payment_status" not in sortable and "shipping_method" not in sortable
+
+
+def test_ids_show_what_they_point_at_read_once_per_page(app, auth, count_queries):
+    """product_inventory shows each product's SKU and name beside product_id, order
+    items their order's number: one query per referenced table for the whole page,
+    never one per row; a row that is gone shows as missing."""
+    from console.models.user import UserWishlistItem
+
+    with app.app_context():
+        customer, _ = make_customer("shopper@example.com")
+        products = [make_product(f"SKU-L{i}", f"Lamp {i}", "9.00", stock=5) for i in range(6)]
+        for product in products[:3]:
+            make_order(customer, [(product, 1)])
+        gone = new_id()
+        db.session.add(UserWishlistItem(id=new_id(), user_id=customer.id, product_id=gone))
+        db.session.add(UserWishlistItem(id=new_id(), user_id=customer.id, product_id=products[4].id))
+        db.session.commit()
+    client = admin_client(app, auth)
+    count_queries.statements.clear()
+    listing = client.get("/data/product/product_inventory/").get_data(as_text=True)
+    for i in range(6):
+        assert f'<span class="data-label">SKU-L{i} · Lamp {i}</span>' in listing
+    label_reads = [s for s in count_queries.statements if "FROM products" in s]
+    assert len(label_reads) == 1  # the whole page in one IN query
+    count_queries.statements.clear()
+    items = client.get("/data/order/order_items/").get_data(as_text=True)
+    assert items.count("ORD-") >= 3 and "SKU-L0 · Lamp 0" in items
+    assert len([s for s in count_queries.statements if "FROM orders" in s]) == 1
+    assert len([s for s in count_queries.statements if "FROM products" in s]) == 1
+    users = client.get("/data/payment/payments/").get_data(as_text=True)
+    assert "shopper@example.com" in users
+    # A logical reference whose row is gone (no foreign key keeps it): missing.
+    wishlist = client.get("/data/user/user_wishlist_items/").get_data(as_text=True)
+    assert f'title="{gone}">{gone[:8]}…</span> <span class="badge badge-warning"' in wishlist
+    assert "SKU-L4 · Lamp 4" in wishlist

@@ -153,3 +153,18 @@ def test_data_browser(demo, page, app):
     page.click("table.model-list tbody tr:first-child a[title='View Record']")
     page.wait_for_url("**/details/**")
     page.goto("/data/order/order_notes/new/")
+
+
+def test_dashboard_periods_and_the_range_form(demo, page):
+    """Each period of the dashboard (axe runs on each), then a range typed into the form."""
+    browser_login(page, "finance@example.com", DEMO_STAFF_PASSWORD)
+    for query in ("?period=7d", "?period=30d", "?period=month", "?period=custom&from=2026-02-30&to=x"):
+        page.goto("/" + query)
+    page.goto("/")
+    page.fill("#period-from", "2026-10-01")
+    page.fill("#period-to", "2026-10-31")
+    page.click("#period-form button[type=submit]")
+    page.wait_for_url("**/?period=custom*")
+    assert "01 Oct 2026 to 31 Oct 2026" in page.inner_text("#period-summary")
+    assert_accessible(page)
+    assert page.get_attribute("#store-zone", "id") == "store-zone"

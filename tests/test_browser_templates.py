@@ -31,7 +31,7 @@ def test_marketing_edits_previews_saves_and_reverts_a_template(app, auth, page):
     page.on("console", lambda message: console_messages.append(message.text))
 
     browser_login(page, "marketing@staff.test")
-    page.click("#menu-marketing")
+    page.click("#menu-email")
     page.click("#main-menu >> text=Templates")
     page.click("a:text('order_cancelled')")
     page.wait_for_selector("#preview-html")

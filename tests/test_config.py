@@ -7,6 +7,7 @@ from sqlalchemy import event
 
 import config
 from config import BIND_KEYS, database_binds
+from console import create_app
 from console.extensions import db
 
 
@@ -71,3 +72,30 @@ def test_every_postgres_connection_carries_the_connect_timeout(app):
             finally:
                 event.remove(engine, "do_connect", capture)
     assert seen == {key: config.POSTGRES_OPTIONS["connect_args"]["connect_timeout"] for key in BIND_KEYS}
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus_Mons", "../etc/passwd", "Pacific/Auckland\x00", "", "x" * 500])
+def test_an_unknown_time_zone_refuses_to_start(name):
+    with pytest.raises(ValueError, match="is not a time zone: use an IANA name such as"):
+        create_app("testing", {"TIMEZONE": name or " "})
+
+
+def test_the_time_zone_shows_every_time_and_reads_every_day(app):
+    from datetime import date, datetime, timezone
+
+    from console import localtime
+    from console.formatting import when
+
+    moment = datetime(2026, 3, 18, 23, 30, tzinfo=timezone.utc)
+    with app.app_context():
+        assert when(moment) == "2026-03-18 23:30 UTC"
+        app.config["TIMEZONE"] = "Pacific/Auckland"
+        try:
+            assert when(moment) == "2026-03-19 12:30 NZDT" and when(moment, "%Y-%m-%d") == "2026-03-19"
+            assert localtime.today(moment) == date(2026, 3, 19)
+            assert localtime.start_of_day(date(2026, 3, 19)) == datetime(2026, 3, 18, 11, 0, tzinfo=timezone.utc)
+            # The day clocks go back (5 April 2026) lasts 25 hours.
+            start, end = localtime.day_bounds(date(2026, 4, 5), date(2026, 4, 5))
+            assert (end - start).total_seconds() == 25 * 3600
+        finally:
+            app.config["TIMEZONE"] = "UTC"

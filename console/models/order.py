@@ -119,4 +119,5 @@ prefix_index("ix_orders_tracking_number_prefix", Order.tracking_number, "search:
 plain_index("ix_orders_order_number_upper", func.upper(Order.order_number),
             serves="order number filters of orders, returns and refunds (any case)")
 figure_index("ix_orders_created_at_figures", Order.created_at, include=("status", "currency", "total_amount"),
-             serves="dashboard: orders today and this week, revenue by day (read from the index alone)")
+             serves="dashboard: orders, revenue, status mix and revenue by day of a period and the one before "
+                    "(read from the index alone)")

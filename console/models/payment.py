@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.indexing import prefix_index
+from console.models.indexing import figure_index, prefix_index
 from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
 
 
@@ -135,3 +135,5 @@ class PaymentAuditLog(PaymentModel):
 # --- indexes the screens rely on (console/models/indexing.py) ------------------------------
 prefix_index("ix_payments_provider_payment_id_prefix", Payment.provider_payment_id,
              "search: payment provider id prefix")
+figure_index("ix_payment_refunds_created_at_figures", PaymentRefund.created_at, include=("status", "currency", "amount"),
+             serves="dashboard: refunds completed in a period and the one before (read from the index alone)")

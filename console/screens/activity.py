@@ -1,5 +1,7 @@
 """The Activity screen's reading side: security_audit_logs, filtered, paged by keyset,
-with the acting staff member's email resolved once per page (or export batch).
+with the acting staff member's email and what each change was made to (an order's
+number, an RMA number, a SKU, a coupon code, an email) resolved once per page (or export
+batch): one query per table the page's rows point at (console/labels.py).
 
 audit.record() writes metadata as {"entity", "entity_id", "before", "after", ...details};
 rows written by the auth service itself may carry other shapes, so every field
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlencode
 
@@ -18,7 +20,9 @@ from sqlalchemy import func, select
 
 from console.extensions import db
 from console.filters import date_range, text, within_days
-from console.lookups import Lookups, fetch_in, target_or_missing
+from console.labels import Label, LabelBatch
+from console.links import order_url
+from console.lookups import Lookups, Missing
 from console.models.auth import SecurityAuditLog, User
 from console.models.types import json_text
 from console.screens.lists import ListScreen, Sort
@@ -36,6 +40,43 @@ ENTITY_PAGES = {
     "email_template": ("email_templates.edit_template", "key"),
     "notification": ("notifications.notification_detail", "notification_id"),
 }
+# entity name used in audit.record() -> the table its id is a row of (its label: console/labels.py).
+ENTITY_TABLES = {
+    "order": ("order", "orders"),
+    "return_request": ("return", "return_requests"),
+    "user": ("auth", "users"),
+    "staff": ("auth", "users"),
+    "product": ("product", "products"),
+    "product_review": ("product", "product_reviews"),
+    "product_question": ("product", "product_questions"),
+    "coupon": ("discount", "coupons"),
+    "promotion": ("discount", "promotions"),
+    "email_template": ("notification", "email_templates"),
+    "notification": ("notification", "notifications"),
+    "payment": ("payment", "payments"),
+    "payment_refund": ("payment", "payment_refunds"),
+    "shipment": ("shipping", "shipments"),
+}
+# Details that hold the id of a row staff know by name: shown by that name.
+DETAIL_TABLES = {
+    "order_id": ("order", "orders"),
+    "return_request_id": ("return", "return_requests"),
+    "return_id": ("return", "return_requests"),
+    "product_id": ("product", "products"),
+    "variant_id": ("product", "product_variants"),
+    "payment_id": ("payment", "payments"),
+    "refund_id": ("payment", "payment_refunds"),
+    "coupon_id": ("discount", "coupons"),
+    "promotion_id": ("discount", "promotions"),
+    "template_id": ("notification", "email_templates"),
+    "user_id": ("auth", "users"),
+}
+# Detail ids whose rows have a page of their own: (endpoint, argument).
+DETAIL_PAGES = {"order_id": ("orders.order_detail", "key"), "return_request_id": ("returns.return_detail", "key"),
+                "return_id": ("returns.return_detail", "key"), "product_id": ("products.product_detail", "key"),
+                "coupon_id": ("coupons.coupon_detail", "key"), "promotion_id": ("promotions.promotion_detail", "key")}
+# Entities shown on their order's page (they have none of their own).
+ON_ORDER_PAGE = ("payment", "payment_refund", "shipment")
 STANDARD_KEYS = ("entity", "entity_id", "before", "after")
 SUMMARY_LIMIT = 160
 
@@ -101,6 +142,11 @@ class Change:
 class ActivityRow:
     log: SecurityAuditLog
     staff: object  # the User, Missing(id), or None for the system
+    # What the change was made to: its Label, Missing(id) when the row is gone, None when
+    # the entity has no table, or its database is unavailable (the id is shown).
+    subject: Label | Missing | None = None
+    # Detail key -> the Label or Missing of the id it holds (DETAIL_TABLES).
+    detail_labels: dict = field(default_factory=dict)
 
     @property
     def metadata(self) -> dict:
@@ -115,9 +161,20 @@ class ActivityRow:
         return str(self.metadata.get("entity_id") or "")
 
     @property
+    def entity_label(self) -> str:
+        """The entity as staff know it (order number, SKU, code, email), else its id."""
+        return self.subject.text or self.entity_id if isinstance(self.subject, Label) else self.entity_id
+
+    @property
     def entity_url(self) -> str | None:
-        if self.entity == "staff" and self.metadata.get("email"):
-            return url_for("staff.list_staff") + "?" + urlencode({"q": self.metadata["email"]})
+        if isinstance(self.subject, Missing):
+            return None  # nothing to open
+        row = self.subject.row if isinstance(self.subject, Label) else None
+        if self.entity == "staff":
+            email = getattr(row, "email", None) or self.metadata.get("email")
+            return url_for("staff.list_staff") + "?" + urlencode({"q": email}) if email else None
+        if self.entity in ON_ORDER_PAGE:
+            return order_url(row.order_id) if getattr(row, "order_id", None) else None
         page = ENTITY_PAGES.get(self.entity)
         if not page or not self.entity_id:
             return None
@@ -148,12 +205,55 @@ class ActivityRow:
     def details(self) -> dict:
         return {k: _short(v) for k, v in self.metadata.items() if k not in STANDARD_KEYS and v not in (None, "")}
 
+    @property
+    def detail_lines(self) -> list[tuple[str, object, str | None]]:
+        """(key, value, link) for each detail; an id of a known row reads as its label
+        (a Label, or Missing), linked to its page where it has one."""
+        lines = []
+        for key, value in self.details.items():
+            label = self.detail_labels.get(key)
+            href = None
+            if isinstance(label, Label) and key in DETAIL_PAGES:
+                endpoint, argument = DETAIL_PAGES[key]
+                href = url_for(endpoint, **{argument: label.id})
+            lines.append((key, label if label is not None else value, href))
+        return lines
+
+
+def _entity_of(log: SecurityAuditLog) -> tuple[str, str]:
+    meta = log.metadata_ if isinstance(log.metadata_, dict) else {}
+    return str(meta.get("entity") or ""), str(meta.get("entity_id") or "")
+
+
+def _detail_ids(log: SecurityAuditLog) -> list[tuple[str, str]]:
+    meta = log.metadata_ if isinstance(log.metadata_, dict) else {}
+    return [(key, value) for key, value in meta.items()
+            if key in DETAIL_TABLES and isinstance(value, str) and value and len(value) <= 200]
+
 
 def decorate(logs: list[SecurityAuditLog], lookups: Lookups) -> list[ActivityRow]:
-    """One IN query for the staff members of a whole page or batch."""
-    users = lookups.run("auth", lambda: {u.id: u for u in fetch_in("auth", "users", "id", (log.user_id for log in logs))},
-                        {})
-    return [ActivityRow(log, target_or_missing(users, log.user_id)) for log in logs]
+    """For a whole page or export batch: one IN query per table the rows point at (the
+    staff members and the people changed share one query on auth_db's users)."""
+    labels = LabelBatch(lookups)
+    labels.want("auth", "users", (log.user_id for log in logs))
+    for log in logs:
+        entity, entity_id = _entity_of(log)
+        if entity in ENTITY_TABLES:
+            labels.want(*ENTITY_TABLES[entity], [entity_id])
+        for key, value in _detail_ids(log):
+            labels.want(*DETAIL_TABLES[key], [value])
+    labels.load()
+    rows = []
+    for log in logs:
+        staff = labels.label("auth", "users", log.user_id)
+        entity, entity_id = _entity_of(log)
+        subject = labels.label(*ENTITY_TABLES[entity], entity_id) if entity in ENTITY_TABLES else None
+        details = {key: labels.label(*DETAIL_TABLES[key], value) for key, value in _detail_ids(log)}
+        if staff is None and log.user_id:
+            staff = log.user_id  # auth_db unavailable: the id, neither "system" nor "missing"
+        rows.append(ActivityRow(log, staff.row if isinstance(staff, Label) else staff, subject,
+                                {k: v for k, v in details.items() if v is not None}))
+    return rows
 
 
 def _json(value) -> str:
@@ -163,7 +263,8 @@ def _json(value) -> str:
 def _export_row(row: ActivityRow, lookups: Lookups) -> list:
     staff = row.staff
     email = getattr(staff, "email", None) or (str(staff) if staff is not None else "system")
-    return [row.log.created_at, email, row.log.action, row.entity, row.entity_id, row.log.ip_address,
+    subject = str(row.subject) if row.subject is not None else ""
+    return [row.log.created_at, email, row.log.action, row.entity, row.entity_id, subject, row.log.ip_address,
             _json(row.metadata.get("before")), _json(row.metadata.get("after")),
             _json({k: v for k, v in row.metadata.items() if k not in STANDARD_KEYS}),
             row.log.user_id, row.log.id]
@@ -175,7 +276,7 @@ ACTIVITY = ListScreen(
     sorts=(Sort("time", SecurityAuditLog.created_at, "Time"),
            Sort("action", SecurityAuditLog.action, "Action", descending=False)),
     default_sort="-time", decorate=decorate,
-    export_header=("time", "staff_email", "action", "entity", "entity_id", "ip_address", "before", "after",
+    export_header=("time", "staff_email", "action", "entity", "entity_id", "entity_label", "ip_address", "before", "after",
                    "details", "staff_user_id", "log_id"),
     export_row=_export_row,
 )

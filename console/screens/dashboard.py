@@ -1,27 +1,46 @@
-"""The dashboard's figures: the numbers a shift lead looks at first.
+"""The dashboard's figures for a period: the numbers a shift lead looks at first.
 
-Each figure is one or two aggregate queries (GROUP BY day or status, or a LIMIT), on
-one database. The order figures read a month of orders and every status, which at a
-million orders costs a few hundred milliseconds: they are kept per worker process for
-DASHBOARD_CACHE_SECONDS (the page shows when each was computed), and the revenue query
-reads only the covering index ix_orders_created_at_figures on PostgreSQL. Each figure
-degrades on its own: a database that is down empties only the figures it feeds (and a
-failure is never cached).
+A period is a run of whole store-local days (CONSOLE_TIMEZONE): today, the last 7 or
+30 days, this month, or a from/to range; one that includes today ends now. Each period
+figure is compared with the period of the same length just before it (for one ending
+now: up to the same time of day). Figures:
+
+- sales (order_db): orders placed, revenue and average order value per currency, orders
+  by status, revenue by day. Revenue is the total of the orders placed in the period
+  whose status is not cancelled (refunded orders still count: refunds are shown apart).
+- refunded (payment_db): refunds completed in the period, per currency; beside revenue,
+  they are the refunds' share of revenue.
+- returned (return_db): return requests made in the period; beside the orders placed,
+  the returns rate.
+- right now, whatever the period: returns waiting for staff, refunds pending or failed,
+  failed notifications, low stock.
+
+Every period figure is a range scan of an index on the period's time column
+(ix_orders_created_at_figures and ix_payment_refunds_created_at_figures carry the columns
+summed, for an index-only scan where the planner prefers it; return requests are counted
+on ix_return_requests_requested_at_id), so its cost follows the rows in the period, not
+the size of the table: at a million orders, today reads ~3,000 index entries, 30 days
+~80,000. Figures that read many rows are kept per worker process for
+DASHBOARD_CACHE_SECONDS, per period (the page shows when each was computed). Each
+figure degrades on its own: a database that is down empties only the figures it feeds
+(and a failure is never cached).
 """
 from __future__ import annotations
 
 import threading
 import time as clock
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import case, func, or_, select
 
+from console import localtime
 from console.charts import Chart, column_chart, row_chart
 from console.extensions import db
+from console.filters import choice, date_range
 from console.links import orders_url
 from console.lookups import DatabaseUnavailable, database
 from console.models.notification import Notification
@@ -32,51 +51,201 @@ from console.models.returns import ReturnRequest
 from console.models.types import CENTS
 from console.workflows.inventory import LOW_STOCK
 
-REVENUE_DAYS = 30
 LOW_STOCK_ROWS = 10
-# Order statuses in lifecycle order, so the status chart reads top to bottom.
 # Returns that wait for staff: to approve, to receive, to process.
 RETURNS_WAITING = ("pending", "approved", "received")
 REFUNDS_OPEN = ("PENDING", "PROCESSING", "FAILED")
+REFUND_DONE = "COMPLETED"
 NOTIFICATIONS_FAILED = ("FAILED", "BOUNCED")
+NOT_REVENUE = "cancelled"
+# A custom range covers at most this many days (a year, leap day included).
+MAX_DAYS = 366
+
+# --- periods --------------------------------------------------------------------------------
+
+PERIODS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "month": "This month",
+           "custom": "From … to"}
+DEFAULT_PERIOD = "today"
 
 
-def start_of_day(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=timezone.utc)
+@dataclass(frozen=True)
+class Period:
+    """Store-local days ``first`` … ``last``, read as the UTC range [start, end); the
+    previous period is as long and ends where this one starts (shifted by whole days,
+    so a period ending now is compared with the same hours before)."""
+
+    key: str
+    first: date
+    last: date
+    start: datetime
+    end: datetime
+    previous_start: datetime
+    previous_end: datetime
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    @property
+    def partial(self) -> bool:
+        """True when the period ends now, before the end of its last day."""
+        return self.end < localtime.start_of_day(self.last + timedelta(days=1))
+
+    @property
+    def label(self) -> str:
+        if self.key != "custom":
+            return PERIODS[self.key]
+        if self.first == self.last:
+            return self.first.strftime("%d %b %Y")
+        return f"{self.first:%d %b %Y} to {self.last:%d %b %Y}"
+
+    @property
+    def span(self) -> str:
+        """The days covered, in words: "1 Dec 2026" or "25 Nov to 1 Dec 2026"."""
+        if self.first == self.last:
+            return f"{self.first:%d %b %Y}"
+        return f"{self.first:%d %b} to {self.last:%d %b %Y}"
+
+    @property
+    def previous_label(self) -> str:
+        """What the figures are compared with, in words."""
+        first = localtime.local(self.previous_start).date()
+        upto = f" up to {localtime.local(self.previous_end):%H:%M}" if self.partial else ""
+        if self.days == 1:
+            return ("yesterday" if self.key == "today" else f"{first:%d %b %Y}") + upto
+        last = first + timedelta(days=self.days - 1)
+        return f"the {self.days} days before ({first:%d %b} to {last:%d %b}{upto})"
+
+    @property
+    def cache_key(self) -> tuple:
+        return (self.key, self.first, self.last)
+
+    def as_args(self) -> dict:
+        if self.key == "custom":
+            return {"period": "custom", "from": self.first.isoformat(), "to": self.last.isoformat()}
+        return {"period": self.key}
+
+    def orders_link(self, **filters) -> str:
+        """The orders list over the same store-local days."""
+        return orders_url(created_from=self.first.isoformat(), created_to=self.last.isoformat(), **filters)
 
 
-def utc_day(column, bind_key: str):
-    """The UTC calendar day of a timestamp column, in the bind's SQL dialect."""
-    if db.engines[bind_key].dialect.name == "postgresql":
-        return func.date(func.timezone("UTC", column))
-    return func.date(column)  # SQLite stores UTC already
+def period_of(key: str, first: date, last: date, now: datetime) -> Period:
+    start, end = localtime.day_bounds(first, last)
+    end = min(end, now)
+    days = (last - first).days + 1
+    return Period(key, first, last, start, end,
+                  localtime.shift_days(start, -days), localtime.shift_days(end, -days))
 
 
-def _as_date(value) -> date:
-    if isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    if isinstance(value, datetime):
-        return value.date()
-    return value
+def named_period(key: str, now: datetime) -> Period:
+    today = localtime.today(now)
+    first = {"today": today, "7d": today - timedelta(days=6), "30d": today - timedelta(days=29),
+             "month": today.replace(day=1)}[key]
+    return period_of(key, first, today, now)
+
+
+def parse_period(args: Mapping, now: datetime) -> tuple[Period, list[str]]:
+    """The period a query string asks for, plus a message for each value that can't be
+    used (the dashboard then shows today and answers 400)."""
+    errors: list[str] = []
+    if len(args.get("period") or "") > 40:
+        errors.append(f"Period is not one of: {', '.join(PERIODS)}.")  # not echoed: far too long to be one
+        key = ""
+    else:
+        key = choice(args, "period", tuple(PERIODS), "Period", errors)
+    first, last = date_range(args, ("from", "From"), ("to", "To"), errors)
+    if not key:
+        key = "custom" if (first or last) and not errors else DEFAULT_PERIOD
+    if key != "custom" or errors:
+        return named_period(key if key != "custom" else DEFAULT_PERIOD, now), errors
+    today = localtime.today(now)
+    first, last = first or last, last or first
+    if first is None:
+        errors.append("Choose the first and last day of the range (YYYY-MM-DD).")
+    elif last > today:
+        errors.append(f"“To” is after today ({today.isoformat()}): no orders there yet.")
+    elif (last - first).days + 1 > MAX_DAYS:
+        errors.append(f"A range covers {MAX_DAYS} days at most: narrow it.")
+    if errors:
+        return named_period(DEFAULT_PERIOD, now), errors
+    return period_of("custom", first, last, now), errors
+
+
+# --- comparisons ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Change:
+    """A figure against the previous period: the direction, the text a reader sees
+    (the percentage, or percentage points for a rate), and whether up is good news."""
+
+    direction: str  # "up", "down", "same", "new" (nothing before), "none" (nothing either time)
+    text: str
+    good: bool | None  # None: neither good nor bad
+
+    @property
+    def arrow(self) -> str:
+        return {"up": "▲", "down": "▼"}.get(self.direction, "")
+
+
+def change(current, previous, *, up_is_good: bool = True, rate: bool = False) -> Change | None:
+    """``current`` against ``previous``; None when either is unknown. A rate (a share,
+    0..1) changes in percentage points, anything else in percent of the previous value."""
+    if current is None or previous is None:
+        return None
+    current, previous = Decimal(current), Decimal(previous)
+    if rate:
+        points = (current - previous) * 100
+        if points == 0:
+            return Change("same", "no change", None)
+        direction = "up" if points > 0 else "down"
+        return Change(direction, f"{abs(points):.1f} pts", (direction == "up") == up_is_good)
+    if previous == 0:
+        return Change("none", "none either time", None) if current == 0 else Change("new", "none before", None)
+    percent = (current - previous) / previous * 100
+    if percent.quantize(Decimal("0.1")) == 0:
+        return Change("same", "no change", None)
+    direction = "up" if percent > 0 else "down"
+    return Change(direction, f"{abs(percent):,.1f}%", (direction == "up") == up_is_good)
+
+
+def share(part, whole) -> Decimal | None:
+    """``part`` / ``whole`` (a rate, 0..1), None when there is no whole."""
+    if part is None or not whole:
+        return None
+    return Decimal(part) / Decimal(whole)
+
+
+# --- sales (order_db) -----------------------------------------------------------------------
+
+@dataclass
+class CurrencySales:
+    currency: str
+    revenue: Decimal = Decimal("0.00")
+    orders: int = 0  # orders that count towards revenue (not cancelled)
+
+    @property
+    def average(self) -> Decimal | None:
+        return (self.revenue / self.orders).quantize(CENTS) if self.orders else None
 
 
 @dataclass
-class OrderCounts:
-    today: int
-    week: int
-    today_from: date
-    week_from: date  # Monday of this week (UTC)
+class SalesTotals:
+    placed: int = 0  # every order placed, cancelled ones included
+    cancelled: int = 0
+    currencies: dict[str, CurrencySales] = field(default_factory=dict)
 
+    def of(self, currency: str) -> CurrencySales:
+        return self.currencies.get(currency) or CurrencySales(currency)
 
-def order_counts(now: datetime) -> OrderCounts:
-    today = now.astimezone(timezone.utc).date()
-    monday = today - timedelta(days=today.weekday())
-    since_today = start_of_day(today)
-    with database("order"):
-        today_count, week_count = db.session.execute(
-            select(func.coalesce(func.sum(case((Order.created_at >= since_today, 1), else_=0)), 0), func.count())
-            .where(Order.created_at >= start_of_day(monday))).one()
-    return OrderCounts(int(today_count), int(week_count), today, monday)
+    def add(self, currency: str | None, status: str | None, count: int, amount) -> None:
+        self.placed += count
+        if status == NOT_REVENUE:
+            self.cancelled += count
+            return
+        money = self.currencies.setdefault(currency or "", CurrencySales(currency or ""))
+        money.revenue += Decimal(amount or 0).quantize(CENTS)
+        money.orders += count
 
 
 @dataclass
@@ -100,52 +269,267 @@ class RevenueSeries:
         return sum(d.orders for d in self.days)
 
 
-def revenue_by_day(now: datetime, days: int = REVENUE_DAYS) -> list[RevenueSeries]:
-    """Value of the orders placed each UTC day (cancelled ones excluded), per currency,
-    biggest currency first; days without orders are zero."""
-    today = now.astimezone(timezone.utc).date()
-    first = today - timedelta(days=days - 1)
-    day = utc_day(Order.created_at, "order")
+@dataclass
+class Sales:
+    period: Period
+    current: SalesTotals
+    previous: SalesTotals
+    series: list[RevenueSeries]  # revenue by day per currency, biggest currency first
+    statuses: list[tuple[str, int]]  # orders placed in the period, by status
+
+    @property
+    def currencies(self) -> list[str]:
+        """Currencies with revenue now or before, biggest now first."""
+        names = [s.currency for s in self.series]
+        return names + sorted(c for c in self.previous.currencies if c not in names)
+
+    @property
+    def main_currency(self) -> str | None:
+        return self.currencies[0] if self.currencies else None
+
+
+def _as_date(value) -> date:
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        return value.date()
+    return value
+
+
+def _placed_between(start: datetime, end: datetime):
+    return (Order.created_at >= start) & (Order.created_at < end)
+
+
+def sales(now: datetime, period: Period) -> Sales:
+    """Two range scans of ix_orders_created_at_figures (index only on PostgreSQL): the
+    period by store-local day, currency and status; the previous period by currency and
+    status."""
+    day = localtime.local_date(Order.created_at)
+    current, previous = SalesTotals(), SalesTotals()
+    by_currency: dict[str, dict[date, RevenueDay]] = {}
+    statuses: dict[str | None, int] = {}
     with database("order"):
         rows = db.session.execute(
-            select(day, Order.currency, func.sum(Order.total_amount), func.count())
-            .where(Order.created_at >= start_of_day(first),
-                   or_(Order.status.is_(None), Order.status != "cancelled"))
-            .group_by(day, Order.currency)).all()
-    by_currency: dict[str, dict[date, RevenueDay]] = {}
-    for raw_day, currency, amount, count in rows:
+            select(day, Order.currency, Order.status, func.count(), func.sum(Order.total_amount))
+            .where(_placed_between(period.start, period.end))
+            .group_by(day, Order.currency, Order.status)).all()
+        before = db.session.execute(
+            select(Order.currency, Order.status, func.count(), func.sum(Order.total_amount))
+            .where(_placed_between(period.previous_start, period.previous_end))
+            .group_by(Order.currency, Order.status)).all()
+    for raw_day, currency, status, count, amount in rows:
+        current.add(currency, status, count, amount)
+        statuses[status] = statuses.get(status, 0) + count
+        if status == NOT_REVENUE:
+            continue
         d = _as_date(raw_day)
-        by_currency.setdefault(currency or "", {})[d] = RevenueDay(
-            d, Decimal(amount or 0).quantize(CENTS), int(count))
+        known = by_currency.setdefault(currency or "", {})
+        entry = known.setdefault(d, RevenueDay(d, Decimal("0.00"), 0))
+        entry.amount += Decimal(amount or 0).quantize(CENTS)
+        entry.orders += count
+    for currency, status, count, amount in before:
+        previous.add(currency, status, count, amount)
     series = []
     for currency, known in by_currency.items():
-        filled = [known.get(first + timedelta(days=i)) or RevenueDay(first + timedelta(days=i), Decimal("0.00"), 0)
-                  for i in range(days)]
+        filled = [known.get(period.first + timedelta(days=i)) or RevenueDay(period.first + timedelta(days=i),
+                                                                            Decimal("0.00"), 0)
+                  for i in range(period.days)]
         series.append(RevenueSeries(currency, filled))
-    return sorted(series, key=lambda s: s.total, reverse=True)
+    series.sort(key=lambda s: s.total, reverse=True)
+    ordered = [(s, statuses.pop(s)) for s in ORDER_STATUSES if s in statuses]
+    ordered += sorted(((s or "(none)"), n) for s, n in statuses.items())
+    return Sales(period, current, previous, series, ordered)
 
 
 def revenue_chart(series: RevenueSeries) -> Chart:
-    """One bar per day, each linking to that day's orders in that currency."""
+    """One bar per store-local day, each linking to that day's orders in that currency."""
     points = []
     for d in series.days:
         day = d.day.isoformat()
         points.append((d.day.strftime("%d %b"), d.amount,
                        orders_url(created_from=day, created_to=day, currency=series.currency or None),
                        f"{day}: {d.amount:,.2f} {series.currency} from {d.orders} order{'' if d.orders == 1 else 's'}"))
-    return column_chart(points, tick_format=lambda v: f"{v:,.0f}")
+    return column_chart(points, tick_format=lambda v: f"{v:,.0f}", label_every=max(1, -(-len(points) // 8)))
 
 
-def status_chart(statuses: list[tuple[str, int]]) -> Chart:
-    return row_chart([(status, count, orders_url(status=status), f"{count:,} {status}")
+# --- refunds (payment_db) and returns (return_db) in the period --------------------------------
+
+@dataclass
+class Refunded:
+    """Refunds completed in the period and the one before: {currency: (amount, count)}."""
+
+    current: dict[str, tuple[Decimal, int]]
+    previous: dict[str, tuple[Decimal, int]]
+
+    def amount(self, currency: str, previous: bool = False) -> Decimal:
+        return (self.previous if previous else self.current).get(currency, (Decimal("0.00"), 0))[0]
+
+
+def _refunds_between(start: datetime, end: datetime) -> dict[str, tuple[Decimal, int]]:
+    rows = db.session.execute(
+        select(PaymentRefund.currency, func.sum(PaymentRefund.amount), func.count())
+        .where(PaymentRefund.created_at >= start, PaymentRefund.created_at < end,
+               PaymentRefund.status == REFUND_DONE)
+        .group_by(PaymentRefund.currency)).all()
+    return {currency or "": (Decimal(amount or 0).quantize(CENTS), int(count)) for currency, amount, count in rows}
+
+
+def refunded(now: datetime, period: Period) -> Refunded:
+    """Range scans of ix_payment_refunds_created_at_figures (index only on PostgreSQL)."""
+    with database("payment"):
+        return Refunded(_refunds_between(period.start, period.end),
+                        _refunds_between(period.previous_start, period.previous_end))
+
+
+@dataclass
+class Returned:
+    """Return requests made in the period and the one before."""
+
+    current: int
+    previous: int
+
+
+def returned(now: datetime, period: Period) -> Returned:
+    """Two counts over the requested_at index."""
+    def between(start, end) -> int:
+        return int(db.session.scalar(select(func.count()).select_from(ReturnRequest)
+                                     .where(ReturnRequest.requested_at >= start, ReturnRequest.requested_at < end)))
+    with database("return"):
+        return Returned(between(period.start, period.end), between(period.previous_start, period.previous_end))
+
+
+# --- the period's headline figures -------------------------------------------------------------
+
+@dataclass
+class Kpi:
+    """One headline card: its value as text, what it counts, and the previous period."""
+
+    id: str
+    label: str
+    value: str | None = None  # None: a database it needs is down
+    unit: str = ""  # the currency, shown smaller beside the value
+    note: str = ""
+    href: str | None = None  # a list behind the figure, for those holding ``needs``
+    needs: str = "orders.view"
+    change: Change | None = None
+    was: str = ""  # the previous period's value, as text
+    down: str | None = None
+
+
+def _money(amount: Decimal | None, currency: str) -> str:
+    return "—" if amount is None else f"{amount:,.2f} {currency}".rstrip()
+
+
+def _percent(rate: Decimal | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def period_kpis(board: Board) -> list[Kpi]:
+    """Orders, revenue, average order value, refunds as a share of revenue and the
+    returns rate, each against the previous period. A figure whose database is down
+    says so; a figure combining two databases needs both."""
+    sales_fig, refunds_fig, returns_fig = board["sales"], board["refunded"], board["returned"]
+    period = board.period
+    cards = [Kpi("kpi-orders", "Orders placed"), Kpi("kpi-revenue", "Revenue"),
+             Kpi("kpi-average", "Average order value"), Kpi("kpi-refund-share", "Refunds / revenue"),
+             Kpi("kpi-returns-rate", "Returns rate")]
+    orders, revenue, average, refund_share, returns_rate = cards
+    sales_data: Sales | None = sales_fig.value if not sales_fig.down else None
+    if sales_data is None:
+        for card in cards:
+            card.down = sales_fig.down
+    else:
+        now, before = sales_data.current, sales_data.previous
+        orders.value = f"{now.placed:,}"
+        orders.href = period.orders_link()
+        orders.change = change(now.placed, before.placed)
+        orders.was = f"{before.placed:,}"
+        orders.note = f"{now.cancelled:,} cancelled" if now.cancelled else "none cancelled"
+        currency = sales_data.main_currency
+        if currency is None:
+            revenue.value, average.value = _money(Decimal("0.00"), ""), "—"
+            revenue.was, average.was = "0.00", "—"
+        else:
+            cur, old = now.of(currency), before.of(currency)
+            revenue.value, revenue.unit = f"{cur.revenue:,.2f}", currency
+            revenue.href = period.orders_link(currency=currency or None)
+            revenue.change = change(cur.revenue, old.revenue)
+            revenue.was = _money(old.revenue, currency)
+            average.value, average.unit = (f"{cur.average:,.2f}", currency) if cur.average is not None else ("—", "")
+            average.change = change(cur.average, old.average)
+            average.was = _money(old.average, currency)
+            others = len(sales_data.currencies) - 1
+            if others:
+                revenue.note = f"+ {others} other currenc{'y' if others == 1 else 'ies'} below"
+        revenue.note = "; ".join(filter(None, ["orders placed, cancelled ones not counted", revenue.note]))
+        average.note = "revenue ÷ orders counted in it"
+        if refunds_fig.down:
+            refund_share.down = refunds_fig.down
+        else:
+            done: Refunded = refunds_fig.value
+            key = currency or ""
+            rate = share(done.amount(key), now.of(key).revenue)
+            old_rate = share(done.amount(key, previous=True), before.of(key).revenue)
+            refund_share.value = _percent(rate)
+            refund_share.change = change(rate, old_rate, up_is_good=False, rate=True)
+            refund_share.was = _percent(old_rate)
+            refund_share.note = f"{_money(done.amount(key), key)} refunded (completed refunds)"
+            refund_share.href = None
+        if returns_fig.down:
+            returns_rate.down = returns_fig.down
+        else:
+            requests: Returned = returns_fig.value
+            rate, old_rate = share(requests.current, now.placed), share(requests.previous, before.placed)
+            returns_rate.value = _percent(rate)
+            returns_rate.change = change(rate, old_rate, up_is_good=False, rate=True)
+            returns_rate.was = _percent(old_rate)
+            returns_rate.note = f"{requests.current:,} return request{'' if requests.current == 1 else 's'} ÷ orders placed"
+            returns_rate.href = None
+    return cards
+
+
+@dataclass
+class CurrencyRow:
+    """A line of the revenue table: one currency now and before."""
+
+    currency: str
+    now: CurrencySales
+    before: CurrencySales
+    refunded: Decimal | None  # None: payment_db unavailable
+    refunded_before: Decimal | None
+
+    @property
+    def revenue_change(self) -> Change | None:
+        return change(self.now.revenue, self.before.revenue)
+
+    @property
+    def average_change(self) -> Change | None:
+        return change(self.now.average, self.before.average)
+
+    @property
+    def refund_share(self) -> Decimal | None:
+        return share(self.refunded, self.now.revenue)
+
+    @property
+    def refund_share_change(self) -> Change | None:
+        return change(self.refund_share, share(self.refunded_before, self.before.revenue), up_is_good=False, rate=True)
+
+
+def currency_rows(board: Board) -> list[CurrencyRow]:
+    sales_fig, refunds_fig = board["sales"], board["refunded"]
+    if sales_fig.down:
+        return []
+    data: Sales = sales_fig.value
+    done: Refunded | None = None if refunds_fig.down else refunds_fig.value
+    return [CurrencyRow(c, data.current.of(c), data.previous.of(c),
+                        done.amount(c) if done else None, done.amount(c, previous=True) if done else None)
+            for c in data.currencies]
+
+
+def status_chart(statuses: list[tuple[str, int]], period: Period) -> Chart:
+    """Orders placed in the period by status, each bar linking to those orders."""
+    return row_chart([(status, count, period.orders_link(status=status), f"{count:,} {status}")
                       for status, count in statuses])
-
-
-def orders_by_status(now: datetime) -> list[tuple[str, int]]:
-    with database("order"):
-        counts = dict(db.session.execute(select(Order.status, func.count()).group_by(Order.status)).all())
-    ordered = [(s, counts.pop(s)) for s in ORDER_STATUSES if s in counts]
-    return ordered + sorted(((s or "(none)"), n) for s, n in counts.items())
 
 
 def _status_counts(bind: str, column, wanted: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -216,29 +600,32 @@ class Figure:
     as_of: datetime | None = None  # when it was computed, if earlier than this load
 
 
-# Figures kept between loads: the ones that read many orders.
-CACHED = ("orders", "revenue", "statuses")
-_cache: dict[str, tuple[float, datetime, object]] = {}  # name -> (expires, computed at, value)
+# Figures kept between loads: the ones that read many rows. Kept per period.
+CACHED = ("sales", "refunded", "returned")
+_cache: dict[tuple, tuple[float, datetime, object]] = {}  # (name, period) -> (expires, computed at, value)
 _cache_lock = threading.Lock()
 
 
-def _cached(name: str, now: datetime):
+def _cached(name: str, now: datetime, period: Period):
     """(value, computed at) of a figure still fresh in this process, else None."""
     seconds = current_app.config.get("DASHBOARD_CACHE_SECONDS", 0)
     if name not in CACHED or seconds <= 0:
         return None
     with _cache_lock:
-        entry = _cache.get(name)
-    if entry is None or entry[0] < clock.monotonic() or entry[1].date() != now.date():
+        entry = _cache.get((name, period.cache_key))
+    if entry is None or entry[0] < clock.monotonic() or localtime.today(entry[1]) != localtime.today(now):
         return None
     return entry[2], entry[1]
 
 
-def _keep(name: str, now: datetime, value) -> None:
+def _keep(name: str, now: datetime, period: Period, value) -> None:
     seconds = current_app.config.get("DASHBOARD_CACHE_SECONDS", 0)
     if name in CACHED and seconds > 0:
         with _cache_lock:
-            _cache[name] = (clock.monotonic() + seconds, now, value)
+            expired = [k for k, entry in _cache.items() if entry[0] < clock.monotonic()]
+            for key in expired:  # custom ranges must not pile up
+                del _cache[key]
+            _cache[(name, period.cache_key)] = (clock.monotonic() + seconds, now, value)
 
 
 def forget_cached() -> None:
@@ -246,21 +633,27 @@ def forget_cached() -> None:
         _cache.clear()
 
 
-# name -> (database, loader). Loaders take the current time.
-FIGURES: dict[str, tuple[str, Callable[[datetime], object]]] = {
-    "orders": ("order", order_counts),
-    "revenue": ("order", revenue_by_day),
-    "statuses": ("order", orders_by_status),
-    "returns": ("return", returns_waiting),
-    "refunds": ("payment", refunds_open),
-    "low_stock": ("product", low_stock),
-    "notifications": ("notification", failed_notifications),
+def _now_only(load: Callable[[datetime], object]) -> Callable[[datetime, Period], object]:
+    return lambda now, period: load(now)
+
+
+# name -> (database, loader). Loaders take the current time and the period; the
+# figures of "right now" ignore the period.
+FIGURES: dict[str, tuple[str, Callable[[datetime, Period], object]]] = {
+    "sales": ("order", sales),
+    "refunded": ("payment", refunded),
+    "returned": ("return", returned),
+    "returns": ("return", _now_only(returns_waiting)),
+    "refunds": ("payment", _now_only(refunds_open)),
+    "low_stock": ("product", _now_only(low_stock)),
+    "notifications": ("notification", _now_only(failed_notifications)),
 }
 
 
 @dataclass
 class Board:
     now: datetime
+    period: Period
     figures: dict[str, Figure] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Figure:
@@ -277,22 +670,24 @@ class Board:
         return min(kept) if kept else None
 
 
-def collect(now: datetime) -> Board:
-    """Every figure; a database found down is not tried again for the next figure,
-    so a dead server costs one connection timeout, not one per figure."""
-    board = Board(now)
+def collect(now: datetime, period: Period | None = None) -> Board:
+    """Every figure for ``period`` (default: today); a database found down is not tried
+    again for the next figure, so a dead server costs one connection timeout, not one
+    per figure."""
+    period = period or named_period(DEFAULT_PERIOD, now)
+    board = Board(now, period)
     down: set[str] = set()
     for name, (bind, load) in FIGURES.items():
         if bind in down:
             board.figures[name] = Figure(down=bind)
             continue
-        kept = _cached(name, now)
+        kept = _cached(name, now, period)
         if kept is not None:
             board.figures[name] = Figure(kept[0], as_of=kept[1])
             continue
         try:
-            board.figures[name] = Figure(load(now))
-            _keep(name, now, board.figures[name].value)
+            board.figures[name] = Figure(load(now, period))
+            _keep(name, now, period, board.figures[name].value)
         except DatabaseUnavailable as exc:
             down.add(exc.bind_key)
             board.figures[name] = Figure(down=exc.bind_key)

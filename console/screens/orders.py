@@ -22,7 +22,7 @@ from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_
 from sqlalchemy import text as sql
 
 from console.extensions import db
-from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, customer_ids, customer_text,
+from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quoted, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
 from console.lookups import Lookups, Missing, chunks, database, fetch_in, referrers, resolve
 from console.models.auth import User
@@ -92,7 +92,7 @@ class OrderFilters(QueryFilters):
             errors.append("“Total from” is more than “Total to”.")
         currency = (args.get("currency") or "").strip()
         if currency and not CURRENCY_TEXT.match(currency):
-            errors.append(f"Currency “{currency}” is not a three-letter code such as USD or EUR.")
+            errors.append(f"Currency {quoted(currency)} is not a three-letter code such as USD or EUR.")
         else:
             f.currency = currency.upper()
         return f, errors
@@ -103,12 +103,12 @@ def _amount(args, name, label, errors) -> Decimal | None:
     if not value:
         return None
     if not MONEY_TEXT.match(value):
-        errors.append(f"{label} “{value}” is not an amount such as 25 or 25.50.")
+        errors.append(f"{label} {quoted(value)} is not an amount such as 25 or 25.50.")
         return None
     try:
         return Decimal(value)
     except InvalidOperation:  # pragma: no cover - the pattern already rules this out
-        errors.append(f"{label} “{value}” is not an amount.")
+        errors.append(f"{label} {quoted(value)} is not an amount.")
         return None
 
 

@@ -209,7 +209,9 @@ class ReturnPage:
         if user_id == "system":  # what the return service writes for its own steps
             return "return service"
         user = self.staff.get(user_id)
-        return user.email if user is not None else user_id
+        if user is not None:
+            return user.email
+        return str(Missing(user_id))
 
     def can(self, new_status: str) -> bool:
         return flow.allowed(self.request.status, new_status)

@@ -19,7 +19,8 @@ from decimal import Decimal
 from sqlalchemy import and_, case, false, func, or_, select
 
 from console.charts import Chart, column_chart, nice_ceiling
-from console.screens.dashboard import _as_date, start_of_day, utc_day
+from console import localtime
+from console.screens.dashboard import _as_date
 from console.exports import stream_batches
 from console.extensions import db
 from console.screens.keyset import Page, keyset_page
@@ -194,7 +195,7 @@ def totals(kind: str, owner_id: str) -> Totals:
     """The report's figures. discount_db must answer (DatabaseUnavailable otherwise);
     order_db being down leaves the order figures empty and names it."""
     model, owner, _ = _kind(kind)
-    day = utc_day(model.used_at, "discount")
+    day = localtime.local_date(model.used_at)
     with database("discount"):
         uses, customers, discount, first, last = db.session.execute(select(
             func.count(), func.count(func.distinct(model.user_id)), func.sum(model.discount_amount),
@@ -237,8 +238,8 @@ def _order_figures(kind: str, owner_id: str, result: Totals) -> None:
     model, owner, _ = _kind(kind)
     kept, cancelled, refunded = OrderFigures(), OrderFigures(), OrderFigures()
     in_period = OrderFigures()  # kept orders of the report placed within the period
-    start = start_of_day(result.first_use.date()) if result.first_use else None
-    end = start_of_day(result.last_use.date() + timedelta(days=1)) if result.last_use else None
+    start = localtime.start_of_day(localtime.today(result.first_use)) if result.first_use else None
+    end = localtime.start_of_day(localtime.today(result.last_use) + timedelta(days=1)) if result.last_use else None
     wanted = found = 0
     with database("discount"):
         order_ids = list(db.session.scalars(select(model.order_id).where(owner == owner_id,
@@ -273,7 +274,7 @@ def _order_figures(kind: str, owner_id: str, result: Totals) -> None:
 
 
 def usage_chart(days: list[UsageDay]) -> Chart | None:
-    """Uses per UTC day, one bar each (the last CHART_DAYS days of use at most)."""
+    """Uses per store-local day, one bar each (the last CHART_DAYS days of use at most)."""
     if not days:
         return None
     points = [(d.day.strftime("%d %b"), d.uses, None,

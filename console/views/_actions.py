@@ -30,3 +30,11 @@ def attempt(perform, unavailable: str = NOTHING_CHANGED):
         return None, Refusal(exc.message, exc.status)
     except DatabaseUnavailable as exc:
         return None, Refusal(f"{exc.bind_key}_db is unavailable, {unavailable}", 503)
+
+
+def attempt_form(form, perform, unavailable: str = NOTHING_CHANGED):
+    """``attempt(perform)`` once ``form`` validates; its messages as one 422 refusal
+    (nothing run) when it does not."""
+    if not form.validate():
+        return None, Refusal(form.error_message(), 422)
+    return attempt(perform, unavailable)

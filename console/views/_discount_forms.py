@@ -15,6 +15,7 @@ from wtforms import BooleanField, Field
 from wtforms.validators import StopValidation
 from wtforms.widgets import TextInput
 
+from console import localtime
 from console.forms import ChoiceField, ConsoleForm, DecimalNumberField, MoneyField, NoteField, TextField, WholeNumberField
 from console.workflows import coupons as coupon_flow
 from console.workflows import promotions as promotion_flow
@@ -26,14 +27,16 @@ TIER_ROWS = 6  # rows the form shows (the workflow accepts up to promotions.MAX_
 DATETIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
 
-class UtcDateTimeField(Field):
-    """A moment in UTC typed as 2026-12-01 09:00 (the browser's date-time picker sends
-    2026-12-01T09:00); empty means none."""
+class LocalDateTimeField(Field):
+    """A moment typed as 2026-12-01 09:00 in the store's zone (CONSOLE_TIMEZONE; the
+    browser's date-time picker sends 2026-12-01T09:00), held as UTC; empty means none.
+    The label names the zone."""
 
     widget = TextInput(input_type="datetime-local")
 
     def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators, **kwargs)
+        # Bound when the form is built, inside the request: the app's zone is known.
+        super().__init__(f"{label} ({localtime.zone_name()})" if label else label, validators, **kwargs)
         self.raw = ""
 
     def process_formdata(self, valuelist):
@@ -42,7 +45,7 @@ class UtcDateTimeField(Field):
 
     def process_data(self, value):
         self.data = value
-        self.raw = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M") if value else ""
+        self.raw = localtime.local(value).strftime("%Y-%m-%dT%H:%M") if value else ""
 
     def _value(self):
         return self.raw
@@ -55,13 +58,15 @@ class UtcDateTimeField(Field):
         if len(text) <= 25:
             for fmt in DATETIME_FORMATS:
                 try:
-                    self.data = datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+                    wall = datetime.strptime(text, fmt)
+                    self.data = wall.replace(tzinfo=localtime.zone()).astimezone(timezone.utc)
                     return
                 except ValueError:
                     continue
         self.data = None
         shown = text[:25] + ("…" if len(text) > 25 else "")
-        raise StopValidation(f"“{shown}” is not a date and time: type it like 2026-12-01 09:00 (UTC).")
+        raise StopValidation(f"“{shown}” is not a date and time: type it like 2026-12-01 09:00 "
+                              f"({localtime.zone_name()}).")
 
 
 def _list_field(label: str, hint: str):
@@ -132,8 +137,8 @@ class CouponForm(ConsoleForm):
                                    what="a number of uses", description="Empty: no limit.")
     usage_limit_per_user = WholeNumberField("Uses per customer", required=False, minimum=0, maximum=MAX_INT,
                                             what="a number of uses", description="Empty: no limit.")
-    starts_at = UtcDateTimeField("Starts (UTC)")
-    ends_at = UtcDateTimeField("Ends (UTC)")
+    starts_at = LocalDateTimeField("Starts")
+    ends_at = LocalDateTimeField("Ends")
     is_active = BooleanField("Enabled", default=True)
     applicable_products = _list_field("Only these products (SKUs)", "Empty: every product.")
     applicable_categories = _list_field("Only these categories (slugs)", "Empty: every category.")
@@ -187,8 +192,8 @@ class PromotionForm(ConsoleForm):
     name = TextField("Name", required=True)
     description = NoteField("Description", render_kw={"rows": 2})
     type = ChoiceField("Type", choices=[(t, promotion_flow.TYPE_LABELS[t]) for t in promotion_flow.TYPES])
-    starts_at = UtcDateTimeField("Starts (UTC)")
-    ends_at = UtcDateTimeField("Ends (UTC)")
+    starts_at = LocalDateTimeField("Starts")
+    ends_at = LocalDateTimeField("Ends")
     # BUY_X_GET_Y
     buy_quantity = WholeNumberField("Buy", required=False, minimum=0, maximum=MAX_INT, what="a quantity")
     buy_products = _list_field("of these products (SKUs)", "")

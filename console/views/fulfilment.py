@@ -10,7 +10,7 @@ from console.exports import csv_response
 from console.forms import ConsoleForm
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
-from console.views._actions import Refusal, attempt
+from console.views._actions import attempt, attempt_form
 from console.workflows import WorkflowError, bulk_stock, carrier_file
 
 bp = Blueprint("fulfilment", __name__, url_prefix="/orders/carrier-file")
@@ -91,10 +91,7 @@ def preview(preview_id: str):
 def apply(preview_id: str):
     recorded = _preview_or_404(preview_id)
     form = CsrfOnly()
-    if form.validate():
-        done, refused = attempt(lambda: carrier_file.apply(current_user, recorded.id))
-    else:
-        done, refused = None, Refusal(form.error_message(), 422)
+    done, refused = attempt_form(form, lambda: carrier_file.apply(current_user, recorded.id))
     if refused:
         return _render(recorded, error=refused.message, status=refused.status)
     counts = done.counts

@@ -23,7 +23,7 @@ from console.permissions import forbidden_message, permission_required
 from console.screens import documents, orders
 from console.screens.keyset import capped_count, ordered
 from console.screens.lists import ExportPlan
-from console.views._actions import Refusal, attempt
+from console.views._actions import attempt, attempt_form
 from console.views._listing import add_list_routes, vary
 from console.workflows import orders as actions
 
@@ -107,10 +107,7 @@ def _act(key: str, form_class, perform):
     and its status."""
     order = order_or_404(key)
     form = form_class()
-    if form.validate():
-        done, refused = attempt(lambda: perform(current_user, order.id, form))
-    else:
-        done, refused = None, Refusal(form.error_message(), 422)
+    done, refused = attempt_form(form, lambda: perform(current_user, order.id, form))
     if refused is None:
         message, category = done
         if request.htmx:

@@ -15,7 +15,7 @@ from console.screens import products as screens
 from console.screens.stock_alerts import ALERTS
 from console.screens.stock_alerts import STATES as ALERT_STATES
 from console.screens.product_list import PRODUCTS, STATUSES, STOCK_LEVELS, category_choices, low_stock_threshold
-from console.views._actions import Refusal, attempt
+from console.views._actions import attempt, attempt_form
 from console.views._listing import add_list_routes
 from console.workflows import WorkflowError, bulk_stock, catalog, stock_alerts
 from console.workflows import inventory as stock
@@ -106,10 +106,7 @@ def _act(key: str, form_class, perform):
     ``perform`` may answer ("confirm", question) for an action that needs a second click."""
     product = _product_or_404(key)
     form = form_class()
-    if form.validate():
-        done, refused = attempt(lambda: perform(current_user, product.id, form))
-    else:
-        done, refused = None, Refusal(form.error_message(), 422)
+    done, refused = attempt_form(form, lambda: perform(current_user, product.id, form))
     if refused is None:
         message, category = done
         if category == "confirm":
@@ -260,10 +257,7 @@ def bulk_preview(preview_id: str):
 def bulk_apply(preview_id: str):
     recorded = _preview_or_404(preview_id)
     form = ApplyForm()
-    if form.validate():
-        done, refused = attempt(lambda: bulk_stock.apply(current_user, recorded.id))
-    else:
-        done, refused = None, Refusal(form.error_message(), 422)
+    done, refused = attempt_form(form, lambda: bulk_stock.apply(current_user, recorded.id))
     if refused:
         return _render_preview(_preview_or_404(preview_id), error=refused.message, status=refused.status)
     flash(f"Applied: {done.changed} product{'s' if done.changed != 1 else ''} changed in one go"

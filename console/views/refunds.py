@@ -12,7 +12,7 @@ from console import links
 from console.forms import ConsoleForm, MoneyField, TextField
 from console.permissions import permission_required
 from console.screens import refunds as screens
-from console.views._actions import Refusal, attempt
+from console.views._actions import attempt, attempt_form
 from console.views._listing import add_list_routes, vary
 from console.workflows import refunds as flow
 
@@ -112,12 +112,9 @@ def refund_order(order_id: str):
     order_key, order_number = order.id, order.order_number
     form = RefundForm()
     form.amount.currency = order.currency
-    if form.validate():
-        outcome, refused = attempt(lambda: flow.refund_order(
+    outcome, refused = attempt_form(form, lambda: flow.refund_order(
             current_user, order_key, form.amount.data, key=form.key.data, reason=form.reason.data),
             "so nothing was refunded. Try again shortly.")
-    else:
-        outcome, refused = None, Refusal(form.error_message(), 422)
     if refused:
         if request.htmx:
             # A form error is shown next to its field; a refusal above the form.

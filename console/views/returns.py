@@ -10,13 +10,14 @@ from sqlalchemy import select
 
 from console import links
 from console.extensions import db
+from console.formatting import when
 from console.forms import (NAME_MAX, ZERO_DECIMAL_CURRENCIES, ChoiceField, ConsoleForm, MoneyField, NoteField,
                            TextField, WholeNumberField)
 from console.lookups import database
 from console.models.returns import ReturnItem
 from console.permissions import permission_required
 from console.screens import returns as screens
-from console.views._actions import Refusal, attempt
+from console.views._actions import Refusal, attempt, attempt_form
 from console.views._listing import add_list_routes
 from console.workflows import returns as flow
 
@@ -129,10 +130,7 @@ def _act(key: str, form, perform):
     found = _return_or_404(key)
     if not isinstance(form, ConsoleForm):
         form = form(found)
-    if form.validate():
-        done, refused = attempt(lambda: perform(current_user, found.id, form))
-    else:
-        done, refused = None, Refusal(form.error_message(), 422)
+    done, refused = attempt_form(form, lambda: perform(current_user, found.id, form))
     if refused is None:
         flash(*done)
         return redirect(url_for("returns.return_detail", key=found.rma_number or found.id), 303)
@@ -162,7 +160,7 @@ def approve_return(key: str):
         authorization = flow.approve(actor, return_id, address, form.instructions.data or "",
                                      form.expires_in_days.data or 30)
         return (f"Return {authorization.rma_number} approved; the authorization expires "
-                f"{authorization.expires_at:%Y-%m-%d}. The customer was emailed.", "success")
+                f"{when(authorization.expires_at, '%Y-%m-%d')}. The customer was emailed.", "success")
     return _act(key, ApproveForm(), perform)
 
 

@@ -12,7 +12,7 @@ from console.forms import ChoiceField, ConsoleForm, NoteField, TextField
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
 from console.screens import products as screens
-from console.views._actions import Refusal, attempt
+from console.views._actions import attempt_form
 from console.workflows import catalog
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
@@ -33,9 +33,7 @@ class RejectQuestionForm(ConsoleForm):
 def _run(form_class, perform):
     """(result, None) or (None, Refusal) for an action with its form."""
     form = form_class()
-    if not form.validate():
-        return None, Refusal(form.error_message(), 422)
-    return attempt(lambda: perform(form))
+    return attempt_form(form, lambda: perform(form))
 
 
 @bp.get("")

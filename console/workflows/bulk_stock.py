@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from console import audit
 from console.extensions import db
+from console.formatting import when
 from console.lookups import chunks, database
 from console.models.auth import SecurityAuditLog
 from console.models.product import Product, ProductVariant
@@ -332,7 +333,7 @@ def _apply(actor, preview_id: str) -> Applied:
     if recorded is None:
         raise WorkflowError("That dry run does not exist (or its record was removed). Upload the file again.", 404)
     if recorded.applied:
-        raise WorkflowError(f"This file was applied already, at {recorded.applied['at']:%Y-%m-%d %H:%M} UTC. "
+        raise WorkflowError(f"This file was applied already, at {when(recorded.applied['at'])}. "
                             "Nothing was changed twice.")
     if recorded.problems:
         raise WorkflowError(f"The dry run found {len(recorded.problems)} row(s) with problems, so nothing can be "

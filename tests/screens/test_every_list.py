@@ -133,6 +133,15 @@ def test_statements_per_page_are_the_same_at_every_depth_and_size(app, demo, cou
                         screen.load(screen.filters(), ordering, size=size, before=result.page.previous_cursor)
                         counts[(sort.key, size, depth, "back")] = count_queries.count
                     depth += 1
+    if endpoint == "activity.list_activity":
+        # Each page names what its rows were done to: one query per table those rows
+        # point at (orders, returns, payments, …), so a page of refunds reads a table
+        # that a page of staff changes does not; never one query per row.
+        from console.screens.activity import DETAIL_TABLES, ENTITY_TABLES
+
+        tables = len(set(ENTITY_TABLES.values()) | set(DETAIL_TABLES.values()))
+        assert max(counts.values()) - min(counts.values()) <= tables, counts
+        return
     assert len(set(counts.values())) == 1, counts
 
 

@@ -25,6 +25,16 @@ def test_filters_parse_into_typed_values_and_back():
     assert OrderFilters.parse(MultiDict())[0].active is False
 
 
+def test_a_refused_value_is_repeated_short_and_on_one_line():
+    long_date = "2025-01-01" + "x" * 9000
+    _, errors = OrderFilters.parse(MultiDict({"created_from": long_date, "status": "ship\tped", "total_min": "1e309",
+                                              "currency": "€€€"}))
+    assert len(errors) == 4 and all(len(e) < 200 for e in errors), errors
+    assert errors[0].startswith("Status “ship\N{REPLACEMENT CHARACTER}ped” is not one of")
+    assert "“2025-01-01xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…” is not a date (use YYYY-MM-DD)" in errors[1]
+    assert "“1e309” is not an amount such as 25 or 25.50" in errors[2]
+
+
 def test_export_joins_each_batch_once(ctx, count_queries):
     options = ensure_shipping_options()
     method = options.by_service("standard")

@@ -47,7 +47,8 @@ def shop(ctx):
     make_refund(payment, "1.00", status="PENDING")
     make_refund(payment, "2.00", status="FAILED")
     make_refund(payment, "3.00", status="FAILED")
-    make_refund(payment, "4.00", status="COMPLETED")
+    make_refund(payment, "4.00", status="COMPLETED", created_at=at(17, 10))  # this week
+    make_refund(payment, "1.50", status="COMPLETED", created_at=at(11, 10))  # the week before
     make_product("LOW-3", "Nearly gone", "5.00", stock=3)
     make_product("LOW-RES", "Mostly reserved", "5.00", stock=5, reserved=4)
     make_product("OUT-0", "Sold out", "5.00", stock=0)
@@ -60,25 +61,33 @@ def shop(ctx):
 
 
 def test_figures_for_known_data(shop):
-    board = dashboard.collect(WEDNESDAY)
+    week = dashboard.named_period("7d", WEDNESDAY)
+    assert (week.first.isoformat(), week.last.isoformat()) == ("2026-03-12", "2026-03-18")
+    board = dashboard.collect(WEDNESDAY, week)
     assert board.down == []
-    counts = board["orders"].value
-    assert (counts.today, counts.week) == (4, 5)
-    assert counts.week_from.isoformat() == "2026-03-16"
+    sales = board["sales"].value
+    assert (sales.current.placed, sales.current.cancelled) == (5, 1)
+    usd, eur = sales.current.of("USD"), sales.current.of("EUR")
+    assert usd.revenue == Decimal("79.80") and usd.orders == 3  # 26.60 + 15.80 + 37.40; cancelled left out
+    assert usd.average == Decimal("26.60") and isinstance(usd.average, Decimal)
+    assert (eur.revenue, eur.orders) == (Decimal("15.80"), 1)
+    # The week before, up to the same time of day: the order of the 10th only.
+    assert sales.previous.placed == 1 and sales.previous.of("USD").revenue == Decimal("15.80")
+    assert sales.currencies == ["USD", "EUR"]  # the bigger currency first
 
-    usd, eur = board["revenue"].value  # the bigger currency first
-    assert (usd.currency, eur.currency) == ("USD", "EUR")
-    assert len(usd.days) == 30 and usd.days[-1].day.isoformat() == "2026-03-18"
-    by_day = {d.day.isoformat(): d for d in usd.days}
-    assert by_day["2026-03-18"].amount == Decimal("42.40")  # 26.60 + 15.80; the cancelled one left out
-    assert isinstance(by_day["2026-03-18"].amount, Decimal)
-    assert by_day["2026-03-18"].orders == 2
+    series = sales.series[0]
+    assert series.currency == "USD" and len(series.days) == 7 and series.days[-1].day.isoformat() == "2026-03-18"
+    by_day = {d.day.isoformat(): d for d in series.days}
+    assert by_day["2026-03-18"].amount == Decimal("42.40") and by_day["2026-03-18"].orders == 2
     assert by_day["2026-03-16"].amount == Decimal("37.40")
     assert by_day["2026-03-17"].amount == Decimal("0.00")
-    assert usd.total == Decimal("95.60")  # the February order is outside the 30 days
-    assert {d.day.isoformat(): d.amount for d in eur.days if d.amount} == {"2026-03-18": Decimal("15.80")}
+    assert sales.statuses == [("pending", 1), ("confirmed", 2), ("delivered", 1), ("cancelled", 1)]
 
-    assert board["statuses"].value == [("pending", 1), ("confirmed", 2), ("delivered", 3), ("cancelled", 1)]
+    refunded = board["refunded"].value
+    assert refunded.amount("USD") == Decimal("4.00") and refunded.amount("USD", previous=True) == Decimal("1.50")
+    assert (board["returned"].value.current, board["returned"].value.previous) == (4, 0)
+
+    # Right now, whatever the period.
     assert board["returns"].value == [("pending", 1), ("approved", 1), ("received", 1)]
     assert board["refunds"].value == [("PENDING", 1), ("PROCESSING", 0), ("FAILED", 2)]
     assert [(r.sku, r.available) for r in board["low_stock"].value] == [("OUT-0", 0), ("LOW-RES", 1), ("LOW-3", 3)]
@@ -87,8 +96,136 @@ def test_figures_for_known_data(shop):
     assert len(failed.recent) == 3
 
 
+def test_headline_figures_against_the_previous_period(app, shop):
+    board = dashboard.collect(WEDNESDAY, dashboard.named_period("7d", WEDNESDAY))
+    with app.test_request_context():
+        cards = {card.id: card for card in dashboard.period_kpis(board)}
+    orders = cards["kpi-orders"]
+    assert (orders.value, orders.was, orders.note) == ("5", "1", "1 cancelled")
+    assert (orders.change.direction, orders.change.text, orders.change.good) == ("up", "400.0%", True)
+    assert orders.href == "/orders?created_from=2026-03-12&created_to=2026-03-18"
+    revenue = cards["kpi-revenue"]
+    assert (revenue.value, revenue.unit, revenue.was) == ("79.80", "USD", "15.80 USD")
+    assert revenue.change.text == "405.1%" and "cancelled ones not counted" in revenue.note
+    average = cards["kpi-average"]
+    assert (average.value, average.unit, average.was, average.change.text) == ("26.60", "USD", "15.80 USD", "68.4%")
+    share = cards["kpi-refund-share"]
+    assert (share.value, share.was) == ("5.0%", "9.5%")  # 4.00 / 79.80 against 1.50 / 15.80
+    assert (share.change.direction, share.change.text, share.change.good) == ("down", "4.5 pts", True)
+    rate = cards["kpi-returns-rate"]
+    assert (rate.value, rate.was) == ("80.0%", "0.0%")  # 4 return requests / 5 orders
+    assert (rate.change.direction, rate.change.good) == ("up", False)  # more returns: bad news
+
+
+def test_change_reads_as_words_and_arrows():
+    up = dashboard.change(Decimal("110"), Decimal("100"))
+    assert (up.arrow, up.direction, up.text, up.good) == ("▲", "up", "10.0%", True)
+    down = dashboard.change(90, 100, up_is_good=False)
+    assert (down.arrow, down.text, down.good) == ("▼", "10.0%", True)
+    assert dashboard.change(5, 0).text == "none before"
+    assert dashboard.change(0, 0).text == "none either time"
+    assert dashboard.change(100, 100).direction == "same"
+    assert dashboard.change(None, 100) is None
+    assert dashboard.change(Decimal("0.05"), Decimal("0.03"), rate=True).text == "2.0 pts"
+
+
+def test_periods_and_their_previous_periods():
+    now = datetime(2026, 3, 18, 15, 0, tzinfo=timezone.utc)
+    today = dashboard.named_period("today", now)
+    assert today.start == datetime(2026, 3, 18, tzinfo=timezone.utc) and today.end == now
+    assert today.previous_start == datetime(2026, 3, 17, tzinfo=timezone.utc)
+    assert today.previous_end == datetime(2026, 3, 17, 15, tzinfo=timezone.utc)  # yesterday up to the same time
+    assert today.previous_label == "yesterday up to 15:00"
+    month = dashboard.named_period("month", now)
+    assert (month.first.isoformat(), month.days) == ("2026-03-01", 18)
+    assert month.previous_start == datetime(2026, 2, 11, tzinfo=timezone.utc)
+    custom, errors = dashboard.parse_period({"period": "custom", "from": "2026-03-01", "to": "2026-03-10"}, now)
+    assert not errors and custom.days == 10 and not custom.partial
+    assert custom.end == datetime(2026, 3, 11, tzinfo=timezone.utc)
+    assert (custom.previous_start, custom.previous_end) == (datetime(2026, 2, 19, tzinfo=timezone.utc), custom.start)
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"period": "fortnight"}, "Period “fortnight” is not one of"),
+    ({"period": "custom", "from": "2026-02-30", "to": "2026-03-01"}, "is not a date"),
+    ({"period": "custom", "from": "2026-03-10", "to": "2026-03-01"}, "swap the dates"),
+    ({"period": "custom", "from": "2026-03-01", "to": "2026-03-19"}, "after today"),
+    ({"period": "custom", "from": "2024-01-01", "to": "2026-03-01"}, "366 days at most"),
+    ({"period": "custom"}, "Choose the first and last day"),
+    ({"from": "x" * 100_000}, "is not a date"),
+    ({"period": "x" * 100_000}, "Period is not one of: today, 7d, 30d, month, custom."),
+    ({"from": "2026-03-01\x00"}, "is not a date"),
+])
+def test_a_period_that_cannot_be_used_is_named(args, message):
+    now = datetime(2026, 3, 18, 15, 0, tzinfo=timezone.utc)
+    period, errors = dashboard.parse_period(args, now)
+    assert any(message in e for e in errors), errors
+    assert period.key == "today"
+
+
+def test_a_bad_period_answers_400_with_a_message(auth, client):
+    auth.login("support")
+    response = client.get("/?period=custom&from=2026-02-30&to=2026-03-01")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "is not a date (use YYYY-MM-DD)" in html and "Showing today instead" in html
+    assert client.get("/?period=custom&from=" + "9" * 5000).status_code == 400
+    assert client.get("/?period=7d").status_code == 200
+
+
+def test_each_period_renders(app, auth, client, shop):
+    auth.login("support")
+    for query in ("", "?period=today", "?period=7d", "?period=30d", "?period=month",
+                  "?period=custom&from=2026-01-01&to=2026-01-31"):
+        response = client.get("/" + query)
+        assert response.status_code == 200, query
+        html = response.get_data(as_text=True)
+        assert 'id="kpi-orders"' in html and 'id="right-now"' in html
+        assert 'aria-current="page"' in html or "custom" in query
+
+
+def test_an_order_just_before_midnight_utc_is_tomorrows_in_auckland(app, auth, client, monkeypatch):
+    """23:30 UTC on 18 March is 12:30 on 19 March in Pacific/Auckland (UTC+13 then): the
+    store's day decides the dashboard's today and the orders list's dates."""
+    late, early = datetime(2026, 3, 18, 23, 30, tzinfo=timezone.utc), datetime(2026, 3, 18, 10, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 18, 23, 50, tzinfo=timezone.utc)
+    with app.app_context():
+        user, _ = make_customer("late@example.com")
+        item = make_product("ITEM-TZ", "Item", "10.00", stock=100)
+        make_order(user, [(item, 1)], status="pending", created_at=late, order_number="ORD-LATE")
+        make_order(user, [(item, 1)], status="pending", created_at=early, order_number="ORD-EARLY")
+        db.session.commit()
+
+        def placed(period_key="today", **range_):
+            period = (dashboard.parse_period({"period": "custom", **range_}, now)[0] if range_
+                      else dashboard.named_period(period_key, now))
+            return period.first.isoformat(), dashboard.collect(now, period)["sales"].value.current.placed
+
+        assert placed() == ("2026-03-18", 2)  # UTC: both are today's
+        assert placed(**{"from": "2026-03-18", "to": "2026-03-18"}) == ("2026-03-18", 2)
+        monkeypatch.setitem(app.config, "TIMEZONE", "Pacific/Auckland")
+        assert placed() == ("2026-03-19", 1)  # Auckland: the late one is the 19th's, the early one the 18th's
+        assert placed(**{"from": "2026-03-18", "to": "2026-03-18"}) == ("2026-03-18", 1)
+        yesterday_and_today = dashboard.collect(now, dashboard.parse_period(
+            {"from": "2026-03-18", "to": "2026-03-19"}, now)[0])["sales"].value
+        assert [d.orders for d in yesterday_and_today.series[0].days] == [1, 1]
+
+    auth.login("support")
+
+    def listed(day: str) -> set[str]:
+        html = client.get(f"/orders?created_from={day}&created_to={day}").get_data(as_text=True)
+        return {n for n in ("ORD-LATE", "ORD-EARLY") if n in html}
+
+    assert listed("2026-03-19") == {"ORD-LATE"} and listed("2026-03-18") == {"ORD-EARLY"}
+    html = client.get("/orders?q=ORD-LATE").get_data(as_text=True)
+    assert "2026-03-19" in html and "Times in Pacific/Auckland" in html
+    monkeypatch.setitem(app.config, "TIMEZONE", "UTC")
+    assert listed("2026-03-18") == {"ORD-LATE", "ORD-EARLY"} and listed("2026-03-19") == set()
+    assert "Times in UTC" in client.get("/orders").get_data(as_text=True)
+
+
 def test_revenue_chart_bars_link_to_each_days_orders(app, shop):
-    usd = dashboard.collect(WEDNESDAY)["revenue"].value[0]
+    usd = dashboard.collect(WEDNESDAY, dashboard.named_period("30d", WEDNESDAY))["sales"].value.series[0]
     with app.test_request_context():  # links are built with url_for, as when the page renders
         chart = dashboard.revenue_chart(usd)
     assert len(chart.bars) == 30
@@ -105,23 +242,31 @@ def test_dashboard_page_shows_figures_and_links(app, auth, client):
         now = utcnow()
         make_order(user, [(item, 2)], status="processing", created_at=now)  # 26.60
         make_order(user, [(item, 1)], status="pending", created_at=now)  # 15.80
+        make_order(user, [(item, 1)], status="pending", created_at=now - timedelta(days=1, minutes=1))  # yesterday
         make_product("LOW-9", "Last few", "9.00", stock=2)
         db.session.commit()
     auth.login("support")
     response = client.get("/")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    kpi = html[html.index('id="kpi-orders-today"'):html.index('id="kpi-orders-week"')]
-    assert ">2<" in kpi
-    assert "42.40 USD from 2 orders" in html
-    assert "<svg" in html and 'class="bar"' in html and "style=" not in html
-    assert "LOW-9" in html
     today = now.date().isoformat()
-    assert f'href="/orders?created_from={today}"' in html
-    assert 'href="/orders?status=processing"' in html
-    assert f"/orders?created_from={today}&amp;created_to={today}&amp;currency=USD" in html
+    kpi = html[html.index('id="kpi-orders"'):html.index('id="kpi-revenue"')]
+    assert f'href="/orders?created_from={today}&amp;created_to={today}">2<' in kpi
+    assert '<span aria-hidden="true">▲ </span><span class="visually-hidden">up </span>100.0%' in kpi
+    assert "delta-good" in kpi and "was 1" in kpi
+    revenue = html[html.index('id="kpi-revenue"'):html.index('id="kpi-average"')]
+    assert '42.40</a> <span class="unit">USD</span>' in revenue and "cancelled ones not counted" in revenue
+    average = html[html.index('id="kpi-average"'):html.index('id="kpi-refund-share"')]
+    assert '21.20 <span class="unit">USD</span>' in average and "was 15.80 USD" in average
+    assert "style=" not in html and "LOW-9" in html
+    assert f'href="/orders?created_from={today}&amp;created_to={today}&amp;status=processing"' in html
     assert 'href="/returns?status=pending"' in html
     assert 'href="/refunds?status=failed"' in html
+    assert "Times in UTC" in html
+    # The period's days, as a chart per currency (one day has none).
+    week = client.get("/?period=7d").get_data(as_text=True)
+    assert "<svg" in week and 'class="bar"' in week and "42.40 USD from 2 orders" in week
+    assert f"/orders?created_from={today}&amp;created_to={today}&amp;currency=USD" in week
     # The global search box sits in the header.
     assert 'action="/search"' in html and 'name="q"' in html
 
@@ -136,7 +281,7 @@ def test_figures_link_only_to_lists_the_role_may_open(app, auth, client):
         db.session.commit()
     auth.login("marketing")
     html = client.get("/").get_data(as_text=True)
-    assert "Orders by status" in html and 'class="bar status-pending"' in html
+    assert "Orders placed, by status" in html and 'class="bar status-pending"' in html
     for path in ("/orders", "/returns", "/refunds"):
         assert f'href="{path}' not in html
 
@@ -151,7 +296,11 @@ def test_dashboard_query_count_is_bounded(app, auth, client, count_queries):
     auth.login("support")
     count_queries.statements.clear()
     assert client.get("/").status_code == 200
-    assert count_queries.count <= 12
+    assert count_queries.count <= 16
+    for query in ("?period=30d", "?period=custom&from=2025-12-01&to=2026-03-01"):
+        count_queries.statements.clear()
+        assert client.get("/" + query).status_code == 200
+        assert count_queries.count <= 16  # as many for a long period as for today
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +323,10 @@ def test_return_database_down_empties_only_the_returns_figure(app, apps_without)
     html = response.get_data(as_text=True)
     returns = html[html.index('id="kpi-returns"'):html.index('id="kpi-refunds"')]
     assert "return database unavailable" in returns
-    assert html.count("database unavailable</p>") == 1
-    kpi = html[html.index('id="kpi-orders-today"'):html.index('id="kpi-orders-week"')]
+    rate = html[html.index('id="kpi-returns-rate"'):html.index('id="revenue"')]
+    assert "return database unavailable" in rate  # the returns rate needs the return database too
+    assert html.count("database unavailable</p>") == 2
+    kpi = html[html.index('id="kpi-orders"'):html.index('id="kpi-revenue"')]
     assert ">1<" in kpi
 
 
@@ -189,7 +340,8 @@ def test_order_database_down_empties_the_order_figures_only(app, apps_without):
     client = down.test_client()
     StaffSignIn(down, client).login("support")
     html = client.get("/").get_data(as_text=True)
-    assert html.count("order database unavailable</p>") == 4  # today, week, revenue, statuses
+    # the five headline figures, revenue, statuses
+    assert html.count("order database unavailable</p>") == 7
     returns = html[html.index('id="kpi-returns"'):html.index('id="kpi-refunds"')]
     assert "unavailable" not in returns and "pending 1" in returns
 
@@ -205,7 +357,7 @@ def test_failed_notifications_link_to_their_list(app, auth, client):
     for role in ("admin", "support"):
         auth.login(role)
         html = client.get("/").get_data(as_text=True)
-        figure = html[html.index('id="kpi-notifications"'):html.index('id="revenue"')]
+        figure = html[html.index('id="kpi-notifications"'):html.index('id="low-stock"')]
         assert 'href="/notifications?status=failed"' in figure
         assert 'href="/notifications?status=BOUNCED"' in figure
         assert f'href="/notifications/{bounced_id}"' in html
@@ -213,7 +365,7 @@ def test_failed_notifications_link_to_their_list(app, auth, client):
     # Those who may not: the figure points at the rows on the dashboard itself.
     auth.login("finance")
     html = client.get("/").get_data(as_text=True)
-    figure = html[html.index('id="kpi-notifications"'):html.index('id="revenue"')]
+    figure = html[html.index('id="kpi-notifications"'):html.index('id="low-stock"')]
     assert 'href="#failed-notifications"' in figure
     assert "/notifications" not in figure
     assert f'/customers/{user_id}' in html  # whom the bounced email was for
@@ -244,11 +396,16 @@ def test_order_figures_are_kept_for_a_while_and_say_when(app, auth, client, coun
         second = client.get("/").get_data(as_text=True)
         assert not [s for s in count_queries.statements if "FROM orders" in s]
         assert "recomputed every 60 s" in second
-        kpi = second[second.index('id="kpi-orders-today"'):second.index('id="kpi-orders-week"')]
+        kpi = second[second.index('id="kpi-orders"'):second.index('id="kpi-revenue"')]
         assert ">1<" in kpi  # still the kept figure
+        # Kept per period: another period reads order_db afresh.
+        count_queries.statements.clear()
+        week = client.get("/?period=7d").get_data(as_text=True)
+        assert [s for s in count_queries.statements if "FROM orders" in s]
+        assert ">2<" in week[week.index('id="kpi-orders"'):week.index('id="kpi-revenue"')]
         dashboard.forget_cached()
         fresh = client.get("/").get_data(as_text=True)
-        kpi = fresh[fresh.index('id="kpi-orders-today"'):fresh.index('id="kpi-orders-week"')]
+        kpi = fresh[fresh.index('id="kpi-orders"'):fresh.index('id="kpi-revenue"')]
         assert ">2<" in kpi
     finally:
         dashboard.forget_cached()

@@ -151,7 +151,7 @@ def test_dashboard_failed_figure_and_rows_link_to_the_log(app, auth, client):
     [failed_id] = notifications(app, ("FAILED",))
     auth.login("support")
     html = client.get("/").get_data(as_text=True)
-    figure = html[html.index('id="kpi-notifications"'):html.index('id="revenue"')]
+    figure = html[html.index('id="kpi-notifications"'):html.index('id="low-stock"')]
     assert 'href="/notifications?status=failed"' in figure and 'href="/notifications?status=FAILED"' in figure
     assert f'href="/notifications/{failed_id}"' in html
 
