@@ -2,7 +2,7 @@
 no COUNT(*) per page, and no secret ever in its HTML."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pyotp
@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import JSON, Boolean, Integer, Numeric, String, Text, func, select
 
 from config import BIND_KEYS
-from console.admin import TableView, is_secret
-from console.demo.builders import make_customer, make_order, make_product, make_staff
+from console.admin import MAX_PAGES, PAGE_SIZE, TableView, is_secret
+from console.demo.builders import make_customer, make_order, make_product, make_staff, make_user
 from console.extensions import db
 from console.models import all_models, models_of
 from console.models.auth import MfaBackupCode
-from console.models.order import Order
+from console.models.order import Order, OrderNote
 from console.models.payment import PaymentMethod
 from console.models.types import UTCDateTime, new_id, utcnow
 from console.workflows import mfa
@@ -281,7 +281,7 @@ def test_lists_shorten_uuids_and_details_show_them_whole(app, auth):
     assert f">{order_id}<" in details.replace("\n", "").replace(" ", "")
 
 
-@pytest.mark.parametrize("query", ["page=99999999999999999999", "page=10001", "page=٣", "page=0_1", "page=-1",
+@pytest.mark.parametrize("query", ["page=99999999999999999999", "page=٣", "page=0_1", "page=-1",
                                    "page=1e3", "sort=99999999999999999999", "desc=2", "page_size=1e309"])
 def test_data_browser_refuses_page_numbers_it_cannot_use(auth, client, query):
     auth.login("admin")
@@ -292,8 +292,49 @@ def test_data_browser_refuses_page_numbers_it_cannot_use(auth, client, query):
 
 def test_data_browser_pages_within_bounds(auth, client):
     auth.login("admin")
-    assert client.get("/data/order/orders/?page=10000").status_code == 200
+    assert client.get(f"/data/order/orders/?page={MAX_PAGES - 1}").status_code == 200
     assert client.get("/data/order/orders/?page=2&sort=1&desc=1").status_code == 200
+
+
+@pytest.mark.parametrize("path, advice", [("/data/order/orders/", "the Orders list of the console"),
+                                          ("/data/order/order_notes/", "sort the other way")])
+def test_deep_pages_stop_with_what_to_do_instead(auth, client, path, advice):
+    """OFFSET reads every row it skips: the pager stops where the deepest page is still
+    quick at a million rows, and says how to get further (filters, search, the console's
+    own keyset-paged list)."""
+    auth.login("admin")
+    for page in (MAX_PAGES, MAX_PAGES + 1, 10**6):
+        response = client.get(f"{path}?page={page}")
+        assert response.status_code == 400
+        text = response.get_data(as_text=True)
+        assert f"Pages stop at {MAX_PAGES}" in text and "filters or search" in text and advice in text
+    assert MAX_PAGES * PAGE_SIZE <= 2_500  # measured at a million orders: a few milliseconds
+
+
+def test_last_page_says_pages_stop_there(app, auth, client, monkeypatch):
+    monkeypatch.setattr(TableView, "max_pages", 2)
+    with app.app_context():
+        user = make_user("someone@example.com")
+        for n in range(2 * PAGE_SIZE + 1):
+            db.session.add(OrderNote(order_id=None, note=f"note {n}", created_by=user.id,
+                                     created_at=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=n)))
+        db.session.commit()
+    auth.login("admin")
+    first = client.get("/data/order/order_notes/").get_data(as_text=True)
+    assert "data-page-limit" not in first and "?page=1" in first
+    last = client.get("/data/order/order_notes/?page=1").get_data(as_text=True)
+    assert 'id="data-page-limit"' in last and "Pages stop at 2 here" in last
+    assert "?page=2" not in last  # no link to the page that is refused
+    assert client.get("/data/order/order_notes/?page=2").status_code == 400
+
+
+def test_sorting_only_by_indexed_columns(app):
+    """A click on a column header must not sort the whole table for every page."""
+    views = {view.name: view for view in app.extensions["admin"][0]._views if isinstance(view, TableView)}
+    orders = views["orders"]
+    sortable = set(orders._sortable_columns)
+    assert {"created_at", "order_number", "status", "total_amount", "id"} <= sortable
+    assert "payment_status" not in sortable and "shipping_method" not in sortable
 
 
 def test_ids_show_what_they_point_at_read_once_per_page(app, auth, count_queries):

@@ -54,6 +54,10 @@ ORDER_STEP_REASON = {
     "cancelled": "Cancelled at the customer's request", "refunded": "Refunded in full",
 }
 
+# The steps of a seeded order the customer took (placing it, asking to cancel it); the
+# order service took the others, and its history rows say "system".
+CUSTOMER_STEPS = ("pending", "cancelled")
+
 # The return lifecycle; "rejected" branches off "pending".
 RETURN_PATH = ("pending", "approved", "in_transit", "received", "processed", "closed")
 RETURN_STEP_AFTER = {
@@ -280,13 +284,16 @@ def make_order(user: User, lines: list[tuple], *, status: str = "pending",
                tax_rate: Decimal = TAX_RATE, shipping=Decimal("5.00"), discount=Decimal("0.00"),
                created_at: datetime | None = None, with_payment: bool = True,
                changed_by: str = "system", order_number: str | None = None, address: dict | None = None,
-               shipping_method: str = "standard", payment_method: PaymentMethod | None = None) -> OrderBundle:
+               shipping_method: str = "standard", payment_method: PaymentMethod | None = None,
+               placed_by: str | None = None) -> OrderBundle:
     """An order with items, address, status history up to ``status`` and a matching payment.
 
     ``lines`` are (product, quantity) or (product, quantity, variant). Totals agree:
     total = items + tax + shipping - discount; the payment equals the total. A
     "refunded" order went through delivery and was refunded in full; a "cancelled"
-    one was cancelled before payment was taken.
+    one was cancelled before payment was taken. History rows name ``changed_by``
+    ("system": the order service), except that with ``placed_by`` (the customer's
+    user id) the customer placed the order and asked for its cancellation.
     """
     created_at = created_at or utcnow()
     subtotal = lines_subtotal(lines)
@@ -323,8 +330,9 @@ def make_order(user: User, lines: list[tuple], *, status: str = "pending",
         path = ("pending", status)
     previous = None
     for name in path:
+        actor = placed_by if placed_by and name in CUSTOMER_STEPS else changed_by
         db.session.add(OrderStatusHistory(order_id=order.id, status=name, previous_status=previous,
-                                          changed_by=changed_by, reason=ORDER_STEP_REASON.get(name, name),
+                                          changed_by=actor, reason=ORDER_STEP_REASON.get(name, name),
                                           created_at=created_at + ORDER_STEP_AFTER.get(name, timedelta(hours=1))))
         previous = name
     if "shipped" in path:
@@ -558,7 +566,8 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
     """A return request for ``lines`` (order item, quantity) of ``order``, with its
     history up to ``status``; from "approved" on an authorization (same RMA number),
     from "in_transit" return tracking, and from "processed" the refund: a payment refund
-    in payment_db and the return_refunds row pointing at the same payment."""
+    in payment_db and the return_refunds row pointing at the same payment. The items'
+    ``condition`` is known once the warehouse received them: blank before."""
     for item, quantity in lines:
         if item.order_id != order.id or not 0 < quantity <= (item.quantity or 0):
             raise ValueError(f"cannot return {quantity} of order item {item.id} (ordered {item.quantity})")
@@ -589,7 +598,8 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
         row = ReturnItem(return_request_id=request.id, order_item_id=item.id, product_id=item.product_id,
                          variant_id=item.variant_id, product_name=item.product_name, product_sku=item.product_sku,
                          quantity=quantity, unit_price=item.unit_price, refund_amount=item_refund,
-                         return_reason=reason, condition=condition, created_at=requested_at)
+                         return_reason=reason, condition=condition if "received" in path else None,
+                         created_at=requested_at)
         db.session.add(row)
         bundle.items.append(row)
     previous = None

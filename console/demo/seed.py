@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import random
+from bisect import bisect_right
 from collections import Counter
-from itertools import zip_longest
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import accumulate, zip_longest
 
 from faker import Faker
 from flask import current_app
@@ -53,10 +54,74 @@ DEMO_STAFF_PASSWORD = "console-demo-1"
 # Customers cannot sign in to the console; they still get a real bcrypt hash.
 DEMO_CUSTOMER_PASSWORD = "customer-demo-1"
 
-ORDER_WEIGHTS = (8, 6, 7, 10, 55, 8, 6)
-# How old (days) an order in each status can be: its history must fit before "now".
-ORDER_AGE_DAYS = {"pending": (0.02, 2), "confirmed": (0.1, 2), "processing": (0.3, 3), "shipped": (1.2, 4),
-                  "delivered": (5, 180), "cancelled": (0.2, 180), "refunded": (13, 180)}
+# How old (days) an order in each status can be: its history must fit before "now"
+# (the steps follow builders.ORDER_STEP_AFTER). Used where a status is chosen first.
+ORDER_AGE_DAYS = {"pending": (0.02, 2), "confirmed": (0.05, 0.24), "processing": (0.26, 0.98),
+                  "shipped": (1.05, 3.95), "delivered": (4.1, 180), "cancelled": (0.2, 180), "refunded": (13, 180)}
+# Orders go back this many days, placed at a steady pace (see OrderClock).
+ORDER_DAYS = 180
+# What becomes of orders besides delivery: cancelled within hours, refunded in full
+# (from 12 days on), or still waiting for the customer's payment (a declined card).
+CANCELLED_SHARE, REFUNDED_SHARE, UNPAID_SHARE = 0.06, 0.05, 0.02
+# Orders per day relative to a Monday: weekends are busier.
+WEEKDAY_PACE = (1.0, 0.96, 0.95, 0.98, 1.05, 1.18, 1.12)
+
+
+class OrderClock:
+    """When orders were placed, and how far each has come by "now".
+
+    Orders arrive at a steady pace over ORDER_DAYS (busier at weekends, a little busier
+    each month), and an order's status follows from its age: an hour-old order is still
+    pending, a day-old one shipped, a week-old one delivered (builders.ORDER_STEP_AFTER),
+    save the shares cancelled, refunded or unpaid. So revenue per day is even, with no
+    pile of open orders in the last days."""
+
+    def __init__(self, now: datetime, rng: random.Random):
+        self.now, self.rng = now, rng
+        pace = []
+        for age in range(ORDER_DAYS):
+            day = (now - timedelta(days=age)).weekday()
+            pace.append(WEEKDAY_PACE[day] * (1 + 0.25 * (ORDER_DAYS - age) / ORDER_DAYS))
+        self.cumulative = list(accumulate(pace))
+        self.step_after = [(name, b.ORDER_STEP_AFTER[name]) for name in reversed(b.ORDER_PATH)]
+
+    def placed(self) -> datetime:
+        """A minute-precise moment an order was placed (at least ten minutes ago)."""
+        rng = self.rng
+        day = bisect_right(self.cumulative, rng.random() * self.cumulative[-1])
+        minutes = max(10, int((day + rng.random()) * 1440))
+        return self.now - timedelta(minutes=minutes)
+
+    def status(self, created: datetime) -> str:
+        age = self.now - created
+        roll = self.rng.random()
+        if roll < CANCELLED_SHARE and age >= b.ORDER_STEP_AFTER["cancelled"]:
+            return "cancelled"
+        if roll < CANCELLED_SHARE + REFUNDED_SHARE and age >= b.ORDER_STEP_AFTER["refunded"] + timedelta(hours=1):
+            return "refunded"
+        if roll < CANCELLED_SHARE + REFUNDED_SHARE + UNPAID_SHARE and age <= timedelta(days=2):
+            return "pending"
+        for name, after in self.step_after:
+            if age >= after:
+                return name
+        return "pending"
+
+
+def eligible(joined: list[datetime], created: datetime) -> int:
+    """How many customers (sorted by when they joined) had an account when an order was
+    placed at ``created``: orders only go to them. At least the first customer, who
+    joined before any order (DemoSeeder.seed_customers)."""
+    return max(1, bisect_right(joined, created - timedelta(minutes=5)))
+
+
+def pick_customer(rng: random.Random, customers: list, count: int):
+    """One of the first ``count`` customers: a third of them (the longest-standing)
+    place most of the orders, as in a real shop."""
+    if rng.random() < 0.6:
+        return customers[int(rng.random() * max(1, count // 3))]
+    return customers[int(rng.random() * count)]
+
+
 OPEN_STATUSES = ("pending", "confirmed", "processing")
 
 RETURN_STATUSES = ("pending", "approved", "rejected", "in_transit", "received", "processed", "closed")
@@ -194,16 +259,15 @@ class DemoSeeder:
         minutes = self.rng.randint(int(low_days * 1440), int(high_days * 1440))
         return self.now - timedelta(minutes=minutes)
 
+    def since(self, customer: dict, low_days: float, high_days: float) -> datetime:
+        """Like ago(), but not before ``customer`` joined."""
+        return self.between(max(customer["joined"], self.now - timedelta(days=high_days)),
+                            self.now - timedelta(days=low_days))
+
     def between(self, start: datetime, end: datetime) -> datetime:
         if end <= start:
             return start
         return start + timedelta(minutes=self.rng.randint(0, int((end - start).total_seconds() // 60)))
-
-    def pick_status(self, index: int, statuses, weights) -> str:
-        # The first few cover every status, so even a small data set shows them all.
-        if index < len(statuses):
-            return statuses[index]
-        return self.rng.choices(statuses, weights)[0]
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -358,11 +422,14 @@ class DemoSeeder:
         rng, fake = self.rng, self.fake
         password_hash = hash_password(DEMO_CUSTOMER_PASSWORD)  # one hash for all: bcrypt is slow on purpose
         self.customers: list = []
-        for number in range(1, self.customer_count + 1):
+        # Customer 1 joined first (before any order), and so on: orders go to customers
+        # who had joined by then (eligible()).
+        joins = sorted(self.ago(30, 420) for _ in range(self.customer_count))
+        joins[0] = min(joins[0], self.now - timedelta(days=ORDER_DAYS + 30))
+        for number, joined in enumerate(joins, start=1):
             self.progress(1)
             first, last = fake.first_name(), fake.last_name()
             local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isalnum() or ch == ".")
-            joined = self.ago(30, 420)
             user, profile = b.make_customer(f"{local}{number}@example.net", first, last,
                                             phone=fake.numerify("+1 ###-###-####"), password_hash=password_hash,
                                             created_at=joined)
@@ -397,7 +464,7 @@ class DemoSeeder:
                                                           enabled=profile.newsletter_subscribed, frequency="weekly",
                                                           created_at=joined))
             self.customers.append({"user": user, "profile": profile, "address": address, "cards": cards,
-                                   "coupons": set()})
+                                   "coupons": set(), "joined": joined})
         self.summary["customers"] = len(self.customers)
         db.session.flush()
 
@@ -442,13 +509,17 @@ class DemoSeeder:
         self.orders: list[dict] = []
         sellable = [p for p in self.products if p.status == "active"]
         in_stock = [p for p in sellable if p.stock_quantity > 0]
-        # A third of the customers place most of the orders, as in a real shop.
-        regulars = self.customers[: max(1, len(self.customers) // 3)]
+        clock = OrderClock(self.now, rng)
+        joined = [c["joined"] for c in self.customers]
         for index in range(self.order_count):
             self.progress(1)
-            status = self.pick_status(index, ORDER_STATUSES, ORDER_WEIGHTS)
-            created = self.ago(*ORDER_AGE_DAYS[status])
-            customer = rng.choice(regulars if rng.random() < 0.6 else self.customers)
+            if index < len(ORDER_STATUSES):  # the first few cover every status
+                status = ORDER_STATUSES[index]
+                created = self.ago(*ORDER_AGE_DAYS[status])
+            else:
+                created = clock.placed()
+                status = clock.status(created)
+            customer = pick_customer(rng, self.customers, eligible(joined, created))
             # Open orders hold stock, so they only contain products that have some.
             pool = in_stock if status in OPEN_STATUSES else sellable
             lines = []
@@ -463,8 +534,7 @@ class DemoSeeder:
                                   order_number=self.numbers.order(created),
                                   shipping=shipping, discount=discount, address=customer["address"],
                                   shipping_method=method.service_type, payment_method=rng.choice(customer["cards"]),
-                                  changed_by=rng.choice((self.staff["support"].id, self.staff["warehouse"].id,
-                                                         "system")))
+                                  placed_by=customer["user"].id)
             order = bundle.order
             if coupon is not None:
                 b.use_coupon(coupon, order)
@@ -580,11 +650,16 @@ class DemoSeeder:
         used: set[str] = set()
         wanted = max(len(RETURN_STATUSES), self.order_count // 14)
         support, warehouse = self.staff["support"].id, self.staff["warehouse"].id
-        for index in range(wanted):
-            status = self.pick_status(index, RETURN_STATUSES, RETURN_WEIGHTS)
+        # The first few cover every status, and one more received return paid through
+        # STRIPE or PAYPAL, whose refund waits for the provider (seed_refund_states).
+        covered = (*RETURN_STATUSES, "received")
+        for index in range(max(wanted, len(covered))):
+            status = covered[index] if index < len(covered) else rng.choices(RETURN_STATUSES, RETURN_WEIGHTS)[0]
+            provider_refund = index == len(covered) - 1
             needed = b.RETURN_STEP_AFTER[status] + timedelta(days=1)
             candidate = next((o for o in delivered if o["bundle"].order.id not in used
-                              and o["bundle"].order.delivered_at <= self.now - needed), None)
+                              and o["bundle"].order.delivered_at <= self.now - needed
+                              and (not provider_refund or o["bundle"].payment.payment_provider != "MOCK")), None)
             if candidate is None:
                 continue
             order = candidate["bundle"].order
@@ -595,7 +670,7 @@ class DemoSeeder:
             requested = self.between(order.delivered_at + timedelta(days=1), latest)
             reason = rng.choice(RETURN_REASONS)
             refund_method = "original_payment" if status in ("processed", "closed") or rng.random() < 0.8 \
-                else "store_credit"
+                or provider_refund else "store_credit"
             returned = b.make_return(order, lines, status=status, reason=reason, refund_method=refund_method,
                                      condition=rng.choice(("new", "used", "damaged", "defective")),
                                      requested_at=requested, staff_id=warehouse if status == "received" else support,
@@ -757,7 +832,7 @@ class DemoSeeder:
             # One cart in five carries a coupon code (always one that exists).
             coupon = usable[index % len(usable)] if usable and index % 5 == 1 else None
             b.make_cart(None if guest else customer["user"].id, lines, status=status, coupon=coupon,
-                        created_at=self.ago(0.1, 40))
+                        created_at=self.since(customer, 0.1, 40))
         self.summary["carts"] = count
         self.progress(1)
 
@@ -784,7 +859,7 @@ class DemoSeeder:
             for _ in range(rng.choice((0, 0, 1, 2))):
                 customer = rng.choice(self.customers)
                 question, answer = rng.choice(QUESTIONS)
-                when = self.ago(1, 150)
+                when = self.since(customer, 1, 150)
                 db.session.add(ProductQuestion(product_id=product.id, user_id=customer["user"].id, question=question,
                                                answer=answer, answered_by=self.staff["support"].id if answer else None,
                                                upvotes=rng.randint(0, 25), is_approved=True, created_at=when,
@@ -796,20 +871,20 @@ class DemoSeeder:
                                                      email=customer["user"].email,
                                                      variant_id=rng.choice(variants).id if variants else None,
                                                      notified=False, expires_at=self.now + timedelta(days=60),
-                                                     created_at=self.ago(1, 30)))
+                                                     created_at=self.since(customer, 1, 30)))
         sellable = [p for p in self.products if p.status == "active"]
         for customer in self.customers:
             user = customer["user"]
             if rng.random() < 0.3:
                 for product in rng.sample(sellable, rng.randint(1, 3)):
-                    when = self.ago(1, 90)
+                    when = self.since(customer, 1, 90)
                     db.session.add(UserWishlistItem(
                         user_id=user.id, product_id=product.id, product_name=product.name,
                         product_image_url=f"https://cdn.example.com/products/{product.sku}/1.jpg",
                         product_price=str(product.price), notes=None, created_at=when, updated_at=when))
             if rng.random() < 0.5:
                 for product in rng.sample(sellable, rng.randint(1, 5)):
-                    when = self.ago(0.05, 20)
+                    when = self.since(customer, 0.05, 20)
                     # Both services keep their own record of the view.
                     db.session.add(UserRecentlyViewedProduct(user_id=user.id, product_id=product.id,
                                                              product_name=product.name, product_price=product.price,
@@ -817,16 +892,17 @@ class DemoSeeder:
                     db.session.add(ProductRecentlyViewed(product_id=product.id, user_id=user.id, viewed_at=when))
         for customer in rng.sample(self.customers, min(10, len(self.customers))):
             picks = rng.sample(sellable, 3)
-            when = self.ago(1, 60)
+            when = self.since(customer, 1, 60)
             db.session.add(ProductComparison(user_id=customer["user"].id, name=f"Compare {picks[0].name}",
                                              product_ids=[p.id for p in picks], created_at=when, updated_at=when))
         for _ in range(max(10, len(self.customers) // 3)):
             product = rng.choice(sellable)
             term = product.name.split(" ", 1)[1].lower()
+            customer = rng.choice(self.customers) if rng.random() < 0.8 else None
             db.session.add(ProductSearchHistory(
                 product_id=product.id if rng.random() < 0.7 else None,
-                user_id=rng.choice(self.customers)["user"].id if rng.random() < 0.8 else None,
+                user_id=customer["user"].id if customer else None,
                 query=term, filters={"in_stock": rng.random() < 0.5}, results_count=rng.randint(0, 12),
-                created_at=self.ago(0.05, 60)))
+                created_at=self.since(customer, 0.05, 60) if customer else self.ago(0.05, 60)))
         self.progress(1)
 

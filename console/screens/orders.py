@@ -717,9 +717,11 @@ def order_page(order: Order) -> OrderPage:
     account = people.pop(order.user_id, None) if order.user_id else None
     staff = people
 
-    def who(user_id: str | None) -> str:
+    def who(user_id: str | None, service: str = "order service") -> str:
+        # "system" is what a service writes for its own steps: here the order service's,
+        # or the return service's in a return's history.
         if not user_id or user_id == "system":
-            return "system"
+            return service
         if user_id == order.user_id:
             return "customer"
         if user_id in staff:
@@ -765,7 +767,7 @@ def order_page(order: Order) -> OrderPage:
     for h in return_history:
         change = f"{h.previous_status} → {h.status}" if h.previous_status else f"requested ({h.status})"
         timeline.append(TimelineEntry(h.created_at, "return", f"Return {rma_of.get(h.return_request_id, '')} {change}",
-                                      h.notes or "", who(h.changed_by)))
+                                      h.notes or "", who(h.changed_by, "return service")))
     for n in notifications:
         state = EMAIL_STATES.get(n.status or "", (n.status or "").lower())
         timeline.append(TimelineEntry(n.sent_at or n.created_at, "notification", f"Email {state}".strip(),

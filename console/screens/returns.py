@@ -204,12 +204,14 @@ class ReturnPage:
     def who(self, user_id: str | None) -> str:
         if not user_id:
             return "—"
+        if user_id == self.request.user_id:
+            return "customer"
+        if user_id == "system":  # what the return service writes for its own steps
+            return "return service"
         user = self.staff.get(user_id)
         if user is not None:
             return user.email
-        if user_id == self.request.user_id:
-            return "customer"
-        return "system" if user_id == "system" else str(Missing(user_id))
+        return str(Missing(user_id))
 
     def can(self, new_status: str) -> bool:
         return flow.allowed(self.request.status, new_status)

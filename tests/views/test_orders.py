@@ -301,7 +301,7 @@ def test_order_page_gathers_every_database_in_bounded_queries(auth, client, full
     timeline = html[html.index('id="order-timeline"'):]
     for text in ("Status shipped → delivered", "Charge SUCCEEDED", "Shipment created", "Tracking: delivered",
                  "Return RMA-", "Email ", "Your order " + number + " is on its way", "Internal note",
-                 "Left at the back door", "by lead@staff.test", "by customer", "by system"):
+                 "Left at the back door", "by lead@staff.test", "by customer", "by order service"):
         assert text in timeline, text
     assert 'returns/_order_panel.html' not in html
     assert client.get(f"/orders/{order_id}").status_code == 200
