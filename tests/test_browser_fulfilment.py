@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from console.demo.builders import ensure_shipping_options
 from console.extensions import db
 from console.models.order import Order
-from tests.conftest import browser_login
+from tests.conftest import assert_accessible, browser_login
 from tests.workflows.test_orders import order_with_stock
 
 pytestmark = pytest.mark.browser
@@ -79,6 +79,10 @@ def test_support_marks_a_mixed_selection_processing(app, auth, page):
     page.check("#select-all-orders")  # every order on the page
     assert page.locator("input[name=order_id]:checked").count() == 3
     page.click("#bulk-processing")
+    # It asks first, naming how many are ticked.
+    assert "Mark the 3 ticked order(s) processing?" in page.inner_text("#confirm-message")
+    assert_accessible(page)
+    page.click("#confirm-yes")
     page.wait_for_selector("#bulk-done")
     assert page.locator("#bulk-done a").count() == 2 and page.locator("#bulk-refused a").count() == 1
     refused = page.inner_text("#bulk-refused")
