@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import abort
+
 from console.lookups import DatabaseUnavailable
 from console.workflows import WorkflowError
 
@@ -38,3 +40,17 @@ def attempt_form(form, perform, unavailable: str = NOTHING_CHANGED):
     if not form.validate():
         return None, Refusal(form.error_message(), 422)
     return attempt(perform, unavailable)
+
+
+def dry_run_or_404(load, preview_id: str):
+    """A CSV upload's recorded dry run (``load`` reads it from auth_db), or the 404 or
+    503 that says what to do: the carrier file and the bulk stock update share it."""
+    if len(preview_id) > 64 or not preview_id.isprintable():
+        abort(404, "No such dry run. Upload the file again.")
+    try:
+        recorded = load(preview_id)
+    except DatabaseUnavailable:
+        abort(503, "auth_db is unavailable, and the dry run's record lives there. Try again shortly.")
+    if recorded is None:
+        abort(404, "No such dry run. Upload the file again.")
+    return recorded

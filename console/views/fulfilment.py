@@ -2,15 +2,14 @@
 (console/workflows/carrier_file.py)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from console import links
 from console.exports import csv_response
 from console.forms import ConsoleForm
-from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
-from console.views._actions import attempt, attempt_form
+from console.views._actions import attempt, attempt_form, dry_run_or_404
 from console.workflows import WorkflowError, bulk_stock, carrier_file
 
 bp = Blueprint("fulfilment", __name__, url_prefix="/orders/carrier-file")
@@ -58,15 +57,7 @@ def preview_create():
 
 
 def _preview_or_404(preview_id: str):
-    if len(preview_id) > 64 or not preview_id.isprintable():
-        abort(404, "No such dry run. Upload the file again.")
-    try:
-        recorded = carrier_file.load_preview(preview_id)
-    except DatabaseUnavailable:
-        abort(503, "auth_db is unavailable, and the dry run's record lives there. Try again shortly.")
-    if recorded is None:
-        abort(404, "No such dry run. Upload the file again.")
-    return recorded
+    return dry_run_or_404(carrier_file.load_preview, preview_id)
 
 
 def _render(recorded, *, error=None, status=200, applied=False):

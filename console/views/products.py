@@ -15,7 +15,7 @@ from console.screens import products as screens
 from console.screens.stock_alerts import ALERTS
 from console.screens.stock_alerts import STATES as ALERT_STATES
 from console.screens.product_list import PRODUCTS, STATUSES, STOCK_LEVELS, category_choices, low_stock_threshold
-from console.views._actions import attempt, attempt_form
+from console.views._actions import attempt, attempt_form, dry_run_or_404
 from console.views._listing import add_list_routes
 from console.workflows import WorkflowError, bulk_stock, catalog, stock_alerts
 from console.workflows import inventory as stock
@@ -227,15 +227,7 @@ def bulk_preview_create():
 
 
 def _preview_or_404(preview_id: str):
-    if len(preview_id) > 64 or not preview_id.isprintable():
-        abort(404, "No such dry run. Upload the file again.")
-    try:
-        recorded = bulk_stock.load_preview(preview_id)
-    except DatabaseUnavailable:
-        abort(503, "auth_db is unavailable, and the dry run's record lives there. Try again shortly.")
-    if recorded is None:
-        abort(404, "No such dry run. Upload the file again.")
-    return recorded
+    return dry_run_or_404(bulk_stock.load_preview, preview_id)
 
 
 def _render_preview(recorded, *, error=None, status=200):
