@@ -137,7 +137,8 @@ def test_a_form_error_is_tied_to_its_field(page):
     page.evaluate("document.querySelector('#email').form.noValidate = true")
     page.locator("#password").focus()
     page.keyboard.type("secret")
-    page.keyboard.press("Enter")  # no email
+    with page.expect_navigation():  # the server's answer, not the page it replaces
+        page.keyboard.press("Enter")  # no email
     field = page.locator("#email")
     field.wait_for()
     assert field.get_attribute("aria-invalid") == "true"
