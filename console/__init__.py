@@ -9,7 +9,7 @@ from sqlalchemy import exc as sa_exc
 
 from config import BASE_DIR, CONFIGS, DEV_SECRET_KEY
 
-# SQLite has no decimal type; Numeric(12, 2) values still round-trip at two places.
+# SQLite has no decimal type; DECIMAL(10,2) values still round-trip at two places.
 warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively.*",
                         category=sa_exc.SAWarning)
 

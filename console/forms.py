@@ -7,7 +7,7 @@ people really type and refuse the rest with a message that says what to type:
 - ``MoneyField``: ``12.50``, ``12.5``, ``12`` (surrounding spaces allowed); no commas,
   underscores, exponents, signs, non-ASCII digits, NaN or Infinity; no more decimals
   than the currency has (JPY none) and at most ``MONEY_INTEGER_DIGITS`` digits before
-  the point (what a ``Numeric(12, 2)`` column holds).
+  the point (what a money column, ``DECIMAL(10,2)``, holds).
 - ``WholeNumberField``: ASCII digits only, within a range.
 - ``TextField`` / ``NoteField``: a server-side length cap; NUL and control characters
   refused (a note may hold line breaks and tabs).
@@ -33,6 +33,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
+from console.models.types import MONEY_INTEGER_DIGITS
 from console.permissions import STAFF_ROLES
 
 # --- limits ------------------------------------------------------------------------------
@@ -41,8 +42,6 @@ from console.permissions import STAFF_ROLES
 NOTE_MAX = 2000
 #: Names, carriers, locations, statuses: one line.
 NAME_MAX = 200
-#: Money columns are Numeric(12, 2): ten digits before the point.
-MONEY_INTEGER_DIGITS = 10
 #: Anything longer than this is not an amount or a number someone typed.
 _RAW_MAX = 64
 

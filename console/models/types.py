@@ -1,9 +1,11 @@
 """Column types shared by every service model.
 
-The services own these tables; the console maps them as DESIGN.md prescribes:
-string ids (UUID4 for new rows), money as Numeric(12, 2) handled as Decimal,
-timestamps as timezone-aware UTC, JSON as JSONB on PostgreSQL and string arrays
-as ARRAY(text) on PostgreSQL (JSON elsewhere, so SQLite can hold them).
+The services own these tables and create them with Prisma; the console maps the types
+Prisma gives them: string ids (the writer supplies them; UUID4 for new rows), money as
+DECIMAL(10,2) handled as Decimal, timestamps as TIMESTAMP(3) without time zone holding
+UTC (timezone-aware UTC in Python), JSON as JSONB and string lists as TEXT[] on
+PostgreSQL (JSON elsewhere, so SQLite can hold them), and notification_db's three native
+enum types.
 """
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, Index, Text, literal_column
+from sqlalchemy import JSON, DateTime, Enum, Index, Numeric, Text, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 from sqlalchemy.types import TypeDecorator
 
 
@@ -26,8 +28,13 @@ from sqlalchemy.types import TypeDecorator
 _repeatable: ContextVar[tuple[random.Random, datetime] | None] = ContextVar("repeatable", default=None)
 
 
-# Money is Decimal with two places: amounts are quantized to this.
+# Money columns are DECIMAL(10,2) (Prisma's ``@db.Decimal(10, 2)``), handled as Decimal.
+Money = Numeric(10, 2)
+# Amounts are quantized to this.
 CENTS = Decimal("0.01")
+# The largest amount a money column holds (forms and workflows refuse larger ones).
+MONEY_INTEGER_DIGITS = Money.precision - Money.scale
+MAX_MONEY = Decimal(10) ** MONEY_INTEGER_DIGITS - CENTS
 
 
 def sort_indexes(table: str, *columns: str) -> tuple[Index, ...]:
@@ -79,25 +86,30 @@ def clock_at(now: datetime) -> Iterator[None]:
 
 
 class UTCDateTime(TypeDecorator):
-    """timestamp with time zone; always hands out aware UTC datetimes.
+    """TIMESTAMP(3) without time zone, holding UTC (what Prisma writes for ``DateTime``);
+    always hands out aware UTC datetimes.
 
-    SQLite stores no zone, so values are normalised to UTC on the way in and
-    marked as UTC on the way out. Naive datetimes are refused: a naive value in
-    a multi-service system is a bug waiting to happen.
+    Values are converted at this edge and nowhere else: an aware datetime is turned to UTC
+    and bound naive, a naive one read back is marked as UTC. PostgreSQL never converts (a
+    naive value binds as ``timestamp``, and no ``timestamptz`` is involved), so the server's
+    or the session's TimeZone cannot shift a value. Naive datetimes are refused on the way
+    in: a naive value in a multi-service system is a bug waiting to happen.
     """
 
-    impl = DateTime(timezone=True)
+    impl = DateTime(timezone=False)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(TIMESTAMP(timezone=False, precision=3))
+        return dialect.type_descriptor(DateTime(timezone=False))
 
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: use timezone-aware UTC")
-        value = value.astimezone(timezone.utc)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
         if value is None:
@@ -109,6 +121,20 @@ class UTCDateTime(TypeDecorator):
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 TextArray = JSON().with_variant(ARRAY(Text), "postgresql")
+
+
+def native_enum(name: str, *labels: str) -> Enum:
+    """One of notification_db's enum types: the native type ``name`` on PostgreSQL, so
+    comparisons and inserts bind with it (a ``character varying`` parameter has no
+    operator against an enum); plain text on SQLite. Not validated in Python: a value
+    the type lacks is the database's to refuse, as the services' writes would be."""
+    return Enum(*labels, name=name, native_enum=True, create_constraint=False, validate_strings=False)
+
+
+# notification_db's enum types, as its DDL creates them.
+NotificationType = native_enum("notification_type", "EMAIL", "SMS", "PUSH", "IN_APP")
+NotificationStatus = native_enum("notification_status", "PENDING", "SENT", "DELIVERED", "FAILED", "BOUNCED")
+NotificationLogStatus = native_enum("notification_log_status", "SENT", "DELIVERED", "FAILED", "BOUNCED")
 
 
 class json_text(FunctionElement):

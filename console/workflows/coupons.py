@@ -28,7 +28,7 @@ from console import audit
 from console.extensions import db
 from console.lookups import chunks, database
 from console.models.discount import Coupon, CouponUsage
-from console.models.types import new_id, utcnow
+from console.models.types import MAX_MONEY, new_id, utcnow
 from console.workflows import WorkflowError
 from console.workflows.discounts import (
     DESCRIPTION_MAX, NAME_MAX, Invalid, changes, check_metadata, check_percent, check_text, check_window,
@@ -42,7 +42,6 @@ CODE_MAX = 50
 CODE_PATTERN = re.compile(r"[A-Z0-9-]+", re.ASCII)
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}", re.ASCII)
 MAX_INT = 2_147_483_647  # integer columns
-MAX_MONEY = Decimal("9999999999.99")  # Numeric(12, 2)
 
 # Bulk generation: no look-alikes (0/O, 1/I/L), so a code read aloud or off paper is typed right.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

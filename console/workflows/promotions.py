@@ -43,7 +43,7 @@ from console import audit
 from console.extensions import db
 from console.lookups import database
 from console.models.discount import Promotion, PromotionRule, PromotionUsage
-from console.models.types import new_id, utcnow
+from console.models.types import MAX_MONEY, new_id, utcnow
 from console.workflows import WorkflowError
 from console.workflows.discounts import (
     CENTS, DESCRIPTION_MAX, NAME_MAX, Invalid, changes, check_percent, check_text, check_window, category_ids,
@@ -63,7 +63,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 SHAPE = 1
 MAX_QUANTITY = 1000
 MAX_TIERS = 10
-MAX_MONEY = Decimal("9999999999.99")
 
 
 # --- input --------------------------------------------------------------------------------
