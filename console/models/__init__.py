@@ -1,4 +1,14 @@
-"""One module per service database; each model class carries its bind key."""
+"""One module per service database; each model class carries its bind key.
+
+The models follow the services' Prisma schemas: table names are the schemas' ``@@map``
+names, and each column carries the name the database has (``"orderNumber"`` in most
+services, snake_case where a schema ``@map``s it). The Python side stays snake_case: a
+column whose name differs is keyed by its attribute (``mapped_column("orderNumber", ...,
+key="order_number")``), so ``Order.order_number``, ``Order.__table__.c.order_number``, a
+column named in ``Index(...)`` and the rows of a select all read the attribute's name.
+Code that writes SQL by hand takes the database's name from the column
+(``Order.__table__.c.order_number.name``), never from a literal.
+"""
 from __future__ import annotations
 
 from types import ModuleType

@@ -1,16 +1,16 @@
-"""discount_db: the discount service's tables, exactly as the master ER diagram gives them."""
+"""discount_db: the discount service's tables, as its Prisma schema creates them."""
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, func, select
+from sqlalchemy import Boolean, Index, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from console.extensions import db
-from console.models.indexing import prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
+from console.models.indexing import plain_index, prefix_index, service_index
+from console.models.types import JSONType, Money, UTCDateTime, foreign_key, new_id, sort_indexes, utcnow
 
 
 class DiscountModel(db.Model):
@@ -23,28 +23,44 @@ class Coupon(DiscountModel):
     # The coupons list's sort columns (console/screens/coupons.py).
     __table_args__ = sort_indexes("coupons", "created_at", "code", "usage_count", "ends_at")
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    code: Mapped[str | None] = mapped_column(String, unique=True)
-    name: Mapped[str | None] = mapped_column(String, index=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
-    type: Mapped[str | None] = mapped_column(String)  # PERCENTAGE|FIXED_AMOUNT|FREE_SHIPPING
-    discount_value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    minimum_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    maximum_discount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    currency: Mapped[str | None] = mapped_column(String)
-    usage_limit: Mapped[int | None] = mapped_column(Integer)
-    usage_count: Mapped[int | None] = mapped_column(Integer)
-    usage_limit_per_user: Mapped[int | None] = mapped_column(Integer)
-    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    is_active: Mapped[bool | None] = mapped_column(Boolean)
-    applicable_products: Mapped[Any | None] = mapped_column(JSONType)
-    applicable_categories: Mapped[Any | None] = mapped_column(JSONType)
-    excluded_products: Mapped[Any | None] = mapped_column(JSONType)
+    type: Mapped[str] = mapped_column(Text)  # PERCENTAGE|FIXED_AMOUNT|FREE_SHIPPING
+    discount_value: Mapped[Decimal] = mapped_column("discountValue", Money, key="discount_value")
+    minimum_amount: Mapped[Decimal] = mapped_column(
+        "minimumAmount", Money, key="minimum_amount", server_default=text("0"))
+    maximum_discount: Mapped[Decimal | None] = mapped_column("maximumDiscount", Money, key="maximum_discount")
+    currency: Mapped[str] = mapped_column(String(3), server_default="USD")
+    usage_limit: Mapped[int | None] = mapped_column("usageLimit", Integer, key="usage_limit")
+    usage_count: Mapped[int] = mapped_column(
+        "usageCount", Integer, key="usage_count", server_default=text("0"))
+    usage_limit_per_user: Mapped[int | None] = mapped_column(
+        "usageLimitPerUser", Integer, key="usage_limit_per_user")
+    starts_at: Mapped[datetime | None] = mapped_column("startsAt", UTCDateTime, key="starts_at")
+    ends_at: Mapped[datetime | None] = mapped_column("endsAt", UTCDateTime, key="ends_at")
+    is_active: Mapped[bool] = mapped_column("isActive", Boolean, key="is_active", server_default=text("true"))
+    applicable_products: Mapped[Any | None] = mapped_column(
+        "applicableProducts", JSONType, key="applicable_products")
+    applicable_categories: Mapped[Any | None] = mapped_column(
+        "applicableCategories", JSONType, key="applicable_categories")
+    excluded_products: Mapped[Any | None] = mapped_column(
+        "excludedProducts", JSONType, key="excluded_products")
     # "metadata" is reserved on declarative classes, so the attribute is metadata_.
-    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType, key="metadata_")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The discount service's own indexes on coupons (its schema's @@index and @unique).
+service_index("coupons_code_key", Coupon.code, unique=True)
+service_index("coupons_code_idx", Coupon.code)
+service_index("coupons_isActive_idx", Coupon.is_active)
+service_index("coupons_startsAt_idx", Coupon.starts_at)
+service_index("coupons_endsAt_idx", Coupon.ends_at)
 
 
 # Codes are unique ignoring case: the console looks them up and filters them by prefix on
@@ -60,13 +76,30 @@ class CouponUsage(DiscountModel):
     __table_args__ = (Index("ix_coupon_usage_coupon_used", "coupon_id", "used_at", "id",
                             postgresql_include=["discount_amount"]),)
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    coupon_id: Mapped[str | None] = mapped_column(String, ForeignKey("coupons.id"), index=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
-    discount_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    coupon_id: Mapped[str] = mapped_column(
+        "couponId", Text, foreign_key("coupons.id", "coupon_usage_couponId_fkey", on_delete="CASCADE"),
+        key="coupon_id")
+    # references auth.users.id *logical*
+    user_id: Mapped[str | None] = mapped_column("userId", Text, key="user_id")
+    # references order.orders.id *logical*
+    order_id: Mapped[str | None] = mapped_column("orderId", Text, key="order_id")
+    discount_amount: Mapped[Decimal] = mapped_column("discountAmount", Money, key="discount_amount")
+    used_at: Mapped[datetime] = mapped_column(
+        "usedAt", UTCDateTime, key="used_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The discount service's own indexes on coupon_usage (its schema's @@index and @unique).
+service_index("coupon_usage_couponId_idx", CouponUsage.coupon_id)
+service_index("coupon_usage_userId_idx", CouponUsage.user_id)
+service_index("coupon_usage_usedAt_idx", CouponUsage.used_at)
+service_index("coupon_usage_couponId_userId_idx", CouponUsage.coupon_id, CouponUsage.user_id)
+service_index("coupon_usage_couponId_usedAt_idx", CouponUsage.coupon_id, CouponUsage.used_at)
+# The console's own: no index of the service's leads with these columns.
+plain_index("ix_coupon_usage_order_id", CouponUsage.order_id,
+            serves="logical reference lookups by order_id (batch loader, check-refs)")
 
 
 class Promotion(DiscountModel):
@@ -74,32 +107,52 @@ class Promotion(DiscountModel):
     # The promotions list's sort columns (console/screens/promotions.py).
     __table_args__ = sort_indexes("promotions", "created_at", "name", "starts_at", "ends_at")
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    name: Mapped[str | None] = mapped_column(String, index=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
-    type: Mapped[str | None] = mapped_column(String)  # BUY_X_GET_Y|BUNDLE|VOLUME_DISCOUNT
-    status: Mapped[str | None] = mapped_column(String, index=True)  # DRAFT|ACTIVE|PAUSED|EXPIRED
-    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    is_active: Mapped[bool | None] = mapped_column(Boolean)
-    configuration: Mapped[Any | None] = mapped_column(JSONType)
+    type: Mapped[str] = mapped_column(String(50))  # BUY_X_GET_Y|BUNDLE|VOLUME_DISCOUNT
+    status: Mapped[str] = mapped_column(String(20), server_default="draft")  # DRAFT|ACTIVE|PAUSED|EXPIRED
+    starts_at: Mapped[datetime | None] = mapped_column("startsAt", UTCDateTime, key="starts_at")
+    ends_at: Mapped[datetime | None] = mapped_column("endsAt", UTCDateTime, key="ends_at")
+    is_active: Mapped[bool] = mapped_column(
+        "isActive", Boolean, key="is_active", server_default=text("false"))
+    configuration: Mapped[Any] = mapped_column(JSONType)
     # "metadata" is reserved on declarative classes, so the attribute is metadata_.
-    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType, key="metadata_")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The discount service's own indexes on promotions (its schema's @@index and @unique).
+service_index("promotions_status_idx", Promotion.status)
+service_index("promotions_isActive_idx", Promotion.is_active)
+service_index("promotions_startsAt_idx", Promotion.starts_at)
+service_index("promotions_endsAt_idx", Promotion.ends_at)
 
 
 class PromotionRule(DiscountModel):
     __tablename__ = "promotion_rules"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    promotion_id: Mapped[str | None] = mapped_column(String, ForeignKey("promotions.id"), index=True)
-    rule_type: Mapped[str | None] = mapped_column(String)
-    conditions: Mapped[Any | None] = mapped_column(JSONType)
-    actions: Mapped[Any | None] = mapped_column(JSONType)
-    priority: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    promotion_id: Mapped[str] = mapped_column(
+        "promotionId", Text,
+        foreign_key("promotions.id", "promotion_rules_promotionId_fkey", on_delete="CASCADE"),
+        key="promotion_id")
+    rule_type: Mapped[str] = mapped_column("ruleType", String(50), key="rule_type")
+    conditions: Mapped[Any] = mapped_column(JSONType)
+    actions: Mapped[Any] = mapped_column(JSONType)
+    priority: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The discount service's own indexes on promotion_rules (its schema's @@index and @unique).
+service_index("promotion_rules_promotionId_idx", PromotionRule.promotion_id)
+service_index("promotion_rules_promotionId_priority_idx", PromotionRule.promotion_id, PromotionRule.priority)
 
 
 class PromotionUsage(DiscountModel):
@@ -107,13 +160,28 @@ class PromotionUsage(DiscountModel):
     __table_args__ = (Index("ix_promotion_usage_promotion_used", "promotion_id", "used_at", "id",
                             postgresql_include=["discount_amount"]),)
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    promotion_id: Mapped[str | None] = mapped_column(String, ForeignKey("promotions.id"), index=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
-    discount_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    promotion_id: Mapped[str] = mapped_column(
+        "promotionId", Text,
+        foreign_key("promotions.id", "promotion_usage_promotionId_fkey", on_delete="CASCADE"),
+        key="promotion_id")
+    user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*
+    # references order.orders.id *logical*
+    order_id: Mapped[str | None] = mapped_column("orderId", Text, key="order_id")
+    discount_amount: Mapped[Decimal] = mapped_column("discountAmount", Money, key="discount_amount")
+    used_at: Mapped[datetime] = mapped_column(
+        "usedAt", UTCDateTime, key="used_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The discount service's own indexes on promotion_usage (its schema's @@index and @unique).
+service_index("promotion_usage_promotionId_idx", PromotionUsage.promotion_id)
+service_index("promotion_usage_userId_idx", PromotionUsage.user_id)
+service_index("promotion_usage_usedAt_idx", PromotionUsage.used_at)
+# The console's own: no index of the service's leads with these columns.
+plain_index("ix_promotion_usage_order_id", PromotionUsage.order_id,
+            serves="logical reference lookups by order_id (batch loader, check-refs)")
 
 
 # --- indexes the screens rely on (console/models/indexing.py) ------------------------------

@@ -27,6 +27,14 @@ def _trigram_ready(ddl, target, bind, **kw) -> bool:
     return has_trigram(bind)
 
 
+def service_index(name: str, *columns, unique: bool = False) -> Index:
+    """One of the service's own indexes, named and shaped as its schema's DDL has it, so
+    ``init-db`` on an empty database creates what the service creates. The service builds
+    and keeps these: ``create-indexes``, ``check-schema`` and the Databases page deal only
+    with the console's own (the other helpers here), marked by ``info["serves"]``."""
+    return Index(name, *columns, unique=unique, info={"service": True})
+
+
 def prefix_index(name: str, column, serves: str) -> Index:
     """A btree with varchar_pattern_ops: ``column LIKE 'abc%'`` through an index under
     any collation (PostgreSQL only; elsewhere the plain or unique index serves)."""

@@ -1,16 +1,16 @@
-"""payment_db: the payment service's tables, exactly as the master ER diagram gives them."""
+"""payment_db: the payment service's tables, as its Prisma schema creates them."""
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.indexing import figure_index, prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
+from console.models.indexing import figure_index, plain_index, prefix_index, service_index
+from console.models.types import JSONType, Money, UTCDateTime, foreign_key, new_id, sort_indexes, utcnow
 
 
 class PaymentModel(db.Model):
@@ -21,119 +21,203 @@ class PaymentModel(db.Model):
 class Payment(PaymentModel):
     __tablename__ = "payments"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    payment_method_id: Mapped[str | None] = mapped_column(String, ForeignKey("payment_methods.id"), index=True)
-    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|PROCESSING|SUCCEEDED|FAILED|CANCELLED|REFUNDED
-    payment_provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL|MOCK
-    provider_payment_id: Mapped[str | None] = mapped_column(String, unique=True)
-    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    currency: Mapped[str | None] = mapped_column(String)
-    description: Mapped[str | None] = mapped_column(String)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    # references order.orders.id *logical*
+    order_id: Mapped[str] = mapped_column("orderId", Text, key="order_id")
+    user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*
+    payment_method_id: Mapped[str | None] = mapped_column(
+        "paymentMethodId", Text,
+        foreign_key("payment_methods.id", "payments_paymentMethodId_fkey", on_delete="SET NULL"),
+        key="payment_method_id")
+    # PENDING|PROCESSING|SUCCEEDED|FAILED|CANCELLED|REFUNDED
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    # STRIPE|PAYPAL|MOCK
+    payment_provider: Mapped[str] = mapped_column("paymentProvider", Text, key="payment_provider")
+    provider_payment_id: Mapped[str | None] = mapped_column(
+        "providerPaymentId", Text, key="provider_payment_id")
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(Text, server_default="USD")
+    description: Mapped[str | None] = mapped_column(String(500))
     # "metadata" is reserved on declarative classes, so the attribute is metadata_.
-    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
-    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType, key="metadata_")
+    processed_at: Mapped[datetime | None] = mapped_column("processedAt", UTCDateTime, key="processed_at")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The payment service's own indexes on payments (its schema's @@index and @unique).
+service_index("payments_providerPaymentId_key", Payment.provider_payment_id, unique=True)
+service_index("payments_orderId_idx", Payment.order_id)
+service_index("payments_userId_idx", Payment.user_id)
+service_index("payments_status_idx", Payment.status)
+service_index("payments_amount_idx", Payment.amount)
+service_index("payments_createdAt_idx", Payment.created_at)
+service_index("payments_userId_status_createdAt_idx", Payment.user_id, Payment.status, Payment.created_at)
+service_index("payments_status_createdAt_idx", Payment.status, Payment.created_at)
 
 
 class PaymentTransaction(PaymentModel):
     __tablename__ = "payment_transactions"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    payment_id: Mapped[str | None] = mapped_column(String, ForeignKey("payments.id"), index=True)
-    transaction_type: Mapped[str | None] = mapped_column(String)  # CHARGE|REFUND|VOID
-    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|SUCCEEDED|FAILED
-    provider_transaction_id: Mapped[str | None] = mapped_column(String, index=True)
-    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    currency: Mapped[str | None] = mapped_column(String)
-    provider_response: Mapped[Any | None] = mapped_column(JSONType)
-    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    payment_id: Mapped[str] = mapped_column(
+        "paymentId", Text,
+        foreign_key("payments.id", "payment_transactions_paymentId_fkey", on_delete="CASCADE"),
+        key="payment_id")
+    # CHARGE|REFUND|VOID
+    transaction_type: Mapped[str] = mapped_column("transactionType", Text, key="transaction_type")
+    status: Mapped[str] = mapped_column(Text)  # PENDING|SUCCEEDED|FAILED
+    provider_transaction_id: Mapped[str | None] = mapped_column(
+        "providerTransactionId", Text, key="provider_transaction_id")
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(Text)
+    provider_response: Mapped[Any | None] = mapped_column(
+        "providerResponse", JSONType, key="provider_response")
+    processed_at: Mapped[datetime | None] = mapped_column("processedAt", UTCDateTime, key="processed_at")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The payment service's own indexes on payment_transactions (its schema's @@index and @unique).
+service_index("payment_transactions_paymentId_idx", PaymentTransaction.payment_id)
+service_index("payment_transactions_createdAt_idx", PaymentTransaction.created_at)
+service_index("payment_transactions_paymentId_createdAt_idx", PaymentTransaction.payment_id,
+              PaymentTransaction.created_at)
 
 
 class PaymentRefund(PaymentModel):
-    __tablename__ = "payment_refunds"
+    __tablename__ = "refunds"
     # The refunds list's sort columns (console/screens/refunds.py).
-    __table_args__ = sort_indexes("payment_refunds", "created_at", "amount", "status")
+    __table_args__ = sort_indexes("refunds", "created_at", "amount", "status")
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    payment_id: Mapped[str | None] = mapped_column(String, ForeignKey("payments.id"), index=True)
-    order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
-    reason: Mapped[str | None] = mapped_column(String)
-    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    currency: Mapped[str | None] = mapped_column(String)
-    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|PROCESSING|COMPLETED|FAILED
-    provider_refund_id: Mapped[str | None] = mapped_column(String, index=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    payment_id: Mapped[str] = mapped_column(
+        "paymentId", Text, foreign_key("payments.id", "refunds_paymentId_fkey", on_delete="CASCADE"),
+        key="payment_id")
+    # references order.orders.id *logical*
+    order_id: Mapped[str] = mapped_column("orderId", Text, key="order_id")
+    reason: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(Text, server_default="USD")
+    status: Mapped[str] = mapped_column(Text, server_default="pending")  # PENDING|PROCESSING|COMPLETED|FAILED
+    provider_refund_id: Mapped[str | None] = mapped_column("providerRefundId", Text, key="provider_refund_id")
     # "metadata" is reserved on declarative classes, so the attribute is metadata_.
-    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
-    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType, key="metadata_")
+    processed_at: Mapped[datetime | None] = mapped_column("processedAt", UTCDateTime, key="processed_at")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The payment service's own indexes on refunds (its schema's @@index and @unique).
+service_index("refunds_paymentId_idx", PaymentRefund.payment_id)
+service_index("refunds_status_idx", PaymentRefund.status)
+service_index("refunds_createdAt_idx", PaymentRefund.created_at)
+# The console's own: no index of the service's leads with these columns.
+plain_index("ix_refunds_order_id", PaymentRefund.order_id,
+            serves="logical reference lookups by order_id (batch loader, check-refs)")
 
 
 class PaymentMethod(PaymentModel):
     __tablename__ = "payment_methods"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    type: Mapped[str | None] = mapped_column(String)  # CREDIT_CARD|DEBIT_CARD|PAYPAL
-    provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL|MOCK
-    provider_token: Mapped[str | None] = mapped_column(String)  # encrypted
-    last4: Mapped[str | None] = mapped_column(String)
-    card_type: Mapped[str | None] = mapped_column(String)
-    expiry_month: Mapped[str | None] = mapped_column(String)
-    expiry_year: Mapped[str | None] = mapped_column(String)
-    is_default: Mapped[bool | None] = mapped_column(Boolean)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*
+    type: Mapped[str] = mapped_column(Text)  # CREDIT_CARD|DEBIT_CARD|PAYPAL
+    provider: Mapped[str] = mapped_column(Text)  # STRIPE|PAYPAL|MOCK
+    # encrypted
+    provider_token: Mapped[str | None] = mapped_column("providerToken", String(500), key="provider_token")
+    last4: Mapped[str | None] = mapped_column(String(4))
+    card_type: Mapped[str | None] = mapped_column("cardType", String(20), key="card_type")
+    expiry_month: Mapped[str | None] = mapped_column("expiryMonth", String(2), key="expiry_month")
+    expiry_year: Mapped[str | None] = mapped_column("expiryYear", String(4), key="expiry_year")
+    is_default: Mapped[bool] = mapped_column(
+        "isDefault", Boolean, key="is_default", server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The payment service's own indexes on payment_methods (its schema's @@index and @unique).
+service_index("payment_methods_userId_idx", PaymentMethod.user_id)
 
 
 class PaymentWebhook(PaymentModel):
     __tablename__ = "payment_webhooks"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL|MOCK
-    event_type: Mapped[str | None] = mapped_column(String, index=True)
-    provider_event_id: Mapped[str | None] = mapped_column(String, unique=True)
-    payload: Mapped[Any | None] = mapped_column(JSONType)
-    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|PROCESSED|FAILED
-    payment_id: Mapped[str | None] = mapped_column(String, ForeignKey("payments.id"), index=True)
-    error: Mapped[str | None] = mapped_column(String)
-    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    payment_id: Mapped[str | None] = mapped_column(
+        "paymentId", Text,
+        foreign_key("payments.id", "payment_webhooks_paymentId_fkey", on_delete="SET NULL"), key="payment_id")
+    provider: Mapped[str] = mapped_column(Text)  # STRIPE|PAYPAL|MOCK
+    event_type: Mapped[str] = mapped_column("eventType", String(100), key="event_type")
+    provider_event_id: Mapped[str] = mapped_column("providerEventId", Text, key="provider_event_id")
+    payload: Mapped[Any] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")  # PENDING|PROCESSED|FAILED
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column("processedAt", UTCDateTime, key="processed_at")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The payment service's own indexes on payment_webhooks (its schema's @@index and @unique).
+service_index("payment_webhooks_providerEventId_key", PaymentWebhook.provider_event_id, unique=True)
+service_index("payment_webhooks_status_idx", PaymentWebhook.status)
+service_index("payment_webhooks_createdAt_idx", PaymentWebhook.created_at)
 
 
 class PaymentIdempotencyKey(PaymentModel):
-    __tablename__ = "payment_idempotency_keys"
+    __tablename__ = "idempotency_keys"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    key: Mapped[str | None] = mapped_column(String, unique=True)
-    payment_id: Mapped[str | None] = mapped_column(String, index=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    key: Mapped[str] = mapped_column(Text)
+    payment_id: Mapped[str] = mapped_column("paymentId", Text, key="payment_id")
+    user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    expires_at: Mapped[datetime] = mapped_column("expiresAt", UTCDateTime, key="expires_at")
+
+
+# The payment service's own indexes on idempotency_keys (its schema's @@index and @unique).
+service_index("idempotency_keys_key_key", PaymentIdempotencyKey.key, unique=True)
+service_index("idempotency_keys_key_idx", PaymentIdempotencyKey.key)
+service_index("idempotency_keys_expiresAt_idx", PaymentIdempotencyKey.expires_at)
 
 
 class PaymentAuditLog(PaymentModel):
-    __tablename__ = "payment_audit_logs"
+    __tablename__ = "audit_logs"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    event_type: Mapped[str | None] = mapped_column(String, index=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)
-    payment_id: Mapped[str | None] = mapped_column(String, index=True)
-    order_id: Mapped[str | None] = mapped_column(String, index=True)
-    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    currency: Mapped[str | None] = mapped_column(String)
-    ip_address: Mapped[str | None] = mapped_column(String)
-    success: Mapped[bool | None] = mapped_column(Boolean)
-    error: Mapped[str | None] = mapped_column(String)
-    timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    event_type: Mapped[str] = mapped_column("eventType", Text, key="event_type")
+    user_id: Mapped[str | None] = mapped_column("userId", Text, key="user_id")
+    payment_id: Mapped[str | None] = mapped_column("paymentId", Text, key="payment_id")
+    order_id: Mapped[str | None] = mapped_column("orderId", Text, key="order_id")
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(Text)
+    ip_address: Mapped[str | None] = mapped_column("ipAddress", Text, key="ip_address")
+    user_agent: Mapped[str | None] = mapped_column("userAgent", Text, key="user_agent")
+    metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType, key="metadata_")
+    success: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    timestamp: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The payment service's own indexes on audit_logs (its schema's @@index and @unique).
+service_index("audit_logs_eventType_idx", PaymentAuditLog.event_type)
+service_index("audit_logs_userId_idx", PaymentAuditLog.user_id)
+service_index("audit_logs_paymentId_idx", PaymentAuditLog.payment_id)
+service_index("audit_logs_orderId_idx", PaymentAuditLog.order_id)
+service_index("audit_logs_timestamp_idx", PaymentAuditLog.timestamp)
+service_index("audit_logs_userId_timestamp_idx", PaymentAuditLog.user_id, PaymentAuditLog.timestamp)
 
 
 # --- indexes the screens rely on (console/models/indexing.py) ------------------------------
 prefix_index("ix_payments_provider_payment_id_prefix", Payment.provider_payment_id,
              "search: payment provider id prefix")
-figure_index("ix_payment_refunds_created_at_figures", PaymentRefund.created_at, include=("status", "currency", "amount"),
+figure_index("ix_refunds_created_at_figures", PaymentRefund.created_at, include=("status", "currency", "amount"),
              serves="dashboard: refunds completed in a period and the one before (read from the index alone)")

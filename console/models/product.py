@@ -1,16 +1,17 @@
-"""product_db: the product service's tables, exactly as the master ER diagram gives them."""
+"""product_db: the product service's tables, as its Prisma schema creates them."""
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, func
+from sqlalchemy import Boolean, Index, Integer, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.indexing import prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
+from console.models.indexing import plain_index, prefix_index, service_index
+from console.models.types import (JSONType, Money, TextArray, UTCDateTime, foreign_key, new_id, sort_indexes,
+                                  utcnow)
 
 
 class ProductModel(db.Model):
@@ -27,23 +28,49 @@ class Product(ProductModel):
         Index("ix_products_sku_prefix", "sku", postgresql_ops={"sku": "varchar_pattern_ops"}),
     )
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    sku: Mapped[str | None] = mapped_column(String, unique=True)
-    name: Mapped[str | None] = mapped_column(String, index=True)
-    slug: Mapped[str | None] = mapped_column(String, unique=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    sku: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    slug: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    compare_at_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    status: Mapped[str | None] = mapped_column(String, index=True)  # draft|active|archived
-    is_visible: Mapped[bool | None] = mapped_column(Boolean)
-    stock_quantity: Mapped[int | None] = mapped_column(Integer)
-    stock_status: Mapped[str | None] = mapped_column(String)
-    weight: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    short_description: Mapped[str | None] = mapped_column("shortDescription", Text, key="short_description")
+    price: Mapped[Decimal] = mapped_column(Money)
+    compare_at_price: Mapped[Decimal | None] = mapped_column("compareAtPrice", Money, key="compare_at_price")
+    cost_price: Mapped[Decimal | None] = mapped_column("costPrice", Money, key="cost_price")
+    status: Mapped[str] = mapped_column(Text, server_default="draft")  # draft|active|archived
+    is_visible: Mapped[bool] = mapped_column(
+        "isVisible", Boolean, key="is_visible", server_default=text("true"))
+    stock_quantity: Mapped[int] = mapped_column(
+        "stockQuantity", Integer, key="stock_quantity", server_default=text("0"))
+    stock_status: Mapped[str] = mapped_column(
+        "stockStatus", Text, key="stock_status", server_default="out_of_stock")
+    weight: Mapped[Decimal | None] = mapped_column(Money)
+    length: Mapped[Decimal | None] = mapped_column(Money)
+    width: Mapped[Decimal | None] = mapped_column(Money)
+    height: Mapped[Decimal | None] = mapped_column(Money)
+    meta_title: Mapped[str | None] = mapped_column("metaTitle", Text, key="meta_title")
+    meta_description: Mapped[str | None] = mapped_column("metaDescription", Text, key="meta_description")
+    attributes: Mapped[Any | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column("publishedAt", UTCDateTime, key="published_at")
     badges: Mapped[list[str] | None] = mapped_column(TextArray)
-    view_count: Mapped[int | None] = mapped_column(Integer)
-    purchase_count: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    view_count: Mapped[int] = mapped_column("viewCount", Integer, key="view_count", server_default=text("0"))
+    purchase_count: Mapped[int] = mapped_column(
+        "purchaseCount", Integer, key="purchase_count", server_default=text("0"))
+    search_count: Mapped[int] = mapped_column(
+        "searchCount", Integer, key="search_count", server_default=text("0"))
+
+
+# The product service's own indexes on products (its schema's @@index and @unique).
+service_index("products_sku_key", Product.sku, unique=True)
+service_index("products_slug_key", Product.slug, unique=True)
+service_index("products_name_idx", Product.name)
+service_index("products_price_idx", Product.price)
+service_index("products_status_idx", Product.status)
+service_index("products_isVisible_idx", Product.is_visible)
 
 
 # The products list's search by the start of a name, any case (PostgreSQL; SQLite's LIKE
@@ -55,52 +82,100 @@ Index("ix_products_lower_name_prefix", func.lower(Product.__table__.c.name).labe
 class ProductVariant(ProductModel):
     __tablename__ = "product_variants"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    sku: Mapped[str | None] = mapped_column(String, unique=True)
-    name: Mapped[str | None] = mapped_column(String, index=True)
-    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    stock_quantity: Mapped[int | None] = mapped_column(Integer)
-    stock_status: Mapped[str | None] = mapped_column(String)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text, foreign_key("products.id", "product_variants_productId_fkey", on_delete="CASCADE"),
+        key="product_id")
+    sku: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    compare_at_price: Mapped[Decimal | None] = mapped_column("compareAtPrice", Money, key="compare_at_price")
+    stock_quantity: Mapped[int] = mapped_column(
+        "stockQuantity", Integer, key="stock_quantity", server_default=text("0"))
+    stock_status: Mapped[str] = mapped_column(
+        "stockStatus", Text, key="stock_status", server_default="out_of_stock")
     attributes: Mapped[Any | None] = mapped_column(JSONType)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    image_url: Mapped[str | None] = mapped_column("imageUrl", Text, key="image_url")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The product service's own indexes on product_variants (its schema's @@index and @unique).
+service_index("product_variants_sku_key", ProductVariant.sku, unique=True)
+service_index("product_variants_productId_idx", ProductVariant.product_id)
 
 
 class ProductImage(ProductModel):
     __tablename__ = "product_images"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    url: Mapped[str | None] = mapped_column(String)
-    alt_text: Mapped[str | None] = mapped_column(String)
-    sort_order: Mapped[int | None] = mapped_column(Integer)
-    is_primary: Mapped[bool | None] = mapped_column(Boolean)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text, foreign_key("products.id", "product_images_productId_fkey", on_delete="CASCADE"),
+        key="product_id")
+    url: Mapped[str] = mapped_column(Text)
+    alt_text: Mapped[str | None] = mapped_column("altText", Text, key="alt_text")
+    sort_order: Mapped[int] = mapped_column("sortOrder", Integer, key="sort_order", server_default=text("0"))
+    is_primary: Mapped[bool] = mapped_column(
+        "isPrimary", Boolean, key="is_primary", server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The product service's own indexes on product_images (its schema's @@index and @unique).
+service_index("product_images_productId_idx", ProductImage.product_id)
+service_index("product_images_productId_sortOrder_idx", ProductImage.product_id, ProductImage.sort_order)
 
 
 class Category(ProductModel):
     __tablename__ = "categories"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    name: Mapped[str | None] = mapped_column(String, index=True)
-    slug: Mapped[str | None] = mapped_column(String, unique=True)
-    parent_id: Mapped[str | None] = mapped_column(String, ForeignKey("categories.id"), index=True)
-    level: Mapped[int | None] = mapped_column(Integer)
-    sort_order: Mapped[int | None] = mapped_column(Integer)
-    image_url: Mapped[str | None] = mapped_column(String)
-    is_active: Mapped[bool | None] = mapped_column(Boolean)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(Text)
+    slug: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    parent_id: Mapped[str | None] = mapped_column(
+        "parentId", Text, foreign_key("categories.id", "categories_parentId_fkey", on_delete="SET NULL"),
+        key="parent_id")
+    level: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    sort_order: Mapped[int] = mapped_column("sortOrder", Integer, key="sort_order", server_default=text("0"))
+    image_url: Mapped[str | None] = mapped_column("imageUrl", Text, key="image_url")
+    is_active: Mapped[bool] = mapped_column("isActive", Boolean, key="is_active", server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The product service's own indexes on categories (its schema's @@index and @unique).
+service_index("categories_slug_key", Category.slug, unique=True)
+service_index("categories_name_idx", Category.name)
+service_index("categories_parentId_idx", Category.parent_id)
+service_index("categories_isActive_idx", Category.is_active)
 
 
 class ProductCategory(ProductModel):
     __tablename__ = "product_categories"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    category_id: Mapped[str | None] = mapped_column(String, ForeignKey("categories.id"), index=True)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text,
+        foreign_key("products.id", "product_categories_productId_fkey", on_delete="CASCADE"),
+        key="product_id")
+    category_id: Mapped[str] = mapped_column(
+        "categoryId", Text,
+        foreign_key("categories.id", "product_categories_categoryId_fkey", on_delete="CASCADE"),
+        key="category_id")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The product service's own indexes on product_categories (its schema's @@index and @unique).
+service_index("product_categories_productId_idx", ProductCategory.product_id)
+service_index("product_categories_categoryId_idx", ProductCategory.category_id)
+service_index("product_categories_productId_categoryId_key", ProductCategory.product_id,
+              ProductCategory.category_id, unique=True)
 
 
 class ProductInventory(ProductModel):
@@ -109,32 +184,67 @@ class ProductInventory(ProductModel):
     # dashboard's low-stock figure.
     __table_args__ = (Index("ix_product_inventory_available_quantity_product_id", "available_quantity", "product_id"),)
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), unique=True)
-    variant_id: Mapped[str | None] = mapped_column(String, ForeignKey("product_variants.id"), index=True)
-    quantity: Mapped[int | None] = mapped_column(Integer)
-    reserved_quantity: Mapped[int | None] = mapped_column(Integer)
-    available_quantity: Mapped[int | None] = mapped_column(Integer)
-    location: Mapped[str | None] = mapped_column(String)
-    last_restocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text,
+        foreign_key("products.id", "product_inventory_productId_fkey", on_delete="CASCADE"), key="product_id")
+    variant_id: Mapped[str | None] = mapped_column(
+        "variantId", Text,
+        foreign_key("product_variants.id", "product_inventory_variantId_fkey", on_delete="SET NULL"),
+        key="variant_id")
+    quantity: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reserved_quantity: Mapped[int] = mapped_column(
+        "reservedQuantity", Integer, key="reserved_quantity", server_default=text("0"))
+    available_quantity: Mapped[int] = mapped_column(
+        "availableQuantity", Integer, key="available_quantity", server_default=text("0"))
+    location: Mapped[str | None] = mapped_column(Text)
+    last_restocked_at: Mapped[datetime | None] = mapped_column(
+        "lastRestockedAt", UTCDateTime, key="last_restocked_at")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The product service's own indexes on product_inventory (its schema's @@index and @unique).
+service_index("product_inventory_productId_key", ProductInventory.product_id, unique=True)
+service_index("product_inventory_productId_idx", ProductInventory.product_id)
+service_index("product_inventory_variantId_idx", ProductInventory.variant_id)
+service_index("product_inventory_productId_variantId_key", ProductInventory.product_id,
+              ProductInventory.variant_id, unique=True)
 
 
 class ProductReview(ProductModel):
     __tablename__ = "product_reviews"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    rating: Mapped[int | None] = mapped_column(Integer)  # 1-5
-    title: Mapped[str | None] = mapped_column(String)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text, foreign_key("products.id", "product_reviews_productId_fkey", on_delete="CASCADE"),
+        key="product_id")
+    user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*
+    rating: Mapped[int] = mapped_column(Integer)  # 1-5
+    title: Mapped[str | None] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
-    is_verified_purchase: Mapped[bool | None] = mapped_column(Boolean)
-    is_approved: Mapped[bool | None] = mapped_column(Boolean)
-    helpful_count: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    is_verified_purchase: Mapped[bool] = mapped_column(
+        "isVerifiedPurchase", Boolean, key="is_verified_purchase", server_default=text("false"))
+    is_approved: Mapped[bool] = mapped_column(
+        "isApproved", Boolean, key="is_approved", server_default=text("false"))
+    helpful_count: Mapped[int] = mapped_column(
+        "helpfulCount", Integer, key="helpful_count", server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The product service's own indexes on product_reviews (its schema's @@index and @unique).
+service_index("product_reviews_productId_idx", ProductReview.product_id)
+service_index("product_reviews_userId_idx", ProductReview.user_id)
+service_index("product_reviews_rating_idx", ProductReview.rating)
+service_index("product_reviews_isApproved_idx", ProductReview.is_approved)
+service_index("product_reviews_createdAt_idx", ProductReview.created_at)
+service_index("product_reviews_productId_isApproved_rating_idx", ProductReview.product_id,
+              ProductReview.is_approved, ProductReview.rating)
 
 
 # The moderation queue, oldest first: only the reviews still waiting are indexed.
@@ -145,25 +255,54 @@ Index("ix_product_reviews_waiting", ProductReview.created_at, ProductReview.id,
 class ProductTag(ProductModel):
     __tablename__ = "product_tags"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    tag: Mapped[str | None] = mapped_column(String)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text, foreign_key("products.id", "product_tags_productId_fkey", on_delete="CASCADE"),
+        key="product_id")
+    tag: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The product service's own indexes on product_tags (its schema's @@index and @unique).
+service_index("product_tags_productId_idx", ProductTag.product_id)
+service_index("product_tags_tag_idx", ProductTag.tag)
+service_index("product_tags_productId_tag_idx", ProductTag.product_id, ProductTag.tag)
 
 
 class ProductQuestion(ProductModel):
     __tablename__ = "product_questions"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    question: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text,
+        foreign_key("products.id", "product_questions_productId_fkey", on_delete="CASCADE"), key="product_id")
+    # references auth.users.id *logical*
+    user_id: Mapped[str | None] = mapped_column("userId", Text, key="user_id")
+    question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str | None] = mapped_column(Text)
-    answered_by: Mapped[str | None] = mapped_column(String, index=True)  # the staff user (auth.users.id), logical
-    upvotes: Mapped[int | None] = mapped_column(Integer)
-    is_approved: Mapped[bool | None] = mapped_column(Boolean)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # the staff user (auth.users.id), logical
+    answered_by: Mapped[str | None] = mapped_column("answeredBy", Text, key="answered_by")
+    answered_at: Mapped[datetime | None] = mapped_column("answeredAt", UTCDateTime, key="answered_at")
+    upvotes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    is_approved: Mapped[bool] = mapped_column(
+        "isApproved", Boolean, key="is_approved", server_default=text("false"))
+    reported_count: Mapped[int] = mapped_column(
+        "reportedCount", Integer, key="reported_count", server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The product service's own indexes on product_questions (its schema's @@index and @unique).
+service_index("product_questions_productId_idx", ProductQuestion.product_id)
+service_index("product_questions_userId_idx", ProductQuestion.user_id)
+service_index("product_questions_isApproved_idx", ProductQuestion.is_approved)
+service_index("product_questions_createdAt_idx", ProductQuestion.created_at)
+# The console's own: no index of the service's leads with these columns.
+plain_index("ix_product_questions_answered_by", ProductQuestion.answered_by,
+            serves="logical reference lookups by answered_by (batch loader, check-refs)")
 
 
 # Questions waiting for an answer, oldest first.
@@ -172,28 +311,54 @@ Index("ix_product_questions_unanswered", ProductQuestion.created_at, ProductQues
 
 
 class ProductStockAlert(ProductModel):
-    __tablename__ = "product_stock_alerts"
+    __tablename__ = "stock_alerts"
     # The back-in-stock alerts list's sort columns.
-    __table_args__ = sort_indexes("product_stock_alerts", "created_at", "expires_at")
+    __table_args__ = sort_indexes("stock_alerts", "created_at", "expires_at")
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    email: Mapped[str | None] = mapped_column(String, index=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text, foreign_key("products.id", "stock_alerts_productId_fkey", on_delete="CASCADE"),
+        key="product_id")
+    user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*
+    email: Mapped[str] = mapped_column(Text)
     # No FK drawn for variant_id on stock alerts; the registry checks it.
-    variant_id: Mapped[str | None] = mapped_column(String, index=True)
-    notified: Mapped[bool | None] = mapped_column(Boolean)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    variant_id: Mapped[str | None] = mapped_column("variantId", Text, key="variant_id")
+    notified: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    notified_at: Mapped[datetime | None] = mapped_column("notifiedAt", UTCDateTime, key="notified_at")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    expires_at: Mapped[datetime] = mapped_column("expiresAt", UTCDateTime, key="expires_at")
+
+
+# The product service's own indexes on stock_alerts (its schema's @@index and @unique).
+service_index("stock_alerts_productId_idx", ProductStockAlert.product_id)
+service_index("stock_alerts_userId_idx", ProductStockAlert.user_id)
+service_index("stock_alerts_notified_idx", ProductStockAlert.notified)
+service_index("stock_alerts_expiresAt_idx", ProductStockAlert.expires_at)
+service_index("stock_alerts_userId_productId_variantId_key", ProductStockAlert.user_id,
+              ProductStockAlert.product_id, ProductStockAlert.variant_id, unique=True)
 
 
 class ProductRecentlyViewed(ProductModel):
-    __tablename__ = "product_recently_viewed"
+    __tablename__ = "recently_viewed_products"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text,
+        foreign_key("products.id", "recently_viewed_products_productId_fkey", on_delete="CASCADE"),
+        key="product_id")
+    user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*
+    viewed_at: Mapped[datetime] = mapped_column(
+        "viewedAt", UTCDateTime, key="viewed_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The product service's own indexes on recently_viewed_products (its schema's @@index and @unique).
+service_index("recently_viewed_products_userId_idx", ProductRecentlyViewed.user_id)
+service_index("recently_viewed_products_productId_idx", ProductRecentlyViewed.product_id)
+service_index("recently_viewed_products_userId_viewedAt_idx", ProductRecentlyViewed.user_id,
+              ProductRecentlyViewed.viewed_at)
+service_index("recently_viewed_products_userId_productId_key", ProductRecentlyViewed.user_id,
+              ProductRecentlyViewed.product_id, unique=True)
 
 
 class ProductComparison(ProductModel):
@@ -202,36 +367,67 @@ class ProductComparison(ProductModel):
     # product" (array containment); elsewhere a plain index on the stored list.
     __table_args__ = (Index("ix_product_comparisons_product_ids", "product_ids", postgresql_using="gin"),)
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    name: Mapped[str | None] = mapped_column(String, index=True)
-    product_ids: Mapped[list[str] | None] = mapped_column(TextArray)  # references product.products.id *logical*
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*
+    name: Mapped[str | None] = mapped_column(Text)
+    # references product.products.id *logical*
+    product_ids: Mapped[list[str] | None] = mapped_column("productIds", TextArray, key="product_ids")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, key="updated_at", default=utcnow, onupdate=utcnow)
+
+
+# The product service's own indexes on product_comparisons (its schema's @@index and @unique).
+service_index("product_comparisons_userId_idx", ProductComparison.user_id)
+service_index("product_comparisons_createdAt_idx", ProductComparison.created_at)
 
 
 class ProductPriceHistory(ProductModel):
-    __tablename__ = "product_price_history"
+    __tablename__ = "price_history"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    compare_at_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    changed_by: Mapped[str | None] = mapped_column(String, index=True)
-    reason: Mapped[str | None] = mapped_column(String)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str] = mapped_column(
+        "productId", Text, foreign_key("products.id", "price_history_productId_fkey", on_delete="CASCADE"),
+        key="product_id")
+    price: Mapped[Decimal] = mapped_column(Money)
+    compare_at_price: Mapped[Decimal | None] = mapped_column("compareAtPrice", Money, key="compare_at_price")
+    changed_by: Mapped[str | None] = mapped_column("changedBy", Text, key="changed_by")
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The product service's own indexes on price_history (its schema's @@index and @unique).
+service_index("price_history_productId_idx", ProductPriceHistory.product_id)
+service_index("price_history_createdAt_idx", ProductPriceHistory.created_at)
+service_index("price_history_productId_createdAt_idx", ProductPriceHistory.product_id,
+              ProductPriceHistory.created_at)
 
 
 class ProductSearchHistory(ProductModel):
     __tablename__ = "product_search_history"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    product_id: Mapped[str | None] = mapped_column(String, ForeignKey("products.id"), index=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    query: Mapped[str | None] = mapped_column(String)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
+    product_id: Mapped[str | None] = mapped_column(
+        "productId", Text,
+        foreign_key("products.id", "product_search_history_productId_fkey", on_delete="SET NULL"),
+        key="product_id")
+    # references auth.users.id *logical*
+    user_id: Mapped[str | None] = mapped_column("userId", Text, key="user_id")
+    query: Mapped[str] = mapped_column(Text)
     filters: Mapped[Any | None] = mapped_column(JSONType)
-    results_count: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    results_count: Mapped[int | None] = mapped_column("resultsCount", Integer, key="results_count")
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UTCDateTime, key="created_at", default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+
+
+# The product service's own indexes on product_search_history (its schema's @@index and @unique).
+service_index("product_search_history_userId_idx", ProductSearchHistory.user_id)
+service_index("product_search_history_query_idx", ProductSearchHistory.query)
+service_index("product_search_history_createdAt_idx", ProductSearchHistory.created_at)
+service_index("product_search_history_userId_createdAt_idx", ProductSearchHistory.user_id,
+              ProductSearchHistory.created_at)
 
 
 # --- indexes the screens rely on (console/models/indexing.py) ------------------------------

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, Enum, Index, Numeric, Text, literal_column
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, Numeric, Text, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
@@ -42,6 +42,15 @@ def sort_indexes(table: str, *columns: str) -> tuple[Index, ...]:
     named ``ix_<table>_<column>_id``, so keyset paging seeks (console/screens/keyset.py)
     and a deep page costs what the first page costs."""
     return tuple(Index(f"ix_{table}_{column}_id", column, "id") for column in columns)
+
+
+def foreign_key(target: str, name: str, *, on_delete: str) -> ForeignKey:
+    """A foreign key inside one database as the services' schemas declare them: named as
+    their DDL names it, ``ON UPDATE CASCADE``, ``ON DELETE`` as the relation says.
+    ``target`` is ``table.attribute`` (columns are keyed by their Python attribute)."""
+    # Added after every table and index exists, as Prisma does: user_db's keys reference
+    # user_profiles."userId", which is unique through an index made after its table.
+    return ForeignKey(target, name=name, ondelete=on_delete, onupdate="CASCADE", use_alter=True)
 
 
 def new_id() -> str:
@@ -101,7 +110,7 @@ class UTCDateTime(TypeDecorator):
 
     def load_dialect_impl(self, dialect):
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(TIMESTAMP(timezone=False, precision=3))
+            return TIMESTAMP(timezone=False, precision=3)
         return dialect.type_descriptor(DateTime(timezone=False))
 
     def process_bind_param(self, value, dialect):
