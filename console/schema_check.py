@@ -98,9 +98,11 @@ def serves(index: Index) -> str:
 
 
 def declared_indexes(bind_key: str) -> list[Index]:
-    """The indexes the models declare for one database, named, in table order."""
+    """The console's own indexes for one database (what the screens need beyond the
+    service's own, which the service builds), named, in table order."""
     return [index for model in models_of(bind_key)
-            for index in sorted(model.__table__.indexes, key=lambda i: i.name or "") if index.name]
+            for index in sorted(model.__table__.indexes, key=lambda i: i.name or "")
+            if index.name and not index.info.get("service")]
 
 
 def applies(index: Index, dialect: str) -> bool:

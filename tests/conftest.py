@@ -13,7 +13,7 @@ from console import create_app
 from console.drift import drift
 from console.extensions import db
 from console.models import models_of
-from console.schema_check import create_schema
+from console.schema_check import create_missing_indexes, create_schema, ensure_extensions
 from tests import accessibility, databases
 from tests.accessibility import assert_accessible  # noqa: F401  (for the browser tests)
 
@@ -69,6 +69,8 @@ _apps: list = []
 
 def make_app(database_urls: dict[str, str], **overrides):
     binds = {key: bind_config(url) for key, url in database_urls.items()}
+    binds = {key: databases.with_session_time_zone(bind) if "connect_args" in bind else bind
+             for key, bind in binds.items()}
     application = create_app("testing", {"SQLALCHEMY_BINDS": binds, **overrides})
     _apps.append(application)
     return application
@@ -78,7 +80,14 @@ def make_app(database_urls: dict[str, str], **overrides):
 def app(database_urls):
     application = make_app(database_urls)
     with application.app_context():
-        create_schema()  # what init-db does: tables, indexes (and pg_trgm where allowed)
+        if databases.BACKEND == "postgres":
+            # The tables are the services' own DDL (databases.create_postgres_databases);
+            # the console adds its own indexes as `console create-indexes` does.
+            ensure_extensions()
+            for key in BIND_KEYS:
+                create_missing_indexes(key)
+        else:
+            create_schema()  # what init-db does: tables, indexes
         drift().check(force=True)  # read the columns now, not in the middle of a counted test
     return application
 
