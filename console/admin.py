@@ -47,7 +47,7 @@ PAGE_SIZE = 50
 MAX_PAGES = 50
 # The console's list of a table, where it has one: where to go past the last page.
 CONSOLE_LISTS = {"orders": "Orders", "order_items": "Orders", "payments": "Orders", "user_profiles": "Customers",
-                 "users": "Customers", "return_requests": "Returns", "payment_refunds": "Refunds",
+                 "users": "Customers", "return_requests": "Returns", "refunds": "Refunds",
                  "security_audit_logs": "Activity", "products": "Products"}
 
 # The obvious text keys staff search by, where a table has them.

@@ -21,13 +21,13 @@ from console.models import models_of
 
 MAIN_TABLES = {
     "auth": ("users", "login_history"),
-    "user": ("user_profiles", "user_addresses"),
+    "user": ("user_profiles", "addresses"),
     "product": ("products", "product_inventory"),
     "cart": ("carts", "cart_items"),
     "order": ("orders", "order_items"),
-    "payment": ("payments", "payment_refunds"),
+    "payment": ("payments", "refunds"),
     "shipping": ("shipments", "shipment_tracking"),
-    "return": ("return_requests", "return_refunds"),
+    "return": ("return_requests", "refunds"),
     "discount": ("coupons", "coupon_usage"),
     "notification": ("notifications", "email_templates"),
 }

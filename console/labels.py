@@ -43,7 +43,7 @@ TABLE_LABELS: dict[tuple[str, str], Callable[[object], str]] = {
     ("order", "orders"): lambda r: r.order_number,
     ("order", "order_items"): lambda r: _joined(r.product_sku, r.product_name),
     ("payment", "payments"): lambda r: _joined(r.payment_provider, _money(r)),
-    ("payment", "payment_refunds"): lambda r: f"refund {_money(r)}".strip(),
+    ("payment", "refunds"): lambda r: f"refund {_money(r)}".strip(),
     ("shipping", "shipments"): lambda r: r.tracking_number,
     ("shipping", "carriers"): lambda r: r.name,
     ("return", "return_requests"): lambda r: r.rma_number,

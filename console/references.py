@@ -58,19 +58,19 @@ STAFF_OR_SYSTEM = ("system",)
 REFERENCES: tuple[Reference, ...] = (
     # user_db
     _ref("user.user_profiles.user_id", AUTH_USER, "annotated"),
-    _ref("user.user_wishlist_items.product_id", PRODUCT, "annotated"),
-    _ref("user.user_recently_viewed_products.product_id", PRODUCT, "annotated"),
+    _ref("user.wishlist_items.product_id", PRODUCT, "annotated"),
+    _ref("user.recently_viewed_products.product_id", PRODUCT, "annotated"),
     # product_db
     _ref("product.product_reviews.user_id", AUTH_USER, "annotated"),
     _ref("product.product_questions.user_id", AUTH_USER, "annotated"),
     _ref("product.product_questions.answered_by", AUTH_USER, "unannotated: the staff user who answered",
          not_references=STAFF_OR_SYSTEM),
-    _ref("product.product_stock_alerts.user_id", AUTH_USER, "annotated"),
-    _ref("product.product_stock_alerts.variant_id", VARIANT, "same database, drawn without FK"),
-    _ref("product.product_recently_viewed.user_id", AUTH_USER, "annotated"),
+    _ref("product.stock_alerts.user_id", AUTH_USER, "annotated"),
+    _ref("product.stock_alerts.variant_id", VARIANT, "same database, drawn without FK"),
+    _ref("product.recently_viewed_products.user_id", AUTH_USER, "annotated"),
     _ref("product.product_comparisons.user_id", AUTH_USER, "annotated"),
     _ref("product.product_comparisons.product_ids", PRODUCT, "same database, a list of product ids", many=True),
-    _ref("product.product_price_history.changed_by", AUTH_USER, "unannotated: the staff user",
+    _ref("product.price_history.changed_by", AUTH_USER, "unannotated: the staff user",
          not_references=STAFF_OR_SYSTEM),
     _ref("product.product_search_history.user_id", AUTH_USER, "annotated"),
     # cart_db
@@ -92,13 +92,13 @@ REFERENCES: tuple[Reference, ...] = (
     # payment_db
     _ref("payment.payments.order_id", ORDER, "annotated"),
     _ref("payment.payments.user_id", AUTH_USER, "annotated"),
-    _ref("payment.payment_refunds.order_id", ORDER, "annotated"),
+    _ref("payment.refunds.order_id", ORDER, "annotated"),
     _ref("payment.payment_methods.user_id", AUTH_USER, "annotated"),
-    _ref("payment.payment_idempotency_keys.payment_id", PAYMENT, "same database, drawn without FK"),
-    _ref("payment.payment_idempotency_keys.user_id", AUTH_USER, "unannotated"),
-    _ref("payment.payment_audit_logs.user_id", AUTH_USER, "unannotated", not_references=STAFF_OR_SYSTEM),
-    _ref("payment.payment_audit_logs.payment_id", PAYMENT, "same database, drawn without FK"),
-    _ref("payment.payment_audit_logs.order_id", ORDER, "unannotated"),
+    _ref("payment.idempotency_keys.payment_id", PAYMENT, "same database, drawn without FK"),
+    _ref("payment.idempotency_keys.user_id", AUTH_USER, "unannotated"),
+    _ref("payment.audit_logs.user_id", AUTH_USER, "unannotated", not_references=STAFF_OR_SYSTEM),
+    _ref("payment.audit_logs.payment_id", PAYMENT, "same database, drawn without FK"),
+    _ref("payment.audit_logs.order_id", ORDER, "unannotated"),
     # shipping_db
     _ref("shipping.shipments.order_id", ORDER, "annotated"),
     # return_db
@@ -109,9 +109,9 @@ REFERENCES: tuple[Reference, ...] = (
     _ref("return.return_items.variant_id", VARIANT, "annotated"),
     _ref("return.return_status_history.changed_by", AUTH_USER, "unannotated: the staff user",
          not_references=STAFF_OR_SYSTEM),
-    _ref("return.return_refunds.payment_id", PAYMENT, "annotated"),
-    _ref("return.return_refunds.order_id", ORDER, "annotated"),
-    _ref("return.return_refunds.user_id", AUTH_USER, "annotated"),
+    _ref("return.refunds.payment_id", PAYMENT, "annotated"),
+    _ref("return.refunds.order_id", ORDER, "annotated"),
+    _ref("return.refunds.user_id", AUTH_USER, "annotated"),
     # discount_db
     _ref("discount.coupon_usage.user_id", AUTH_USER, "annotated"),
     _ref("discount.coupon_usage.order_id", ORDER, "annotated"),

@@ -28,7 +28,7 @@ KNOWN_SECRETS = {
     ("users", "password_hash"), ("users", "mfa_secret"), ("refresh_tokens", "token"),
     ("user_sessions", "session_token"), ("password_reset_tokens", "token"),
     ("email_verification_tokens", "token"), ("mfa_backup_codes", "code"),
-    ("user_payment_methods", "provider_token"), ("payment_methods", "provider_token"),
+    ("payment_methods", "provider_token"), ("payment_methods", "provider_token"),
     ("carriers", "api_key"), ("carriers", "configuration"), ("carts", "session_id"),
 }
 

@@ -59,7 +59,7 @@ def test_seeded_data_has_no_orphans(seeded):
     assert checked["payment.payments.order_id"] == 40
     assert checked["cart.carts.coupon_code"] > 0
     assert checked["product.product_comparisons.product_ids"] > 0
-    assert checked["return.return_refunds.payment_id"] > 0
+    assert checked["return.refunds.payment_id"] > 0
 
 
 def test_deleting_a_product_reports_exactly_the_rows_that_referenced_it(seeded):

@@ -54,12 +54,12 @@ RECEIVED = ("received", "processed", "closed")
 # The tables the bulk part fills; on PostgreSQL they load without secondary indexes.
 BULK_TABLES = {
     "auth": ("users", "user_roles"),
-    "user": ("user_profiles", "user_addresses", "user_payment_methods"),
+    "user": ("user_profiles", "addresses", "payment_methods"),
     "order": ("orders", "order_items", "order_shipping_addresses", "order_status_history"),
-    "payment": ("payment_methods", "payments", "payment_transactions", "payment_refunds"),
+    "payment": ("payment_methods", "payments", "payment_transactions", "refunds"),
     "shipping": ("shipments", "shipment_tracking"),
     "return": ("return_requests", "return_items", "return_status_history", "return_authorizations",
-               "return_tracking", "return_refunds"),
+               "return_tracking", "refunds"),
 }
 
 
@@ -467,14 +467,14 @@ class BulkSeeder:
             rng.choice((40, 60, 80, 100)), joined, joined))
         street = rng.choice(self.streets)
         city, postcode = rng.choice(self.cities)
-        batch.add("user", "user_addresses", (self.new_id(), user_id, "shipping", True, first, last, street, city,
+        batch.add("user", "addresses", (self.new_id(), user_id, "shipping", True, first, last, street, city,
                                              postcode, "US", joined, None))
         provider = rng.choices(("STRIPE", "PAYPAL", "MOCK"), (5, 3, 2))[0]
         paypal = provider == "PAYPAL"
         token = f"tok_{self.new_id().replace('-', '')[:20]}"
         last4 = None if paypal else f"{rng.randint(0, 9999):04d}"
         card_type = None if paypal else rng.choice(("visa", "mastercard", "amex"))
-        batch.add("user", "user_payment_methods", (self.new_id(), user_id, "paypal" if paypal else "credit_card",
+        batch.add("user", "payment_methods", (self.new_id(), user_id, "paypal" if paypal else "credit_card",
                                                    True, card_type, last4, token, joined, None))
         method_id = self.new_id()
         batch.add("payment", "payment_methods", (
@@ -609,7 +609,7 @@ class BulkSeeder:
     def add_refund(self, batch: RowBatch, payment_id: str, order_id: str, amount: Decimal, reason: str,
                    when: datetime, metadata: dict) -> None:
         refund_id, transaction_id = self.new_id(), self.new_id()
-        batch.add("payment", "payment_refunds", (refund_id, payment_id, order_id, reason, amount, "USD", "COMPLETED",
+        batch.add("payment", "refunds", (refund_id, payment_id, order_id, reason, amount, "USD", "COMPLETED",
                                                  f"re_{self.tail(refund_id)}", metadata, when, when, when))
         batch.add("payment", "payment_transactions", (transaction_id, payment_id, "REFUND", "SUCCEEDED",
                                                       f"txn_{self.tail(transaction_id)}", amount, "USD", {}, when, when))
@@ -696,7 +696,7 @@ class BulkSeeder:
             processed = stamps["processed_at"]
             metadata = {"return_request_id": request_id, "rma_number": rma, "staff_id": staff}
             self.add_refund(batch, payment_id, order_id, amount, f"Return {rma}", processed, metadata)
-            batch.add("return", "return_refunds", (
+            batch.add("return", "refunds", (
                 self.new_id(), request_id, payment_id, order_id, user_id, refund_method, amount, "USD", "completed",
                 f"Return {rma}", processed, processed, processed))
         self.summary["returns"] += 1

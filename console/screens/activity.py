@@ -54,7 +54,7 @@ ENTITY_TABLES = {
     "email_template": ("notification", "email_templates"),
     "notification": ("notification", "notifications"),
     "payment": ("payment", "payments"),
-    "payment_refund": ("payment", "payment_refunds"),
+    "payment_refund": ("payment", "refunds"),
     "shipment": ("shipping", "shipments"),
 }
 # Details that hold the id of a row staff know by name: shown by that name.
@@ -65,7 +65,7 @@ DETAIL_TABLES = {
     "product_id": ("product", "products"),
     "variant_id": ("product", "product_variants"),
     "payment_id": ("payment", "payments"),
-    "refund_id": ("payment", "payment_refunds"),
+    "refund_id": ("payment", "refunds"),
     "coupon_id": ("discount", "coupons"),
     "promotion_id": ("discount", "promotions"),
     "template_id": ("notification", "email_templates"),

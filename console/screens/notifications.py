@@ -294,7 +294,7 @@ def notification_page(notification_id: str) -> NotificationPage | None:
     profile = _one(lookups, "user", "user_profiles", "user_id", notification.user_id)
     order_id, return_id, refund_id = _about(key)
     if refund_id:
-        refund = _one(lookups, "payment", "payment_refunds", "id", refund_id)
+        refund = _one(lookups, "payment", "refunds", "id", refund_id)
         order_id = refund.order_id if refund is not None else None
     order = _one(lookups, "order", "orders", "id", order_id)
     request = _one(lookups, "return", "return_requests", "id", return_id)

@@ -92,7 +92,7 @@ def _return_id(refund: PaymentRefund) -> str | None:
 def decorate(rows: list[PaymentRefund], lookups: Lookups) -> list[RefundRow]:
     payments = {p.id: p for p in lookups.run("payment", lambda: fetch_in(
         "payment", "payments", "id", [r.payment_id for r in rows]), [])}
-    orders = lookups.run("order", lambda: resolve("payment.payment_refunds.order_id", [r.order_id for r in rows]), {})
+    orders = lookups.run("order", lambda: resolve("payment.refunds.order_id", [r.order_id for r in rows]), {})
     # A refund's return is one of its order's returns: looked up by the orders (always
     # some on a page), so every page asks return_db the same one question.
     by_order = lookups.run("return", lambda: referrers("return.return_requests.order_id",

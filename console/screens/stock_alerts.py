@@ -75,7 +75,7 @@ def decorate(alerts: list[ProductStockAlert], lookups: Lookups) -> list[AlertRow
         "product", "product_variants", "id", [a.variant_id for a in alerts])}, {})
     available = lookups.run("product", lambda: {i.product_id: i.available_quantity for i in fetch_in(
         "product", "product_inventory", "product_id", product_ids)}, {})
-    users = lookups.run("auth", lambda: resolve("product.product_stock_alerts.user_id", [a.user_id for a in alerts]), {})
+    users = lookups.run("auth", lambda: resolve("product.stock_alerts.user_id", [a.user_id for a in alerts]), {})
     return [AlertRow(a, target_or_missing(products, a.product_id), target_or_missing(variants, a.variant_id),
                      None if lookups.down("product") else available.get(a.product_id),
                      None if lookups.down("auth") else target_or_missing(users, a.user_id))

@@ -22,7 +22,7 @@ def test_rows_come_back_as_written(ctx):
                                         when, None, None, {"service": "standard", "quote": '"'}, when, when))
     batch.add("user", "user_profiles", ("p-1", "u-1", "a@example.net", plain("Ann\tMarie"), "Lee", None, None, None,
                                         None, "USD", "en", False, True, 60, when, when))
-    batch.add("user", "user_addresses", ("a-1", "u-1", "shipping", True, "Ann", "Lee", plain("1 Main St\\\n"),
+    batch.add("user", "addresses", ("a-1", "u-1", "shipping", True, "Ann", "Lee", plain("1 Main St\\\n"),
                                          "Springfield", "12345", "US", when, None))
     writer = BatchWriter()
     writer.write(batch)

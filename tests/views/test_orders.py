@@ -330,7 +330,7 @@ def test_order_page_reads_each_table_once_and_its_panels_read_nothing(auth, clie
     assert 'id="order-refunds"' in html and 'id="order-returns"' in html and "RMA-" in html
     reads = [re.search(r"\bFROM (\w+)", sql) for sql in count_queries.statements if sql.lstrip().upper().startswith("SELECT")]
     tables = [m.group(1) for m in reads if m]
-    for table in ("payments", "payment_refunds", "payment_transactions", "return_requests", "return_items",
+    for table in ("payments", "refunds", "payment_transactions", "return_requests", "return_items",
                   "orders", "order_items", "shipments", "coupon_usage"):
         assert tables.count(table) <= 1, (table, tables)
 

@@ -260,12 +260,12 @@ def test_return_db_write_failing_after_payment_is_retried_without_repeating_a_st
     from console.integrity import check_all
 
     assert [report.ref.name for report in check_all() if not report.ok] == []
-    for ref, rows, column in (("return.return_refunds.payment_id", [return_refund], "payment_id"),
-                              ("return.return_refunds.order_id", [return_refund], "order_id"),
-                              ("return.return_refunds.user_id", [return_refund], "user_id"),
-                              ("payment.payment_refunds.order_id", [payment_refund], "order_id"),
-                              ("payment.payment_audit_logs.payment_id", db.session.scalars(select(PaymentAuditLog)).all(), "payment_id"),
-                              ("payment.payment_idempotency_keys.payment_id", db.session.scalars(select(PaymentIdempotencyKey)).all(), "payment_id")):
+    for ref, rows, column in (("return.refunds.payment_id", [return_refund], "payment_id"),
+                              ("return.refunds.order_id", [return_refund], "order_id"),
+                              ("return.refunds.user_id", [return_refund], "user_id"),
+                              ("payment.refunds.order_id", [payment_refund], "order_id"),
+                              ("payment.audit_logs.payment_id", db.session.scalars(select(PaymentAuditLog)).all(), "payment_id"),
+                              ("payment.idempotency_keys.payment_id", db.session.scalars(select(PaymentIdempotencyKey)).all(), "payment_id")):
         values = [getattr(row, column) for row in rows]
         assert set(resolve(ref, values)) == set(values), ref
 
