@@ -17,7 +17,7 @@ import io
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyotp
 import segno
@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 ISSUER = "Operations console"
 BACKUP_CODE_COUNT = 10
+# mfa_backup_codes."expiresAt" is NOT NULL: a set lasts this long (a new set replaces it).
+BACKUP_CODE_VALIDITY = timedelta(days=365)
 # How long the last used time step is remembered: longer than a code stays valid.
 LAST_STEP_KEEP_SECONDS = 600
 
@@ -134,11 +136,13 @@ def use_code(user: User, code: str) -> bool:
 def issue_backup_codes(user_id: str) -> list[str]:
     """Replaces the user's backup codes with fresh ones; returns them in clear, once."""
     db.session.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user_id))
+    expires_at = utcnow() + BACKUP_CODE_VALIDITY
     codes = []
     for _ in range(BACKUP_CODE_COUNT):
         raw = secrets.token_hex(5)
         codes.append(f"{raw[:5]}-{raw[5:]}")
-        db.session.add(MfaBackupCode(user_id=user_id, code=hash_backup_code(raw), used=False))
+        db.session.add(MfaBackupCode(user_id=user_id, code=hash_backup_code(raw), used=False,
+                                     expires_at=expires_at))
     return codes
 
 

@@ -71,7 +71,11 @@ def _config(name: str):
 
 
 def _history(user_id: str | None, status: str, ip: str | None) -> None:
-    db.session.add(LoginHistory(user_id=user_id, status=status, ip_address=ip))
+    """A login_history row for an attempt on an account. Its userId is NOT NULL (a row
+    belongs to an account, as the auth service writes them): an attempt on no known
+    account is counted by the address throttle only."""
+    if user_id is not None:
+        db.session.add(LoginHistory(user_id=user_id, status=status, ip_address=ip))
 
 
 def _throttled(ip: str | None) -> bool:
