@@ -178,7 +178,7 @@ def _check(key: str) -> BindDrift:
     for name, reason in problems:
         table, column_name = name.split(".", 1)
         model = models[table]
-        column = model.__table__.c[column_name]
+        column = next(c for c in model.__table__.columns if c.name == column_name)  # c[] is by attribute
         attribute = model.__mapper__.get_property_by_column(column).key
         bind.columns.append(DriftedColumn(key, table, column_name, attribute, model.__name__, reason,
                                           column.default is not None or column.onupdate is not None

@@ -64,12 +64,21 @@ KINDS = (
 
 
 def kind(type_, dialect) -> str | None:
-    """The kind of value a column type holds (None when unknown: never called drift)."""
+    """The kind of value a column type holds (None when unknown: never called drift).
+    Finer where a difference changes what the console reads or how it must bind: a native
+    enum type (PostgreSQL: text does not compare with it) and which; a time with or without
+    time zone (the console stores UTC without one); money's precision and scale."""
     type_ = type_.dialect_impl(dialect)
     while isinstance(type_, types.TypeDecorator):
         type_ = type_.impl_instance.dialect_impl(dialect)
+    if isinstance(type_, types.Enum) and type_.native_enum and dialect.name == "postgresql":
+        return f"enum {type_.name}"
     for base, name in KINDS:
         if isinstance(type_, base):
+            if base is types.DateTime and dialect.name == "postgresql":
+                return f"{name} {'with' if type_.timezone else 'without'} time zone"
+            if base is types.Numeric and type_.scale is not None:
+                return f"{name} ({type_.precision},{type_.scale})"
             return name
     return None
 
