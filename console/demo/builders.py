@@ -33,7 +33,7 @@ from console.models.user import UserAddress, UserPaymentMethod, UserProfile
 from console.permissions import STAFF_ROLES
 from console.workflows.inventory import stock_status
 from console.workflows.notify import render_notification
-from console.workflows.signin import hash_password
+from console.workflows.signin import NO_PASSWORD, hash_password
 
 TAX_RATE = Decimal("0.08")
 
@@ -100,7 +100,7 @@ def ensure_roles() -> dict[str, Role]:
 def make_user(email: str, password: str | None = None, roles: tuple[str, ...] = (), *,
               is_active: bool = True, password_hash: str | None = None, created_at: datetime | None = None) -> User:
     known = ensure_roles()
-    user = User(email=email.lower(), password_hash=password_hash or (hash_password(password) if password else None),
+    user = User(email=email.lower(), password_hash=password_hash or (hash_password(password) if password else NO_PASSWORD),
                 email_verified=True, is_active=is_active, failed_login_attempts=0, mfa_enabled=False,
                 created_at=created_at or utcnow())
     db.session.add(user)

@@ -32,7 +32,7 @@ from console.permissions import STAFF_ROLES
 from console.staff import staff_roles_of
 from console.workflows import WorkflowError
 from console.workflows.notify import queue
-from console.workflows.signin import hash_password
+from console.workflows.signin import NO_PASSWORD, hash_password
 from console.workflows.staff import _role_row, password_problems
 
 EMAIL_MAX = 254
@@ -104,7 +104,7 @@ def invite(actor, email: str, roles: list[str], link_for: Callable[[str], str]) 
         if db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
             raise WorkflowError(f"{email} already has an account. Give it a role with "
                                 "“Give a role to an existing account” instead.", 409)
-        user = User(email=email, password_hash=None, email_verified=False, is_active=False,
+        user = User(email=email, password_hash=NO_PASSWORD, email_verified=False, is_active=False,
                     failed_login_attempts=0, mfa_enabled=False)
         db.session.add(user)
         db.session.flush()

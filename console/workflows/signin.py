@@ -41,6 +41,11 @@ class SignInResult:
     status: int = 200
 
 
+# users."passwordHash" is NOT NULL: an account without a password (an invitation not yet
+# accepted, a customer made without one) holds this, which no password matches.
+NO_PASSWORD = ""
+
+
 def hash_password(password: str) -> str:
     rounds = current_app.config.get("BCRYPT_ROUNDS", 12) if has_app_context() else 12
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=rounds)).decode()
