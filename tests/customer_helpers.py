@@ -13,7 +13,7 @@ from console.demo.builders import (
 from console.extensions import db
 from console.models.auth import LoginHistory
 from console.models.product import ProductQuestion, ProductReview
-from console.models.types import new_id, utcnow
+from console.models.types import random_tail, utcnow
 from console.models.user import UserWishlistItem
 
 
@@ -23,7 +23,7 @@ def full_customer(email: str = "jane.doe@example.com", *, first_name: str = "Jan
     shipped order paid with that card, a processed return (so a refund), a cart, a wishlist
     item, a review and a question, a coupon used on the order, and a notification."""
     now = utcnow()
-    tag = new_id()[:6].upper()
+    tag = random_tail(6).upper()
     user, profile = make_customer(email, first_name, last_name, phone=phone, created_at=now - timedelta(days=90))
     make_address(user.id, first_name, last_name, "12 Harbour Road", "Portland", "97201")
     card = make_saved_card(user.id, last4="1881", card_type="mastercard")

@@ -28,11 +28,12 @@ from console.models.returns import (
     ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest, ReturnStatusHistory, ReturnTracking,
 )
 from console.models.shipping import Carrier, Shipment, ShipmentTracking, ShippingMethod, ShippingRate, ShippingZone
-from console.models.types import CENTS, new_id, utcnow
+from console.models.types import CENTS, new_id, random_tail, utcnow
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile
 from console.permissions import STAFF_ROLES
 from console.workflows.inventory import stock_status
 from console.workflows.notify import render_notification
+from console.workflows.orders import UNWEIGHED
 from console.workflows.signin import NO_PASSWORD, hash_password
 
 TAX_RATE = Decimal("0.08")
@@ -144,7 +145,7 @@ def make_saved_card(user_id: str, provider: str = "STRIPE", *, last4: str = "424
     """A saved payment method as both services hold it: user_db's user_payment_methods
     and payment_db's payment_methods, sharing the provider token. Returns the payment_db row."""
     created_at = created_at or utcnow()
-    token = f"tok_{new_id().replace('-', '')[:20]}"
+    token = f"tok_{random_tail(20)}"
     paypal = provider == "PAYPAL"
     db.session.add(UserPaymentMethod(user_id=user_id, type="paypal" if paypal else "credit_card",
                                      is_default=is_default, card_type=None if paypal else card_type,
@@ -168,11 +169,11 @@ def make_session(user: User, *, device_name: str = "Laptop", device_type: str = 
                     os=os, browser=browser, is_trusted=active, last_used_at=created_at, created_at=created_at)
     db.session.add(device)
     db.session.flush()
-    refresh = RefreshToken(token=f"rt_{new_id().replace('-', '')}", user_id=user.id, device_id=device.id,
+    refresh = RefreshToken(token=f"rt_{random_tail(24)}", user_id=user.id, device_id=device.id,
                            expires_at=created_at + lifetime, revoked=not active, created_at=created_at)
     db.session.add(refresh)
     db.session.flush()
-    session = UserSession(user_id=user.id, session_token=f"st_{new_id().replace('-', '')}",
+    session = UserSession(user_id=user.id, session_token=f"st_{random_tail(24)}",
                           refresh_token_id=refresh.id, device_id=device.id, is_active=active,
                           expires_at=created_at + lifetime, created_at=created_at)
     db.session.add(session)
@@ -232,7 +233,7 @@ class OrderBundle:
 
 
 def next_order_number(when: datetime) -> str:
-    return f"ORD-{when:%Y%m%d}-{new_id()[:6].upper()}"
+    return f"ORD-{when:%Y%m%d}-{random_tail(6).upper()}"
 
 
 def spread(number: int, size: int, step: int) -> int:
@@ -360,7 +361,7 @@ def make_payment(order: Order, provider: str = "MOCK", captured: bool = True,
     ``method`` reuses a saved payment method; without one a card is created."""
     if method is None:
         method = PaymentMethod(user_id=order.user_id, type="CREDIT_CARD", provider=provider,
-                               provider_token=f"tok_{new_id()[:12]}", last4="4242", card_type="visa",
+                               provider_token=f"tok_{random_tail(12)}", last4="4242", card_type="visa",
                                expiry_month="12", expiry_year="2030", is_default=True)
         db.session.add(method)
         db.session.flush()
@@ -369,7 +370,7 @@ def make_payment(order: Order, provider: str = "MOCK", captured: bool = True,
     status = "SUCCEEDED" if captured else ("CANCELLED" if cancelled else "PENDING")
     payment = Payment(order_id=order.id, user_id=order.user_id, payment_method_id=method.id,
                       status=status, payment_provider=provider,
-                      provider_payment_id=f"{provider.lower()}_pay_{new_id().replace('-', '')[:16]}",
+                      provider_payment_id=f"{provider.lower()}_pay_{random_tail(16)}",
                       amount=order.total_amount, currency=order.currency, description=f"Order {order.order_number}",
                       metadata_={"order_number": order.order_number},
                       processed_at=order.created_at if captured else None, created_at=order.created_at,
@@ -378,12 +379,12 @@ def make_payment(order: Order, provider: str = "MOCK", captured: bool = True,
     db.session.flush()
     db.session.add(PaymentTransaction(payment_id=payment.id, transaction_type="CHARGE",
                                       status="SUCCEEDED" if captured else "PENDING",
-                                      provider_transaction_id=f"txn_{new_id().replace('-', '')[:16]}",
+                                      provider_transaction_id=f"txn_{random_tail(16)}",
                                       amount=payment.amount, currency=payment.currency, provider_response={},
                                       processed_at=payment.processed_at, created_at=order.created_at))
     if cancelled:
         db.session.add(PaymentTransaction(payment_id=payment.id, transaction_type="VOID", status="SUCCEEDED",
-                                          provider_transaction_id=f"txn_{new_id().replace('-', '')[:16]}",
+                                          provider_transaction_id=f"txn_{random_tail(16)}",
                                           amount=payment.amount, currency=payment.currency, provider_response={},
                                           processed_at=order.cancelled_at, created_at=order.cancelled_at))
     order.payment_method_id = payment.id  # the entity block: orders.payment_method_id -> payments.id
@@ -412,13 +413,13 @@ def make_refund(payment: Payment, amount, *, order: Order | None = None, reason:
     done = status == "COMPLETED"
     refund = PaymentRefund(payment_id=payment.id, order_id=payment.order_id, reason=reason, amount=amount,
                            currency=payment.currency, status=status,
-                           provider_refund_id=f"re_{new_id().replace('-', '')[:16]}" if done else None,
+                           provider_refund_id=f"re_{random_tail(16)}" if done else None,
                            metadata_=metadata or {}, processed_at=created_at if done else None,
                            created_at=created_at, updated_at=created_at)
     db.session.add(refund)
     db.session.add(PaymentTransaction(payment_id=payment.id, transaction_type="REFUND",
                                       status="SUCCEEDED" if done else "PENDING",
-                                      provider_transaction_id=f"txn_{new_id().replace('-', '')[:16]}",
+                                      provider_transaction_id=f"txn_{random_tail(16)}",
                                       amount=amount, currency=payment.currency, provider_response={},
                                       processed_at=refund.processed_at, created_at=created_at))
     if already + amount == payment.amount:
@@ -472,7 +473,7 @@ def ensure_shipping_options(created_at: datetime | None = None) -> ShippingOptio
     for code, name in CARRIERS.items():
         if code not in carriers:
             carriers[code] = Carrier(name=name, code=code, api_endpoint=f"https://api.{code}.example/v1",
-                                     api_key=f"enc:{new_id().replace('-', '')[:24]}", is_active=True,
+                                     api_key=f"enc:{random_tail(24)}", is_active=True,
                                      configuration={"label_format": "PDF"}, created_at=created_at)
             db.session.add(carriers[code])
     methods = list(db.session.scalars(select(ShippingMethod)))
@@ -499,7 +500,7 @@ def ensure_shipping_options(created_at: datetime | None = None) -> ShippingOptio
 
 
 def next_tracking_number(carrier_code: str) -> str:
-    return f"{carrier_code.upper()}{int(new_id().replace('-', '')[:12], 16) % 10**12:012d}"
+    return f"{carrier_code.upper()}{int(random_tail(12), 36) % 10**12:012d}"
 
 
 def make_shipment(order: Order, carrier: Carrier, method: ShippingMethod, *, status: str = "in_transit",
@@ -515,7 +516,7 @@ def make_shipment(order: Order, carrier: Carrier, method: ShippingMethod, *, sta
     delivered_at = order.delivered_at if status == "delivered" else None
     shipment = Shipment(order_id=order.id, carrier_id=carrier.id, method_id=method.id,
                         tracking_number=tracking_number or next_tracking_number(carrier.code), status=status,
-                        weight=money(weight) if weight is not None else None, cost=method.base_price,
+                        weight=money(weight) if weight is not None else UNWEIGHED, cost=method.base_price,
                         origin_address=WAREHOUSE_ADDRESS, destination_address=destination or {},
                         shipped_at=shipped_at, estimated_delivery_date=order.estimated_delivery_date,
                         delivered_at=delivered_at, carrier_response={"service": method.service_type},
@@ -550,7 +551,7 @@ class ReturnBundle:
 
 
 def next_rma_number(when: datetime) -> str:
-    return f"RMA-{when:%Y%m%d}-{new_id().replace('-', '')[:6].upper()}"
+    return f"RMA-{when:%Y%m%d}-{random_tail(6).upper()}"
 
 
 def return_path(status: str) -> tuple[str, ...]:
@@ -567,7 +568,8 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
     history up to ``status``; from "approved" on an authorization (same RMA number),
     from "in_transit" return tracking, and from "processed" the refund: a payment refund
     in payment_db and the return_refunds row pointing at the same payment. The items'
-    ``condition`` is known once the warehouse received them: blank before."""
+    ``condition`` is the one the customer states with the request (the return service
+    requires it); the warehouse records what it found on receipt."""
     for item, quantity in lines:
         if item.order_id != order.id or not 0 < quantity <= (item.quantity or 0):
             raise ValueError(f"cannot return {quantity} of order item {item.id} (ordered {item.quantity})")
@@ -598,7 +600,7 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
         row = ReturnItem(return_request_id=request.id, order_item_id=item.id, product_id=item.product_id,
                          variant_id=item.variant_id, product_name=item.product_name, product_sku=item.product_sku,
                          quantity=quantity, unit_price=item.unit_price, refund_amount=item_refund,
-                         return_reason=reason, condition=condition if "received" in path else None,
+                         return_reason=reason, condition=condition,
                          created_at=requested_at)
         db.session.add(row)
         bundle.items.append(row)
@@ -738,7 +740,7 @@ def make_cart(user_id: str | None, lines: list[tuple], *, status: str = "active"
     shipping = money(shipping) if lines else money(0)
     discount = coupon_discount(coupon, subtotal, shipping) if coupon else money(0)
     tax = money(subtotal * TAX_RATE)
-    cart = Cart(user_id=user_id, session_id=session_id or f"sess_{new_id().replace('-', '')[:24]}", status=status,
+    cart = Cart(user_id=user_id, session_id=session_id or f"sess_{random_tail(24)}", status=status,
                 currency="USD", subtotal=subtotal, tax_amount=tax, shipping_amount=shipping,
                 discount_amount=discount, total_amount=money(subtotal + tax + shipping - discount),
                 coupon_code=coupon.code if coupon else None, expires_at=created_at + timedelta(days=30),
@@ -786,7 +788,7 @@ def make_notification(user_id: str, template: EmailTemplate, variables: dict, *,
     if sent:
         db.session.add(NotificationLog(
             notification_id=notification.id, status=status, provider="smtp",
-            provider_message_id=None if status == "FAILED" else f"msg_{new_id().replace('-', '')[:20]}",
+            provider_message_id=None if status == "FAILED" else f"msg_{random_tail(20)}",
             provider_response={"status": status.lower()},
             error=(error or "550 mailbox unavailable") if status in ("FAILED", "BOUNCED") else None,
             created_at=created_at + timedelta(minutes=1)))

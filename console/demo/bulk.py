@@ -5,14 +5,16 @@ thousand orders a demo shows off, far too slow for a million (each order is a do
 flushes). Past those, console.demo.seed hands the rest to BulkSeeder, which writes the
 same kinds of rows with the same invariants (totals agree across databases, history up
 to the status, payments equal totals, refunds within the payment, shipments carrying the
-order's tracking number, stock reserved by open orders) as plain tuples, one batch and
-one commit per database at a time, so memory stays flat however many orders are asked for.
+order's tracking number, stock reserved by open orders) as plain rows (a dict per row,
+keyed by the models' attributes), one batch and one commit per database at a time, so
+memory stays flat however many orders are asked for.
 
 On PostgreSQL a batch goes in as ``COPY`` text, made by a formatter compiled once per
-table and sent by a background thread while the next batch is built; the tables it
-fills lose their secondary indexes and foreign keys for the load and get them back,
-built in one pass each, at the end (a million orders would otherwise update fifteen
-indexes on ``orders`` row by row). Elsewhere (SQLite: small demos and the tests) a
+table (its column list: the model's columns the rows fill, by their database names) and
+sent by a background thread while the next batch is built; the tables it fills lose
+their secondary indexes and foreign keys for the load and get them back, built in one
+pass each, at the end (a million orders would otherwise update fifteen indexes on
+``orders`` row by row). Elsewhere (SQLite: small demos and the tests) a
 batch is an executemany per table.
 
 Every string written comes from ids, numbers, fixed words or the cleaned name and
@@ -39,9 +41,16 @@ from sqlalchemy import JSON, Boolean, Integer, Numeric, String, Text, select, te
 from config import BIND_KEYS
 from console.demo import builders as b
 from console.extensions import db
-from console.models.auth import Role
+from console.models.auth import Role, User, UserRole
+from console.models.order import Order, OrderItem, OrderShippingAddress, OrderStatusHistory
+from console.models.payment import Payment, PaymentMethod, PaymentRefund, PaymentTransaction
 from console.models.product import Product, ProductInventory, ProductVariant
-from console.models.types import UTCDateTime
+from console.models.returns import (
+    ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest, ReturnStatusHistory, ReturnTracking,
+)
+from console.models.shipping import Shipment, ShipmentTracking
+from console.models.user import UserAddress, UserPaymentMethod, UserProfile
+from console.models.types import UTCDateTime, cuid_from
 from console.workflows.inventory import stock_status
 
 BATCH_ORDERS = 5000
@@ -50,17 +59,17 @@ RETURN_SHARE, GOODWILL_SHARE = 0.08, 0.065
 BATCH_CUSTOMERS = 10000
 ZERO = Decimal("0.00")
 SHIPPED = ("shipped", "delivered", "refunded")
-RECEIVED = ("received", "processed", "closed")
-# The tables the bulk part fills; on PostgreSQL they load without secondary indexes.
-BULK_TABLES = {
-    "auth": ("users", "user_roles"),
-    "user": ("user_profiles", "addresses", "payment_methods"),
-    "order": ("orders", "order_items", "order_shipping_addresses", "order_status_history"),
-    "payment": ("payment_methods", "payments", "payment_transactions", "refunds"),
-    "shipping": ("shipments", "shipment_tracking"),
-    "return": ("return_requests", "return_items", "return_status_history", "return_authorizations",
-               "return_tracking", "refunds"),
-}
+# The models whose tables the bulk part fills; on PostgreSQL they load without secondary indexes.
+BULK_MODELS = (
+    User, UserRole, UserProfile, UserAddress, UserPaymentMethod,
+    Order, OrderItem, OrderShippingAddress, OrderStatusHistory,
+    PaymentMethod, Payment, PaymentTransaction, PaymentRefund,
+    Shipment, ShipmentTracking,
+    ReturnRequest, ReturnItem, ReturnStatusHistory, ReturnAuthorization, ReturnTracking, ReturnRefund,
+)
+BULK_TABLES: dict[str, tuple[str, ...]] = {}
+for _model in BULK_MODELS:
+    BULK_TABLES[_model.__bind_key__] = (*BULK_TABLES.get(_model.__bind_key__, ()), _model.__tablename__)
 
 
 class JsonText(str):
@@ -105,39 +114,55 @@ def _copy_cell(value) -> str:
     return str(value)
 
 
-def copy_formatter(table, dialect, stamps: Stamps) -> Callable[[tuple], str]:
-    """One ``COPY`` text line per row tuple of ``table``: a single f-string compiled for
-    the table's column types (a generic per-value conversion costs three times as much)."""
+def row_columns(table, keys) -> list:
+    """The columns of ``table`` that rows keyed by ``keys`` (attribute names) fill, in the
+    table's order. Refuses a key the model lacks, and rows that leave out a ``NOT NULL``
+    column the database has no default for (an id, ``updatedAt``): ``COPY`` would stop at
+    the first such row of a million."""
+    known = {column.key for column in table.columns}
+    unknown = sorted(set(keys) - known)
+    if unknown:
+        raise ValueError(f"{table.name} has no column for {', '.join(unknown)}")
+    missing = [column.key for column in table.columns if column.key not in keys
+               and not column.nullable and column.server_default is None]
+    if missing:
+        raise ValueError(f"{table.name} rows must give {', '.join(missing)} (NOT NULL, no default)")
+    return [column for column in table.columns if column.key in keys]
+
+
+def copy_formatter(columns, dialect, stamps: Stamps) -> Callable[[dict], str]:
+    """One ``COPY`` text line per row (a dict keyed by attribute) filling ``columns``: a
+    single f-string compiled for their types (a generic per-value conversion costs three
+    times as much)."""
     cells = []
-    for i, column in enumerate(table.columns):
+    for column in columns:
         kind = column.type.dialect_impl(dialect) if not isinstance(column.type, UTCDateTime) else column.type
+        value = f'r["{column.key}"]'  # keys are identifiers: no quoting needed
         if isinstance(kind, UTCDateTime):
-            cells.append(f"T[r[{i}]]")
+            cells.append(f"T[{value}]")
         elif isinstance(kind, JSON):
-            cells.append(f"(r[{i}] if type(r[{i}]) is J else C(r[{i}]))")
+            cells.append(f"({value} if type({value}) is J else C({value}))")
         elif isinstance(kind, Boolean):
-            cells.append(f"B[r[{i}]]")
+            cells.append(f"B[{value}]")
         elif isinstance(kind, (String, Text, Numeric, Integer)):
-            cells.append(f"(N if r[{i}] is None else r[{i}])")
+            cells.append(f"(N if {value} is None else {value})")
         else:
-            cells.append(f"C(r[{i}])")
+            cells.append(f"C({value})")
     source = "lambda r: f'" + "\\t".join("{" + cell + "}" for cell in cells) + "\\n'"
     return eval(source, {"T": stamps, "J": JsonText, "C": _copy_cell, "N": NULL,  # noqa: S307 (built above)
                          "B": {True: "t", False: "f", None: NULL}})
 
 
 class RowBatch:
-    """Rows of one batch, per database and table, written and committed together."""
+    """Rows of one batch, per database and table, written and committed together. A row
+    is a dict keyed by the model's attributes; every row of a table in a batch gives the
+    same ones."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, dict[str, list[tuple]]] = defaultdict(lambda: defaultdict(list))
+        self.rows: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
 
-    def add(self, bind: str, table: str, row: tuple) -> None:
-        self.rows[bind][table].append(row)
-
-    def table(self, bind: str, table: str) -> list[tuple]:
-        """The list to append ``table``'s rows to (saves a look-up per row in hot loops)."""
-        return self.rows[bind][table]
+    def add(self, model, **row) -> None:
+        self.rows[model.__bind_key__][model.__tablename__].append(row)
 
 
 class BatchWriter:
@@ -148,7 +173,7 @@ class BatchWriter:
 
     def __init__(self) -> None:
         self.stamps = Stamps()
-        self.formatters: dict[tuple[str, str], Callable] = {}
+        self.formatters: dict[tuple, tuple[list, Callable]] = {}
         # The writer threads have no app context: they get the engines from here.
         self.engines = {key: db.engines[key] for key in BIND_KEYS}
         self.postgres = {key for key, engine in self.engines.items() if engine.dialect.name == "postgresql"}
@@ -160,20 +185,26 @@ class BatchWriter:
             # Parents before children: order_items refer to orders inside order_db.
             ordered = [t for t in metadata.sorted_tables if t.name in tables]
             if bind in self.postgres:
-                self.send(bind, [(t, self.copy_text(bind, t, tables[t.name])) for t in ordered])
+                self.send(bind, [(t, *self.copy_text(bind, t, tables[t.name])) for t in ordered])
             else:
                 with self.engines[bind].begin() as conn:
                     for table in ordered:
-                        names = [c.name for c in table.columns]
-                        conn.execute(table.insert(), [dict(zip(names, _python_row(row))) for row in tables[table.name]])
+                        rows = tables[table.name]
+                        _same_keys(table, rows, row_columns(table, rows[0]))
+                        conn.execute(table.insert(), [_python_row(row) for row in rows])
         batch.rows.clear()
 
-    def copy_text(self, bind: str, table, rows: list[tuple]) -> bytes:
-        key = (bind, table.name)
-        line = self.formatters.get(key)
-        if line is None:
-            line = self.formatters[key] = copy_formatter(table, self.engines[bind].dialect, self.stamps)
-        return "".join(map(line, rows)).encode()
+    def copy_text(self, bind: str, table, rows: list[dict]) -> tuple[list, bytes]:
+        """The columns the rows fill and their ``COPY`` text."""
+        key = (bind, table.name, tuple(rows[0]))
+        known = self.formatters.get(key)
+        if known is None:
+            columns = row_columns(table, rows[0])
+            known = self.formatters[key] = (columns, copy_formatter(columns, self.engines[bind].dialect,
+                                                                    self.stamps))
+        columns, line = known
+        _same_keys(table, rows, columns)
+        return columns, "".join(map(line, rows)).encode()
 
     def send(self, bind: str, tables) -> None:
         copier = self.copiers.get(bind)
@@ -230,9 +261,9 @@ class CopyThread:
             cursor.execute("SET statement_timeout = 0")
             raw.commit()
             while (tables := self.queue.get()) is not None:
-                for table, text in tables:
-                    columns = ", ".join(f'"{c.name}"' for c in table.columns)
-                    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+                for table, columns, text in tables:
+                    names = ", ".join(f'"{c.name}"' for c in columns)
+                    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
                         copy.write(text)
                 raw.commit()
         except BaseException as exc:  # handed to the caller's thread
@@ -250,9 +281,16 @@ class CopyThread:
                     raw.close()
 
 
-def _python_row(row: tuple) -> tuple:
+def _same_keys(table, rows: list[dict], columns: list) -> None:
+    """Every row of a batch fills the same columns (the first row's)."""
+    if any(len(row) != len(columns) for row in rows):
+        odd = next(row for row in rows if len(row) != len(columns))
+        raise ValueError(f"{table.name} rows differ: {sorted(odd)} against {[c.key for c in columns]}")
+
+
+def _python_row(row: dict) -> dict:
     """A row for SQLAlchemy: encoded JSON decoded again."""
-    return tuple(json.loads(v.replace("\\\\", "\\")) if type(v) is JsonText else v for v in row)
+    return {k: json.loads(v.replace("\\\\", "\\")) if type(v) is JsonText else v for k, v in row.items()}
 
 
 @contextmanager
@@ -358,21 +396,21 @@ class BulkSeeder:
         self.numbers: b.HumanNumbers = base.numbers
         self.summary: Counter = Counter()
         self.reserved: Counter = Counter()
-        head = "%020x" % self.rng.getrandbits(80)
-        self.id_head = f"{head[:8]}-{head[8:12]}-4{head[13:16]}-{'89ab'[int(head[16], 16) & 3]}{head[17:20]}-"
+        self.id_head = cuid_from(self.rng.getrandbits(128))[:13]
         self.ids = 0
         self.sold: Counter = Counter()
 
     def new_id(self) -> str:
-        """A UUID4 string: a seeded random head and a counting tail, so ids are distinct by
-        construction and cost one format each (uuid.UUID is slow at this volume)."""
+        """An id shaped like new_id()'s (25 base-36 characters): a seeded random head and a
+        counting tail of decimal digits, so ids are distinct by construction and cost one
+        format each."""
         self.ids += 1
-        return self.id_head + "%012x" % self.ids
+        return self.id_head + "%012d" % self.ids
 
     @staticmethod
     def tail(row_id: str) -> str:
-        """16 hex digits that differ for every id new_id() gives (provider ids are unique)."""
-        return row_id[-17:].replace("-", "")
+        """16 characters that differ for every id new_id() gives (provider ids are unique)."""
+        return row_id[-16:]
 
     def ago(self, low_days: float, high_days: float) -> datetime:
         return self.now - timedelta(minutes=int((low_days + self.rng.random() * (high_days - low_days)) * 1440))
@@ -456,31 +494,37 @@ class BulkSeeder:
         local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isalnum() or ch == ".")
         email = f"{local}{number}@example.net"
         user_id = self.new_id()
-        batch.add("auth", "users", (user_id, email, self.password_hash, True, True, 0, None, False, None,
-                                    joined, joined))
-        batch.add("auth", "user_roles", (self.new_id(), user_id, self.customer_role, joined))
+        batch.add(User, id=user_id, email=email, password_hash=self.password_hash, email_verified=True,
+                  is_active=True, failed_login_attempts=0, mfa_enabled=False, created_at=joined, updated_at=joined)
+        batch.add(UserRole, id=self.new_id(), user_id=user_id, role_id=self.customer_role, created_at=joined)
         phone = f"+1 {rng.randint(200, 999)}-{rng.randint(200, 999)}-{rng.randint(0, 9999):04d}"
-        batch.add("user", "user_profiles", (
-            self.new_id(), user_id, email, first, last, phone, None,
-            self.now - timedelta(days=rng.randint(18 * 365, 75 * 365)),
-            rng.choice(("female", "male", "other", None)), "USD", "en", rng.random() < 0.45, True,
-            rng.choice((40, 60, 80, 100)), joined, joined))
+        newsletter = rng.random() < 0.45
+        batch.add(UserProfile, id=self.new_id(), user_id=user_id, email=email, first_name=first, last_name=last,
+                  phone=phone, date_of_birth=self.now - timedelta(days=rng.randint(18 * 365, 75 * 365)),
+                  gender=rng.choice(("female", "male", "other", None)), preferred_currency="USD",
+                  preferred_language="en", newsletter_subscribed=newsletter, marketing_opt_in=newsletter,
+                  is_active=True, email_verified=True, profile_completion_score=rng.choice((40, 60, 80, 100)),
+                  created_at=joined, updated_at=joined)
         street = rng.choice(self.streets)
         city, postcode = rng.choice(self.cities)
-        batch.add("user", "addresses", (self.new_id(), user_id, "shipping", True, first, last, street, city,
-                                             postcode, "US", joined, None))
+        batch.add(UserAddress, id=self.new_id(), user_id=user_id, type="shipping", is_default=True,
+                  first_name=first, last_name=last, address_line1=street, city=city, postal_code=postcode,
+                  country="US", created_at=joined, updated_at=joined)
         provider = rng.choices(("STRIPE", "PAYPAL", "MOCK"), (5, 3, 2))[0]
         paypal = provider == "PAYPAL"
-        token = f"tok_{self.new_id().replace('-', '')[:20]}"
+        token = f"tok_{self.tail(self.new_id())}"
         last4 = None if paypal else f"{rng.randint(0, 9999):04d}"
         card_type = None if paypal else rng.choice(("visa", "mastercard", "amex"))
-        batch.add("user", "payment_methods", (self.new_id(), user_id, "paypal" if paypal else "credit_card",
-                                                   True, card_type, last4, token, joined, None))
+        expiry_month = None if paypal else f"{rng.randint(1, 12):02d}"
+        expiry_year = None if paypal else str(rng.randint(2027, 2031))
+        batch.add(UserPaymentMethod, id=self.new_id(), user_id=user_id, type="paypal" if paypal else "credit_card",
+                  is_default=True, card_type=card_type, last4=last4, expiry_month=expiry_month,
+                  expiry_year=expiry_year, provider_token=token, created_at=joined, updated_at=joined)
         method_id = self.new_id()
-        batch.add("payment", "payment_methods", (
-            method_id, user_id, "PAYPAL" if paypal else "CREDIT_CARD", provider, token, last4, card_type,
-            None if paypal else f"{rng.randint(1, 12):02d}", None if paypal else str(rng.randint(2027, 2031)),
-            True, joined, None))
+        batch.add(PaymentMethod, id=method_id, user_id=user_id, type="PAYPAL" if paypal else "CREDIT_CARD",
+                  provider=provider, provider_token=token, last4=last4, card_type=card_type,
+                  expiry_month=expiry_month, expiry_year=expiry_year, is_default=True, created_at=joined,
+                  updated_at=joined)
         self.customers.append(self.customer(user_id, first, last, street, city, postcode, method_id, provider,
                                             joined))
 
@@ -549,22 +593,25 @@ class BulkSeeder:
         if declined:
             payment_status = "failed"
         tracking = self.numbers.tracking(carrier_code) if shipped_at else None
-        batch.add("order", "orders", (
-            order_id, number, user_id, status, payment_status, subtotal, tax, shipping, ZERO, total, "USD",
-            payment_id, service, tracking, estimated, shipped_at, delivered_at, cancelled_at, self.empty,
-            created, created + after[status]))
+        batch.add(Order, id=order_id, order_number=number, user_id=user_id, status=status,
+                  payment_status=payment_status, subtotal=subtotal, tax_amount=tax, shipping_amount=shipping,
+                  discount_amount=ZERO, total_amount=total, currency="USD", payment_method_id=payment_id,
+                  shipping_method=service, tracking_number=tracking, estimated_delivery_date=estimated,
+                  shipped_at=shipped_at, delivered_at=delivered_at, cancelled_at=cancelled_at, metadata_=self.empty,
+                  created_at=created, updated_at=created + after[status])
         for item_id, product_id, variant_id, name, sku, unit, quantity, line_total, _ in items:
-            batch.add("order", "order_items", (item_id, order_id, product_id, variant_id, name, sku, None, unit,
-                                               quantity, line_total, created))
-        batch.add("order", "order_shipping_addresses", (self.new_id(), order_id, first, last, street, city, postcode,
-                                                        "US", created))
+            batch.add(OrderItem, id=item_id, order_id=order_id, product_id=product_id, variant_id=variant_id,
+                      product_name=name, product_sku=sku, unit_price=unit, quantity=quantity,
+                      total_price=line_total, created_at=created)
+        batch.add(OrderShippingAddress, id=self.new_id(), order_id=order_id, first_name=first, last_name=last,
+                  address_line1=street, city=city, postal_code=postcode, country="US", created_at=created)
         previous = None
         reason = b.ORDER_STEP_REASON
         for name in path:
             # The customer placed the order (and asked to cancel it); the order service did the rest.
-            batch.add("order", "order_status_history", (
-                self.new_id(), order_id, name, previous, user_id if name in b.CUSTOMER_STEPS else "system",
-                reason[name], created + after[name]))
+            batch.add(OrderStatusHistory, id=self.new_id(), order_id=order_id, status=name, previous_status=previous,
+                      changed_by=user_id if name in b.CUSTOMER_STEPS else "system", reason=reason[name],
+                      created_at=created + after[name])
             previous = name
 
         # payment_db: the payment, its CHARGE (and VOID when cancelled, REFUND when refunded).
@@ -573,21 +620,24 @@ class BulkSeeder:
         if status == "refunded":
             payment_state = "REFUNDED"
         processed = created if paid else None
-        batch.add("payment", "payments", (
-            payment_id, order_id, user_id, method_id, payment_state, provider,
-            f"{provider.lower()}_pay_{self.tail(payment_id)}", total, "USD", f"Order {number}",
-            JsonText(f'{{"order_number": "{number}"}}'),
-            processed, created, cancelled_at or (created + after["refunded"] if status == "refunded" else created)))
+        batch.add(Payment, id=payment_id, order_id=order_id, user_id=user_id, payment_method_id=method_id,
+                  status=payment_state, payment_provider=provider,
+                  provider_payment_id=f"{provider.lower()}_pay_{self.tail(payment_id)}", amount=total, currency="USD",
+                  description=f"Order {number}", metadata_=JsonText(f'{{"order_number": "{number}"}}'),
+                  processed_at=processed, created_at=created,
+                  updated_at=cancelled_at or (created + after["refunded"] if status == "refunded" else created))
         charge = "SUCCEEDED" if paid else "FAILED" if declined else "PENDING"
         charge_id = self.new_id()
-        batch.add("payment", "payment_transactions", (
-            charge_id, payment_id, "CHARGE", charge, f"txn_{self.tail(charge_id)}", total, "USD",
-            self.declined if declined else self.empty, processed, created))
+        batch.add(PaymentTransaction, id=charge_id, payment_id=payment_id, transaction_type="CHARGE", status=charge,
+                  provider_transaction_id=f"txn_{self.tail(charge_id)}", amount=total, currency="USD",
+                  provider_response=self.declined if declined else self.empty, processed_at=processed,
+                  created_at=created)
         if status == "cancelled":
             void_id = self.new_id()
-            batch.add("payment", "payment_transactions", (
-                void_id, payment_id, "VOID", "SUCCEEDED", f"txn_{self.tail(void_id)}", total, "USD", self.empty,
-                cancelled_at, cancelled_at))
+            batch.add(PaymentTransaction, id=void_id, payment_id=payment_id, transaction_type="VOID",
+                      status="SUCCEEDED", provider_transaction_id=f"txn_{self.tail(void_id)}", amount=total,
+                      currency="USD", provider_response=self.empty, processed_at=cancelled_at,
+                      created_at=cancelled_at)
         if status == "refunded":
             self.add_refund(batch, payment_id, order_id, total, "Order refunded in full",
                             created + after["refunded"], self.empty)
@@ -609,10 +659,12 @@ class BulkSeeder:
     def add_refund(self, batch: RowBatch, payment_id: str, order_id: str, amount: Decimal, reason: str,
                    when: datetime, metadata: dict) -> None:
         refund_id, transaction_id = self.new_id(), self.new_id()
-        batch.add("payment", "refunds", (refund_id, payment_id, order_id, reason, amount, "USD", "COMPLETED",
-                                                 f"re_{self.tail(refund_id)}", metadata, when, when, when))
-        batch.add("payment", "payment_transactions", (transaction_id, payment_id, "REFUND", "SUCCEEDED",
-                                                      f"txn_{self.tail(transaction_id)}", amount, "USD", {}, when, when))
+        batch.add(PaymentRefund, id=refund_id, payment_id=payment_id, order_id=order_id, reason=reason, amount=amount,
+                  currency="USD", status="COMPLETED", provider_refund_id=f"re_{self.tail(refund_id)}",
+                  metadata_=metadata, processed_at=when, created_at=when, updated_at=when)
+        batch.add(PaymentTransaction, id=transaction_id, payment_id=payment_id, transaction_type="REFUND",
+                  status="SUCCEEDED", provider_transaction_id=f"txn_{self.tail(transaction_id)}", amount=amount,
+                  currency="USD", provider_response=self.empty, processed_at=when, created_at=when)
         self.summary["refunds"] += 1
 
     def add_shipment(self, batch, order_id, carrier_id, carrier_data, method_id, carrier_response, tracking, rng,
@@ -620,10 +672,11 @@ class BulkSeeder:
         state = "delivered" if delivered_at else rng.choices(("in_transit", "out_for_delivery", "exception"),
                                                              (70, 20, 10))[0]
         shipment_id = self.new_id()
-        batch.add("shipping", "shipments", (
-            shipment_id, order_id, carrier_id, method_id, tracking, state, b.money(weight), cost,
-            self.warehouse, destination, shipped_at, estimated, delivered_at, carrier_response,
-            shipped_at, delivered_at or shipped_at))
+        batch.add(Shipment, id=shipment_id, order_id=order_id, carrier_id=carrier_id, method_id=method_id,
+                  tracking_number=tracking, status=state, weight=b.money(weight), cost=cost,
+                  origin_address=self.warehouse, destination_address=destination, shipped_at=shipped_at,
+                  estimated_delivery_date=estimated, delivered_at=delivered_at, carrier_response=carrier_response,
+                  created_at=shipped_at, updated_at=delivered_at or shipped_at)
         # The first and the latest tracking event (the builders write every step between).
         latest = {"in_transit": ("In transit", b.HUBS[2], shipped_at + timedelta(hours=20)),
                   "out_for_delivery": ("Out for delivery", city, shipped_at + timedelta(hours=30)),
@@ -632,13 +685,14 @@ class BulkSeeder:
                   "delivered": ("Delivered", city, delivered_at)}[state]
         for event, description, location, when in (("label_created", "Shipping label created", b.HUBS[0],
                                                      shipped_at), (state, *latest)):
-            batch.add("shipping", "shipment_tracking", (self.new_id(), shipment_id, event, location, description,
-                                                        when, carrier_data, when))
+            batch.add(ShipmentTracking, id=self.new_id(), shipment_id=shipment_id, status=event, location=location,
+                      description=description, timestamp=when, carrier_data=carrier_data, created_at=when)
         self.summary["shipments"] += 1
 
     def add_return(self, batch, order_id, user_id, order_number, payment_id, items, subtotal, delivered_at,
                    rng) -> None:
         from console.demo.seed import RETURN_NOTES, RETURN_REASONS, RETURN_STATUSES, RETURN_WEIGHTS
+        from console.workflows.returns import CONDITIONS
 
         status = rng.choices(RETURN_STATUSES, RETURN_WEIGHTS)[0]
         after = b.RETURN_STEP_AFTER
@@ -651,8 +705,8 @@ class BulkSeeder:
         reason = rng.choice(RETURN_REASONS)
         refund_method = "original_payment" if status in ("processed", "closed") or rng.random() < 0.8 \
             else "store_credit"
-        # The items' condition is known once the warehouse has them.
-        condition = rng.choice(("new", "used", "damaged", "defective")) if status in RECEIVED else None
+        # The condition the customer states with the request (the warehouse's, once received).
+        condition = rng.choice(CONDITIONS)
         lines = [(item, rng.randint(1, item[6])) for item in rng.sample(items, rng.randint(1, len(items)))]
         refunds = [b.money(item[5] * quantity) for item, quantity in lines]  # no discount on bulk orders
         amount = b.money(sum(refunds))
@@ -660,45 +714,47 @@ class BulkSeeder:
         stamps = {stamp: requested + after[name] for name, stamp in b.RETURN_STAMPS.items() if name in path}
         staff = self.staff["warehouse"] if status == "received" else self.staff["support"]
         request_id = self.new_id()
-        batch.add("return", "return_requests", (
-            request_id, order_id, user_id, rma, status, reason,
-            rng.choice(RETURN_NOTES) if rng.random() < 0.5 else None, refund_method, amount, "USD", requested,
-            stamps.get("approved_at"), stamps.get("rejected_at"), stamps.get("received_at"),
-            stamps.get("processed_at"), stamps.get("closed_at"), {"order_number": order_number}, requested,
-            requested + after[status]))
+        batch.add(ReturnRequest, id=request_id, order_id=order_id, user_id=user_id, rma_number=rma, status=status,
+                  return_reason=reason, return_notes=rng.choice(RETURN_NOTES) if rng.random() < 0.5 else None,
+                  refund_method=refund_method, refund_amount=amount, currency="USD", requested_at=requested,
+                  **{stamp: stamps.get(stamp) for stamp in b.RETURN_STAMPS.values()},
+                  metadata_={"order_number": order_number}, created_at=requested, updated_at=requested + after[status])
         for (item, quantity), refund in zip(lines, refunds):
             item_id, product_id, variant_id, name, sku, unit = item[:6]
-            batch.add("return", "return_items", (self.new_id(), request_id, item_id, product_id, variant_id, name,
-                                                 sku, quantity, unit, refund, reason, condition, requested, None))
+            batch.add(ReturnItem, id=self.new_id(), return_request_id=request_id, order_item_id=item_id,
+                      product_id=product_id, variant_id=variant_id, product_name=name, product_sku=sku,
+                      quantity=quantity, unit_price=unit, refund_amount=refund, return_reason=reason,
+                      condition=condition, created_at=requested, updated_at=requested + after[status])
         previous = None
         for name in path:
-            batch.add("return", "return_status_history", (
-                self.new_id(), request_id, name, previous, user_id if name == "pending" else staff,
-                b.RETURN_STEP_NOTE[name], requested + after[name]))
+            batch.add(ReturnStatusHistory, id=self.new_id(), return_request_id=request_id, status=name,
+                      previous_status=previous, changed_by=user_id if name == "pending" else staff,
+                      notes=b.RETURN_STEP_NOTE[name], created_at=requested + after[name])
             previous = name
         if "approved" in path:
             approved = stamps["approved_at"]
             authorization_id = self.new_id()
-            batch.add("return", "return_authorizations", (
-                authorization_id, request_id, rma, b.WAREHOUSE_ADDRESS,
-                f"Pack the items securely and write {rma} on the parcel.",
-                self.numbers.tracking("ups") if "in_transit" in path else None, approved + timedelta(days=30),
-                approved, approved))
+            batch.add(ReturnAuthorization, id=authorization_id, return_request_id=request_id, rma_number=rma,
+                      return_address=self.warehouse,
+                      return_instructions=f"Pack the items securely and write {rma} on the parcel.",
+                      tracking_number=self.numbers.tracking("ups") if "in_transit" in path else None,
+                      expires_at=approved + timedelta(days=30), created_at=approved, updated_at=approved)
             if "in_transit" in path:
                 events = [("in_transit", "Parcel handed to the carrier", after["in_transit"])]
                 if "received" in path:
                     events.append(("delivered", "Delivered to the returns department", after["received"]))
                 for event, description, offset in events:
-                    batch.add("return", "return_tracking", (
-                        self.new_id(), authorization_id, event, b.WAREHOUSE_ADDRESS["city"], description,
-                        requested + offset, self.ups, requested + offset))
+                    batch.add(ReturnTracking, id=self.new_id(), authorization_id=authorization_id, status=event,
+                              location=b.WAREHOUSE_ADDRESS["city"], description=description,
+                              timestamp=requested + offset, carrier_data=self.ups, created_at=requested + offset)
         if "processed" in path:
             processed = stamps["processed_at"]
             metadata = {"return_request_id": request_id, "rma_number": rma, "staff_id": staff}
             self.add_refund(batch, payment_id, order_id, amount, f"Return {rma}", processed, metadata)
-            batch.add("return", "refunds", (
-                self.new_id(), request_id, payment_id, order_id, user_id, refund_method, amount, "USD", "completed",
-                f"Return {rma}", processed, processed, processed))
+            batch.add(ReturnRefund, id=self.new_id(), return_request_id=request_id, payment_id=payment_id,
+                      order_id=order_id, user_id=user_id, refund_method=refund_method, amount=amount, currency="USD",
+                      status="completed", reason=f"Return {rma}", processed_at=processed, created_at=processed,
+                      updated_at=processed)
         self.summary["returns"] += 1
 
     # -- stock -------------------------------------------------------------------------------

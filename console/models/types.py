@@ -1,7 +1,7 @@
 """Column types shared by every service model.
 
 The services own these tables and create them with Prisma; the console maps the types
-Prisma gives them: string ids (the writer supplies them; UUID4 for new rows), money as
+Prisma gives them: string ids (the writer supplies them, shaped like Prisma's cuid()), money as
 DECIMAL(10,2) handled as Decimal, timestamps as TIMESTAMP(3) without time zone holding
 UTC (timezone-aware UTC in Python), JSON as JSONB and string lists as TEXT[] on
 PostgreSQL (JSON elsewhere, so SQLite can hold them), and notification_db's three native
@@ -10,7 +10,7 @@ enum types.
 from __future__ import annotations
 
 import random
-import uuid
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -53,11 +53,35 @@ def foreign_key(target: str, name: str, *, on_delete: str) -> ForeignKey:
     return ForeignKey(target, name=name, ondelete=on_delete, onupdate="CASCADE", use_alter=True)
 
 
+# Ids the console writes have the shape of the services' own (Prisma's ``cuid()``): "c"
+# and 24 lower-case base-36 characters, 25 in all. Some columns that hold a user id are
+# exactly that wide (return_status_history.changed_by is VARCHAR(25)).
+ID_LENGTH = 25
+BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def cuid_from(bits: int) -> str:
+    """A 25-character id spelling ``bits`` (random, at least 124 of them) in base 36."""
+    digits = []
+    for _ in range(ID_LENGTH - 1):
+        bits, digit = divmod(bits, 36)
+        digits.append(BASE36[digit])
+    return "c" + "".join(digits)
+
+
 def new_id() -> str:
     state = _repeatable.get()
     if state is not None:
-        return str(uuid.UUID(int=state[0].getrandbits(128), version=4))
-    return str(uuid.uuid4())
+        return cuid_from(state[0].getrandbits(128))
+    return cuid_from(secrets.randbits(128))
+
+
+def random_tail(length: int) -> str:
+    """``length`` (at most 24) random base-36 characters, drawn as new_id() draws an id
+    (so repeatable() makes them repeat too): for tokens and reference numbers."""
+    if not 0 < length < ID_LENGTH:
+        raise ValueError(f"a tail of 1 to {ID_LENGTH - 1} characters, not {length}")
+    return new_id()[1:1 + length]
 
 
 def utcnow() -> datetime:
@@ -67,7 +91,7 @@ def utcnow() -> datetime:
 
 @contextmanager
 def repeatable(seed, now: datetime) -> Iterator[None]:
-    """Inside, new_id() draws UUID4s from a generator seeded with ``seed`` and
+    """Inside, new_id() draws its ids from a generator seeded with ``seed`` and
     utcnow() returns ``now``, so the demo seeder writes the same rows (ids, numbers,
     timestamps) on every run with the same seed. Column defaults call these two
     functions, so they follow as well. Per context: other threads are unaffected."""

@@ -363,6 +363,14 @@ def _notify_cancelled(actor, order_id: str) -> str | None:
 
 # --- mark shipped --------------------------------------------------------------------
 
+# Where parcels leave from: a shipment's origin address (the field names of the services' addresses).
+SHIPS_FROM = {"name": "Warehouse", "address_line1": "100 Warehouse Road", "city": "Springfield",
+              "postal_code": "12345", "country": "US"}
+# A shipment's weight when staff typed none: the column is NOT NULL, and 0 kg adds nothing
+# to the cost.
+UNWEIGHED = Decimal("0.00")
+
+
 def _ship_input_problem(tracking: str, service_type: str, weight: Decimal | None = None) -> str:
     """What is wrong with a shipment's typed values ("" when nothing)."""
     if not TRACKING_NUMBER.match(tracking):
@@ -404,8 +412,8 @@ def _require_shipping_columns() -> None:
     # (orders.estimated_delivery_date is set only when the database has it.)
     require_writes(*status_change_writes("shipped"), (Order, "tracking_number"),
                    (Shipment, "order_id", "carrier_id", "method_id", "tracking_number", "status", "weight", "cost",
-                    "destination_address", "shipped_at", "estimated_delivery_date", "carrier_response",
-                    "created_at", "updated_at"),
+                    "origin_address", "destination_address", "shipped_at", "estimated_delivery_date",
+                    "carrier_response", "created_at", "updated_at"),
                    (ShipmentTracking,), notify.QUEUED_EMAIL)
 
 
@@ -416,14 +424,17 @@ def _eta(method, now):
 def _new_shipment(actor, order_id: str, carrier, method, service_type: str, tracking: str,
                   weight: Decimal | None, destination: dict | None, now) -> Shipment:
     """The shipment with its first tracking event and audit row, added to the session."""
-    cost = None
+    weight = UNWEIGHED if weight is None else weight
+    # Without a shipping method there is no rate to cost the parcel by: 0.00 (the column is NOT NULL).
+    cost = Decimal("0")
     if method is not None and method.base_price is not None:
-        cost = method.base_price + (method.price_per_kg or Decimal("0")) * (weight or Decimal("0"))
-        cost = cost.quantize(CENTS)
+        cost = method.base_price + (method.price_per_kg or Decimal("0")) * weight
+    cost = cost.quantize(CENTS)
     # The id is set here because the tracking event and audit row name it before the flush.
     shipment = Shipment(id=new_id(), order_id=order_id, carrier_id=carrier.id,
                         method_id=method.id if method else None, tracking_number=tracking,
-                        status="in_transit", weight=weight, cost=cost, destination_address=destination,
+                        status="in_transit", weight=weight, cost=cost, origin_address=SHIPS_FROM,
+                        destination_address=destination or {},
                         shipped_at=now, estimated_delivery_date=_eta(method, now), carrier_response={},
                         created_at=now, updated_at=now)
     db.session.add(shipment)

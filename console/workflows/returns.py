@@ -51,6 +51,7 @@ from console.drift import require_writes
 from console.workflows.inventory import STOCK_WRITES, StockError, change_stock
 from console.workflows import refunds
 from console.workflows.notify import first_name, queue, return_variables
+from console.workflows.orders import SHIPS_FROM
 from console.workflows.return_states import (STATUSES, TEMPLATES, TIMESTAMPS, TRANSITIONS, VERBS, allowed,  # noqa: F401
                                              label, move, move_writes)
 
@@ -58,10 +59,14 @@ REASONS = ("defective", "wrong_item", "not_as_described", "changed_mind", "other
 REFUND_METHODS = ("original_payment", "store_credit", "exchange")
 CONDITIONS = ("new", "used", "damaged", "defective")
 RESTOCKABLE = ("new", "used")
+# The condition an item is stated to be in when its return is requested (the return
+# service requires one per item), when the customer stated none: what the reason implies.
+# The warehouse records the condition it finds on receipt.
+STATED_CONDITION = {"defective": "defective"}
+STATED_CONDITION_OTHERWISE = "used"
 RETURNABLE_ORDER_STATUSES = ("shipped", "delivered")
 # return_authorizations.return_address: the field names of the services' addresses.
-DEFAULT_RETURN_ADDRESS = {"name": "Returns department", "address_line1": "100 Warehouse Road", "city": "Springfield",
-                          "postal_code": "12345", "country": "US"}
+DEFAULT_RETURN_ADDRESS = {**SHIPS_FROM, "name": "Returns department"}
 ADDRESS_FIELDS = ("name", "address_line1", "city", "postal_code", "country")
 # Reasons that are the shop's doing: the customer also gets the shipping charge back.
 SHOP_FAULT_REASONS = ("defective", "wrong_item", "not_as_described")
@@ -213,11 +218,15 @@ def new_rma_number() -> str:
 
 
 def create_return(actor, order_id: str, items, reason: str, notes: str = "",
-                  refund_method: str = "original_payment") -> ReturnRequest:
+                  refund_method: str = "original_payment", condition: str | None = None) -> ReturnRequest:
     """A staff-initiated return of ``items`` [(order_item_id, quantity)] of a shipped or
-    delivered order."""
+    delivered order; ``condition`` is the one the customer states for the items (without
+    one, STATED_CONDITION)."""
     if reason not in REASONS:
         raise WorkflowError(f"Choose a reason: {', '.join(label(r) for r in REASONS)}.", 422)
+    condition = condition or STATED_CONDITION.get(reason, STATED_CONDITION_OTHERWISE)
+    if condition not in CONDITIONS:
+        raise WorkflowError(f"Choose a condition: {', '.join(CONDITIONS)}.", 422)
     if refund_method not in REFUND_METHODS:
         raise WorkflowError(f"Choose a refund method: {', '.join(label(m) for m in REFUND_METHODS)}.", 422)
     wanted: dict[str, int] = defaultdict(int)
@@ -275,7 +284,8 @@ def create_return(actor, order_id: str, items, reason: str, notes: str = "",
                                           product_id=line.product_id, variant_id=line.variant_id,
                                           product_name=line.product_name, product_sku=line.product_sku,
                                           quantity=quantity, unit_price=line.unit_price, refund_amount=amount,
-                                          return_reason=reason, created_at=now))
+                                          return_reason=reason, condition=condition, created_at=now,
+                                          updated_at=now))
             request.refund_amount = total
             db.session.add(ReturnStatusHistory(return_request_id=request.id, status="pending", previous_status=None,
                                                changed_by=actor.id, notes=f"created: {label(reason)}", created_at=now))

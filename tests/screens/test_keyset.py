@@ -9,44 +9,46 @@ import pytest
 from sqlalchemy import select
 
 from console.extensions import db
-from console.models.order import Order
+from console.models.product import Product
 from console.models.types import utcnow
 from console.screens.keyset import BadCursor, encode_cursor, keyset_page
 
-# 11 orders: totals with ties (three at 20.00 and two at 5.00) and two without a total.
+# 11 products: "was" prices (compare-at, a nullable money column) with ties (three at 20.00
+# and two at 5.00), and two not on sale, without one.
 TOTALS = ["20.00", "5.00", None, "20.00", "7.50", "20.00", "5.00", None, "99.99", "1.00", "42.00"]
 
 
 @pytest.fixture
-def orders(ctx):
+def products(ctx):
     start = utcnow() - timedelta(days=1)
     made = []
     for n, total in enumerate(TOTALS):
-        order = Order(id=f"id-{n:02d}", order_number=f"ORD-{n:02d}", status="pending",
-                      total_amount=None if total is None else Decimal(total), created_at=start + timedelta(minutes=n))
-        db.session.add(order)
-        made.append(order)
+        product = Product(id=f"id-{n:02d}", sku=f"SKU-{n:02d}", name=f"Product {n}", slug=f"product-{n:02d}",
+                          price=Decimal("1.00"), compare_at_price=None if total is None else Decimal(total),
+                          created_at=start + timedelta(minutes=n))
+        db.session.add(product)
+        made.append(product)
     db.session.commit()
     return made
 
 
-def expected_order(orders, descending: bool) -> list[str]:
-    """Rows with a total by (total, id) in the direction, then those without by id."""
-    valued = sorted((o for o in orders if o.total_amount is not None),
-                    key=lambda o: (o.total_amount, o.id), reverse=descending)
-    empty = sorted((o for o in orders if o.total_amount is None), key=lambda o: o.id, reverse=descending)
-    return [o.id for o in valued + empty]
+def expected_order(products, descending: bool) -> list[str]:
+    """Rows with a value by (value, id) in the direction, then those without by id."""
+    valued = sorted((p for p in products if p.compare_at_price is not None),
+                    key=lambda p: (p.compare_at_price, p.id), reverse=descending)
+    empty = sorted((p for p in products if p.compare_at_price is None), key=lambda p: p.id, reverse=descending)
+    return [p.id for p in valued + empty]
 
 
 def page(size, descending, after=None, before=None, count=False):
-    return keyset_page(select(Order), Order.total_amount, Order.id, sort_key="total", descending=descending,
-                       size=size, after=after, before=before, count=count)
+    return keyset_page(select(Product), Product.compare_at_price, Product.id, sort_key="total",
+                       descending=descending, size=size, after=after, before=before, count=count)
 
 
 @pytest.mark.parametrize("descending", [True, False])
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 11, 12])
-def test_next_then_previous_walk_every_row_once_nulls_last(orders, descending, size):
-    want = expected_order(orders, descending)
+def test_next_then_previous_walk_every_row_once_nulls_last(products, descending, size):
+    want = expected_order(products, descending)
     pages, current = [], page(size, descending)
     assert current.previous_cursor is None
     while True:
@@ -65,8 +67,8 @@ def test_next_then_previous_walk_every_row_once_nulls_last(orders, descending, s
     assert back[::-1] == pages
 
 
-def test_previous_from_a_middle_page_gives_the_page_before(orders):
-    want = expected_order(orders, True)
+def test_previous_from_a_middle_page_gives_the_page_before(products):
+    want = expected_order(products, True)
     first = page(3, True)
     second = page(3, True, after=first.next_cursor)
     third = page(3, True, after=second.next_cursor)
@@ -76,15 +78,15 @@ def test_previous_from_a_middle_page_gives_the_page_before(orders):
     assert again.previous_cursor and again.next_cursor
 
 
-def test_previous_across_the_null_boundary(orders):
-    want = expected_order(orders, False)
+def test_previous_across_the_null_boundary(products):
+    want = expected_order(products, False)
     last = page(2, False, after=encode_cursor("total", None, want[-2]))  # a cursor inside the NULL run
     assert [o.id for o in last.rows] == want[-1:] and last.next_cursor is None
     before = page(2, False, before=last.previous_cursor)
     assert [o.id for o in before.rows] == want[-3:-1]  # the last valued row and the first NULL
 
 
-def test_count_is_capped_and_optional(orders):
+def test_count_is_capped_and_optional(products):
     assert page(3, True, count=True).total == len(TOTALS)
     assert page(3, True).total is None
 
@@ -93,14 +95,14 @@ def test_count_is_capped_and_optional(orders):
     "not-a-cursor", encode_cursor("created", "x", "id-01"),  # another sort's cursor
     encode_cursor("total", "twenty", "id-01"),  # text where a number belongs
     encode_cursor("total", Decimal("1"), None)])
-def test_tampered_cursors_are_refused(orders, cursor):
+def test_tampered_cursors_are_refused(products, cursor):
     with pytest.raises(BadCursor):
         page(3, True, after=cursor)
     with pytest.raises(BadCursor):
         page(3, True, before=cursor)
 
 
-def test_one_statement_per_page_at_every_depth_and_size(orders, count_queries):
+def test_one_statement_per_page_at_every_depth_and_size(products, count_queries):
     counts = set()
     for size in (1, 3, 5):
         current = page(size, True)
@@ -117,9 +119,9 @@ def test_one_statement_per_page_at_every_depth_and_size(orders, count_queries):
     assert counts == {1}
 
 
-def test_datetime_sort_pages_by_time(orders):
-    first = keyset_page(select(Order), Order.created_at, Order.id, sort_key="created", descending=True, size=4)
+def test_datetime_sort_pages_by_time(products):
+    first = keyset_page(select(Product), Product.created_at, Product.id, sort_key="created", descending=True, size=4)
     assert [o.id for o in first.rows] == ["id-10", "id-09", "id-08", "id-07"]
-    second = keyset_page(select(Order), Order.created_at, Order.id, sort_key="created", descending=True, size=4,
+    second = keyset_page(select(Product), Product.created_at, Product.id, sort_key="created", descending=True, size=4,
                          after=first.next_cursor)
     assert [o.id for o in second.rows] == ["id-06", "id-05", "id-04", "id-03"]

@@ -159,7 +159,7 @@ def test_preview_refuses_a_reason_not_on_the_list(actor, shelf):
 
 
 def test_ten_thousand_rows_apply_in_one_transaction_with_batched_statements(actor, count_queries):
-    rows = [{"sku": f"BULK-{n:05d}", "name": f"Bulk {n}", "price": 1, "stock_quantity": 5, "stock_status": "in_stock",
+    rows = [{"sku": f"BULK-{n:05d}", "name": f"Bulk {n}", "slug": f"bulk-{n:05d}", "price": 1, "stock_quantity": 5, "stock_status": "in_stock",
              "status": "active"} for n in range(10_000)]
     db.session.execute(Product.__table__.insert(), [{"id": f"p{n:05d}", **r} for n, r in enumerate(rows)])
     db.session.execute(ProductInventory.__table__.insert(), [

@@ -13,7 +13,7 @@ from console.demo.builders import make_category, make_coupon, make_customer, mak
 from console.extensions import db
 from console.models.auth import SecurityAuditLog
 from console.models.discount import Coupon, CouponUsage
-from console.models.types import new_id, utcnow
+from console.models.types import random_tail, utcnow
 from console.workflows import WorkflowError
 from console.workflows import coupons as flow
 from console.workflows.discounts import Invalid
@@ -120,7 +120,7 @@ def used_coupon(code="USED-5", usage_limit=10):
     coupon = make_coupon(code, usage_limit=usage_limit)
     customer, _ = make_customer(f"{code.lower()}@example.com")
     for _ in range(3):
-        order = make_order(customer, [(make_product(f"P-{new_id()[:8]}", "Thing", "10.00"), 1)]).order
+        order = make_order(customer, [(make_product(f"P-{random_tail(8)}", "Thing", "10.00"), 1)]).order
         use_coupon(coupon, order)
     db.session.commit()
     return coupon

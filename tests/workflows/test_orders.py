@@ -16,7 +16,7 @@ from console.models.order import Order, OrderNote, OrderStatusHistory
 from console.models.payment import Payment, PaymentAuditLog, PaymentTransaction
 from console.models.product import ProductInventory
 from console.models.shipping import Shipment, ShipmentTracking
-from console.models.types import new_id, utcnow
+from console.models.types import random_tail, utcnow
 from console.workflows import WorkflowError
 from console.workflows import orders
 from tests.returns_helpers import staff_actor
@@ -27,7 +27,7 @@ STATUSES = orders.ORDER_STATUSES
 
 def order_with_stock(status: str = "pending", *, quantities=(2, 1), reserved: bool = True):
     """An order whose lines hold reserved stock (as an open order does), with its payment."""
-    tag = new_id()[:6].upper()
+    tag = random_tail(6).upper()
     customer, _ = make_customer(f"casey-{tag.lower()}@example.com", "Casey", "Jones")
     products = [make_product(f"SKU-{tag}-{n}", f"Thing {n}", "10.00", stock=10, reserved=qty if reserved else 0)
                 for n, qty in enumerate(quantities)]
