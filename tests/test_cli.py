@@ -2,6 +2,8 @@
 on databases that already have their tables without touching their rows."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import func, inspect, select
 
@@ -29,7 +31,8 @@ def test_init_db_creates_every_table_and_is_idempotent(app, database_urls, tmp_p
         with fresh.app_context():
             expected = {m.__tablename__ for m in models_of("product")}
             assert set(inspect(db.engines["product"]).get_table_names()) == expected
-            db.session.add(Product(name="Kept through a second init-db", sku="KEEP-1"))
+            db.session.add(Product(name="Kept through a second init-db", sku="KEEP-1", slug="keep-1",
+                                   price=Decimal("5.00")))
             db.session.commit()
         second = runner.invoke(args=["console", "init-db"])
         assert second.exit_code == 0, second.output

@@ -3,6 +3,7 @@ exactly the rows that pointed at a deleted product once it is gone."""
 from __future__ import annotations
 
 import csv
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -11,7 +12,7 @@ from console.demo.seed import seed_demo
 from console.extensions import db
 from console.integrity import check_all, check_reference
 from console.models import model_for_table
-from console.models.order import OrderItem
+from console.models.order import Order, OrderItem
 from console.models.product import (
     Product, ProductCategory, ProductImage, ProductInventory, ProductPriceHistory, ProductQuestion,
     ProductRecentlyViewed, ProductReview, ProductSearchHistory, ProductStockAlert, ProductTag, ProductVariant,
@@ -106,21 +107,35 @@ def test_check_refs_command(app, seeded, tmp_path):
         "sample_source_ids": item.id, "error": ""}]
 
 
-def test_source_is_streamed_in_batches_with_one_target_query_each(ctx, count_queries):
-    products = [Product(sku=f"P-{i}") for i in range(5)]
-    db.session.add_all(products)
+def an_order() -> Order:
+    """An order of no one in particular, for rows that must belong to an order."""
+    order = Order(order_number="ORD-T1", user_id="u-1", subtotal=Decimal("5.00"), total_amount=Decimal("5.00"))
+    db.session.add(order)
     db.session.flush()
-    # 25 items: 20 point at the 5 products, 5 at products that do not exist; 3 have none.
+    return order
+
+
+def test_source_is_streamed_in_batches_with_one_target_query_each(ctx, count_queries):
+    product = Product(sku="P-0", name="Mug", slug="p-0", price=Decimal("5.00"))
+    db.session.add(product)
+    db.session.flush()
+    variants = [ProductVariant(product_id=product.id, sku=f"P-0-{i}") for i in range(5)]
+    db.session.add_all(variants)
+    db.session.flush()
+    # 25 items of a variant: 20 point at the 5 variants, 5 at variants that do not exist;
+    # 3 more are of no variant (variantId is the nullable reference).
+    line = {"order_id": an_order().id, "product_id": product.id, "product_name": "Mug", "product_sku": "P-0",
+            "unit_price": Decimal("5.00"), "quantity": 1, "total_price": Decimal("5.00")}
     for i in range(25):
-        product_id = products[i % 5].id if i < 20 else f"gone-{i}"
-        db.session.add(OrderItem(id=f"item-{i:02d}", product_id=product_id))
+        variant_id = variants[i % 5].id if i < 20 else f"gone-{i}"
+        db.session.add(OrderItem(id=f"item-{i:02d}", variant_id=variant_id, **line))
     for i in range(3):
-        db.session.add(OrderItem(id=f"none-{i}", product_id=None))
+        db.session.add(OrderItem(id=f"none-{i}", variant_id=None, **line))
     db.session.commit()
 
     before = count_queries.count
-    report = check_reference(get("order.order_items.product_id"), batch_size=10, sample_size=3)
-    target_queries = [s for s in count_queries.statements[before:] if "FROM products" in s]
+    report = check_reference(get("order.order_items.variant_id"), batch_size=10, sample_size=3)
+    target_queries = [s for s in count_queries.statements[before:] if "FROM product_variants" in s]
     assert len(target_queries) == 3  # 25 rows in batches of 10
     assert report.checked == 25 and report.orphans == 5
     assert report.sample_ids == ["item-20", "item-21", "item-22"]
@@ -130,14 +145,15 @@ def test_list_references_and_system_values(ctx):
     from console.models.order import OrderStatusHistory
     from console.models.product import ProductComparison
 
-    product = Product(sku="LIST-1")
+    product = Product(sku="LIST-1", name="Mug", slug="list-1", price=Decimal("5.00"))
     db.session.add(product)
     db.session.flush()
+    order_id = an_order().id
     db.session.add_all([
-        ProductComparison(id="cmp-ok", product_ids=[product.id]),
-        ProductComparison(id="cmp-broken", product_ids=[product.id, "gone"]),
-        OrderStatusHistory(id="h-system", changed_by="system"),
-        OrderStatusHistory(id="h-gone", changed_by="gone-staff"),
+        ProductComparison(id="cmp-ok", user_id="u-1", product_ids=[product.id]),
+        ProductComparison(id="cmp-broken", user_id="u-1", product_ids=[product.id, "gone"]),
+        OrderStatusHistory(id="h-system", order_id=order_id, status="pending", changed_by="system"),
+        OrderStatusHistory(id="h-gone", order_id=order_id, status="pending", changed_by="gone-staff"),
     ])
     db.session.commit()
     comparisons = check_reference(get("product.product_comparisons.product_ids"))
@@ -147,10 +163,9 @@ def test_list_references_and_system_values(ctx):
 
 
 def test_unreachable_database_is_reported_not_raised(app, database_urls):
-    from console.models.order import Order
-
     with app.app_context():
-        db.session.add(Order(order_number="ORD-1", user_id="u-1", payment_method_id="pay-1"))
+        db.session.add(Order(order_number="ORD-1", user_id="u-1", payment_method_id="pay-1",
+                             subtotal=Decimal("10.00"), total_amount=Decimal("10.00")))
         db.session.commit()
     with app_with_unreachable(database_urls, "payment") as broken:
         with broken.app_context():

@@ -15,22 +15,25 @@ from console.models.auth import User
 from console.models.order import Order, OrderStatusHistory
 from console.models.payment import Payment
 from console.models.product import Product, ProductComparison
+from console.workflows.signin import NO_PASSWORD
 from tests.second_app import app_with_unreachable
 
 
 @pytest.fixture
 def orders_500(ctx):
     """500 orders of 200 customers, each with a payment; the last 10 name users that are gone."""
-    users = [User(email=f"c{i}@shop.test") for i in range(200)]
+    users = [User(email=f"c{i}@shop.test", password_hash=NO_PASSWORD) for i in range(200)]
     db.session.add_all(users)
     db.session.flush()
     orders = []
     for i in range(500):
         user_id = f"gone-{i}" if i >= 490 else users[i % 200].id
-        orders.append(Order(order_number=f"ORD-{i:04d}", user_id=user_id, total_amount=Decimal("10.00")))
+        orders.append(Order(order_number=f"ORD-{i:04d}", user_id=user_id, subtotal=Decimal("10.00"),
+                            total_amount=Decimal("10.00")))
     db.session.add_all(orders)
     db.session.flush()
-    payments = [Payment(order_id=o.id, user_id=o.user_id, amount=o.total_amount) for o in orders]
+    payments = [Payment(order_id=o.id, user_id=o.user_id, payment_provider="STRIPE", amount=o.total_amount)
+                for o in orders]
     db.session.add_all(payments)
     db.session.flush()
     for order, payment in zip(orders, payments):
@@ -83,9 +86,10 @@ def test_referrers_group_source_rows_by_target(orders_500, count_queries):
 
 
 def test_list_references_and_non_references(ctx, count_queries):
-    products = [Product(sku=f"SKU-{i}") for i in range(3)]
+    products = [Product(sku=f"SKU-{i}", name=f"Product {i}", slug=f"sku-{i}", price=Decimal("5.00"))
+                for i in range(3)]
     db.session.add_all(products)
-    db.session.add(User(email="staff@shop.test", id="staff-1"))
+    db.session.add(User(email="staff@shop.test", id="staff-1", password_hash=NO_PASSWORD))
     db.session.commit()
     ids = [p.id for p in products]
     found = resolve("product.product_comparisons.product_ids", [[ids[0], ids[1]], [ids[2], "deleted"]])

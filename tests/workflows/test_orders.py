@@ -360,7 +360,9 @@ def test_mark_shipped_retry_reuses_the_shipment_already_made(carriers):
     """shipping_db committed but order_db did not: running it again finishes the order."""
     bundle, _ = order_with_stock("processing", reserved=False)
     db.session.add(Shipment(order_id=bundle.order.id, carrier_id=carriers.carriers["usps"].id,
-                            tracking_number="9400100000000000000000", status="in_transit", shipped_at=utcnow()))
+                            tracking_number="9400100000000000000000", status="in_transit", weight=Decimal("1.20"),
+                            cost=Decimal("5.60"), origin_address=orders.SHIPS_FROM, destination_address={},
+                            shipped_at=utcnow()))
     db.session.commit()
     orders.mark_shipped(staff_actor(), bundle.order.id, "usps", "standard", "9400100000000000000000")
     assert db.session.query(Shipment).count() == 1
