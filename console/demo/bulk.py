@@ -181,9 +181,7 @@ class BatchWriter:
 
     def write(self, batch: RowBatch) -> None:
         for bind, tables in batch.rows.items():
-            metadata = db.metadatas[bind]
-            # Parents before children: order_items refer to orders inside order_db.
-            ordered = [t for t in metadata.sorted_tables if t.name in tables]
+            ordered = parents_first([t for t in db.metadatas[bind].sorted_tables if t.name in tables])
             if bind in self.postgres:
                 self.send(bind, [(t, *self.copy_text(bind, t, tables[t.name])) for t in ordered])
             else:
@@ -279,6 +277,25 @@ class CopyThread:
                     raw.commit()
                 finally:
                     raw.close()
+
+
+def parents_first(tables: list) -> list:
+    """``tables`` with each after the tables its foreign keys point at (order_items after
+    orders; addresses after user_profiles, whose keys sorted_tables leaves out: they are
+    added after the tables, as the services' DDL adds them)."""
+    ordered: list = []
+
+    def visit(table, path=()):
+        if table in ordered or table in path:
+            return
+        for key in table.foreign_keys:
+            if key.column.table in tables and key.column.table is not table:
+                visit(key.column.table, (*path, table))
+        ordered.append(table)
+
+    for table in tables:
+        visit(table)
+    return ordered
 
 
 def _same_keys(table, rows: list[dict], columns: list) -> None:
