@@ -105,7 +105,8 @@ def test_resend_refused_by_preferences_says_why(app, auth, client):
 
         customer, _ = make_customer("optout@example.com")
         db.session.add(NotificationPreference(user_id=customer.id, notification_type="marketing", email_enabled=False))
-        sale = EmailTemplate(name="spring_sale", subject="Sale", body_text="Sale", variables=[], is_active=True)
+        sale = EmailTemplate(name="spring_sale", subject="Sale", body_html="<p>Sale</p>", body_text="Sale", variables=[],
+                             is_active=True)
         db.session.add(sale)
         db.session.commit()
         note_id = make_notification(customer.id, sale, {}, status="FAILED").id
