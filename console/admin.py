@@ -245,12 +245,14 @@ class TableView(AdminOnly, ModelView):
         self.form_excluded_columns = list(secrets)
         keys = {c.key for c in table.columns}
         self.column_searchable_list = [k for k in SEARCH_KEYS if k in keys and k not in secrets]
-        dates = [c.key for c in table.columns if isinstance(c.type, UTCDateTime)]
-        date_column = "created_at" if "created_at" in dates else (dates[0] if dates else None)
-        self.column_filters = [k for k in ("status", date_column) if k in keys]
-        self.column_default_sort = (date_column, True) if date_column else None
-        # Sorting by a column no index leads would sort the whole table for every page.
+        # Filtering or sorting by a column no index leads would read the whole table for
+        # every page: the status and date filters and the newest-first order only where
+        # an index (the service's or the console's) leads with the column.
         leading = _leading_index_columns(table)
+        dates = [c.key for c in table.columns if isinstance(c.type, UTCDateTime) and c.key in leading]
+        date_column = "created_at" if "created_at" in dates else (dates[0] if dates else None)
+        self.column_filters = [k for k in ("status", date_column) if k in leading]
+        self.column_default_sort = (date_column, True) if date_column else None
         self.column_sortable_list = [k for k in self.column_list if k in leading]
         self.console_list = CONSOLE_LISTS.get(table.name)
         # The database's column names as labels: the browser is for people who know the schema.

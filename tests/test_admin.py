@@ -50,7 +50,7 @@ def seed_every_table() -> dict[str, dict]:
     """One row in each of the 70 tables: secret columns hold a recognisable secret,
     every other text column a visible marker. A foreign key that may be empty stays
     empty; one that may not points at the row seeded in its table, so parents go first."""
-    rows, ids = {}, {}
+    rows, ids = {}, {}  # ids: table -> the values of its seeded row
     now = utcnow()
     waiting = list(all_models())
     while waiting:
@@ -67,7 +67,8 @@ def seed_every_table() -> dict[str, dict]:
                 continue
             if column.foreign_keys:
                 if not column.nullable:
-                    values[column.key] = ids[next(iter(column.foreign_keys)).column.table.name]
+                    target = next(iter(column.foreign_keys)).column  # an id, or user_profiles.userId
+                    values[column.key] = ids[target.table.name][target.key]
                 continue
             if isinstance(column.type, Enum):
                 value = column.type.enums[0]
@@ -91,7 +92,7 @@ def seed_every_table() -> dict[str, dict]:
             values[column.key] = value
         db.session.add(model(**values))
         db.session.flush()
-        ids[table.name] = values["id"]
+        ids[table.name] = values
         rows[f"{model.__bind_key__}.{table.name}"] = {"id": values["id"], "visible": visible}
     db.session.commit()
     return rows
