@@ -345,7 +345,7 @@ def _on_execute(state) -> None:
                 keys.update(row)
             for d in registry.by_mapper.get(mapper, ()):
                 if d.attribute in keys or d.column in keys or (state.is_update and
-                                                               mapper.local_table.c[d.column].onupdate is not None):
+                                                               mapper.local_table.c[d.attribute].onupdate is not None):
                     raise SchemaDrift(d.bind_key, d.table, d.column, d.reason)
 
 
@@ -376,7 +376,7 @@ def _before_flush(session, flush_context, instances) -> None:
         new = obj in session.new
         for d in registry.by_mapper.get(mapper, ()):
             value = obj.__dict__.get(d.attribute)
-            column = mapper.local_table.c[d.column]
+            column = mapper.local_table.c[d.attribute]  # columns are keyed by attribute
             if new:
                 needed = (value is not None and value is not NOT_IN_DATABASE) or column.default is not None \
                     or column.server_default is not None

@@ -75,6 +75,7 @@ def seed_every_table() -> dict[str, dict]:
             elif isinstance(column.type, (String, Text)):
                 secret = looks_secret(table.name, column.key)
                 value = f"{SECRET_MARK}-{table.name}-{column.key}" if secret else f"shown-{table.name}-{column.key}"
+                value = value[:getattr(column.type, "length", None) or len(value)]  # VARCHAR(4): last4
                 visible = visible or (None if secret else value)
             elif isinstance(column.type, UTCDateTime):
                 value = now
