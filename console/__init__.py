@@ -69,13 +69,17 @@ def register_extensions(app: Flask) -> None:
     def load_user(token: str):
         from flask import request
 
+        from console.drift import SchemaDrift
         from console.lookups import DatabaseUnavailable, database
         from console.sessions import current
         from console.staff import StaffUser, mfa_required_for
         try:
             with database("auth"):
                 live = current(token)
-        except DatabaseUnavailable:
+        except (DatabaseUnavailable, SchemaDrift):
+            # Signed out: auth_db is down, or lacks a column the session needs, which
+            # signing in again names.
+            db.session.rollback()
             return None
         if live is None:
             return None

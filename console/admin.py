@@ -22,7 +22,7 @@ from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import JSON, Text
+from sqlalchemy import JSON
 from sqlalchemy.exc import InvalidRequestError
 
 from config import BIND_KEYS
@@ -58,22 +58,29 @@ SECRETS_BY_TABLE = {
     ("mfa_backup_codes", "code"),      # hashes of one-time codes, still not for display
     ("carriers", "configuration"),     # carriers keep account credentials beside api_key
     ("carts", "session_id"),           # a guest cart's session id opens that cart
+    ("users", "mfa_backup_codes"),     # the staff member's backup codes, encrypted
 }
 SECRET_WORDS = ("password", "secret", "token", "api_key")
 UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def is_secret(table: str, column: str) -> bool:
-    """Password hashes, MFA secrets and codes, every token, API keys. Columns that
+    """Whether ``column`` (a column's key, ``password_hash``) of ``table`` is a secret:
+    password hashes, MFA secrets and codes, every token, API keys. Columns that
     only point at a token row (``refresh_token_id``) are ids, not secrets."""
     if (table, column) in SECRETS_BY_TABLE:
         return True
     return any(word in column for word in SECRET_WORDS) and not column.endswith("_id")
 
 
+# Words of the columns that hold prose (every text column is TEXT in these databases,
+# so the type cannot tell a description from a status).
+LONG_WORDS = {"description", "body", "note", "notes", "comment", "answer", "question", "instructions"}
+
+
 def _is_long(column) -> bool:
-    """Text and JSON columns are shown on the details page only, to keep lists legible."""
-    return isinstance(column.type, (Text, JSON))
+    """Prose and JSON columns are shown on the details page only, to keep lists legible."""
+    return isinstance(column.type, JSON) or not LONG_WORDS.isdisjoint(column.key.split("_"))
 
 
 # --- filters on timestamp-with-time-zone columns ---------------------------------------
@@ -128,7 +135,7 @@ def _unless_sign_in_link(view, context, model, name):
 
 
 def _is_id(column) -> bool:
-    return column.name == "id" or column.name.endswith("_id")
+    return column.key == "id" or column.key.endswith("_id")
 
 
 def _short_id(view, context, model, name):
@@ -145,14 +152,14 @@ def _short_id(view, context, model, name):
 
 
 def _leading_index_columns(table) -> set[str]:
-    """Columns an index of ``table`` starts with (the primary key too): the ones a list
-    can be sorted by without sorting the table."""
-    leading = {c.name for c in table.primary_key.columns}
-    leading |= {c.name for c in table.columns if c.unique or c.index}
+    """Columns (by key) an index of ``table`` starts with (the primary key too): the ones
+    a list can be sorted by without sorting the table, on every database."""
+    leading = {c.key for c in table.primary_key.columns}
+    leading |= {c.key for c in table.columns if c.unique or c.index}
     for index in table.indexes:
         expressions = list(index.expressions)
         if expressions and getattr(expressions[0], "table", None) is table and index.info.get("only") is None:
-            leading.add(expressions[0].name)
+            leading.add(expressions[0].key)
     return leading
 
 
@@ -165,7 +172,7 @@ def _labelled_id(view, context, model, name):
     value = getattr(model, name)
     if labels is None or value in (None, ""):
         return shown
-    bind, table = view.label_targets[view.column_labels.get(name, name)]
+    bind, table = view.label_targets[name]
     label = labels.label(bind, table, value)
     if isinstance(label, Missing):
         return Markup('{} <span class="badge badge-warning" title="no {} row has this id">missing</span>').format(
@@ -215,38 +222,41 @@ class TableView(AdminOnly, ModelView):
 
     def __init__(self, model, bind_key: str):
         table = model.__table__
-        mapper = db.inspect(model)
-        # attribute name per column name (a "metadata" column is the attribute metadata_)
-        attrs = {prop.columns[0].name: prop.key for prop in mapper.column_attrs}
-        secrets = [attrs[c.name] for c in table.columns if is_secret(table.name, c.name)]
-        shown = [c for c in table.columns if attrs[c.name] not in secrets]
+        # Columns are keyed by their Python attribute (``order_number``, ``metadata_``):
+        # Flask-Admin, the rules below and the reference registry all speak in keys; only
+        # the labels show the database's own column names.
+        secrets = [c.key for c in table.columns if is_secret(table.name, c.key)]
+        shown = [c for c in table.columns if c.key not in secrets]
 
         self.secret_columns = secrets
-        self.column_list = [attrs[c.name] for c in shown if not _is_long(c)]
-        self.column_formatters = {attrs[c.name]: _short_id for c in shown if _is_id(c) and not _is_long(c)}
+        self.column_list = [c.key for c in shown if not _is_long(c)]
+        self.column_formatters = {c.key: _short_id for c in shown if _is_id(c) and not _is_long(c)}
         # Columns pointing at rows staff know by name show that name beside the id.
-        self.label_targets = {column: target for column, target in referenced_tables(bind_key, table).items()
-                              if column in attrs and attrs[column] in self.column_formatters}
-        for column in self.label_targets:
-            self.column_formatters[attrs[column]] = _labelled_id
+        self.label_targets = {key: target for key, target in referenced_tables(bind_key, table).items()
+                              if key in self.column_formatters}
+        for key in self.label_targets:
+            self.column_formatters[key] = _labelled_id
         self.column_formatters_detail = {}  # the details page shows every id in full
         if table.name == "notifications":
             self.column_formatters_detail = {"body": _unless_sign_in_link, "metadata_": _unless_sign_in_link}
-        self.column_details_list = [attrs[c.name] for c in shown]
+        self.column_details_list = [c.key for c in shown]
         self.column_exclude_list = list(secrets)
         self.column_details_exclude_list = list(secrets)
         self.form_excluded_columns = list(secrets)
-        self.column_searchable_list = [attrs[n] for n in SEARCH_KEYS if n in attrs and attrs[n] not in secrets]
-        dates = [c.name for c in table.columns if isinstance(c.type, UTCDateTime)]
+        keys = {c.key for c in table.columns}
+        self.column_searchable_list = [k for k in SEARCH_KEYS if k in keys and k not in secrets]
+        # Filtering or sorting by a column no index leads would read the whole table for
+        # every page: the status and date filters and the newest-first order only where
+        # an index (the service's or the console's) leads with the column.
+        leading = _leading_index_columns(table)
+        dates = [c.key for c in table.columns if isinstance(c.type, UTCDateTime) and c.key in leading]
         date_column = "created_at" if "created_at" in dates else (dates[0] if dates else None)
-        self.column_filters = [attrs[n] for n in ("status", date_column) if n in attrs]
-        self.column_default_sort = (attrs[date_column], True) if date_column else None
-        # Sorting by a column no index leads would sort the whole table for every page.
-        self.column_sortable_list = [attrs[c.name] for c in shown if attrs[c.name] in self.column_list
-                                     and c.name in _leading_index_columns(table)]
+        self.column_filters = [k for k in ("status", date_column) if k in leading]
+        self.column_default_sort = (date_column, True) if date_column else None
+        self.column_sortable_list = [k for k in self.column_list if k in leading]
         self.console_list = CONSOLE_LISTS.get(table.name)
-        # Raw column names as labels: the browser is for people who know the schema.
-        self.column_labels = {key: column for column, key in attrs.items()}
+        # The database's column names as labels: the browser is for people who know the schema.
+        self.column_labels = {c.key: c.name for c in table.columns}
         self.bind_key = bind_key
         super().__init__(model, db, name=table.name, category=f"{bind_key}_db",
                          endpoint=f"data_{bind_key}_{table.name}", url=f"{bind_key}/{table.name}")
@@ -296,10 +306,9 @@ class TableView(AdminOnly, ModelView):
         its ids unlabelled."""
         if not self.label_targets or not rows:
             return
-        attrs = {column: key for key, column in self.column_labels.items()}
         batch = LabelBatch()
-        for column, (bind, table) in self.label_targets.items():
-            batch.want(bind, table, (getattr(row, attrs.get(column, column)) for row in rows))
+        for key, (bind, table) in self.label_targets.items():
+            batch.want(bind, table, (getattr(row, key) for row in rows))
         # The page's rows are loaded in full: detached, a label lookup that fails (and
         # rolls the session back) cannot expire them into one reload per row.
         db.session.expunge_all()

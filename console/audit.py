@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import insert
 
+from console.drift import require_writes
 from console.extensions import db
 from console.models.auth import SecurityAuditLog
 from console.models.types import new_id, utcnow
@@ -28,6 +29,7 @@ def record(actor, action: str, entity: str, entity_id: str | None, *, before=Non
     ``actor`` is the staff user (anything with ``id`` and optionally ``ip``);
     ``action`` is ``<entity>.<verb>`` such as ``order.cancelled``.
     """
+    require_writes(AUDIT_ROW)  # a change whose trail can't be written is not made
     metadata = {"entity": entity, "entity_id": entity_id, "before": before, "after": after}
     metadata.update(details)
     row = SecurityAuditLog(
@@ -46,6 +48,7 @@ def record_many(actor, action: str, entries: list[dict]) -> int:
     and its details, as record() stores them; the caller commits."""
     if not entries:
         return 0
+    require_writes(AUDIT_ROW)
     now = utcnow()
     rows = [{"id": new_id(), "user_id": getattr(actor, "id", None), "action": action,
              "ip_address": getattr(actor, "ip", None), "metadata_": _plain(entry), "created_at": now}

@@ -301,11 +301,53 @@ def without_drifted(statement):
     return statement.with_only_columns(*kept, maintain_column_froms=True)
 
 
+def _mapped_tables() -> dict:
+    """Table -> mapper of every model, for Core statements that name a table rather
+    than an entity (the sign-in throttle's upsert, a bulk INSERT)."""
+    from console.extensions import db
+
+    tables = getattr(_mapped_tables, "cache", None)
+    if tables is None:
+        tables = _mapped_tables.cache = {m.local_table: m for m in db.Model.registry.mappers}
+    return tables
+
+
+def _mappers_of(state) -> list:
+    mappers = list(state.all_mappers)
+    tables = _mapped_tables()
+    for element in visitors.iterate(state.statement):
+        if element.__visit_name__ == "table":
+            mapper = tables.get(element)
+            if mapper is not None and mapper not in mappers:
+                mappers.append(mapper)
+    return mappers
+
+
+def check_read(statement) -> None:
+    """For a select run on a connection directly (a streamed export), which the
+    per-statement hook does not see: NotInSchema naming the missing table or the drifted
+    column it names, instead of the database's own error."""
+    registry = drift()
+    if registry is None or registry.clean:
+        return
+    tables = _mapped_tables()
+    mappers = {tables[e] for e in visitors.iterate(statement) if e.__visit_name__ == "table" and e in tables}
+    _ensure(registry, mappers)
+    named = _named_columns(statement)
+    for mapper in mappers:
+        bind_key = registry.tables.get(mapper.local_table.key)
+        if bind_key:
+            raise NotInSchema(bind_key, f"does not have the table {mapper.local_table.name}")
+        for d in registry.by_mapper.get(mapper, ()):
+            if (id(mapper.local_table), d.column) in named:
+                raise NotInSchema(d.bind_key, f"{d.reason} the column {d.name}")
+
+
 def _on_execute(state) -> None:
     registry = drift()
     if registry is None or registry.clean:
         return
-    mappers = state.all_mappers
+    mappers = _mappers_of(state)
     if not mappers:
         return
     _ensure(registry, mappers)
@@ -313,8 +355,10 @@ def _on_execute(state) -> None:
         return
     for mapper in mappers:
         bind_key = registry.tables.get(mapper.local_table.key)
-        if bind_key:
+        if bind_key and state.is_select:
             raise NotInSchema(bind_key, f"does not have the table {mapper.local_table.name}")
+        if bind_key:
+            raise SchemaDrift(bind_key, mapper.local_table.name, None, "does not have the table")
     drifted = [d for m in mappers for d in registry.by_mapper.get(m, ())]
     if not drifted:
         return
@@ -335,7 +379,8 @@ def _on_execute(state) -> None:
                 # Selected, filtered or sorted by explicitly: no way to leave it out.
                 raise NotInSchema(d.bind_key, f"{d.reason} the column {d.name}")
         state.statement = statement
-    elif state.is_update or state.is_insert:
+    else:  # a change: refused before it is sent, whatever it names the column in
+        named = _named_columns(state.statement)
         for mapper in mappers:
             keys = set()
             values = getattr(state.statement, "_values", None) or {}
@@ -344,8 +389,9 @@ def _on_execute(state) -> None:
             for row in (params if isinstance(params, list) else [params] if params else []):
                 keys.update(row)
             for d in registry.by_mapper.get(mapper, ()):
-                if d.attribute in keys or d.column in keys or (state.is_update and
-                                                               mapper.local_table.c[d.column].onupdate is not None):
+                if d.attribute in keys or d.column in keys or (id(mapper.local_table), d.column) in named or (
+                        state.is_update and
+                                                               mapper.local_table.c[d.attribute].onupdate is not None):
                     raise SchemaDrift(d.bind_key, d.table, d.column, d.reason)
 
 
@@ -376,7 +422,7 @@ def _before_flush(session, flush_context, instances) -> None:
         new = obj in session.new
         for d in registry.by_mapper.get(mapper, ()):
             value = obj.__dict__.get(d.attribute)
-            column = mapper.local_table.c[d.column]
+            column = mapper.local_table.c[d.attribute]  # columns are keyed by attribute
             if new:
                 needed = (value is not None and value is not NOT_IN_DATABASE) or column.default is not None \
                     or column.server_default is not None

@@ -104,7 +104,7 @@ class LabelBatch:
 
 
 def referenced_tables(bind: str, table) -> dict[str, tuple[str, str]]:
-    """{column name: (target bind, target table)} for the columns of ``table`` (a Table)
+    """{column key: (target bind, target table)} for the columns of ``table`` (a Table)
     that point at a labelled table's id: the logical references of the registry and
     the database's own foreign keys."""
     targets: dict[str, tuple[str, str]] = {}
@@ -113,6 +113,6 @@ def referenced_tables(bind: str, table) -> dict[str, tuple[str, str]]:
             targets[ref.source_column] = (ref.target_bind, ref.target_table)
     for column in table.columns:
         for fk in column.foreign_keys:
-            if fk.column.name == "id":
-                targets.setdefault(column.name, (bind, fk.column.table.name))
+            if fk.column.key == "id":
+                targets.setdefault(column.key, (bind, fk.column.table.name))
     return {column: target for column, target in targets.items() if target in TABLE_LABELS}

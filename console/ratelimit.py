@@ -12,14 +12,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import case
 from sqlalchemy.dialects import postgresql, sqlite
 
+from console.drift import require_writes
 from console.extensions import db
 from console.models.auth import RateLimit
 from console.models.types import new_id, utcnow
 
 TABLE = RateLimit.__table__
+# What hit() and advance() write, for the up-front drift check (console/drift.py): a
+# counter row, every column of it.
+WRITES = ((RateLimit,),)
 
 
 def _upsert(values: dict, set_: dict, where=None):
+    require_writes(*WRITES)
     engine = db.engines["auth"]
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(TABLE).values(id=new_id(), created_at=utcnow(), **values)

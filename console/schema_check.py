@@ -100,10 +100,8 @@ def _mistyped(model, live: dict, dialect) -> dict[str, str]:
 
 
 def serves(index: Index) -> str:
-    if "serves" in index.info:
-        return index.info["serves"]
-    columns = ", ".join(c.name for c in index.columns)
-    return f"filters and sorts on {index.table.name}.{columns}" if columns else f"{index.table.name} ({index.name})"
+    """The screen or lookup a console index is for (every one says: tests/test_models.py)."""
+    return index.info["serves"]
 
 
 def declared_indexes(bind_key: str) -> list[Index]:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from flask import current_app, g
 from sqlalchemy import select, update
 
+from console.drift import require_writes
 from console.extensions import db
 from console.models.auth import Device, LoginHistory, Role, User, UserRole, UserSession
 from console.models.types import new_id, utcnow
@@ -36,6 +37,12 @@ from console.permissions import STAFF_ROLES
 # A session's idle deadline moves forward only when it is this much older than a
 # fresh one would be: at most one write per session a minute.
 SLIDE_EVERY = timedelta(seconds=60)
+
+# What each step writes, checked before it writes (console/drift.py): a database
+# without one of these columns refuses with its name instead of failing half way.
+START_WRITES = ((Device,), (UserSession,), (LoginHistory,))  # rows inserted, every column
+SLIDE_WRITES = ((UserSession, "expires_at"), (Device, "last_used_at"))
+END_WRITES = ((UserSession, "is_active"),)
 
 
 def token_hash(token: str) -> str:
@@ -68,6 +75,7 @@ def describe_agent(agent: str | None) -> tuple[str, str]:
 def start(user_id: str, ip: str | None, user_agent: str | None) -> str:
     """A new session for ``user_id`` with its device and its successful sign-in row;
     returns the token for the cookie. The caller commits (auth_db)."""
+    require_writes(*START_WRITES)
     now = utcnow()
     browser, system = describe_agent(user_agent)
     device = Device(id=new_id(), user_id=user_id, device_id=secrets.token_hex(16),
@@ -133,6 +141,7 @@ def _write(*statements) -> None:
 
 
 def _end_where(condition) -> None:
+    require_writes(*END_WRITES)
     _write(update(UserSession).where(condition, UserSession.is_active.is_(True)).values(is_active=False))
 
 
@@ -141,6 +150,7 @@ def _slide(live: LiveSession) -> None:
     deadline = min(now + _idle(), live.created_at + _max_age())
     if deadline - live.expires_at < SLIDE_EVERY:
         return
+    require_writes(*SLIDE_WRITES)
     statements = [update(UserSession).where(UserSession.id == live.id).values(expires_at=deadline)]
     if live.device_id:
         statements.append(update(Device).where(Device.id == live.device_id).values(last_used_at=now))
@@ -170,6 +180,7 @@ def end(token: str | None) -> None:
 def end_one(user_id: str, session_id: str) -> bool:
     """Ends one of ``user_id``'s own sessions inside the caller's auth_db transaction;
     False when it was not theirs or not active."""
+    require_writes(*END_WRITES)
     return db.session.execute(update(UserSession).where(
         UserSession.id == session_id, UserSession.user_id == user_id, UserSession.is_active.is_(True))
         .values(is_active=False).execution_options(synchronize_session=False)).rowcount == 1
@@ -178,6 +189,7 @@ def end_one(user_id: str, session_id: str) -> bool:
 def end_all_in_transaction(user_id: str) -> int:
     """Ends every active session of ``user_id`` inside the caller's auth_db transaction
     (a role revoked, a lock, a new password): they end when it commits, or not at all."""
+    require_writes(*END_WRITES)
     return db.session.execute(
         update(UserSession).where(UserSession.user_id == user_id, UserSession.is_active.is_(True))
         .values(is_active=False).execution_options(synchronize_session=False)).rowcount

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pyotp
 import pytest
-from sqlalchemy import JSON, Boolean, Integer, Numeric, String, Text, func, select
+from sqlalchemy import JSON, Boolean, Enum, Integer, Numeric, String, Text, func, select
 
 from config import BIND_KEYS
 from console.admin import MAX_PAGES, PAGE_SIZE, TableView, is_secret
@@ -30,10 +30,12 @@ KNOWN_SECRETS = {
     ("email_verification_tokens", "token"), ("mfa_backup_codes", "code"),
     ("payment_methods", "provider_token"), ("payment_methods", "provider_token"),
     ("carriers", "api_key"), ("carriers", "configuration"), ("carts", "session_id"),
+    ("users", "mfa_backup_codes"),
 }
 
 
 def looks_secret(table: str, column: str) -> bool:
+    """``column`` is a column's key (its Python attribute, snake_case)."""
     return (table, column) in KNOWN_SECRETS or (
         any(word in column for word in ("password", "secret", "token", "api_key", "credential"))
         and not column.endswith("_id"))
@@ -46,19 +48,34 @@ def table_views(app) -> dict[str, TableView]:
 
 def seed_every_table() -> dict[str, dict]:
     """One row in each of the 70 tables: secret columns hold a recognisable secret,
-    every other text column a visible marker. Foreign keys stay empty, so any
-    table can be filled on its own."""
-    rows = {}
+    every other text column a visible marker. A foreign key that may be empty stays
+    empty; one that may not points at the row seeded in its table, so parents go first."""
+    rows, ids = {}, {}  # ids: table -> the values of its seeded row
     now = utcnow()
-    for model in all_models():
+    waiting = list(all_models())
+    while waiting:
+        model = waiting.pop(0)
         table = model.__table__
+        parents = {fk.column.table.name for c in table.columns if not c.nullable for fk in c.foreign_keys
+                   if fk.column.table is not table}
+        if not parents <= set(ids):
+            waiting.append(model)
+            continue
         values, visible = {"id": new_id()}, None
         for column in table.columns:
-            if column.primary_key or column.foreign_keys:
+            if column.primary_key:
                 continue
-            if isinstance(column.type, (String, Text)):
-                secret = looks_secret(table.name, column.name)
-                value = f"{SECRET_MARK}-{table.name}-{column.name}" if secret else f"shown-{table.name}-{column.name}"
+            if column.foreign_keys:
+                if not column.nullable:
+                    target = next(iter(column.foreign_keys)).column  # an id, or user_profiles.userId
+                    values[column.key] = ids[target.table.name][target.key]
+                continue
+            if isinstance(column.type, Enum):
+                value = column.type.enums[0]
+            elif isinstance(column.type, (String, Text)):
+                secret = looks_secret(table.name, column.key)
+                value = f"{SECRET_MARK}-{table.name}-{column.key}" if secret else f"shown-{table.name}-{column.key}"
+                value = value[:getattr(column.type, "length", None) or len(value)]  # VARCHAR(4): last4
                 visible = visible or (None if secret else value)
             elif isinstance(column.type, UTCDateTime):
                 value = now
@@ -68,13 +85,15 @@ def seed_every_table() -> dict[str, dict]:
                 value = 3
             elif isinstance(column.type, Numeric):
                 value = Decimal("12.50")
-            elif isinstance(column.type, JSON):
-                value = ({"secret": f"{SECRET_MARK}-{table.name}-{column.name}"}
-                         if looks_secret(table.name, column.name) else ["shown"])
+            elif isinstance(column.type, JSON):  # JSON, or a text array on PostgreSQL
+                value = ([f"{SECRET_MARK}-{table.name}-{column.key}"]
+                         if looks_secret(table.name, column.key) else ["shown"])
             else:
                 continue
-            values[model.__mapper__.get_property_by_column(column).key] = value
+            values[column.key] = value
         db.session.add(model(**values))
+        db.session.flush()
+        ids[table.name] = values
         rows[f"{model.__bind_key__}.{table.name}"] = {"id": values["id"], "visible": visible}
     db.session.commit()
     return rows
@@ -174,7 +193,7 @@ def test_search_and_filters(app, auth):
     html = client.get(f"/data/order/orders/?flt0_{index}=delivered").get_data(as_text=True)
     assert old_number in html and new_number not in html
     # created_at "greater than", read as UTC (the console refuses naive datetimes)
-    index = next(i for i, f in enumerate(view._filters) if f.name == "created_at" and "greater" in str(f.operation()))
+    index = next(i for i, f in enumerate(view._filters) if f.name == "createdAt" and "greater" in str(f.operation()))
     since = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
     response = client.get(f"/data/order/orders/?flt0_{index}={since}")
     assert response.status_code == 200
@@ -231,8 +250,8 @@ def test_pages_wear_the_console_navigation(app, auth):
 
 
 def test_secret_rule_catches_the_known_secrets():
-    found = {(m.__tablename__, c.name) for m in all_models() for c in m.__table__.columns
-             if is_secret(m.__tablename__, c.name)}
+    found = {(m.__tablename__, c.key) for m in all_models() for c in m.__table__.columns
+             if is_secret(m.__tablename__, c.key)}
     assert found == KNOWN_SECRETS
     assert not is_secret("user_sessions", "refresh_token_id")
 
@@ -315,8 +334,11 @@ def test_last_page_says_pages_stop_there(app, auth, client, monkeypatch):
     monkeypatch.setattr(TableView, "max_pages", 2)
     with app.app_context():
         user = make_user("someone@example.com")
+        order = Order(order_number="ORD-NOTES", user_id=user.id, subtotal=Decimal("1.00"), total_amount=Decimal("1.00"))
+        db.session.add(order)
+        db.session.flush()
         for n in range(2 * PAGE_SIZE + 1):
-            db.session.add(OrderNote(order_id=None, note=f"note {n}", created_by=user.id,
+            db.session.add(OrderNote(order_id=order.id, note=f"note {n}", created_by=user.id,
                                      created_at=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=n)))
         db.session.commit()
     auth.login("admin")
@@ -334,7 +356,8 @@ def test_sorting_only_by_indexed_columns(app):
     orders = views["orders"]
     sortable = set(orders._sortable_columns)
     assert {"created_at", "order_number", "status", "total_amount", "id"} <= sortable
-    assert "payment_status" not in sortable and "shipping_method" not in sortable
+    assert "payment_status" in sortable  # the order service indexes it
+    assert "shipping_method" not in sortable and "currency" not in sortable
 
 
 def test_ids_show_what_they_point_at_read_once_per_page(app, auth, count_queries):
@@ -367,6 +390,6 @@ def test_ids_show_what_they_point_at_read_once_per_page(app, auth, count_queries
     users = client.get("/data/payment/payments/").get_data(as_text=True)
     assert "shopper@example.com" in users
     # A logical reference whose row is gone (no foreign key keeps it): missing.
-    wishlist = client.get("/data/user/user_wishlist_items/").get_data(as_text=True)
+    wishlist = client.get("/data/user/wishlist_items/").get_data(as_text=True)
     assert f'title="{gone}">{gone[:8]}…</span> <span class="badge badge-warning"' in wishlist
     assert "SKU-L4 · Lamp 4" in wishlist

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import Column, inspect, select
 
 from config import BIND_KEYS
 from console.extensions import db
@@ -126,47 +126,124 @@ def test_model_for_table():
         model_for_table("order", "payments")
 
 
-# The columns the screens sort, filter and search by; each must lead an index.
-SCREEN_COLUMNS = {"created_at", "status", "order_number", "email", "sku", "code", "rma_number", "tracking_number"}
+# --- indexes ------------------------------------------------------------------------------
+# The services' schemas declare their own indexes (``service_index``); the console declares
+# only what its screens and lookups need beyond them, each saying what it serves.
 
 
-def columns_needing_an_index() -> dict[str, set[str]]:
-    """bind.table -> the columns that must lead an index: every foreign key, every
-    logical reference of the registry, and the screens' sort and filter columns."""
+def list_screens():
+    """Every list screen of the console (console/screens/*.py)."""
+    import importlib
+    import pkgutil
+
+    import console.screens
+    from console.screens.lists import ListScreen
+
+    screens = []
+    for module in pkgutil.iter_modules(console.screens.__path__):
+        found = vars(importlib.import_module(f"console.screens.{module.name}")).values()
+        screens += [value for value in found if isinstance(value, ListScreen)]
+    return screens
+
+
+def table_column(attribute):
+    """The table column behind a mapped attribute (None for a computed one)."""
+    columns = getattr(getattr(attribute, "property", None), "columns", ())
+    column = columns[0] if len(columns) == 1 else None
+    return column if column is not None and getattr(column, "table", None) is not None else None
+
+
+# The lists' filters on a column of their own table (console/screens/*.py).
+LIST_FILTERS = {
+    "orders": ("status", "payment_status", "created_at", "user_id", "total_amount"),
+    "returns": ("status", "return_reason", "refund_method", "requested_at", "user_id", "order_id"),
+    "refunds": ("status", "order_id", "payment_id"),
+    "notifications": ("type", "status", "template_id", "user_id", "created_at"),
+    "products": ("status",),
+}
+# Sorts the screen ranks itself: units sold comes from order_db's figures
+# (ix_order_items_product_id_created_at), not from a column of products.
+COMPUTED_SORTS = {("products", "sold")}
+
+
+def columns_needing_an_index() -> dict[str, dict[str, str]]:
+    """bind.table -> {column key: what needs it}: every foreign key and every logical
+    reference of the registry (the batch loader and check-refs look rows up by them),
+    every list's sort columns and the columns its filters compare."""
     from console.references import REFERENCES
 
-    needed: dict[str, set[str]] = {}
+    needed: dict[str, dict[str, str]] = {}
     for model in all_models():
         table = model.__table__
-        wanted = {c.key for c in table.columns if c.foreign_keys or c.key in SCREEN_COLUMNS}
-        needed[f"{model.__bind_key__}.{table.name}"] = wanted
+        needed[f"{model.__bind_key__}.{table.name}"] = {c.key: "foreign key" for c in table.columns if c.foreign_keys}
     for ref in REFERENCES:
-        needed[f"{ref.source_bind}.{ref.source_table}"].add(ref.source_column)
+        needed[f"{ref.source_bind}.{ref.source_table}"].setdefault(ref.source_column, f"reference {ref.name}")
+    for screen in list_screens():
+        table = table_column(screen.id_column).table
+        name = f"{screen.home}.{table.name}"
+        for sort in screen.sorts:
+            column = table_column(sort.column)
+            if column is not None and (screen.name, sort.key) not in COMPUTED_SORTS:
+                needed[f"{screen.home}.{column.table.name}"].setdefault(column.key, f"the {screen.name} list's sort")
+        for key in LIST_FILTERS.get(screen.name, ()):
+            needed[name].setdefault(key, f"the {screen.name} list's filter")
     return needed
 
 
-def test_every_reference_and_screen_column_is_indexed_in_the_models():
+def leading_columns(table) -> set[str]:
+    leading = {next(iter(index.columns)).key for index in table.indexes if len(index.columns)}
+    leading |= {next(iter(c.columns)).key for c in table.constraints if len(c.columns)}  # PK, unique
+    return leading
+
+
+def test_every_reference_sort_and_filter_column_leads_an_index_of_the_service_or_the_console():
     unindexed = []
     for name, wanted in columns_needing_an_index().items():
         table = model_for_table(*name.split(".")).__table__
-        # (an index on an expression only, such as upper(code), has no leading column)
-        leading = {next(iter(index.columns)).key for index in table.indexes if len(index.columns)}
-        leading |= {next(iter(c.columns)).key for c in table.constraints if len(c.columns)}  # PK, unique
-        unindexed += [f"{name}.{column}" for column in sorted(wanted - leading)]
+        unindexed += [f"{name}.{column} ({why})" for column, why in sorted(wanted.items())
+                      if column not in leading_columns(table)]
     assert unindexed == []
 
 
-def test_every_reference_and_screen_column_is_indexed_in_the_live_databases(app):
-    unindexed = []
+def plain_columns(index) -> tuple | None:
+    """An index's columns when it is a plain btree on columns, else None."""
+    options = {key: value for key, value in index.dialect_kwargs.items() if value is not None and value != {}}
+    if options or not all(isinstance(e, Column) for e in index.expressions):
+        return None
+    return tuple(c.key for c in index.columns)
+
+
+def test_the_console_declares_only_what_the_services_indexes_lack_and_what_each_serves():
+    """create-indexes and the Databases page list the console's own indexes: each says
+    which screen or lookup it serves, and none repeats (or merely starts) one of the
+    service's own."""
+    from console.schema_check import declared_indexes
+
+    unexplained, repeated = [], []
+    for bind in BIND_KEYS:
+        for index in declared_indexes(bind):
+            assert not index.info.get("service")
+            if not index.info.get("serves"):
+                unexplained.append(index.name)
+            own = plain_columns(index)
+            services = [plain_columns(i) for i in index.table.indexes if i.info.get("service")]
+            if own and any(s and s[:len(own)] == own for s in services):
+                repeated.append(index.name)
+    assert unexplained == [] and repeated == []
+    # the service's own indexes stay out of the console's list
+    assert "orders_status_idx" not in {i.name for i in declared_indexes("order")}
+    assert "ix_orders_created_at_id" in {i.name for i in declared_indexes("order")}
+
+
+def test_every_index_of_the_services_and_the_console_is_in_the_live_databases(app):
+    from console.schema_check import applies, live_index_names
+
+    absent = []
     with app.app_context():
-        inspectors = {key: inspect(db.engines[key]) for key in BIND_KEYS}
-    for name, wanted in columns_needing_an_index().items():
-        bind, table = name.split(".")
-        inspector = inspectors[bind]
-        columns = model_for_table(bind, table).__table__.c
-        wanted = {columns[key].name for key in wanted}
-        leading = {i["column_names"][0] for i in inspector.get_indexes(table)}
-        leading |= {u["column_names"][0] for u in inspector.get_unique_constraints(table)}
-        leading |= set(inspector.get_pk_constraint(table)["constrained_columns"][:1])
-        unindexed += [f"{name}.{column}" for column in sorted(wanted - leading)]
-    assert unindexed == []
+        for bind in BIND_KEYS:
+            with db.engines[bind].connect() as conn:
+                live, dialect = live_index_names(conn), conn.dialect.name
+            for model in models_of(bind):
+                absent += [f"{bind}.{index.name}" for index in model.__table__.indexes
+                           if applies(index, dialect) and index.name not in live]
+    assert absent == []

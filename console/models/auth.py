@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, Index, Integer, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.indexing import contains_index, prefix_index, service_index
+from console.models.indexing import contains_index, plain_index, prefix_index, service_index
 from console.models.types import (JSONType, TextArray, UTCDateTime, foreign_key, json_text, new_id,
                                   sort_indexes, utcnow)
 
@@ -22,7 +22,7 @@ class AuthModel(db.Model):
 class User(AuthModel):
     __tablename__ = "users"
     # The staff list's sort columns (console/screens/staff.py).
-    __table_args__ = sort_indexes("users", "created_at", "email")
+    __table_args__ = sort_indexes("users", "created_at", "email", screen="the staff list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(Text)
@@ -229,7 +229,7 @@ service_index("login_history_isSuspicious_idx", LoginHistory.is_suspicious)
 class SecurityAuditLog(AuthModel):
     __tablename__ = "security_audit_logs"
     # The activity list's sort columns (console/screens/activity.py).
-    __table_args__ = sort_indexes("security_audit_logs", "created_at", "action")
+    __table_args__ = sort_indexes("security_audit_logs", "created_at", "action", screen="the activity list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(
@@ -252,10 +252,12 @@ service_index("security_audit_logs_createdAt_idx", SecurityAuditLog.created_at)
 
 # The history of one thing (a product's stock changes) and of one staff member's
 # actions, newest first, each read from one index however long the trail grows.
-Index("ix_security_audit_logs_entity_id_created_at",
-      json_text(SecurityAuditLog.__table__.c.metadata_, "entity_id"), SecurityAuditLog.__table__.c.created_at)
-Index("ix_security_audit_logs_user_id_action_created_at", SecurityAuditLog.__table__.c.user_id,
-      SecurityAuditLog.__table__.c.action, SecurityAuditLog.__table__.c.created_at)
+plain_index("ix_security_audit_logs_entity_id_created_at",
+            json_text(SecurityAuditLog.__table__.c.metadata_, "entity_id"), SecurityAuditLog.__table__.c.created_at,
+            serves="the history of one thing (a product's stock changes), newest first")
+plain_index("ix_security_audit_logs_user_id_action_created_at", SecurityAuditLog.__table__.c.user_id,
+            SecurityAuditLog.__table__.c.action, SecurityAuditLog.__table__.c.created_at,
+            serves="the activity list filtered by staff member and action, newest first")
 
 
 class PasswordResetToken(AuthModel):

@@ -21,7 +21,7 @@ class DiscountModel(db.Model):
 class Coupon(DiscountModel):
     __tablename__ = "coupons"
     # The coupons list's sort columns (console/screens/coupons.py).
-    __table_args__ = sort_indexes("coupons", "created_at", "code", "usage_count", "ends_at")
+    __table_args__ = sort_indexes("coupons", "created_at", "code", "usage_count", "ends_at", screen="the coupons list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     code: Mapped[str] = mapped_column(String(50))
@@ -66,7 +66,8 @@ service_index("coupons_endsAt_idx", Coupon.ends_at)
 # Codes are unique ignoring case: the console looks them up and filters them by prefix on
 # upper(code); text_pattern_ops serves both = and LIKE 'PREFIX%' under any collation.
 Index("ix_coupons_code_upper", func.upper(Coupon.code).label("code_upper"),
-      postgresql_ops={"code_upper": "text_pattern_ops"})
+      postgresql_ops={"code_upper": "text_pattern_ops"},
+      info={"serves": "coupon lookups by code in any case, and the coupons list's code filter"})
 
 
 class CouponUsage(DiscountModel):
@@ -74,7 +75,8 @@ class CouponUsage(DiscountModel):
     # A coupon's uses, newest first (the usage report pages them by keyset); the discount
     # rides along so a coupon's discount given is read from the index alone.
     __table_args__ = (Index("ix_coupon_usage_coupon_used", "coupon_id", "used_at", "id",
-                            postgresql_include=["discount_amount"]),)
+                            postgresql_include=["discount_amount"],
+                            info={"serves": "a coupon's usage report, newest first, and its discount given"}),)
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     coupon_id: Mapped[str] = mapped_column(
@@ -105,7 +107,7 @@ plain_index("ix_coupon_usage_order_id", CouponUsage.order_id,
 class Promotion(DiscountModel):
     __tablename__ = "promotions"
     # The promotions list's sort columns (console/screens/promotions.py).
-    __table_args__ = sort_indexes("promotions", "created_at", "name", "starts_at", "ends_at")
+    __table_args__ = sort_indexes("promotions", "created_at", "name", "starts_at", "ends_at", screen="the promotions list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(255))
@@ -158,7 +160,8 @@ service_index("promotion_rules_promotionId_priority_idx", PromotionRule.promotio
 class PromotionUsage(DiscountModel):
     __tablename__ = "promotion_usage"
     __table_args__ = (Index("ix_promotion_usage_promotion_used", "promotion_id", "used_at", "id",
-                            postgresql_include=["discount_amount"]),)
+                            postgresql_include=["discount_amount"],
+                            info={"serves": "a promotion's usage report, newest first, and its discount given"}),)
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     promotion_id: Mapped[str] = mapped_column(

@@ -25,9 +25,11 @@ class Notification(NotificationModel):
     # last 30 days (index-only), and the log's type filter (console/screens/notifications.py,
     # console/screens/templates.py).
     __table_args__ = (
-        *sort_indexes("notifications", "created_at", "status", "subject"),
-        Index("ix_notifications_template_id_created_at_status", "template_id", "created_at", "status"),
-        Index("ix_notifications_type_created_at_id", "type", "created_at", "id"),
+        *sort_indexes("notifications", "created_at", "status", "subject", screen="the notification log"),
+        Index("ix_notifications_template_id_created_at_status", "template_id", "created_at", "status",
+              info={"serves": "the templates list: each template's use in the last 30 days"}),
+        Index("ix_notifications_type_created_at_id", "type", "created_at", "id",
+              info={"serves": "the notification log's type filter"}),
     )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
@@ -62,7 +64,7 @@ service_index("notifications_status_scheduled_at_idx", Notification.status, Noti
 class EmailTemplate(NotificationModel):
     __tablename__ = "email_templates"
     # The templates list's sort columns (console/screens/templates.py).
-    __table_args__ = sort_indexes("email_templates", "name", "updated_at")
+    __table_args__ = sort_indexes("email_templates", "name", "updated_at", screen="the templates list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(Text)
@@ -127,4 +129,5 @@ plain_index("ix_notification_logs_provider", NotificationLog.provider,
 # The notification log's "subject starts with" filter compares lower(subject) by prefix:
 # on PostgreSQL (C.UTF-8 collation) only a varchar_pattern_ops index answers LIKE 'x%'.
 Index("ix_notifications_subject_lower_prefix", func.lower(Notification.subject).label("subject_lower"),
-      postgresql_ops={"subject_lower": "varchar_pattern_ops"})
+      postgresql_ops={"subject_lower": "varchar_pattern_ops"},
+      info={"serves": "the notification log's subject filter (starts with)"})

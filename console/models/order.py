@@ -29,7 +29,7 @@ ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", 
 class Order(OrderModel):
     __tablename__ = "orders"
     # The orders list's sort columns (console/screens/orders.py).
-    __table_args__ = sort_indexes("orders", "created_at", "order_number", "total_amount", "status")
+    __table_args__ = sort_indexes("orders", "created_at", "order_number", "total_amount", "status", screen="the orders list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     order_number: Mapped[str] = mapped_column("orderNumber", Text, key="order_number")
@@ -85,7 +85,8 @@ class OrderItem(OrderModel):
     __tablename__ = "order_items"
     # Units sold per product in a window (the products list): read from the index alone.
     __table_args__ = (Index("ix_order_items_product_id_created_at", "product_id", "created_at",
-                            postgresql_include=["quantity", "order_id"]),)
+                            postgresql_include=["quantity", "order_id"],
+                            info={"serves": "the products list: units sold per product in a window"}),)
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     order_id: Mapped[str] = mapped_column(
@@ -134,6 +135,9 @@ service_index("order_status_history_orderId_idx", OrderStatusHistory.order_id)
 service_index("order_status_history_createdAt_idx", OrderStatusHistory.created_at)
 service_index("order_status_history_orderId_createdAt_idx", OrderStatusHistory.order_id,
               OrderStatusHistory.created_at)
+# The console's own: no index of the service's leads with these columns.
+plain_index("ix_order_status_history_changed_by", OrderStatusHistory.changed_by,
+            serves="logical reference lookups by changed_by (batch loader, check-refs)")
 
 
 class OrderShippingAddress(OrderModel):

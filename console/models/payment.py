@@ -90,7 +90,7 @@ service_index("payment_transactions_paymentId_createdAt_idx", PaymentTransaction
 class PaymentRefund(PaymentModel):
     __tablename__ = "refunds"
     # The refunds list's sort columns (console/screens/refunds.py).
-    __table_args__ = sort_indexes("refunds", "created_at", "amount", "status")
+    __table_args__ = sort_indexes("refunds", "created_at", "amount", "status", screen="the refunds list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     payment_id: Mapped[str] = mapped_column(
@@ -186,6 +186,11 @@ class PaymentIdempotencyKey(PaymentModel):
 service_index("idempotency_keys_key_key", PaymentIdempotencyKey.key, unique=True)
 service_index("idempotency_keys_key_idx", PaymentIdempotencyKey.key)
 service_index("idempotency_keys_expiresAt_idx", PaymentIdempotencyKey.expires_at)
+# The console's own: no index of the service's leads with these columns.
+plain_index("ix_idempotency_keys_payment_id", PaymentIdempotencyKey.payment_id,
+            serves="logical reference lookups by payment_id (batch loader, check-refs)")
+plain_index("ix_idempotency_keys_user_id", PaymentIdempotencyKey.user_id,
+            serves="logical reference lookups by user_id (batch loader, check-refs)")
 
 
 class PaymentAuditLog(PaymentModel):

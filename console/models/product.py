@@ -21,12 +21,8 @@ class ProductModel(db.Model):
 
 class Product(ProductModel):
     __tablename__ = "products"
-    # The products list's sort columns (console/screens/product_list.py), and its search
-    # by the start of a SKU or a name (pattern ops: prefix LIKE under any collation).
-    __table_args__ = (
-        *sort_indexes("products", "sku", "name", "price", "updated_at"),
-        Index("ix_products_sku_prefix", "sku", postgresql_ops={"sku": "varchar_pattern_ops"}),
-    )
+    # The products list's sort columns (console/screens/product_list.py).
+    __table_args__ = sort_indexes("products", "sku", "name", "price", "updated_at", screen="the products list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     sku: Mapped[str] = mapped_column(Text)
@@ -75,8 +71,10 @@ service_index("products_isVisible_idx", Product.is_visible)
 
 # The products list's search by the start of a name, any case (PostgreSQL; SQLite's LIKE
 # cannot use an index for it anyway).
+prefix_index("ix_products_sku_prefix", Product.sku, "the products list and search: SKU prefix")
 Index("ix_products_lower_name_prefix", func.lower(Product.__table__.c.name).label("lower_name"),
-      postgresql_ops={"lower_name": "varchar_pattern_ops"}).ddl_if(dialect="postgresql")
+      postgresql_ops={"lower_name": "varchar_pattern_ops"},
+      info={"serves": "the products list: name prefix, any case", "only": "postgresql"}).ddl_if(dialect="postgresql")
 
 
 class ProductVariant(ProductModel):
@@ -182,7 +180,8 @@ class ProductInventory(ProductModel):
     __tablename__ = "product_inventory"
     # The products list by what is available (its default, lowest first), and the
     # dashboard's low-stock figure.
-    __table_args__ = (Index("ix_product_inventory_available_quantity_product_id", "available_quantity", "product_id"),)
+    __table_args__ = (Index("ix_product_inventory_available_quantity_product_id", "available_quantity", "product_id",
+                            info={"serves": "the products list by availability, and the dashboard's low stock"}),)
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     product_id: Mapped[str] = mapped_column(
@@ -249,7 +248,8 @@ service_index("product_reviews_productId_isApproved_rating_idx", ProductReview.p
 
 # The moderation queue, oldest first: only the reviews still waiting are indexed.
 Index("ix_product_reviews_waiting", ProductReview.created_at, ProductReview.id,
-      postgresql_where=ProductReview.is_approved.is_not(True), sqlite_where=ProductReview.is_approved.is_not(True))
+      postgresql_where=ProductReview.is_approved.is_not(True), sqlite_where=ProductReview.is_approved.is_not(True),
+      info={"serves": "the reviews moderation queue, oldest first"})
 
 
 class ProductTag(ProductModel):
@@ -307,13 +307,14 @@ plain_index("ix_product_questions_answered_by", ProductQuestion.answered_by,
 
 # Questions waiting for an answer, oldest first.
 Index("ix_product_questions_unanswered", ProductQuestion.created_at, ProductQuestion.id,
-      postgresql_where=ProductQuestion.answer.is_(None), sqlite_where=ProductQuestion.answer.is_(None))
+      postgresql_where=ProductQuestion.answer.is_(None), sqlite_where=ProductQuestion.answer.is_(None),
+      info={"serves": "the questions waiting for an answer, oldest first"})
 
 
 class ProductStockAlert(ProductModel):
     __tablename__ = "stock_alerts"
     # The back-in-stock alerts list's sort columns.
-    __table_args__ = sort_indexes("stock_alerts", "created_at", "expires_at")
+    __table_args__ = sort_indexes("stock_alerts", "created_at", "expires_at", screen="the back-in-stock alerts list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     product_id: Mapped[str] = mapped_column(
@@ -337,6 +338,9 @@ service_index("stock_alerts_notified_idx", ProductStockAlert.notified)
 service_index("stock_alerts_expiresAt_idx", ProductStockAlert.expires_at)
 service_index("stock_alerts_userId_productId_variantId_key", ProductStockAlert.user_id,
               ProductStockAlert.product_id, ProductStockAlert.variant_id, unique=True)
+# The console's own: no index of the service's leads with these columns.
+plain_index("ix_stock_alerts_variant_id", ProductStockAlert.variant_id,
+            serves="logical reference lookups by variant_id (batch loader, check-refs)")
 
 
 class ProductRecentlyViewed(ProductModel):
@@ -365,7 +369,8 @@ class ProductComparison(ProductModel):
     __tablename__ = "product_comparisons"
     # A list of product ids: GIN on PostgreSQL answers "which comparisons hold this
     # product" (array containment); elsewhere a plain index on the stored list.
-    __table_args__ = (Index("ix_product_comparisons_product_ids", "product_ids", postgresql_using="gin"),)
+    __table_args__ = (Index("ix_product_comparisons_product_ids", "product_ids", postgresql_using="gin",
+                            info={"serves": "logical reference lookups by product_ids (check-refs)"}),)
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*
@@ -403,6 +408,9 @@ service_index("price_history_productId_idx", ProductPriceHistory.product_id)
 service_index("price_history_createdAt_idx", ProductPriceHistory.created_at)
 service_index("price_history_productId_createdAt_idx", ProductPriceHistory.product_id,
               ProductPriceHistory.created_at)
+# The console's own: no index of the service's leads with these columns.
+plain_index("ix_price_history_changed_by", ProductPriceHistory.changed_by,
+            serves="logical reference lookups by changed_by (batch loader, check-refs)")
 
 
 class ProductSearchHistory(ProductModel):

@@ -21,7 +21,8 @@ class ReturnModel(db.Model):
 class ReturnRequest(ReturnModel):
     __tablename__ = "return_requests"
     # The returns list's sort columns (console/screens/returns.py).
-    __table_args__ = sort_indexes("return_requests", "created_at", "requested_at", "rma_number", "refund_amount", "status")
+    __table_args__ = sort_indexes("return_requests", "created_at", "requested_at", "rma_number", "refund_amount", "status",
+                                  screen="the returns list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     order_id: Mapped[str] = mapped_column(Text)  # references order.orders.id *logical*
@@ -132,6 +133,9 @@ service_index("return_status_history_return_request_id_idx", ReturnStatusHistory
 service_index("return_status_history_created_at_idx", ReturnStatusHistory.created_at)
 service_index("return_status_history_return_request_id_created_at_idx", ReturnStatusHistory.return_request_id,
               ReturnStatusHistory.created_at)
+# The console's own: no index of the service's leads with these columns.
+plain_index("ix_return_status_history_changed_by", ReturnStatusHistory.changed_by,
+            serves="logical reference lookups by changed_by (batch loader, check-refs)")
 
 
 class ReturnTracking(ReturnModel):
@@ -192,6 +196,9 @@ plain_index("ix_refunds_user_id", ReturnRefund.user_id,
 
 
 # --- indexes the screens rely on (console/models/indexing.py) ------------------------------
+plain_index("ix_return_requests_return_reason", ReturnRequest.return_reason, serves="the returns list's reason filter")
+plain_index("ix_return_requests_refund_method", ReturnRequest.refund_method,
+            serves="the returns list's refund method filter")
 prefix_index("ix_return_requests_rma_number_prefix", ReturnRequest.rma_number, "search: RMA number prefix")
 prefix_index("ix_return_authorizations_rma_number_prefix", ReturnAuthorization.rma_number,
              "search: RMA number prefix (return parcels)")

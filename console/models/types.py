@@ -37,11 +37,13 @@ MONEY_INTEGER_DIGITS = Money.precision - Money.scale
 MAX_MONEY = Decimal(10) ** MONEY_INTEGER_DIGITS - CENTS
 
 
-def sort_indexes(table: str, *columns: str) -> tuple[Index, ...]:
+def sort_indexes(table: str, *columns: str, screen: str) -> tuple[Index, ...]:
     """For a table's list screen: an index on ``(column, id)`` for each sortable column,
     named ``ix_<table>_<column>_id``, so keyset paging seeks (console/screens/keyset.py)
-    and a deep page costs what the first page costs."""
-    return tuple(Index(f"ix_{table}_{column}_id", column, "id") for column in columns)
+    and a deep page costs what the first page costs. ``screen`` names the list, for
+    ``check-schema`` and the Databases page."""
+    return tuple(Index(f"ix_{table}_{column}_id", column, "id", info={"serves": f"{screen}, sorted by {column}"})
+                 for column in columns)
 
 
 def foreign_key(target: str, name: str, *, on_delete: str) -> ForeignKey:

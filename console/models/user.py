@@ -22,7 +22,7 @@ class UserModel(db.Model):
 class UserProfile(UserModel):
     __tablename__ = "user_profiles"
     # The customers list's sort columns (console/screens/customers.py).
-    __table_args__ = sort_indexes("user_profiles", "created_at", "last_name", "email")
+    __table_args__ = sort_indexes("user_profiles", "created_at", "last_name", "email", screen="the customers list")
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*

@@ -29,7 +29,7 @@ from sqlalchemy import func, literal, select, tuple_, union_all
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import operators
 
-from console.drift import without_drifted
+from console.drift import check_read, without_drifted
 from console.extensions import db
 
 COUNT_CAP = 10_000
@@ -171,6 +171,10 @@ def _select(stmt, segments, limit: int):
         condition, order = segments[0]
         return stmt.where(condition).order_by(*order).limit(limit)
     entity = stmt.column_descriptions[0]["entity"]
+    valued_order = max((order for _, order in segments), key=len)
+    # A sort by a column the database lacks: NotInSchema naming it (the UNION below is
+    # beyond the per-statement hook, and the subqueries leave the column out).
+    check_read(select(*(clause.element for clause in valued_order)))
     stmt = without_drifted(stmt)  # the subqueries name their columns themselves
     parts = []
     for number, (condition, order) in enumerate(segments):
@@ -181,7 +185,6 @@ def _select(stmt, segments, limit: int):
     # Within the UNION the reading order is the run number, then the valued run's
     # (sort, id) order: the NULL run's rows all have the same sort value, so its
     # order by id holds too.
-    valued_order = max((order for _, order in segments), key=len)
     translated = [_on(joined, clause) for clause in valued_order]
     return select(row).order_by(joined.c[SEGMENT], *translated).limit(limit)
 

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from console.exports import STREAM_BATCH, csv_response, stream_batches
@@ -225,7 +226,13 @@ class ListScreen:
     def export_response(self, plan: ExportPlan, stem: str | None = None):
         """The streamed download of the plan's rows, named ``<stem or the list's name>-DATE.csv``
         (the fast path's plain cells neutralised as csv_lines does for them)."""
-        return csv_response(stem or self.name, list(self.export_header), self.export_rows(plan),
+        rows = self.export_rows(plan)
+        # The first row is read before the download starts: a database that can't answer
+        # the statement (down, or without a column it names) answers a page saying so,
+        # not a file broken off after its header.
+        first = next(rows, None)
+        rows = chain((first,), rows) if first is not None else iter(())
+        return csv_response(stem or self.name, list(self.export_header), rows,
                             plain_cells=self.export_fast is not None)
 
     def export_rows(self, plan: ExportPlan, batch_size: int | None = None) -> Iterator[list]:

@@ -32,7 +32,7 @@ from console.lookups import Lookups, Missing, chunks, database, fetch_in, one_of
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
-from console.drift import missing_table
+from console.drift import check_read, missing_table
 from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
 from console.models.payment import Payment, PaymentRefund, PaymentTransaction
 from console.models.returns import ReturnRequest, ReturnStatusHistory
@@ -451,6 +451,7 @@ def _session_rows(bind: str, stmt) -> Callable[[], list]:
 
 
 def _plain_rows(connection, stmt) -> list:
+    check_read(stmt)
     return connection.execute(stmt).all()
 
 
@@ -474,6 +475,7 @@ def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
                 connection.execute(sql("SET LOCAL TimeZone = 'UTC'"))
                 columns = (*columns[:2], _ISO_TEXT.label("created_at"), *columns[3:])
             stmt = plan.stmt.with_only_columns(*columns)
+            check_read(stmt)
             result = connection.execute(stmt.execution_options(yield_per=batch_size))
             batches = result.partitions(batch_size)
             if connection.dialect.name != "postgresql":

@@ -17,6 +17,7 @@ from wtforms.widgets import TextInput
 
 from console import localtime
 from console.forms import ChoiceField, ConsoleForm, DecimalNumberField, MoneyField, NoteField, TextField, WholeNumberField
+from console.models.types import MAX_MONEY
 from console.workflows import coupons as coupon_flow
 from console.workflows import promotions as promotion_flow
 from console.workflows.discounts import split_list
@@ -125,7 +126,7 @@ class CouponForm(ConsoleForm):
     name = TextField("Name", required=True)
     description = NoteField("Description", render_kw={"rows": 2})
     type = ChoiceField("Type", choices=[(t, coupon_flow.TYPE_LABELS[t]) for t in coupon_flow.TYPES])
-    discount_value = DecimalNumberField("Value", required=False, places=2, maximum=Decimal("9999999999.99"),
+    discount_value = DecimalNumberField("Value", required=False, places=2, maximum=MAX_MONEY,
                                         what="a percentage or an amount", example="10",
                                         description="Percent off (more than 0, at most 100) or the amount off; "
                                                     "empty for free shipping.")

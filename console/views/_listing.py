@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, make_response, render_template, request
 
+from console.drift import NotInSchema
 from console.filters import FilterError
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
@@ -39,6 +40,10 @@ def _start(raw) -> int:
 
 
 def _unavailable_message(exc: DatabaseUnavailable, noun: str, home: str) -> str:
+    if isinstance(exc, NotInSchema):
+        return (f"{exc.bind_key}_db {exc.what}, which this list needs: the service that owns {exc.bind_key}_db "
+                "has not migrated it yet (see the Databases page)."
+                + ("" if exc.bind_key == home else " Remove the filter or sort that needs it."))
     return (f"{exc.bind_key}_db is unavailable"
             + (f", and the {noun} themselves live there." if exc.bind_key == home
                else ", and one of these filters needs it. Remove that filter or try again shortly."))

@@ -16,9 +16,11 @@ def healthz():
     """For load balancers, without sign-in: up or down per database, nothing more (the
     errors, which can name hosts, ports and databases, are on the Databases page)."""
     results = check_all(with_details=False)
-    # As last read (first use of each database, or "check again"): /healthz itself
-    # sends no more statements than the up-or-down check, so it keeps its deadline.
+    # Each database that is up is read once, at the first /healthz (or its first use, or
+    # the Databases page), and again only on "check again": a load balancer's probe
+    # knows the drift from the start and then costs no more than the up-or-down check.
     registry = drift()
+    registry.check([h.key for h in results if h.up])
     body = {
         "status": "ok" if all(h.up for h in results) else "degraded",
         "databases": {h.key: {"up": h.up} for h in results},

@@ -15,6 +15,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select
 
 from console import audit, ratelimit
+from console.drift import require_writes
 from console.extensions import db
 from console.lookups import database
 from console.models.auth import LoginHistory, User
@@ -71,6 +72,18 @@ def password_matches(password: str, password_hash: str | None) -> bool:
         return False
 
 
+# Everything an attempt may write, checked before the first write (the throttle's count
+# is committed at once): a database that lacks one of these columns refuses the sign-in
+# with its name, rather than counting the attempt and failing half way.
+SIGN_IN_WRITES = (
+    *ratelimit.WRITES,  # the address throttle; the second factor's last time step
+    (LoginHistory,),  # the attempt
+    (User, "failed_login_attempts", "locked_until", "updated_at"),  # a failure run, a lock
+    *sessions.END_WRITES,  # a lock ends the sessions
+    *sessions.START_WRITES,  # success
+)
+
+
 def _config(name: str):
     return current_app.config[name]
 
@@ -113,6 +126,7 @@ def authenticate(email: str, password: str, ip: str | None, user_agent: str | No
 
 
 def _authenticate(email: str, password: str, ip: str | None, user_agent: str | None) -> SignInResult:
+    require_writes(*SIGN_IN_WRITES)
     # The address is counted first: a throttled attempt costs no user lookup at all.
     if _throttled(ip):
         _history(None, "failed", ip)
@@ -153,6 +167,7 @@ def verify_second_factor(user_id: str, code: str, ip: str | None, user_agent: st
 
 
 def _verify_second_factor(user_id: str, code: str, ip: str | None, user_agent: str | None) -> SignInResult:
+    require_writes(*SIGN_IN_WRITES)
     if _throttled(ip):
         _history(None, "failed", ip)
         return _refuse(THROTTLED, 429)

@@ -205,7 +205,7 @@ def test_discount_given_is_read_from_the_usage_index_alone():
 
     for usage, owner in ((CouponUsage, "coupon_id"), (PromotionUsage, "promotion_id")):
         covering = [index for index in usage.__table__.indexes
-                    if [c.name for c in index.columns][0] == owner
+                    if [c.key for c in index.columns][0] == owner
                     and "discount_amount" in (index.dialect_options["postgresql"]["include"] or ())]
         assert covering, usage.__tablename__
 
@@ -219,7 +219,7 @@ def test_every_declared_sort_has_its_index(app):
             if (endpoint, sort.key) in NOT_BY_COLUMN:
                 continue
             table = sort.column.class_.__table__
-            indexed = {tuple(c.name for c in index.columns) for index in table.indexes}
+            indexed = {tuple(c.key for c in index.columns) for index in table.indexes}
             if sort.column.class_ is screen.id_column.class_:
                 assert (sort.column.key, screen.id_column.key) in indexed, (endpoint, sort.key)
             else:  # a column of a joined one-to-one table: (column, the key it joins on)
