@@ -200,7 +200,7 @@ def make_product(sku: str, name: str, price, stock: int = 20, *, reserved: int =
     product = Product(sku=sku, name=name, slug=sku.lower(), description=description, price=money(price),
                       compare_at_price=money(compare_at_price) if compare_at_price is not None else None,
                       status=status, is_visible=status == "active", stock_quantity=stock,
-                      stock_status=stock_status(stock), weight=money(weight) if weight is not None else None,
+                      stock_status=stock_status(stock - reserved), weight=money(weight) if weight is not None else None,
                       view_count=0, purchase_count=0, badges=[], created_at=created_at, updated_at=created_at)
     db.session.add(product)
     db.session.flush()

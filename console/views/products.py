@@ -14,7 +14,7 @@ from console.permissions import permission_required
 from console.screens import products as screens
 from console.screens.stock_alerts import ALERTS
 from console.screens.stock_alerts import STATES as ALERT_STATES
-from console.screens.product_list import PRODUCTS, STATUSES, STOCK_LEVELS, category_choices, low_stock_threshold
+from console.screens.product_list import PRODUCTS, STATUSES, STOCK_LEVELS, category_choices
 from console.views._actions import attempt, attempt_form, dry_run_or_404
 from console.views._listing import add_list_routes
 from console.workflows import WorkflowError, bulk_stock, catalog, stock_alerts
@@ -25,9 +25,9 @@ bp.context_processor(links.template_helpers)
 
 add_list_routes(bp, PRODUCTS, "inventory.view", lambda: {
     "statuses": STATUSES, "stock_levels": STOCK_LEVELS, "categories": category_choices(),
-    "threshold": low_stock_threshold(), "stock_labels": {
-        "in": f"in stock (more than {low_stock_threshold()})", "low": f"low ({low_stock_threshold()} or fewer)",
-        "out": "out (none available)"}})
+    "threshold": stock.low_stock_threshold(), "stock_labels": {
+        "in": f"in stock (> {stock.low_stock_threshold()})", "low": f"low stock (≤ {stock.low_stock_threshold()})",
+        "out": "out of stock (0)"}})
 
 
 add_list_routes(bp, ALERTS, "inventory.alerts", lambda: {"states": ALERT_STATES}, url="/alerts")
