@@ -105,6 +105,36 @@ def test_every_screen_for_every_role(app, demo, page):
         page.context.clear_cookies()
 
 
+# Every visible field (hidden ones and buttons aside) with a visible label: a <label> for
+# it, or aria-labelledby naming visible text. A placeholder or aria-label is not one.
+UNLABELLED_FIELDS = """() => {
+  const visible = el => !!el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden"
+                        && el.innerText.trim() !== "";
+  const skip = ["hidden", "submit", "button", "reset", "image"];
+  return [...document.querySelectorAll("input, select, textarea")]
+    .filter(el => !skip.includes((el.getAttribute("type") || "").toLowerCase()) && el.getClientRects().length > 0)
+    .filter(el => {
+      if ([...(el.labels || [])].some(visible)) return false;
+      const ids = (el.getAttribute("aria-labelledby") || "").split(/\\s+/).filter(Boolean);
+      return !(ids.length && ids.every(id => visible(document.getElementById(id))));
+    })
+    .map(el => `${el.tagName.toLowerCase()}#${el.id || "?"}[name=${el.name}]` + (el.placeholder ? ` (placeholder “${el.placeholder}”)` : ""));
+}"""
+
+
+def test_every_visible_field_has_a_visible_label(app, demo, page):
+    """Every GET screen as admin (who sees every form), with the product page's and the
+    template editor's forms: each visible field is named by text on the screen."""
+    browser_login(page, "admin@example.com", DEMO_STAFF_PASSWORD)
+    missing = {}
+    for url in ["/"] + screens(app, demo):
+        page.goto(url)
+        unlabelled = page.evaluate(UNLABELLED_FIELDS)
+        if unlabelled:
+            missing[url] = unlabelled
+    assert not missing, "fields without a visible label: " + "; ".join(f"{url}: {', '.join(f)}" for url, f in missing.items())
+
+
 def test_htmx_states(demo, page):
     """A filtered table, a filter answered with an error, the ship form answered with
     an error, the open user menu and a
