@@ -236,3 +236,31 @@ document.addEventListener("click", function (evt) {
   var button = evt.target.closest ? evt.target.closest("[data-print]") : null;
   if (button) { window.print(); }
 });
+
+// --- the template editor's preview -------------------------------------------------------
+// A draft that can't be rendered (data-preview-failed) keeps the last preview that did,
+// greyed below the error, so the text being fixed stays in view.
+var lastPreview = null;
+
+document.addEventListener("htmx:beforeSwap", function (evt) {
+  if (evt.detail.target && evt.detail.target.id === "preview") {
+    lastPreview = evt.detail.target.querySelector(".preview-rendered");
+  }
+});
+
+document.addEventListener("htmx:afterSwap", function (evt) {
+  var target = evt.detail.target;
+  if (!target || target.id !== "preview" || !lastPreview || !target.querySelector("[data-preview-failed]")) { return; }
+  var kept = lastPreview.cloneNode(true);
+  kept.classList.add("preview-stale");
+  kept.id = "preview-last";
+  if (!kept.querySelector(".preview-stale-note")) {
+    var note = document.createElement("div");
+    note.className = "preview-stale-note small fw-semibold mb-1";
+    note.textContent = "The last preview that rendered:";
+    kept.insertBefore(note, kept.firstChild);
+  }
+  kept.querySelectorAll("[id]").forEach(function (el) { if (!/-last$/.test(el.id)) { el.id = el.id + "-last"; } });
+  target.appendChild(kept);
+});
+
