@@ -50,7 +50,7 @@ def test_list_filters_sort_and_export(app, auth, client):
     auth.login("support")
     html = client.get("/notifications?status=failed").get_data(as_text=True)
     assert set(re.findall(r'data-notification="([^"]+)"', html)) == set(ids[:2])
-    assert "550 mailbox unavailable" in html and "n@example.com" in html
+    assert "550 mailbox unavailable" in html and "n@example.com" in html.replace("<wbr>", "")
     html = client.get("/notifications?customer=n@example&template=order_shipped&subject=your+order&provider=smtp"
                       "&error=mailbox").get_data(as_text=True)
     assert set(re.findall(r'data-notification="([^"]+)"', html)) == set(ids[:2])
