@@ -20,6 +20,7 @@ from console.workflows import templates as flow
 
 PERMISSION = "templates.manage"
 EXTRA_VARIABLE_ROWS = 3
+VERSIONS_PAGE = 10
 
 bp = Blueprint("email_templates", __name__, url_prefix="/templates")
 
@@ -103,8 +104,12 @@ def _editor(template, *, draft=None, problems=(), status=200, form=None, preview
             preview = screens.preview(template, page.draft)
         except (WorkflowError, DatabaseUnavailable):  # pragma: no cover - no order asked for
             preview = screens.Preview()
+    start = request.args.get("versions_from", "")
+    start = int(start) if start.isascii() and start.isdigit() and len(start) < 6 else 0
     body = render_template("email_templates/editor.html", page=page, form=form or TemplateForm(formdata=None),
                            problems=list(problems), versions=versions, versions_down=versions_down,
+                           changes=screens.version_changes(versions), versions_page=VERSIONS_PAGE,
+                           versions_from=min(start, max(len(versions) - 1, 0)),
                            preview=preview, stamp=flow.stamp(template), extra_rows=EXTRA_VARIABLE_ROWS)
     return allow_email_styles(make_response(body, status))
 
