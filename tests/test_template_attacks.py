@@ -178,8 +178,10 @@ def test_a_render_that_fills_memory_is_stopped_by_the_memory_cap(monkeypatch):
     monkeypatch.setenv("CONSOLE_RENDER_MEMORY_MB", "32")
     render_pool.restart()
     try:
-        growing = ("{% set ns = namespace(d={}) %}{% for i in range(23) %}{% set ns.d = dict(a=ns.d, b=ns.d) %}"
-                   "{% endfor %}{{ ns.d|string|length }}")
+        # 4,096 copies of a 100,000-character value in one |string: 400 MB, written at
+        # memory speed, so the cap is met long before the time limit.
+        growing = ('{% set ns = namespace(d="x" * 99999) %}{% for i in range(12) %}'
+                   "{% set ns.d = dict(a=ns.d, b=ns.d) %}{% endfor %}{{ ns.d|string|length }}")
         with pytest.raises(RenderError, match="MB of memory"):
             render_email("", "", growing, {})
     finally:
