@@ -513,17 +513,23 @@ class Journal:
     commit that wrote it is expected to drop it itself: such a row waits for a retry only
     once it is STALE_SECONDS old (that process died), or once marked owed."""
 
+    _made: set[str] = set()  # files this process has created the table in
+
     def __init__(self, path: str):
         self.path = Path(path)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = str(self.path) not in Journal._made or not self.path.exists()
+        if fresh:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)  # each statement commits
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            if fresh:
+                conn.execute("PRAGMA journal_mode=WAL")  # kept by the file
+                conn.executescript(SCHEMA)
+                Journal._made.add(str(self.path))
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
             yield conn
         finally:
             conn.close()

@@ -110,7 +110,6 @@ class Cached:
     model: type
     attributes: tuple[str, ...]
     keys_of: Callable[[object], Iterable[str | None]]
-    why: str
 
     @property
     def service(self) -> str:
@@ -135,7 +134,7 @@ def cached(model: type, *attributes: str):
     """Declare that ``model``'s service caches its rows, under the keys the decorated
     function returns for a row; ``attributes`` are what those keys are made of."""
     def declare(function):
-        CACHED[model] = Cached(model, attributes, function, (function.__doc__ or "").strip())
+        CACHED[model] = Cached(model, attributes, function)
         primary = {column.key for column in model.__table__.primary_key}
         for name in attributes:
             if name not in primary:

