@@ -26,7 +26,7 @@ from sqlalchemy import JSON, Text
 from sqlalchemy.exc import InvalidRequestError
 
 from config import BIND_KEYS
-from console.email_templates import CREDENTIAL_HIDDEN, CREDENTIAL_TEMPLATES
+from console.email_templates import CREDENTIAL_HIDDEN, CREDENTIAL_TEMPLATES, shown_subject
 from console.extensions import db
 from console import localtime
 from console.formatting import when
@@ -125,6 +125,10 @@ def _unless_sign_in_link(view, context, model, name):
     value = getattr(model, name)
     formatter = view.column_type_formatters_detail.get(type(value))
     return formatter(view, value, name) if formatter else value
+
+
+def _shown_subject(view, context, model, name):
+    return shown_subject(model)
 
 
 def _is_id(column) -> bool:
@@ -231,7 +235,9 @@ class TableView(AdminOnly, ModelView):
             self.column_formatters[attrs[column]] = _labelled_id
         self.column_formatters_detail = {}  # the details page shows every id in full
         if table.name == "notifications":
-            self.column_formatters_detail = {"body": _unless_sign_in_link, "metadata_": _unless_sign_in_link}
+            self.column_formatters_detail = {"body": _unless_sign_in_link, "metadata_": _unless_sign_in_link,
+                                             "subject": _shown_subject}
+            self.column_formatters["subject"] = _shown_subject
         self.column_details_list = [attrs[c.name] for c in shown]
         self.column_exclude_list = list(secrets)
         self.column_details_exclude_list = list(secrets)

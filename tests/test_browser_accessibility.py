@@ -70,7 +70,7 @@ def demo(app):
             "email_templates.edit_template": "/templates/order_shipped",
             "email_templates.version_diff": "/templates/order_shipped/versions/1",
             # A link that is not valid: the page that says so, with the way on.
-            "auth.set_password": "/password/set/not-a-valid-token",
+            "auth.open_password_link": "/password/set/not-a-valid-token",
         }
 
 

@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, union_all
 
-from console.email_templates import OLD_FIELD, declared_variables, missing, required_variables, workflows_using
+from console.email_templates import (CREDENTIAL_TEMPLATES, OLD_FIELD, declared_variables, missing, required_variables,
+                                     workflows_using)
 from console.extensions import db
 from console.filters import QueryFilters, choice, text
 from console.lookups import Lookups, chunks, database, fetch_in, target_or_missing
@@ -69,6 +70,11 @@ class TemplateRow:
     uses: int | None  # in the last USAGE_DAYS days; None when notification_db didn't answer
     failures: int | None
     capped: bool = False  # more than USAGE_CAP uses: ``uses`` is the cap
+
+    @property
+    def staff_only(self) -> bool:
+        """A staff sign-in email: only those who may manage staff edit it."""
+        return self.template.name in CREDENTIAL_TEMPLATES
 
     @property
     def failure_rate(self) -> float | None:

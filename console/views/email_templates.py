@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 from wtforms import BooleanField, HiddenField
 
+from console.email_templates import CREDENTIAL_TEMPLATES
 from console.forms import ConsoleForm, NoteField, TextField, control_character, control_message
 from console.lookups import DatabaseUnavailable, database
 from console.permissions import permission_required
@@ -84,6 +85,9 @@ def _template_or_404(key: str):
         abort(503, "notification_db is unavailable, and the templates live there. Try again shortly.")
     if template is None:
         abort(404, f"There is no email template “{key[:80]}”. The Templates list shows them all.")
+    if template.name in CREDENTIAL_TEMPLATES and not current_user.can("templates.staff"):
+        abort(403, f"{template.name} is a staff sign-in email: it carries a one-time link to set a password, "
+                   "so only admins edit, preview or test it.")
     return template
 
 
