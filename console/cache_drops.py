@@ -13,9 +13,10 @@ without a URL owes nothing, as on the embedded default):
   then struck from the journal. A rollback before the commit forgets them.
 - *Never lost*: a cache that is down or slow (``CONSOLE_SERVICE_CACHE_TIMEOUT``, half a
   second) leaves the database change standing; the keys stay in the journal as owed, with
-  the error, and are dropped by a later commit (at most every RETRY_EVERY seconds per
-  process), by ``flask --app wsgi console drop-cache-keys``, or by *Retry* on the
-  Databases page, which shows each cache's state and the drops waiting.
+  the error, and are dropped by the next commit that reaches the cache (a batch at a
+  time; other processes' entries at most every RETRY_EVERY seconds), by ``flask --app
+  wsgi console drop-cache-keys``, or by *Retry* on the Databases page, which shows each
+  cache's state and the drops waiting.
 - *Batched*: exact keys go in UNLINK commands of a thousand, pipelined; patterns are one
   SCAN walk of the cache (never KEYS) per commit, however many rows, each page's matches
   unlinked in the same round trip as the next page is asked for.
