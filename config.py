@@ -59,9 +59,22 @@ def bind_config(url: str) -> dict:
     return {"url": url}
 
 
+def instance_folder() -> Path:
+    return Path(os.environ.get("CONSOLE_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
 def database_binds(instance_dir: Path | None = None) -> dict[str, dict]:
-    instance_dir = Path(instance_dir or os.environ.get("CONSOLE_INSTANCE_DIR", BASE_DIR / "instance"))
+    instance_dir = Path(instance_dir or instance_folder())
     return {key: bind_config(bind_url(key, instance_dir)) for key in BIND_KEYS}
+
+
+def service_cache_urls() -> dict[str, str]:
+    """bind key -> the Redis URL of the service that owns that database (its REDIS_URL),
+    from <BIND>_REDIS_URL or, for every service at once, CONSOLE_SERVICE_REDIS_URL. A
+    service without one has no cache the console knows of: nothing to drop."""
+    shared = os.environ.get("CONSOLE_SERVICE_REDIS_URL", "").strip()
+    urls = {key: os.environ.get(f"{key.upper()}_REDIS_URL", "").strip() or shared for key in BIND_KEYS}
+    return {key: url for key, url in urls.items() if url}
 
 
 def _roles(text: str) -> tuple[str, ...]:
@@ -133,6 +146,13 @@ class Config:
     # X-Forwarded-Proto are trusted. 0 trusts none, so a client cannot pick the address
     # the sign-in throttle and the audit trail see; behind one proxy, set 1.
     PROXY_HOPS = int(os.environ.get("CONSOLE_PROXY_HOPS", "0"))
+    # The services' Redis caches (console/cache_drops.py): after each commit the console drops
+    # the keys the owning service would drop, giving up on a cache after this many seconds
+    # (connect and each reply); what it could not drop waits in the journal file for a retry.
+    SERVICE_CACHE_URLS = service_cache_urls()
+    SERVICE_CACHE_TIMEOUT = float(os.environ.get("CONSOLE_SERVICE_CACHE_TIMEOUT", "0.5"))
+    SERVICE_CACHE_JOURNAL = os.environ.get("CONSOLE_SERVICE_CACHE_JOURNAL",
+                                           str(instance_folder() / "service_cache_drops.sqlite"))
 
 
 class DevelopmentConfig(Config):
@@ -159,6 +179,7 @@ class TestConfig(Config):
     DASHBOARD_CACHE_SECONDS = 0  # tests see every change at once; the cache has its own test
     MFA_REQUIRED_ROLES = ()  # the tests of required MFA switch it on
     PASSWORD_RESET_ANSWER_SECONDS = 0  # the test of the answer's timing sets it
+    SERVICE_CACHE_URLS: dict = {}  # the service cache tests set their own (a Redis database of their own)
 
 
 CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}

@@ -24,6 +24,8 @@ timeout = 120
 graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
+# One-time password links carry a token in their address: the access log leaves it out.
+logger_class = "console.access_log.RedactingLogger"
 
 _default_headers = _gunicorn_wsgi.Response.default_headers
 

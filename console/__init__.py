@@ -48,11 +48,12 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
 
 def register_extensions(app: Flask) -> None:
-    from console import drift
+    from console import cache_drops, drift
     from console.extensions import csrf, db, htmx, login_manager
 
     db.init_app(app)
     drift.install()
+    cache_drops.install()  # every commit drops what the services' caches hold of its rows
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)

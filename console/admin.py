@@ -26,7 +26,7 @@ from sqlalchemy import JSON
 from sqlalchemy.exc import InvalidRequestError
 
 from config import BIND_KEYS
-from console.email_templates import CREDENTIAL_HIDDEN, CREDENTIAL_TEMPLATES
+from console.email_templates import CREDENTIAL_HIDDEN, CREDENTIAL_TEMPLATES, shown_subject
 from console.extensions import db
 from console import localtime
 from console.formatting import when
@@ -134,6 +134,10 @@ def _unless_sign_in_link(view, context, model, name):
     return formatter(view, value, name) if formatter else value
 
 
+def _shown_subject(view, context, model, name):
+    return shown_subject(model)
+
+
 def _is_id(column) -> bool:
     return column.key == "id" or column.key.endswith("_id")
 
@@ -238,7 +242,9 @@ class TableView(AdminOnly, ModelView):
             self.column_formatters[key] = _labelled_id
         self.column_formatters_detail = {}  # the details page shows every id in full
         if table.name == "notifications":
-            self.column_formatters_detail = {"body": _unless_sign_in_link, "metadata_": _unless_sign_in_link}
+            self.column_formatters_detail = {"body": _unless_sign_in_link, "metadata_": _unless_sign_in_link,
+                                             "subject": _shown_subject}
+            self.column_formatters["subject"] = _shown_subject
         self.column_details_list = [c.key for c in shown]
         self.column_exclude_list = list(secrets)
         self.column_details_exclude_list = list(secrets)

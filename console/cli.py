@@ -166,6 +166,22 @@ def expire_promotions_command() -> None:
                + ", ".join(f"“{p.name}”" for p in expired) + ".")
 
 
+@console_cli.command("drop-cache-keys")
+def drop_cache_keys_command() -> None:
+    """Drop the keys the services' Redis caches are still owed (changes committed while a
+    cache was down or slow; safe to run from cron; exit 1 while some are still waiting)."""
+    from console.cache_drops import retry
+
+    outcomes = retry()
+    if not outcomes:
+        click.echo("No service cache is owed anything.")
+        return
+    for outcome in outcomes:
+        click.echo(outcome.message, err=bool(outcome.waiting))
+    if any(outcome.waiting for outcome in outcomes):
+        raise SystemExit(1)
+
+
 @console_cli.command("check-refs")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the report to this CSV file.")

@@ -57,8 +57,27 @@ RETURN_BASE = (FIRST_NAME, ORDER_NUMBER, RMA_NUMBER, CURRENCY)
 # Emails that carry a one-time sign-in link: whoever reads the link can use it, so the
 # console never shows their bodies (the notification log and the data browser say why).
 CREDENTIAL_TEMPLATES = frozenset({"staff_invitation", "staff_password_reset"})
+# What those emails carry that must never leave the body: the subject is shown in the
+# notification log, so a subject is rendered with these replaced (and may not use them).
+SECRET_VARIABLES = frozenset({"link"})
+SECRET_PLACEHOLDER = "(link in the email)"
 CREDENTIAL_HIDDEN = ("Not shown: this email holds a one-time link to set a staff password, which anyone "
                      "who reads it could use. The recipient can ask for a new one.")
+
+
+CREDENTIAL_SUBJECT = "Staff sign-in email (not shown)"
+
+
+def is_credential_email(notification) -> bool:
+    """Whether a queued notification is one of the staff sign-in emails."""
+    meta = notification.metadata_ if isinstance(notification.metadata_, dict) else {}
+    return meta.get("template") in CREDENTIAL_TEMPLATES
+
+
+def shown_subject(notification) -> str | None:
+    """A notification's subject as the console shows it anywhere (lists, pages, exports,
+    labels, the data browser): a staff sign-in email's never, whatever it says."""
+    return CREDENTIAL_SUBJECT if is_credential_email(notification) else notification.subject
 
 
 def _html(*paragraphs: str) -> str:

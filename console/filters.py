@@ -47,7 +47,8 @@ class QueryFilters:
         return {k: v for k, v in self.as_args().items() if k != name}
 
     @property
-    def active(self) -> bool:
+    def filtered(self) -> bool:
+        """Whether any filter is set (named so that no filter field can hide it)."""
         return bool(self.as_args())
 
 

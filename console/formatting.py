@@ -48,8 +48,11 @@ def reference(value, label: str = "") -> Markup:
 
 def register(app) -> None:
     from console.barcode import svg
+    from console.workflows.inventory import STOCK_LEVEL_LABELS, stock_level
 
     app.jinja_env.filters.update(money=money, when=when, reference=reference, barcode=svg)
     app.jinja_env.globals["store_zone"] = zone_name
+    app.jinja_env.globals["stock_level"] = stock_level
+    app.jinja_env.globals["stock_level_labels"] = STOCK_LEVEL_LABELS
     app.jinja_env.tests["missing"] = lambda value: isinstance(value, Missing)
     app.jinja_env.tests["not_in_database"] = lambda value: isinstance(value, NotInDatabase)

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from console.email_templates import shown_subject
 from console.lookups import Lookups, Missing, fetch_in
 from console.references import REFERENCES
 
@@ -50,7 +51,7 @@ TABLE_LABELS: dict[tuple[str, str], Callable[[object], str]] = {
     ("discount", "coupons"): lambda r: r.code,
     ("discount", "promotions"): lambda r: r.name,
     ("notification", "email_templates"): lambda r: r.name,
-    ("notification", "notifications"): lambda r: _short(r.subject),
+    ("notification", "notifications"): lambda r: _short(shown_subject(r)),
 }
 
 

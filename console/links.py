@@ -87,4 +87,4 @@ def password_link_maker(trust_request_host: bool = True):
         if not trust_request_host:
             return None
         base = request.url_root.rstrip("/")
-    return lambda token: base + url_for("auth.set_password", token=token)
+    return lambda token: base + url_for("auth.open_password_link", token=token)

@@ -37,6 +37,9 @@ PERMISSIONS = {
     "coupons.view": "see coupons and promotions, their usage reports and exports",
     "coupons.manage": "create, edit, generate, disable and delete coupons; create, edit and change the status of promotions",
     "templates.manage": "see and edit email templates, preview them, send tests and revert versions",
+    # The staff sign-in emails carry one-time links to set a password: whoever shapes them
+    # could route a link to themselves, so only those who may manage staff edit them.
+    "templates.staff": "edit the staff sign-in email templates (invitation, password reset)",
     "notifications.view": "read the notification log and open each notification",
     "notifications.resend": "resend failed or bounced notifications",
     "activity.view": "read the staff activity (audit) log",

@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 
-from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2 import TemplateError, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -178,6 +178,15 @@ class _BoundedCodeGenerator(CodeGenerator):
         self.write("))")
 
 
+def _plain(value):
+    """What ``{{ value }}`` writes for a function or class: its name, not Python's repr
+    with a memory address (``{{ range }}`` writes ``range``)."""
+    if callable(value) and not isinstance(value, (str, bytes, Undefined)):
+        name = getattr(value, "__name__", None) or type(value).__name__
+        return {"safe_range": "range"}.get(name, name.removeprefix("bounded_"))
+    return value
+
+
 class MailSandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox with the console's limits (see the module's text)."""
 
@@ -185,9 +194,12 @@ class MailSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "*", "**", "%", "//"})
 
     def __init__(self, *, html: bool):
-        super().__init__(autoescape=html, loader=None, keep_trailing_newline=True, auto_reload=False)
+        super().__init__(autoescape=html, loader=None, keep_trailing_newline=True, auto_reload=False,
+                         finalize=_plain)
         self.globals = {name: self.globals[name] for name in ("range", "dict", "namespace", "cycler", "joiner")}
         self.filters = {name: _bounded_filter(name, self.filters[name]) for name in ALLOWED_FILTERS}
+        string = self.filters["string"]
+        self.filters["string"] = lambda value: string(_plain(value))
 
     def is_safe_attribute(self, obj, attr: str, value) -> bool:
         if not super().is_safe_attribute(obj, attr, value):
@@ -237,6 +249,26 @@ _ENVIRONMENTS = {True: MailSandbox(html=True), False: MailSandbox(html=False)}
 
 # --- reading a template ----------------------------------------------------------------------
 
+# Blocks ({% if %}, {% for %}, …) nested deeper than this are refused on reading: Python
+# compiles at most 20 nested loops, and no email needs more than a few levels.
+MAX_BLOCK_DEPTH = 12
+TOO_DEEP = (f"blocks are nested too deeply: keep {{% if %}}, {{% for %}} and the like under "
+            f"{MAX_BLOCK_DEPTH} levels, and brackets under 100")
+_BLOCKS = (nodes.If, nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.With, nodes.Block,
+           nodes.AssignBlock, nodes.ScopedEvalContextModifier)
+
+
+def _block_depth(tree: nodes.Node) -> int:
+    deepest, stack = 0, [(tree, 0)]
+    while stack:  # iterative: a deep tree must not overflow the stack here either
+        node, depth = stack.pop()
+        if isinstance(node, _BLOCKS):
+            depth += 1
+            deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in node.iter_child_nodes())
+    return deepest
+
+
 def _parse(source: str, part: str) -> nodes.Template:
     if len(source) > MAX_SOURCE:
         raise RenderError(f"keep it under {MAX_SOURCE:,} characters", part)
@@ -246,6 +278,10 @@ def _parse(source: str, part: str) -> nodes.Template:
         tree = _ENVIRONMENTS[part == "body_html"].parse(source)
     except TemplateSyntaxError as exc:
         raise RenderError(exc.message or "syntax error", part, exc.lineno) from None
+    except (RecursionError, MemoryError):
+        raise RenderError(TOO_DEEP, part) from None
+    if _block_depth(tree) > MAX_BLOCK_DEPTH:
+        raise RenderError(TOO_DEEP, part)
     for node_type, tag in FORBIDDEN_TAGS.items():
         for node in tree.find_all(node_type):
             raise RenderError(f"{{% {tag} %}} is not available: an email template stands alone", part,
@@ -254,7 +290,15 @@ def _parse(source: str, part: str) -> nodes.Template:
 
 
 def variables_used(source: str, part: str = "body_text") -> set[str]:
-    """The variables a template reads, from its syntax tree (RenderError if it has none)."""
+    """The variables a template reads, from its syntax tree (RenderError if it can't be
+    read); read in a child process (console/render_pool.py)."""
+    from console import render_pool
+
+    return set(render_pool.ask(("variables", source, part), part=part))
+
+
+def variables_used_here(source: str, part: str = "body_text") -> set[str]:
+    """variables_used() in this process: only console/render_pool.py's children call it."""
     tree = _parse(source, part)
     try:
         return set(meta.find_undeclared_variables(tree)) - BUILTIN_NAMES
@@ -264,14 +308,27 @@ def variables_used(source: str, part: str = "body_text") -> set[str]:
 
 def check(parts: Mapping[str, str], declared: Iterable[str]) -> list[str]:
     """What is wrong with a template's parts ({"subject": …, "body_html": …,
-    "body_text": …}) given its declared variable names: one message per problem."""
+    "body_text": …}) given its declared variable names: one message per problem. Read in
+    a child process (console/render_pool.py): a template that can't even be read in
+    time or memory is one problem more."""
+    from console import render_pool
+
+    parts = {part: parts.get(part) or "" for part in PARTS}
+    try:
+        return render_pool.ask(("check", parts, sorted(set(declared))))
+    except RenderError as exc:
+        return [exc.message]
+
+
+def check_here(parts: Mapping[str, str], declared: Iterable[str]) -> list[str]:
+    """check() in this process: only console/render_pool.py's children call it."""
     declared = set(declared)
     problems = []
     for part, label in PARTS.items():
         source = parts.get(part) or ""
         try:
             _compiled(source, part)
-            used = variables_used(source, part)
+            used = variables_used_here(source, part)
         except RenderError as exc:
             problems.append(exc.message)
             continue
@@ -294,6 +351,8 @@ def _compiled(source: str, part: str):
         raise RenderError(exc.message or str(exc), part, getattr(exc, "lineno", None)) from None
     except SecurityError as exc:  # a constant expression over the limits
         raise RenderError(f"not allowed: {exc}", part) from None
+    except (RecursionError, SyntaxError, MemoryError):  # SyntaxError: Python's own nesting limits
+        raise RenderError(TOO_DEEP, part) from None
 
 
 def _tracer(budget: _Budget):
@@ -349,8 +408,20 @@ def _render_part(source: str, variables: Mapping, part: str) -> str:
 
 def render_email(subject: str | None, body_html: str | None, body_text: str | None,
                  variables: Mapping) -> RenderedEmail:
-    """The three parts rendered with ``variables``, within one budget; RenderError when
-    a part can't be rendered (its message says which part and why)."""
+    """The three parts rendered with ``variables``, within one budget of steps, time and
+    memory; RenderError when a part can't be rendered (its message says which part and
+    why). Rendered in a child process (console/render_pool.py), which is stopped when
+    it runs out of time or memory."""
+    from console import render_pool
+
+    subject, body_html, body_text = render_pool.ask(
+        ("render", subject or "", body_html or "", body_text or "", dict(variables)))
+    return RenderedEmail(subject, body_html, body_text)
+
+
+def render_email_here(subject: str | None, body_html: str | None, body_text: str | None,
+                      variables: Mapping) -> RenderedEmail:
+    """render_email() in this process: only console/render_pool.py's children call it."""
     token = _budget.set(_Budget())
     try:
         rendered_subject = _render_part(subject or "", variables, "subject")

@@ -52,6 +52,38 @@ function confirmText(source, form) {
   });
 }
 
+// A price far from the current one (the button's data-price-from, or the chosen
+// variant's data-price) asks the question the server asks (catalog.price_question)
+// instead of the button's own, and the form's "confirmed" field carries the answer.
+var FAR_PRICE = 5;
+
+function priceQuestion(source, form) {
+  var from = source.getAttribute("data-price-from");
+  var variant = form.elements.namedItem("variant_id");
+  if (variant && variant.selectedOptions && variant.selectedOptions[0] && variant.selectedOptions[0].dataset.price) {
+    from = variant.selectedOptions[0].dataset.price;
+  }
+  var typed = String((form.elements.namedItem("price") || {}).value || "").trim();
+  if (!from || !/^[0-9]+(\.[0-9]+)?$/.test(typed)) { return null; }
+  var before = parseFloat(from), after = parseFloat(typed);
+  if (!(before > 0) || !(after > 0)) { return null; }
+  var ratio = after / before;
+  var change = before.toFixed(2) + " \u2192 " + after.toFixed(2);
+  if (ratio >= FAR_PRICE) { return change + " is " + ratio.toFixed(1) + " times the price: sure?"; }
+  if (ratio <= 1 / FAR_PRICE) { return change + " is " + Math.round(ratio * 100) + "% of the price: sure?"; }
+  return null;
+}
+
+function confirmQuestion(source, form) {
+  if (source.hasAttribute("data-price-from") && form) {
+    var question = priceQuestion(source, form);
+    var answer = form.elements.namedItem("confirmed");
+    if (answer) { answer.value = question ? "yes" : ""; }
+    if (question) { return question; }
+  }
+  return confirmText(source, form);
+}
+
 function askToConfirm(message, buttonLabel, onConfirm) {
   var dialog = document.getElementById("confirm-dialog");
   if (!dialog || typeof dialog.showModal !== "function") {
@@ -81,7 +113,7 @@ document.addEventListener("htmx:confirm", function (evt) {
   var source = confirmSource(elt, trigger && trigger.submitter) || (form && form !== elt ? confirmSource(form, null) : null);
   if (!source) { return; }
   evt.preventDefault();
-  askToConfirm(confirmText(source, form), source.getAttribute("data-confirm-button"), function () {
+  askToConfirm(confirmQuestion(source, form), source.getAttribute("data-confirm-button"), function () {
     evt.detail.issueRequest(true);
   });
 });
@@ -96,7 +128,7 @@ document.addEventListener("submit", function (evt) {
   if (!source) { return; }
   evt.preventDefault();
   var submitter = evt.submitter;
-  askToConfirm(confirmText(source, form), source.getAttribute("data-confirm-button"), function () {
+  askToConfirm(confirmQuestion(source, form), source.getAttribute("data-confirm-button"), function () {
     form.dataset.confirmed = "yes";
     if (submitter) { form.requestSubmit(submitter); } else { form.requestSubmit(); }
   });
@@ -204,3 +236,31 @@ document.addEventListener("click", function (evt) {
   var button = evt.target.closest ? evt.target.closest("[data-print]") : null;
   if (button) { window.print(); }
 });
+
+// --- the template editor's preview -------------------------------------------------------
+// A draft that can't be rendered (data-preview-failed) keeps the last preview that did,
+// greyed below the error, so the text being fixed stays in view.
+var lastPreview = null;
+
+document.addEventListener("htmx:beforeSwap", function (evt) {
+  if (evt.detail.target && evt.detail.target.id === "preview") {
+    lastPreview = evt.detail.target.querySelector(".preview-rendered");
+  }
+});
+
+document.addEventListener("htmx:afterSwap", function (evt) {
+  var target = evt.detail.target;
+  if (!target || target.id !== "preview" || !lastPreview || !target.querySelector("[data-preview-failed]")) { return; }
+  var kept = lastPreview.cloneNode(true);
+  kept.classList.add("preview-stale");
+  kept.id = "preview-last";
+  if (!kept.querySelector(".preview-stale-note")) {
+    var note = document.createElement("div");
+    note.className = "preview-stale-note small fw-semibold mb-1";
+    note.textContent = "The last preview that rendered:";
+    kept.insertBefore(note, kept.firstChild);
+  }
+  kept.querySelectorAll("[id]").forEach(function (el) { if (!/-last$/.test(el.id)) { el.id = el.id + "-last"; } });
+  target.appendChild(kept);
+});
+

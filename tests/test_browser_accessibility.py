@@ -70,7 +70,7 @@ def demo(app):
             "email_templates.edit_template": "/templates/order_shipped",
             "email_templates.version_diff": "/templates/order_shipped/versions/1",
             # A link that is not valid: the page that says so, with the way on.
-            "auth.set_password": "/password/set/not-a-valid-token",
+            "auth.open_password_link": "/password/set/not-a-valid-token",
         }
 
 
@@ -103,6 +103,46 @@ def test_every_screen_for_every_role(app, demo, page):
             if url != "/":
                 page.goto(url)
         page.context.clear_cookies()
+
+
+# Every visible field (hidden ones and buttons aside) with a visible label: a <label> for
+# it, or aria-labelledby naming visible text. A placeholder or aria-label is not one.
+UNLABELLED_FIELDS = """() => {
+  const visible = el => !!el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden"
+                        && el.innerText.trim() !== "";
+  const skip = ["hidden", "submit", "button", "reset", "image"];
+  return [...document.querySelectorAll("input, select, textarea")]
+    .filter(el => !skip.includes((el.getAttribute("type") || "").toLowerCase()) && el.getClientRects().length > 0)
+    .filter(el => {
+      if ([...(el.labels || [])].some(visible)) return false;
+      const ids = (el.getAttribute("aria-labelledby") || "").split(/\\s+/).filter(Boolean);
+      return !(ids.length && ids.every(id => visible(document.getElementById(id))));
+    })
+    .map(el => `${el.tagName.toLowerCase()}#${el.id || "?"}[name=${el.name}]` + (el.placeholder ? ` (placeholder “${el.placeholder}”)` : ""));
+}"""
+
+
+# Inputs the browser shows in its own locale's format (12/16/2026, 04:45 PM).
+LOCALE_INPUTS = "input[type=date], input[type=datetime-local], input[type=time], input[type=month], input[type=week]"
+
+
+def test_every_visible_field_has_a_visible_label(app, demo, page):
+    """Every GET screen as admin (who sees every form), with the product page's and the
+    template editor's forms: each visible field is named by text on the screen, and
+    dates are typed as the console writes them (ISO), not in the browser's locale."""
+    browser_login(page, "admin@example.com", DEMO_STAFF_PASSWORD)
+    missing, localised = {}, {}
+    for url in ["/"] + screens(app, demo):
+        page.goto(url)
+        unlabelled = page.evaluate(UNLABELLED_FIELDS)
+        if unlabelled:
+            missing[url] = unlabelled
+        if page.locator(LOCALE_INPUTS).count():
+            localised[url] = page.locator(LOCALE_INPUTS).evaluate_all("els => els.map(e => e.id || e.name)")
+    assert not missing, "fields without a visible label: " + "; ".join(f"{url}: {', '.join(f)}" for url, f in missing.items())
+    assert not localised, f"date inputs in the browser's locale: {localised}"
+    page.goto(demo["coupons.edit_coupon"])
+    assert page.get_attribute("#starts_at", "placeholder") == "YYYY-MM-DD HH:MM"
 
 
 def test_htmx_states(demo, page):

@@ -80,3 +80,32 @@ def test_marketing_creates_generates_downloads_and_reads_a_report(page, shop, tm
     assert "ada@example.com" in page.inner_text("#uses") and "delivered" in page.inner_text("#uses")
     assert page.locator("#usage-chart svg rect.bar").count() >= 1
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+
+
+def test_a_batch_of_generated_codes_leaves_the_hand_made_coupons_on_the_first_page(page, shop):
+    """500 codes generated after the hand-made coupons: the list (newest first) still
+    opens on the coupons people work with; the batch is one filter away, paged by keyset."""
+    browser_login(page, "marketing@staff.test")
+    page.goto("/coupons/WELCOME/generate")
+    page.fill("#count", "500")
+    page.fill("#prefix", "bulk-")
+    page.fill("#length", "6")
+    page.click("#generate")
+    page.click("#confirm-yes")
+    page.wait_for_selector("#generated")
+
+    page.goto("/coupons")
+    codes = page.locator("#coupons tbody tr").evaluate_all("rows => rows.map(r => r.dataset.coupon)")
+    assert codes == ["WELCOME"]
+    assert page.inner_text("#f-source option:checked") == "left out"
+
+    page.select_option("#f-source", "generated")
+    page.wait_for_url("**source=generated*")
+    expect(page.locator("#coupons tbody tr")).to_have_count(50)
+    assert "500 coupons" in page.inner_text("#coupons-count")
+    page.click("#next-page")
+    page.wait_for_url("**cursor=*")
+    assert page.locator("#coupons tbody tr").evaluate_all("rows => rows.map(r => r.dataset.coupon)")[0].startswith("BULK-")
+    page.select_option("#f-source", "all")
+    page.wait_for_url("**source=all*")
+    assert "501 coupons" in page.inner_text("#coupons-count")

@@ -79,3 +79,27 @@ def test_warehouse_adjusts_a_low_stock_product_and_applies_a_csv(app, auth, page
     with page.expect_download() as download:
         page.click("#bulk-result")
     assert download.value.suggested_filename.startswith("stock-update-result-")
+
+
+def test_a_price_far_from_the_current_one_asks_its_own_question(app, auth, page):
+    """22.00 → 171.50: the dialog asks that question (not the usual one), and answering
+    it changes the price at once, with no second question from the server."""
+    auth.create("marketing")
+    with app.app_context():
+        make_product("FAR-MUG", "Mug", "22.00", stock=5)
+        db.session.commit()
+    browser_login(page, "marketing@staff.test")
+    page.goto("/products/FAR-MUG")
+    assert page.inner_text("label[for=price-new]") == "New price" and page.get_attribute("#price-new", "placeholder") == "0.00"
+    page.fill("#price-new", "171.50")
+    page.fill("#price-reason", "new range")
+    page.click("#price-submit")
+    assert page.inner_text("#confirm-message") == "22.00 → 171.50 is 7.8 times the price: sure?"
+    page.click("#confirm-yes")
+    page.wait_for_selector("#flashes .alert-success")
+    assert page.inner_text("#product-price") == "171.50"
+
+    page.fill("#price-new", "170.00")  # near: the usual question
+    page.fill("#price-reason", "rounding")
+    page.click("#price-submit")
+    assert page.inner_text("#confirm-message").startswith("Change the price to 170.00")

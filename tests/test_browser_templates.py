@@ -11,6 +11,7 @@ from sqlalchemy import select
 from console import email_templates
 from console.extensions import db
 from console.models.notification import EmailTemplate
+from tests.accessibility import assert_accessible
 from tests.conftest import browser_login
 from tests.returns_helpers import paid_order
 
@@ -51,6 +52,17 @@ def test_marketing_edits_previews_saves_and_reverts_a_template(app, auth, page):
     assert "coupon, which is not declared" in page.inner_text("#preview-problems")
     page.fill("#body_text", "Hello {{ first_name }}, {{ order_number }} is cancelled.")
     page.wait_for_selector("#preview-problems", state="detached")
+
+    # A syntax error: said once, above the last preview that rendered (kept, greyed).
+    page.fill("#subject", "Cancelled: {{ order_number")
+    page.wait_for_selector("#preview-error")
+    assert page.inner_text("#preview-error").startswith("Can't be rendered or saved:")
+    assert page.locator("#preview-problems").count() == 0
+    expect(page.locator("#preview-last.preview-stale #preview-subject-last")).to_have_text("Cancelled: ORD-20261101-0042")
+    assert_accessible(page)
+    page.fill("#subject", "Cancelled: {{ order_number }}")
+    page.wait_for_selector("#preview-last", state="detached")
+    expect(page.locator("#preview-subject")).to_have_text("Cancelled: ORD-20261101-0042")
 
     # A real order's values.
     page.fill("#order_number", number)

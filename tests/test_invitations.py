@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from console import sessions
+from console.workflows import invitations
 from console.extensions import db
 from console.models.auth import PasswordResetToken, SecurityAuditLog, User, UserSession
 from console.models.notification import Notification
@@ -50,7 +51,12 @@ def path_of(link: str) -> str:
 
 
 def set_password(client, path, password=NEW_PASSWORD, confirm=None):
-    return client.post(path, data={"password": password, "confirm": confirm or password})
+    """Opens the link in ``client`` (its token moves into the session) and posts the
+    password form of the tokenless page it leads to."""
+    opened = client.get(path)
+    if opened.status_code != 303:
+        return opened
+    return client.post(opened.headers["Location"], data={"password": password, "confirm": confirm or password})
 
 
 def test_an_invitation_creates_an_inactive_account_and_queues_the_email(app, auth, client):
@@ -127,7 +133,7 @@ def test_the_link_works_once_and_signs_the_member_in(app, auth, client):
     invite(client, roles=("support",))
     path = path_of(link_of(app, "new.member@staff.test"))
     invitee = app.test_client()
-    page = invitee.get(path)
+    page = invitee.get(path, follow_redirects=True)
     assert page.status_code == 200 and b"new.member@staff.test" in page.data
     weak = set_password(invitee, path, "short")
     assert weak.status_code == 422 and b"at least 12 characters" in weak.data
@@ -170,8 +176,9 @@ def test_resending_replaces_the_link(app, auth, client):
     assert client.post(f"/staff/{user_id}/invitation").status_code == 303
     second = path_of(link_of(app, "new.member@staff.test"))
     assert first != second
-    assert client.get(first).status_code == 404 and client.get(second).status_code == 200
-    set_password(app.test_client(), second)
+    invitee = app.test_client()
+    assert invitee.get(first).status_code == 404 and invitee.get(second, follow_redirects=True).status_code == 200
+    set_password(invitee, second)
     refused = client.post(f"/staff/{user_id}/invitation", follow_redirects=True)
     assert "has set up their account already" in refused.get_data(as_text=True)
 
@@ -346,3 +353,80 @@ def test_the_setting_defaults_to_admin_and_finance_except_in_development(monkeyp
     finally:
         monkeypatch.delenv("CONSOLE_MFA_REQUIRED_ROLES", raising=False)
         importlib.reload(config)
+
+
+# --- tokens and logs ------------------------------------------------------------------------
+
+def test_opening_a_link_moves_its_token_out_of_the_address(app, auth):
+    """The address with the token is what access logs, proxies and histories keep: once
+    opened, it opens nothing, while the browser that opened it goes on."""
+    auth.create("support")
+    app.test_client().post("/password/forgot", data={"email": "support@staff.test"})
+    path = path_of(link_of(app, "support@staff.test"))
+    browser = app.test_client()
+    opened = browser.get(path)
+    assert opened.status_code == 303 and opened.headers["Location"] == "/password/set"
+    assert browser.get("/password/set").status_code == 200
+    assert browser.get(path).status_code == 303  # the same browser, again: still its page
+    thief = app.test_client()
+    assert thief.get(path).status_code == 404 and thief.get("/password/set").status_code == 404
+    assert set_password(browser, path).status_code == 302
+
+
+def test_the_access_log_of_a_real_gunicorn_run_holds_no_token(app, auth, database_urls, tmp_path):
+    """gunicorn started as the README says (gunicorn.conf.py), its access log in a file."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    from config import BASE_DIR
+
+    auth.create("support")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CONSOLE_ENV": "production", "SECRET_KEY": "gunicorn-test-secret",
+           "CONSOLE_INSTANCE_DIR": str(tmp_path), "CONSOLE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           **{f"{key.upper()}_DATABASE_URL": url for key, url in database_urls.items()}}
+    log = tmp_path / "access.log"
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen([str(gunicorn), "-c", "gunicorn.conf.py", "-w", "1", "-b", f"127.0.0.1:{port}",
+                               "--access-logfile", str(log), "wsgi:app"], cwd=BASE_DIR, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+
+    def get(path):
+        try:
+            with opener.open(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as answer:
+            return answer.code
+
+    try:
+        for _ in range(150):
+            try:
+                get("/login")
+                break
+            except OSError:
+                time.sleep(0.1)
+        with app.app_context():
+            token = invitations._new_token(db.session.scalar(select(User.id).where(User.email == "support@staff.test")), 1)
+            db.session.commit()
+        assert get(f"/password/set/{token}") == 303
+        assert get(f"/password/set/{token}") == 404  # what the log line would give a reader: nothing
+    finally:
+        server.terminate()
+        server.wait(10)
+    written = log.read_text()
+    assert "/password/set/[redacted]" in written
+    assert token not in written

@@ -25,7 +25,7 @@ from console.permissions import PERMISSIONS, ROLE_PERMISSIONS, STAFF_ROLES, perm
 from console.staff import StaffUser
 
 # Reachable without signing in (static files are public too).
-PUBLIC_PATHS = {"/login", "/login/mfa", "/healthz", "/password/forgot", "/password/set/<token>"}
+PUBLIC_PATHS = {"/login", "/login/mfa", "/healthz", "/password/forgot", "/password/set/<token>", "/password/set"}
 # These end the session being tested: walked last.
 SIGN_OUTS = ("auth.logout", "auth.logout_everywhere")
 DUMMY = {"int": "1", "float": "1.0", "path": "dummy/path", "uuid": "00000000-0000-4000-8000-000000000000"}

@@ -201,7 +201,7 @@ def make_product(sku: str, name: str, price, stock: int = 20, *, reserved: int =
     product = Product(sku=sku, name=name, slug=sku.lower(), description=description, price=money(price),
                       compare_at_price=money(compare_at_price) if compare_at_price is not None else None,
                       status=status, is_visible=status == "active", stock_quantity=stock,
-                      stock_status=stock_status(stock), weight=money(weight) if weight is not None else None,
+                      stock_status=stock_status(stock - reserved), weight=money(weight) if weight is not None else None,
                       view_count=0, purchase_count=0, badges=[], created_at=created_at, updated_at=created_at)
     db.session.add(product)
     db.session.flush()
@@ -653,6 +653,13 @@ def make_return(order: Order, lines: list[tuple[OrderItem, int]], *, status: str
 
 # --- discounts ---------------------------------------------------------------------------
 
+def made_at(starts_at: datetime | None) -> datetime:
+    """When a discount was set up: as its window opens, or now for one that opens later
+    (set up ahead, never dated in the future)."""
+    now = utcnow()
+    return min(starts_at, now) if starts_at else now
+
+
 def make_coupon(code: str, type: str = "PERCENTAGE", value="10", *, name: str | None = None,
                 minimum=None, maximum=None, usage_limit: int | None = None, per_user: int | None = None,
                 starts_at: datetime | None = None, ends_at: datetime | None = None, is_active: bool = True,
@@ -663,7 +670,7 @@ def make_coupon(code: str, type: str = "PERCENTAGE", value="10", *, name: str | 
                     usage_limit=usage_limit, usage_count=0, usage_limit_per_user=per_user,
                     starts_at=starts_at, ends_at=ends_at, is_active=is_active, applicable_products=[],
                     applicable_categories=[], excluded_products=[], metadata_={},
-                    created_at=starts_at or utcnow(), updated_at=starts_at or utcnow())
+                    created_at=made_at(starts_at), updated_at=made_at(starts_at))
     db.session.add(coupon)
     db.session.flush()
     return coupon
@@ -706,7 +713,7 @@ def make_promotion(name: str, type: str = "VOLUME_DISCOUNT", status: str = "ACTI
                    rules: list[dict] = (), starts_at: datetime | None = None, ends_at: datetime | None = None,
                    description: str | None = None, configuration: dict | None = None) -> Promotion:
     """A promotion and its rules; each rule dict has rule_type, conditions, actions."""
-    created_at = starts_at or utcnow()
+    created_at = made_at(starts_at)
     promotion = Promotion(name=name, description=description, type=type, status=status, starts_at=starts_at,
                           ends_at=ends_at, is_active=status == "ACTIVE", configuration=configuration or {},
                           metadata_={}, created_at=created_at, updated_at=created_at)

@@ -794,7 +794,7 @@ class BulkSeeder:
             row.reserved_quantity = held
             row.available_quantity = row.quantity - held
             product.stock_quantity = row.quantity
-            product.stock_status = stock_status(row.quantity)
+            product.stock_status = stock_status(row.available_quantity)
             product.purchase_count = (product.purchase_count or 0) + self.sold[product.id]
         db.session.commit()
 

@@ -811,7 +811,7 @@ class DemoSeeder:
             row.reserved_quantity = held
             row.available_quantity = row.quantity - held
             product.stock_quantity = row.quantity
-            product.stock_status = stock_status(row.quantity)
+            product.stock_status = stock_status(row.available_quantity)
             product.purchase_count = sold[product.id]
         self.progress(1)
 

@@ -113,6 +113,10 @@ def plain_text(args, name: str, errors: list[str]) -> str:
     return value
 
 
+SOURCES = ("generated", "all")
+SOURCE_LABELS = {"": "left out", "generated": "only", "all": "included"}
+
+
 @dataclass
 class CouponFilters(QueryFilters):
     code: str = ""  # the code starts with this (any case): a bulk generation's prefix
@@ -122,8 +126,12 @@ class CouponFilters(QueryFilters):
     window_from: date | None = None  # the window overlaps these days
     window_to: date | None = None
     batch: str = ""  # one bulk generation (the link offered right after it)
+    # Which coupons: made by hand (empty, the default: a batch of thousands of generated
+    # codes would bury them; a code looked up is found wherever it came from),
+    # "generated" codes, or "all".
+    source: str = ""
 
-    FIELDS = ("code", "name", "type", "state", "window_from", "window_to", "batch")
+    FIELDS = ("code", "name", "type", "state", "window_from", "window_to", "batch", "source")
 
     @classmethod
     def parse(cls, args) -> tuple["CouponFilters", list[str]]:
@@ -132,6 +140,7 @@ class CouponFilters(QueryFilters):
                 batch=plain_text(args, "batch", errors))
         f.type = choice(args, "type", flow.TYPES, "Type", errors)
         f.state = choice(args, "state", flow.STATES, "State", errors)
+        f.source = choice(args, "source", SOURCES, "Coupons", errors)
         f.window_from, f.window_to = date_range(args, ("window_from", "Window from"), ("window_to", "Window to"),
                                                 errors)
         return f, errors
@@ -147,8 +156,12 @@ def coupons_statement(filters: CouponFilters, lookups: Lookups | None = None):
     if filters.state:
         stmt = stmt.where(flow.state_condition(filters.state, utcnow()))
     stmt = window_overlaps(stmt, Coupon.starts_at, Coupon.ends_at, filters.window_from, filters.window_to)
-    if filters.batch:
+    if filters.batch:  # one generation: its codes whatever the source
         stmt = stmt.where(flow.batch_condition(filters.batch))
+    elif filters.source == "generated":
+        stmt = stmt.where(flow.generated_condition())
+    elif filters.source != "all" and not filters.code:
+        stmt = stmt.where(~flow.generated_condition())
     return stmt
 
 

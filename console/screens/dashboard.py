@@ -49,7 +49,7 @@ from console.models.payment import PaymentRefund
 from console.models.product import Product, ProductInventory
 from console.models.returns import ReturnRequest
 from console.models.types import CENTS
-from console.workflows.inventory import LOW_STOCK
+from console.workflows.inventory import low_stock_threshold, stock_level_bounds
 
 LOW_STOCK_ROWS = 10
 # Returns that wait for staff: to approve, to receive, to process.
@@ -574,12 +574,6 @@ class LowStock:
     reserved: int
 
 
-def low_stock_threshold() -> int:
-    """Available at or below this is low stock (``CONSOLE_LOW_STOCK``, default 5): the
-    dashboard's figure and the products list's low-stock filter agree on it."""
-    return int(current_app.config.get("LOW_STOCK_THRESHOLD", LOW_STOCK))
-
-
 def low_stock(now: datetime, limit: int = LOW_STOCK_ROWS) -> list[LowStock]:
     """The products closest to running out (available <= the threshold), archived ones aside."""
     with database("product"):
@@ -587,7 +581,7 @@ def low_stock(now: datetime, limit: int = LOW_STOCK_ROWS) -> list[LowStock]:
             select(ProductInventory.product_id, Product.sku, Product.name,
                    ProductInventory.available_quantity, ProductInventory.reserved_quantity)
             .join(Product, Product.id == ProductInventory.product_id)
-            .where(ProductInventory.available_quantity <= low_stock_threshold(),
+            .where(ProductInventory.available_quantity <= stock_level_bounds("low")[1],
                    or_(Product.status.is_(None), Product.status != "archived"))
             .order_by(ProductInventory.available_quantity, Product.sku).limit(limit)).all()
     return [LowStock(pid, sku, name, available or 0, reserved or 0) for pid, sku, name, available, reserved in rows]

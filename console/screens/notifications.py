@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
-from console.email_templates import CREDENTIAL_HIDDEN, CREDENTIAL_TEMPLATES
+from console.email_templates import CREDENTIAL_HIDDEN, CREDENTIAL_TEMPLATES, is_credential_email, shown_subject
 from console.extensions import db
 from console.filters import (QueryFilters, choice, customer_ids, customer_text, date_range, text, where_equal,
                              within_days)
@@ -94,7 +94,11 @@ def notifications_query(f: NotificationFilters, lookups=None):
     if f.template:
         stmt = stmt.where(Notification.template_id.in_(select(EmailTemplate.id).where(EmailTemplate.name == f.template)))
     if f.subject:
-        stmt = stmt.where(func.lower(Notification.subject).startswith(f.subject.lower(), autoescape=True))
+        # Staff sign-in emails never match: their subjects are not shown, so they may not
+        # be probed by filtering either.
+        stmt = stmt.where(func.lower(Notification.subject).startswith(f.subject.lower(), autoescape=True),
+                          or_(Notification.template_id.is_(None), Notification.template_id.not_in(
+                              select(EmailTemplate.id).where(EmailTemplate.name.in_(CREDENTIAL_TEMPLATES)))))
     if f.provider:
         stmt = stmt.where(Notification.id.in_(select(NotificationLog.notification_id)
                                               .where(NotificationLog.provider == f.provider)))
@@ -127,6 +131,17 @@ class NotificationRow:
         return ""
 
     @property
+    def subject(self) -> str | None:
+        return shown_subject(self.notification)
+
+    @property
+    def error(self) -> str:
+        """The provider's error, or why the console could not write the email at all."""
+        if self.log is not None and self.log.error:
+            return self.log.error
+        return str(self.meta.get("render_error") or "")
+
+    @property
     def is_test(self) -> bool:
         return bool(self.meta.get("test"))
 
@@ -140,7 +155,8 @@ class NotificationRow:
 
     @property
     def resendable(self) -> bool:
-        return self.notification.status in RESENDABLE and not self.resent_as
+        return (self.notification.status in RESENDABLE and not self.resent_as
+                and flow.unsendable_reason(self.notification) is None)
 
     @property
     def transactional(self) -> bool:
@@ -175,8 +191,8 @@ def decorate(notifications: list[Notification], lookups: Lookups) -> list[Notifi
 
 def _export_row(row: NotificationRow, lookups: Lookups) -> list:
     n, log = row.notification, row.log
-    return [n.created_at, unless_down(lookups, "auth", row.email), n.type, row.template_name, n.subject, n.status,
-            log.provider if log else "", log.provider_message_id if log else "", log.error if log else "",
+    return [n.created_at, unless_down(lookups, "auth", row.email), n.type, row.template_name, row.subject, n.status,
+            log.provider if log else "", log.provider_message_id if log else "", row.error,
             n.sent_at, n.delivered_at, "yes" if row.is_test else "", row.resend_of, row.resent_as, n.id, n.user_id]
 
 
@@ -299,7 +315,7 @@ def notification_page(notification_id: str) -> NotificationPage | None:
     order = _one(lookups, "order", "orders", "id", order_id)
     request = _one(lookups, "return", "return_requests", "id", return_id)
     html = meta.get("body_html")
-    hidden = CREDENTIAL_HIDDEN if meta.get("template") in CREDENTIAL_TEMPLATES else ""
+    hidden = CREDENTIAL_HIDDEN if is_credential_email(notification) else ""
     return NotificationPage(row=row, profile=profile, html=html if isinstance(html, str) and not hidden else None,
                             body=None if hidden else notification.body, hidden=hidden, order=order,
                             return_request=request, original=original, resends=resends,

@@ -27,12 +27,8 @@ from console.screens.products import sold_statement, units_sold
 from console.workflows import inventory as stock
 
 STATUSES = ("draft", "active", "archived")
-STOCK_LEVELS = ("in", "low", "out")
+STOCK_LEVELS = stock.STOCK_LEVELS
 SOLD_DAYS = 30
-
-
-def low_stock_threshold() -> int:
-    return int(current_app.config.get("LOW_STOCK_THRESHOLD", stock.LOW_STOCK))
 
 
 @dataclass
@@ -110,13 +106,12 @@ def products_statement(filters: ProductFilters, lookups: Lookups | None = None, 
                               func.lower(Product.name).startswith(term.lower(), autoescape=True),
                               Product.id == term))
     stmt = where_equal(stmt, (Product.status, filters.status))
-    threshold = low_stock_threshold()
-    if filters.stock == "in":
-        stmt = stmt.where(ProductInventory.available_quantity > threshold)
-    elif filters.stock == "low":
-        stmt = stmt.where(ProductInventory.available_quantity <= threshold)
-    elif filters.stock == "out":
-        stmt = stmt.where(ProductInventory.available_quantity <= 0)
+    if filters.stock:
+        above, at_most = stock.stock_level_bounds(filters.stock)
+        if above is not None:
+            stmt = stmt.where(ProductInventory.available_quantity > above)
+        if at_most is not None:
+            stmt = stmt.where(ProductInventory.available_quantity <= at_most)
     if filters.category:
         stmt = stmt.where(Product.id.in_(select(ProductCategory.product_id).where(
             ProductCategory.category_id.in_(category_family(filters.category)))))
@@ -340,7 +335,8 @@ def _export_row(row: ProductRow, lookups: Lookups) -> list:
     p, inv = row.product, row.inventory
     return [p.sku, p.name, p.status, "yes" if p.is_visible else "no", p.price, p.compare_at_price,
             inv.quantity if inv else None, inv.reserved_quantity if inv else None,
-            inv.available_quantity if inv else None, p.stock_status, inv.location if inv else None, row.category,
+            inv.available_quantity if inv else None, stock.stock_level(inv.available_quantity if inv else None),
+            p.stock_status, inv.location if inv else None, row.category,
             row.variants, unless_down(lookups, "order", row.sold), p.updated_at, p.id]
 
 
@@ -355,7 +351,7 @@ PRODUCTS = ProductListScreen(
            Sort("sold", Product.purchase_count, f"Sold {SOLD_DAYS} d", numeric=True)),
     default_sort="available", decorate=decorate,
     export_header=("sku", "name", "status", "visible", "price", "compare_at_price", "on_hand", "reserved",
-                   "available", "stock_status", "location", "category", "variants", f"units_sold_{SOLD_DAYS}d",
+                   "available", "stock", "stock_status", "location", "category", "variants", f"units_sold_{SOLD_DAYS}d",
                    "updated_at", "product_id"),
     export_row=_export_row, export_binds=("order",),
 )

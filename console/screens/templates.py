@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, union_all
 
-from console.email_templates import OLD_FIELD, declared_variables, missing, required_variables, workflows_using
+from console.email_templates import (CREDENTIAL_TEMPLATES, OLD_FIELD, declared_variables, missing, required_variables,
+                                     workflows_using)
 from console.extensions import db
 from console.filters import QueryFilters, choice, text
 from console.lookups import Lookups, chunks, database, fetch_in, target_or_missing
@@ -69,6 +70,11 @@ class TemplateRow:
     uses: int | None  # in the last USAGE_DAYS days; None when notification_db didn't answer
     failures: int | None
     capped: bool = False  # more than USAGE_CAP uses: ``uses`` is the cap
+
+    @property
+    def staff_only(self) -> bool:
+        """A staff sign-in email: only those who may manage staff edit it."""
+        return self.template.name in CREDENTIAL_TEMPLATES
 
     @property
     def failure_rate(self) -> float | None:
@@ -195,6 +201,7 @@ class Preview:
     body_text: str = ""
     problems: list[str] = field(default_factory=list)  # why it can't be saved as it is
     error: str | None = None  # why it can't be rendered
+    error_stops_saving: bool = False  # the error is also why it can't be saved (a syntax error)
     notes: list[str] = field(default_factory=list)  # where the values came from
     order_number: str = ""
 
@@ -212,6 +219,9 @@ def preview(template: EmailTemplate, draft: Draft, order_number: str = "") -> Pr
         email = render_email(draft.subject, draft.body_html, draft.body_text, values)
     except RenderError as exc:
         result.error = exc.message
+        # A syntax error stops both: said once.
+        result.error_stops_saving = exc.message in result.problems
+        result.problems = [problem for problem in result.problems if problem != exc.message]
     else:
         result.subject, result.body_html, result.body_text = email.subject, email.body_html, email.body_text
     return result
@@ -252,17 +262,28 @@ def _variables_text(raw) -> str:
     return "\n".join(f"{v['name']}: {v['description']} (sample: {v['sample']})" for v in declared_variables(raw))
 
 
+# The parts of a template's text, each as a diff shows it.
+PARTS = (("Subject", lambda c: c.get("subject") or ""), ("HTML body", lambda c: c.get("body_html") or ""),
+         ("Text body", lambda c: c.get("body_text") or ""),
+         ("Variables", lambda c: _variables_text(c.get("variables"))),
+         ("Active", lambda c: "yes" if c.get("is_active", True) else "no"))
+
+
 def diff(version: dict, current: dict) -> list[PartDiff]:
-    """Line by line, what turning ``current`` into ``version`` changes, per part."""
-    parts = [("Subject", "subject"), ("HTML body", "body_html"), ("Text body", "body_text")]
-    diffs = []
-    for label, key in parts:
-        diffs.append(PartDiff(label, _lines(current.get(key) or "", version.get(key) or "")))
-    diffs.append(PartDiff("Variables", _lines(_variables_text(current.get("variables")),
-                                              _variables_text(version.get("variables")))))
-    diffs.append(PartDiff("Active", _lines("yes" if current.get("is_active", True) else "no",
-                                           "yes" if version.get("is_active", True) else "no")))
-    return diffs
+    """Line by line, per part, from ``version`` (older) to ``current`` (newer), as diffs
+    are read: removed lines are in the version only, added ones in the current text."""
+    return [PartDiff(label, _lines(text(version), text(current))) for label, text in PARTS]
+
+
+def changed_parts(before: dict, after: dict) -> list[str]:
+    """The parts ``after`` changed, by name ("Subject", "Text body", …)."""
+    return [label for label, text in PARTS if text(before) != text(after)]
+
+
+def version_changes(versions: list) -> dict[str, list[str]]:
+    """Each listed version's changed parts against the one before it (newest first;
+    the oldest listed has nothing to compare with and is left out)."""
+    return {newer.key: changed_parts(older.content, newer.content) for newer, older in zip(versions, versions[1:])}
 
 
 def _lines(old: str, new: str) -> list[DiffLine]:
@@ -272,8 +293,8 @@ def _lines(old: str, new: str) -> list[DiffLine]:
             continue
         if raw.startswith("@@"):
             # "@@ -3,4 +3,5 @@": where the lines below start in the current text.
-            start = raw.split()[1].lstrip("-").split(",")[0]
-            lines.append(DiffLine("gap", f"from line {start}"))
+            start = raw.split()[2].lstrip("+").split(",")[0]
+            lines.append(DiffLine("gap", f"from line {start} of the current text"))
         elif raw.startswith("+"):
             lines.append(DiffLine("added", raw[1:]))
         elif raw.startswith("-"):

@@ -29,14 +29,17 @@ DATETIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y
 
 
 class LocalDateTimeField(Field):
-    """A moment typed as 2026-12-01 09:00 in the store's zone (CONSOLE_TIMEZONE; the
-    browser's date-time picker sends 2026-12-01T09:00), held as UTC; empty means none.
-    The label names the zone."""
+    """A moment typed as 2026-12-01 09:00 in the store's zone (CONSOLE_TIMEZONE), held as
+    UTC; empty means none. The label names the zone. A text field, not the browser's
+    date-time picker, which shows the browser's locale (12/01/2026, 09:00 AM) where
+    the console writes ISO dates."""
 
-    widget = TextInput(input_type="datetime-local")
+    widget = TextInput()
 
     def __init__(self, label=None, validators=None, **kwargs):
         # Bound when the form is built, inside the request: the app's zone is known.
+        kwargs.setdefault("render_kw", {"placeholder": "YYYY-MM-DD HH:MM", "inputmode": "numeric",
+                                        "maxlength": 25, "autocomplete": "off"})
         super().__init__(f"{label} ({localtime.zone_name()})" if label else label, validators, **kwargs)
         self.raw = ""
 
@@ -46,7 +49,7 @@ class LocalDateTimeField(Field):
 
     def process_data(self, value):
         self.data = value
-        self.raw = localtime.local(value).strftime("%Y-%m-%dT%H:%M") if value else ""
+        self.raw = localtime.local(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
     def _value(self):
         return self.raw

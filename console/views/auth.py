@@ -226,12 +226,32 @@ def forgot_password():
     return render_template("auth/forgot.html", form=form), status
 
 
-@bp.route("/password/set/<token>", methods=["GET", "POST"])
-def set_password(token: str):
+# The session key holding an opened link's token (exchanged: see open_password_link).
+LINK_TOKEN = "password_link"
+
+
+@bp.get("/password/set/<token>")
+def open_password_link(token: str):
+    """Where an invitation or reset email's link lands. Its token is exchanged for a new
+    one kept in the session, and the browser goes on to the address without a token: the
+    token in this address (in access logs, proxies and histories) no longer works."""
+    try:
+        session[LINK_TOKEN] = invitations.exchange_link(token)
+    except WorkflowError as exc:
+        if session.get(LINK_TOKEN):  # opened again in the browser that opened it first
+            return redirect(url_for("auth.set_password"), 303)
+        return render_template("auth/link_refused.html", message=exc.message), exc.status
+    return redirect(url_for("auth.set_password"), 303)
+
+
+@bp.route("/password/set", methods=["GET", "POST"])
+def set_password():
     """The page an invitation or a reset link opens: choose a password (once)."""
+    token = session.get(LINK_TOKEN) or ""
     try:
         user = invitations.user_for_link(token)
     except WorkflowError as exc:
+        session.pop(LINK_TOKEN, None)
         return render_template("auth/link_refused.html", message=exc.message), exc.status
     form = SetPasswordForm()
     status = 200
@@ -244,6 +264,7 @@ def set_password(token: str):
             form.password.errors = [*form.password.errors, exc.message]
             status = exc.status
         else:
+            session.pop(LINK_TOKEN, None)
             result = signin.start_session_after_new_password(user.id, request.remote_addr, _agent())
             if result.staff:
                 return _sign_in(result, None)

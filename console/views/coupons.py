@@ -35,7 +35,8 @@ def helpers():
     return {"type_label": type_label, "type_short": type_short, "coupon_key": coupon_key}
 
 
-add_list_routes(bp, screens.COUPONS, "coupons.view", lambda: {"types": flow.TYPES, "states": flow.STATES})
+add_list_routes(bp, screens.COUPONS, "coupons.view", lambda: {
+    "types": flow.TYPES, "states": flow.STATES, "sources": screens.SOURCES, "source_labels": screens.SOURCE_LABELS})
 
 
 def _coupon_or_404(key: str):

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 from wtforms import BooleanField, HiddenField
 
+from console.email_templates import CREDENTIAL_TEMPLATES
 from console.forms import ConsoleForm, NoteField, TextField, control_character, control_message
 from console.lookups import DatabaseUnavailable, database
 from console.permissions import permission_required
@@ -19,6 +20,7 @@ from console.workflows import templates as flow
 
 PERMISSION = "templates.manage"
 EXTRA_VARIABLE_ROWS = 3
+VERSIONS_PAGE = 10
 
 bp = Blueprint("email_templates", __name__, url_prefix="/templates")
 
@@ -84,6 +86,9 @@ def _template_or_404(key: str):
         abort(503, "notification_db is unavailable, and the templates live there. Try again shortly.")
     if template is None:
         abort(404, f"There is no email template “{key[:80]}”. The Templates list shows them all.")
+    if template.name in CREDENTIAL_TEMPLATES and not current_user.can("templates.staff"):
+        abort(403, f"{template.name} is a staff sign-in email: it carries a one-time link to set a password, "
+                   "so only admins edit, preview or test it.")
     return template
 
 
@@ -99,8 +104,12 @@ def _editor(template, *, draft=None, problems=(), status=200, form=None, preview
             preview = screens.preview(template, page.draft)
         except (WorkflowError, DatabaseUnavailable):  # pragma: no cover - no order asked for
             preview = screens.Preview()
+    start = request.args.get("versions_from", "")
+    start = int(start) if start.isascii() and start.isdigit() and len(start) < 6 else 0
     body = render_template("email_templates/editor.html", page=page, form=form or TemplateForm(formdata=None),
                            problems=list(problems), versions=versions, versions_down=versions_down,
+                           changes=screens.version_changes(versions), versions_page=VERSIONS_PAGE,
+                           versions_from=min(start, max(len(versions) - 1, 0)),
                            preview=preview, stamp=flow.stamp(template), extra_rows=EXTRA_VARIABLE_ROWS)
     return allow_email_styles(make_response(body, status))
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from console import links
 from console.filters import FilterError
+from console.formatting import when
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
 from console.screens import notifications as screens
@@ -58,8 +60,11 @@ def resend(notification_id: str):
         flash(refused.message, "warning" if refused.status == 409 else "danger")
         return redirect(url_for("notifications.notification_detail", notification_id=notification_id), 303)
     if outcome.already:
-        flash(f"Already resent: the resend is queued as {outcome.resend.id[:8]} ({outcome.resend.status}). "
-              "Nothing new was queued.", "info")
+        copy = outcome.resend
+        flash(Markup('Already resent: <a href="{}" id="resent-copy">the copy queued {}</a> is {}. '
+                     "Nothing new was queued.").format(
+            url_for("notifications.notification_detail", notification_id=copy.id), when(copy.created_at),
+            (copy.status or "of unknown status").lower()), "info")
     else:
         flash("Resent: a new notification with the same content is queued for the notification service.",
               "success")

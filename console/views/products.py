@@ -14,7 +14,7 @@ from console.permissions import permission_required
 from console.screens import products as screens
 from console.screens.stock_alerts import ALERTS
 from console.screens.stock_alerts import STATES as ALERT_STATES
-from console.screens.product_list import PRODUCTS, STATUSES, STOCK_LEVELS, category_choices, low_stock_threshold
+from console.screens.product_list import PRODUCTS, STATUSES, STOCK_LEVELS, category_choices
 from console.views._actions import attempt, attempt_form, dry_run_or_404
 from console.views._listing import add_list_routes
 from console.workflows import WorkflowError, bulk_stock, catalog, stock_alerts
@@ -25,9 +25,9 @@ bp.context_processor(links.template_helpers)
 
 add_list_routes(bp, PRODUCTS, "inventory.view", lambda: {
     "statuses": STATUSES, "stock_levels": STOCK_LEVELS, "categories": category_choices(),
-    "threshold": low_stock_threshold(), "stock_labels": {
-        "in": f"in stock (more than {low_stock_threshold()})", "low": f"low ({low_stock_threshold()} or fewer)",
-        "out": "out (none available)"}})
+    "threshold": stock.low_stock_threshold(), "stock_labels": {
+        "in": f"in stock (> {stock.low_stock_threshold()})", "low": f"low stock (≤ {stock.low_stock_threshold()})",
+        "out": "out of stock (0)"}})
 
 
 add_list_routes(bp, ALERTS, "inventory.alerts", lambda: {"states": ALERT_STATES}, url="/alerts")
@@ -83,6 +83,7 @@ class PriceForm(ConsoleForm):
     price = MoneyField("New price")
     compare_at_price = MoneyField("Compare at", required=False)
     reason = TextField("Reason", max_length=catalog.MAX_REASON)
+    confirmed = ChoiceField("Confirmed", choices=["yes"], required=False)
 
 
 class StatusForm(ConsoleForm):
@@ -109,7 +110,7 @@ def _act(key: str, form_class, perform):
     done, refused = attempt_form(form, lambda: perform(current_user, product.id, form))
     if refused is None:
         message, category = done
-        if category == "confirm":
+        if category == "confirm":  # the question (NeedsConfirmation), answered by posting the form again
             return _render_detail(product, confirm=message, status=409, form=request.form.to_dict())
         flash(message, category)
         return redirect(url_for("products.product_detail", key=product.sku or product.id), 303)
@@ -136,9 +137,13 @@ def adjust(key: str):
 @permission_required("catalog.prices")
 def change_price(key: str):
     def perform(actor, product_id, form):
-        change = catalog.change_price(actor, product_id, price=form.price.data,
-                                      compare_at_price=form.compare_at_price.data, reason=form.reason.data,
-                                      variant_id=form.variant_id.data or None)
+        try:
+            change = catalog.change_price(actor, product_id, price=form.price.data,
+                                          compare_at_price=form.compare_at_price.data, reason=form.reason.data,
+                                          variant_id=form.variant_id.data or None,
+                                          confirmed=form.confirmed.data == "yes")
+        except catalog.NeedsConfirmation as exc:
+            return exc, "confirm"
         target = change.variant.sku if change.variant is not None else change.product.sku
         return (f"Price of {target}: {change.before['price']} → {change.after['price']}. "
                 "Recorded in the price history."), "success"
@@ -153,7 +158,7 @@ def change_status(key: str):
             product = catalog.change_status(actor, product_id, form.status.data, reason=form.reason.data,
                                             confirmed=form.confirmed.data == "yes")
         except catalog.NeedsConfirmation as exc:
-            return exc.message, "confirm"
+            return exc, "confirm"
         return f"{product.sku} is now {product.status}.", "success"
     return _act(key, StatusForm, perform)
 

@@ -29,8 +29,9 @@ def _invitation_message(invitation, verb: str) -> tuple[str, str]:
     if invitation.queued:
         return (f"{verb} {invitation.user.email}: the invitation email is queued. Its link works once, for "
                 f"{current_app.config['INVITATION_HOURS']} hours.", "success")
-    return (f"{verb} {invitation.user.email}, but notification_db is unavailable so the email could not be "
-            "queued: use “Resend invitation” on their row once it is back.", "warning")
+    return (f"{verb} {invitation.user.email}, but the email could not be queued (notification_db is "
+            "unavailable, or the staff_invitation template is missing, turned off or can't be rendered: the "
+            "notification log says which): use “Resend invitation” on their row once that is mended.", "warning")
 
 
 @bp.post("/invite")

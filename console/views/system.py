@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
+from flask_login import current_user
 
 from config import BIND_KEYS
+from console import audit, cache_drops
 from console.drift import drift
+from console.extensions import db
+from console.lookups import DatabaseUnavailable, database
 from console.health import check_all
 from console.permissions import permission_required
 
@@ -41,7 +45,8 @@ def databases():
     registry.check([h.key for h in results if h.up])
     return render_template("system/databases.html", results=results,
                            drift=[registry.binds[key] for key in BIND_KEYS
-                                  if key in registry.binds and registry.binds[key].count])
+                                  if key in registry.binds and registry.binds[key].count],
+                           caches=cache_drops.health())
 
 
 @bp.post("/databases/check-schema")
@@ -55,3 +60,24 @@ def check_schema_again():
           if count else "Checked again: every database has the tables and columns the console needs.",
           "warning" if count else "success")
     return redirect(url_for("system.databases"))
+
+
+@bp.post("/databases/service-caches/retry")
+@permission_required("databases.view")
+def retry_cache_drops():
+    """Drop what the services' caches are still owed, now (audited)."""
+    outcomes = cache_drops.retry()
+    if not outcomes:
+        flash("No service cache is owed anything.", "success")
+        return redirect(url_for("system.databases", _anchor="service-caches"))
+    try:
+        with database("auth"):
+            audit.record(current_user, "service_cache.retried", "service_cache", None,
+                         after={o.service: {"dropped": o.dropped, "waiting": o.waiting, "error": o.error or None}
+                                for o in outcomes})
+            db.session.commit()
+    except DatabaseUnavailable:
+        flash("The audit trail (auth_db) is unavailable: this retry is not recorded there.", "warning")
+    for outcome in outcomes:
+        flash(outcome.message, "warning" if outcome.waiting else "success")
+    return redirect(url_for("system.databases", _anchor="service-caches"))

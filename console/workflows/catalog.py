@@ -6,6 +6,7 @@ the staff member; nothing is half-written.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import wraps
 
 from sqlalchemy import delete, select
@@ -32,6 +33,9 @@ STATUSES = ("draft", "active", "archived")
 # draft -> active -> archived, and back one step at a time.
 STATUS_STEPS = {"draft": ("active",), "active": ("archived", "draft"), "archived": ("active",), None: STATUSES}
 MAX_REASON = 200
+# A new price this many times the current one, or this fraction of it, is asked about
+# first: more often a slipped digit than a decision.
+FAR_PRICE = 5
 
 
 def lock_product(product_id: str) -> Product:
@@ -52,11 +56,25 @@ class PriceChange:
 
 
 @_on_product_db
+def price_question(before, after) -> str | None:
+    """The question a price change far from the current price asks (None when near):
+    "22.00 → 171.50 is 7.8 times the price: sure?"."""
+    if not before or not after or before <= 0 or after <= 0:
+        return None
+    ratio = after / before
+    if ratio >= FAR_PRICE:
+        return f"{before:.2f} → {after:.2f} is {ratio:.1f} times the price: sure?"
+    if ratio <= Decimal(1) / FAR_PRICE:
+        return f"{before:.2f} → {after:.2f} is {ratio * 100:.0f}% of the price: sure?"
+    return None
+
+
 def change_price(actor, product_id: str, *, price, compare_at_price=None, reason: str,
-                 variant_id: str | None = None) -> PriceChange:
+                 variant_id: str | None = None, confirmed: bool = False) -> PriceChange:
     """A new price (and compare-at price) for the product or one of its variants: a
     product_price_history row with changed_by, the row updated, the audit trail.
-    ``price``/``compare_at_price`` are Decimals (the form parses them strictly)."""
+    ``price``/``compare_at_price`` are Decimals (the form parses them strictly). A price
+    far from the current one needs ``confirmed`` (NeedsConfirmation asks price_question)."""
     reason = clean_text(reason, "a reason", MAX_REASON, required=True)
     if price is None or price <= 0:
         raise WorkflowError("The price must be above zero.", 422)
@@ -80,6 +98,10 @@ def change_price(actor, product_id: str, *, price, compare_at_price=None, reason
         db.session.rollback()
         raise WorkflowError(f"{target.sku} already costs {price}"
                             + (f" (was {compare_at_price})" if compare_at_price else "") + ": nothing changed.")
+    question = None if confirmed else price_question(before["price"], price)
+    if question:
+        db.session.rollback()
+        raise NeedsConfirmation(question, yes="Change the price", no=f"Keep {before['price']:.2f}")
     now = utcnow()
     target.price = price
     if variant is None:
@@ -97,7 +119,12 @@ def change_price(actor, product_id: str, *, price, compare_at_price=None, reason
 
 
 class NeedsConfirmation(WorkflowError):
-    """An action that is allowed but deserves a second look (archiving reserved stock)."""
+    """An action that is allowed but deserves a second look (archiving reserved stock,
+    a price far from the current one): the question, and its two answers' labels."""
+
+    def __init__(self, message: str, *, yes: str, no: str):
+        super().__init__(message, 409)
+        self.yes, self.no = yes, no
 
 
 @_on_product_db
@@ -123,7 +150,8 @@ def change_status(actor, product_id: str, status: str, *, reason: str, confirmed
             db.session.rollback()
             raise NeedsConfirmation(f"{reserved} unit{'s' if reserved != 1 else ''} of {product.sku} "
                                     "are reserved by open orders. Archive it anyway? The orders keep their "
-                                    "items; the shop stops offering it.")
+                                    "items; the shop stops offering it.",
+                                    yes="Archive anyway", no=f"Keep it {current}")
     product.status = status
     product.updated_at = utcnow()
     audit.record(actor, "product.status_changed", "product", product.id, before={"status": current},

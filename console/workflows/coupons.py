@@ -555,6 +555,11 @@ def batch_condition(batch: str):
     return Coupon.metadata_["batch"].as_string() == batch
 
 
+def generated_condition():
+    """Coupons written by any bulk generation."""
+    return Coupon.metadata_["batch"].as_string().is_not(None)
+
+
 def code_prefix_condition(prefix: str):
     """Codes starting with ``prefix``, ignoring case (uses ix_coupons_code_upper on PostgreSQL)."""
     escaped = prefix.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

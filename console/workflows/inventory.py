@@ -5,9 +5,14 @@ change here:
 
 - ``product_inventory``: quantity (on hand), reserved_quantity (held by open orders)
   and available_quantity (= on hand - reserved), its location, last restocked;
-- ``products.stock_quantity`` / ``stock_status``: the product's on-hand quantity;
+- ``products.stock_quantity`` / ``stock_status``: the product's on-hand quantity, and
+  whether the shop may sell it (``stock_status()``, from what is available);
 - ``product_variants.stock_quantity`` / ``stock_status``: each variant's own on-hand
   quantity; a product's variants add up to its on-hand quantity.
+
+"Low stock" is the console's own view of what is available, not a value the shop
+stores: ``stock_level()`` says it for a number, ``stock_level_bounds()`` for a query,
+and every screen (the badge, the products filter, the dashboard, the export) uses them.
 
 Every change locks the inventory, product and variant rows (``FOR UPDATE`` on
 PostgreSQL, in product id order so two changes sharing products cannot deadlock),
@@ -25,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from console import audit
@@ -63,10 +69,46 @@ class StockError(WorkflowError):
         super().__init__(message, status)
 
 
-def stock_status(quantity: int) -> str:
-    if quantity <= 0:
-        return "out_of_stock"
-    return "low_stock" if quantity <= LOW_STOCK else "in_stock"
+# The values the shop's product schema takes for stockStatus. Backorder is the shop's
+# choice for a product; the console keeps it while nothing is available.
+STOCK_STATUSES = ("in_stock", "out_of_stock", "backorder")
+
+
+def stock_status(available: int, current: str | None = None) -> str:
+    """The shop's stockStatus for ``available`` units (a variant: its own units)."""
+    if available > 0:
+        return "in_stock"
+    return "backorder" if current == "backorder" else "out_of_stock"
+
+
+# The console's stock levels and how a badge reads them.
+STOCK_LEVELS = ("in", "low", "out")
+STOCK_LEVEL_LABELS = {"in": "in stock", "low": "low stock", "out": "out of stock"}
+
+
+def low_stock_threshold() -> int:
+    """Available at or below this is low stock (``CONSOLE_LOW_STOCK``, default 5)."""
+    return int(current_app.config.get("LOW_STOCK_THRESHOLD", LOW_STOCK))
+
+
+def stock_level_bounds(level: str) -> tuple[int | None, int | None]:
+    """(above, at most) available units of a level: "out" is none available, "low" at
+    most the threshold (none available included: the warehouse's low-stock view is
+    what needs restocking), "in" more than the threshold."""
+    threshold = low_stock_threshold()
+    return {"in": (threshold, None), "low": (None, threshold), "out": (None, 0)}[level]
+
+
+def stock_level(available: int | None) -> str | None:
+    """The badge of ``available`` units: "out", "low" or "in" (None without a figure).
+    The narrowest level that holds it, so a badge inside the low view reads low or out."""
+    if available is None:
+        return None
+    for level in ("out", "low", "in"):
+        above, at_most = stock_level_bounds(level)
+        if (above is None or available > above) and (at_most is None or available <= at_most):
+            return level
+    return None
 
 
 def clean_text(value, what: str, limit: int, *, required: bool = False) -> str | None:
@@ -99,7 +141,8 @@ class Stock:
     quantity: int
     reserved: int
     location: str | None
-    variants: dict[str, list] = field(default_factory=dict)  # id -> [sku, stock quantity]
+    variants: dict[str, list] = field(default_factory=dict)  # id -> [sku, stock quantity, stock status]
+    status: str | None = None  # the product's stockStatus as read
     restocked: bool = False
     variants_changed: set[str] = field(default_factory=set)
 
@@ -132,15 +175,16 @@ def lock_stock(product_ids, *, lock: bool = True) -> dict[str, Stock]:
             found[row.product_id] = Stock(row.product_id, None, None, row.id, row.quantity or 0,
                                           row.reserved_quantity or 0, row.location)
         for row in db.session.execute(locked(
-                select(Product.id, Product.sku, Product.name).where(Product.id.in_(chunk)).order_by(Product.id))):
+                select(Product.id, Product.sku, Product.name, Product.stock_status)
+                .where(Product.id.in_(chunk)).order_by(Product.id))):
             if row.id in found:
-                found[row.id].sku, found[row.id].name = row.sku, row.name
+                found[row.id].sku, found[row.id].name, found[row.id].status = row.sku, row.name, row.stock_status
         for row in db.session.execute(locked(
                 select(ProductVariant.id, ProductVariant.product_id, ProductVariant.sku,
-                       ProductVariant.stock_quantity)
+                       ProductVariant.stock_quantity, ProductVariant.stock_status)
                 .where(ProductVariant.product_id.in_(chunk)).order_by(ProductVariant.id))):
             if row.product_id in found:
-                found[row.product_id].variants[row.id] = [row.sku, row.stock_quantity or 0]
+                found[row.product_id].variants[row.id] = [row.sku, row.stock_quantity or 0, row.stock_status]
     return found
 
 
@@ -200,10 +244,10 @@ def save(stocks: list[Stock], now: datetime | None = None) -> None:
                   "available_quantity": s.available, "location": s.location, "updated_at": now}
                  for s in stocks]
     restocked = [{"id": s.inventory_id, "last_restocked_at": now} for s in stocks if s.restocked]
-    products = [{"id": s.product_id, "stock_quantity": s.quantity, "stock_status": stock_status(s.quantity),
-                 "updated_at": now} for s in stocks]
+    products = [{"id": s.product_id, "stock_quantity": s.quantity,
+                 "stock_status": stock_status(s.available, s.status), "updated_at": now} for s in stocks]
     variants = [{"id": vid, "stock_quantity": s.variants[vid][1],
-                 "stock_status": stock_status(s.variants[vid][1]), "updated_at": now}
+                 "stock_status": stock_status(s.variants[vid][1], s.variants[vid][2]), "updated_at": now}
                 for s in stocks for vid in sorted(s.variants_changed)]
     db.session.execute(update(ProductInventory), inventory)
     if restocked:

@@ -67,12 +67,12 @@ def _close_tokens(user_id: str) -> None:
 def _queue_email(user: User, template: str, variables: dict, key: str) -> bool:
     """Queues the email (the template of that name, console/email_templates.py) in
     notification_db; False when that database is down or the template is missing or off
-    (the Templates screen names it)."""
+    (the Templates screen names it) or can't be rendered (queued as failed)."""
     try:
         with database("notification"):
             notification = queue(user.id, template, variables, key=key)
             db.session.commit()
-        return notification is not None
+        return notification is not None and notification.status != "FAILED"
     except DatabaseUnavailable:
         db.session.rollback()
         return False
@@ -205,6 +205,22 @@ def _open_token(token: str, *, lock: bool = False) -> PasswordResetToken | None:
                                             PasswordResetToken.used.is_not(True),
                                             PasswordResetToken.expires_at > utcnow())
     return db.session.scalar(stmt.with_for_update() if lock else stmt)
+
+
+def exchange_link(token: str) -> str:
+    """The token of a link as it is first opened, exchanged for a new one (same member,
+    same expiry) that only the browser's session carries; a 404 WorkflowError when the
+    link does not work. The address with the old token is written to access logs and
+    browser histories on the way in: from here on it opens nothing."""
+    with database("auth"):
+        row = _open_token(token, lock=True)
+        if row is None or not staff_roles_of(row.user_id):
+            db.session.rollback()
+            raise WorkflowError(LINK_REFUSED, 404)
+        fresh = secrets.token_urlsafe(32)
+        row.token = _token_hash(fresh)
+        db.session.commit()
+    return fresh
 
 
 def user_for_link(token: str) -> User:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from console import audit
-from console.email_templates import TRANSACTIONAL
+from console.email_templates import TRANSACTIONAL, is_credential_email
 from console.extensions import db
 from console.lookups import chunks, database
 from console.models.notification import EmailTemplate, Notification, NotificationPreference
@@ -52,6 +52,22 @@ def _template_names(notifications: list[Notification]) -> dict[str, str]:
     if not ids:
         return {}
     return dict(db.session.execute(select(EmailTemplate.id, EmailTemplate.name).where(EmailTemplate.id.in_(ids))))
+
+
+def unsendable_reason(notification: Notification) -> str | None:
+    """Why a notification can't be resent whatever its status, or None.
+
+    A staff sign-in email is never resent (its link may have been replaced; the member
+    asks for a new one), and an email the console never wrote (its template could not
+    be rendered) has nothing to send."""
+    meta = notification.metadata_ if isinstance(notification.metadata_, dict) else {}
+    if is_credential_email(notification):
+        return ("A staff sign-in email is not resent: resend the invitation from the Staff screen, or the member "
+                "uses “Forgot password”.")
+    if meta.get("render_error"):
+        return ("This email was never written (its template could not be rendered), so there is nothing to "
+                "resend: mend the template, then repeat the action that sends it.")
+    return None
 
 
 def preference_refusals(notifications: list[Notification]) -> dict[str, str]:
@@ -135,6 +151,9 @@ def resend(actor, notification_id: str) -> Resent:
         if original.status not in RESENDABLE:
             raise WorkflowError(f"Only failed or bounced notifications are resent; this one is "
                                 f"{original.status or 'without a status'}.", 409)
+        unsendable = unsendable_reason(original)
+        if unsendable:
+            raise WorkflowError(unsendable, 409)
     refusal = preference_refusals([original]).get(original.id)
     if refusal:
         raise WorkflowError(f"Not resent. {refusal}", 409)
@@ -183,6 +202,7 @@ def resend_all(actor, notification_ids: Iterable[str], *, limit: int | None = No
         with database("notification"):
             rows = list(db.session.scalars(select(Notification).where(Notification.id.in_(batch))))
         refusals = preference_refusals([n for n in rows if n.status in RESENDABLE])
+        refusals.update({n.id: reason.split(":")[0] for n in rows if (reason := unsendable_reason(n))})
         for reason in refusals.values():
             summary.refused[reason.split(" (")[0]] += 1
         with database("notification"):

@@ -16,6 +16,7 @@ import logging
 
 from sqlalchemy import select
 
+from console.email_templates import CREDENTIAL_TEMPLATES, SECRET_PLACEHOLDER, SECRET_VARIABLES
 from console.extensions import db
 from console.lookups import DatabaseUnavailable, chunks, database
 from console.models.notification import EmailTemplate, Notification
@@ -46,9 +47,16 @@ def refund_variables(refund, first_name: str) -> dict:
 
 
 def render_notification(template: EmailTemplate, variables: dict) -> dict:
-    """The columns of a notification rendered from ``template`` (RenderError if it can't be)."""
+    """The columns of a notification rendered from ``template`` (RenderError if it can't be).
+
+    A staff sign-in email's subject is rendered without its secrets (the one-time link):
+    whatever its template says, the subject never carries them."""
     email = render_email(template.subject, template.body_html, template.body_text, variables)
-    return {"template_id": template.id, "subject": email.subject, "body": email.body_text,
+    subject = email.subject
+    if template.name in CREDENTIAL_TEMPLATES:
+        masked = {**variables, **{name: SECRET_PLACEHOLDER for name in SECRET_VARIABLES if name in variables}}
+        subject = render_email(template.subject, "", "", masked).subject
+    return {"template_id": template.id, "subject": subject, "body": email.body_text,
             "body_html": email.body_html}
 
 
@@ -59,9 +67,10 @@ QUEUED_EMAIL = (Notification,)
 def queue(user_id: str | None, template_name: str, variables: dict, *, key: str) -> Notification | None:
     """Queue one EMAIL notification for ``user_id`` unless one with ``key`` exists.
 
-    None when the template is missing, turned off or can't be rendered: the workflow
-    goes on without the email, the log says why and the Templates screen names a
-    missing template."""
+    None when the template is missing or turned off: the workflow goes on without the
+    email, the log says why and the Templates screen names a missing template. A template
+    that can't be rendered (an error, or out of its time or memory) queues the email as
+    FAILED with the reason in its metadata's ``render_error``."""
     return queue_many(template_name, [(user_id, variables, key)])[0]
 
 
@@ -97,15 +106,19 @@ def queue_many(template_name: str, messages: list[tuple[str | None, dict, str]])
         try:
             rendered = render_notification(template, variables)
         except RenderError as exc:
-            log.warning("Email template %r can't be rendered (%s): no email queued for %s",
+            # The workflow's own change stands; the email is recorded as failed, with the
+            # reason, so the notification log shows it and the template can be mended.
+            log.warning("Email template %r can't be rendered (%s): email for %s queued as failed",
                         template_name, exc.message, key)
-            queued.append(None)
-            continue
-        notification = Notification(
-            user_id=user_id, type="EMAIL", template_id=rendered["template_id"], subject=rendered["subject"],
-            body=rendered["body"], status="PENDING",
-            metadata_={"template": template_name, "key": key, "body_html": rendered["body_html"]},
-        )
+            notification = Notification(
+                user_id=user_id, type="EMAIL", template_id=template.id, subject=None, body="", status="FAILED",
+                metadata_={"template": template_name, "key": key, "render_error": exc.message})
+        else:
+            notification = Notification(
+                user_id=user_id, type="EMAIL", template_id=rendered["template_id"], subject=rendered["subject"],
+                body=rendered["body"], status="PENDING",
+                metadata_={"template": template_name, "key": key, "body_html": rendered["body_html"]},
+            )
         db.session.add(notification)
         found[(user_id, key)] = notification
         queued.append(notification)

@@ -99,12 +99,13 @@ def notify_waiting(actor, product_id: str) -> Notified:
                 message = notify.queue(alert.user_id, TEMPLATE, {"product_name": label, "sku": sku,
                                                                  "first_name": names.get(alert.user_id, "")},
                                        key=f"{TEMPLATE}:{alert.id}")
-                if message is None:
+                if message is None or message.status == "FAILED":
                     # No email could be queued: nobody may be marked notified without one.
+                    why = (message.metadata_ or {}).get("render_error") if message is not None else None
                     db.session.rollback()
                     raise WorkflowError(f"The “{TEMPLATE}” email template is missing, turned off or can't be "
-                                        "rendered, so no customer was notified. Fix it on the Templates screen "
-                                        "and notify them again.")
+                                        f"rendered{f' ({why})' if why else ''}, so no customer was notified. "
+                                        "Fix it on the Templates screen and notify them again.")
                 if alert.email and not alert.user_id:
                     message.metadata_ = {**(message.metadata_ or {}), "email": alert.email}
                 alert.notified = True

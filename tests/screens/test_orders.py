@@ -22,7 +22,7 @@ def test_filters_parse_into_typed_values_and_back():
     assert filters.currency == "EUR" and filters.q == "ORD-1"
     assert filters.as_args() == {"q": "ORD-1", "status": "shipped", "created_from": "2025-01-02",
                                  "total_min": "10.5", "currency": "EUR", "customer": "jane"}
-    assert OrderFilters.parse(MultiDict())[0].active is False
+    assert OrderFilters.parse(MultiDict())[0].filtered is False
 
 
 def test_a_refused_value_is_repeated_short_and_on_one_line():

@@ -36,6 +36,17 @@ def test_diff_lines_per_part():
     parts = {p.label: p for p in screens.diff(version, current)}
     assert not parts["Subject"].changed and not parts["Active"].changed
     text = [(line.kind, line.text) for line in parts["Text body"].lines]
-    assert ("removed", "b") in text and ("added", "B") in text and ("same", "a") in text
-    assert text[0] == ("gap", "from line 1")
-    assert ("added", "y:  (sample: )") in [(line.kind, line.text) for line in parts["Variables"].lines]
+    # Read old -> new: the version's lines are the removed ones, the current text's the added.
+    assert ("removed", "B") in text and ("added", "b") in text and ("same", "a") in text
+    assert text[0] == ("gap", "from line 1 of the current text")
+    assert ("removed", "y:  (sample: )") in [(line.kind, line.text) for line in parts["Variables"].lines]
+
+
+def test_each_version_says_which_parts_it_changed():
+    from types import SimpleNamespace as Version
+    original = {"subject": "Hi", "body_text": "a", "body_html": "<p>a</p>", "variables": [], "is_active": True}
+    subject = {**original, "subject": "Hello"}
+    both = {**subject, "body_text": "b", "is_active": False}
+    listed = [Version(key="3", content=both), Version(key="2", content=subject), Version(key="1", content=original)]
+    assert screens.version_changes(listed) == {"3": ["Text body", "Active"], "2": ["Subject"]}
+    assert screens.changed_parts(original, original) == []

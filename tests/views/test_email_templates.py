@@ -230,3 +230,24 @@ def test_a_long_html_body_is_saved_and_a_far_too_long_one_refused(installed, app
     assert response.status_code == 400 and "far too long" in response.get_data(as_text=True)
     # Other forms keep the console's usual limit.
     assert client.post("/notifications/resend-all", data={"subject": "x" * 20_000}).status_code == 400
+
+
+def test_versions_say_what_changed_and_page_by_ten(installed, app, auth, client):
+    auth.login("marketing")
+    for n in range(11):
+        changes = {"subject": f"Cancelled ({n}): {{{{ order_number }}}}"}
+        if n == 10:
+            changes["body_text"] = "Cancelled: {{ order_number }}."
+        assert client.post("/templates/order_cancelled", data=form_of(app, **changes)).status_code == 303
+    html = client.get("/templates/order_cancelled").get_data(as_text=True)
+    listed = html[html.index('id="version-list"'):]
+    rows = re.findall(r'data-version="([^"]+)"', listed)
+    assert len(rows) == 10  # of 12: eleven saves and the original
+    changed = re.findall(r'class="small version-changes">([^<]*)<', listed)
+    assert changed[:2] == ["Subject, Text body", "Subject"]
+    assert "1–10 of 12 versions" in listed and 'id="older-versions"' in listed and 'id="newer-versions"' not in listed
+    older = client.get("/templates/order_cancelled?versions_from=10").get_data(as_text=True)
+    older_rows = re.findall(r'data-version="([^"]+)"', older[older.index('id="version-list"'):])
+    assert len(older_rows) == 2 and not set(older_rows) & set(rows) and 'id="newer-versions"' in older
+    for bad in ("x", "-1", "99999999", "١"):
+        assert client.get(f"/templates/order_cancelled?versions_from={bad}").status_code == 200

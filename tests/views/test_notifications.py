@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from console.demo.builders import ensure_email_templates, make_customer, make_notification
 from console.extensions import db
+from console.formatting import when
 from console.models.notification import Notification, NotificationPreference
 from tests.returns_helpers import paid_order
 
@@ -49,7 +50,7 @@ def test_list_filters_sort_and_export(app, auth, client):
     auth.login("support")
     html = client.get("/notifications?status=failed").get_data(as_text=True)
     assert set(re.findall(r'data-notification="([^"]+)"', html)) == set(ids[:2])
-    assert "550 mailbox unavailable" in html and "n@example.com" in html
+    assert "550 mailbox unavailable" in html and "n@example.com" in html.replace("<wbr>", "")
     html = client.get("/notifications?customer=n@example&template=order_shipped&subject=your+order&provider=smtp"
                       "&error=mailbox").get_data(as_text=True)
     assert set(re.findall(r'data-notification="([^"]+)"', html)) == set(ids[:2])
@@ -95,6 +96,14 @@ def test_resend_once_from_the_page(app, auth, client):
     assert count(app, Notification.status == "PENDING") == 1
     html = client.get(first.headers["Location"]).get_data(as_text=True)
     assert "Already resent" in html and "This resends" in html
+    # The refusal links the copy and gives its time, not an internal id.
+    copy_url = first.headers["Location"]
+    with app.app_context():
+        copy = db.session.get(Notification, copy_url.rsplit("/", 1)[-1])
+        queued = when(copy.created_at)
+    assert re.search(rf'Already resent: <a href="{re.escape(copy_url)}" id="resent-copy">the copy queued '
+                     rf'{re.escape(queued)}</a> is pending\. Nothing new was queued\.', html)
+    assert copy.id[:8] not in re.sub(r"<[^>]+>", "", html[html.index("Already resent"):html.index("Nothing new")])
     original = client.get(f"/notifications/{failed_id}").get_data(as_text=True)
     assert 'id="resend"' not in original and "pending" in original[original.index('id="resends"'):]
 

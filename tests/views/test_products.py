@@ -308,3 +308,30 @@ def test_hostile_question_id_is_404(auth, client):
     response = client.post("/reviews/questions/00000000-0000-4000-8000-000000000000/answer", data={"answer": "hi"},
                            follow_redirects=True)
     assert response.status_code == 200 and "alert-danger" in response.get_data(as_text=True)  # refused, said
+
+
+def test_a_price_far_from_the_current_one_asks_a_specific_question_first(app, auth, client):
+    from decimal import Decimal
+
+    from console.workflows.catalog import price_question
+    assert price_question(Decimal("22.00"), Decimal("171.50")) == "22.00 → 171.50 is 7.8 times the price: sure?"
+    assert price_question(Decimal("171.50"), Decimal("22.00")) == "171.50 → 22.00 is 13% of the price: sure?"
+    assert price_question(Decimal("22.00"), Decimal("109.99")) is None  # under five times: the usual question
+    assert price_question(Decimal("22.00"), Decimal("4.41")) is None
+
+    pid = product(app, "FAR-1")
+    auth.login("marketing")
+    with app.app_context():
+        current = db.session.get(Product, pid).price
+    far = str((current * Decimal("7.8")).quantize(Decimal("0.01")))
+    response = client.post(f"/products/{pid}/price", data={"price": far, "reason": "typo?"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert f"{current:.2f} → {far} is 7.8 times the price: sure?" in html
+    assert 'name="confirmed" value="yes"' in html and f"Keep {current:.2f}" in html
+    with app.app_context():
+        assert db.session.get(Product, pid).price == current  # nothing written yet
+    answered = client.post(f"/products/{pid}/price", data={"price": far, "reason": "typo?", "confirmed": "yes"})
+    assert answered.status_code == 303
+    with app.app_context():
+        assert db.session.get(Product, pid).price == Decimal(far)

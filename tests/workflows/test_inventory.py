@@ -36,7 +36,7 @@ def assert_in_step(product_id) -> tuple[int, int, int]:
     assert row.available_quantity == row.quantity - row.reserved_quantity
     assert 0 <= row.reserved_quantity <= row.quantity
     assert product.stock_quantity == row.quantity
-    assert product.stock_status == stock_status(row.quantity)
+    assert product.stock_status == stock_status(row.available_quantity)
     if s["variants"]:
         assert sum(v.stock_quantity for v in s["variants"]) == row.quantity
         for v in s["variants"]:
@@ -198,3 +198,25 @@ def test_twenty_concurrent_removals_of_one_on_ten_available_accept_exactly_ten(a
         with app.app_context():
             for engine in db.engines.values():
                 engine.dispose()
+
+
+def test_the_shop_status_and_the_console_level_read_what_is_available(app, ctx):
+    """stockStatus takes the shop's values only, from what is available (backorder kept
+    while nothing is); the console's level is one rule: out at none, low up to the
+    threshold, in above it."""
+    from console.workflows.inventory import STOCK_STATUSES, stock_level, stock_level_bounds
+    assert [stock_status(n) for n in (-1, 0, 1, 7)] == ["out_of_stock", "out_of_stock", "in_stock", "in_stock"]
+    assert stock_status(0, "backorder") == "backorder" and stock_status(3, "backorder") == "in_stock"
+    assert {stock_status(n, current) for n in (0, 1) for current in (None, "backorder")} <= set(STOCK_STATUSES)
+    threshold = app.config.get("LOW_STOCK_THRESHOLD", 5)
+    assert [stock_level(n) for n in (None, -2, 0, 1, threshold, threshold + 1)] == [None, "out", "out", "low", "low", "in"]
+    assert stock_level_bounds("low") == (None, threshold) and stock_level_bounds("in") == (threshold, None)
+
+
+def test_a_product_with_units_on_hand_all_reserved_is_out_of_stock_in_the_shop(actor):
+    pid = make_product("HELD-1", "Held", "5.00", stock=4).id
+    db.session.commit()
+    adjust_stock(actor, pid, mode="remove", quantity="4", reason="damaged")
+    assert stores(pid)["product"].stock_status == "out_of_stock"
+    adjust_stock(actor, pid, mode="add", quantity="7", reason="received")
+    assert stores(pid)["product"].stock_status == "in_stock"
