@@ -86,9 +86,16 @@ def random_tail(length: int) -> str:
     return new_id()[1:1 + length]
 
 
+def to_millisecond(value: datetime) -> datetime:
+    """``value`` cut to whole milliseconds: what a TIMESTAMP(3) column keeps."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
 def utcnow() -> datetime:
+    """Now, in UTC, to the millisecond the services' TIMESTAMP(3) columns keep, so a
+    value written and read back compares equal."""
     state = _repeatable.get()
-    return state[1] if state is not None else datetime.now(timezone.utc)
+    return to_millisecond(state[1] if state is not None else datetime.now(timezone.utc))
 
 
 @contextmanager
@@ -144,7 +151,8 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: use timezone-aware UTC")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        # Cut (not rounded by the server) to the column's milliseconds, alike on SQLite.
+        return to_millisecond(value.astimezone(timezone.utc).replace(tzinfo=None))
 
     def process_result_value(self, value, dialect):
         if value is None:
