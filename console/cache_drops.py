@@ -179,7 +179,7 @@ def _as_attributes(entry: Cached, values, names: dict[str, str], wanted: set[str
 
 
 def _read(session: Session, entry: Cached, condition, wanted: set[str]) -> list[dict]:
-    columns = [getattr(entry.model, name) for name in sorted(wanted)]
+    columns = [getattr(entry.model, name).label(name) for name in sorted(wanted)]
     return [dict(row._mapping) for row in session.execute(select(*columns).where(condition))]
 
 

@@ -645,8 +645,10 @@ def _distinct_rows(rows) -> list:
 def _history_and_notes(order_id: str, with_notes: bool = True) -> tuple[list, list]:
     """The order's status history and notes, oldest first, in one statement (the
     history alone while order_db lacks the notes table)."""
-    history = select(literal("history").label("kind"), OrderStatusHistory.id, OrderStatusHistory.created_at,
-                     OrderStatusHistory.status, OrderStatusHistory.previous_status,
+    # Labelled: the union's rows are read by these names, not the database's column names.
+    history = select(literal("history").label("kind"), OrderStatusHistory.id.label("id"),
+                     OrderStatusHistory.created_at.label("created_at"), OrderStatusHistory.status.label("status"),
+                     OrderStatusHistory.previous_status.label("previous_status"),
                      OrderStatusHistory.reason.label("text"), OrderStatusHistory.changed_by.label("who"),
                      literal(None, Boolean).label("is_internal")).where(OrderStatusHistory.order_id == order_id)
     notes = select(literal("note").label("kind"), OrderNote.id, OrderNote.created_at, literal(None, String),

@@ -458,7 +458,7 @@ def _taken_among(codes: list[str]) -> set[str]:
 
 
 def _insert_new(pairs: list[tuple[str, str]], settings: dict) -> set[str]:
-    """Insert one coupon per (id, code) with ``settings`` (column name -> value), skipping
+    """Insert one coupon per (id, code) with ``settings`` (column key -> value), skipping
     any code that exists meanwhile; returns the codes written.
 
     One INSERT … SELECT per INSERT_CHUNK codes, whose only per-row values are the id and
@@ -481,7 +481,7 @@ def _insert_new(pairs: list[tuple[str, str]], settings: dict) -> set[str]:
                       *constants).where(true())
         insert = sqlite.insert
         params = lambda chunk: {"pairs": json.dumps(chunk)}  # noqa: E731
-    stmt = insert(table).from_select(["id", "code", *settings], rows) \
+    stmt = insert(table).from_select([table.c.id, table.c.code, *(table.c[key] for key in settings)], rows) \
         .on_conflict_do_nothing(index_elements=["code"]).returning(table.c.code)
     written: set[str] = set()
     for chunk in chunks(pairs, INSERT_CHUNK):
@@ -519,7 +519,7 @@ def generate_codes(actor, coupon_id: str, count: int, prefix: str = "", length: 
             "applicable_products": template.applicable_products or [],
             "applicable_categories": template.applicable_categories or [],
             "excluded_products": template.excluded_products or [],
-            "metadata": {**(template.metadata_ or {}), "batch": batch, "generated_from": template.code},
+            "metadata_": {**(template.metadata_ or {}), "batch": batch, "generated_from": template.code},
             "created_at": now, "updated_at": now,
         }
         written: list[str] = []
