@@ -18,6 +18,12 @@ class ProductModel(db.Model):
     __bind_key__ = "product"
 
 
+# products.status and products/product_variants.stockStatus, as the product service writes
+# them. Low stock is not a stock status: it is read from the available quantity.
+PRODUCT_STATUSES = ("draft", "active", "archived")
+STOCK_STATUSES = ("in_stock", "out_of_stock", "backorder")
+
+
 class Product(ProductModel):
     __tablename__ = "products"
     # The products list's sort columns (console/screens/product_list.py), and its search
@@ -37,7 +43,7 @@ class Product(ProductModel):
     status: Mapped[str | None] = mapped_column(String, index=True)  # draft|active|archived
     is_visible: Mapped[bool | None] = mapped_column(Boolean)
     stock_quantity: Mapped[int | None] = mapped_column(Integer)
-    stock_status: Mapped[str | None] = mapped_column(String)
+    stock_status: Mapped[str | None] = mapped_column(String)  # in_stock|out_of_stock|backorder
     weight: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     badges: Mapped[list[str] | None] = mapped_column(TextArray)
     view_count: Mapped[int | None] = mapped_column(Integer)

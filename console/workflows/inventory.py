@@ -63,10 +63,13 @@ class StockError(WorkflowError):
         super().__init__(message, status)
 
 
-def stock_status(quantity: int) -> str:
-    if quantity <= 0:
-        return "out_of_stock"
-    return "low_stock" if quantity <= LOW_STOCK else "in_stock"
+def stock_status(quantity: int, current: str | None = None) -> str:
+    """The stock status the shop reads for ``quantity`` on hand (STOCK_STATUSES). A product
+    sold on backorder stays on backorder while it has none; low stock is no status of its
+    own (the screens read it from the available quantity)."""
+    if quantity > 0:
+        return "in_stock"
+    return "backorder" if current == "backorder" else "out_of_stock"
 
 
 def clean_text(value, what: str, limit: int, *, required: bool = False) -> str | None:
@@ -99,7 +102,8 @@ class Stock:
     quantity: int
     reserved: int
     location: str | None
-    variants: dict[str, list] = field(default_factory=dict)  # id -> [sku, stock quantity]
+    variants: dict[str, list] = field(default_factory=dict)  # id -> [sku, stock quantity, stock status]
+    stock_status: str | None = None
     restocked: bool = False
     variants_changed: set[str] = field(default_factory=set)
 
@@ -132,15 +136,16 @@ def lock_stock(product_ids, *, lock: bool = True) -> dict[str, Stock]:
             found[row.product_id] = Stock(row.product_id, None, None, row.id, row.quantity or 0,
                                           row.reserved_quantity or 0, row.location)
         for row in db.session.execute(locked(
-                select(Product.id, Product.sku, Product.name).where(Product.id.in_(chunk)).order_by(Product.id))):
+                select(Product.id, Product.sku, Product.name, Product.stock_status)
+                .where(Product.id.in_(chunk)).order_by(Product.id))):
             if row.id in found:
-                found[row.id].sku, found[row.id].name = row.sku, row.name
+                found[row.id].sku, found[row.id].name, found[row.id].stock_status = row.sku, row.name, row.stock_status
         for row in db.session.execute(locked(
                 select(ProductVariant.id, ProductVariant.product_id, ProductVariant.sku,
-                       ProductVariant.stock_quantity)
+                       ProductVariant.stock_quantity, ProductVariant.stock_status)
                 .where(ProductVariant.product_id.in_(chunk)).order_by(ProductVariant.id))):
             if row.product_id in found:
-                found[row.product_id].variants[row.id] = [row.sku, row.stock_quantity or 0]
+                found[row.product_id].variants[row.id] = [row.sku, row.stock_quantity or 0, row.stock_status]
     return found
 
 
@@ -200,10 +205,9 @@ def save(stocks: list[Stock], now: datetime | None = None) -> None:
                   "available_quantity": s.available, "location": s.location, "updated_at": now}
                  for s in stocks]
     restocked = [{"id": s.inventory_id, "last_restocked_at": now} for s in stocks if s.restocked]
-    products = [{"id": s.product_id, "stock_quantity": s.quantity, "stock_status": stock_status(s.quantity),
-                 "updated_at": now} for s in stocks]
+    products = [{"id": s.product_id, "stock_quantity": s.quantity, "stock_status": stock_status(s.quantity, s.stock_status), "updated_at": now} for s in stocks]
     variants = [{"id": vid, "stock_quantity": s.variants[vid][1],
-                 "stock_status": stock_status(s.variants[vid][1]), "updated_at": now}
+                 "stock_status": stock_status(s.variants[vid][1], s.variants[vid][2]), "updated_at": now}
                 for s in stocks for vid in sorted(s.variants_changed)]
     db.session.execute(update(ProductInventory), inventory)
     if restocked:
