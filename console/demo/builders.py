@@ -710,7 +710,7 @@ def make_promotion(name: str, type: str = "VOLUME_DISCOUNT", status: str = "ACTI
                           metadata_={}, created_at=created_at, updated_at=created_at)
     db.session.add(promotion)
     db.session.flush()
-    for priority, rule in enumerate(rules, start=1):
+    for priority, rule in zip(range(len(rules), 0, -1), rules):  # the first is tried first
         db.session.add(PromotionRule(promotion_id=promotion.id, rule_type=rule["rule_type"],
                                      conditions=rule.get("conditions", {}), actions=rule.get("actions", {}),
                                      priority=priority, created_at=created_at, updated_at=created_at))

@@ -18,6 +18,16 @@ class DiscountModel(db.Model):
     __bind_key__ = "discount"
 
 
+# The discount service's vocabularies as its code writes and reads them: coupon and
+# promotion types and promotion statuses in upper case (its enums; the schema's comments
+# and the "draft" column default say lower case, but the service always supplies the value
+# and only finds promotions whose status is ACTIVE), rule types in lower case.
+COUPON_TYPES = ("PERCENTAGE", "FIXED_AMOUNT", "FREE_SHIPPING")
+PROMOTION_TYPES = ("BUY_X_GET_Y", "BUNDLE", "VOLUME_DISCOUNT")
+PROMOTION_STATUSES = ("DRAFT", "ACTIVE", "PAUSED", "EXPIRED")
+RULE_TYPES = ("buy_quantity", "spend_amount", "product_match", "category_match")
+
+
 class Coupon(DiscountModel):
     __tablename__ = "coupons"
     # The coupons list's sort columns (console/screens/coupons.py).
@@ -94,7 +104,7 @@ class PromotionRule(DiscountModel):
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     promotion_id: Mapped[str | None] = mapped_column(String, ForeignKey("promotions.id"), index=True)
-    rule_type: Mapped[str | None] = mapped_column(String)
+    rule_type: Mapped[str | None] = mapped_column(String)  # buy_quantity|spend_amount|product_match|category_match
     conditions: Mapped[Any | None] = mapped_column(JSONType)
     actions: Mapped[Any | None] = mapped_column(JSONType)
     priority: Mapped[int | None] = mapped_column(Integer)

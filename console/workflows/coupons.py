@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from console import audit
 from console.extensions import db
 from console.lookups import chunks, database
-from console.models.discount import Coupon, CouponUsage
+from console.models.discount import COUPON_TYPES, Coupon, CouponUsage
 from console.models.types import new_id, utcnow
 from console.workflows import WorkflowError
 from console.workflows.discounts import (
@@ -35,7 +35,7 @@ from console.workflows.discounts import (
     category_ids, chosen, product_ids,
 )
 
-TYPES = ("PERCENTAGE", "FIXED_AMOUNT", "FREE_SHIPPING")
+TYPES = COUPON_TYPES
 TYPE_LABELS = {"PERCENTAGE": "percentage off", "FIXED_AMOUNT": "fixed amount off", "FREE_SHIPPING": "free shipping"}
 STATES = ("scheduled", "active", "expired", "exhausted", "disabled")
 CODE_MAX = 50

@@ -3,23 +3,30 @@ state machine, rule priorities, and expiring those past their end (also from cro
 
 The shape (README, "Promotion rules"): ``configuration`` holds the offer as one
 document, ``{"shape": 1, ...}``, which is what the form reads back; ``promotion_rules``
-holds the same offer as rows the discount service evaluates in ``priority`` order (1
-first, the first rule that matches applies). Both are written together from the form
-by ``rules_for``; a promotion whose rules no longer match its configuration says so.
+holds the same offer as rows in the discount service's own terms: it evaluates a
+promotion's rules from the highest ``priority`` down, reads ``conditions.type`` (one of
+RULE_TYPES in console.models.discount, also written as ``ruleType``) with ``productIds``,
+``categoryIds``, ``quantity``, and applies the first rule whose conditions hold through ``actions.type``
+(``discount`` with ``discountType`` percentage and ``discountValue``, ``free_item`` or
+``bundle_discount``). Both are written together from the form by ``rules_for``; a
+promotion whose rules no longer match its configuration says so.
 
     BUY_X_GET_Y      configuration {"shape": 1,
                                     "buy": {"quantity": 2, "product_ids": [...], "category_ids": [...]},
                                     "get": {"quantity": 1, "product_ids": [...], "percent_off": "100"}}
-                     one rule      buy_x_get_y  conditions {"min_quantity", "product_ids", "category_ids"}
-                                                actions    {"discount_quantity", "product_ids", "percent_off"}
+                     one rule      buy_quantity   conditions {"type", "quantity", "productIds", "categoryIds"}
+                                                  actions    {"type": "free_item", "quantity", "productIds",
+                                                              "percentOff"}
     BUNDLE           configuration {"shape": 1, "bundle": {"product_ids": [...]},
                                     "price": {"amount": "49.00", "currency": "USD"}}  or  "percent_off": "10"
-                     one rule      bundle       conditions {"all_product_ids"}
-                                                actions    {"bundle_price", "currency"} or {"percent_off"}
+                     one rule      product_match  conditions {"type", "productIds", "allRequired": true}
+                                                  actions    {"type": "bundle_discount", "bundlePrice",
+                                                              "currency"} or {..., "percentOff"}
     VOLUME_DISCOUNT  configuration {"shape": 1, "scope": {"product_ids": [...], "category_ids": [...]},
                                     "tiers": [{"min_quantity": 3, "percent_off": "5"}, ...]}  (ascending)
-                     a rule a tier volume_tier  conditions {"min_quantity", "product_ids", "category_ids"}
-                                                actions    {"percent_off"}   (largest quantity first)
+                     a rule a tier buy_quantity   conditions {"type", "quantity", "productIds", "categoryIds"}
+                                                  actions    {"type": "discount", "discountType": "percentage",
+                                                              "discountValue"}   (largest quantity first)
 
 Empty product and category lists mean "any product". ``get.product_ids`` empty means
 "the same items as bought"; ``percent_off`` "100" means free. Percentages and amounts
@@ -42,7 +49,7 @@ from sqlalchemy import delete, func, or_, select
 from console import audit
 from console.extensions import db
 from console.lookups import database
-from console.models.discount import Promotion, PromotionRule, PromotionUsage
+from console.models.discount import PROMOTION_STATUSES, PROMOTION_TYPES, Promotion, PromotionRule, PromotionUsage
 from console.models.types import new_id, utcnow
 from console.workflows import WorkflowError
 from console.workflows.discounts import (
@@ -50,9 +57,9 @@ from console.workflows.discounts import (
     chosen, product_ids,
 )
 
-TYPES = ("BUY_X_GET_Y", "BUNDLE", "VOLUME_DISCOUNT")
+TYPES = PROMOTION_TYPES
 TYPE_LABELS = {"BUY_X_GET_Y": "buy X get Y", "BUNDLE": "bundle", "VOLUME_DISCOUNT": "volume discount"}
-STATUSES = ("DRAFT", "ACTIVE", "PAUSED", "EXPIRED")
+STATUSES = PROMOTION_STATUSES
 # status -> the statuses an action may move it to; EXPIRED is final.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "DRAFT": ("ACTIVE", "EXPIRED"),
@@ -257,28 +264,36 @@ def configuration_for(data: PromotionInput, kept: set[str] = frozenset()) -> dic
 
 
 def rules_for(kind: str, config: dict) -> list[dict]:
-    """The promotion_rules rows for a configuration, in priority order (first = 1)."""
+    """The promotion_rules rows for a configuration, the one to try first first."""
     if kind == "BUY_X_GET_Y":
         buy, get = config["buy"], config["get"]
-        return [{"rule_type": "buy_x_get_y",
-                 "conditions": {"min_quantity": buy["quantity"], "product_ids": buy["product_ids"],
-                                "category_ids": buy["category_ids"]},
-                 "actions": {"discount_quantity": get["quantity"], "product_ids": get["product_ids"],
-                             "percent_off": get["percent_off"]}}]
+        return [_rule("buy_quantity", {"quantity": buy["quantity"], "productIds": buy["product_ids"],
+                                       "categoryIds": buy["category_ids"]},
+                      {"type": "free_item", "quantity": get["quantity"], "productIds": get["product_ids"],
+                       "percentOff": get["percent_off"]})]
     if kind == "BUNDLE":
         price = config.get("price")
-        actions = ({"bundle_price": price["amount"], "currency": price["currency"]} if price
-                   else {"percent_off": config["percent_off"]})
-        return [{"rule_type": "bundle", "conditions": {"all_product_ids": config["bundle"]["product_ids"]},
-                 "actions": actions}]
+        actions = ({"type": "bundle_discount", "bundlePrice": price["amount"], "currency": price["currency"]}
+                   if price else {"type": "bundle_discount", "percentOff": config["percent_off"]})
+        return [_rule("product_match", {"productIds": config["bundle"]["product_ids"], "allRequired": True}, actions)]
     if kind == "VOLUME_DISCOUNT":
         scope = config["scope"]
-        return [{"rule_type": "volume_tier",
-                 "conditions": {"min_quantity": t["min_quantity"], "product_ids": scope["product_ids"],
-                                "category_ids": scope["category_ids"]},
-                 "actions": {"percent_off": t["percent_off"]}}
+        return [_rule("buy_quantity", {"quantity": t["min_quantity"], "productIds": scope["product_ids"],
+                                       "categoryIds": scope["category_ids"]},
+                      {"type": "discount", "discountType": "percentage", "discountValue": t["percent_off"]})
                 for t in sorted(config["tiers"], key=lambda t: t["min_quantity"], reverse=True)]
     raise ValueError(f"unknown promotion type {kind!r}")
+
+
+def _rule(rule_type: str, conditions: dict, actions: dict) -> dict:
+    # The service reads the condition's type from the conditions themselves.
+    return {"rule_type": rule_type, "conditions": {"type": rule_type, **conditions}, "actions": actions}
+
+
+def priorities(count: int) -> range:
+    """The priorities of ``count`` rules in the order they are tried: the discount service
+    tries the highest first, so the first rule gets ``count`` and the last 1."""
+    return range(count, 0, -1)
 
 
 def _rule_key(rule) -> str:
@@ -289,7 +304,7 @@ def _rule_key(rule) -> str:
 
 def rules_of(promotion_id: str) -> list[PromotionRule]:
     return list(db.session.scalars(select(PromotionRule).where(PromotionRule.promotion_id == promotion_id)
-                                   .order_by(PromotionRule.priority.asc().nulls_last(), PromotionRule.id)))
+                                   .order_by(PromotionRule.priority.desc().nulls_last(), PromotionRule.id)))
 
 
 def rules_match(promotion: Promotion, rules: list[PromotionRule]) -> bool:
@@ -368,7 +383,7 @@ def problems(data: PromotionInput, promotion: Promotion | None = None) -> dict[s
 
 def _write_rules(promotion: Promotion, rules: list[dict], now: datetime) -> None:
     db.session.execute(delete(PromotionRule).where(PromotionRule.promotion_id == promotion.id))
-    for priority, rule in enumerate(rules, start=1):
+    for priority, rule in zip(priorities(len(rules)), rules):
         db.session.add(PromotionRule(id=new_id(), promotion_id=promotion.id, rule_type=rule["rule_type"],
                                      conditions=rule["conditions"], actions=rule["actions"], priority=priority,
                                      created_at=now, updated_at=now))
@@ -509,8 +524,8 @@ def expire_past_end(actor=None, now: datetime | None = None) -> list[Promotion]:
 
 
 def move_rule(actor, promotion_id: str, rule_id: str, direction: str) -> list[PromotionRule]:
-    """Swap a rule's priority with the one above ("up") or below ("down"); priorities
-    are renumbered 1..n so they stay unique."""
+    """Swap a rule's place with the one above ("up", tried earlier) or below ("down");
+    priorities are renumbered n..1 so they stay unique."""
     if direction not in ("up", "down"):
         raise WorkflowError("Move a rule up or down.", 422)
     with database("discount"):
@@ -527,7 +542,7 @@ def move_rule(actor, promotion_id: str, rule_id: str, direction: str) -> list[Pr
         before = [r.id for r in rules]
         rules[index], rules[other] = rules[other], rules[index]
         now = utcnow()
-        for priority, rule in enumerate(rules, start=1):
+        for priority, rule in zip(priorities(len(rules)), rules):
             if rule.priority != priority:
                 rule.priority, rule.updated_at = priority, now
         promotion.updated_at = now

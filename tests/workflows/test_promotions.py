@@ -12,7 +12,7 @@ from sqlalchemy import select
 from console.demo.builders import make_category, make_product, make_promotion
 from console.extensions import db
 from console.models.auth import SecurityAuditLog
-from console.models.discount import Promotion, PromotionRule
+from console.models.discount import RULE_TYPES, Promotion, PromotionRule
 from console.models.types import utcnow
 from console.workflows import WorkflowError
 from console.workflows import promotions as flow
@@ -66,7 +66,8 @@ def test_each_form_round_trips(actor, catalog, case):
     assert flow.input_of(stored) == data
     rules = flow.rules_of(stored.id)
     assert rules and flow.rules_match(stored, rules)
-    assert [r.priority for r in rules] == list(range(1, len(rules) + 1))
+    # the discount service tries the highest priority first: the first rule has the highest
+    assert [r.priority for r in rules] == list(range(len(rules), 0, -1))
 
 
 def test_the_documented_shape(actor, catalog):
@@ -77,23 +78,33 @@ def test_the_documented_shape(actor, catalog):
                                               {"min_quantity": 5, "percent_off": "10.00"},
                                               {"min_quantity": 10, "percent_off": "15.00"}]}
     rules = flow.rules_of(volume.id)
-    assert [(r.rule_type, r.conditions["min_quantity"], r.actions, r.priority) for r in rules] == [
-        ("volume_tier", 10, {"percent_off": "15.00"}, 1), ("volume_tier", 5, {"percent_off": "10.00"}, 2),
-        ("volume_tier", 3, {"percent_off": "5.00"}, 3)]
+    # rules in the discount service's terms: ruleType and conditions.type from its list,
+    # its key names, and the highest tier tried first (highest priority)
+    tier = {"type": "buy_quantity", "productIds": [], "categoryIds": [catalog["apparel"]]}
+    assert [(r.rule_type, r.conditions, r.actions, r.priority) for r in rules] == [
+        ("buy_quantity", {**tier, "quantity": 10},
+         {"type": "discount", "discountType": "percentage", "discountValue": "15.00"}, 3),
+        ("buy_quantity", {**tier, "quantity": 5},
+         {"type": "discount", "discountType": "percentage", "discountValue": "10.00"}, 2),
+        ("buy_quantity", {**tier, "quantity": 3},
+         {"type": "discount", "discountType": "percentage", "discountValue": "5.00"}, 1)]
     bogo = flow.create_promotion(actor, data["BUY_X_GET_Y"])
     [rule] = flow.rules_of(bogo.id)
-    assert rule.rule_type == "buy_x_get_y"
-    assert rule.conditions == {"min_quantity": 2, "product_ids": [catalog["SOCK-1"], catalog["SOCK-2"]],
-                               "category_ids": [catalog["apparel"]]}
-    assert rule.actions == {"discount_quantity": 1, "product_ids": [catalog["SOCK-1"]], "percent_off": "100.00"}
+    assert rule.rule_type == "buy_quantity"
+    assert rule.conditions == {"type": "buy_quantity", "quantity": 2,
+                               "productIds": [catalog["SOCK-1"], catalog["SOCK-2"]], "categoryIds": [catalog["apparel"]]}
+    assert rule.actions == {"type": "free_item", "quantity": 1, "productIds": [catalog["SOCK-1"]],
+                            "percentOff": "100.00"}
     bundle = flow.create_promotion(actor, data["BUNDLE price"])
     [rule] = flow.rules_of(bundle.id)
     assert (rule.rule_type, rule.conditions, rule.actions) == (
-        "bundle", {"all_product_ids": [catalog["PAN-1"], catalog["LID-1"]]},
-        {"bundle_price": "15.00", "currency": "USD"})
+        "product_match", {"type": "product_match", "productIds": [catalog["PAN-1"], catalog["LID-1"]],
+                          "allRequired": True},
+        {"type": "bundle_discount", "bundlePrice": "15.00", "currency": "USD"})
+    assert {r.rule_type for r in db.session.scalars(select(PromotionRule))} <= set(RULE_TYPES)
     [row] = [r for r in db.session.scalars(select(SecurityAuditLog).where(
         SecurityAuditLog.action == "promotion.created")) if r.metadata_["entity_id"] == bundle.id]
-    assert row.metadata_["after"]["rules"][0]["rule_type"] == "bundle"
+    assert row.metadata_["after"]["rules"][0]["rule_type"] == "product_match"
 
 
 @pytest.mark.parametrize("case, changes, field, message", [
@@ -153,7 +164,7 @@ def test_activating_checks_the_window_and_the_rules(actor, catalog):
         flow.activate(actor, past.id)
     assert caught.value.status == 422
     legacy = make_promotion("Service-made", "BUNDLE", "DRAFT", configuration={"percent_off": 10},
-                            rules=[{"rule_type": "bundle", "conditions": {"tag": "gift"}, "actions": {}}])
+                            rules=[{"rule_type": "product_match", "conditions": {"tag": "gift"}, "actions": {}}])
     db.session.commit()
     with pytest.raises(WorkflowError, match="its rules are not those of its configuration"):
         flow.activate(actor, legacy.id)
@@ -176,7 +187,7 @@ def test_type_changes_only_while_draft_and_saving_keeps_reordered_rules(actor, c
     assert [r.id for r in flow.rules_of(promotion.id)] == [first.id, third.id, second.id]
     # a changed offer rewrites them in the default order
     flow.update_promotion(actor, promotion.id, replace(data, tiers=[(3, Decimal("5")), (6, Decimal("12"))]))
-    assert [r.conditions["min_quantity"] for r in flow.rules_of(promotion.id)] == [6, 3]
+    assert [r.conditions["quantity"] for r in flow.rules_of(promotion.id)] == [6, 3]
     flow.activate(actor, promotion.id)
     with pytest.raises(WorkflowError, match="changes only while it is a draft"):
         flow.update_promotion(actor, promotion.id, replace(forms()["BUNDLE price"]))
