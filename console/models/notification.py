@@ -17,6 +17,13 @@ class NotificationModel(db.Model):
     __bind_key__ = "notification"
 
 
+# The labels of notification_db's native enums (notification_type, notification_status,
+# notification_log_status).
+NOTIFICATION_TYPES = ("EMAIL", "SMS", "PUSH", "IN_APP")
+NOTIFICATION_STATUSES = ("PENDING", "SENT", "DELIVERED", "FAILED", "BOUNCED")
+NOTIFICATION_LOG_STATUSES = ("SENT", "DELIVERED", "FAILED", "BOUNCED")
+
+
 class Notification(NotificationModel):
     __tablename__ = "notifications"
     # The notification log's sort columns, the templates list's use per template in the

@@ -18,6 +18,19 @@ class PaymentModel(db.Model):
     __bind_key__ = "payment"
 
 
+# The payment service's vocabularies as its code writes and reads them (its enums, upper
+# case; the schema's comments and "pending" column defaults say lower case, but the service
+# always supplies the value, and refunds only a payment whose status is SUCCEEDED). MOCK is
+# the service's own provider (its default outside production): it refunds at once.
+PAYMENT_STATUSES = ("PENDING", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELLED", "REFUNDED")
+PAYMENT_PROVIDERS = ("STRIPE", "PAYPAL", "MOCK")
+TRANSACTION_TYPES = ("CHARGE", "REFUND", "VOID")
+TRANSACTION_STATUSES = ("PENDING", "SUCCEEDED", "FAILED")
+REFUND_STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
+WEBHOOK_STATUSES = ("PENDING", "PROCESSED", "FAILED")
+PAYMENT_METHOD_TYPES = ("CREDIT_CARD", "DEBIT_CARD", "PAYPAL")
+
+
 class Payment(PaymentModel):
     __tablename__ = "payments"
 
@@ -79,7 +92,7 @@ class PaymentMethod(PaymentModel):
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
     type: Mapped[str | None] = mapped_column(String)  # CREDIT_CARD|DEBIT_CARD|PAYPAL
-    provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL|MOCK
+    provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL (MOCK in a test deployment)
     provider_token: Mapped[str | None] = mapped_column(String)  # encrypted
     last4: Mapped[str | None] = mapped_column(String)
     card_type: Mapped[str | None] = mapped_column(String)

@@ -18,7 +18,7 @@ from console.filters import QueryFilters, choice, date_range, order_ids_numbered
 from console.lookups import (DatabaseUnavailable, Lookups, Missing, database, fetch_in, referrers, resolve,
                              target_or_missing)
 from console.models.order import Order
-from console.models.payment import Payment, PaymentRefund
+from console.models.payment import PAYMENT_PROVIDERS, Payment, PaymentRefund
 from console.models.returns import ReturnRequest
 from console.models.types import new_id
 from console.screens.keyset import capped_count
@@ -26,7 +26,7 @@ from console.screens.lists import ListScreen, Sort
 from console.workflows import refunds as flow
 
 STATUS_FILTERS = ("pending", "processing", "completed", "failed", "needs_attention")
-PROVIDERS = ("MOCK", "STRIPE", "PAYPAL")
+PROVIDERS = PAYMENT_PROVIDERS
 
 
 @dataclass

@@ -56,7 +56,7 @@ from console.lookups import DatabaseUnavailable, database
 from console.models.auth import SecurityAuditLog
 from console.models.notification import Notification
 from console.models.order import Order
-from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund,
+from console.models.payment import (REFUND_STATUSES, Payment, PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund,
                                     PaymentTransaction)
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.models.types import CENTS, new_id, utcnow
@@ -69,7 +69,7 @@ from console.workflows.refund_providers import ProviderDeclined, provider_for
 
 # Refunds that hold money back from the refundable amount.
 COUNTED = ("PENDING", "PROCESSING", "COMPLETED")
-STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
+STATUSES = REFUND_STATUSES
 # Still with the provider; and the answers it can end with.
 OPEN = ("PENDING", "PROCESSING")
 FINAL = ("COMPLETED", "FAILED")
