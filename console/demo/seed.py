@@ -600,7 +600,7 @@ class DemoSeeder:
                 transaction.status = "FAILED"
                 transaction.provider_response = {"decline_code": "insufficient_funds"}
         captured = payment.status in ("SUCCEEDED", "REFUNDED")
-        db.session.add(PaymentAuditLog(event_type="payment.charge", user_id=user.id, payment_id=payment.id,
+        db.session.add(PaymentAuditLog(event_type="PAYMENT_FAILED" if payment.status == "FAILED" else "PAYMENT_PROCESSED", user_id=user.id, payment_id=payment.id,
                                        order_id=order.id, amount=payment.amount, currency=payment.currency,
                                        ip_address=self.fake.ipv4_public(), success=payment.status != "FAILED",
                                        error="card_declined" if payment.status == "FAILED" else None,
@@ -696,7 +696,7 @@ class DemoSeeder:
             b.make_refund(payment, amount, order=order, reason="Goodwill: late delivery",
                           created_at=order.delivered_at + timedelta(days=2),
                           metadata={"staff_id": self.staff["finance"].id})
-            db.session.add(PaymentAuditLog(event_type="refund.issued", user_id=self.staff["finance"].id,
+            db.session.add(PaymentAuditLog(event_type="REFUND_COMPLETED", user_id=self.staff["finance"].id,
                                            payment_id=payment.id, order_id=order.id, amount=amount,
                                            currency=payment.currency, success=True,
                                            timestamp=order.delivered_at + timedelta(days=2)))

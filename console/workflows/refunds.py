@@ -429,7 +429,9 @@ def _money_step(actor, payment_id: str, amount: Decimal, key: str, reason: str, 
             provider_transaction_id=result.provider_refund_id, amount=amount, currency=currency,
             provider_response={**result.response, "refund_id": refund.id},
             processed_at=refund.processed_at, created_at=now))
-        db.session.add(PaymentAuditLog(event_type="refund.issued", user_id=actor.id, payment_id=payment.id,
+        # The payment service's own audit event types: completed at once, or initiated.
+        event = "REFUND_COMPLETED" if result.status == "COMPLETED" else "REFUND_INITIATED"
+        db.session.add(PaymentAuditLog(event_type=event, user_id=actor.id, payment_id=payment.id,
                                        order_id=payment.order_id, amount=amount, currency=currency,
                                        ip_address=getattr(actor, "ip", None), success=True, timestamp=now))
         db.session.flush()
@@ -548,7 +550,7 @@ def _settle(actor, refund_id: str, answer) -> bool:
                     settled={"status": refund.status, "at": now.isoformat(), "by": actor.id})
         refund.metadata_ = meta
         db.session.add(PaymentAuditLog(
-            event_type=f"refund.{refund.status.lower()}", user_id=actor.id, payment_id=refund.payment_id,
+            event_type="REFUND_COMPLETED" if completed else "REFUND_FAILED", user_id=actor.id, payment_id=refund.payment_id,
             order_id=refund.order_id, amount=refund.amount, currency=refund.currency,
             ip_address=getattr(actor, "ip", None), success=completed,
             error=None if completed else "the provider did not refund", timestamp=now))

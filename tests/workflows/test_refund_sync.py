@@ -85,7 +85,7 @@ def test_full_stripe_refund_waits_then_completes_once():
     [mail] = db.session.scalars(select(Notification))
     assert mail.metadata_["template"] == "refund_issued" and "64.40 USD" in mail.body
     assert [log.event_type for log in db.session.scalars(select(PaymentAuditLog).order_by(PaymentAuditLog.timestamp))] \
-        == ["refund.issued", "refund.completed"]
+        == ["REFUND_INITIATED", "REFUND_COMPLETED"]
     assert audit_actions(refund.id) == ["refund.completed", "refund.issued"]
     refund = fresh(PaymentRefund, refund.id)
     assert refunds.pending_steps(refund) == [] and refunds.waiting_steps(refund) == []
@@ -114,7 +114,7 @@ def test_a_failed_refund_frees_its_amount_and_cancels_the_waiting_steps():
     assert refund_transaction(refund.id).status == "FAILED"
     assert fresh(Payment, data.payment.id).status == "SUCCEEDED" and fresh(Order, data.order.id).status == "delivered"
     assert count(Notification) == 0
-    failed_log = db.session.scalar(select(PaymentAuditLog).where(PaymentAuditLog.event_type == "refund.failed"))
+    failed_log = db.session.scalar(select(PaymentAuditLog).where(PaymentAuditLog.event_type == "REFUND_FAILED"))
     assert failed_log.success is False and failed_log.amount == Decimal("40.00")
     assert audit_actions(refund.id) == ["refund.failed", "refund.issued"]
     # The freed amount can be refunded again.
@@ -185,7 +185,7 @@ def test_a_later_step_failing_after_completion_needs_attention_and_retry_finishe
     monkeypatch.undo()
     refunds.retry_refund(data.actor, outcome.refund.id)
     assert count(Notification) == 1 and count(OrderStatusHistory, OrderStatusHistory.status == "refunded") == 1
-    assert count(PaymentAuditLog, PaymentAuditLog.event_type == "refund.completed") == 1
+    assert count(PaymentAuditLog, PaymentAuditLog.event_type == "REFUND_COMPLETED") == 1
 
 
 def test_a_failed_refund_whose_outcome_record_fails_needs_attention_until_retried(monkeypatch):
@@ -256,4 +256,4 @@ def test_sync_refunds_command_follows_every_waiting_refund(app):
     assert refunds.refunds_to_sync() == [waiting]
     result = runner.invoke(args=["console", "sync-refunds"])
     assert "Checked 1 refund: 1 still pending." in result.output
-    assert count(PaymentAuditLog, PaymentAuditLog.event_type.in_(("refund.completed", "refund.failed"))) == 2
+    assert count(PaymentAuditLog, PaymentAuditLog.event_type.in_(("REFUND_COMPLETED", "REFUND_FAILED"))) == 2

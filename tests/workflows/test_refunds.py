@@ -50,7 +50,7 @@ def test_partial_refund_writes_the_three_payment_rows_and_leaves_statuses():
     [txn] = refund_transactions(data.payment.id)
     assert (txn.amount, txn.status, txn.provider_transaction_id) == (Decimal("10.00"), "SUCCEEDED", refund.provider_refund_id)
     log = db.session.scalar(select(PaymentAuditLog))
-    assert (log.event_type, log.amount, log.user_id, log.success) == ("refund.issued", Decimal("10.00"), data.actor.id, True)
+    assert (log.event_type, log.amount, log.user_id, log.success) == ("REFUND_COMPLETED", Decimal("10.00"), data.actor.id, True)
     key = db.session.scalar(select(PaymentIdempotencyKey))
     assert (key.key, key.payment_id, key.user_id) == ("k-partial", data.payment.id, data.actor.id)
     assert refunds.refundable_amount(fresh(Payment, data.payment.id)) == TOTAL - Decimal("10.00")
