@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from console.extensions import db
 from console.models.indexing import prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, Vocabulary, new_id, sort_indexes, utcnow
 
 
 class DiscountModel(db.Model):
@@ -18,14 +18,11 @@ class DiscountModel(db.Model):
     __bind_key__ = "discount"
 
 
-# The discount service's vocabularies as its code writes and reads them: coupon and
-# promotion types and promotion statuses in upper case (its enums; the schema's comments
-# and the "draft" column default say lower case, but the service always supplies the value
-# and only finds promotions whose status is ACTIVE), rule types in lower case.
-COUPON_TYPES = ("PERCENTAGE", "FIXED_AMOUNT", "FREE_SHIPPING")
-PROMOTION_TYPES = ("BUY_X_GET_Y", "BUNDLE", "VOLUME_DISCOUNT")
-PROMOTION_STATUSES = ("DRAFT", "ACTIVE", "PAUSED", "EXPIRED")
-RULE_TYPES = ("buy_quantity", "spend_amount", "product_match", "category_match")
+# The discount service's vocabularies, as its schema's comments give them (lower case).
+COUPON_TYPES = Vocabulary("percentage", "fixed_amount", "free_shipping")
+PROMOTION_TYPES = Vocabulary("buy_x_get_y", "bundle", "volume_discount")
+PROMOTION_STATUSES = Vocabulary("draft", "active", "paused", "expired")
+RULE_TYPES = Vocabulary("buy_quantity", "spend_amount", "product_match", "category_match")
 
 
 class Coupon(DiscountModel):
@@ -37,7 +34,7 @@ class Coupon(DiscountModel):
     code: Mapped[str | None] = mapped_column(String, unique=True)
     name: Mapped[str | None] = mapped_column(String, index=True)
     description: Mapped[str | None] = mapped_column(Text)
-    type: Mapped[str | None] = mapped_column(String)  # PERCENTAGE|FIXED_AMOUNT|FREE_SHIPPING
+    type: Mapped[str | None] = mapped_column(String)  # COUPON_TYPES
     discount_value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     minimum_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     maximum_discount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
@@ -87,8 +84,8 @@ class Promotion(DiscountModel):
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     name: Mapped[str | None] = mapped_column(String, index=True)
     description: Mapped[str | None] = mapped_column(Text)
-    type: Mapped[str | None] = mapped_column(String)  # BUY_X_GET_Y|BUNDLE|VOLUME_DISCOUNT
-    status: Mapped[str | None] = mapped_column(String, index=True)  # DRAFT|ACTIVE|PAUSED|EXPIRED
+    type: Mapped[str | None] = mapped_column(String)  # PROMOTION_TYPES
+    status: Mapped[str | None] = mapped_column(String, index=True)  # PROMOTION_STATUSES
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_active: Mapped[bool | None] = mapped_column(Boolean)
@@ -104,7 +101,7 @@ class PromotionRule(DiscountModel):
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     promotion_id: Mapped[str | None] = mapped_column(String, ForeignKey("promotions.id"), index=True)
-    rule_type: Mapped[str | None] = mapped_column(String)  # buy_quantity|spend_amount|product_match|category_match
+    rule_type: Mapped[str | None] = mapped_column(String)  # RULE_TYPES
     conditions: Mapped[Any | None] = mapped_column(JSONType)
     actions: Mapped[Any | None] = mapped_column(JSONType)
     priority: Mapped[int | None] = mapped_column(Integer)

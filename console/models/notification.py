@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, Vocabulary, new_id, sort_indexes, utcnow
 
 
 class NotificationModel(db.Model):
@@ -19,9 +19,9 @@ class NotificationModel(db.Model):
 
 # The labels of notification_db's native enums (notification_type, notification_status,
 # notification_log_status).
-NOTIFICATION_TYPES = ("EMAIL", "SMS", "PUSH", "IN_APP")
-NOTIFICATION_STATUSES = ("PENDING", "SENT", "DELIVERED", "FAILED", "BOUNCED")
-NOTIFICATION_LOG_STATUSES = ("SENT", "DELIVERED", "FAILED", "BOUNCED")
+NOTIFICATION_TYPES = Vocabulary("EMAIL", "SMS", "PUSH", "IN_APP")
+NOTIFICATION_STATUSES = Vocabulary("PENDING", "SENT", "DELIVERED", "FAILED", "BOUNCED")
+NOTIFICATION_LOG_STATUSES = Vocabulary("SENT", "DELIVERED", "FAILED", "BOUNCED")
 
 
 class Notification(NotificationModel):
@@ -37,11 +37,11 @@ class Notification(NotificationModel):
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    type: Mapped[str | None] = mapped_column(String)  # EMAIL|SMS|PUSH|IN_APP
+    type: Mapped[str | None] = mapped_column(String)  # NOTIFICATION_TYPES
     template_id: Mapped[str | None] = mapped_column(String, ForeignKey("email_templates.id"), index=True)
     subject: Mapped[str | None] = mapped_column(String)
     body: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|SENT|DELIVERED|FAILED|BOUNCED
+    status: Mapped[str | None] = mapped_column(String, index=True)  # NOTIFICATION_STATUSES
     # "metadata" is reserved on declarative classes, so the attribute is metadata_.
     metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -85,7 +85,7 @@ class NotificationLog(NotificationModel):
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     notification_id: Mapped[str | None] = mapped_column(String, ForeignKey("notifications.id"), unique=True)
-    status: Mapped[str | None] = mapped_column(String, index=True)  # SENT|DELIVERED|FAILED|BOUNCED
+    status: Mapped[str | None] = mapped_column(String, index=True)  # NOTIFICATION_LOG_STATUSES
     provider: Mapped[str | None] = mapped_column(String, index=True)  # the notification log's provider filter
     provider_message_id: Mapped[str | None] = mapped_column(String, index=True)
     provider_response: Mapped[Any | None] = mapped_column(JSONType)

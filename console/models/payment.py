@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
 from console.models.indexing import figure_index, prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, Vocabulary, new_id, sort_indexes, utcnow
 
 
 class PaymentModel(db.Model):
@@ -18,17 +18,18 @@ class PaymentModel(db.Model):
     __bind_key__ = "payment"
 
 
-# The payment service's vocabularies as its code writes and reads them (its enums, upper
-# case; the schema's comments and "pending" column defaults say lower case, but the service
-# always supplies the value, and refunds only a payment whose status is SUCCEEDED). MOCK is
-# the service's own provider (its default outside production): it refunds at once.
-PAYMENT_STATUSES = ("PENDING", "PROCESSING", "SUCCEEDED", "FAILED", "CANCELLED", "REFUNDED")
-PAYMENT_PROVIDERS = ("STRIPE", "PAYPAL", "MOCK")
-TRANSACTION_TYPES = ("CHARGE", "REFUND", "VOID")
-TRANSACTION_STATUSES = ("PENDING", "SUCCEEDED", "FAILED")
-REFUND_STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
-WEBHOOK_STATUSES = ("PENDING", "PROCESSED", "FAILED")
-PAYMENT_METHOD_TYPES = ("CREDIT_CARD", "DEBIT_CARD", "PAYPAL")
+# The payment service's vocabularies, as its schema's comments give them: statuses and
+# method types in lower case, transaction types and statuses and audit event types in
+# upper case. Providers are STRIPE and PAYPAL; the payment service executes their refunds.
+PAYMENT_STATUSES = Vocabulary("pending", "processing", "succeeded", "failed", "cancelled", "refunded")
+PAYMENT_PROVIDERS = Vocabulary("STRIPE", "PAYPAL")
+TRANSACTION_TYPES = Vocabulary("CHARGE", "REFUND", "VOID")
+TRANSACTION_STATUSES = Vocabulary("PENDING", "SUCCEEDED", "FAILED")
+REFUND_STATUSES = Vocabulary("pending", "processing", "completed", "failed")
+WEBHOOK_STATUSES = Vocabulary("pending", "processed", "failed")
+PAYMENT_METHOD_TYPES = Vocabulary("credit_card", "debit_card", "paypal", "bank_account")
+AUDIT_EVENT_TYPES = Vocabulary("PAYMENT_CREATED", "PAYMENT_PROCESSED", "PAYMENT_FAILED",
+                               "REFUND_INITIATED", "REFUND_COMPLETED", "REFUND_FAILED")
 
 
 class Payment(PaymentModel):
@@ -38,8 +39,8 @@ class Payment(PaymentModel):
     order_id: Mapped[str | None] = mapped_column(String, index=True)  # references order.orders.id *logical*
     user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
     payment_method_id: Mapped[str | None] = mapped_column(String, ForeignKey("payment_methods.id"), index=True)
-    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|PROCESSING|SUCCEEDED|FAILED|CANCELLED|REFUNDED
-    payment_provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL|MOCK
+    status: Mapped[str | None] = mapped_column(String, index=True)  # PAYMENT_STATUSES
+    payment_provider: Mapped[str | None] = mapped_column(String)  # PAYMENT_PROVIDERS
     provider_payment_id: Mapped[str | None] = mapped_column(String, unique=True)
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str | None] = mapped_column(String)
@@ -56,8 +57,8 @@ class PaymentTransaction(PaymentModel):
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     payment_id: Mapped[str | None] = mapped_column(String, ForeignKey("payments.id"), index=True)
-    transaction_type: Mapped[str | None] = mapped_column(String)  # CHARGE|REFUND|VOID
-    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|SUCCEEDED|FAILED
+    transaction_type: Mapped[str | None] = mapped_column(String)  # TRANSACTION_TYPES
+    status: Mapped[str | None] = mapped_column(String, index=True)  # TRANSACTION_STATUSES
     provider_transaction_id: Mapped[str | None] = mapped_column(String, index=True)
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str | None] = mapped_column(String)
@@ -77,7 +78,7 @@ class PaymentRefund(PaymentModel):
     reason: Mapped[str | None] = mapped_column(String)
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str | None] = mapped_column(String)
-    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|PROCESSING|COMPLETED|FAILED
+    status: Mapped[str | None] = mapped_column(String, index=True)  # REFUND_STATUSES
     provider_refund_id: Mapped[str | None] = mapped_column(String, index=True)
     # "metadata" is reserved on declarative classes, so the attribute is metadata_.
     metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType)
@@ -91,8 +92,8 @@ class PaymentMethod(PaymentModel):
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String, index=True)  # references auth.users.id *logical*
-    type: Mapped[str | None] = mapped_column(String)  # CREDIT_CARD|DEBIT_CARD|PAYPAL
-    provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL (MOCK in a test deployment)
+    type: Mapped[str | None] = mapped_column(String)  # PAYMENT_METHOD_TYPES
+    provider: Mapped[str | None] = mapped_column(String)  # PAYMENT_PROVIDERS
     provider_token: Mapped[str | None] = mapped_column(String)  # encrypted
     last4: Mapped[str | None] = mapped_column(String)
     card_type: Mapped[str | None] = mapped_column(String)
@@ -107,11 +108,11 @@ class PaymentWebhook(PaymentModel):
     __tablename__ = "payment_webhooks"
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    provider: Mapped[str | None] = mapped_column(String)  # STRIPE|PAYPAL|MOCK
+    provider: Mapped[str | None] = mapped_column(String)  # PAYMENT_PROVIDERS
     event_type: Mapped[str | None] = mapped_column(String, index=True)
     provider_event_id: Mapped[str | None] = mapped_column(String, unique=True)
     payload: Mapped[Any | None] = mapped_column(JSONType)
-    status: Mapped[str | None] = mapped_column(String, index=True)  # PENDING|PROCESSED|FAILED
+    status: Mapped[str | None] = mapped_column(String, index=True)  # WEBHOOK_STATUSES
     payment_id: Mapped[str | None] = mapped_column(String, ForeignKey("payments.id"), index=True)
     error: Mapped[str | None] = mapped_column(String)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -133,7 +134,7 @@ class PaymentAuditLog(PaymentModel):
     __tablename__ = "payment_audit_logs"
 
     id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    event_type: Mapped[str | None] = mapped_column(String, index=True)
+    event_type: Mapped[str | None] = mapped_column(String, index=True)  # AUDIT_EVENT_TYPES
     user_id: Mapped[str | None] = mapped_column(String, index=True)
     payment_id: Mapped[str | None] = mapped_column(String, index=True)
     order_id: Mapped[str | None] = mapped_column(String, index=True)

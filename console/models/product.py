@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
 from console.models.indexing import prefix_index
-from console.models.types import JSONType, TextArray, UTCDateTime, new_id, sort_indexes, utcnow
+from console.models.types import JSONType, TextArray, UTCDateTime, Vocabulary, new_id, sort_indexes, utcnow
 
 
 class ProductModel(db.Model):
@@ -20,8 +20,8 @@ class ProductModel(db.Model):
 
 # products.status and products/product_variants.stockStatus, as the product service writes
 # them. Low stock is not a stock status: it is read from the available quantity.
-PRODUCT_STATUSES = ("draft", "active", "archived")
-STOCK_STATUSES = ("in_stock", "out_of_stock", "backorder")
+PRODUCT_STATUSES = Vocabulary("draft", "active", "archived")
+STOCK_STATUSES = Vocabulary("in_stock", "out_of_stock", "backorder")
 
 
 class Product(ProductModel):
