@@ -38,6 +38,9 @@ class Vocabulary(tuple):
     def __new__(cls, *values: str):
         return super().__new__(cls, values)
 
+    def __getnewargs__(self):  # copy and pickle rebuild it from its values
+        return tuple(self)
+
     def __getattr__(self, name: str) -> str:
         for value in self:
             if value.upper() == name:
