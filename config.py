@@ -133,9 +133,13 @@ class Config:
     # X-Forwarded-Proto are trusted. 0 trusts none, so a client cannot pick the address
     # the sign-in throttle and the audit trail see; behind one proxy, set 1.
     PROXY_HOPS = int(os.environ.get("CONSOLE_PROXY_HOPS", "0"))
+    # The demo data's payments go through a provider of the demo's own whose refunds
+    # complete at once (console/demo/provider.py); a deployment has none.
+    DEMO_REFUNDS_AT_ONCE = False
 
 
 class DevelopmentConfig(Config):
+    DEMO_REFUNDS_AT_ONCE = True
     # `make run` serves demo logins without two-step sign-in: nobody is forced to
     # enrol unless CONSOLE_MFA_REQUIRED_ROLES says so.
     MFA_REQUIRED_ROLES = _roles(os.environ.get("CONSOLE_MFA_REQUIRED_ROLES", ""))
@@ -151,6 +155,7 @@ class ProductionConfig(Config):
 
 class TestConfig(Config):
     TESTING = True
+    DEMO_REFUNDS_AT_ONCE = True  # the tests build their data with the demo's builders
     SECRET_KEY = "test-secret"
     SQLALCHEMY_RECORD_QUERIES = True
     WTF_CSRF_ENABLED = False  # the CSRF tests switch it back on

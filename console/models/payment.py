@@ -28,7 +28,7 @@ TRANSACTION_STATUSES = Vocabulary("PENDING", "SUCCEEDED", "FAILED")
 REFUND_STATUSES = Vocabulary("pending", "processing", "completed", "failed")
 WEBHOOK_STATUSES = Vocabulary("pending", "processed", "failed")
 PAYMENT_METHOD_TYPES = Vocabulary("credit_card", "debit_card", "paypal", "bank_account")
-AUDIT_EVENT_TYPES = Vocabulary("PAYMENT_CREATED", "PAYMENT_PROCESSED", "PAYMENT_FAILED",
+AUDIT_EVENT_TYPES = Vocabulary("PAYMENT_CREATED", "PAYMENT_PROCESSED", "PAYMENT_FAILED", "PAYMENT_VOIDED",
                                "REFUND_INITIATED", "REFUND_COMPLETED", "REFUND_FAILED")
 
 

@@ -34,7 +34,7 @@ from console.models.discount import Coupon, CouponUsage
 from console.models.notification import Notification
 from console.drift import missing_table
 from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
-from console.models.payment import Payment, PaymentRefund, PaymentTransaction
+from console.models.payment import REFUND_STATUSES, Payment, PaymentRefund, PaymentTransaction
 from console.models.returns import ReturnRequest, ReturnStatusHistory
 from console.models.shipping import Carrier, Shipment, ShipmentTracking
 from console.models.types import new_id
@@ -784,7 +784,7 @@ def order_page(order: Order) -> OrderPage:
         shipments=sorted(shipments, key=lambda s: s.created_at or oldest, reverse=True), carriers=carriers,
         returns=returns, timeline=timeline, unavailable=lookups.unavailable, not_in_database=missing_notes,
         refund_progress=refund_flow.progress_from(
-            sum((r.amount or Decimal("0") for r in refunds if r.status == "COMPLETED"), Decimal("0")), payments),
+            sum((r.amount or Decimal("0") for r in refunds if r.status == REFUND_STATUSES.COMPLETED), Decimal("0")), payments),
         refunds_panel=_refunds_panel(order, payment, transactions, refunds, lookups),
         returns_panel=_returns_panel(items, returns, return_items, lookups),
     )

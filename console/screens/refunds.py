@@ -25,7 +25,7 @@ from console.screens.keyset import capped_count
 from console.screens.lists import ListScreen, Sort
 from console.workflows import refunds as flow
 
-STATUS_FILTERS = ("pending", "processing", "completed", "failed", "needs_attention")
+STATUS_FILTERS = (*flow.STATUSES, "needs_attention")
 PROVIDERS = PAYMENT_PROVIDERS
 
 
@@ -52,7 +52,7 @@ class RefundFilters(QueryFilters):
 
 
 def attention_condition():
-    return (flow.needs_attention_clause()) & or_(PaymentRefund.status.is_(None), PaymentRefund.status != "FAILED")
+    return (flow.needs_attention_clause()) & or_(PaymentRefund.status.is_(None), PaymentRefund.status != flow.STATUSES.FAILED)
 
 
 def refunds_query(filters: RefundFilters, lookups: Lookups | None = None):
@@ -60,7 +60,7 @@ def refunds_query(filters: RefundFilters, lookups: Lookups | None = None):
     if filters.status == "needs_attention":
         stmt = stmt.where(attention_condition())
     elif filters.status:
-        stmt = stmt.where(PaymentRefund.status == filters.status.upper())
+        stmt = stmt.where(PaymentRefund.status == filters.status)
     if filters.provider:
         stmt = stmt.where(PaymentRefund.payment_id.in_(
             select(Payment.id).where(Payment.payment_provider == filters.provider)))

@@ -66,13 +66,13 @@ def _retried(outcome) -> tuple[str, str]:
         return (f"Retry stopped again: the {flow.STEP_LABELS[outcome.failed_step]} could not be updated "
                 f"({outcome.error}). Nothing was done twice; retry once the database is back.", "warning")
     r = outcome.refund
-    return (f"Refund of {r.amount} {r.currency} ({r.status.lower()}): every remaining step is done, "
+    return (f"Refund of {r.amount} {r.currency} ({r.status}): every remaining step is done, "
             "nothing was refunded twice.", "success")
 
 
 def _refreshed(outcome) -> tuple[str, str]:
     r = outcome.refund
-    category = "warning" if outcome.needs_attention or r.status == "FAILED" else (
+    category = "warning" if outcome.needs_attention or r.status == flow.STATUSES.FAILED else (
         "info" if r.status in flow.OPEN else "success")
     return outcome.message, category
 
