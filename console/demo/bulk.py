@@ -38,8 +38,11 @@ from sqlalchemy import JSON, Boolean, Integer, Numeric, String, Text, select, te
 
 from config import BIND_KEYS
 from console.demo import builders as b
+from console.demo.provider import DEMO_PROVIDER
 from console.extensions import db
 from console.models.auth import Role
+from console.models.payment import (PAYMENT_METHOD_TYPES, PAYMENT_PROVIDERS, PAYMENT_STATUSES, REFUND_STATUSES,
+                                    TRANSACTION_STATUSES, TRANSACTION_TYPES)
 from console.models.product import Product, ProductInventory, ProductVariant
 from console.models.types import UTCDateTime
 from console.workflows.inventory import stock_status
@@ -469,8 +472,8 @@ class BulkSeeder:
         city, postcode = rng.choice(self.cities)
         batch.add("user", "user_addresses", (self.new_id(), user_id, "shipping", True, first, last, street, city,
                                              postcode, "US", joined, None))
-        provider = rng.choices(("STRIPE", "PAYPAL", "MOCK"), (5, 3, 2))[0]
-        paypal = provider == "PAYPAL"
+        provider = rng.choices((*PAYMENT_PROVIDERS, DEMO_PROVIDER), (5, 3, 2))[0]
+        paypal = provider == PAYMENT_PROVIDERS.PAYPAL
         token = f"tok_{self.new_id().replace('-', '')[:20]}"
         last4 = None if paypal else f"{rng.randint(0, 9999):04d}"
         card_type = None if paypal else rng.choice(("visa", "mastercard", "amex"))
@@ -478,7 +481,7 @@ class BulkSeeder:
                                                    True, card_type, last4, token, joined, None))
         method_id = self.new_id()
         batch.add("payment", "payment_methods", (
-            method_id, user_id, "PAYPAL" if paypal else "CREDIT_CARD", provider, token, last4, card_type,
+            method_id, user_id, PAYMENT_METHOD_TYPES.PAYPAL if paypal else PAYMENT_METHOD_TYPES.CREDIT_CARD, provider, token, last4, card_type,
             None if paypal else f"{rng.randint(1, 12):02d}", None if paypal else str(rng.randint(2027, 2031)),
             True, joined, None))
         self.customers.append(self.customer(user_id, first, last, street, city, postcode, method_id, provider,
@@ -568,25 +571,26 @@ class BulkSeeder:
             previous = name
 
         # payment_db: the payment, its CHARGE (and VOID when cancelled, REFUND when refunded).
-        payment_state = "SUCCEEDED" if paid else "CANCELLED" if status == "cancelled" else \
-            "FAILED" if declined else "PENDING"
+        payment_state = PAYMENT_STATUSES.SUCCEEDED if paid else PAYMENT_STATUSES.CANCELLED if status == "cancelled" \
+            else PAYMENT_STATUSES.FAILED if declined else PAYMENT_STATUSES.PENDING
         if status == "refunded":
-            payment_state = "REFUNDED"
+            payment_state = PAYMENT_STATUSES.REFUNDED
         processed = created if paid else None
         batch.add("payment", "payments", (
             payment_id, order_id, user_id, method_id, payment_state, provider,
             f"{provider.lower()}_pay_{self.tail(payment_id)}", total, "USD", f"Order {number}",
             JsonText(f'{{"order_number": "{number}"}}'),
             processed, created, cancelled_at or (created + after["refunded"] if status == "refunded" else created)))
-        charge = "SUCCEEDED" if paid else "FAILED" if declined else "PENDING"
+        charge = (TRANSACTION_STATUSES.SUCCEEDED if paid else TRANSACTION_STATUSES.FAILED if declined
+                  else TRANSACTION_STATUSES.PENDING)
         charge_id = self.new_id()
         batch.add("payment", "payment_transactions", (
-            charge_id, payment_id, "CHARGE", charge, f"txn_{self.tail(charge_id)}", total, "USD",
+            charge_id, payment_id, TRANSACTION_TYPES.CHARGE, charge, f"txn_{self.tail(charge_id)}", total, "USD",
             self.declined if declined else self.empty, processed, created))
         if status == "cancelled":
             void_id = self.new_id()
             batch.add("payment", "payment_transactions", (
-                void_id, payment_id, "VOID", "SUCCEEDED", f"txn_{self.tail(void_id)}", total, "USD", self.empty,
+                void_id, payment_id, TRANSACTION_TYPES.VOID, TRANSACTION_STATUSES.SUCCEEDED, f"txn_{self.tail(void_id)}", total, "USD", self.empty,
                 cancelled_at, cancelled_at))
         if status == "refunded":
             self.add_refund(batch, payment_id, order_id, total, "Order refunded in full",
@@ -609,9 +613,10 @@ class BulkSeeder:
     def add_refund(self, batch: RowBatch, payment_id: str, order_id: str, amount: Decimal, reason: str,
                    when: datetime, metadata: dict) -> None:
         refund_id, transaction_id = self.new_id(), self.new_id()
-        batch.add("payment", "payment_refunds", (refund_id, payment_id, order_id, reason, amount, "USD", "COMPLETED",
+        batch.add("payment", "payment_refunds", (refund_id, payment_id, order_id, reason, amount, "USD", REFUND_STATUSES.COMPLETED,
                                                  f"re_{self.tail(refund_id)}", metadata, when, when, when))
-        batch.add("payment", "payment_transactions", (transaction_id, payment_id, "REFUND", "SUCCEEDED",
+        batch.add("payment", "payment_transactions", (transaction_id, payment_id, TRANSACTION_TYPES.REFUND,
+                                                      TRANSACTION_STATUSES.SUCCEEDED,
                                                       f"txn_{self.tail(transaction_id)}", amount, "USD", {}, when, when))
         self.summary["refunds"] += 1
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from console.extensions import db
 from console.lookups import DatabaseUnavailable, chunks, database
-from console.models.notification import EmailTemplate, Notification
+from console.models.notification import NOTIFICATION_STATUSES, NOTIFICATION_TYPES, EmailTemplate, Notification
 from console.models.user import UserProfile
 from console.templating import RenderError, render_email
 
@@ -102,8 +102,8 @@ def queue_many(template_name: str, messages: list[tuple[str | None, dict, str]])
             queued.append(None)
             continue
         notification = Notification(
-            user_id=user_id, type="EMAIL", template_id=rendered["template_id"], subject=rendered["subject"],
-            body=rendered["body"], status="PENDING",
+            user_id=user_id, type=NOTIFICATION_TYPES.EMAIL, template_id=rendered["template_id"], subject=rendered["subject"],
+            body=rendered["body"], status=NOTIFICATION_STATUSES.PENDING,
             metadata_={"template": template_name, "key": key, "body_html": rendered["body_html"]},
         )
         db.session.add(notification)
