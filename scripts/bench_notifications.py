@@ -37,7 +37,8 @@ from scripts.benchlib import median_ms, scratch_urls  # noqa: E402
 def fill(db, n: int, n_customers: int = 2000) -> None:
     from console.email_templates import install
     from console.models.auth import User
-    from console.models.notification import NOTIFICATION_STATUSES as STATUS, NOTIFICATION_TYPES, EmailTemplate, Notification, NotificationLog
+    from console.models.notification import (NOTIFICATION_STATUSES as STATUS, NOTIFICATION_TYPES, EmailTemplate,
+                                             Notification, NotificationLog)
 
     rng = random.Random(11)
     now = datetime.now(timezone.utc)
@@ -53,7 +54,8 @@ def fill(db, n: int, n_customers: int = 2000) -> None:
         for i in range(start, min(start + batch, n)):
             template = templates[i % len(templates)]
             created = now - timedelta(minutes=i)
-            status = STATUS.FAILED if i % 12 == 5 else STATUS.BOUNCED if i % 40 == 9 else rng.choice((STATUS.SENT, STATUS.DELIVERED))
+            status = (STATUS.FAILED if i % 12 == 5 else STATUS.BOUNCED if i % 40 == 9
+                      else rng.choice((STATUS.SENT, STATUS.DELIVERED)))
             notification_id = str(uuid.UUID(int=rng.getrandbits(128)))
             rows.append({"id": notification_id, "user_id": users[i % n_customers]["id"], "type": NOTIFICATION_TYPES.EMAIL,
                          "template_id": template.id, "subject": template.subject.replace("{{ order_number }}", f"ORD-{i}"),

@@ -93,7 +93,8 @@ def fill(db, n_orders: int, n_customers: int = 2000) -> None:
                                 "created_at": created})
                 refunds.append({"id": str(uuid.uuid4()), "payment_id": payments[-1]["id"], "order_id": order_id,
                                 "reason": "bench", "amount": total / 3, "currency": "USD",
-                                "status": rng.choice((REFUND_STATUSES.PENDING, REFUND_STATUSES.COMPLETED, REFUND_STATUSES.FAILED)), "metadata": {},
+                                "status": rng.choice((REFUND_STATUSES.PENDING, REFUND_STATUSES.COMPLETED,
+                                                      REFUND_STATUSES.FAILED)), "metadata": {},
                                 "created_at": created})
                 logs.append({"id": str(uuid.uuid4()), "user_id": None, "action": rng.choice(("order.noted", "staff.locked")),
                              "metadata": {"entity": "order", "entity_id": order_id}, "created_at": created})

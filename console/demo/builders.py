@@ -19,8 +19,10 @@ from console.email_templates import install as install_email_templates
 from console.extensions import db
 from console.models.auth import Device, RefreshToken, Role, User, UserRole, UserSession
 from console.models.cart import Cart, CartItem
-from console.models.discount import COUPON_TYPES, PROMOTION_STATUSES, PROMOTION_TYPES, Coupon, CouponUsage, Promotion, PromotionRule, PromotionUsage
-from console.models.notification import NOTIFICATION_STATUSES, NOTIFICATION_TYPES, EmailTemplate, Notification, NotificationLog
+from console.models.discount import (COUPON_TYPES, PROMOTION_STATUSES, PROMOTION_TYPES, Coupon, CouponUsage, Promotion,
+                                     PromotionRule, PromotionUsage)
+from console.models.notification import (NOTIFICATION_STATUSES, NOTIFICATION_TYPES, EmailTemplate, Notification,
+                                         NotificationLog)
 from console.models.order import Order, OrderItem, OrderShippingAddress, OrderStatusHistory
 from console.models.payment import (PAYMENT_METHOD_TYPES, PAYMENT_PROVIDERS, PAYMENT_STATUSES, REFUND_STATUSES,
                                     TRANSACTION_STATUSES, TRANSACTION_TYPES, Payment, PaymentMethod, PaymentRefund,
@@ -152,7 +154,8 @@ def make_saved_card(user_id: str, provider: str = PAYMENT_PROVIDERS.STRIPE, *, l
     db.session.add(UserPaymentMethod(user_id=user_id, type="paypal" if paypal else "credit_card",
                                      is_default=is_default, card_type=None if paypal else card_type,
                                      last4=None if paypal else last4, provider_token=token, created_at=created_at))
-    method = PaymentMethod(user_id=user_id, type=PAYMENT_METHOD_TYPES.PAYPAL if paypal else PAYMENT_METHOD_TYPES.CREDIT_CARD, provider=provider,
+    method = PaymentMethod(user_id=user_id, provider=provider,
+                           type=PAYMENT_METHOD_TYPES.PAYPAL if paypal else PAYMENT_METHOD_TYPES.CREDIT_CARD,
                            provider_token=token, last4=None if paypal else last4,
                            card_type=None if paypal else card_type,
                            expiry_month=None if paypal else expiry_month, expiry_year=None if paypal else expiry_year,
@@ -793,7 +796,8 @@ def make_notification(user_id: str, template: EmailTemplate, variables: dict, *,
             notification_id=notification.id, status=status, provider="smtp",
             provider_message_id=None if status == NOTIFICATION_STATUSES.FAILED else f"msg_{new_id().replace('-', '')[:20]}",
             provider_response={"status": status.lower()},
-            error=(error or "550 mailbox unavailable") if status in (NOTIFICATION_STATUSES.FAILED, NOTIFICATION_STATUSES.BOUNCED) else None,
+            error=((error or "550 mailbox unavailable")
+                   if status in (NOTIFICATION_STATUSES.FAILED, NOTIFICATION_STATUSES.BOUNCED) else None),
             created_at=created_at + timedelta(minutes=1)))
         db.session.flush()
     return notification

@@ -481,7 +481,8 @@ class BulkSeeder:
                                                    True, card_type, last4, token, joined, None))
         method_id = self.new_id()
         batch.add("payment", "payment_methods", (
-            method_id, user_id, PAYMENT_METHOD_TYPES.PAYPAL if paypal else PAYMENT_METHOD_TYPES.CREDIT_CARD, provider, token, last4, card_type,
+            method_id, user_id, PAYMENT_METHOD_TYPES.PAYPAL if paypal else PAYMENT_METHOD_TYPES.CREDIT_CARD, provider,
+            token, last4, card_type,
             None if paypal else f"{rng.randint(1, 12):02d}", None if paypal else str(rng.randint(2027, 2031)),
             True, joined, None))
         self.customers.append(self.customer(user_id, first, last, street, city, postcode, method_id, provider,
@@ -590,7 +591,8 @@ class BulkSeeder:
         if status == "cancelled":
             void_id = self.new_id()
             batch.add("payment", "payment_transactions", (
-                void_id, payment_id, TRANSACTION_TYPES.VOID, TRANSACTION_STATUSES.SUCCEEDED, f"txn_{self.tail(void_id)}", total, "USD", self.empty,
+                void_id, payment_id, TRANSACTION_TYPES.VOID, TRANSACTION_STATUSES.SUCCEEDED, f"txn_{self.tail(void_id)}",
+                total, "USD", self.empty,
                 cancelled_at, cancelled_at))
         if status == "refunded":
             self.add_refund(batch, payment_id, order_id, total, "Order refunded in full",
@@ -613,7 +615,8 @@ class BulkSeeder:
     def add_refund(self, batch: RowBatch, payment_id: str, order_id: str, amount: Decimal, reason: str,
                    when: datetime, metadata: dict) -> None:
         refund_id, transaction_id = self.new_id(), self.new_id()
-        batch.add("payment", "payment_refunds", (refund_id, payment_id, order_id, reason, amount, "USD", REFUND_STATUSES.COMPLETED,
+        batch.add("payment", "payment_refunds", (refund_id, payment_id, order_id, reason, amount, "USD",
+                                                 REFUND_STATUSES.COMPLETED,
                                                  f"re_{self.tail(refund_id)}", metadata, when, when, when))
         batch.add("payment", "payment_transactions", (transaction_id, payment_id, TRANSACTION_TYPES.REFUND,
                                                       TRANSACTION_STATUSES.SUCCEEDED,

@@ -367,7 +367,8 @@ class DemoSeeder:
               "get": {"quantity": 1, "product_ids": [], "percent_off": "100.00"}}),
             ("Kitchen bundle", PROMOTION_TYPES.BUNDLE, PROMOTION_STATUSES.PAUSED, self.now - 120 * day, None, 10,
              {"shape": 1, "bundle": {"product_ids": products_in("Home & Kitchen", 2)}, "percent_off": "10.00"}),
-            ("Summer clearance", PROMOTION_TYPES.VOLUME_DISCOUNT, PROMOTION_STATUSES.EXPIRED, self.now - 150 * day, self.now - 60 * day, 10,
+            ("Summer clearance", PROMOTION_TYPES.VOLUME_DISCOUNT, PROMOTION_STATUSES.EXPIRED, self.now - 150 * day,
+             self.now - 60 * day, 10,
              {"shape": 1, "scope": scope, "tiers": [{"min_quantity": 2, "percent_off": "10.00"}]}),
             ("Holiday gift sets", PROMOTION_TYPES.BUNDLE, PROMOTION_STATUSES.DRAFT, self.now + 20 * day, self.now + 60 * day, 12,
              {"shape": 1, "bundle": {"product_ids": products_in("Electronics", 2)},
@@ -606,7 +607,8 @@ class DemoSeeder:
                 transaction.provider_response = {"decline_code": "insufficient_funds"}
         captured = payment.status in (PAYMENT_STATUSES.SUCCEEDED, PAYMENT_STATUSES.REFUNDED)
         declined = payment.status == PAYMENT_STATUSES.FAILED
-        db.session.add(PaymentAuditLog(event_type=AUDIT_EVENT_TYPES.PAYMENT_FAILED if declined else AUDIT_EVENT_TYPES.PAYMENT_PROCESSED, user_id=user.id, payment_id=payment.id,
+        db.session.add(PaymentAuditLog(event_type=AUDIT_EVENT_TYPES.PAYMENT_FAILED if declined
+                                       else AUDIT_EVENT_TYPES.PAYMENT_PROCESSED, user_id=user.id, payment_id=payment.id,
                                        order_id=order.id, amount=payment.amount, currency=payment.currency,
                                        ip_address=self.fake.ipv4_public(), success=not declined,
                                        error="card_declined" if declined else None,
@@ -773,7 +775,8 @@ class DemoSeeder:
             with clock_at(self.now - timedelta(hours=rng.uniform(1, 20))):
                 returns.process(support, deferred_return.id)
             self.summary["workflow_refunds"] += 1
-        step, target = ("return", mock_return) if mock_return is not None else ("notify", next(iter(by_provider[DEMO_PROVIDER]), None))
+        step, target = (("return", mock_return) if mock_return is not None
+                        else ("notify", next(iter(by_provider[DEMO_PROVIDER]), None)))
         if target is None:
             return
 
