@@ -18,15 +18,15 @@ from console.filters import QueryFilters, choice, date_range, order_ids_numbered
 from console.lookups import (DatabaseUnavailable, Lookups, Missing, database, fetch_in, referrers, resolve,
                              target_or_missing)
 from console.models.order import Order
-from console.models.payment import PAYMENT_PROVIDERS, Payment, PaymentRefund
+from console.models.payment import Payment, PaymentRefund
 from console.models.returns import ReturnRequest
 from console.models.types import new_id
 from console.screens.keyset import capped_count
 from console.screens.lists import ListScreen, Sort
+from console.workflows import refund_providers
 from console.workflows import refunds as flow
 
 STATUS_FILTERS = (*flow.STATUSES, "needs_attention")
-PROVIDERS = PAYMENT_PROVIDERS
 
 
 @dataclass
@@ -44,7 +44,7 @@ class RefundFilters(QueryFilters):
         errors: list[str] = []
         f = cls()
         f.status = choice(args, "status", STATUS_FILTERS, "Status", errors)
-        f.provider = choice(args, "provider", PROVIDERS, "Provider", errors)
+        f.provider = choice(args, "provider", refund_providers.names(), "Provider", errors)
         f.created_from, f.created_to = date_range(args, ("created_from", "Created from"),
                                                   ("created_to", "Created to"), errors)
         f.order = text(args, "order", errors)

@@ -14,6 +14,7 @@ from console.permissions import permission_required
 from console.screens import refunds as screens
 from console.views._actions import attempt, attempt_form
 from console.views._listing import add_list_routes, vary
+from console.workflows import refund_providers
 from console.workflows import refunds as flow
 
 bp = Blueprint("refunds", __name__)
@@ -40,7 +41,7 @@ def order_panel_helpers():
 
 
 add_list_routes(bp, screens.REFUNDS, "refunds.view",
-                lambda: {"statuses": screens.STATUS_FILTERS, "providers": screens.PROVIDERS}, url="/refunds")
+                lambda: {"statuses": screens.STATUS_FILTERS, "providers": refund_providers.names()}, url="/refunds")
 
 
 def _follow_up(refund_id: str, step, unavailable: str, meanwhile: str, report):

@@ -62,6 +62,11 @@ def register(name: str, provider: RefundProvider) -> None:
     _PROVIDERS[name.upper()] = provider
 
 
+def names() -> tuple[str, ...]:
+    """The providers a client is registered for (the refunds list filters by them)."""
+    return tuple(_PROVIDERS)
+
+
 def provider_for(payment) -> RefundProvider | None:
     """The payment's provider client; None when the payment names no provider."""
     name = (payment.payment_provider or "").upper()
