@@ -153,9 +153,13 @@ class Config:
     SERVICE_CACHE_TIMEOUT = float(os.environ.get("CONSOLE_SERVICE_CACHE_TIMEOUT", "0.5"))
     SERVICE_CACHE_JOURNAL = os.environ.get("CONSOLE_SERVICE_CACHE_JOURNAL",
                                            str(instance_folder() / "service_cache_drops.sqlite"))
+    # The demo data's payments go through a provider of the demo's own whose refunds
+    # complete at once (console/demo/provider.py); a deployment has none.
+    DEMO_REFUNDS_AT_ONCE = False
 
 
 class DevelopmentConfig(Config):
+    DEMO_REFUNDS_AT_ONCE = True
     # `make run` serves demo logins without two-step sign-in: nobody is forced to
     # enrol unless CONSOLE_MFA_REQUIRED_ROLES says so.
     MFA_REQUIRED_ROLES = _roles(os.environ.get("CONSOLE_MFA_REQUIRED_ROLES", ""))
@@ -171,6 +175,7 @@ class ProductionConfig(Config):
 
 class TestConfig(Config):
     TESTING = True
+    DEMO_REFUNDS_AT_ONCE = True  # the tests build their data with the demo's builders
     SECRET_KEY = "test-secret"
     SQLALCHEMY_RECORD_QUERIES = True
     WTF_CSRF_ENABLED = False  # the CSRF tests switch it back on

@@ -44,6 +44,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     register_blueprints(app)
     register_error_handlers(app)
     register_cli(app)
+    if app.config.get("DEMO_REFUNDS_AT_ONCE"):
+        from console.demo.provider import install
+
+        install()
     return app
 
 

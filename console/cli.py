@@ -149,7 +149,7 @@ def sync_refunds_command() -> None:
 
 @console_cli.command("expire-promotions")
 def expire_promotions_command() -> None:
-    """Expire every ACTIVE or PAUSED promotion whose end date has passed (safe to run
+    """Expire every active or paused promotion whose end date has passed (safe to run
     from cron; each one is audited, as done by the system)."""
     from console.lookups import DatabaseUnavailable
     from console.workflows.promotions import expire_past_end

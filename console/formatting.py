@@ -54,5 +54,15 @@ def register(app) -> None:
     app.jinja_env.globals["store_zone"] = zone_name
     app.jinja_env.globals["stock_level"] = stock_level
     app.jinja_env.globals["stock_level_labels"] = STOCK_LEVEL_LABELS
+    # The services' vocabularies, so templates name a value (PAYMENT_STATUSES.SUCCEEDED)
+    # instead of spelling it.
+    from console.models.discount import COUPON_TYPES, PROMOTION_STATUSES, PROMOTION_TYPES
+    from console.models.notification import NOTIFICATION_STATUSES
+    from console.models.payment import PAYMENT_PROVIDERS, PAYMENT_STATUSES, REFUND_STATUSES
+
+    app.jinja_env.globals.update(
+        COUPON_TYPES=COUPON_TYPES, PROMOTION_STATUSES=PROMOTION_STATUSES, PROMOTION_TYPES=PROMOTION_TYPES,
+        NOTIFICATION_STATUSES=NOTIFICATION_STATUSES, PAYMENT_PROVIDERS=PAYMENT_PROVIDERS,
+        PAYMENT_STATUSES=PAYMENT_STATUSES, REFUND_STATUSES=REFUND_STATUSES)
     app.jinja_env.tests["missing"] = lambda value: isinstance(value, Missing)
     app.jinja_env.tests["not_in_database"] = lambda value: isinstance(value, NotInDatabase)

@@ -66,7 +66,7 @@ def main() -> None:
         with app.app_context():
             db.create_all(bind_key=list(BIND_KEYS))
             template = coupons.create_coupon(None, coupons.CouponInput(
-                code="BENCH", name="Bench", type="PERCENTAGE", discount_value=Decimal("10")))
+                code="BENCH", name="Bench", type=coupons.TYPES.PERCENTAGE, discount_value=Decimal("10")))
             for run in (1, 2):
                 started = time.perf_counter()
                 result = coupons.generate_codes(None, template.id, 10_000, prefix="B-", length=6)

@@ -37,7 +37,8 @@ from scripts.benchlib import median_ms, scratch_urls  # noqa: E402
 def fill(db, n: int, n_customers: int = 2000) -> None:
     from console.email_templates import install
     from console.models.auth import User
-    from console.models.notification import EmailTemplate, Notification, NotificationLog
+    from console.models.notification import (NOTIFICATION_STATUSES as STATUS, NOTIFICATION_TYPES, EmailTemplate,
+                                             Notification, NotificationLog)
 
     rng = random.Random(11)
     now = datetime.now(timezone.utc)
@@ -53,15 +54,16 @@ def fill(db, n: int, n_customers: int = 2000) -> None:
         for i in range(start, min(start + batch, n)):
             template = templates[i % len(templates)]
             created = now - timedelta(minutes=i)
-            status = "FAILED" if i % 12 == 5 else "BOUNCED" if i % 40 == 9 else rng.choice(("SENT", "DELIVERED"))
+            status = (STATUS.FAILED if i % 12 == 5 else STATUS.BOUNCED if i % 40 == 9
+                      else rng.choice((STATUS.SENT, STATUS.DELIVERED)))
             notification_id = str(uuid.UUID(int=rng.getrandbits(128)))
-            rows.append({"id": notification_id, "user_id": users[i % n_customers]["id"], "type": "EMAIL",
+            rows.append({"id": notification_id, "user_id": users[i % n_customers]["id"], "type": NOTIFICATION_TYPES.EMAIL,
                          "template_id": template.id, "subject": template.subject.replace("{{ order_number }}", f"ORD-{i}"),
                          "body": "Hello", "status": status, "metadata": {"template": template.name, "key": f"k{i}"},
                          "created_at": created, "updated_at": created})
             logs.append({"id": str(uuid.uuid4()), "notification_id": notification_id, "status": status,
                          "provider": "smtp", "provider_response": {},
-                         "error": "550 mailbox unavailable" if status in ("FAILED", "BOUNCED") else None,
+                         "error": "550 mailbox unavailable" if status in (STATUS.FAILED, STATUS.BOUNCED) else None,
                          "created_at": created})
         db.session.execute(insert(Notification.__table__), rows)
         db.session.execute(insert(NotificationLog.__table__), logs)

@@ -44,7 +44,7 @@ def fill(db, n_orders: int, n_customers: int = 2000) -> None:
     """Bulk rows through Core inserts: the ORM builders are too slow for 10^5 orders."""
     from console.models.auth import SecurityAuditLog, User
     from console.models.order import Order, OrderItem
-    from console.models.payment import Payment, PaymentRefund
+    from console.models.payment import PAYMENT_PROVIDERS, PAYMENT_STATUSES, REFUND_STATUSES, Payment, PaymentRefund
     from console.models.returns import ReturnRequest
     from console.models.shipping import Carrier, Shipment
     from console.models.user import UserProfile
@@ -78,8 +78,8 @@ def fill(db, n_orders: int, n_customers: int = 2000) -> None:
                               "product_name": f"Item {line}", "product_sku": f"SKU-{line}",
                               "unit_price": total / 2, "quantity": 1, "total_price": total / 2, "created_at": created})
             payments.append({"id": str(uuid.uuid4()), "order_id": order_id, "user_id": users[i % n_customers]["id"],
-                             "status": "SUCCEEDED", "payment_provider": "MOCK",
-                             "provider_payment_id": f"mock_{order_id}", "amount": total, "currency": "USD",
+                             "status": PAYMENT_STATUSES.SUCCEEDED, "payment_provider": PAYMENT_PROVIDERS.STRIPE,
+                             "provider_payment_id": f"stripe_{order_id}", "amount": total, "currency": "USD",
                              "created_at": created})
             if status in ("shipped", "delivered"):
                 shipments.append({"id": str(uuid.uuid4()), "order_id": order_id, "carrier_id": carrier_id,
@@ -93,7 +93,8 @@ def fill(db, n_orders: int, n_customers: int = 2000) -> None:
                                 "created_at": created})
                 refunds.append({"id": str(uuid.uuid4()), "payment_id": payments[-1]["id"], "order_id": order_id,
                                 "reason": "bench", "amount": total / 3, "currency": "USD",
-                                "status": rng.choice(("PENDING", "COMPLETED", "FAILED")), "metadata": {},
+                                "status": rng.choice((REFUND_STATUSES.PENDING, REFUND_STATUSES.COMPLETED,
+                                                      REFUND_STATUSES.FAILED)), "metadata": {},
                                 "created_at": created})
                 logs.append({"id": str(uuid.uuid4()), "user_id": None, "action": rng.choice(("order.noted", "staff.locked")),
                              "metadata": {"entity": "order", "entity_id": order_id}, "created_at": created})

@@ -35,7 +35,7 @@ def test_marketing_creates_generates_downloads_and_reads_a_report(page, shop, tm
     page.click("#new-coupon")
     page.fill("#code", "autumn-15")
     page.fill("#name", "Autumn 15%")
-    page.select_option("#type", "PERCENTAGE")
+    page.select_option("#type", "percentage")
     page.fill("#discount_value", "150")
     page.fill("#currency", "USD")
     page.fill("#applicable_products", "lamp-1")

@@ -54,7 +54,7 @@ def test_refund_asks_first_cancel_refunds_nothing_confirm_refunds_once(app, auth
     page.click("#confirm-yes")
     page.wait_for_selector("#flashes .alert")
     assert "Refund of 49.00 USD recorded (pending)" in page.inner_text("#flashes")
-    assert refunds_of(app, payment_id) == [(Decimal("49.00"), "PENDING")]
+    assert refunds_of(app, payment_id) == [(Decimal("49.00"), "pending")]
 
 
 def test_a_refused_amount_is_explained_next_to_the_field(app, auth, page):

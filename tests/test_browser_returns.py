@@ -68,5 +68,5 @@ def test_support_takes_a_return_from_order_page_to_closed(app, auth, page):
         assert stock(mug_product) == (11, 11, 11)  # received new: back in stock
         assert stock(plate_product) == (10, 10, 10)  # received damaged: not restocked
         [refund] = db.session.scalars(select(PaymentRefund).where(PaymentRefund.payment_id == payment_id))
-        assert (refund.amount, refund.status) == (Decimal("37.80"), "COMPLETED")
+        assert (refund.amount, refund.status) == (Decimal("37.80"), "completed")
         assert refundable_amount(db.session.get(Payment, payment_id)) == Decimal("26.60")

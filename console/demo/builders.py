@@ -19,10 +19,14 @@ from console.email_templates import install as install_email_templates
 from console.extensions import db
 from console.models.auth import Device, RefreshToken, Role, User, UserRole, UserSession
 from console.models.cart import Cart, CartItem
-from console.models.discount import Coupon, CouponUsage, Promotion, PromotionRule, PromotionUsage
-from console.models.notification import EmailTemplate, Notification, NotificationLog
+from console.models.discount import (COUPON_TYPES, PROMOTION_STATUSES, PROMOTION_TYPES, Coupon, CouponUsage, Promotion,
+                                     PromotionRule, PromotionUsage)
+from console.models.notification import (NOTIFICATION_STATUSES, NOTIFICATION_TYPES, EmailTemplate, Notification,
+                                         NotificationLog)
 from console.models.order import Order, OrderItem, OrderShippingAddress, OrderStatusHistory
-from console.models.payment import Payment, PaymentMethod, PaymentRefund, PaymentTransaction
+from console.models.payment import (PAYMENT_METHOD_TYPES, PAYMENT_PROVIDERS, PAYMENT_STATUSES, REFUND_STATUSES,
+                                    TRANSACTION_STATUSES, TRANSACTION_TYPES, Payment, PaymentMethod, PaymentRefund,
+                                    PaymentTransaction)
 from console.models.product import Category, Product, ProductInventory, ProductVariant
 from console.models.returns import (
     ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest, ReturnStatusHistory, ReturnTracking,
@@ -30,6 +34,7 @@ from console.models.returns import (
 from console.models.shipping import Carrier, Shipment, ShipmentTracking, ShippingMethod, ShippingRate, ShippingZone
 from console.models.types import CENTS, new_id, random_tail, utcnow
 from console.models.user import UserAddress, UserPaymentMethod, UserProfile
+from console.demo.provider import DEMO_PROVIDER
 from console.permissions import STAFF_ROLES
 from console.workflows.inventory import stock_status
 from console.workflows.notify import render_notification
@@ -139,18 +144,19 @@ def make_address(user_id: str, first_name: str, last_name: str, address_line1: s
     return address
 
 
-def make_saved_card(user_id: str, provider: str = "STRIPE", *, last4: str = "4242", card_type: str = "visa",
+def make_saved_card(user_id: str, provider: str = PAYMENT_PROVIDERS.STRIPE, *, last4: str = "4242", card_type: str = "visa",
                     expiry_month: str = "12", expiry_year: str = "2030", is_default: bool = True,
                     created_at: datetime | None = None) -> PaymentMethod:
     """A saved payment method as both services hold it: user_db's user_payment_methods
     and payment_db's payment_methods, sharing the provider token. Returns the payment_db row."""
     created_at = created_at or utcnow()
     token = f"tok_{random_tail(20)}"
-    paypal = provider == "PAYPAL"
+    paypal = provider == PAYMENT_PROVIDERS.PAYPAL
     db.session.add(UserPaymentMethod(user_id=user_id, type="paypal" if paypal else "credit_card",
                                      is_default=is_default, card_type=None if paypal else card_type,
                                      last4=None if paypal else last4, provider_token=token, created_at=created_at))
-    method = PaymentMethod(user_id=user_id, type="PAYPAL" if paypal else "CREDIT_CARD", provider=provider,
+    method = PaymentMethod(user_id=user_id, provider=provider,
+                           type=PAYMENT_METHOD_TYPES.PAYPAL if paypal else PAYMENT_METHOD_TYPES.CREDIT_CARD,
                            provider_token=token, last4=None if paypal else last4,
                            card_type=None if paypal else card_type,
                            expiry_month=None if paypal else expiry_month, expiry_year=None if paypal else expiry_year,
@@ -281,7 +287,7 @@ def lines_subtotal(lines) -> Decimal:
 
 
 def make_order(user: User, lines: list[tuple], *, status: str = "pending",
-               payment_status: str | None = None, provider: str = "MOCK", currency: str = "USD",
+               payment_status: str | None = None, provider: str = DEMO_PROVIDER, currency: str = "USD",
                tax_rate: Decimal = TAX_RATE, shipping=Decimal("5.00"), discount=Decimal("0.00"),
                created_at: datetime | None = None, with_payment: bool = True,
                changed_by: str = "system", order_number: str | None = None, address: dict | None = None,
@@ -355,19 +361,20 @@ def make_order(user: User, lines: list[tuple], *, status: str = "pending",
     return OrderBundle(order, items, payment)
 
 
-def make_payment(order: Order, provider: str = "MOCK", captured: bool = True,
+def make_payment(order: Order, provider: str = DEMO_PROVIDER, captured: bool = True,
                  method: PaymentMethod | None = None) -> Payment:
     """The order's payment and its CHARGE transaction (plus a VOID for a cancelled order).
     ``method`` reuses a saved payment method; without one a card is created."""
     if method is None:
-        method = PaymentMethod(user_id=order.user_id, type="CREDIT_CARD", provider=provider,
+        method = PaymentMethod(user_id=order.user_id, type=PAYMENT_METHOD_TYPES.CREDIT_CARD, provider=provider,
                                provider_token=f"tok_{random_tail(12)}", last4="4242", card_type="visa",
                                expiry_month="12", expiry_year="2030", is_default=True)
         db.session.add(method)
         db.session.flush()
     provider = method.provider or provider
     cancelled = order.status == "cancelled"
-    status = "SUCCEEDED" if captured else ("CANCELLED" if cancelled else "PENDING")
+    status = (PAYMENT_STATUSES.SUCCEEDED if captured else
+              PAYMENT_STATUSES.CANCELLED if cancelled else PAYMENT_STATUSES.PENDING)
     payment = Payment(order_id=order.id, user_id=order.user_id, payment_method_id=method.id,
                       status=status, payment_provider=provider,
                       provider_payment_id=f"{provider.lower()}_pay_{random_tail(16)}",
@@ -377,13 +384,14 @@ def make_payment(order: Order, provider: str = "MOCK", captured: bool = True,
                       updated_at=order.cancelled_at or order.created_at)
     db.session.add(payment)
     db.session.flush()
-    db.session.add(PaymentTransaction(payment_id=payment.id, transaction_type="CHARGE",
-                                      status="SUCCEEDED" if captured else "PENDING",
+    db.session.add(PaymentTransaction(payment_id=payment.id, transaction_type=TRANSACTION_TYPES.CHARGE,
+                                      status=TRANSACTION_STATUSES.SUCCEEDED if captured else TRANSACTION_STATUSES.PENDING,
                                       provider_transaction_id=f"txn_{random_tail(16)}",
                                       amount=payment.amount, currency=payment.currency, provider_response={},
                                       processed_at=payment.processed_at, created_at=order.created_at))
     if cancelled:
-        db.session.add(PaymentTransaction(payment_id=payment.id, transaction_type="VOID", status="SUCCEEDED",
+        db.session.add(PaymentTransaction(payment_id=payment.id, transaction_type=TRANSACTION_TYPES.VOID,
+                                          status=TRANSACTION_STATUSES.SUCCEEDED,
                                           provider_transaction_id=f"txn_{random_tail(16)}",
                                           amount=payment.amount, currency=payment.currency, provider_response={},
                                           processed_at=order.cancelled_at, created_at=order.cancelled_at))
@@ -394,15 +402,15 @@ def make_payment(order: Order, provider: str = "MOCK", captured: bool = True,
 def refunded_total(payment: Payment) -> Decimal:
     """What has been refunded (or is on its way) from this payment; failed refunds don't count."""
     total = db.session.scalar(select(func.coalesce(func.sum(PaymentRefund.amount), 0)).where(
-        PaymentRefund.payment_id == payment.id, PaymentRefund.status != "FAILED"))
+        PaymentRefund.payment_id == payment.id, PaymentRefund.status != REFUND_STATUSES.FAILED))
     return money(total)
 
 
 def make_refund(payment: Payment, amount, *, order: Order | None = None, reason: str = "Customer request",
-                status: str = "COMPLETED", created_at: datetime | None = None,
+                status: str = REFUND_STATUSES.COMPLETED, created_at: datetime | None = None,
                 metadata: dict | None = None) -> PaymentRefund:
     """A refund of ``amount`` from ``payment``: the payment_refunds row and its REFUND
-    transaction. A full refund marks the payment REFUNDED and the order refunded.
+    transaction. A full refund marks the payment refunded and the order refunded.
     Refuses to refund more than what is left of the payment."""
     amount = money(amount)
     already = refunded_total(payment)
@@ -410,20 +418,20 @@ def make_refund(payment: Payment, amount, *, order: Order | None = None, reason:
         raise ValueError(f"refund of {amount} exceeds what is left of payment {payment.id} "
                          f"({payment.amount - already})")
     created_at = created_at or utcnow()
-    done = status == "COMPLETED"
+    done = status == REFUND_STATUSES.COMPLETED
     refund = PaymentRefund(payment_id=payment.id, order_id=payment.order_id, reason=reason, amount=amount,
                            currency=payment.currency, status=status,
                            provider_refund_id=f"re_{random_tail(16)}" if done else None,
                            metadata_=metadata or {}, processed_at=created_at if done else None,
                            created_at=created_at, updated_at=created_at)
     db.session.add(refund)
-    db.session.add(PaymentTransaction(payment_id=payment.id, transaction_type="REFUND",
-                                      status="SUCCEEDED" if done else "PENDING",
+    db.session.add(PaymentTransaction(payment_id=payment.id, transaction_type=TRANSACTION_TYPES.REFUND,
+                                      status=TRANSACTION_STATUSES.SUCCEEDED if done else TRANSACTION_STATUSES.PENDING,
                                       provider_transaction_id=f"txn_{random_tail(16)}",
                                       amount=amount, currency=payment.currency, provider_response={},
                                       processed_at=refund.processed_at, created_at=created_at))
     if already + amount == payment.amount:
-        payment.status = "REFUNDED"
+        payment.status = PAYMENT_STATUSES.REFUNDED
         payment.updated_at = created_at
         if order is not None:
             order.payment_status = "refunded"
@@ -660,7 +668,7 @@ def made_at(starts_at: datetime | None) -> datetime:
     return min(starts_at, now) if starts_at else now
 
 
-def make_coupon(code: str, type: str = "PERCENTAGE", value="10", *, name: str | None = None,
+def make_coupon(code: str, type: str = COUPON_TYPES.PERCENTAGE, value="10", *, name: str | None = None,
                 minimum=None, maximum=None, usage_limit: int | None = None, per_user: int | None = None,
                 starts_at: datetime | None = None, ends_at: datetime | None = None, is_active: bool = True,
                 description: str | None = None) -> Coupon:
@@ -680,9 +688,9 @@ def coupon_discount(coupon: Coupon, subtotal: Decimal, shipping: Decimal) -> Dec
     """What ``coupon`` takes off an order of ``subtotal`` with ``shipping``; zero below its minimum."""
     if coupon.minimum_amount is not None and subtotal < coupon.minimum_amount:
         return money(0)
-    if coupon.type == "PERCENTAGE":
+    if coupon.type == COUPON_TYPES.PERCENTAGE:
         discount = money(subtotal * coupon.discount_value / 100)
-    elif coupon.type == "FREE_SHIPPING":
+    elif coupon.type == COUPON_TYPES.FREE_SHIPPING:
         discount = money(shipping)
     else:
         discount = money(coupon.discount_value)
@@ -709,17 +717,17 @@ def use_coupon(coupon: Coupon, order: Order, *, used_at: datetime | None = None)
     return usage
 
 
-def make_promotion(name: str, type: str = "VOLUME_DISCOUNT", status: str = "ACTIVE", *,
+def make_promotion(name: str, type: str = PROMOTION_TYPES.VOLUME_DISCOUNT, status: str = PROMOTION_STATUSES.ACTIVE, *,
                    rules: list[dict] = (), starts_at: datetime | None = None, ends_at: datetime | None = None,
                    description: str | None = None, configuration: dict | None = None) -> Promotion:
     """A promotion and its rules; each rule dict has rule_type, conditions, actions."""
     created_at = made_at(starts_at)
     promotion = Promotion(name=name, description=description, type=type, status=status, starts_at=starts_at,
-                          ends_at=ends_at, is_active=status == "ACTIVE", configuration=configuration or {},
+                          ends_at=ends_at, is_active=status == PROMOTION_STATUSES.ACTIVE, configuration=configuration or {},
                           metadata_={}, created_at=created_at, updated_at=created_at)
     db.session.add(promotion)
     db.session.flush()
-    for priority, rule in enumerate(rules, start=1):
+    for priority, rule in zip(range(len(rules), 0, -1), rules):  # the first is tried first
         db.session.add(PromotionRule(promotion_id=promotion.id, rule_type=rule["rule_type"],
                                      conditions=rule.get("conditions", {}), actions=rule.get("actions", {}),
                                      priority=priority, created_at=created_at, updated_at=created_at))
@@ -775,29 +783,30 @@ def ensure_email_templates() -> dict[str, EmailTemplate]:
     return {t.name: t for t in db.session.scalars(select(EmailTemplate))}
 
 
-def make_notification(user_id: str, template: EmailTemplate, variables: dict, *, status: str = "SENT",
+def make_notification(user_id: str, template: EmailTemplate, variables: dict, *, status: str = NOTIFICATION_STATUSES.SENT,
                       created_at: datetime | None = None, error: str | None = None,
                       key: str | None = None) -> Notification:
     """An email rendered from ``template``; once it left the queue (any status but
     PENDING) its provider log row as well."""
     created_at = created_at or utcnow()
-    sent = status != "PENDING"
+    sent = status != NOTIFICATION_STATUSES.PENDING
     rendered = render_notification(template, variables)
     notification = Notification(
-        user_id=user_id, type="EMAIL", template_id=template.id, subject=rendered["subject"],
+        user_id=user_id, type=NOTIFICATION_TYPES.EMAIL, template_id=template.id, subject=rendered["subject"],
         body=rendered["body"], status=status, scheduled_at=created_at,
         metadata_={"template": template.name, "key": key or new_id(), "body_html": rendered["body_html"]},
-        sent_at=created_at + timedelta(minutes=1) if sent and status != "FAILED" else None,
-        delivered_at=created_at + timedelta(minutes=2) if status == "DELIVERED" else None,
+        sent_at=created_at + timedelta(minutes=1) if sent and status != NOTIFICATION_STATUSES.FAILED else None,
+        delivered_at=created_at + timedelta(minutes=2) if status == NOTIFICATION_STATUSES.DELIVERED else None,
         created_at=created_at, updated_at=created_at + timedelta(minutes=2 if sent else 0))
     db.session.add(notification)
     db.session.flush()
     if sent:
         db.session.add(NotificationLog(
             notification_id=notification.id, status=status, provider="smtp",
-            provider_message_id=None if status == "FAILED" else f"msg_{random_tail(20)}",
+            provider_message_id=None if status == NOTIFICATION_STATUSES.FAILED else f"msg_{random_tail(20)}",
             provider_response={"status": status.lower()},
-            error=(error or "550 mailbox unavailable") if status in ("FAILED", "BOUNCED") else None,
+            error=((error or "550 mailbox unavailable")
+                   if status in (NOTIFICATION_STATUSES.FAILED, NOTIFICATION_STATUSES.BOUNCED) else None),
             created_at=created_at + timedelta(minutes=1)))
         db.session.flush()
     return notification

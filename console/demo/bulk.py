@@ -40,10 +40,13 @@ from sqlalchemy import JSON, Boolean, Integer, Numeric, String, Text, select, te
 
 from config import BIND_KEYS
 from console.demo import builders as b
+from console.demo.provider import DEMO_PROVIDER
 from console.extensions import db
 from console.models.auth import Role, User, UserRole
 from console.models.order import Order, OrderItem, OrderShippingAddress, OrderStatusHistory
-from console.models.payment import Payment, PaymentMethod, PaymentRefund, PaymentTransaction
+from console.models.payment import (PAYMENT_METHOD_TYPES, PAYMENT_PROVIDERS, PAYMENT_STATUSES, REFUND_STATUSES,
+                                    TRANSACTION_STATUSES,
+                                    TRANSACTION_TYPES, Payment, PaymentMethod, PaymentRefund, PaymentTransaction)
 from console.models.product import Product, ProductInventory, ProductVariant
 from console.models.returns import (
     ReturnAuthorization, ReturnItem, ReturnRefund, ReturnRequest, ReturnStatusHistory, ReturnTracking,
@@ -527,8 +530,8 @@ class BulkSeeder:
         batch.add(UserAddress, id=self.new_id(), user_id=user_id, type="shipping", is_default=True,
                   first_name=first, last_name=last, address_line1=street, city=city, postal_code=postcode,
                   country="US", created_at=joined, updated_at=joined)
-        provider = rng.choices(("STRIPE", "PAYPAL", "MOCK"), (5, 3, 2))[0]
-        paypal = provider == "PAYPAL"
+        provider = rng.choices((*PAYMENT_PROVIDERS, DEMO_PROVIDER), (5, 3, 2))[0]
+        paypal = provider == PAYMENT_PROVIDERS.PAYPAL
         token = f"tok_{self.tail(self.new_id())}"
         last4 = None if paypal else f"{rng.randint(0, 9999):04d}"
         card_type = None if paypal else rng.choice(("visa", "mastercard", "amex"))
@@ -538,7 +541,7 @@ class BulkSeeder:
                   is_default=True, card_type=card_type, last4=last4, expiry_month=expiry_month,
                   expiry_year=expiry_year, provider_token=token, created_at=joined, updated_at=joined)
         method_id = self.new_id()
-        batch.add(PaymentMethod, id=method_id, user_id=user_id, type="PAYPAL" if paypal else "CREDIT_CARD",
+        batch.add(PaymentMethod, id=method_id, user_id=user_id, type=PAYMENT_METHOD_TYPES.PAYPAL if paypal else PAYMENT_METHOD_TYPES.CREDIT_CARD,
                   provider=provider, provider_token=token, last4=last4, card_type=card_type,
                   expiry_month=expiry_month, expiry_year=expiry_year, is_default=True, created_at=joined,
                   updated_at=joined)
@@ -632,10 +635,10 @@ class BulkSeeder:
             previous = name
 
         # payment_db: the payment, its CHARGE (and VOID when cancelled, REFUND when refunded).
-        payment_state = "SUCCEEDED" if paid else "CANCELLED" if status == "cancelled" else \
-            "FAILED" if declined else "PENDING"
+        payment_state = PAYMENT_STATUSES.SUCCEEDED if paid else PAYMENT_STATUSES.CANCELLED if status == "cancelled" \
+            else PAYMENT_STATUSES.FAILED if declined else PAYMENT_STATUSES.PENDING
         if status == "refunded":
-            payment_state = "REFUNDED"
+            payment_state = PAYMENT_STATUSES.REFUNDED
         processed = created if paid else None
         batch.add(Payment, id=payment_id, order_id=order_id, user_id=user_id, payment_method_id=method_id,
                   status=payment_state, payment_provider=provider,
@@ -643,16 +646,17 @@ class BulkSeeder:
                   description=f"Order {number}", metadata_=JsonText(f'{{"order_number": "{number}"}}'),
                   processed_at=processed, created_at=created,
                   updated_at=cancelled_at or (created + after["refunded"] if status == "refunded" else created))
-        charge = "SUCCEEDED" if paid else "FAILED" if declined else "PENDING"
+        charge = (TRANSACTION_STATUSES.SUCCEEDED if paid else TRANSACTION_STATUSES.FAILED if declined
+                  else TRANSACTION_STATUSES.PENDING)
         charge_id = self.new_id()
-        batch.add(PaymentTransaction, id=charge_id, payment_id=payment_id, transaction_type="CHARGE", status=charge,
+        batch.add(PaymentTransaction, id=charge_id, payment_id=payment_id, transaction_type=TRANSACTION_TYPES.CHARGE, status=charge,
                   provider_transaction_id=f"txn_{self.tail(charge_id)}", amount=total, currency="USD",
                   provider_response=self.declined if declined else self.empty, processed_at=processed,
                   created_at=created)
         if status == "cancelled":
             void_id = self.new_id()
-            batch.add(PaymentTransaction, id=void_id, payment_id=payment_id, transaction_type="VOID",
-                      status="SUCCEEDED", provider_transaction_id=f"txn_{self.tail(void_id)}", amount=total,
+            batch.add(PaymentTransaction, id=void_id, payment_id=payment_id, transaction_type=TRANSACTION_TYPES.VOID,
+                      status=TRANSACTION_STATUSES.SUCCEEDED, provider_transaction_id=f"txn_{self.tail(void_id)}", amount=total,
                       currency="USD", provider_response=self.empty, processed_at=cancelled_at,
                       created_at=cancelled_at)
         if status == "refunded":
@@ -677,10 +681,10 @@ class BulkSeeder:
                    when: datetime, metadata: dict) -> None:
         refund_id, transaction_id = self.new_id(), self.new_id()
         batch.add(PaymentRefund, id=refund_id, payment_id=payment_id, order_id=order_id, reason=reason, amount=amount,
-                  currency="USD", status="COMPLETED", provider_refund_id=f"re_{self.tail(refund_id)}",
+                  currency="USD", status=REFUND_STATUSES.COMPLETED, provider_refund_id=f"re_{self.tail(refund_id)}",
                   metadata_=metadata, processed_at=when, created_at=when, updated_at=when)
-        batch.add(PaymentTransaction, id=transaction_id, payment_id=payment_id, transaction_type="REFUND",
-                  status="SUCCEEDED", provider_transaction_id=f"txn_{self.tail(transaction_id)}", amount=amount,
+        batch.add(PaymentTransaction, id=transaction_id, payment_id=payment_id, transaction_type=TRANSACTION_TYPES.REFUND,
+                  status=TRANSACTION_STATUSES.SUCCEEDED, provider_transaction_id=f"txn_{self.tail(transaction_id)}", amount=amount,
                   currency="USD", provider_response=self.empty, processed_at=when, created_at=when)
         self.summary["refunds"] += 1
 

@@ -27,12 +27,16 @@ from sqlalchemy import select
 
 from config import BIND_KEYS
 from console.demo import builders as b
+from console.demo.provider import DEMO_PROVIDER, install as install_demo_provider
 from console.extensions import db
 from console.lookups import DatabaseUnavailable
 from console.models.auth import EmailVerificationToken, LoginHistory, PasswordResetToken, User
-from console.models.notification import NotificationPreference
+from console.models.notification import NOTIFICATION_STATUSES, NotificationPreference
 from console.models.order import ORDER_STATUSES, OrderNote
-from console.models.payment import PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund, PaymentTransaction, PaymentWebhook
+from console.models.discount import COUPON_TYPES, PROMOTION_STATUSES, PROMOTION_TYPES
+from console.models.payment import (AUDIT_EVENT_TYPES, PAYMENT_PROVIDERS, PAYMENT_STATUSES, REFUND_STATUSES,
+                                    TRANSACTION_STATUSES, WEBHOOK_STATUSES, PaymentAuditLog, PaymentIdempotencyKey,
+                                    PaymentRefund, PaymentTransaction, PaymentWebhook)
 from console.models.product import (
     ProductCategory, ProductComparison, ProductImage, ProductInventory, ProductPriceHistory, ProductQuestion,
     ProductRecentlyViewed, ProductReview, ProductSearchHistory, ProductStockAlert, ProductTag,
@@ -228,6 +232,7 @@ def seed_demo(customers: int = 200, orders: int = 1000, seed: int = 1, now: date
     from console.demo.bulk import BulkSeeder, merge_summaries
 
     progress = progress or (lambda steps: None)
+    install_demo_provider()  # the demo's payments refund through it, whatever the settings
     rich_customers, rich_orders = min(customers, RICH_CUSTOMERS), min(orders, RICH_ORDERS)
     with repeatable(seed, now):
         seeder = DemoSeeder(rich_customers, rich_orders, seed, now, progress)
@@ -301,17 +306,17 @@ class DemoSeeder:
         self.shipping = b.ensure_shipping_options(created_at=start)
         day = timedelta(days=1)
         self.coupons = [
-            b.make_coupon("WELCOME10", "PERCENTAGE", "10", name="Welcome 10%", per_user=1, starts_at=start,
+            b.make_coupon("WELCOME10", COUPON_TYPES.PERCENTAGE, "10", name="Welcome 10%", per_user=1, starts_at=start,
                           description="10% off a first order."),
-            b.make_coupon("SAVE15", "FIXED_AMOUNT", "15", name="$15 off $100", minimum="100", starts_at=start),
-            b.make_coupon("FREESHIP", "FREE_SHIPPING", "0", name="Free shipping over $50", minimum="50",
+            b.make_coupon("SAVE15", COUPON_TYPES.FIXED_AMOUNT, "15", name="$15 off $100", minimum="100", starts_at=start),
+            b.make_coupon("FREESHIP", COUPON_TYPES.FREE_SHIPPING, "0", name="Free shipping over $50", minimum="50",
                           starts_at=start),
-            b.make_coupon("VIP20", "PERCENTAGE", "20", name="VIP 20%", maximum="50", starts_at=start),
-            b.make_coupon("FLASH25", "PERCENTAGE", "25", name="Flash sale 25%", usage_limit=25,
+            b.make_coupon("VIP20", COUPON_TYPES.PERCENTAGE, "20", name="VIP 20%", maximum="50", starts_at=start),
+            b.make_coupon("FLASH25", COUPON_TYPES.PERCENTAGE, "25", name="Flash sale 25%", usage_limit=25,
                           starts_at=self.now - 60 * day, ends_at=self.now + 30 * day),
-            b.make_coupon("SUMMER2026", "PERCENTAGE", "15", name="Summer sale", starts_at=self.now - 150 * day,
+            b.make_coupon("SUMMER2026", COUPON_TYPES.PERCENTAGE, "15", name="Summer sale", starts_at=self.now - 150 * day,
                           ends_at=self.now - 60 * day, is_active=False),
-            b.make_coupon("HOLIDAY30", "PERCENTAGE", "30", name="Holiday preview", maximum="60",
+            b.make_coupon("HOLIDAY30", COUPON_TYPES.PERCENTAGE, "30", name="Holiday preview", maximum="60",
                           starts_at=self.now + 20 * day, ends_at=self.now + 60 * day),
         ]
         self.summary["coupons"] = len(self.coupons)
@@ -354,17 +359,18 @@ class DemoSeeder:
 
         scope = {"product_ids": [], "category_ids": []}
         offers = [
-            ("Spend more, save more", "VOLUME_DISCOUNT", "ACTIVE", start, None, 5,
+            ("Spend more, save more", PROMOTION_TYPES.VOLUME_DISCOUNT, PROMOTION_STATUSES.ACTIVE, start, None, 5,
              {"shape": 1, "scope": scope, "tiers": [{"min_quantity": 3, "percent_off": "5.00"},
                                                     {"min_quantity": 6, "percent_off": "8.00"}]}),
-            ("Apparel: buy 2 get 1 free", "BUY_X_GET_Y", "ACTIVE", self.now - 90 * day, None, 8,
+            ("Apparel: buy 2 get 1 free", PROMOTION_TYPES.BUY_X_GET_Y, PROMOTION_STATUSES.ACTIVE, self.now - 90 * day, None, 8,
              {"shape": 1, "buy": {"quantity": 2, "product_ids": [], "category_ids": [self.categories["Apparel"].id]},
               "get": {"quantity": 1, "product_ids": [], "percent_off": "100.00"}}),
-            ("Kitchen bundle", "BUNDLE", "PAUSED", self.now - 120 * day, None, 10,
+            ("Kitchen bundle", PROMOTION_TYPES.BUNDLE, PROMOTION_STATUSES.PAUSED, self.now - 120 * day, None, 10,
              {"shape": 1, "bundle": {"product_ids": products_in("Home & Kitchen", 2)}, "percent_off": "10.00"}),
-            ("Summer clearance", "VOLUME_DISCOUNT", "EXPIRED", self.now - 150 * day, self.now - 60 * day, 10,
+            ("Summer clearance", PROMOTION_TYPES.VOLUME_DISCOUNT, PROMOTION_STATUSES.EXPIRED, self.now - 150 * day,
+             self.now - 60 * day, 10,
              {"shape": 1, "scope": scope, "tiers": [{"min_quantity": 2, "percent_off": "10.00"}]}),
-            ("Holiday gift sets", "BUNDLE", "DRAFT", self.now + 20 * day, self.now + 60 * day, 12,
+            ("Holiday gift sets", PROMOTION_TYPES.BUNDLE, PROMOTION_STATUSES.DRAFT, self.now + 20 * day, self.now + 60 * day, 12,
              {"shape": 1, "bundle": {"product_ids": products_in("Electronics", 2)},
               "price": {"amount": "199.00", "currency": "USD"}}),
         ]
@@ -446,7 +452,7 @@ class DemoSeeder:
             if rng.random() < 0.4:
                 b.make_address(user.id, first, last, fake.street_address(), fake.city(), fake.postcode(),
                                type="billing", is_default=False, created_at=joined)
-            cards = [b.make_saved_card(user.id, rng.choices(("STRIPE", "PAYPAL", "MOCK"), (5, 3, 2))[0],
+            cards = [b.make_saved_card(user.id, rng.choices((*PAYMENT_PROVIDERS, DEMO_PROVIDER), (5, 3, 2))[0],
                                        last4=f"{rng.randint(0, 9999):04d}",
                                        card_type=rng.choice(("visa", "mastercard", "amex")),
                                        expiry_month=f"{rng.randint(1, 12):02d}",
@@ -574,7 +580,7 @@ class DemoSeeder:
                 return coupon, None, discount
         elif status != "cancelled" and roll < 0.27:
             promotion = rng.choice(self.promotions)
-            valid = promotion.status in ("ACTIVE", "EXPIRED") and promotion.starts_at <= created and \
+            valid = promotion.status in (PROMOTION_STATUSES.ACTIVE, PROMOTION_STATUSES.EXPIRED) and promotion.starts_at <= created and \
                 (promotion.ends_at is None or created <= promotion.ends_at)
             if valid and sum(q for _, q, _ in lines) >= 2:
                 percent = self.promotion_percent[promotion.id]
@@ -594,23 +600,27 @@ class DemoSeeder:
         if status == "pending" and rng.random() < 0.3:
             # A declined card: the order waits for the customer to pay another way.
             order.payment_status = "failed"
-            payment.status = "FAILED"
+            payment.status = PAYMENT_STATUSES.FAILED
             for transaction in db.session.scalars(select(PaymentTransaction).where(
                     PaymentTransaction.payment_id == payment.id)):
-                transaction.status = "FAILED"
+                transaction.status = TRANSACTION_STATUSES.FAILED
                 transaction.provider_response = {"decline_code": "insufficient_funds"}
-        captured = payment.status in ("SUCCEEDED", "REFUNDED")
-        db.session.add(PaymentAuditLog(event_type="payment.charge", user_id=user.id, payment_id=payment.id,
+        captured = payment.status in (PAYMENT_STATUSES.SUCCEEDED, PAYMENT_STATUSES.REFUNDED)
+        declined = payment.status == PAYMENT_STATUSES.FAILED
+        db.session.add(PaymentAuditLog(event_type=AUDIT_EVENT_TYPES.PAYMENT_FAILED if declined
+                                       else AUDIT_EVENT_TYPES.PAYMENT_PROCESSED, user_id=user.id, payment_id=payment.id,
                                        order_id=order.id, amount=payment.amount, currency=payment.currency,
-                                       ip_address=self.fake.ipv4_public(), success=payment.status != "FAILED",
-                                       error="card_declined" if payment.status == "FAILED" else None,
+                                       ip_address=self.fake.ipv4_public(), success=not declined,
+                                       error="card_declined" if declined else None,
                                        timestamp=order.created_at))
-        if captured and payment.payment_provider in ("STRIPE", "PAYPAL"):
-            event = "payment_intent.succeeded" if payment.payment_provider == "STRIPE" else "PAYMENT.CAPTURE.COMPLETED"
+        if captured and payment.payment_provider in PAYMENT_PROVIDERS:
+            # The providers' own webhook event names.
+            event = ("payment_intent.succeeded" if payment.payment_provider == PAYMENT_PROVIDERS.STRIPE
+                     else "PAYMENT.CAPTURE.COMPLETED")
             db.session.add(PaymentWebhook(provider=payment.payment_provider, event_type=event,
                                           provider_event_id=f"evt_{payment.provider_payment_id}",
                                           payload={"id": payment.provider_payment_id, "amount": str(payment.amount)},
-                                          status="PROCESSED", payment_id=payment.id,
+                                          status=WEBHOOK_STATUSES.PROCESSED, payment_id=payment.id,
                                           processed_at=order.created_at + timedelta(seconds=30),
                                           created_at=order.created_at + timedelta(seconds=20)))
         if rng.random() < 0.25:
@@ -632,13 +642,13 @@ class DemoSeeder:
         # The last six hours are still queued; a steady few failed or bounced, so the
         # notification screens always have something to retry.
         if when > self.now - timedelta(hours=6):
-            status = "PENDING"
+            status = NOTIFICATION_STATUSES.PENDING
         elif number % 15 == 4:
-            status = "FAILED"
+            status = NOTIFICATION_STATUSES.FAILED
         elif number % 40 == 9:
-            status = "BOUNCED"
+            status = NOTIFICATION_STATUSES.BOUNCED
         else:
-            status = "SENT" if self.rng.random() < 0.25 else "DELIVERED"
+            status = NOTIFICATION_STATUSES.SENT if self.rng.random() < 0.25 else NOTIFICATION_STATUSES.DELIVERED
         b.make_notification(user_id, self.templates[template_name], variables, status=status,
                             created_at=min(when, self.now), key=key)
         self.summary["notifications"] += 1
@@ -659,7 +669,7 @@ class DemoSeeder:
             needed = b.RETURN_STEP_AFTER[status] + timedelta(days=1)
             candidate = next((o for o in delivered if o["bundle"].order.id not in used
                               and o["bundle"].order.delivered_at <= self.now - needed
-                              and (not provider_refund or o["bundle"].payment.payment_provider != "MOCK")), None)
+                              and (not provider_refund or o["bundle"].payment.payment_provider != DEMO_PROVIDER)), None)
             if candidate is None:
                 continue
             order = candidate["bundle"].order
@@ -696,7 +706,7 @@ class DemoSeeder:
             b.make_refund(payment, amount, order=order, reason="Goodwill: late delivery",
                           created_at=order.delivered_at + timedelta(days=2),
                           metadata={"staff_id": self.staff["finance"].id})
-            db.session.add(PaymentAuditLog(event_type="refund.issued", user_id=self.staff["finance"].id,
+            db.session.add(PaymentAuditLog(event_type=AUDIT_EVENT_TYPES.REFUND_COMPLETED, user_id=self.staff["finance"].id,
                                            payment_id=payment.id, order_id=order.id, amount=amount,
                                            currency=payment.currency, success=True,
                                            timestamp=order.delivered_at + timedelta(days=2)))
@@ -720,9 +730,9 @@ class DemoSeeder:
             set(db.session.scalars(select(ReturnRequest.order_id)))
         free = [bundle for bundle in bundles.values() if bundle.order.status == "delivered" and bundle.order.id not in taken]
         by_provider = {name: [bundle for bundle in free if bundle.payment.payment_provider == name]
-                       for name in ("STRIPE", "PAYPAL", "MOCK")}
+                       for name in (*PAYMENT_PROVIDERS, DEMO_PROVIDER)}
         # STRIPE and PAYPAL take turns, so both show up even in a small data set.
-        turns = [bundle for pair in zip_longest(by_provider["STRIPE"], by_provider["PAYPAL"]) for bundle in pair if bundle]
+        turns = [bundle for pair in zip_longest(*(by_provider[name] for name in PAYMENT_PROVIDERS)) for bundle in pair if bundle]
         reasons = iter(("Goodwill: parcel arrived late", "Goodwill: missing gift wrap", "Price match",
                         "Goodwill: courier damaged the box", "Delivery fee refund", "Goodwill: wrong size sent"))
 
@@ -738,32 +748,35 @@ class DemoSeeder:
         def service_marks(refund, status: str) -> None:
             # What the payment service writes on the row once it has dealt with the refund.
             refund.status = status
-            if status != "FAILED":
+            if status != REFUND_STATUSES.FAILED:
                 refund.provider_refund_id = f"re_{refund.id.replace('-', '')[:16]}"
             db.session.commit()
 
-        for state, bundle in zip(("PENDING", "PENDING", "FAILED", "PROCESSING", "COMPLETED"), turns):
+        states = (REFUND_STATUSES.PENDING, REFUND_STATUSES.PENDING, REFUND_STATUSES.FAILED,
+                  REFUND_STATUSES.PROCESSING, REFUND_STATUSES.COMPLETED)
+        for state, bundle in zip(states, turns):
             refund = goodwill(bundle, rng.uniform(2, 30))
-            if state != "PENDING":
+            if state != REFUND_STATUSES.PENDING:
                 service_marks(refund, state)
-            if state == "FAILED":
+            if state == REFUND_STATUSES.FAILED:
                 with clock_at(self.now - timedelta(hours=1)):
                     refunds.sync_refund(finance, refund.id)
 
         # Received returns refunded to the original payment: with STRIPE or PAYPAL the
-        # refund waits for the payment service; with MOCK, return_db refuses the write after
+        # refund waits for the payment service; with the demo's provider, return_db refuses the write after
         # the money step, so the refund needs attention (no such return: a goodwill refund
         # whose customer email notification_db refuses).
         received = list(db.session.scalars(select(ReturnRequest).where(
             ReturnRequest.status == "received", ReturnRequest.refund_method == "original_payment")
             .order_by(ReturnRequest.rma_number)))
-        deferred_return = next((r for r in received if bundles[r.order_id].payment.payment_provider != "MOCK"), None)
-        mock_return = next((r for r in received if bundles[r.order_id].payment.payment_provider == "MOCK"), None)
+        deferred_return = next((r for r in received if bundles[r.order_id].payment.payment_provider != DEMO_PROVIDER), None)
+        mock_return = next((r for r in received if bundles[r.order_id].payment.payment_provider == DEMO_PROVIDER), None)
         if deferred_return is not None:
             with clock_at(self.now - timedelta(hours=rng.uniform(1, 20))):
                 returns.process(support, deferred_return.id)
             self.summary["workflow_refunds"] += 1
-        step, target = ("return", mock_return) if mock_return is not None else ("notify", next(iter(by_provider["MOCK"]), None))
+        step, target = (("return", mock_return) if mock_return is not None
+                        else ("notify", next(iter(by_provider[DEMO_PROVIDER]), None)))
         if target is None:
             return
 

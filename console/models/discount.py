@@ -10,12 +10,19 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from console.extensions import db
 from console.models.indexing import plain_index, prefix_index, service_index
-from console.models.types import JSONType, Money, UTCDateTime, foreign_key, new_id, sort_indexes, utcnow
+from console.models.types import JSONType, Money, UTCDateTime, Vocabulary, foreign_key, new_id, sort_indexes, utcnow
 
 
 class DiscountModel(db.Model):
     __abstract__ = True
     __bind_key__ = "discount"
+
+
+# The discount service's vocabularies, as its schema's comments give them (lower case).
+COUPON_TYPES = Vocabulary("percentage", "fixed_amount", "free_shipping")
+PROMOTION_TYPES = Vocabulary("buy_x_get_y", "bundle", "volume_discount")
+PROMOTION_STATUSES = Vocabulary("draft", "active", "paused", "expired")
+RULE_TYPES = Vocabulary("buy_quantity", "spend_amount", "product_match", "category_match")
 
 
 class Coupon(DiscountModel):
@@ -27,7 +34,7 @@ class Coupon(DiscountModel):
     code: Mapped[str] = mapped_column(String(50))
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
-    type: Mapped[str] = mapped_column(Text)  # PERCENTAGE|FIXED_AMOUNT|FREE_SHIPPING
+    type: Mapped[str] = mapped_column(Text)  # COUPON_TYPES
     discount_value: Mapped[Decimal] = mapped_column("discountValue", Money, key="discount_value")
     minimum_amount: Mapped[Decimal] = mapped_column(
         "minimumAmount", Money, key="minimum_amount", server_default=text("0"))
@@ -112,8 +119,8 @@ class Promotion(DiscountModel):
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
-    type: Mapped[str] = mapped_column(String(50))  # BUY_X_GET_Y|BUNDLE|VOLUME_DISCOUNT
-    status: Mapped[str] = mapped_column(String(20), server_default="draft")  # DRAFT|ACTIVE|PAUSED|EXPIRED
+    type: Mapped[str] = mapped_column(String(50))  # PROMOTION_TYPES
+    status: Mapped[str] = mapped_column(String(20), server_default="draft")  # PROMOTION_STATUSES
     starts_at: Mapped[datetime | None] = mapped_column("startsAt", UTCDateTime, key="starts_at")
     ends_at: Mapped[datetime | None] = mapped_column("endsAt", UTCDateTime, key="ends_at")
     is_active: Mapped[bool] = mapped_column(
@@ -142,7 +149,7 @@ class PromotionRule(DiscountModel):
         "promotionId", Text,
         foreign_key("promotions.id", "promotion_rules_promotionId_fkey", on_delete="CASCADE"),
         key="promotion_id")
-    rule_type: Mapped[str] = mapped_column("ruleType", String(50), key="rule_type")
+    rule_type: Mapped[str] = mapped_column("ruleType", String(50), key="rule_type")  # RULE_TYPES
     conditions: Mapped[Any] = mapped_column(JSONType)
     actions: Mapped[Any] = mapped_column(JSONType)
     priority: Mapped[int] = mapped_column(Integer, server_default=text("0"))

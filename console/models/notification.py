@@ -11,12 +11,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 from console.extensions import db
 from console.models.indexing import plain_index, service_index
 from console.models.types import (JSONType, NotificationLogStatus, NotificationStatus, NotificationType,
-                                  UTCDateTime, foreign_key, new_id, sort_indexes, utcnow)
+                                  UTCDateTime, Vocabulary, foreign_key, new_id, sort_indexes, utcnow)
 
 
 class NotificationModel(db.Model):
     __abstract__ = True
     __bind_key__ = "notification"
+
+
+# The labels of notification_db's native enums (notification_type, notification_status,
+# notification_log_status).
+NOTIFICATION_TYPES = Vocabulary("EMAIL", "SMS", "PUSH", "IN_APP")
+NOTIFICATION_STATUSES = Vocabulary("PENDING", "SENT", "DELIVERED", "FAILED", "BOUNCED")
+NOTIFICATION_LOG_STATUSES = Vocabulary("SENT", "DELIVERED", "FAILED", "BOUNCED")
 
 
 class Notification(NotificationModel):

@@ -10,12 +10,26 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
 from console.models.indexing import figure_index, plain_index, prefix_index, service_index
-from console.models.types import JSONType, Money, UTCDateTime, foreign_key, new_id, sort_indexes, utcnow
+from console.models.types import JSONType, Money, UTCDateTime, Vocabulary, foreign_key, new_id, sort_indexes, utcnow
 
 
 class PaymentModel(db.Model):
     __abstract__ = True
     __bind_key__ = "payment"
+
+
+# The payment service's vocabularies, as its schema's comments give them: statuses and
+# method types in lower case, transaction types and statuses and audit event types in
+# upper case. Providers are STRIPE and PAYPAL; the payment service executes their refunds.
+PAYMENT_STATUSES = Vocabulary("pending", "processing", "succeeded", "failed", "cancelled", "refunded")
+PAYMENT_PROVIDERS = Vocabulary("STRIPE", "PAYPAL")
+TRANSACTION_TYPES = Vocabulary("CHARGE", "REFUND", "VOID")
+TRANSACTION_STATUSES = Vocabulary("PENDING", "SUCCEEDED", "FAILED")
+REFUND_STATUSES = Vocabulary("pending", "processing", "completed", "failed")
+WEBHOOK_STATUSES = Vocabulary("pending", "processed", "failed")
+PAYMENT_METHOD_TYPES = Vocabulary("credit_card", "debit_card", "paypal", "bank_account")
+AUDIT_EVENT_TYPES = Vocabulary("PAYMENT_CREATED", "PAYMENT_PROCESSED", "PAYMENT_FAILED", "PAYMENT_VOIDED",
+                               "REFUND_INITIATED", "REFUND_COMPLETED", "REFUND_FAILED")
 
 
 class Payment(PaymentModel):
@@ -29,9 +43,9 @@ class Payment(PaymentModel):
         "paymentMethodId", Text,
         foreign_key("payment_methods.id", "payments_paymentMethodId_fkey", on_delete="SET NULL"),
         key="payment_method_id")
-    # PENDING|PROCESSING|SUCCEEDED|FAILED|CANCELLED|REFUNDED
+    # PAYMENT_STATUSES
     status: Mapped[str] = mapped_column(Text, server_default="pending")
-    # STRIPE|PAYPAL|MOCK
+    # PAYMENT_PROVIDERS
     payment_provider: Mapped[str] = mapped_column("paymentProvider", Text, key="payment_provider")
     provider_payment_id: Mapped[str | None] = mapped_column(
         "providerPaymentId", Text, key="provider_payment_id")
@@ -66,9 +80,9 @@ class PaymentTransaction(PaymentModel):
         "paymentId", Text,
         foreign_key("payments.id", "payment_transactions_paymentId_fkey", on_delete="CASCADE"),
         key="payment_id")
-    # CHARGE|REFUND|VOID
+    # TRANSACTION_TYPES
     transaction_type: Mapped[str] = mapped_column("transactionType", Text, key="transaction_type")
-    status: Mapped[str] = mapped_column(Text)  # PENDING|SUCCEEDED|FAILED
+    status: Mapped[str] = mapped_column(Text)  # TRANSACTION_STATUSES
     provider_transaction_id: Mapped[str | None] = mapped_column(
         "providerTransactionId", Text, key="provider_transaction_id")
     amount: Mapped[Decimal] = mapped_column(Money)
@@ -101,7 +115,7 @@ class PaymentRefund(PaymentModel):
     reason: Mapped[str | None] = mapped_column(String(255))
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(Text, server_default="USD")
-    status: Mapped[str] = mapped_column(Text, server_default="pending")  # PENDING|PROCESSING|COMPLETED|FAILED
+    status: Mapped[str] = mapped_column(Text, server_default="pending")  # REFUND_STATUSES
     provider_refund_id: Mapped[str | None] = mapped_column("providerRefundId", Text, key="provider_refund_id")
     # "metadata" is reserved on declarative classes, so the attribute is metadata_.
     metadata_: Mapped[Any | None] = mapped_column("metadata", JSONType, key="metadata_")
@@ -126,8 +140,8 @@ class PaymentMethod(PaymentModel):
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column("userId", Text, key="user_id")  # references auth.users.id *logical*
-    type: Mapped[str] = mapped_column(Text)  # CREDIT_CARD|DEBIT_CARD|PAYPAL
-    provider: Mapped[str] = mapped_column(Text)  # STRIPE|PAYPAL|MOCK
+    type: Mapped[str] = mapped_column(Text)  # PAYMENT_METHOD_TYPES
+    provider: Mapped[str] = mapped_column(Text)  # PAYMENT_PROVIDERS
     # encrypted
     provider_token: Mapped[str | None] = mapped_column("providerToken", String(500), key="provider_token")
     last4: Mapped[str | None] = mapped_column(String(4))
@@ -153,11 +167,11 @@ class PaymentWebhook(PaymentModel):
     payment_id: Mapped[str | None] = mapped_column(
         "paymentId", Text,
         foreign_key("payments.id", "payment_webhooks_paymentId_fkey", on_delete="SET NULL"), key="payment_id")
-    provider: Mapped[str] = mapped_column(Text)  # STRIPE|PAYPAL|MOCK
+    provider: Mapped[str] = mapped_column(Text)  # PAYMENT_PROVIDERS
     event_type: Mapped[str] = mapped_column("eventType", String(100), key="event_type")
     provider_event_id: Mapped[str] = mapped_column("providerEventId", Text, key="provider_event_id")
     payload: Mapped[Any] = mapped_column(JSONType)
-    status: Mapped[str] = mapped_column(Text, server_default="pending")  # PENDING|PROCESSED|FAILED
+    status: Mapped[str] = mapped_column(Text, server_default="pending")  # WEBHOOK_STATUSES
     error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None] = mapped_column("processedAt", UTCDateTime, key="processed_at")
     created_at: Mapped[datetime] = mapped_column(

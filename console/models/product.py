@@ -10,13 +10,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
 from console.models.indexing import plain_index, prefix_index, service_index
-from console.models.types import (JSONType, Money, TextArray, UTCDateTime, foreign_key, new_id, sort_indexes,
-                                  utcnow)
+from console.models.types import (JSONType, Money, TextArray, UTCDateTime, Vocabulary, foreign_key, new_id,
+                                  sort_indexes, utcnow)
 
 
 class ProductModel(db.Model):
     __abstract__ = True
     __bind_key__ = "product"
+
+
+# products.status and products/product_variants.stockStatus, as the product service writes
+# them. Low stock is not a stock status: it is read from the available quantity.
+PRODUCT_STATUSES = Vocabulary("draft", "active", "archived")
+STOCK_STATUSES = Vocabulary("in_stock", "out_of_stock", "backorder")
 
 
 class Product(ProductModel):
@@ -39,7 +45,7 @@ class Product(ProductModel):
     stock_quantity: Mapped[int] = mapped_column(
         "stockQuantity", Integer, key="stock_quantity", server_default=text("0"))
     stock_status: Mapped[str] = mapped_column(
-        "stockStatus", Text, key="stock_status", server_default="out_of_stock")
+        "stockStatus", Text, key="stock_status", server_default="out_of_stock")  # STOCK_STATUSES
     weight: Mapped[Decimal | None] = mapped_column(Money)
     length: Mapped[Decimal | None] = mapped_column(Money)
     width: Mapped[Decimal | None] = mapped_column(Money)
@@ -91,7 +97,7 @@ class ProductVariant(ProductModel):
     stock_quantity: Mapped[int] = mapped_column(
         "stockQuantity", Integer, key="stock_quantity", server_default=text("0"))
     stock_status: Mapped[str] = mapped_column(
-        "stockStatus", Text, key="stock_status", server_default="out_of_stock")
+        "stockStatus", Text, key="stock_status", server_default="out_of_stock")  # STOCK_STATUSES
     attributes: Mapped[Any | None] = mapped_column(JSONType)
     image_url: Mapped[str | None] = mapped_column("imageUrl", Text, key="image_url")
     created_at: Mapped[datetime] = mapped_column(

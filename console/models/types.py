@@ -37,6 +37,24 @@ MONEY_INTEGER_DIGITS = Money.precision - Money.scale
 MAX_MONEY = Decimal(10) ** MONEY_INTEGER_DIGITS - CENTS
 
 
+class Vocabulary(tuple):
+    """A column's values as its service writes them, in order; each value is also an
+    attribute named by the value in upper case (``PAYMENT_STATUSES.SUCCEEDED`` is
+    "succeeded"), so code names a value without spelling it."""
+
+    def __new__(cls, *values: str):
+        return super().__new__(cls, values)
+
+    def __getnewargs__(self):  # copy and pickle rebuild it from its values
+        return tuple(self)
+
+    def __getattr__(self, name: str) -> str:
+        for value in self:
+            if value.upper() == name:
+                return value
+        raise AttributeError(f"no value {name!r} in {tuple(self)}")
+
+
 def sort_indexes(table: str, *columns: str, screen: str) -> tuple[Index, ...]:
     """For a table's list screen: an index on ``(column, id)`` for each sortable column,
     named ``ix_<table>_<column>_id``, so keyset paging seeks (console/screens/keyset.py)

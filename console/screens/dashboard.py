@@ -43,9 +43,9 @@ from console.extensions import db
 from console.filters import choice, date_range
 from console.links import orders_url
 from console.lookups import DatabaseUnavailable, database
-from console.models.notification import Notification
+from console.models.notification import NOTIFICATION_STATUSES, Notification
 from console.models.order import ORDER_STATUSES, Order
-from console.models.payment import PaymentRefund
+from console.models.payment import REFUND_STATUSES, PaymentRefund
 from console.models.product import Product, ProductInventory
 from console.models.returns import ReturnRequest
 from console.models.types import CENTS
@@ -54,9 +54,9 @@ from console.workflows.inventory import low_stock_threshold, stock_level_bounds
 LOW_STOCK_ROWS = 10
 # Returns that wait for staff: to approve, to receive, to process.
 RETURNS_WAITING = ("pending", "approved", "received")
-REFUNDS_OPEN = ("PENDING", "PROCESSING", "FAILED")
-REFUND_DONE = "COMPLETED"
-NOTIFICATIONS_FAILED = ("FAILED", "BOUNCED")
+REFUNDS_OPEN = (REFUND_STATUSES.PENDING, REFUND_STATUSES.PROCESSING, REFUND_STATUSES.FAILED)
+REFUND_DONE = REFUND_STATUSES.COMPLETED
+NOTIFICATIONS_FAILED = (NOTIFICATION_STATUSES.FAILED, NOTIFICATION_STATUSES.BOUNCED)
 NOT_REVENUE = "cancelled"
 # A custom range covers at most this many days (a year, leap day included).
 MAX_DAYS = 366

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from console.extensions import db
 from console.lookups import Lookups, chunks, database, referrers, resolve
 from console.models.order import Order, OrderItem, OrderShippingAddress
-from console.models.payment import PaymentRefund
+from console.models.payment import PAYMENT_STATUSES, REFUND_STATUSES, PaymentRefund
 from console.screens.orders import customer_email, main_payment
 
 ZERO = Decimal("0.00")
@@ -25,7 +25,7 @@ _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 # Orders in one batch of packing slips (one PDF).
 MAX_SLIPS = 200
 # Payment statuses whose amount was taken from the customer.
-TAKEN = ("SUCCEEDED", "REFUNDED")
+TAKEN = (PAYMENT_STATUSES.SUCCEEDED, PAYMENT_STATUSES.REFUNDED)
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class Invoice:
 
     @property
     def refunded(self) -> Decimal:
-        return sum((r.amount or ZERO for r in self.refunds if r.status == "COMPLETED"), ZERO)
+        return sum((r.amount or ZERO for r in self.refunds if r.status == REFUND_STATUSES.COMPLETED), ZERO)
 
     @property
     def balance(self) -> Decimal:

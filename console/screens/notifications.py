@@ -20,7 +20,8 @@ from console.filters import (QueryFilters, choice, customer_ids, customer_text, 
                              within_days)
 from console.lookups import Lookups, Missing, database, fetch_in, resolve
 from console.models.auth import User
-from console.models.notification import EmailTemplate, Notification, NotificationLog
+from console.models.notification import (
+    NOTIFICATION_STATUSES, NOTIFICATION_TYPES, EmailTemplate, Notification, NotificationLog)
 from console.models.order import Order
 from console.models.returns import ReturnRequest
 from console.models.user import UserProfile
@@ -29,11 +30,11 @@ from console.screens.lists import ListScreen, Sort, unless_down
 from console.workflows import notifications as flow
 from console.workflows.notifications import RESENDABLE, is_transactional, resendable
 
-STATUSES = ("PENDING", "SENT", "DELIVERED", "FAILED", "BOUNCED")
+STATUSES = NOTIFICATION_STATUSES
 # "failed": failed or bounced, what the dashboard's figure counts.
 STATUS_CHOICES = (*STATUSES, "failed")
 STATUS_LABELS = {"failed": "failed or bounced"}
-TYPES = ("EMAIL", "SMS", "PUSH", "IN_APP")
+TYPES = NOTIFICATION_TYPES
 
 # What a workflow's metadata key says the message was about (console/workflows/*.py and
 # the demo data): order_cancelled:<order id>, order:<order id>:<template>,

@@ -31,10 +31,10 @@ from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quo
 from console.lookups import Lookups, Missing, chunks, database, fetch_in, one_of, referrers, resolve
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
-from console.models.notification import Notification
+from console.models.notification import NOTIFICATION_STATUSES, Notification
 from console.drift import check_read, missing_table
 from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
-from console.models.payment import Payment, PaymentRefund, PaymentTransaction
+from console.models.payment import REFUND_STATUSES, Payment, PaymentRefund, PaymentTransaction
 from console.models.returns import ReturnRequest, ReturnStatusHistory
 from console.models.shipping import Carrier, Shipment, ShipmentTracking
 from console.models.types import new_id
@@ -52,8 +52,9 @@ CLOSED_RETURN_STATUSES = ("rejected", "closed")
 # Notifications about one order: the newest this many (a customer's mailbox is unbounded).
 NOTIFICATION_LIMIT = 50
 # How a notification's status reads on the timeline.
-EMAIL_STATES = {"PENDING": "queued", "SENT": "sent", "DELIVERED": "delivered", "FAILED": "failed to send",
-                "BOUNCED": "bounced"}
+EMAIL_STATES = {NOTIFICATION_STATUSES.PENDING: "queued", NOTIFICATION_STATUSES.SENT: "sent",
+                NOTIFICATION_STATUSES.DELIVERED: "delivered", NOTIFICATION_STATUSES.FAILED: "failed to send",
+                NOTIFICATION_STATUSES.BOUNCED: "bounced"}
 # Databases an order row or page reads besides order_db.
 SIDE_BINDS = ("auth", "user", "payment", "shipping", "return")
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
@@ -788,7 +789,7 @@ def order_page(order: Order) -> OrderPage:
         shipments=sorted(shipments, key=lambda s: s.created_at or oldest, reverse=True), carriers=carriers,
         returns=returns, timeline=timeline, unavailable=lookups.unavailable, not_in_database=missing_notes,
         refund_progress=refund_flow.progress_from(
-            sum((r.amount or Decimal("0") for r in refunds if r.status == "COMPLETED"), Decimal("0")), payments),
+            sum((r.amount or Decimal("0") for r in refunds if r.status == REFUND_STATUSES.COMPLETED), Decimal("0")), payments),
         refunds_panel=_refunds_panel(order, payment, transactions, refunds, lookups),
         returns_panel=_returns_panel(items, returns, return_items, lookups),
     )

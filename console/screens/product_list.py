@@ -19,14 +19,14 @@ from console.forms import parse_money
 from console.filters import QueryFilters, choice, text, where_equal
 from console.health import check_bind
 from console.lookups import DatabaseUnavailable, Lookups, database
-from console.models.product import Category, Product, ProductCategory, ProductInventory, ProductVariant
+from console.models.product import PRODUCT_STATUSES, Category, Product, ProductCategory, ProductInventory, ProductVariant
 from console.models.types import utcnow
 from console.screens.keyset import Page, _segments, capped_count, decode_cursor, encode_cursor
 from console.screens.lists import ExportPlan, ListResult, ListScreen, Ordering, Sort, unless_down
 from console.screens.products import sold_statement, units_sold
 from console.workflows import inventory as stock
 
-STATUSES = ("draft", "active", "archived")
+STATUSES = PRODUCT_STATUSES
 STOCK_LEVELS = stock.STOCK_LEVELS
 SOLD_DAYS = 30
 

@@ -47,7 +47,7 @@ class PromotionPage:
         return flow.past_end(self.promotion)
 
     def can(self, status: str) -> bool:
-        return status in flow.TRANSITIONS.get(self.promotion.status or "DRAFT", ())
+        return status in flow.TRANSITIONS.get(self.promotion.status or flow.STATUSES.DRAFT, ())
 
 
 def find(promotion_id: str) -> Promotion | None:
@@ -65,20 +65,20 @@ def offer_of(promotion: Promotion, lookups: Lookups) -> Offer | None:
     lines: list[tuple[str, str]] = []
     lists: dict[str, list] = {}
     try:
-        if promotion.type == "BUY_X_GET_Y":
+        if promotion.type == flow.TYPES.BUY_X_GET_Y:
             buy, get = config["buy"], config["get"]
             lines.append(("Buy", f"{buy['quantity']} of the products or categories below"))
             lists["Buy: products"], lists["Buy: categories"] = buy["product_ids"], buy["category_ids"]
             reward = "free" if str(get["percent_off"]) in ("100", "100.00") else f"at {_percent(get['percent_off'])} off"
             lines.append(("Get", f"{get['quantity']} {reward}" + ("" if get["product_ids"] else ", of the same items")))
             lists["Get: products"] = get["product_ids"]
-        elif promotion.type == "BUNDLE":
+        elif promotion.type == flow.TYPES.BUNDLE:
             price = config.get("price")
             lines.append(("Bundle", "all of the products below together"))
             lines.append(("Price", f"{price['amount']} {price['currency']}" if price
                           else f"{_percent(config['percent_off'])} off"))
             lists["Bundle: products"] = config["bundle"]["product_ids"]
-        elif promotion.type == "VOLUME_DISCOUNT":
+        elif promotion.type == flow.TYPES.VOLUME_DISCOUNT:
             for tier in config["tiers"]:
                 lines.append((f"From {tier['min_quantity']} items", f"{_percent(tier['percent_off'])} off"))
             lists["Products"], lists["Categories"] = config["scope"]["product_ids"], config["scope"]["category_ids"]
@@ -110,7 +110,7 @@ def promotion_page(promotion: Promotion, *, cursor: str | None = None, size: int
 class PromotionFilters(QueryFilters):
     name: str = ""
     type: str = ""
-    status: str = ""  # as shown: an ACTIVE or PAUSED promotion past its end is EXPIRED
+    status: str = ""  # as shown: an active or paused promotion past its end is expired
     window_from: date | None = None
     window_to: date | None = None
 

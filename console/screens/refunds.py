@@ -23,10 +23,10 @@ from console.models.returns import ReturnRequest
 from console.models.types import new_id
 from console.screens.keyset import capped_count
 from console.screens.lists import ListScreen, Sort
+from console.workflows import refund_providers
 from console.workflows import refunds as flow
 
-STATUS_FILTERS = ("pending", "processing", "completed", "failed", "needs_attention")
-PROVIDERS = ("MOCK", "STRIPE", "PAYPAL")
+STATUS_FILTERS = (*flow.STATUSES, "needs_attention")
 
 
 @dataclass
@@ -44,7 +44,7 @@ class RefundFilters(QueryFilters):
         errors: list[str] = []
         f = cls()
         f.status = choice(args, "status", STATUS_FILTERS, "Status", errors)
-        f.provider = choice(args, "provider", PROVIDERS, "Provider", errors)
+        f.provider = choice(args, "provider", refund_providers.names(), "Provider", errors)
         f.created_from, f.created_to = date_range(args, ("created_from", "Created from"),
                                                   ("created_to", "Created to"), errors)
         f.order = text(args, "order", errors)
@@ -52,7 +52,7 @@ class RefundFilters(QueryFilters):
 
 
 def attention_condition():
-    return (flow.needs_attention_clause()) & or_(PaymentRefund.status.is_(None), PaymentRefund.status != "FAILED")
+    return (flow.needs_attention_clause()) & or_(PaymentRefund.status.is_(None), PaymentRefund.status != flow.STATUSES.FAILED)
 
 
 def refunds_query(filters: RefundFilters, lookups: Lookups | None = None):
@@ -60,7 +60,7 @@ def refunds_query(filters: RefundFilters, lookups: Lookups | None = None):
     if filters.status == "needs_attention":
         stmt = stmt.where(attention_condition())
     elif filters.status:
-        stmt = stmt.where(PaymentRefund.status == filters.status.upper())
+        stmt = stmt.where(PaymentRefund.status == filters.status)
     if filters.provider:
         stmt = stmt.where(PaymentRefund.payment_id.in_(
             select(Payment.id).where(Payment.payment_provider == filters.provider)))

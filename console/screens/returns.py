@@ -190,7 +190,7 @@ class ReturnPage:
     @property
     def refund_recorded(self) -> bool:
         """A payment refund that is done or on its way (a failed one returned nothing)."""
-        return any(view.refund.status != "FAILED" for view in self.payment_refunds)
+        return any(view.refund.status != refund_flow.STATUSES.FAILED for view in self.payment_refunds)
 
     @property
     def refund_failed(self) -> bool:

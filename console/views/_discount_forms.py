@@ -156,7 +156,7 @@ class CouponForm(ConsoleForm):
             getattr(self, name).process_data(getattr(data, name))
         for name in ("discount_value", "minimum_amount", "maximum_discount", "usage_limit", "usage_limit_per_user"):
             value = getattr(data, name)
-            if isinstance(value, Decimal) and name == "discount_value" and data.type == "PERCENTAGE":
+            if isinstance(value, Decimal) and name == "discount_value" and data.type == coupon_flow.TYPES.PERCENTAGE:
                 value = value.normalize() if value == value.to_integral() else value
             getattr(self, name).process_data(value)
         for name in ("applicable_products", "applicable_categories", "excluded_products"):
@@ -198,7 +198,7 @@ class PromotionForm(ConsoleForm):
     type = ChoiceField("Type", choices=[(t, promotion_flow.TYPE_LABELS[t]) for t in promotion_flow.TYPES])
     starts_at = LocalDateTimeField("Starts")
     ends_at = LocalDateTimeField("Ends")
-    # BUY_X_GET_Y
+    # buy_x_get_y
     buy_quantity = WholeNumberField("Buy", required=False, minimum=0, maximum=MAX_INT, what="a quantity")
     buy_products = _list_field("of these products (SKUs)", "")
     buy_categories = _list_field("or of these categories (slugs)", "")
@@ -207,7 +207,7 @@ class PromotionForm(ConsoleForm):
     get_reward = ChoiceField("At", choices=[("free", "free"), ("percent", "a percentage off")], required=False)
     get_percent = DecimalNumberField("% off", required=False, places=2, maximum=Decimal("100"),
                                      what="a percentage", example="50")
-    # BUNDLE
+    # bundle
     bundle_products = _list_field("Products in the bundle (SKUs)", "At least two.")
     bundle_pricing = ChoiceField("Priced by", choices=[("price", "a bundle price"), ("percent", "a percentage off")],
                                  required=False)
@@ -215,7 +215,7 @@ class PromotionForm(ConsoleForm):
     bundle_currency = TextField("Currency", max_length=3, render_kw={"maxlength": 3, "class": "text-uppercase"})
     bundle_percent = DecimalNumberField("Percentage off", required=False, places=2, maximum=Decimal("100"),
                                         what="a percentage", example="10")
-    # VOLUME_DISCOUNT
+    # volume_discount
     volume_products = _list_field("Only these products (SKUs)", "Empty: every product.")
     volume_categories = _list_field("Only these categories (slugs)", "Empty: every category.")
 

@@ -27,7 +27,8 @@ def type_label(kind: str | None) -> str:
 
 
 def type_short(kind: str | None) -> str:
-    return {"PERCENTAGE": "percent", "FIXED_AMOUNT": "fixed", "FREE_SHIPPING": "free shipping"}.get(kind or "", kind or "—")
+    short = {flow.TYPES.PERCENTAGE: "percent", flow.TYPES.FIXED_AMOUNT: "fixed", flow.TYPES.FREE_SHIPPING: "free shipping"}
+    return short.get(kind or "", kind or "—")
 
 
 @bp.context_processor

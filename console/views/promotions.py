@@ -20,7 +20,7 @@ bp = Blueprint("promotions", __name__, url_prefix="/promotions")
 bp.context_processor(links.template_helpers)
 USES_PAGE = 25
 # What each status button says it does.
-STATUS_ACTIONS = {"ACTIVE": "Activate", "PAUSED": "Pause", "EXPIRED": "Expire"}
+STATUS_ACTIONS = {flow.STATUSES.ACTIVE: "Activate", flow.STATUSES.PAUSED: "Pause", flow.STATUSES.EXPIRED: "Expire"}
 
 
 def type_label(kind: str | None) -> str:
@@ -79,9 +79,9 @@ def _act(key: str, perform, message):
 def change_status(key: str):
     wanted = request.form.get("status", "")
     if wanted not in STATUS_ACTIONS:
-        abort(400, "Choose ACTIVE, PAUSED or EXPIRED.")
+        abort(400, "Choose active, paused or expired.")
     return _act(key, lambda actor, pid: flow.change_status(actor, pid, wanted),
-                lambda p: f"“{p.name}” is now {p.status.lower()}.")
+                lambda p: f"“{p.name}” is now {p.status}.")
 
 
 @bp.post("/<key>/rules/<rule_id>/move")
@@ -102,7 +102,7 @@ def _kind(default: str) -> str:
 
 
 def _render_form(form, kind: str, promotion=None, *, status: int = 200, refusal: str | None = None):
-    can_change = promotion is None or promotion.status == "DRAFT"
+    can_change = promotion is None or promotion.status == flow.STATUSES.DRAFT
     foreign = promotion is not None and not flow.readable(promotion.configuration)
     return make_response(render_template("promotions/form.html", form=form, kind=kind, promotion=promotion,
                                          types=flow.TYPES, can_change_type=can_change, foreign=foreign,
@@ -124,7 +124,7 @@ def _save(form, kind: str, promotion, perform):
             raise
     saved, refused = attempt(run)
     if refused is None:
-        flash(f"Promotion “{saved.name}” saved ({saved.status.lower()}).", "success")
+        flash(f"Promotion “{saved.name}” saved ({saved.status}).", "success")
         return redirect(url_for("promotions.promotion_detail", key=saved.id), 303)
     return _render_form(form, kind, promotion, status=refused.status,
                         refusal=None if any(f.errors for f in form) or form.form_errors else refused.message)
@@ -133,7 +133,7 @@ def _save(form, kind: str, promotion, perform):
 @bp.route("/new", methods=["GET", "POST"])
 @permission_required("coupons.manage")
 def new_promotion():
-    kind = _kind("BUY_X_GET_Y")
+    kind = _kind(flow.TYPES.BUY_X_GET_Y)
     form = PromotionForm()
     if request.method == "GET":
         form.get_reward.process_data("free")
@@ -146,10 +146,10 @@ def new_promotion():
 @permission_required("coupons.manage")
 def edit_promotion(key: str):
     promotion = _promotion_or_404(key)
-    if promotion.status == "EXPIRED":
+    if promotion.status == flow.STATUSES.EXPIRED:
         abort(409, f"“{promotion.name}” has expired: it can't be edited any more.")
-    kind = _kind(promotion.type or "BUY_X_GET_Y")
-    if kind != promotion.type and promotion.status != "DRAFT":
+    kind = _kind(promotion.type or flow.TYPES.BUY_X_GET_Y)
+    if kind != promotion.type and promotion.status != flow.STATUSES.DRAFT:
         abort(409, "The type of a promotion changes only while it is a draft.")
     form = PromotionForm()
     if request.method == "GET":

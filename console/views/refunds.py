@@ -14,6 +14,7 @@ from console.permissions import permission_required
 from console.screens import refunds as screens
 from console.views._actions import attempt, attempt_form
 from console.views._listing import add_list_routes, vary
+from console.workflows import refund_providers
 from console.workflows import refunds as flow
 
 bp = Blueprint("refunds", __name__)
@@ -40,7 +41,7 @@ def order_panel_helpers():
 
 
 add_list_routes(bp, screens.REFUNDS, "refunds.view",
-                lambda: {"statuses": screens.STATUS_FILTERS, "providers": screens.PROVIDERS}, url="/refunds")
+                lambda: {"statuses": screens.STATUS_FILTERS, "providers": refund_providers.names()}, url="/refunds")
 
 
 def _follow_up(refund_id: str, step, unavailable: str, meanwhile: str, report):
@@ -66,13 +67,13 @@ def _retried(outcome) -> tuple[str, str]:
         return (f"Retry stopped again: the {flow.STEP_LABELS[outcome.failed_step]} could not be updated "
                 f"({outcome.error}). Nothing was done twice; retry once the database is back.", "warning")
     r = outcome.refund
-    return (f"Refund of {r.amount} {r.currency} ({r.status.lower()}): every remaining step is done, "
+    return (f"Refund of {r.amount} {r.currency} ({r.status}): every remaining step is done, "
             "nothing was refunded twice.", "success")
 
 
 def _refreshed(outcome) -> tuple[str, str]:
     r = outcome.refund
-    category = "warning" if outcome.needs_attention or r.status == "FAILED" else (
+    category = "warning" if outcome.needs_attention or r.status == flow.STATUSES.FAILED else (
         "info" if r.status in flow.OPEN else "success")
     return outcome.message, category
 

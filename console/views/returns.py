@@ -19,6 +19,7 @@ from console.permissions import permission_required
 from console.screens import returns as screens
 from console.views._actions import Refusal, attempt, attempt_form
 from console.views._listing import add_list_routes
+from console.workflows import refunds as refund_flow
 from console.workflows import returns as flow
 
 bp = Blueprint("returns", __name__)
@@ -209,7 +210,7 @@ def process_return(key: str):
         outcome = flow.process(actor, return_id, amounts, include_shipping=form.include_shipping.data == "yes")
         if hasattr(outcome, "refund"):
             # A refund the provider completes later moves the return when it does.
-            prefix = "" if outcome.refund.status in ("PENDING", "PROCESSING") else "Return processed. "
+            prefix = "" if outcome.refund.status in refund_flow.OPEN else "Return processed. "
             return f"{prefix}{outcome.message}", "warning" if outcome.needs_attention else "success"
         return f"Return {outcome.rma_number} processed ({outcome.refund_method and flow.label(outcome.refund_method)}).", "success"
     return _act(key, make_form, perform)

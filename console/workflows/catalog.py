@@ -14,8 +14,8 @@ from sqlalchemy import delete, select
 from console import audit
 from console.extensions import db
 from console.lookups import database
-from console.models.product import (Product, ProductInventory, ProductPriceHistory, ProductQuestion,
-                                    ProductReview, ProductVariant)
+from console.models.product import (PRODUCT_STATUSES, Product, ProductInventory, ProductPriceHistory,
+                                    ProductQuestion, ProductReview, ProductVariant)
 from console.models.types import utcnow
 from console.workflows import WorkflowError
 from console.workflows.inventory import clean_text
@@ -29,7 +29,7 @@ def _on_product_db(workflow):
             return workflow(*args, **kwargs)
     return wrapped
 
-STATUSES = ("draft", "active", "archived")
+STATUSES = PRODUCT_STATUSES
 # draft -> active -> archived, and back one step at a time.
 STATUS_STEPS = {"draft": ("active",), "active": ("archived", "draft"), "archived": ("active",), None: STATUSES}
 MAX_REASON = 200

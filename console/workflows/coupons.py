@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from console import audit
 from console.extensions import db
 from console.lookups import chunks, database
-from console.models.discount import Coupon, CouponUsage
+from console.models.discount import COUPON_TYPES, Coupon, CouponUsage
 from console.models.types import MAX_MONEY, new_id, utcnow
 from console.workflows import WorkflowError
 from console.workflows.discounts import (
@@ -35,8 +35,8 @@ from console.workflows.discounts import (
     category_ids, chosen, product_ids,
 )
 
-TYPES = ("PERCENTAGE", "FIXED_AMOUNT", "FREE_SHIPPING")
-TYPE_LABELS = {"PERCENTAGE": "percentage off", "FIXED_AMOUNT": "fixed amount off", "FREE_SHIPPING": "free shipping"}
+TYPES = COUPON_TYPES
+TYPE_LABELS = {TYPES.PERCENTAGE: "percentage off", TYPES.FIXED_AMOUNT: "fixed amount off", TYPES.FREE_SHIPPING: "free shipping"}
 STATES = ("scheduled", "active", "expired", "exhausted", "disabled")
 CODE_MAX = 50
 CODE_PATTERN = re.compile(r"[A-Z0-9-]+", re.ASCII)
@@ -100,7 +100,7 @@ class CouponInput:
     code: str = ""
     name: str = ""
     description: str | None = None
-    type: str = "PERCENTAGE"
+    type: str = TYPES.PERCENTAGE
     discount_value: Decimal | None = None
     minimum_amount: Decimal | None = None
     maximum_discount: Decimal | None = None
@@ -120,8 +120,8 @@ def input_of(coupon: Coupon) -> CouponInput:
     """What the edit form shows for ``coupon``: ids back as SKUs and slugs (a product that
     has gone keeps its id, so saving again keeps it unless removed)."""
     return CouponInput(
-        code=coupon.code or "", name=coupon.name or "", description=coupon.description, type=coupon.type or "PERCENTAGE",
-        discount_value=None if coupon.type == "FREE_SHIPPING" else coupon.discount_value,
+        code=coupon.code or "", name=coupon.name or "", description=coupon.description, type=coupon.type or TYPES.PERCENTAGE,
+        discount_value=None if coupon.type == TYPES.FREE_SHIPPING else coupon.discount_value,
         minimum_amount=coupon.minimum_amount, maximum_discount=coupon.maximum_discount, currency=coupon.currency,
         usage_limit=coupon.usage_limit, usage_limit_per_user=coupon.usage_limit_per_user,
         starts_at=coupon.starts_at, ends_at=coupon.ends_at, is_active=bool(coupon.is_active),
@@ -180,19 +180,19 @@ def _validate(data: CouponInput, coupon: Coupon | None) -> dict:
     if kind is None:
         errors["type"] = f"Choose the type: {', '.join(TYPES)}."
     value = data.discount_value
-    if kind == "PERCENTAGE":
+    if kind == TYPES.PERCENTAGE:
         check_percent(errors, "discount_value", value)
-    elif kind == "FIXED_AMOUNT":
+    elif kind == TYPES.FIXED_AMOUNT:
         if value is None:
             errors["discount_value"] = "Enter the amount off, more than 0, like 15.00."
         else:
             _money(errors, "discount_value", value, "amount off", positive=True)
-    elif kind == "FREE_SHIPPING" and value not in (None, Decimal(0)):
+    elif kind == TYPES.FREE_SHIPPING and value not in (None, Decimal(0)):
         errors["discount_value"] = "Free shipping takes no value: leave the value empty."
     currency = (data.currency or "").strip().upper() or None
     if currency and not CURRENCY_PATTERN.fullmatch(currency):
         errors["currency"] = "Write the currency as three letters, like USD."
-    elif kind == "FIXED_AMOUNT" and not currency:
+    elif kind == TYPES.FIXED_AMOUNT and not currency:
         errors["currency"] = "A fixed amount needs its currency (three letters, like USD)."
     _money(errors, "minimum_amount", data.minimum_amount, "minimum order amount")
     _money(errors, "maximum_discount", data.maximum_discount, "maximum discount")
@@ -220,7 +220,7 @@ def _validate(data: CouponInput, coupon: Coupon | None) -> dict:
     if errors:
         raise Invalid(errors)
     return {"code": code, "name": name, "description": description, "type": kind,
-            "discount_value": None if kind == "FREE_SHIPPING" else value,
+            "discount_value": None if kind == TYPES.FREE_SHIPPING else value,
             "minimum_amount": data.minimum_amount, "maximum_discount": data.maximum_discount, "currency": currency,
             "usage_limit": data.usage_limit, "usage_limit_per_user": data.usage_limit_per_user,
             "starts_at": data.starts_at, "ends_at": data.ends_at, "is_active": bool(data.is_active),

@@ -37,7 +37,7 @@ from console import audit
 from console.extensions import db
 from console.forms import parse_whole_number
 from console.lookups import chunks, database
-from console.models.product import Product, ProductInventory, ProductVariant
+from console.models.product import STOCK_STATUSES, Product, ProductInventory, ProductVariant
 from console.models.types import utcnow
 from console.workflows import WorkflowError
 
@@ -69,16 +69,13 @@ class StockError(WorkflowError):
         super().__init__(message, status)
 
 
-# The values the shop's product schema takes for stockStatus. Backorder is the shop's
-# choice for a product; the console keeps it while nothing is available.
-STOCK_STATUSES = ("in_stock", "out_of_stock", "backorder")
-
-
 def stock_status(available: int, current: str | None = None) -> str:
-    """The shop's stockStatus for ``available`` units (a variant: its own units)."""
+    """The shop's stockStatus (STOCK_STATUSES) for ``available`` units (a variant: its own
+    units). Backorder is the shop's choice for a product; the console keeps it while
+    nothing is available."""
     if available > 0:
-        return "in_stock"
-    return "backorder" if current == "backorder" else "out_of_stock"
+        return STOCK_STATUSES.IN_STOCK
+    return STOCK_STATUSES.BACKORDER if current == STOCK_STATUSES.BACKORDER else STOCK_STATUSES.OUT_OF_STOCK
 
 
 # The console's stock levels and how a badge reads them.

@@ -24,16 +24,18 @@ from console import audit
 from console.email_templates import TRANSACTIONAL, is_credential_email
 from console.extensions import db
 from console.lookups import chunks, database
-from console.models.notification import EmailTemplate, Notification, NotificationPreference
+from console.models.notification import (NOTIFICATION_STATUSES, NOTIFICATION_TYPES, EmailTemplate, Notification,
+                                         NotificationPreference)
 from console.models.types import new_id, utcnow
 from console.models.user import UserNotificationPreference
 from console.workflows import WorkflowError
 
-RESENDABLE = ("FAILED", "BOUNCED")
+RESENDABLE = (NOTIFICATION_STATUSES.FAILED, NOTIFICATION_STATUSES.BOUNCED)
 RESEND_ALL_LIMIT = 1000
 BATCH = 100
 # notification type -> (notification_preferences column, user_notification_preferences channel)
-CHANNELS = {"EMAIL": ("email_enabled", "email"), "SMS": ("sms_enabled", "sms"), "PUSH": ("push_enabled", "push")}
+CHANNELS = {NOTIFICATION_TYPES.EMAIL: ("email_enabled", "email"), NOTIFICATION_TYPES.SMS: ("sms_enabled", "sms"),
+            NOTIFICATION_TYPES.PUSH: ("push_enabled", "push")}
 # The kind of message preferences name for anything that is not transactional.
 NON_TRANSACTIONAL_KIND = "marketing"
 
@@ -96,7 +98,7 @@ def preference_refusals(notifications: list[Notification]) -> dict[str, str]:
                         off.setdefault((pref.user_id, kind_type, pref.category or ""), "account preferences")
     refusals = {}
     for notification in wanted.values():
-        channel = (notification.type or "EMAIL").upper()
+        channel = (notification.type or NOTIFICATION_TYPES.EMAIL).upper()
         name = template_name_of(notification, names)
         for kind in (NON_TRANSACTIONAL_KIND, name):
             where = off.get((notification.user_id, channel, kind))
@@ -130,7 +132,7 @@ def _resend_locked(actor, original: Notification) -> Resent:
     copy = {k: v for k, v in meta.items() if k in ("template", "body_html", "test", "to")}
     resend = Notification(
         id=new_id(), user_id=original.user_id, type=original.type, template_id=original.template_id,
-        subject=original.subject, body=original.body, status="PENDING",
+        subject=original.subject, body=original.body, status=NOTIFICATION_STATUSES.PENDING,
         metadata_={**copy, "key": f"resend:{original.id}", "resend_of": original.id, "resent_by": actor.id},
         scheduled_at=now, created_at=now, updated_at=now)
     db.session.add(resend)

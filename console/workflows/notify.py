@@ -19,7 +19,7 @@ from sqlalchemy import select
 from console.email_templates import CREDENTIAL_TEMPLATES, SECRET_PLACEHOLDER, SECRET_VARIABLES
 from console.extensions import db
 from console.lookups import DatabaseUnavailable, chunks, database
-from console.models.notification import EmailTemplate, Notification
+from console.models.notification import NOTIFICATION_STATUSES, NOTIFICATION_TYPES, EmailTemplate, Notification
 from console.models.user import UserProfile
 from console.templating import RenderError, render_email
 
@@ -111,12 +111,13 @@ def queue_many(template_name: str, messages: list[tuple[str | None, dict, str]])
             log.warning("Email template %r can't be rendered (%s): email for %s queued as failed",
                         template_name, exc.message, key)
             notification = Notification(
-                user_id=user_id, type="EMAIL", template_id=template.id, subject=None, body="", status="FAILED",
+                user_id=user_id, type=NOTIFICATION_TYPES.EMAIL, template_id=template.id, subject=None, body="",
+                status=NOTIFICATION_STATUSES.FAILED,
                 metadata_={"template": template_name, "key": key, "render_error": exc.message})
         else:
             notification = Notification(
-                user_id=user_id, type="EMAIL", template_id=rendered["template_id"], subject=rendered["subject"],
-                body=rendered["body"], status="PENDING",
+                user_id=user_id, type=NOTIFICATION_TYPES.EMAIL, template_id=rendered["template_id"],
+                subject=rendered["subject"], body=rendered["body"], status=NOTIFICATION_STATUSES.PENDING,
                 metadata_={"template": template_name, "key": key, "body_html": rendered["body_html"]},
             )
         db.session.add(notification)

@@ -22,7 +22,8 @@ from console.drift import require_writes
 from console.extensions import db
 from console.lookups import DatabaseUnavailable, chunks, database
 from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
-from console.models.payment import Payment, PaymentAuditLog, PaymentTransaction
+from console.models.payment import (AUDIT_EVENT_TYPES, PAYMENT_STATUSES, TRANSACTION_STATUSES, TRANSACTION_TYPES,
+                                    Payment, PaymentAuditLog, PaymentTransaction)
 from console.models.shipping import Carrier, Shipment, ShipmentTracking, ShippingMethod
 from console.models.types import CENTS, new_id, utcnow
 from console.workflows import WorkflowError, locked
@@ -225,7 +226,7 @@ def cancel(actor, order_id: str, reason: str | None) -> CancelOutcome:
     1. order_db: status cancelled, cancelled_at, history, and the marker
        {"stock_released": false, "payment_voided": false, "notified": false} (the durable intent);
     2. product_db: release each item's reserved stock;
-    3. payment_db: void a PENDING payment (CANCELLED + a VOID transaction + payment audit log);
+    3. payment_db: void a pending payment (cancelled + a VOID transaction + payment audit log);
     4. notification_db: queue the "order_cancelled" email.
     Each of 2–4 is its own transaction that also flips its marker flag, with the order row
     locked, so running cancel again does only the steps still marked undone.
@@ -309,25 +310,26 @@ def _void_payment(actor, order_id: str) -> str | None:
         now = utcnow()
         voided = []
         for payment in payments:
-            if payment.status != "PENDING":
+            if payment.status != PAYMENT_STATUSES.PENDING:
                 continue
-            payment.status = "CANCELLED"
+            payment.status = PAYMENT_STATUSES.CANCELLED
             payment.updated_at = now
             db.session.add(PaymentTransaction(
-                payment_id=payment.id, transaction_type="VOID", status="SUCCEEDED", amount=payment.amount,
+                payment_id=payment.id, transaction_type=TRANSACTION_TYPES.VOID, status=TRANSACTION_STATUSES.SUCCEEDED,
+                amount=payment.amount,
                 currency=payment.currency,
                 provider_response={"source": "console", "staff_id": actor.id, "reason": "order cancelled"},
                 processed_at=now, created_at=now))
             db.session.add(PaymentAuditLog(
-                event_type="PAYMENT_VOIDED", user_id=actor.id, payment_id=payment.id, order_id=order.id,
+                event_type=AUDIT_EVENT_TYPES.PAYMENT_VOIDED, user_id=actor.id, payment_id=payment.id, order_id=order.id,
                 amount=payment.amount, currency=payment.currency, ip_address=getattr(actor, "ip", None),
                 success=True, timestamp=now))
-            audit.record(actor, "payment.voided", "payment", payment.id, before={"status": "PENDING"},
-                         after={"status": "CANCELLED"}, order_id=order.id, amount=payment.amount)
+            audit.record(actor, "payment.voided", "payment", payment.id, before={"status": PAYMENT_STATUSES.PENDING},
+                         after={"status": payment.status}, order_id=order.id, amount=payment.amount)
             voided.append(payment)
         if voided:
             result = "voided " + ", ".join(f"{p.amount} {p.currency}" for p in voided)
-        elif any(p.status in ("SUCCEEDED", "PROCESSING") for p in payments):
+        elif any(p.status in (PAYMENT_STATUSES.SUCCEEDED, PAYMENT_STATUSES.PROCESSING) for p in payments):
             result = "already captured, nothing to void; issue a refund from the refunds screen"
         else:
             result = "no pending payment to void"

@@ -3,30 +3,37 @@ state machine, rule priorities, and expiring those past their end (also from cro
 
 The shape (README, "Promotion rules"): ``configuration`` holds the offer as one
 document, ``{"shape": 1, ...}``, which is what the form reads back; ``promotion_rules``
-holds the same offer as rows the discount service evaluates in ``priority`` order (1
-first, the first rule that matches applies). Both are written together from the form
-by ``rules_for``; a promotion whose rules no longer match its configuration says so.
+holds the same offer as rows in the discount service's own terms: it evaluates a
+promotion's rules from the highest ``priority`` down, reads ``conditions.type`` (one of
+RULE_TYPES in console.models.discount, also written as ``ruleType``) with ``productIds``,
+``categoryIds``, ``quantity``, and applies the first rule whose conditions hold through ``actions.type``
+(``discount`` with ``discountType`` percentage and ``discountValue``, ``free_item`` or
+``bundle_discount``). Both are written together from the form by ``rules_for``; a
+promotion whose rules no longer match its configuration says so.
 
-    BUY_X_GET_Y      configuration {"shape": 1,
+    buy_x_get_y      configuration {"shape": 1,
                                     "buy": {"quantity": 2, "product_ids": [...], "category_ids": [...]},
                                     "get": {"quantity": 1, "product_ids": [...], "percent_off": "100"}}
-                     one rule      buy_x_get_y  conditions {"min_quantity", "product_ids", "category_ids"}
-                                                actions    {"discount_quantity", "product_ids", "percent_off"}
-    BUNDLE           configuration {"shape": 1, "bundle": {"product_ids": [...]},
+                     one rule      buy_quantity   conditions {"type", "quantity", "productIds", "categoryIds"}
+                                                  actions    {"type": "free_item", "quantity", "productIds",
+                                                              "percentOff"}
+    bundle           configuration {"shape": 1, "bundle": {"product_ids": [...]},
                                     "price": {"amount": "49.00", "currency": "USD"}}  or  "percent_off": "10"
-                     one rule      bundle       conditions {"all_product_ids"}
-                                                actions    {"bundle_price", "currency"} or {"percent_off"}
-    VOLUME_DISCOUNT  configuration {"shape": 1, "scope": {"product_ids": [...], "category_ids": [...]},
+                     one rule      product_match  conditions {"type", "productIds", "allRequired": true}
+                                                  actions    {"type": "bundle_discount", "bundlePrice",
+                                                              "currency"} or {..., "percentOff"}
+    volume_discount  configuration {"shape": 1, "scope": {"product_ids": [...], "category_ids": [...]},
                                     "tiers": [{"min_quantity": 3, "percent_off": "5"}, ...]}  (ascending)
-                     a rule a tier volume_tier  conditions {"min_quantity", "product_ids", "category_ids"}
-                                                actions    {"percent_off"}   (largest quantity first)
+                     a rule a tier buy_quantity   conditions {"type", "quantity", "productIds", "categoryIds"}
+                                                  actions    {"type": "discount", "discountType": "percentage",
+                                                              "discountValue"}   (largest quantity first)
 
 Empty product and category lists mean "any product". ``get.product_ids`` empty means
 "the same items as bought"; ``percent_off`` "100" means free. Percentages and amounts
 are strings with two decimals, so no float ever reaches the service.
 
-Status: DRAFT -> ACTIVE -> PAUSED -> ACTIVE; any -> EXPIRED (final). ``is_active``
-follows (true exactly when ACTIVE). Activating checks the window and that the rules
+Status: draft -> active -> paused -> active; any -> expired (final). ``is_active``
+follows (true exactly when active). Activating checks the window and that the rules
 are complete.
 """
 from __future__ import annotations
@@ -42,7 +49,7 @@ from sqlalchemy import delete, func, or_, select
 from console import audit
 from console.extensions import db
 from console.lookups import database
-from console.models.discount import Promotion, PromotionRule, PromotionUsage
+from console.models.discount import PROMOTION_STATUSES, PROMOTION_TYPES, Promotion, PromotionRule, PromotionUsage
 from console.models.types import MAX_MONEY, new_id, utcnow
 from console.workflows import WorkflowError
 from console.workflows.discounts import (
@@ -50,15 +57,15 @@ from console.workflows.discounts import (
     chosen, product_ids,
 )
 
-TYPES = ("BUY_X_GET_Y", "BUNDLE", "VOLUME_DISCOUNT")
-TYPE_LABELS = {"BUY_X_GET_Y": "buy X get Y", "BUNDLE": "bundle", "VOLUME_DISCOUNT": "volume discount"}
-STATUSES = ("DRAFT", "ACTIVE", "PAUSED", "EXPIRED")
-# status -> the statuses an action may move it to; EXPIRED is final.
+TYPES = PROMOTION_TYPES
+TYPE_LABELS = {TYPES.BUY_X_GET_Y: "buy X get Y", TYPES.BUNDLE: "bundle", TYPES.VOLUME_DISCOUNT: "volume discount"}
+STATUSES = PROMOTION_STATUSES
+# status -> the statuses an action may move it to; expired is final.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "DRAFT": ("ACTIVE", "EXPIRED"),
-    "ACTIVE": ("PAUSED", "EXPIRED"),
-    "PAUSED": ("ACTIVE", "EXPIRED"),
-    "EXPIRED": (),
+    STATUSES.DRAFT: (STATUSES.ACTIVE, STATUSES.EXPIRED),
+    STATUSES.ACTIVE: (STATUSES.PAUSED, STATUSES.EXPIRED),
+    STATUSES.PAUSED: (STATUSES.ACTIVE, STATUSES.EXPIRED),
+    STATUSES.EXPIRED: (),
 }
 SHAPE = 1
 MAX_QUANTITY = 1000
@@ -74,10 +81,10 @@ class PromotionInput:
 
     name: str = ""
     description: str | None = None
-    type: str = "BUY_X_GET_Y"
+    type: str = TYPES.BUY_X_GET_Y
     starts_at: datetime | None = None
     ends_at: datetime | None = None
-    # BUY_X_GET_Y
+    # buy_x_get_y
     buy_quantity: int | None = None
     buy_products: list[str] = field(default_factory=list)
     buy_categories: list[str] = field(default_factory=list)
@@ -85,13 +92,13 @@ class PromotionInput:
     get_products: list[str] = field(default_factory=list)
     get_free: bool = True
     get_percent: Decimal | None = None
-    # BUNDLE
+    # bundle
     bundle_products: list[str] = field(default_factory=list)
     bundle_pricing: str = "price"  # "price" or "percent"
     bundle_price: Decimal | None = None
     bundle_currency: str | None = None
     bundle_percent: Decimal | None = None
-    # VOLUME_DISCOUNT
+    # volume_discount
     volume_products: list[str] = field(default_factory=list)
     volume_categories: list[str] = field(default_factory=list)
     tiers: list[tuple[int | None, Decimal | None]] = field(default_factory=list)
@@ -121,12 +128,12 @@ def input_of(promotion: Promotion) -> PromotionInput:
     """What the form shows for ``promotion``: its configuration read back, ids as SKUs and
     slugs. A configuration in another shape gives only the common fields."""
     data = PromotionInput(name=promotion.name or "", description=promotion.description,
-                          type=promotion.type or "BUY_X_GET_Y", starts_at=promotion.starts_at,
+                          type=promotion.type or TYPES.BUY_X_GET_Y, starts_at=promotion.starts_at,
                           ends_at=promotion.ends_at)
     config = promotion.configuration
     if not readable(config):
         return data
-    if data.type == "BUY_X_GET_Y":
+    if data.type == TYPES.BUY_X_GET_Y:
         buy, get = config.get("buy") or {}, config.get("get") or {}
         percent = _decimal(get.get("percent_off"))
         data.buy_quantity, data.get_quantity = buy.get("quantity"), get.get("quantity")
@@ -135,7 +142,7 @@ def input_of(promotion: Promotion) -> PromotionInput:
         data.get_products = _keys("products", get.get("product_ids"))
         data.get_free = percent == 100
         data.get_percent = None if data.get_free else percent
-    elif data.type == "BUNDLE":
+    elif data.type == TYPES.BUNDLE:
         data.bundle_products = _keys("products", (config.get("bundle") or {}).get("product_ids"))
         price = config.get("price")
         if price:
@@ -143,7 +150,7 @@ def input_of(promotion: Promotion) -> PromotionInput:
             data.bundle_currency = price.get("currency")
         else:
             data.bundle_pricing, data.bundle_percent = "percent", _decimal(config.get("percent_off"))
-    elif data.type == "VOLUME_DISCOUNT":
+    elif data.type == TYPES.VOLUME_DISCOUNT:
         scope = config.get("scope") or {}
         data.volume_products = _keys("products", scope.get("product_ids"))
         data.volume_categories = _keys("categories", scope.get("category_ids"))
@@ -188,7 +195,7 @@ def configuration_for(data: PromotionInput, kept: set[str] = frozenset()) -> dic
     """The configuration document for ``data``'s type, or Invalid naming each field."""
     errors: dict[str, str] = {}
     config: dict = {"shape": SHAPE}
-    if data.type == "BUY_X_GET_Y":
+    if data.type == TYPES.BUY_X_GET_Y:
         _quantity(errors, "buy_quantity", data.buy_quantity, "quantity to buy")
         _quantity(errors, "get_quantity", data.get_quantity, "quantity given")
         buy_products = _ids(product_ids, data.buy_products, kept, errors, "buy_products")
@@ -202,7 +209,7 @@ def configuration_for(data: PromotionInput, kept: set[str] = frozenset()) -> dic
         if not errors:
             config["buy"] = {"quantity": data.buy_quantity, "product_ids": buy_products, "category_ids": buy_categories}
             config["get"] = {"quantity": data.get_quantity, "product_ids": get_products, "percent_off": _text(percent)}
-    elif data.type == "BUNDLE":
+    elif data.type == TYPES.BUNDLE:
         products = _ids(product_ids, data.bundle_products, kept, errors, "bundle_products")
         if "bundle_products" not in errors and len(data.bundle_products) < 2:
             errors["bundle_products"] = "A bundle needs at least 2 products (SKUs)."
@@ -224,7 +231,7 @@ def configuration_for(data: PromotionInput, kept: set[str] = frozenset()) -> dic
             errors["bundle_pricing"] = "Choose a bundle price or a percentage off."
         if not errors:
             config["bundle"] = {"product_ids": products}
-    elif data.type == "VOLUME_DISCOUNT":
+    elif data.type == TYPES.VOLUME_DISCOUNT:
         products = _ids(product_ids, data.volume_products, kept, errors, "volume_products")
         categories = _ids(category_ids, data.volume_categories, kept, errors, "volume_categories")
         tiers = [(q, p) for q, p in data.tiers if q is not None or p is not None]
@@ -256,28 +263,36 @@ def configuration_for(data: PromotionInput, kept: set[str] = frozenset()) -> dic
 
 
 def rules_for(kind: str, config: dict) -> list[dict]:
-    """The promotion_rules rows for a configuration, in priority order (first = 1)."""
-    if kind == "BUY_X_GET_Y":
+    """The promotion_rules rows for a configuration, the one to try first first."""
+    if kind == TYPES.BUY_X_GET_Y:
         buy, get = config["buy"], config["get"]
-        return [{"rule_type": "buy_x_get_y",
-                 "conditions": {"min_quantity": buy["quantity"], "product_ids": buy["product_ids"],
-                                "category_ids": buy["category_ids"]},
-                 "actions": {"discount_quantity": get["quantity"], "product_ids": get["product_ids"],
-                             "percent_off": get["percent_off"]}}]
-    if kind == "BUNDLE":
+        return [_rule("buy_quantity", {"quantity": buy["quantity"], "productIds": buy["product_ids"],
+                                       "categoryIds": buy["category_ids"]},
+                      {"type": "free_item", "quantity": get["quantity"], "productIds": get["product_ids"],
+                       "percentOff": get["percent_off"]})]
+    if kind == TYPES.BUNDLE:
         price = config.get("price")
-        actions = ({"bundle_price": price["amount"], "currency": price["currency"]} if price
-                   else {"percent_off": config["percent_off"]})
-        return [{"rule_type": "bundle", "conditions": {"all_product_ids": config["bundle"]["product_ids"]},
-                 "actions": actions}]
-    if kind == "VOLUME_DISCOUNT":
+        actions = ({"type": "bundle_discount", "bundlePrice": price["amount"], "currency": price["currency"]}
+                   if price else {"type": "bundle_discount", "percentOff": config["percent_off"]})
+        return [_rule("product_match", {"productIds": config["bundle"]["product_ids"], "allRequired": True}, actions)]
+    if kind == TYPES.VOLUME_DISCOUNT:
         scope = config["scope"]
-        return [{"rule_type": "volume_tier",
-                 "conditions": {"min_quantity": t["min_quantity"], "product_ids": scope["product_ids"],
-                                "category_ids": scope["category_ids"]},
-                 "actions": {"percent_off": t["percent_off"]}}
+        return [_rule("buy_quantity", {"quantity": t["min_quantity"], "productIds": scope["product_ids"],
+                                       "categoryIds": scope["category_ids"]},
+                      {"type": "discount", "discountType": "percentage", "discountValue": t["percent_off"]})
                 for t in sorted(config["tiers"], key=lambda t: t["min_quantity"], reverse=True)]
     raise ValueError(f"unknown promotion type {kind!r}")
+
+
+def _rule(rule_type: str, conditions: dict, actions: dict) -> dict:
+    # The service reads the condition's type from the conditions themselves.
+    return {"rule_type": rule_type, "conditions": {"type": rule_type, **conditions}, "actions": actions}
+
+
+def priorities(count: int) -> range:
+    """The priorities of ``count`` rules in the order they are tried: the discount service
+    tries the highest first, so the first rule gets ``count`` and the last 1."""
+    return range(count, 0, -1)
 
 
 def _rule_key(rule) -> str:
@@ -288,7 +303,7 @@ def _rule_key(rule) -> str:
 
 def rules_of(promotion_id: str) -> list[PromotionRule]:
     return list(db.session.scalars(select(PromotionRule).where(PromotionRule.promotion_id == promotion_id)
-                                   .order_by(PromotionRule.priority.asc().nulls_last(), PromotionRule.id)))
+                                   .order_by(PromotionRule.priority.desc().nulls_last(), PromotionRule.id)))
 
 
 def rules_match(promotion: Promotion, rules: list[PromotionRule]) -> bool:
@@ -312,13 +327,13 @@ def find(promotion_id: str) -> Promotion | None:
 
 
 def past_end(promotion: Promotion, now: datetime | None = None) -> bool:
-    """An ACTIVE or PAUSED promotion whose end has passed: it shows as expired."""
+    """An active or paused promotion whose end has passed: it shows as expired."""
     now = now or utcnow()
-    return promotion.status in ("ACTIVE", "PAUSED") and promotion.ends_at is not None and promotion.ends_at <= now
+    return promotion.status in (STATUSES.ACTIVE, STATUSES.PAUSED) and promotion.ends_at is not None and promotion.ends_at <= now
 
 
 def shown_status(promotion: Promotion, now: datetime | None = None) -> str:
-    return "EXPIRED" if past_end(promotion, now) else (promotion.status or "DRAFT")
+    return STATUSES.EXPIRED if past_end(promotion, now) else (promotion.status or STATUSES.DRAFT)
 
 
 def snapshot(promotion: Promotion, rules: list | None = None) -> dict:
@@ -367,18 +382,18 @@ def problems(data: PromotionInput, promotion: Promotion | None = None) -> dict[s
 
 def _write_rules(promotion: Promotion, rules: list[dict], now: datetime) -> None:
     db.session.execute(delete(PromotionRule).where(PromotionRule.promotion_id == promotion.id))
-    for priority, rule in enumerate(rules, start=1):
+    for priority, rule in zip(priorities(len(rules)), rules):
         db.session.add(PromotionRule(id=new_id(), promotion_id=promotion.id, rule_type=rule["rule_type"],
                                      conditions=rule["conditions"], actions=rule["actions"], priority=priority,
                                      created_at=now, updated_at=now))
 
 
 def create_promotion(actor, data: PromotionInput) -> Promotion:
-    """A new promotion in DRAFT with its configuration and rules."""
+    """A new promotion in draft with its configuration and rules."""
     with database("discount"):
         values, config = _validated(data, set())
         now = utcnow()
-        promotion = Promotion(id=new_id(), type=data.type, status="DRAFT", is_active=False, configuration=config,
+        promotion = Promotion(id=new_id(), type=data.type, status=STATUSES.DRAFT, is_active=False, configuration=config,
                               metadata_={}, created_at=now, updated_at=now, **values)
         db.session.add(promotion)
         db.session.flush()
@@ -403,14 +418,14 @@ def _refuse(message: str, status: int = 409):
 
 
 def update_promotion(actor, promotion_id: str, data: PromotionInput) -> Promotion:
-    """Save the form. The type changes only while DRAFT; an EXPIRED promotion is final.
+    """Save the form. The type changes only while draft; an expired promotion is final.
     Rules are rewritten when the offer changed (in their default order), else kept with
     their priorities."""
     with database("discount"):
         promotion = _locked(promotion_id)
-        if promotion.status == "EXPIRED":
+        if promotion.status == STATUSES.EXPIRED:
             _refuse(f"“{promotion.name}” has expired: it can't be edited any more. Create a new promotion.")
-        if data.type != promotion.type and promotion.status != "DRAFT":
+        if data.type != promotion.type and promotion.status != STATUSES.DRAFT:
             _refuse(f"The type of a promotion changes only while it is a draft (this one is {promotion.status}).")
         try:
             values, config = _validated(data, _stored_ids(promotion.configuration))
@@ -455,66 +470,66 @@ def change_status(actor, promotion_id: str, status: str) -> Promotion:
         raise WorkflowError(f"Choose a status: {', '.join(STATUSES)}.", 422)
     with database("discount"):
         promotion = _locked(promotion_id)
-        current = promotion.status or "DRAFT"
+        current = promotion.status or STATUSES.DRAFT
         if status not in TRANSITIONS.get(current, ()):
             allowed = TRANSITIONS.get(current, ())
             _refuse(f"“{promotion.name}” is {current}: it can't become {status}"
                     + (f" (it can become {' or '.join(allowed)})." if allowed else " (expired is final)."))
         now = utcnow()
-        if status == "ACTIVE":
+        if status == STATUSES.ACTIVE:
             problems = activation_problems(promotion, rules_of(promotion.id), now)
             if problems:
                 _refuse(f"“{promotion.name}” can't be activated: {'; '.join(problems)}.", 422)
-        promotion.status, promotion.is_active, promotion.updated_at = status, status == "ACTIVE", now
-        audit.record(actor, f"promotion.{status.lower()}", "promotion", promotion.id,
+        promotion.status, promotion.is_active, promotion.updated_at = status, status == STATUSES.ACTIVE, now
+        audit.record(actor, f"promotion.{status}", "promotion", promotion.id,
                      before={"status": current}, after={"status": status}, name=promotion.name)
         db.session.commit()
     return promotion
 
 
 def activate(actor, promotion_id: str) -> Promotion:
-    return change_status(actor, promotion_id, "ACTIVE")
+    return change_status(actor, promotion_id, STATUSES.ACTIVE)
 
 
 def pause(actor, promotion_id: str) -> Promotion:
-    return change_status(actor, promotion_id, "PAUSED")
+    return change_status(actor, promotion_id, STATUSES.PAUSED)
 
 
 def expire(actor, promotion_id: str) -> Promotion:
-    return change_status(actor, promotion_id, "EXPIRED")
+    return change_status(actor, promotion_id, STATUSES.EXPIRED)
 
 
 def expire_past_end(actor=None, now: datetime | None = None) -> list[Promotion]:
-    """Expire every ACTIVE or PAUSED promotion whose end has passed (the cron command);
+    """Expire every active or paused promotion whose end has passed (the cron command);
     each is locked and audited on its own, so a run that stops half-way is simply
     run again."""
     now = now or utcnow()
     expired = []
     with database("discount"):
         due = list(db.session.scalars(select(Promotion.id).where(
-            Promotion.status.in_(("ACTIVE", "PAUSED")), Promotion.ends_at <= now)))
+            Promotion.status.in_((STATUSES.ACTIVE, STATUSES.PAUSED)), Promotion.ends_at <= now)))
         for promotion_id in due:
             promotion = db.session.scalar(select(Promotion).where(Promotion.id == promotion_id).with_for_update())
             if promotion is None or not past_end(promotion, now):
                 db.session.rollback()
                 continue
             before = promotion.status
-            promotion.status, promotion.is_active, promotion.updated_at = "EXPIRED", False, now
+            promotion.status, promotion.is_active, promotion.updated_at = STATUSES.EXPIRED, False, now
             audit.record(actor, "promotion.expired", "promotion", promotion.id, before={"status": before},
-                         after={"status": "EXPIRED"}, name=promotion.name, reason="past its end")
+                         after={"status": STATUSES.EXPIRED}, name=promotion.name, reason="past its end")
             db.session.commit()
             expired.append(promotion)
     return expired
 
 
 def move_rule(actor, promotion_id: str, rule_id: str, direction: str) -> list[PromotionRule]:
-    """Swap a rule's priority with the one above ("up") or below ("down"); priorities
-    are renumbered 1..n so they stay unique."""
+    """Swap a rule's place with the one above ("up", tried earlier) or below ("down");
+    priorities are renumbered n..1 so they stay unique."""
     if direction not in ("up", "down"):
         raise WorkflowError("Move a rule up or down.", 422)
     with database("discount"):
         promotion = _locked(promotion_id)
-        if promotion.status == "EXPIRED":
+        if promotion.status == STATUSES.EXPIRED:
             _refuse(f"“{promotion.name}” has expired: its rules can't change any more.")
         rules = rules_of(promotion.id)
         index = next((i for i, r in enumerate(rules) if r.id == rule_id), None)
@@ -526,7 +541,7 @@ def move_rule(actor, promotion_id: str, rule_id: str, direction: str) -> list[Pr
         before = [r.id for r in rules]
         rules[index], rules[other] = rules[other], rules[index]
         now = utcnow()
-        for priority, rule in enumerate(rules, start=1):
+        for priority, rule in zip(priorities(len(rules)), rules):
             if rule.priority != priority:
                 rule.priority, rule.updated_at = priority, now
         promotion.updated_at = now
@@ -543,9 +558,9 @@ def usage_count(promotion_id: str) -> int:
 
 def status_condition(status: str, now: datetime):
     """The SQL condition for promotions shown with ``status`` (see shown_status)."""
-    past = (Promotion.status.in_(("ACTIVE", "PAUSED"))) & Promotion.ends_at.isnot(None) & (Promotion.ends_at <= now)
-    if status == "EXPIRED":
-        return or_(Promotion.status == "EXPIRED", past)
-    if status in ("ACTIVE", "PAUSED"):
+    past = (Promotion.status.in_((STATUSES.ACTIVE, STATUSES.PAUSED))) & Promotion.ends_at.isnot(None) & (Promotion.ends_at <= now)
+    if status == STATUSES.EXPIRED:
+        return or_(Promotion.status == STATUSES.EXPIRED, past)
+    if status in (STATUSES.ACTIVE, STATUSES.PAUSED):
         return (Promotion.status == status) & ~past
     return Promotion.status == status

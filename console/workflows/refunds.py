@@ -23,14 +23,14 @@ that is done. A step is marked done only after its own commit, and each step che
 whether its write already happened, so even a crash between the two repeats nothing.
 
 Deferred refunds: a provider that does not complete the refund at once (STRIPE and
-PAYPAL, executed later by the payment service) leaves it PENDING. The money is held back
+PAYPAL, executed later by the payment service) leaves it pending. The money is held back
 from the refundable amount at once, but the steps that depend on the money being back
 (``order``, ``return``, ``notify``) are recorded as "waiting". ``sync_refund`` (the
 Refresh status button, and ``flask console sync-refunds`` for a cron) asks the provider
 where the refund is. The first time it is final, one payment_db transaction records the
-answer (the REFUND transaction's status, a payment audit log, the payment REFUNDED when
-fully refunded) and turns the waiting steps into pending ones (COMPLETED) or cancels them
-(FAILED: nothing was refunded, the amount is refundable again), plus an ``outcome`` step
+answer (the REFUND transaction's status, a payment audit log, the payment refunded when
+fully refunded) and turns the waiting steps into pending ones (completed) or cancels them
+(failed: nothing was refunded, the amount is refundable again), plus an ``outcome`` step
 for the audit log; then the pending steps run as above, so each happens exactly once.
 
 Links: ``payment_refunds.metadata_`` holds ``return_request_id`` and ``return_refund_id``;
@@ -56,8 +56,9 @@ from console.lookups import DatabaseUnavailable, database
 from console.models.auth import SecurityAuditLog
 from console.models.notification import Notification
 from console.models.order import Order
-from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund,
-                                    PaymentTransaction)
+from console.models.payment import (AUDIT_EVENT_TYPES as EVENT, PAYMENT_STATUSES, REFUND_STATUSES,
+                                    TRANSACTION_STATUSES, TRANSACTION_TYPES, Payment, PaymentAuditLog,
+                                    PaymentIdempotencyKey, PaymentRefund, PaymentTransaction)
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.models.types import CENTS, new_id, utcnow
 from console.workflows import WorkflowError, locked
@@ -68,11 +69,13 @@ from console.workflows.orders import record_status_change, status_change_writes
 from console.workflows.refund_providers import ProviderDeclined, provider_for
 
 # Refunds that hold money back from the refundable amount.
-COUNTED = ("PENDING", "PROCESSING", "COMPLETED")
-STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
+STATUSES = REFUND_STATUSES
+COUNTED = (STATUSES.PENDING, STATUSES.PROCESSING, STATUSES.COMPLETED)
 # Still with the provider; and the answers it can end with.
-OPEN = ("PENDING", "PROCESSING")
-FINAL = ("COMPLETED", "FAILED")
+OPEN = (STATUSES.PENDING, STATUSES.PROCESSING)
+FINAL = (STATUSES.COMPLETED, STATUSES.FAILED)
+# Payments whose money was taken (refunded came after).
+CAPTURED = (PAYMENT_STATUSES.SUCCEEDED, PAYMENT_STATUSES.REFUNDED)
 # The steps that need the money back wait for a deferred refund to complete.
 WAIT_FOR_MONEY = ("order", "return", "notify")
 STEP_ORDER = ("audit", "outcome", "order", "return", "notify")
@@ -101,7 +104,7 @@ def parse_amount(raw, currency: str | None = None) -> Decimal:
 
 def captured_amount(payment: Payment) -> Decimal:
     """What the payment captured: its SUCCEEDED CHARGE transactions or, when the payment
-    service recorded none, the payment's amount once it SUCCEEDED (REFUNDED came after)."""
+    service recorded none, the payment's amount once it succeeded (refunded came after)."""
     return captured_from(payment, db.session.scalars(select(PaymentTransaction).where(
         PaymentTransaction.payment_id == payment.id)))
 
@@ -109,10 +112,10 @@ def captured_amount(payment: Payment) -> Decimal:
 def captured_from(payment: Payment, transactions) -> Decimal:
     """captured_amount() from transactions already read (the order page has them)."""
     charges = [t.amount or Decimal("0") for t in transactions if t.payment_id == payment.id
-               and t.transaction_type == "CHARGE" and t.status == "SUCCEEDED"]
+               and t.transaction_type == TRANSACTION_TYPES.CHARGE and t.status == TRANSACTION_STATUSES.SUCCEEDED]
     if charges:
         return sum(charges, Decimal("0"))
-    if payment.status in ("SUCCEEDED", "REFUNDED"):
+    if payment.status in CAPTURED:
         return payment.amount or Decimal("0")
     return Decimal("0")
 
@@ -135,10 +138,10 @@ def refundable_amount(payment: Payment) -> Decimal:
 
 
 def is_fully_refunded(payment: Payment) -> bool:
-    """Money actually returned covers the capture. A deferred (PENDING) refund does not
+    """Money actually returned covers the capture. A deferred (pending) refund does not
     count until the payment service completes it."""
     captured = captured_amount(payment)
-    return captured > 0 and refunded_amount(payment.id, ("COMPLETED",)) >= captured
+    return captured > 0 and refunded_amount(payment.id, (STATUSES.COMPLETED,)) >= captured
 
 
 def payment_for_order(order: Order) -> Payment | None:
@@ -148,7 +151,7 @@ def payment_for_order(order: Order) -> Payment | None:
     if payment is not None and payment.order_id in (None, order.id):
         return payment
     return db.session.scalar(select(Payment).where(Payment.order_id == order.id).order_by(
-        (Payment.status.in_(("SUCCEEDED", "REFUNDED"))).desc(), Payment.created_at.desc()).limit(1))
+        (Payment.status.in_(CAPTURED)).desc(), Payment.created_at.desc()).limit(1))
 
 
 def completed_refunds(order_ids) -> dict[str, Decimal]:
@@ -160,7 +163,7 @@ def completed_refunds(order_ids) -> dict[str, Decimal]:
         for start in range(0, len(ids), 1000):
             refunded.update(db.session.execute(
                 select(PaymentRefund.order_id, func.sum(PaymentRefund.amount))
-                .where(PaymentRefund.order_id.in_(ids[start:start + 1000]), PaymentRefund.status == "COMPLETED")
+                .where(PaymentRefund.order_id.in_(ids[start:start + 1000]), PaymentRefund.status == STATUSES.COMPLETED)
                 .group_by(PaymentRefund.order_id)).all())
     return refunded
 
@@ -170,7 +173,7 @@ def progress_from(refunded: Decimal | None, payments) -> tuple[Decimal, Decimal]
     already read (a list or page that has them asks payment_db nothing more)."""
     if not refunded:
         return None
-    captured = sum((p.amount or Decimal("0") for p in payments if p.status in ("SUCCEEDED", "REFUNDED")),
+    captured = sum((p.amount or Decimal("0") for p in payments if p.status in CAPTURED),
                    Decimal("0"))
     return refunded, captured
 
@@ -190,7 +193,7 @@ def refund_progress(order_ids) -> dict[str, tuple[Decimal, Decimal]]:
                 captured.update(db.session.execute(
                     select(Payment.order_id, func.sum(Payment.amount))
                     .where(Payment.order_id.in_(with_refunds[start:start + 1000]),
-                           Payment.status.in_(("SUCCEEDED", "REFUNDED")))
+                           Payment.status.in_(CAPTURED))
                     .group_by(Payment.order_id)).all())
     except DatabaseUnavailable:
         return {}
@@ -207,7 +210,7 @@ def pending_steps(refund: PaymentRefund) -> list[str]:
 
 def needs_attention(refund: PaymentRefund) -> bool:
     """A step recorded as pending: it failed part-way and Retry finishes it. This holds
-    for a FAILED refund too, whose outcome (audit) step may itself have failed."""
+    for a failed refund too, whose outcome (audit) step may itself have failed."""
     return bool(pending_steps(refund))
 
 
@@ -267,8 +270,8 @@ class RefundOutcome(StepsOutcome):
     @property
     def message(self) -> str:
         r = self.refund
-        text = (f"Refund of {r.amount} {r.currency} recorded ({r.status.lower()})." if self.created else
-                f"This refund was already recorded: {r.amount} {r.currency} ({r.status.lower()}); nothing was refunded twice.")
+        text = (f"Refund of {r.amount} {r.currency} recorded ({r.status})." if self.created else
+                f"This refund was already recorded: {r.amount} {r.currency} ({r.status}); nothing was refunded twice.")
         if self.created and waiting_steps(r):
             text += (f" {(r.metadata_ or {}).get('provider') or 'The provider'} completes it through the payment service; "
                      f"the {', '.join(STEP_LABELS[s] for s in waiting_steps(r))} follow once it has (Refresh status).")
@@ -405,14 +408,14 @@ def _money_step(actor, payment_id: str, amount: Decimal, key: str, reason: str, 
         except ProviderDeclined as exc:
             raise WorkflowError(f"The payment provider declined the refund: {exc}", 422) from None
         now = utcnow()
-        later = "pending" if result.status == "COMPLETED" else "waiting"
+        later = "pending" if result.status == STATUSES.COMPLETED else "waiting"
         steps = {"audit": "pending", "order": later, "notify": later}
         if link.get("return_request_id"):
             steps["return"] = later
         refund = PaymentRefund(
             id=new_id(), payment_id=payment.id, order_id=payment.order_id, reason=reason, amount=amount,
             currency=currency, status=result.status, provider_refund_id=result.provider_refund_id,
-            processed_at=now if result.status == "COMPLETED" else None, created_at=now,
+            processed_at=now if result.status == STATUSES.COMPLETED else None, created_at=now,
             metadata_={
                 **link, "idempotency_key": key, "provider": payment.payment_provider, "steps": steps,
                 "staff_id": actor.id, "staff_ip": getattr(actor, "ip", None),
@@ -424,17 +427,19 @@ def _money_step(actor, payment_id: str, amount: Decimal, key: str, reason: str, 
         db.session.add(PaymentIdempotencyKey(key=key, payment_id=payment.id, user_id=actor.id,
                                              expires_at=now + KEY_LIFETIME, created_at=now))
         db.session.add(PaymentTransaction(
-            payment_id=payment.id, transaction_type="REFUND",
-            status="SUCCEEDED" if result.status == "COMPLETED" else "PENDING",
+            payment_id=payment.id, transaction_type=TRANSACTION_TYPES.REFUND,
+            status=TRANSACTION_STATUSES.SUCCEEDED if result.status == STATUSES.COMPLETED else TRANSACTION_STATUSES.PENDING,
             provider_transaction_id=result.provider_refund_id, amount=amount, currency=currency,
             provider_response={**result.response, "refund_id": refund.id},
             processed_at=refund.processed_at, created_at=now))
-        db.session.add(PaymentAuditLog(event_type="refund.issued", user_id=actor.id, payment_id=payment.id,
+        # The payment service's own audit event types: completed at once, or initiated.
+        event = EVENT.REFUND_COMPLETED if result.status == STATUSES.COMPLETED else EVENT.REFUND_INITIATED
+        db.session.add(PaymentAuditLog(event_type=event, user_id=actor.id, payment_id=payment.id,
                                        order_id=payment.order_id, amount=amount, currency=currency,
                                        ip_address=getattr(actor, "ip", None), success=True, timestamp=now))
         db.session.flush()
-        if payment.status != "REFUNDED" and is_fully_refunded(payment):
-            payment.status = "REFUNDED"
+        if payment.status != PAYMENT_STATUSES.REFUNDED and is_fully_refunded(payment):
+            payment.status = PAYMENT_STATUSES.REFUNDED
         copy = _snapshot(refund)  # taken before the commit expires it
         db.session.commit()
         return copy, True
@@ -461,8 +466,8 @@ class SyncOutcome(StepsOutcome):
         if self.failed_step:
             return "needs_attention"
         if self.refund.status in OPEN:
-            return "still_" + self.refund.status.lower()
-        return self.refund.status.lower() if self.settled else "completed_steps"
+            return "still_" + self.refund.status
+        return self.refund.status if self.settled else "completed_steps"
 
     @property
     def message(self) -> str:
@@ -470,9 +475,9 @@ class SyncOutcome(StepsOutcome):
         meta = r.metadata_ or {}
         amount, provider = f"{r.amount} {r.currency}", meta.get("provider") or "the provider"
         if r.status in OPEN:
-            text = (f"The refund of {amount} is still {r.status.lower()} at {provider}: the payment service has not "
+            text = (f"The refund of {amount} is still {r.status} at {provider}: the payment service has not "
                     "finished it yet. Nothing changed; refresh again later.")
-        elif r.status == "FAILED":
+        elif r.status == STATUSES.FAILED:
             text = f"The refund of {amount} failed at {provider}: no money was returned, and {amount} is refundable again."
             if meta.get("return_request_id"):
                 text += " The return still needs its refund: process it again."
@@ -492,7 +497,7 @@ def sync_refund(actor, refund_id: str) -> SyncOutcome:
         if refund is None:
             raise WorkflowError("That refund does not exist.", 404)
         if not awaits_provider(refund) and not pending_steps(refund):
-            raise WorkflowError(f"This refund is already {(refund.status or 'recorded').lower()}: there is nothing "
+            raise WorkflowError(f"This refund is already {refund.status or 'recorded'}: there is nothing "
                                 "to refresh.", 409)
         answer = None
         if refund.status in OPEN:
@@ -511,7 +516,7 @@ def sync_refund(actor, refund_id: str) -> SyncOutcome:
 def _refund_transactions(refund: PaymentRefund) -> list[PaymentTransaction]:
     """The REFUND transaction written with this refund (its provider_response names it)."""
     rows = db.session.scalars(select(PaymentTransaction).where(
-        PaymentTransaction.payment_id == refund.payment_id, PaymentTransaction.transaction_type == "REFUND"))
+        PaymentTransaction.payment_id == refund.payment_id, PaymentTransaction.transaction_type == TRANSACTION_TYPES.REFUND))
     return [t for t in rows if (t.provider_response or {}).get("refund_id") == refund.id]
 
 
@@ -534,11 +539,11 @@ def _settle(actor, refund_id: str, answer) -> bool:
         if refund.status not in FINAL or not waiting:
             db.session.commit()
             return False
-        completed = refund.status == "COMPLETED"
+        completed = refund.status == STATUSES.COMPLETED
         refund.processed_at = refund.processed_at or now
         for transaction in _refund_transactions(refund):
-            if transaction.status == "PENDING":
-                transaction.status = "SUCCEEDED" if completed else "FAILED"
+            if transaction.status == TRANSACTION_STATUSES.PENDING:
+                transaction.status = TRANSACTION_STATUSES.SUCCEEDED if completed else TRANSACTION_STATUSES.FAILED
                 transaction.processed_at = refund.processed_at
                 transaction.provider_transaction_id = transaction.provider_transaction_id or refund.provider_refund_id
         for name in waiting:
@@ -548,13 +553,13 @@ def _settle(actor, refund_id: str, answer) -> bool:
                     settled={"status": refund.status, "at": now.isoformat(), "by": actor.id})
         refund.metadata_ = meta
         db.session.add(PaymentAuditLog(
-            event_type=f"refund.{refund.status.lower()}", user_id=actor.id, payment_id=refund.payment_id,
+            event_type=EVENT.REFUND_COMPLETED if completed else EVENT.REFUND_FAILED, user_id=actor.id, payment_id=refund.payment_id,
             order_id=refund.order_id, amount=refund.amount, currency=refund.currency,
             ip_address=getattr(actor, "ip", None), success=completed,
             error=None if completed else "the provider did not refund", timestamp=now))
         db.session.flush()
-        if completed and payment is not None and payment.status != "REFUNDED" and is_fully_refunded(payment):
-            payment.status = "REFUNDED"
+        if completed and payment is not None and payment.status != PAYMENT_STATUSES.REFUNDED and is_fully_refunded(payment):
+            payment.status = PAYMENT_STATUSES.REFUNDED
         db.session.commit()
         return True
     except BaseException:
@@ -664,7 +669,7 @@ def _step_outcome(actor, refund: PaymentRefund) -> None:
     settled = meta.get("settled") or {}
     with database("auth"):
         if db.session.get(SecurityAuditLog, meta["outcome_audit_id"]) is None:
-            row = audit.record(actor, f"refund.{(settled.get('status') or refund.status).lower()}", "payment_refund",
+            row = audit.record(actor, f"refund.{settled.get('status') or refund.status}", "payment_refund",
                                refund.id, after={"status": refund.status, "provider_refund_id": refund.provider_refund_id},
                                payment_id=refund.payment_id, order_id=refund.order_id, amount=refund.amount,
                                currency=refund.currency, return_request_id=meta.get("return_request_id"))
@@ -676,7 +681,7 @@ def _step_order(actor, refund: PaymentRefund) -> None:
     """When the payment is fully refunded, the order's payment status and status follow."""
     with database("payment"):
         payment = db.session.get(Payment, refund.payment_id)
-        fully = payment is not None and payment.status == "REFUNDED"
+        fully = payment is not None and payment.status == PAYMENT_STATUSES.REFUNDED
     if not fully or not refund.order_id:
         return
     with database("order"):
@@ -703,7 +708,7 @@ def _step_return(actor, refund: PaymentRefund) -> None:
             db.session.add(ReturnRefund(
                 id=meta["return_refund_id"], return_request_id=request.id, payment_id=refund.payment_id,
                 order_id=refund.order_id, user_id=request.user_id, refund_method="original_payment",
-                amount=refund.amount, currency=refund.currency, status=refund.status.lower(),
+                amount=refund.amount, currency=refund.currency, status=refund.status,
                 reason=f"payment refund {refund.id}", processed_at=refund.processed_at))
             amounts = meta.get("items") or {}
             for item in db.session.scalars(select(ReturnItem).where(ReturnItem.return_request_id == request.id)):

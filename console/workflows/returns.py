@@ -586,7 +586,7 @@ def process(actor, return_id: str, amounts: dict | None = None, include_shipping
             payment = refunds.payment_for_order(order)
             # A refund the provider failed returned nothing: processing again issues a new
             # one, under a new key (still one per attempt, so a double click refunds once).
-            failed = sum(1 for r in refunds.refunds_of_return(request) if r.status == "FAILED")
+            failed = sum(1 for r in refunds.refunds_of_return(request) if r.status == refunds.STATUSES.FAILED)
         if payment is None:
             raise WorkflowError(f"Order {order.order_number} has no payment to refund.", 409)
         key = f"return:{request.id}" + (f":after-{failed}-failed" if failed else "")

@@ -23,7 +23,7 @@ from console.email_templates import (
 from console.extensions import db
 from console.lookups import database, fetch_in, target_or_missing
 from console.models.auth import SecurityAuditLog
-from console.models.notification import EmailTemplate, Notification
+from console.models.notification import NOTIFICATION_STATUSES, NOTIFICATION_TYPES, EmailTemplate, Notification
 from console.models.order import Order
 from console.models.payment import PaymentRefund
 from console.models.returns import ReturnAuthorization, ReturnRequest, ReturnStatusHistory
@@ -377,8 +377,8 @@ def send_test(actor, template_id: str, values: dict | None = None) -> Notificati
         except RenderError as exc:
             raise WorkflowError(f"The saved template can't be rendered: {exc.message}", 422) from None
         notification = Notification(
-            id=new_id(), user_id=actor.id, type="EMAIL", template_id=template.id, subject=rendered["subject"],
-            body=rendered["body"], status="PENDING",
+            id=new_id(), user_id=actor.id, type=NOTIFICATION_TYPES.EMAIL, template_id=template.id, subject=rendered["subject"],
+            body=rendered["body"], status=NOTIFICATION_STATUSES.PENDING,
             metadata_={"template": template.name, "key": f"test:{new_id()}", "test": True,
                        "to": getattr(actor, "email", None), "sent_by": actor.id,
                        "body_html": rendered["body_html"]})

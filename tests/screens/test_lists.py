@@ -38,7 +38,7 @@ class CouponFilters(QueryFilters):
     def parse(cls, args):
         errors: list[str] = []
         return cls(code=text(args, "code", errors),
-                   kind=choice(args, "kind", ("PERCENTAGE", "FIXED_AMOUNT"), "Kind", errors)), errors
+                   kind=choice(args, "kind", ("percentage", "fixed_amount"), "Kind", errors)), errors
 
 
 def coupons_statement(filters, lookups):
@@ -95,7 +95,7 @@ def coupon_client(app, coupon_app):
         start = utcnow() - timedelta(days=10)
         for n, (code, value) in enumerate([("B-ONE", "5"), ("A-TWO", "10"), ("=SUM(A1)", "10"), ("C-FOUR", "2.5"),
                                            ("D-FIVE", "10")]):
-            coupon = make_coupon(code, "PERCENTAGE" if n % 2 else "FIXED_AMOUNT", value)
+            coupon = make_coupon(code, "percentage" if n % 2 else "fixed_amount", value)
             coupon.created_at = start + timedelta(days=n)
         db.session.commit()
     return client
@@ -119,7 +119,7 @@ def test_one_declaration_gives_the_page_the_partial_and_the_export(coupon_client
     assert "<html>" not in body
     assert codes(partial) == ["=SUM(A1)", "A-TWO", "B-ONE", "C-FOUR", "D-FIVE"]
     assert 'form="coupons-filters"' in body and "HX-Request" in partial.vary
-    export = coupon_client.get("/coupons-test/export.csv?sort=-value&kind=FIXED_AMOUNT")
+    export = coupon_client.get("/coupons-test/export.csv?sort=-value&kind=fixed_amount")
     rows = list(csv.reader(io.StringIO(export.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == ["code", "label", "value"]
     # In the list's order, filtered; the formula-looking code is neutralised, numbers stay numbers.

@@ -102,7 +102,7 @@ def test_order_db_down_leaves_the_discount_figures(database_urls, built):
 
 def test_promotions_have_the_same_report(ctx):
     customer, _ = make_customer("cy@example.com", "Cy", "Ng")
-    promotion = make_promotion("Volume", "VOLUME_DISCOUNT", "ACTIVE", starts_at=T0)
+    promotion = make_promotion("Volume", "volume_discount", "active", starts_at=T0)
     order = make_order(customer, [(make_product("X-1", "X", "20.00"), 2)], status="delivered", created_at=T0,
                        discount=Decimal("2.00")).order
     use_promotion(promotion, order)

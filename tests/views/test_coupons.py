@@ -17,7 +17,7 @@ from console.models.auth import SecurityAuditLog
 from console.models.discount import Coupon, CouponUsage
 from console.models.types import utcnow
 
-FORM = {"code": "spring-10", "name": "Spring 10%", "type": "PERCENTAGE", "discount_value": "10",
+FORM = {"code": "spring-10", "name": "Spring 10%", "type": "percentage", "discount_value": "10",
         "currency": "USD", "minimum_amount": "", "maximum_discount": "", "usage_limit": "100",
         "usage_limit_per_user": "1", "starts_at": "", "ends_at": "", "is_active": "y",
         "applicable_products": "", "applicable_categories": "", "excluded_products": "", "metadata": ""}
@@ -110,8 +110,8 @@ def test_create_through_the_form(app, auth, client, shop):
     ({"discount_value": "1,5"}, "is not a percentage or an amount"),
     ({"code": "SPRING 10"}, "Use only letters A-Z, digits and dashes"),
     ({"code": "used-5"}, "already taken"),
-    ({"type": "FIXED_AMOUNT", "currency": ""}, "A fixed amount needs its currency"),
-    ({"type": "FREE_SHIPPING"}, "Free shipping takes no value"),
+    ({"type": "fixed_amount", "currency": ""}, "A fixed amount needs its currency"),
+    ({"type": "free_shipping"}, "Free shipping takes no value"),
     ({"minimum_amount": "-5"}, "without a sign"),
     ({"usage_limit": "0"}, "usage limit must be at least 1"),
     ({"usage_limit": "٣"}, "is not a number of uses"),

@@ -166,7 +166,7 @@ def expected_in_panels(c) -> dict[str, list[str]]:
         "signins": ["203.0.113.7", "198.51.100.9", "failed", "iOS · Safari"],
         "orders": [c.order.order_number, f"/orders/{c.order.id}", c.shipment.tracking_number, "delivered"],
         "returns": [c.ret.rma_number, c.order.order_number, "processed"],
-        "refunds": [f"{c.refund.amount:,.2f} USD", c.order.order_number, "COMPLETED"],
+        "refunds": [f"{c.refund.amount:,.2f} USD", c.order.order_number, "completed"],
         "payment_methods": ["mastercard", "•••• 1881", "12/2030"],
         "addresses": ["12 Harbour Road", "97201 Portland"],
         "cart": [c.products[1].sku, "Desk lamp", "active"],

@@ -44,11 +44,11 @@ def shop(ctx):
     for status in ("pending", "approved", "received", "rejected"):
         make_return(delivered.order, [(delivered.items[0], 1)], status=status, requested_at=at(17, 9))
     payment = orders["last_week"].payment
-    make_refund(payment, "1.00", status="PENDING")
-    make_refund(payment, "2.00", status="FAILED")
-    make_refund(payment, "3.00", status="FAILED")
-    make_refund(payment, "4.00", status="COMPLETED", created_at=at(17, 10))  # this week
-    make_refund(payment, "1.50", status="COMPLETED", created_at=at(11, 10))  # the week before
+    make_refund(payment, "1.00", status="pending")
+    make_refund(payment, "2.00", status="failed")
+    make_refund(payment, "3.00", status="failed")
+    make_refund(payment, "4.00", status="completed", created_at=at(17, 10))  # this week
+    make_refund(payment, "1.50", status="completed", created_at=at(11, 10))  # the week before
     make_product("LOW-3", "Nearly gone", "5.00", stock=3)
     make_product("LOW-RES", "Mostly reserved", "5.00", stock=5, reserved=4)
     make_product("OUT-0", "Sold out", "5.00", stock=0)
@@ -89,7 +89,7 @@ def test_figures_for_known_data(shop):
 
     # Right now, whatever the period.
     assert board["returns"].value == [("pending", 1), ("approved", 1), ("received", 1)]
-    assert board["refunds"].value == [("PENDING", 1), ("PROCESSING", 0), ("FAILED", 2)]
+    assert board["refunds"].value == [("pending", 1), ("processing", 0), ("failed", 2)]
     assert [(r.sku, r.available) for r in board["low_stock"].value] == [("OUT-0", 0), ("LOW-RES", 1), ("LOW-3", 3)]
     failed = board["notifications"].value
     assert failed.counts == [("FAILED", 2), ("BOUNCED", 1)] and failed.total == 3

@@ -233,7 +233,7 @@ def test_export_streams_exactly_the_filtered_rows(app, auth, client):
     sneaky_row = next(r for r in body if r[0] == extra_number)
     assert sneaky_row[header.index("customer_name")] == '\'=HYPERLINK("http://evil.example") +1'
     assert sneaky_row[header.index("total")] == str(extra_total)
-    assert sneaky_row[header.index("payment_state")] == "PENDING"
+    assert sneaky_row[header.index("payment_state")] == "pending"
 
 
 def test_export_link_carries_the_filters(auth, client):
@@ -255,7 +255,7 @@ def full_order(app, auth):
         customer, _ = make_customer("riley@example.com", "Riley", "Park", phone="+1 555 0100")
         mug = make_product("MUG-1", "Blue mug", "10.00")
         gone = make_product("GONE-1", "Retired vase", "30.00")
-        coupon = make_coupon("WELCOME5", "FIXED_AMOUNT", "5")
+        coupon = make_coupon("WELCOME5", "fixed_amount", "5")
         bundle = make_order(customer, [(mug, 2), (gone, 1)], status="delivered", discount="5.00",
                             created_at=utcnow() - timedelta(days=20))
         order = bundle.order

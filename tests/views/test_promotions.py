@@ -17,11 +17,11 @@ from console.workflows import promotions as flow
 
 COMMON = {"name": "Socks deal", "description": "", "starts_at": "2026-01-01 00:00", "ends_at": "2036-01-01 00:00"}
 FORMS = {
-    "BUY_X_GET_Y": {"buy_quantity": "2", "buy_products": "SOCK-1, SOCK-2", "buy_categories": "apparel",
+    "buy_x_get_y": {"buy_quantity": "2", "buy_products": "SOCK-1, SOCK-2", "buy_categories": "apparel",
                     "get_quantity": "1", "get_products": "SOCK-1", "get_reward": "percent", "get_percent": "50"},
-    "BUNDLE": {"bundle_products": "PAN-1\nLID-1", "bundle_pricing": "price", "bundle_price": "15.00",
+    "bundle": {"bundle_products": "PAN-1\nLID-1", "bundle_pricing": "price", "bundle_price": "15.00",
                "bundle_currency": "USD", "bundle_percent": ""},
-    "VOLUME_DISCOUNT": {"volume_products": "", "volume_categories": "apparel", "tier1_quantity": "3",
+    "volume_discount": {"volume_products": "", "volume_categories": "apparel", "tier1_quantity": "3",
                         "tier1_percent": "5", "tier2_quantity": "6", "tier2_percent": "10"},
 }
 
@@ -58,17 +58,17 @@ def test_each_form_saves_and_reads_back(app, auth, client, catalog, kind):
 
 
 @pytest.mark.parametrize("kind, changes, message", [
-    ("BUY_X_GET_Y", {"buy_quantity": "0"}, "from 1 to 1000"),
-    ("BUY_X_GET_Y", {"buy_products": "", "buy_categories": ""}, "Choose what has to be bought"),
-    ("BUY_X_GET_Y", {"get_percent": "150"}, "At most 100"),
-    ("BUNDLE", {"bundle_products": "PAN-1"}, "at least 2 products"),
-    ("BUNDLE", {"bundle_price": "1e309"}, "not an amount"),
-    ("BUNDLE", {"bundle_products": "PAN-1 NOPE"}, "No product with SKU “NOPE”"),
-    ("VOLUME_DISCOUNT", {"tier2_quantity": "2"}, "tiers go in ascending order of quantity"),
-    ("VOLUME_DISCOUNT", {"tier1_percent": "", "tier1_quantity": "", "tier2_quantity": "", "tier2_percent": ""},
+    ("buy_x_get_y", {"buy_quantity": "0"}, "from 1 to 1000"),
+    ("buy_x_get_y", {"buy_products": "", "buy_categories": ""}, "Choose what has to be bought"),
+    ("buy_x_get_y", {"get_percent": "150"}, "At most 100"),
+    ("bundle", {"bundle_products": "PAN-1"}, "at least 2 products"),
+    ("bundle", {"bundle_price": "1e309"}, "not an amount"),
+    ("bundle", {"bundle_products": "PAN-1 NOPE"}, "No product with SKU “NOPE”"),
+    ("volume_discount", {"tier2_quantity": "2"}, "tiers go in ascending order of quantity"),
+    ("volume_discount", {"tier1_percent": "", "tier1_quantity": "", "tier2_quantity": "", "tier2_percent": ""},
      "Add at least one tier"),
-    ("VOLUME_DISCOUNT", {"name": ""}, "This cannot be empty"),
-    ("VOLUME_DISCOUNT", {"ends_at": "2025-01-01 00:00"}, "The end must come after the start"),
+    ("volume_discount", {"name": ""}, "This cannot be empty"),
+    ("volume_discount", {"ends_at": "2025-01-01 00:00"}, "The end must come after the start"),
 ])
 def test_refusals_are_shown_with_the_form(app, auth, client, catalog, kind, changes, message):
     auth.login("marketing")
@@ -81,32 +81,32 @@ def test_refusals_are_shown_with_the_form(app, auth, client, catalog, kind, chan
 
 def test_status_buttons_and_rule_order(app, auth, client, catalog):
     auth.login("marketing")
-    key = post_new(client, "VOLUME_DISCOUNT").headers["Location"].rsplit("/", 1)[1]
-    assert client.post(f"/promotions/{key}/status", data={"status": "PAUSED"}).status_code == 409
-    assert client.post(f"/promotions/{key}/status", data={"status": "ACTIVE"}).status_code == 303
+    key = post_new(client, "volume_discount").headers["Location"].rsplit("/", 1)[1]
+    assert client.post(f"/promotions/{key}/status", data={"status": "paused"}).status_code == 409
+    assert client.post(f"/promotions/{key}/status", data={"status": "active"}).status_code == 303
     with app.app_context():
         first, second = flow.rules_of(key)
-        assert db.session.get(Promotion, key).status == "ACTIVE"
+        assert db.session.get(Promotion, key).status == "active"
     assert client.post(f"/promotions/{key}/rules/{second.id}/move", data={"direction": "up"}).status_code == 303
     with app.app_context():
         assert [r.id for r in flow.rules_of(key)] == [second.id, first.id]
-    assert client.post(f"/promotions/{key}/status", data={"status": "EXPIRED"}).status_code == 303
+    assert client.post(f"/promotions/{key}/status", data={"status": "expired"}).status_code == 303
     assert client.get(f"/promotions/{key}/edit").status_code == 409
     assert client.post(f"/promotions/{key}/status", data={"status": "bogus"}).status_code == 400
 
 
 def test_list_filters_sort_and_export(app, auth, client, catalog):
     with app.app_context():
-        make_promotion("Alpha", "BUNDLE", "DRAFT", starts_at=utcnow())
-        make_promotion("Beta", "VOLUME_DISCOUNT", "ACTIVE", starts_at=utcnow(), ends_at=utcnow().replace(year=2020))
+        make_promotion("Alpha", "bundle", "draft", starts_at=utcnow())
+        make_promotion("Beta", "volume_discount", "active", starts_at=utcnow(), ends_at=utcnow().replace(year=2020))
         db.session.commit()
     auth.login("support")
     page = client.get("/promotions?sort=name").get_data(as_text=True)
     assert page.index("Alpha") < page.index("Beta") and 'id="new-promotion"' not in page
-    expired = client.get("/promotions?status=EXPIRED").get_data(as_text=True)
+    expired = client.get("/promotions?status=expired").get_data(as_text=True)
     assert "Beta" in expired and "Alpha" not in expired and "past its end, still active" in expired
-    rows = list(csv.reader(io.StringIO(client.get("/promotions/export.csv?type=BUNDLE").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(client.get("/promotions/export.csv?type=bundle").get_data(as_text=True)
                                        .lstrip("\ufeff"))))
     assert rows[0][:3] == ["name", "type", "status"] and [r[0] for r in rows[1:]] == ["Alpha"]
-    assert client.post("/promotions/new?type=BUNDLE", data={**COMMON, **FORMS["BUNDLE"]}).status_code == 403
+    assert client.post("/promotions/new?type=bundle", data={**COMMON, **FORMS["bundle"]}).status_code == 403
     assert client.get("/promotions?status=NOPE").status_code == 400

@@ -35,7 +35,7 @@ def catalog(ctx):
 
 
 def good(**changes) -> flow.CouponInput:
-    base = flow.CouponInput(code="spring-10", name="Spring 10%", type="PERCENTAGE", discount_value=Decimal("10"),
+    base = flow.CouponInput(code="spring-10", name="Spring 10%", type="percentage", discount_value=Decimal("10"),
                             currency="USD", usage_limit=100, usage_limit_per_user=1)
     return replace(base, **changes)
 
@@ -84,12 +84,12 @@ def test_create_upper_cases_the_code_and_stores_skus_and_slugs_as_ids(actor, cat
     ({"discount_value": Decimal("0")}, "discount_value", "more than 0 and at most 100"),
     ({"discount_value": Decimal("100.01")}, "discount_value", "more than 0 and at most 100"),
     ({"discount_value": None}, "discount_value", "Enter the percentage"),
-    ({"type": "FIXED_AMOUNT", "discount_value": Decimal("0")}, "discount_value", "must be more than 0"),
-    ({"type": "FIXED_AMOUNT", "discount_value": None}, "discount_value", "Enter the amount off"),
-    ({"type": "FIXED_AMOUNT", "discount_value": Decimal("5"), "currency": None}, "currency",
+    ({"type": "fixed_amount", "discount_value": Decimal("0")}, "discount_value", "must be more than 0"),
+    ({"type": "fixed_amount", "discount_value": None}, "discount_value", "Enter the amount off"),
+    ({"type": "fixed_amount", "discount_value": Decimal("5"), "currency": None}, "currency",
      "A fixed amount needs its currency"),
     ({"currency": "US"}, "currency", "three letters"),
-    ({"type": "FREE_SHIPPING", "discount_value": Decimal("5")}, "discount_value", "Free shipping takes no value"),
+    ({"type": "free_shipping", "discount_value": Decimal("5")}, "discount_value", "Free shipping takes no value"),
     ({"minimum_amount": Decimal("-1")}, "minimum_amount", "minimum order amount must be at least 0"),
     ({"maximum_discount": Decimal("-0.01")}, "maximum_discount", "maximum discount must be at least 0"),
     ({"usage_limit": 0}, "usage_limit", "usage limit must be at least 1"),

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.postgres_only
 def test_two_generations_with_the_same_prefix_never_duplicate(app):
     with app.app_context():
         actor = staff_actor("marketing")
-        template = flow.create_coupon(actor, flow.CouponInput(code="BASE", name="Base", type="PERCENTAGE",
+        template = flow.create_coupon(actor, flow.CouponInput(code="BASE", name="Base", type="percentage",
                                                               discount_value=Decimal("5")))
         template_id = template.id
         db.session.remove()

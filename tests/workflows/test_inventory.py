@@ -96,6 +96,21 @@ def test_add_remove_and_set_keep_the_three_stores_in_step_with_history(actor, pl
     assert len(history(staff_id=actor.id)) == 3
 
 
+def test_stock_status_is_the_product_services_own(actor, ctx):
+    """in_stock, out_of_stock or backorder, never a status of the console's own: a product
+    sold on backorder stays so while it has none, and is in stock once some arrive."""
+    assert {stock_status(q) for q in (0, 1, 3, 500)} == {"in_stock", "out_of_stock"}
+    product = make_product("PRE-1", "Preorder", "9.00", stock=0)
+    product.stock_status = "backorder"
+    db.session.commit()
+    adjust_stock(actor, product.id, mode="set", quantity="0", reason="cycle_count")
+    assert stores(product.id)["product"].stock_status == "backorder"
+    adjust_stock(actor, product.id, mode="add", quantity="2", reason="received")
+    assert stores(product.id)["product"].stock_status == "in_stock"
+    adjust_stock(actor, product.id, mode="remove", quantity="2", reason="damaged")
+    assert stores(product.id)["product"].stock_status == "out_of_stock"
+
+
 @pytest.mark.parametrize("mode,quantity,message", [
     ("remove", "8", "below the 3 reserved"),
     ("set", "2", "below the 3 reserved"),

@@ -157,7 +157,7 @@ def test_cancel_pending_order_releases_stock_voids_payment_and_notifies(ctx):
     assert reserved_of(products[1]) == (10, 0, 10)
 
     payment = reload(Payment, bundle.payment.id)
-    assert payment.status == "CANCELLED"
+    assert payment.status == "cancelled"
     voids = list(db.session.scalars(select(PaymentTransaction).where(
         PaymentTransaction.payment_id == payment.id, PaymentTransaction.transaction_type == "VOID")))
     assert len(voids) == 1 and voids[0].amount == payment.amount and voids[0].status == "SUCCEEDED"
@@ -191,7 +191,7 @@ def test_cancel_with_captured_payment_leaves_it_for_a_refund(ctx):
     bundle, _ = order_with_stock("processing")
     outcome = orders.cancel(staff_actor(), bundle.order.id, "out of stock at the warehouse")
     assert outcome.complete and "refund" in outcome.payment_outcome
-    assert reload(Payment, bundle.payment.id).status == "SUCCEEDED"
+    assert reload(Payment, bundle.payment.id).status == "succeeded"
     assert db.session.query(PaymentTransaction).filter_by(transaction_type="VOID").count() == 0
 
 
@@ -240,7 +240,7 @@ def test_cancel_interrupted_by_a_database_then_retried_does_each_step_once(app, 
         assert orders.unfinished_steps(order) == []
         assert reserved_of(product) == (10, 0, 10)
         assert len(audit_rows("inventory.changed")) == 1
-        assert reload(Payment, payment_id).status == "CANCELLED"
+        assert reload(Payment, payment_id).status == "cancelled"
         assert db.session.query(PaymentTransaction).filter_by(transaction_type="VOID").count() == 1
         assert db.session.query(Notification).count() == 1
         assert len(audit_rows("order.cancelled", order_id)) == 1

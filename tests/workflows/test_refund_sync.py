@@ -1,6 +1,6 @@
-"""Deferred refunds (STRIPE, PAYPAL): recorded PENDING, executed by the payment service,
+"""Deferred refunds (STRIPE, PAYPAL): recorded pending, executed by the payment service,
 then followed by sync_refund / `console sync-refunds`: the waiting steps run exactly once
-when the service marks the refund COMPLETED; a FAILED one releases its amount."""
+when the service marks the refund completed; a failed one releases its amount."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -37,7 +37,7 @@ def service_marks(refund_id, status, provider_refund_id="re_service_1"):
     """What the payment service writes when it has executed (or failed) the refund."""
     refund = fresh(PaymentRefund, refund_id)
     refund.status = status
-    refund.provider_refund_id = provider_refund_id if status == "COMPLETED" else None
+    refund.provider_refund_id = provider_refund_id if status == "completed" else None
     refund.processed_at = utcnow()
     db.session.commit()
 
@@ -57,14 +57,14 @@ def test_full_stripe_refund_waits_then_completes_once():
     data = paid_order(provider="STRIPE")
     outcome = refunds.refund_order(data.actor, data.order.id, "64.40", key="s-full", reason="Back to the card")
     refund = outcome.refund
-    assert refund.status == "PENDING" and not outcome.needs_attention
+    assert refund.status == "pending" and not outcome.needs_attention
     assert refund.metadata_["steps"] == {"audit": "done", "order": "waiting", "notify": "waiting"}
     assert refunds.awaits_provider(refund) and not refunds.needs_attention(refund)
     assert "Refresh status" in outcome.message
     # Nothing that needs the money back has happened yet.
     order = fresh(Order, data.order.id)
     assert (order.status, order.payment_status) == ("delivered", "paid")
-    assert fresh(Payment, data.payment.id).status == "SUCCEEDED" and count(Notification) == 0
+    assert fresh(Payment, data.payment.id).status == "succeeded" and count(Notification) == 0
     assert refunds.refundable_amount(fresh(Payment, data.payment.id)) == 0
 
     still = refunds.sync_refund(data.actor, refund.id)
@@ -72,10 +72,10 @@ def test_full_stripe_refund_waits_then_completes_once():
     assert fresh(Order, data.order.id).status == "delivered" and count(Notification) == 0
     assert refund.id in refunds.refunds_to_sync()
 
-    service_marks(refund.id, "COMPLETED")
+    service_marks(refund.id, "completed")
     done = refunds.sync_refund(data.actor, refund.id)
     assert done.settled and done.state == "completed" and not done.needs_attention
-    assert fresh(Payment, data.payment.id).status == "REFUNDED"
+    assert fresh(Payment, data.payment.id).status == "refunded"
     order = fresh(Order, data.order.id)
     assert (order.status, order.payment_status) == ("refunded", "refunded")
     [change] = db.session.scalars(select(OrderStatusHistory).where(OrderStatusHistory.status == "refunded"))
@@ -85,7 +85,7 @@ def test_full_stripe_refund_waits_then_completes_once():
     [mail] = db.session.scalars(select(Notification))
     assert mail.metadata_["template"] == "refund_issued" and "64.40 USD" in mail.body
     assert [log.event_type for log in db.session.scalars(select(PaymentAuditLog).order_by(PaymentAuditLog.timestamp))] \
-        == ["refund.issued", "refund.completed"]
+        == ["REFUND_INITIATED", "REFUND_COMPLETED"]
     assert audit_actions(refund.id) == ["refund.completed", "refund.issued"]
     refund = fresh(PaymentRefund, refund.id)
     assert refunds.pending_steps(refund) == [] and refunds.waiting_steps(refund) == []
@@ -104,7 +104,7 @@ def test_a_failed_refund_frees_its_amount_and_cancels_the_waiting_steps():
     data = paid_order(provider="PAYPAL")
     outcome = refunds.refund_order(data.actor, data.order.id, "40.00", key="p-1", reason="Damaged")
     assert refunds.refundable_amount(fresh(Payment, data.payment.id)) == TOTAL - Decimal("40.00")
-    service_marks(outcome.refund.id, "FAILED")
+    service_marks(outcome.refund.id, "failed")
     synced = refunds.sync_refund(data.actor, outcome.refund.id)
     assert synced.settled and synced.state == "failed" and "refundable again" in synced.message
     refund = fresh(PaymentRefund, outcome.refund.id)
@@ -112,14 +112,14 @@ def test_a_failed_refund_frees_its_amount_and_cancels_the_waiting_steps():
     assert not refunds.needs_attention(refund) and not refunds.awaits_provider(refund)
     assert refunds.refundable_amount(fresh(Payment, data.payment.id)) == TOTAL
     assert refund_transaction(refund.id).status == "FAILED"
-    assert fresh(Payment, data.payment.id).status == "SUCCEEDED" and fresh(Order, data.order.id).status == "delivered"
+    assert fresh(Payment, data.payment.id).status == "succeeded" and fresh(Order, data.order.id).status == "delivered"
     assert count(Notification) == 0
-    failed_log = db.session.scalar(select(PaymentAuditLog).where(PaymentAuditLog.event_type == "refund.failed"))
+    failed_log = db.session.scalar(select(PaymentAuditLog).where(PaymentAuditLog.event_type == "REFUND_FAILED"))
     assert failed_log.success is False and failed_log.amount == Decimal("40.00")
     assert audit_actions(refund.id) == ["refund.failed", "refund.issued"]
     # The freed amount can be refunded again.
     again = refunds.refund_order(data.actor, data.order.id, "64.40", key="p-2", reason="Second try")
-    assert again.refund.status == "PENDING"
+    assert again.refund.status == "pending"
 
 
 def received_return(data):
@@ -135,12 +135,12 @@ def test_a_return_refund_processes_the_return_when_the_service_completes_it():
     data = paid_order(provider="STRIPE")
     request = received_return(data)
     outcome = returns.process(data.actor, request.id)
-    assert outcome.refund.status == "PENDING" and outcome.refund.amount == Decimal("59.40")
+    assert outcome.refund.status == "pending" and outcome.refund.amount == Decimal("59.40")
     assert fresh(ReturnRequest, request.id).status == "received" and count(ReturnRefund) == 0
     # Processing again refunds nothing more.
     assert returns.process(data.actor, request.id).refund.id == outcome.refund.id and count(PaymentRefund) == 1
 
-    service_marks(outcome.refund.id, "COMPLETED")
+    service_marks(outcome.refund.id, "completed")
     refunds.sync_refund(data.actor, outcome.refund.id)
     request = fresh(ReturnRequest, request.id)
     assert request.status == "processed" and request.refund_amount == Decimal("59.40")
@@ -155,16 +155,16 @@ def test_a_failed_return_refund_leaves_the_return_to_process_again():
     data = paid_order(provider="STRIPE")
     request = received_return(data)
     first = returns.process(data.actor, request.id)
-    service_marks(first.refund.id, "FAILED")
+    service_marks(first.refund.id, "failed")
     synced = refunds.sync_refund(data.actor, first.refund.id)
     assert "process it again" in synced.message
     assert fresh(ReturnRequest, request.id).status == "received" and count(ReturnRefund) == 0
 
     second = returns.process(data.actor, request.id)
-    assert second.created and second.refund.id != first.refund.id and second.refund.status == "PENDING"
+    assert second.created and second.refund.id != first.refund.id and second.refund.status == "pending"
     assert returns.process(data.actor, request.id).refund.id == second.refund.id  # a double click: once
     assert count(PaymentRefund) == 2
-    service_marks(second.refund.id, "COMPLETED", "re_service_2")
+    service_marks(second.refund.id, "completed", "re_service_2")
     refunds.sync_refund(data.actor, second.refund.id)
     assert fresh(ReturnRequest, request.id).status == "processed"
     [record] = db.session.scalars(select(ReturnRefund))
@@ -177,7 +177,7 @@ def test_a_failed_return_refund_leaves_the_return_to_process_again():
 def test_a_later_step_failing_after_completion_needs_attention_and_retry_finishes(monkeypatch):
     data = paid_order(provider="STRIPE")
     outcome = refunds.refund_order(data.actor, data.order.id, "64.40", key="s-att", reason="Full")
-    service_marks(outcome.refund.id, "COMPLETED")
+    service_marks(outcome.refund.id, "completed")
     monkeypatch.setitem(refunds.STEPS, "notify", lambda actor, refund: (_ for _ in ()).throw(RuntimeError("smtp")))
     synced = refunds.sync_refund(data.actor, outcome.refund.id)
     assert synced.needs_attention and synced.failed_step == "notify" and "Retry" in synced.message
@@ -185,18 +185,18 @@ def test_a_later_step_failing_after_completion_needs_attention_and_retry_finishe
     monkeypatch.undo()
     refunds.retry_refund(data.actor, outcome.refund.id)
     assert count(Notification) == 1 and count(OrderStatusHistory, OrderStatusHistory.status == "refunded") == 1
-    assert count(PaymentAuditLog, PaymentAuditLog.event_type == "refund.completed") == 1
+    assert count(PaymentAuditLog, PaymentAuditLog.event_type == "REFUND_COMPLETED") == 1
 
 
 def test_a_failed_refund_whose_outcome_record_fails_needs_attention_until_retried(monkeypatch):
     data = paid_order(provider="PAYPAL")
     outcome = refunds.refund_order(data.actor, data.order.id, "40.00", key="p-att", reason="Damaged")
-    service_marks(outcome.refund.id, "FAILED")
+    service_marks(outcome.refund.id, "failed")
     monkeypatch.setitem(refunds.STEPS, "outcome", lambda actor, refund: (_ for _ in ()).throw(RuntimeError("auth_db")))
     synced = refunds.sync_refund(data.actor, outcome.refund.id)
     assert synced.failed_step == "outcome"
     refund = fresh(PaymentRefund, outcome.refund.id)
-    assert refund.status == "FAILED" and refunds.needs_attention(refund)
+    assert refund.status == "failed" and refunds.needs_attention(refund)
     assert db.session.scalar(select(PaymentRefund.id).where(refunds.needs_attention_clause())) == refund.id
     monkeypatch.undo()
     refunds.retry_refund(data.actor, outcome.refund.id)
@@ -208,20 +208,20 @@ def test_a_failed_refund_whose_outcome_record_fails_needs_attention_until_retrie
 def test_a_direct_client_answer_is_written_on_the_row():
     class Direct:
         def submit_refund(self, payment, amount, key):
-            return ProviderResult("PROCESSING", "ext_9", {})
+            return ProviderResult("processing", "ext_9", {})
 
         def refund_status(self, refund):
-            return ProviderResult("COMPLETED", "ext_9")
+            return ProviderResult("completed", "ext_9")
 
     register("DIRECT", Direct())
     data = paid_order()
     data.payment.payment_provider = "DIRECT"
     db.session.commit()
     outcome = refunds.refund_order(data.actor, data.order.id, "5.00", key="d-1", reason="x")
-    assert outcome.refund.status == "PROCESSING"
+    assert outcome.refund.status == "processing"
     synced = refunds.sync_refund(data.actor, outcome.refund.id)
     refund = synced.refund
-    assert synced.settled and refund.status == "COMPLETED" and refund.provider_refund_id == "ext_9"
+    assert synced.settled and refund.status == "completed" and refund.provider_refund_id == "ext_9"
     assert refund.processed_at is not None and count(Notification) == 1
 
 
@@ -242,8 +242,8 @@ def test_sync_refunds_command_follows_every_waiting_refund(app):
     done = refunds.refund_order(first.actor, first.order.id, "64.40", key="c-1", reason="x").refund.id
     failed = refunds.refund_order(second.actor, second.order.id, "10.00", key="c-2", reason="x").refund.id
     waiting = refunds.refund_order(third.actor, third.order.id, "10.00", key="c-3", reason="x").refund.id
-    service_marks(done, "COMPLETED")
-    service_marks(failed, "FAILED")
+    service_marks(done, "completed")
+    service_marks(failed, "failed")
     runner = app.test_cli_runner()
     result = runner.invoke(args=["console", "sync-refunds"])
     assert result.exit_code == 0, result.output
@@ -256,4 +256,4 @@ def test_sync_refunds_command_follows_every_waiting_refund(app):
     assert refunds.refunds_to_sync() == [waiting]
     result = runner.invoke(args=["console", "sync-refunds"])
     assert "Checked 1 refund: 1 still pending." in result.output
-    assert count(PaymentAuditLog, PaymentAuditLog.event_type.in_(("refund.completed", "refund.failed"))) == 2
+    assert count(PaymentAuditLog, PaymentAuditLog.event_type.in_(("REFUND_COMPLETED", "REFUND_FAILED"))) == 2

@@ -45,16 +45,16 @@ def test_partial_refund_writes_the_three_payment_rows_and_leaves_statuses():
     outcome = refunds.refund_order(data.actor, data.order.id, "10.00", key="k-partial", reason="Late delivery")
     refund = outcome.refund
     assert outcome.created and not outcome.needs_attention
-    assert (refund.amount, refund.status, refund.currency) == (Decimal("10.00"), "COMPLETED", "USD")
+    assert (refund.amount, refund.status, refund.currency) == (Decimal("10.00"), "completed", "USD")
     assert refund.provider_refund_id.startswith("mock_re_") and refund.order_id == data.order.id
     [txn] = refund_transactions(data.payment.id)
     assert (txn.amount, txn.status, txn.provider_transaction_id) == (Decimal("10.00"), "SUCCEEDED", refund.provider_refund_id)
     log = db.session.scalar(select(PaymentAuditLog))
-    assert (log.event_type, log.amount, log.user_id, log.success) == ("refund.issued", Decimal("10.00"), data.actor.id, True)
+    assert (log.event_type, log.amount, log.user_id, log.success) == ("REFUND_COMPLETED", Decimal("10.00"), data.actor.id, True)
     key = db.session.scalar(select(PaymentIdempotencyKey))
     assert (key.key, key.payment_id, key.user_id) == ("k-partial", data.payment.id, data.actor.id)
     assert refunds.refundable_amount(fresh(Payment, data.payment.id)) == TOTAL - Decimal("10.00")
-    assert fresh(Payment, data.payment.id).status == "SUCCEEDED"
+    assert fresh(Payment, data.payment.id).status == "succeeded"
     order = fresh(Order, data.order.id)
     assert (order.status, order.payment_status) == ("delivered", "paid")
     assert refund.metadata_["steps"] == {"audit": "done", "order": "done", "notify": "done"}
@@ -80,7 +80,7 @@ def test_full_refund_flips_payment_and_order_with_history_and_audit():
     refunds.refund_order(data.actor, data.order.id, "40.00", key="a", reason="First part")
     assert fresh(Order, data.order.id).status == "delivered"
     refunds.refund_order(data.actor, data.order.id, "24.40", key="b", reason="The rest")
-    assert fresh(Payment, data.payment.id).status == "REFUNDED"
+    assert fresh(Payment, data.payment.id).status == "refunded"
     order = fresh(Order, data.order.id)
     assert (order.status, order.payment_status) == ("refunded", "refunded")
     [change] = db.session.scalars(select(OrderStatusHistory).where(OrderStatusHistory.status == "refunded"))
@@ -97,13 +97,13 @@ def test_full_refund_flips_payment_and_order_with_history_and_audit():
 def test_deferred_provider_leaves_pending_and_counts_against_refundable():
     data = paid_order(provider="STRIPE")
     outcome = refunds.refund_order(data.actor, data.order.id, "64.40", key="s1", reason="Return to card")
-    assert outcome.refund.status == "PENDING" and outcome.refund.provider_refund_id is None
+    assert outcome.refund.status == "pending" and outcome.refund.provider_refund_id is None
     [txn] = refund_transactions(data.payment.id)
     assert txn.status == "PENDING"
     payment = fresh(Payment, data.payment.id)
     assert refunds.refundable_amount(payment) == 0
     # Money is not back yet: the payment and the order keep their status until it completes.
-    assert payment.status == "SUCCEEDED" and fresh(Order, data.order.id).status == "delivered"
+    assert payment.status == "succeeded" and fresh(Order, data.order.id).status == "delivered"
     with pytest.raises(WorkflowError) as refused:
         refunds.refund_order(data.actor, data.order.id, "1.00", key="s2", reason="Again")
     assert refused.value.status == 422
@@ -112,7 +112,7 @@ def test_deferred_provider_leaves_pending_and_counts_against_refundable():
 def test_failed_refunds_do_not_count():
     data = paid_order()
     outcome = refunds.refund_order(data.actor, data.order.id, "64.40", key="f1", reason="x")
-    outcome.refund.status = "FAILED"
+    outcome.refund.status = "failed"
     db.session.commit()
     assert refunds.refundable_amount(fresh(Payment, data.payment.id)) == TOTAL
 
@@ -156,7 +156,7 @@ def test_a_plugged_in_provider_is_used_by_name():
 
         def submit_refund(self, payment, amount, key):
             self.calls.append((payment.id, amount, key))
-            return ProviderResult("PROCESSING", "ext_1", {"ok": True})
+            return ProviderResult("processing", "ext_1", {"ok": True})
 
     provider = Recording()
     register("ACME", provider)
@@ -165,7 +165,7 @@ def test_a_plugged_in_provider_is_used_by_name():
     db.session.commit()
     outcome = refunds.refund_order(data.actor, data.order.id, "5.00", key="acme", reason="x")
     assert provider.calls == [(data.payment.id, Decimal("5.00"), "acme")]
-    assert outcome.refund.status == "PROCESSING" and outcome.refund.provider_refund_id == "ext_1"
+    assert outcome.refund.status == "processing" and outcome.refund.provider_refund_id == "ext_1"
 
 
 # --- failures part-way -------------------------------------------------------------------
@@ -185,11 +185,11 @@ def test_order_db_down_after_the_money_step_needs_attention_then_retry_completes
     assert outcome.created and outcome.needs_attention and outcome.failed_step == "order"
     assert "order_db is unavailable" in outcome.message and "Retry" in outcome.message
     refund = outcome.refund
-    assert refund.status == "COMPLETED" and refunds.needs_attention(refund)
+    assert refund.status == "completed" and refunds.needs_attention(refund)
     assert refunds.pending_steps(refund) == ["order", "notify"]
     assert refunds.last_error(refund)["step"] == "order"
     assert [r.id for r in db.session.scalars(select(PaymentRefund).where(refunds.needs_attention_clause()))] == [refund.id]
-    assert fresh(Payment, payment_id).status == "REFUNDED"  # the money step is done
+    assert fresh(Payment, payment_id).status == "refunded"  # the money step is done
     assert count(Notification) == 0
 
     # Still down: Retry fails again, records it, and repeats nothing.

@@ -118,7 +118,7 @@ def test_full_happy_path_sets_timestamps_history_audit_and_emails():
     item = db.session.scalar(select(ReturnItem).where(ReturnItem.return_request_id == request.id))
     returns.receive(data.actor, request.id, {item.id: "new"})
     outcome = returns.process(data.actor, request.id)
-    assert outcome.refund.status == "COMPLETED" and not outcome.needs_attention
+    assert outcome.refund.status == "completed" and not outcome.needs_attention
     returns.close(data.actor, request.id)
 
     db.session.expire_all()
@@ -341,7 +341,7 @@ def test_store_credit_and_exchange_move_no_money():
     refunds = list(db.session.scalars(select(ReturnRefund)))
     assert [(r.refund_method, r.amount, r.status) for r in refunds] == [("store_credit", Decimal("21.60"), "pending")]
     assert db.session.get(ReturnRequest, exchange.id).status == "processed"
-    assert db.session.get(Payment, data.payment.id).status == "SUCCEEDED"
+    assert db.session.get(Payment, data.payment.id).status == "succeeded"
     assert db.session.get(Order, data.order.id).status == "delivered"
 
 
@@ -379,7 +379,7 @@ def test_a_full_return_of_a_taxed_shipped_order_refunds_exactly_the_payment(line
     outcome = returns.process(data.actor, request.id, include_shipping=Decimal(shipping) > 0)
     assert outcome.refund.amount == data.payment.amount
     payment = db.session.get(Payment, data.payment.id, populate_existing=True)
-    assert payment.status == "REFUNDED"
+    assert payment.status == "refunded"
     assert db.session.get(Order, order.id, populate_existing=True).payment_status == "refunded"
 
 
