@@ -77,6 +77,10 @@ class NotInSchema(DatabaseUnavailable):
         self.what = what  # "does not have the table orders"
         super().__init__(bind_key, f"{bind_key}_db {what}")
 
+    @property
+    def reason(self) -> str:
+        return f"{self.what} (the service that owns it has not migrated it yet)"
+
 
 @dataclass(frozen=True)
 class DriftedColumn:

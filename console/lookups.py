@@ -28,6 +28,11 @@ class DatabaseUnavailable(Exception):
         self.detail = detail
         super().__init__(f"{bind_key}_db is unavailable")
 
+    @property
+    def reason(self) -> str:
+        """What follows "<bind>_db " in a message: why it can't answer."""
+        return "is unavailable"
+
 
 @contextmanager
 def database(bind_key: str) -> Iterator[None]:

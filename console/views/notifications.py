@@ -88,7 +88,7 @@ def confirm_resend_all():
     except FilterError as exc:
         abort(400, str(exc))
     except DatabaseUnavailable as exc:
-        abort(503, f"{exc.bind_key}_db is unavailable, so the notifications can't be counted. Try again shortly.")
+        abort(503, f"{exc.bind_key}_db {exc.reason}, so the notifications can't be counted. Try again shortly.")
     return render_template("notifications/resend_all.html", filters=filters, count=count, more=more,
                            limit=flow.RESEND_ALL_LIMIT)
 
