@@ -205,9 +205,9 @@ def test_a_full_refund_drops_the_payment_and_the_order(r):
     stays = cache(r, *OTHERS, *product_keys(*data.products))
     cache(r, *order_keys(data.order), *payment_keys(data.payment))
     outcome = refunds.refund_order(data.actor, data.order.id, str(data.payment.amount), key="k-full", reason="Lost")
-    assert outcome.refund.status == "COMPLETED"
+    assert outcome.refund.status == "completed"
     db.session.expire_all()
-    assert db.session.get(Payment, data.payment.id).status == "REFUNDED"
+    assert db.session.get(Payment, data.payment.id).status == "refunded"
     assert left(r) == stays
 
 
@@ -217,7 +217,7 @@ def test_a_partial_refund_drops_the_order_only_if_it_changed(r):
     refunds.refund_order(data.actor, data.order.id, "10.00", key="k-part", reason="Late")
     db.session.expire_all()
     # A partial refund writes payment_refunds and its transaction, which no service caches.
-    assert db.session.get(Payment, data.payment.id).status != "REFUNDED"
+    assert db.session.get(Payment, data.payment.id).status != "refunded"
     assert left(r) == stays
 
 
@@ -235,7 +235,7 @@ def test_each_return_step_drops_what_it_changed(r):
     returns.receive(data.actor, request.id, {item.id: "new" for item in items})
     assert left(r) == stays | owed_by_refund
     outcome = returns.process(data.actor, request.id, include_shipping=True)
-    assert outcome.refund.status == "COMPLETED"
+    assert outcome.refund.status == "completed"
     assert left(r) == stays
 
 
@@ -360,7 +360,7 @@ def test_coupon_promotion_and_template_changes_drop_nothing(r):
     make_product("MUG-1", "Mug", "8.00")
     make_category("Apparel", slug="apparel")
     make_coupon("OLD-10")
-    promotion = make_promotion("Draft", status="DRAFT")
+    promotion = make_promotion("Draft", status="draft")
     db.session.commit()
     stays = cache(r, *OTHERS, *PRODUCT_LISTS)
     marketing = staff_actor("marketing")
@@ -368,7 +368,7 @@ def test_coupon_promotion_and_template_changes_drop_nothing(r):
     coupons.update_coupon(marketing, coupon.id, good(code="CACHE-10", name="Renamed"))
     coupons.disable(marketing, coupon.id)
     coupons.generate_codes(marketing, coupon.id, 50, prefix="gen-", length=6)
-    promotions.change_status(marketing, promotion.id, "EXPIRED")
+    promotions.change_status(marketing, promotion.id, "expired")
     template = tpl.find_template("order_cancelled")
     draft = tpl.Draft.of(template)
     draft.subject = "Your order {{ order_number }} is cancelled"
