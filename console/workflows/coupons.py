@@ -36,6 +36,7 @@ from console.workflows.discounts import (
 )
 
 TYPES = COUPON_TYPES
+NOTHING = Decimal("0.00")
 TYPE_LABELS = {TYPES.PERCENTAGE: "percentage off", TYPES.FIXED_AMOUNT: "fixed amount off", TYPES.FREE_SHIPPING: "free shipping"}
 STATES = ("scheduled", "active", "expired", "exhausted", "disabled")
 CODE_MAX = 50
@@ -220,8 +221,11 @@ def _validate(data: CouponInput, coupon: Coupon | None) -> dict:
     if errors:
         raise Invalid(errors)
     return {"code": code, "name": name, "description": description, "type": kind,
-            "discount_value": None if kind == TYPES.FREE_SHIPPING else value,
-            "minimum_amount": data.minimum_amount, "maximum_discount": data.maximum_discount, "currency": currency,
+            # Both columns are NOT NULL: free shipping has no value of its own, and no
+            # minimum is a minimum of nothing.
+            "discount_value": NOTHING if kind == TYPES.FREE_SHIPPING else value,
+            "minimum_amount": NOTHING if data.minimum_amount is None else data.minimum_amount,
+            "maximum_discount": data.maximum_discount, "currency": currency,
             "usage_limit": data.usage_limit, "usage_limit_per_user": data.usage_limit_per_user,
             "starts_at": data.starts_at, "ends_at": data.ends_at, "is_active": bool(data.is_active),
             "applicable_products": applicable, "applicable_categories": categories, "excluded_products": excluded,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -309,7 +310,8 @@ def test_revoking_a_customers_sessions_drops_nothing(r):
     from console.models.types import utcnow
 
     user, _ = make_customer("casey-sessions@example.com")
-    db.session.add(UserSession(user_id=user.id, session_token="x" * 64, is_active=True, created_at=utcnow()))
+    db.session.add(UserSession(user_id=user.id, session_token="x" * 64, is_active=True, created_at=utcnow(),
+                               expires_at=utcnow() + timedelta(days=1)))
     db.session.commit()
     support = staff_actor()  # (a new staff member's role drops every user:email:*:roles)
     stays = cache(r, *OTHERS, *user_keys(user))
@@ -521,7 +523,8 @@ def round_trips(monkeypatch):
 
 def test_a_bulk_stock_update_of_ten_thousand_rows_drops_in_a_bounded_number_of_round_trips(r, round_trips):
     db.session.execute(Product.__table__.insert(), [
-        {"id": f"p{n:05d}", "sku": f"BULK-{n:05d}", "name": f"Bulk {n}", "price": 1, "stock_quantity": 5,
+        {"id": f"p{n:05d}", "sku": f"BULK-{n:05d}", "name": f"Bulk {n}", "slug": f"bulk-{n:05d}", "price": 1,
+         "stock_quantity": 5,
          "stock_status": "in_stock", "status": "active"} for n in range(10_000)])
     db.session.execute(ProductInventory.__table__.insert(), [
         {"id": f"i{n:05d}", "product_id": f"p{n:05d}", "quantity": 5, "reserved_quantity": 1, "available_quantity": 4}
@@ -572,7 +575,8 @@ def test_a_delete_of_the_table_itself_reads_its_rows_first(r):
     cart = Cart(user_id="cart-user", session_id="cart-session", status="active")
     db.session.add(cart)
     db.session.flush()
-    db.session.add(CartItem(cart_id=cart.id, product_id="p", quantity=1))
+    db.session.add(CartItem(cart_id=cart.id, product_id="p", product_name="Mug", product_sku="MUG-1",
+                            unit_price=Decimal("8.00"), quantity=1, total_price=Decimal("8.00")))
     db.session.commit()
     stays = cache(r, *OTHERS)
     cache(r, f"cart:id:{cart.id}", "cart:userId:cart-user:active", "cart:sessionId:cart-session:active",
