@@ -61,7 +61,8 @@ SECRETS_BY_TABLE = {
     ("users", "mfa_backup_codes"),     # the staff member's backup codes, encrypted
 }
 SECRET_WORDS = ("password", "secret", "token", "api_key")
-UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Generated ids: the services' cuids (25 characters, "c" first) and UUIDs.
+GENERATED_ID = re.compile(r"^(?:c[0-9a-z]{24}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
 
 
 def is_secret(table: str, column: str) -> bool:
@@ -143,14 +144,14 @@ def _is_id(column) -> bool:
 
 
 def _short_id(view, context, model, name):
-    """In lists, a UUID shows its first 8 characters (the whole id in its tooltip and on
+    """In lists, a generated id (cuid or UUID) shows its first 8 characters (the whole id in its tooltip and on
     the details page): a table with four id columns then still shows its amounts and
     statuses at 1366 px. Readable ids (provider ids, keys) stay whole."""
     value = getattr(model, name)
     if value is None:
         return ""
     text = str(value)
-    if not UUID_LIKE.match(text):
+    if not GENERATED_ID.match(text):
         return text
     return Markup('<span class="mono" title="{0}">{1}…</span>').format(text, text[:8])
 

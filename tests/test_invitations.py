@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from console import sessions
 from console.workflows import invitations
+from console.workflows.signin import NO_PASSWORD
 from console.extensions import db
 from console.models.auth import PasswordResetToken, SecurityAuditLog, User, UserSession
 from console.models.notification import Notification
@@ -68,7 +69,7 @@ def test_an_invitation_creates_an_inactive_account_and_queues_the_email(app, aut
     assert "invited" in page and "Resend invitation" in page
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "new.member@staff.test"))
-        assert user.is_active is False and user.password_hash is None
+        assert user.is_active is False and user.password_hash == NO_PASSWORD
         assert staff_roles_of(user.id) == {"finance", "support"}
         (token,) = db.session.scalars(select(PasswordResetToken).where(PasswordResetToken.user_id == user.id)).all()
         assert token.used is False

@@ -388,7 +388,7 @@ def test_no_demo_row_is_dated_after_now(app):
                 for model in models_of(bind):
                     for column in model.__table__.columns:
                         kind = getattr(column.type, "impl", column.type)
-                        if not isinstance(kind, (DateTime, Date)) or column.name in PLANNED:
+                        if not isinstance(kind, (DateTime, Date)) or column.key in PLANNED:
                             continue
                         checked.append(column)
                         bound = cutoff if isinstance(kind, DateTime) else cutoff.date()

@@ -103,10 +103,10 @@ def test_export_dates_read_as_the_row_by_row_path_writes_them(ctx):
     product = make_product("MUG-1", "Blue mug", "10.00")
     customer, _ = make_customer("c@example.com", "Cy", "Smith")
     moments = [datetime(2026, 11, 1, 11, 31, tzinfo=timezone.utc),
-               datetime(2026, 11, 1, 11, 32, 7, 5, tzinfo=timezone.utc)]
+               datetime(2026, 11, 1, 11, 32, 7, 5000, tzinfo=timezone.utc)]  # TIMESTAMP(3): milliseconds
     for moment in moments:
         make_order(customer, [(product, 1)], created_at=moment)
     db.session.commit()
     plan = ORDERS.export_plan(OrderFilters(), ORDERS.ordering("created"))
     dates = [row[EXPORT_HEADER.index("created_at")] for row in ORDERS.export_rows(plan)]
-    assert dates == ["2026-11-01T11:31:00+00:00", "2026-11-01T11:32:07.000005+00:00"]
+    assert dates == ["2026-11-01T11:31:00+00:00", "2026-11-01T11:32:07.005000+00:00"]

@@ -120,14 +120,14 @@ def test_figures_over_the_demo_data_equal_plain_sql(ctx):
     seed_demo(customers=30, orders=150, seed=3)
     checked = 0
     for coupon_id, in _sql("discount", "SELECT id FROM coupons"):
-        uses, customers, discount = _sql("discount", "SELECT count(*), count(DISTINCT user_id), "
-                                         "coalesce(sum(discount_amount), 0) FROM coupon_usage WHERE coupon_id = :c",
+        uses, customers, discount = _sql("discount", "SELECT count(*), count(DISTINCT \"userId\"), "
+                                         "coalesce(sum(\"discountAmount\"), 0) FROM coupon_usage WHERE \"couponId\" = :c",
                                          c=coupon_id)[0]
-        order_ids = [o for o, in _sql("discount", "SELECT DISTINCT order_id FROM coupon_usage WHERE coupon_id = :c",
+        order_ids = [o for o, in _sql("discount", "SELECT DISTINCT \"orderId\" FROM coupon_usage WHERE \"couponId\" = :c",
                                       c=coupon_id)]
         expected = defaultdict(lambda: [0, Decimal("0")])
         for order_id in order_ids:
-            [(status, total)] = _sql("order", "SELECT status, total_amount FROM orders WHERE id = :o", o=order_id)
+            [(status, total)] = _sql("order", "SELECT status, \"totalAmount\" FROM orders WHERE id = :o", o=order_id)
             group = status if status in ("cancelled", "refunded") else "kept"
             expected[group][0] += 1
             expected[group][1] += Decimal(str(total))
