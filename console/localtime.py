@@ -7,7 +7,7 @@ every day it is asked about, is read in it; every value it stores stays UTC.
   ``< start_of_day(2 Dec)``: plain range conditions an index on the column serves.
 - ``today(now)``: the store's calendar day at ``now``.
 - ``local_date(column)``: the store-local calendar day of a timestamp column, in SQL
-  (``date(timezone(zone, column))`` on PostgreSQL, a Python function on SQLite), for
+  (``date(timezone(zone, timezone('UTC', column)))`` on PostgreSQL: the column holds UTC without a zone; a Python function on SQLite), for
   figures grouped by day.
 
 CSV exports keep writing stored values as they are (ISO 8601 in UTC, "+00:00"), so a
@@ -101,7 +101,10 @@ class local_date(FunctionElement):
 @compiles(local_date, "postgresql")
 def _local_date_postgresql(element, compiler, **kw):
     column, key = element.clauses
-    return f"date(timezone({compiler.process(key, **kw)}, {compiler.process(column, **kw)}))"
+    # The columns are timestamp WITHOUT time zone holding UTC: read them as UTC first
+    # (timezone('UTC', …) makes the instant), then as the store's wall clock. The
+    # session's TimeZone plays no part.
+    return f"date(timezone({compiler.process(key, **kw)}, timezone('UTC', {compiler.process(column, **kw)})))"
 
 
 @compiles(local_date)
