@@ -465,8 +465,11 @@ def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
         "shipping", _session_rows("shipping", select(Carrier.__table__.c.id, Carrier.__table__.c.name)), [])}
     side = _SideLookups(lookups)
     try:
-        with database("order"), fewer_collections():
-            connection = db.session.connection(bind_arguments={"bind": db.engines["order"]})
+        # A connection of its own, not the session's: whatever else the request does with
+        # the session (its commits and rollbacks end every bind's transaction) must not end
+        # the transaction the server-side cursor lives in.
+        with database("order"), fewer_collections(), db.engines["order"].connect() as connection, \
+                connection.begin():
             if connection.dialect.name == "postgresql":
                 # The download may take minutes: lift the screens' statement timeout for it.
                 connection.execute(sql("SET LOCAL statement_timeout = 0"))
