@@ -129,6 +129,9 @@ class Config:
     LOGIN_LOCK_MINUTES = 15
     LOGIN_IP_LIMIT = int(os.environ.get("CONSOLE_LOGIN_IP_LIMIT", "30"))  # attempts per IP per window
     LOGIN_IP_WINDOW_SECONDS = 300
+    # A CSV download whose client takes no chunk (about 64 KB) for this many seconds is
+    # dropped, with the connections it holds (console/exports.py).
+    EXPORT_SEND_TIMEOUT = int(os.environ.get("CONSOLE_EXPORT_SEND_TIMEOUT", "60"))
     # Proxies in front of the console (a load balancer, nginx) whose X-Forwarded-For and
     # X-Forwarded-Proto are trusted. 0 trusts none, so a client cannot pick the address
     # the sign-in throttle and the audit trail see; behind one proxy, set 1.

@@ -1,0 +1,197 @@
+"""Database connections: a download the client abandons gives every connection back at
+once.
+
+The downloads run in a real threaded server (werkzeug's, as the browser tests use) on a
+real socket, so the server itself closes the response when the client goes away, as
+gunicorn does. Small socket buffers make the server block in send() after a few dozen
+kilobytes, with the export mid-way: its cursor open, its lookup threads running.
+"""
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from console.demo.seed import DEMO_STAFF_PASSWORD, seed_demo
+from console.extensions import db
+from console.models.order import Order
+from tests import databases
+
+SEEDED_ORDERS = 1000  # about 250 KB of CSV: far more than the socket buffers below hold
+SEEDED_CUSTOMERS = 1000
+BATCH = 100  # rows per batch, so a download is many batches deep when it stops
+# Connections come back as soon as the server closes the response; this only bounds the wait.
+RELEASE_SECONDS = 5
+
+
+@pytest.fixture
+def seeded(app, monkeypatch):
+    from console.demo import seed
+    from console.screens import lists, orders
+
+    monkeypatch.setattr(seed, "RICH_CUSTOMERS", 8)
+    monkeypatch.setattr(seed, "RICH_ORDERS", 30)
+    monkeypatch.setattr(orders, "EXPORT_BATCH", BATCH)
+    monkeypatch.setattr(lists, "STREAM_BATCH", BATCH)
+    with app.app_context():
+        seed_demo(customers=SEEDED_CUSTOMERS, orders=SEEDED_ORDERS, seed=5)
+        order_number = db.session.scalar(select(Order.order_number).limit(1))
+        db.session.remove()
+    return order_number
+
+
+@contextmanager
+def served(app):
+    """The app on a free localhost port, threaded, with small send buffers (accepted
+    sockets inherit the listening socket's)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def sign_in(port: int) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/login", body=f"email=admin%40example.com&password={DEMO_STAFF_PASSWORD}",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    assert response.status == 302
+    return response.getheader("Set-Cookie").split(";")[0]
+
+
+def get(port: int, path: str, cookie: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", path, headers={"Cookie": cookie})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response.status
+
+
+def start_download(port: int, path: str, cookie: str) -> socket.socket:
+    """A client with a small receive window that reads the start of ``path`` and then
+    nothing more."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.settimeout(30)
+    client.connect(("127.0.0.1", port))
+    client.sendall(f"GET {path} HTTP/1.1\r\nHost: console.test\r\nCookie: {cookie}\r\n\r\n".encode())
+    received = b""
+    while b"\r\n\r\n" not in received or len(received.split(b"\r\n\r\n", 1)[1]) < 2048:
+        received += client.recv(4096)
+    assert received.startswith(b"HTTP/1.1 200"), received[:200]
+    return client
+
+
+class Connections:
+    """What the app's pools have checked out, the export threads alive and, on
+    PostgreSQL, the test databases' backends that are busy or that no pool keeps."""
+
+    def __init__(self, app):
+        with app.app_context():
+            self.engines = dict(db.engines)
+        self.postgres = all(engine.dialect.name == "postgresql" for engine in self.engines.values())
+        self.baseline = self.now()
+
+    def _backends(self) -> dict[str, tuple[int, int]]:
+        names = {engine.url.database: key for key, engine in self.engines.items()}
+        with psycopg.connect(databases.PG_ADMIN_URL) as admin:
+            rows = admin.execute("SELECT datname, count(*), count(*) FILTER (WHERE state <> 'idle') "
+                                 "FROM pg_stat_activity WHERE datname = ANY(%s) GROUP BY datname",
+                                 [list(names)]).fetchall()
+        return {names[name]: (total, busy) for name, total, busy in rows}
+
+    def now(self) -> dict:
+        checked_out = {key: engine.pool.checkedout() for key, engine in self.engines.items()}
+        state = {"checked out": {key: n for key, n in checked_out.items() if n},
+                 "export threads": sorted(t.name for t in threading.enumerate() if t.name.startswith("export-"))}
+        if self.postgres:
+            backends = self._backends()
+            state["busy backends"] = {key: busy for key, (_, busy) in backends.items() if busy}
+            # Backends beyond what the pools hold (those of other apps in the run stay as they were).
+            state["outside the pools"] = {
+                key: backends.get(key, (0, 0))[0] - engine.pool.checkedin() - engine.pool.checkedout()
+                for key, engine in self.engines.items()}
+        return state
+
+    def held(self) -> bool:
+        return bool(self.now()["checked out"])
+
+    def wait_until(self, condition, seconds: float) -> dict:
+        deadline = time.monotonic() + seconds
+        while not condition(state := self.now()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return state
+
+
+@pytest.mark.parametrize("path, home", [("/orders/export.csv", "order"), ("/customers/export.csv", "user")],
+                         ids=["orders (fast path, lookup threads)", "customers (row by row)"])
+def test_a_download_dropped_half_way_gives_every_connection_back_at_once(app, seeded, path, home):
+    pools = Connections(app)
+    assert pools.baseline["checked out"] == {} and pools.baseline["export threads"] == []
+    assert not pools.baseline.get("busy backends")
+    with served(app) as port:
+        cookie = sign_in(port)
+        client = start_download(port, path, cookie)
+        # Mid-way: the server is blocked sending the rest, its cursor open on the list's database.
+        during = pools.wait_until(lambda state: home in state["checked out"], 30)
+        assert home in during["checked out"], during
+        client.close()  # unread data: the server's next send fails, as with a browser cancelling
+
+        after = pools.wait_until(lambda state: state == pools.baseline, RELEASE_SECONDS)
+        assert after == pools.baseline
+        assert get(port, f"/orders/{seeded}", cookie) == 200
+
+
+def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(app, seeded, monkeypatch):
+    monkeypatch.setitem(app.config, "EXPORT_SEND_TIMEOUT", 2)
+    pools = Connections(app)
+    with served(app) as port:
+        cookie = sign_in(port)
+        client = start_download(port, "/orders/export.csv", cookie)
+        # The client keeps the connection open and reads nothing more.
+        after = pools.wait_until(lambda state: state == pools.baseline, 2 + 3 * RELEASE_SECONDS)
+        assert after == pools.baseline
+        received = b""
+        while chunk := client.recv(65536):
+            received += chunk
+        client.close()
+        # The server gave up: the chunked body never got its last, empty chunk.
+        assert not received.endswith(b"0\r\n\r\n")
+        assert received.count(b"\n") < SEEDED_ORDERS
+        assert get(port, f"/orders/{seeded}", cookie) == 200
+
+
+def test_closing_the_csv_part_way_closes_its_rows():
+    """The server's close() reaches the rows (and their cursor, threads and connections)
+    at once, even while something else still refers to them."""
+    from console.exports import csv_lines
+
+    closed = []
+
+    def rows():
+        try:
+            for n in range(100_000):
+                yield [n, "x" * 100]
+        finally:
+            closed.append(True)
+
+    source = rows()
+    lines = csv_lines(["n", "text"], source)
+    next(lines), next(lines)
+    lines.close()
+    assert closed == [True]
