@@ -1,5 +1,5 @@
 """Database connections: a download the client abandons gives every connection back at
-once.
+once, and the console's ceiling per PostgreSQL server fits the server.
 
 The downloads run in a real threaded server (werkzeug's, as the browser tests use) on a
 real socket, so the server itself closes the response when the client goes away, as
@@ -9,16 +9,21 @@ kilobytes, with the export mid-way: its cursor open, its lookup threads running.
 from __future__ import annotations
 
 import http.client
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from config import BASE_DIR, BIND_KEYS, bind_config, connection_ceiling
 from console.demo.seed import DEMO_STAFF_PASSWORD, seed_demo
 from console.extensions import db
 from console.models.order import Order
@@ -195,3 +200,37 @@ def test_closing_the_csv_part_way_closes_its_rows():
     next(lines), next(lines)
     lines.close()
     assert closed == [True]
+
+
+# --- the ceiling ---------------------------------------------------------------------------------
+
+def test_the_ceiling_is_workers_times_each_servers_databases_times_their_pool():
+    pg = "postgresql+psycopg://console@{}/{}_db"
+    one_server = {key: bind_config(pg.format("db.internal:5432", key)) for key in BIND_KEYS}
+    pool = one_server["order"]["pool_size"] + one_server["order"]["max_overflow"]
+    assert connection_ceiling(2, one_server) == {
+        "db.internal:5432": (2 * 10 * pool, f"2 workers x 10 databases x (pool {one_server['order']['pool_size']} "
+                                            f"+ overflow {one_server['order']['max_overflow']}) = {20 * pool}")}
+    # The defaults fit a default PostgreSQL: max_connections 100, 3 of them for superusers.
+    assert 2 * 10 * pool <= 97
+
+    split = {key: {"url": pg.format("auth.internal", key), "pool_size": 3, "max_overflow": 1} if key == "auth"
+             else {"url": pg.format("db.internal:6432", key), "pool_size": 1, "max_overflow": 2}
+             for key in BIND_KEYS}
+    split["cart"] = {"url": "sqlite:///cart_db.sqlite"}  # a file: no server to count
+    assert {server: connections for server, (connections, _) in connection_ceiling(4, split).items()} == {
+        "auth.internal:5432": 4 * 1 * 4, "db.internal:6432": 4 * 8 * 3}
+    assert connection_ceiling(4, {"cart": {"url": "sqlite:///cart_db.sqlite"}}) == {}
+
+
+def test_gunicorn_refuses_to_start_above_the_servers_connections(tmp_path):
+    env = {**os.environ, "CONSOLE_WORKERS": "3", "CONSOLE_BIND": "127.0.0.1:0", "CONSOLE_ENV": "testing",
+           "CONSOLE_PG_MAX_CONNECTIONS": "97", "CONSOLE_POOL_SIZE": "2", "CONSOLE_POOL_OVERFLOW": "2",
+           **{f"{key.upper()}_DATABASE_URL": f"postgresql+psycopg://console@127.0.0.1:1/{key}_db"
+              for key in BIND_KEYS}}
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    finished = subprocess.run([gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
+                              cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 1
+    assert "3 workers x 10 databases x (pool 2 + overflow 2) = 120" in finished.stderr
+    assert "more than CONSOLE_PG_MAX_CONNECTIONS=97" in finished.stderr
