@@ -46,6 +46,9 @@ POSTGRES_OPTIONS = {
 # refuses to start when its workers' pools could open more. A default server allows
 # max_connections 100 less 3 kept for superusers.
 PG_MAX_CONNECTIONS = int(os.environ.get("CONSOLE_PG_MAX_CONNECTIONS", "97"))
+# Behind PgBouncer in transaction mode consecutive transactions may run on different
+# server connections: nothing may rely on a session (console/pgbouncer.py).
+PGBOUNCER = os.environ.get("CONSOLE_PGBOUNCER", "").lower() in ("1", "true", "yes", "on")
 
 
 def env_var(bind_key: str) -> str:
@@ -163,6 +166,7 @@ class Config:
     # A CSV download whose client takes no chunk (about 64 KB) for this many seconds is
     # dropped, with the connections it holds (console/exports.py).
     EXPORT_SEND_TIMEOUT = int(os.environ.get("CONSOLE_EXPORT_SEND_TIMEOUT", "60"))
+    PGBOUNCER = PGBOUNCER
     # Proxies in front of the console (a load balancer, nginx) whose X-Forwarded-For and
     # X-Forwarded-Proto are trusted. 0 trusts none, so a client cannot pick the address
     # the sign-in throttle and the audit trail see; behind one proxy, set 1.
