@@ -181,6 +181,26 @@ def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(app, seed
         assert get(port, f"/orders/{seeded}", cookie) == 200
 
 
+@pytest.mark.postgres_only
+def test_downloads_under_way_leave_the_other_threads_their_connections(app, seeded):
+    """With a pool per database as large as the threads (README, "Connections to
+    PostgreSQL"), downloads on all threads but one leave that one every connection a
+    page needs: each download holds one connection per database it reads."""
+    order_pool = app.config["SQLALCHEMY_BINDS"]["order"]
+    threads = order_pool["pool_size"] + order_pool["max_overflow"]
+    pools = Connections(app)
+    with served(app) as port:
+        cookie = sign_in(port)
+        clients = [start_download(port, "/orders/export.csv", cookie) for _ in range(threads - 1)]
+        during = pools.wait_until(lambda state: state["checked out"].get("order") == threads - 1, 30)
+        assert during["checked out"].get("order") == threads - 1, during
+        assert get(port, f"/orders/{seeded}", cookie) == 200
+        assert get(port, "/orders", cookie) == 200
+        for client in clients:
+            client.close()
+        assert pools.wait_until(lambda state: state == pools.baseline, RELEASE_SECONDS) == pools.baseline
+
+
 def test_closing_the_csv_part_way_closes_its_rows():
     """The server's close() reaches the rows (and their cursor, threads and connections)
     at once, even while something else still refers to them."""
