@@ -163,8 +163,8 @@ class Config:
     LOGIN_LOCK_MINUTES = 15
     LOGIN_IP_LIMIT = int(os.environ.get("CONSOLE_LOGIN_IP_LIMIT", "30"))  # attempts per IP per window
     LOGIN_IP_WINDOW_SECONDS = 300
-    # A CSV download whose client takes no chunk (about 64 KB) for this many seconds is
-    # dropped, with the connections it holds (console/exports.py).
+    # A CSV download is dropped, with the connections it holds, when one chunk (about a
+    # thousand rows, a few hundred KB) has not gone out within this many seconds.
     EXPORT_SEND_TIMEOUT = int(os.environ.get("CONSOLE_EXPORT_SEND_TIMEOUT", "60"))
     PGBOUNCER = PGBOUNCER
     # Proxies in front of the console (a load balancer, nginx) whose X-Forwarded-For and

@@ -114,10 +114,11 @@ SERVER_SOCKETS = ("gunicorn.socket", "werkzeug.socket")
 def drop_stalled_client(environ: dict, seconds: float) -> None:
     """A client that stops reading without closing the connection would keep the thread
     in send() for as long as it likes (neither server has a send timeout), and the
-    download every connection it holds: give up when a chunk (about 64 KB) is not taken
-    within ``seconds``. The server then closes the response as for a client that went
-    away. gunicorn sets the socket back to blocking before the next request on a
-    kept-alive connection."""
+    download every connection it holds: give up when one chunk (CHUNK_CHARS and up to
+    a block of ROWS_PER_WRITE rows, a few hundred KB) has not gone out within
+    ``seconds``. The server then closes the response as for a client that went away.
+    gunicorn sets the socket back to blocking before the next request on a kept-alive
+    connection."""
     for key in SERVER_SOCKETS:
         sock = environ.get(key)
         if sock is not None and seconds:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, make_response, render_template, request
 
+from console.extensions import db
 from console.filters import FilterError
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
@@ -77,6 +78,9 @@ def export_screen(screen: ListScreen):
     ordering = screen.ordering(request.args.get("sort"), errors)
     if errors:
         abort(400, " ".join(errors))
+    # What the session holds since sign-in (auth_db) goes back first: the checks of the
+    # plan and the download take their own connections, one per database at a time.
+    db.session.close()
     try:
         plan = screen.export_plan(filters, ordering)
     except FilterError as exc:
