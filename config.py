@@ -26,9 +26,14 @@ ENGINE_OPTIONS = {"pool_pre_ping": True}
 # server must fail fast instead of hanging a page.
 CONNECT_TIMEOUT = int(os.environ.get("CONSOLE_CONNECT_TIMEOUT", "3"))
 STATEMENT_TIMEOUT = int(os.environ.get("CONSOLE_STATEMENT_TIMEOUT", "15"))
+# A pool never holds more than pool_size + max_overflow connections, whoever asks: the
+# request threads (one connection per database each), an export's lookup threads, the
+# health checks. The defaults fit ten databases on one default PostgreSQL server under
+# gunicorn.conf.py's defaults: 2 workers x 10 databases x (2 + 2) = 80 of its 97
+# (README, "Connections to PostgreSQL").
 POSTGRES_OPTIONS = {
-    "pool_size": int(os.environ.get("CONSOLE_POOL_SIZE", "5")),
-    "max_overflow": int(os.environ.get("CONSOLE_POOL_OVERFLOW", "5")),
+    "pool_size": int(os.environ.get("CONSOLE_POOL_SIZE", "2")),
+    "max_overflow": int(os.environ.get("CONSOLE_POOL_OVERFLOW", "2")),
     "pool_timeout": 10,
     "pool_recycle": 1800,
     "connect_args": {"connect_timeout": CONNECT_TIMEOUT,
@@ -37,6 +42,13 @@ POSTGRES_OPTIONS = {
                      # for their own transaction.
                      "options": f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}"},
 }
+# The connections the console may open to one PostgreSQL server (or PgBouncer): gunicorn
+# refuses to start when its workers' pools could open more. A default server allows
+# max_connections 100 less 3 kept for superusers.
+PG_MAX_CONNECTIONS = int(os.environ.get("CONSOLE_PG_MAX_CONNECTIONS", "97"))
+# Behind PgBouncer in transaction mode consecutive transactions may run on different
+# server connections: nothing may rely on a session (console/pgbouncer.py).
+PGBOUNCER = os.environ.get("CONSOLE_PGBOUNCER", "").lower() in ("1", "true", "yes", "on")
 
 
 def env_var(bind_key: str) -> str:
@@ -75,6 +87,26 @@ def service_cache_urls() -> dict[str, str]:
     shared = os.environ.get("CONSOLE_SERVICE_REDIS_URL", "").strip()
     urls = {key: os.environ.get(f"{key.upper()}_REDIS_URL", "").strip() or shared for key in BIND_KEYS}
     return {key: url for key, url in urls.items() if url}
+def connection_ceiling(workers: int, binds: dict[str, dict]) -> dict[str, tuple[int, str]]:
+    """{PostgreSQL server "host:port": (the most connections the console can open to it,
+    the arithmetic in words)}. Each worker process keeps one pool per database, capped at
+    pool_size + max_overflow; a process's threads share its pools, so threads do not
+    multiply it (they only need as many connections per database as there are threads)."""
+    from sqlalchemy.engine import make_url
+
+    on_server: dict[str, list[dict]] = {}
+    for options in binds.values():
+        if "pool_size" not in options:
+            continue  # SQLite: a file, no server
+        url = make_url(options["url"])
+        on_server.setdefault(f"{url.host or 'localhost'}:{url.port or 5432}", []).append(options)
+    ceilings = {}
+    for server, pools in on_server.items():
+        connections = workers * sum(o["pool_size"] + o["max_overflow"] for o in pools)
+        caps = {(o["pool_size"], o["max_overflow"]) for o in pools}
+        pool = "(pool {} + overflow {})".format(*caps.pop()) if len(caps) == 1 else "their pools"
+        ceilings[server] = (connections, f"{workers} workers x {len(pools)} databases x {pool} = {connections}")
+    return ceilings
 
 
 def _roles(text: str) -> tuple[str, ...]:
@@ -142,6 +174,10 @@ class Config:
     LOGIN_LOCK_MINUTES = 15
     LOGIN_IP_LIMIT = int(os.environ.get("CONSOLE_LOGIN_IP_LIMIT", "30"))  # attempts per IP per window
     LOGIN_IP_WINDOW_SECONDS = 300
+    # A CSV download is dropped, with the connections it holds, when one chunk (about a
+    # thousand rows, a few hundred KB) has not gone out within this many seconds.
+    EXPORT_SEND_TIMEOUT = int(os.environ.get("CONSOLE_EXPORT_SEND_TIMEOUT", "60"))
+    PGBOUNCER = PGBOUNCER
     # Proxies in front of the console (a load balancer, nginx) whose X-Forwarded-For and
     # X-Forwarded-Proto are trusted. 0 trusts none, so a client cannot pick the address
     # the sign-in throttle and the audit trail see; behind one proxy, set 1.

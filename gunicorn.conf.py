@@ -5,19 +5,23 @@ The gthread worker serves requests on threads while its main thread keeps tellin
 arbiter it is alive, so a CSV export that streams for minutes is never killed as a hung
 worker (the default sync worker is killed after ``timeout`` seconds of one request,
 streamed responses included). ``timeout`` then only catches a worker that is truly stuck.
-Each thread may hold one connection per database it uses: keep workers x threads within
-CONSOLE_POOL_SIZE + CONSOLE_POOL_OVERFLOW (README, "Running under gunicorn").
+
+Each worker keeps a pool per database, capped at CONSOLE_POOL_SIZE + CONSOLE_POOL_OVERFLOW
+connections, which its threads share (one each per database they use). At start the most
+connections the workers can open to each PostgreSQL server is logged, and gunicorn refuses
+to start when it exceeds CONSOLE_PG_MAX_CONNECTIONS (README, "Running under gunicorn").
 
 gunicorn writes "Server: gunicorn" into every response itself, after the app has
 answered, and has no setting to turn it off: the line is dropped here from the
 headers gunicorn adds (the app's own headers are left as they are)."""
-import multiprocessing
 import os
 
 from gunicorn.http import wsgi as _gunicorn_wsgi
 
+from config import PG_MAX_CONNECTIONS, connection_ceiling, database_binds
+
 bind = os.environ.get("CONSOLE_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("CONSOLE_WORKERS", str(min(4, multiprocessing.cpu_count() * 2))))
+workers = int(os.environ.get("CONSOLE_WORKERS", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("CONSOLE_THREADS", "4"))
 timeout = 120
@@ -35,3 +39,22 @@ def _default_headers_without_server(self):
 
 
 _gunicorn_wsgi.Response.default_headers = _default_headers_without_server
+
+
+def on_starting(server):
+    """Log the connection ceiling per PostgreSQL server; refuse one the server cannot take."""
+    binds = database_binds()
+    for where, (connections, arithmetic) in connection_ceiling(server.cfg.workers, binds).items():
+        server.log.info("PostgreSQL at %s: at most %s connections", where, arithmetic)
+        if connections > PG_MAX_CONNECTIONS:
+            raise RuntimeError(
+                f"PostgreSQL at {where} could get {connections} connections from the console "
+                f"({arithmetic}), more than CONSOLE_PG_MAX_CONNECTIONS={PG_MAX_CONNECTIONS}: lower "
+                "CONSOLE_WORKERS, CONSOLE_POOL_SIZE or CONSOLE_POOL_OVERFLOW, or raise "
+                "CONSOLE_PG_MAX_CONNECTIONS to what the server allows the console")
+    pools = [o for o in binds.values() if "pool_size" in o]
+    smallest = min(pools, key=lambda o: o["pool_size"] + o["max_overflow"], default=None)
+    if smallest and smallest["pool_size"] + smallest["max_overflow"] < server.cfg.threads:
+        server.log.warning("%d threads per worker share pools of %d connections per database: a busy worker's "
+                           "requests wait for a connection and give up after %s s", server.cfg.threads,
+                           smallest["pool_size"] + smallest["max_overflow"], smallest["pool_timeout"])

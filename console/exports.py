@@ -12,7 +12,7 @@ from itertools import islice
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from flask import Response, stream_with_context
+from flask import Response, current_app, request, stream_with_context
 
 from console.extensions import db
 
@@ -77,31 +77,57 @@ def csv_lines(header: list[str], rows: Iterable[Iterable], *, plain_cells: bool 
     buffer.seek(0)
     buffer.truncate()
     rows = iter(rows)
-    while True:
-        # Rows in slices through writerows: the loop over them runs in C.
-        block = list(islice(rows, ROWS_PER_WRITE))
-        if not block:
-            break
-        if plain_cells:
-            start = buffer.tell()
-            writer.writerows(block)
-            text = buffer.getvalue()
-            if _FORMULA_FIRST_CELL.match(text, start) or _FORMULA_CELL.search(text, start):
-                buffer.seek(start)
+    try:
+        while True:
+            # Rows in slices through writerows: the loop over them runs in C.
+            block = list(islice(rows, ROWS_PER_WRITE))
+            if not block:
+                break
+            if plain_cells:
+                start = buffer.tell()
+                writer.writerows(block)
+                text = buffer.getvalue()
+                if _FORMULA_FIRST_CELL.match(text, start) or _FORMULA_CELL.search(text, start):
+                    buffer.seek(start)
+                    buffer.truncate()
+                    writer.writerows([safe_text(cell) if type(cell) is str else cell for cell in row] for row in block)
+            else:
+                writer.writerows([neutralise(cell) for cell in row] for row in block)
+            if buffer.tell() >= CHUNK_CHARS:
+                yield buffer.getvalue()
+                buffer.seek(0)
                 buffer.truncate()
-                writer.writerows([safe_text(cell) if type(cell) is str else cell for cell in row] for row in block)
-        else:
-            writer.writerows([neutralise(cell) for cell in row] for row in block)
-        if buffer.tell() >= CHUNK_CHARS:
+        if buffer.tell():
             yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue()
+    finally:
+        # The server closes the response when the client goes away: the rows stop here,
+        # and with them their cursor, threads and connections (not whenever the garbage
+        # collector gets to them).
+        if hasattr(rows, "close"):
+            rows.close()
+
+
+# Where gunicorn and werkzeug's server put the client's socket in the WSGI environment.
+SERVER_SOCKETS = ("gunicorn.socket", "werkzeug.socket")
+
+
+def drop_stalled_client(environ: dict, seconds: float) -> None:
+    """A client that stops reading without closing the connection would keep the thread
+    in send() for as long as it likes (neither server has a send timeout), and the
+    download every connection it holds: give up when one chunk (CHUNK_CHARS and up to
+    a block of ROWS_PER_WRITE rows, a few hundred KB) has not gone out within
+    ``seconds``. The server then closes the response as for a client that went away.
+    gunicorn sets the socket back to blocking before the next request on a kept-alive
+    connection."""
+    for key in SERVER_SOCKETS:
+        sock = environ.get(key)
+        if sock is not None and seconds:
+            sock.settimeout(seconds)
 
 
 def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, plain_cells: bool = False) -> Response:
     """A streamed download named ``<stem>-YYYY-MM-DD.csv``; ``rows`` may be a generator."""
+    drop_stalled_client(request.environ, current_app.config["EXPORT_SEND_TIMEOUT"])
     filename = f"{stem}-{datetime.now(timezone.utc):%Y-%m-%d}.csv"
     response = Response(stream_with_context(csv_lines(header, rows, plain_cells=plain_cells)),
                         mimetype="text/csv; charset=utf-8")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import date, datetime, timezone
@@ -408,11 +409,18 @@ class _SideLookups:
         connection = self.connections.get(bind)
         if connection is None:
             connection = self.connections[bind] = self.engines[bind].connect()
-        return _plain_rows(connection, stmt)
+        try:
+            return _plain_rows(connection, stmt)
+        finally:
+            # No transaction left open between batches: behind PgBouncer in transaction
+            # mode the server connection goes back to its pool meanwhile.
+            connection.rollback()
 
     def close(self) -> None:
+        """Stop the threads (a lookup under way finishes, none queued starts) and give
+        their connections back to the pools."""
         for worker in self.workers.values():
-            worker.shutdown(wait=True)
+            worker.shutdown(wait=True, cancel_futures=True)
         for connection in self.connections.values():
             connection.close()
 
@@ -463,6 +471,10 @@ def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
     columns = _EXPORT_COLUMNS
     carriers = {cid: name for cid, name in lookups.run(
         "shipping", _session_rows("shipping", select(Carrier.__table__.c.id, Carrier.__table__.c.name)), [])}
+    # What the request's session holds (auth_db since sign-in, shipping_db since the
+    # carriers) goes back now: the lookup threads below take their own connection to
+    # those databases, so the download holds one connection per database it reads.
+    db.session.close()
     side = _SideLookups(lookups)
     try:
         # A connection of its own, not the session's: whatever else the request does with
@@ -486,11 +498,13 @@ def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
                 batches = ([(*row[:2], row[2].isoformat() if row[2] else None, *row[3:]) for row in batch]
                            for batch in batches)
             previous = None  # (batch, its lookups under way)
-            for batch in (_read_ahead(batches) if side.threaded else batches):
-                current = (batch, side.submit(batch))
-                if previous is not None:
-                    yield from _fast_rows(previous[0], *side.collect(previous[1]), lookups, carriers)
-                previous = current
+            # closing(): a download closed part-way stops the read-ahead thread here.
+            with closing(_read_ahead(batches) if side.threaded else batches) as reading:
+                for batch in reading:
+                    current = (batch, side.submit(batch))
+                    if previous is not None:
+                        yield from _fast_rows(previous[0], *side.collect(previous[1]), lookups, carriers)
+                    previous = current
             if previous is not None:
                 yield from _fast_rows(previous[0], *side.collect(previous[1]), lookups, carriers)
     finally:

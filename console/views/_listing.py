@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import abort, current_app, make_response, render_template, request
 
 from console.drift import NotInSchema
+from console.extensions import db
 from console.filters import FilterError
 from console.lookups import DatabaseUnavailable
 from console.permissions import permission_required
@@ -82,6 +83,9 @@ def export_screen(screen: ListScreen):
     ordering = screen.ordering(request.args.get("sort"), errors)
     if errors:
         abort(400, " ".join(errors))
+    # What the session holds since sign-in (auth_db) goes back first: the checks of the
+    # plan and the download take their own connections, one per database at a time.
+    db.session.close()
     try:
         plan = screen.export_plan(filters, ordering)
     except FilterError as exc:
