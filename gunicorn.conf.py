@@ -9,7 +9,7 @@ streamed responses included). ``timeout`` then only catches a worker that is tru
 Each worker keeps a pool per database, capped at CONSOLE_POOL_SIZE + CONSOLE_POOL_OVERFLOW
 connections, which its threads share (one each per database they use). At start the most
 connections the workers can open to each PostgreSQL server is logged, and gunicorn refuses
-to start when it exceeds CONSOLE_PG_MAX_CONNECTIONS (README, "Running under gunicorn").
+to start when it exceeds CONSOLE_PG_MAX_CONNECTIONS (README, "Connections to PostgreSQL").
 
 gunicorn writes "Server: gunicorn" into every response itself, after the app has
 answered, and has no setting to turn it off: the line is dropped here from the
