@@ -164,8 +164,8 @@ def orders_query(filters: OrderFilters, lookups: Lookups | None = None):
 
 def customer_email(account, profile) -> str:
     """The auth account's email, else the profile's copy of it, else ""."""
-    if isinstance(account, User):
-        return account.email or ""
+    if account is not None and not isinstance(account, Missing) and account.email:
+        return account.email
     return profile.email if profile is not None and profile.email else ""
 
 
@@ -173,17 +173,19 @@ def customer_email(account, profile) -> str:
 class OrderRow:
     order: Order
     units: int | None  # items ordered (sum of quantities)
-    account: User | Missing | None  # the auth user; Missing when the id points nowhere
-    profile: UserProfile | None
-    payment: object | None
-    shipment: object | None
-    carrier: object | None
-    open_return: object | None
+    account: object | None  # the auth user (id, email); Missing when the id points nowhere
+    profile: object | None  # (user_id, first_name, last_name, email)
+    payment: object | None  # (id, order_id, created_at, status, payment_provider, amount, refunded)
+    shipment: object | None  # (order_id, id, created_at, status, carrier_id, carrier_name)
+    carrier: object | None  # .name of the shipment's carrier, None when unknown
+    open_return: object | None  # (order_id, id, created_at, status, rma_number)
     progress: tuple | None = None  # (completed refunds, captured) when partly refunded: the payment badge
 
     @property
     def name(self) -> str:
-        return self.profile.full_name if self.profile is not None else ""
+        if self.profile is None:
+            return ""
+        return " ".join(part for part in (self.profile.first_name, self.profile.last_name) if part)
 
     @property
     def email(self) -> str:
@@ -215,35 +217,69 @@ def _newest(rows: list, attr: str = "created_at"):
                default=None)
 
 
+def _rows_by(bind: str, stmt, values: list) -> dict[str, list]:
+    """{first column: [rows]} of ``stmt`` (plain rows, no ORM objects) for ``values`` of
+    its condition, one statement per 1,000 values."""
+    grouped: dict[str, list] = {}
+    wanted = list(dict.fromkeys(v for v in values if v))
+    with database(bind):
+        for chunk in chunks(wanted):
+            for row in db.session.execute(stmt(chunk)):
+                grouped.setdefault(row[0], []).append(row)
+    return grouped
+
+
+# A list page's lookups: only the columns its cells need, as rows (mapped attributes,
+# so a drifted column is refused as for an entity). Each database is read once: the
+# payments come with their order's completed refunds, the shipments with their carrier's name.
+_ROW_LOOKUPS = {
+    "accounts": ("auth", lambda ids: select(User.id, User.email).where(User.id.in_(ids))),
+    "profiles": ("user", lambda ids: select(UserProfile.user_id, UserProfile.first_name, UserProfile.last_name,
+                                            UserProfile.email).where(UserProfile.user_id.in_(ids))),
+    "payments": ("payment", lambda ids: select(
+        Payment.order_id, Payment.id, Payment.created_at, Payment.status, Payment.payment_provider, Payment.amount,
+        select(func.sum(PaymentRefund.amount)).where(PaymentRefund.order_id == Payment.order_id,
+                                                     PaymentRefund.status == "COMPLETED")
+        .scalar_subquery().label("refunded")).where(Payment.order_id.in_(ids))),
+    "shipments": ("shipping", lambda ids: select(
+        Shipment.order_id, Shipment.id, Shipment.created_at, Shipment.status, Shipment.carrier_id,
+        Carrier.name.label("carrier_name"))
+        .outerjoin(Carrier, Carrier.id == Shipment.carrier_id).where(Shipment.order_id.in_(ids))),
+    "returns": ("return", lambda ids: select(ReturnRequest.order_id, ReturnRequest.id, ReturnRequest.created_at,
+                                             ReturnRequest.status, ReturnRequest.rma_number)
+                .where(ReturnRequest.order_id.in_(ids), ReturnRequest.status.notin_(CLOSED_RETURN_STATUSES))),
+}
+
+
 def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
     """Customer, item count, payment, shipment and open return for a batch of orders:
-    one query per table whatever the batch size (up to the 1,000-id chunk)."""
+    one statement per database whatever the batch size (up to the 1,000-id chunk),
+    plain rows of only the columns shown."""
     order_ids = [o.id for o in orders]
     user_ids = [o.user_id for o in orders]
     units = lookups.run("order", lambda: item_units(order_ids), None)
-    accounts = lookups.run("auth", lambda: resolve("order.orders.user_id", user_ids), {})
-    profiles = lookups.run("user", lambda: referrers("user.user_profiles.user_id", user_ids), {})
-    payments = lookups.run("payment", lambda: referrers("payment.payments.order_id", order_ids), {})
-    shipments = lookups.run("shipping", lambda: referrers("shipping.shipments.order_id", order_ids), {})
-    # Carriers are a handful of reference rows: all of them, one query on every page.
-    carriers = {c.id: c for c in lookups.run("shipping", _all_carriers, [])}
-    returns = lookups.run("return", lambda: referrers("return.return_requests.order_id", order_ids), {})
-    refunded = lookups.run("payment", lambda: refund_flow.completed_refunds(order_ids), {})
+    found = {}
+    for name, (bind, stmt) in _ROW_LOOKUPS.items():
+        ids = user_ids if name in ("accounts", "profiles") else order_ids
+        found[name] = lookups.run(bind, lambda bind=bind, stmt=stmt, ids=ids: _rows_by(bind, stmt, ids), {})
+    accounts, profiles = found["accounts"], found["profiles"]
+    payments, shipments, returns = found["payments"], found["shipments"], found["returns"]
     rows = []
     for order in orders:
         shipment = _newest(shipments.get(order.id, []))
-        open_returns = [r for r in returns.get(order.id, []) if r.status not in CLOSED_RETURN_STATUSES]
+        mine = payments.get(order.id, [])
         rows.append(OrderRow(
             order=order,
             units=None if units is None else units.get(order.id, 0),
             account=(None if lookups.down("auth") or not order.user_id
-                     else accounts.get(order.user_id) or Missing(order.user_id)),
+                     else (accounts.get(order.user_id) or [None])[0] or Missing(order.user_id)),
             profile=(profiles.get(order.user_id) or [None])[0],
-            payment=main_payment(order, payments.get(order.id, [])),
+            payment=main_payment(order, mine),
             shipment=shipment,
-            carrier=carriers.get(shipment.carrier_id) if shipment else None,
-            open_return=_newest(open_returns),
-            progress=refund_flow.progress_from(refunded.get(order.id), payments.get(order.id, [])),
+            carrier=(SimpleNamespace(name=shipment.carrier_name)
+                     if shipment is not None and shipment.carrier_name is not None else None),
+            open_return=_newest(returns.get(order.id, [])),
+            progress=refund_flow.progress_from(mine[0].refunded if mine else None, mine),
         ))
     return rows
 
