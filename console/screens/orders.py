@@ -512,6 +512,13 @@ def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
                 connection.execute(sql("SET LOCAL TimeZone = 'UTC'"))
                 columns = (*columns[:2], _ISO_TEXT.label("created_at"), *columns[3:])
             stmt = plan.stmt.with_only_columns(*columns)
+            if connection.dialect.name == "postgresql" and plan.stmt.whereclause is None:
+                # Every order: the units of all of them in one grouped pass over the items,
+                # joined (a probe of the items index per order is a third of the time).
+                units = (select(OrderItem.order_id, func.sum(OrderItem.quantity).label("units"))
+                         .group_by(OrderItem.order_id).subquery())
+                stmt = plan.stmt.with_only_columns(*columns[:-1], func.coalesce(units.c.units, 0).label("units")) \
+                    .outerjoin(units, units.c.order_id == Order.id)
             if connection.dialect.name == "postgresql":
                 batches = copy_batches(connection, stmt, batch_size)
             else:
