@@ -23,17 +23,18 @@ LOCAL_KEYS = 20_000
 
 
 class LocalCache:
-    """The per-process cache: a dict with expiry times, behind a lock."""
+    """The per-process cache: a dict with expiry times, behind a lock. Values are kept
+    as given (callers treat what they read as read-only), not as JSON text."""
 
     def __init__(self):
-        self._values: dict[str, tuple[float, str]] = {}
+        self._values: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, object]:
         now = time.monotonic()
         with self._lock:
             found = {key: self._values.get(key) for key in keys}
-        return {key: json.loads(entry[1]) for key, entry in found.items() if entry and entry[0] > now}
+        return {key: entry[1] for key, entry in found.items() if entry and entry[0] > now}
 
     def set_many(self, values: dict[str, object], seconds: int) -> None:
         expires = time.monotonic() + seconds
@@ -44,7 +45,7 @@ class LocalCache:
                 if len(self._values) + len(values) > LOCAL_KEYS:
                     self._values.clear()
             for key, value in values.items():
-                self._values[key] = (expires, json.dumps(value))
+                self._values[key] = (expires, value)
 
     def clear(self) -> None:
         with self._lock:

@@ -280,17 +280,19 @@ def day_rows(figure: Daily, start: datetime, end: datetime, now: datetime) -> Da
         for raw_day, *row in db.session.execute(figure.statement(start, end, by_day=True)):
             result.days.setdefault(_as_date(raw_day), []).append(tuple(row))
         return result
-    today = localtime.today(now)
-    day, full = localtime.local(start).date(), []
-    while day < today and localtime.start_of_day(day + timedelta(days=1)) <= end:
-        full.append(day)
-        day += timedelta(days=1)
+    # The days that are over and wholly inside [start, end): each one whose next
+    # midnight is at or before ``end``, up to yesterday.
+    first, stop = localtime.local(start).date(), min(localtime.today(now), localtime.local(end).date())
+    full = [first + timedelta(days=n) for n in range((stop - first).days)]
+    day = stop if full else first
     cache = shared_cache()
-    kept = cache.get_many([figure.cache_key(d) for d in full]) if full else {}
+    prefix = figure.cache_key(first).rsplit(":", 1)[0] + ":"
+    keys = {d: prefix + d.isoformat() for d in full}
+    kept = cache.get_many(keys.values()) if full else {}
     result = DayRows({})
     missing = []
     for d in full:
-        entry = kept.get(figure.cache_key(d))
+        entry = kept.get(keys[d])
         if entry is None:
             missing.append(d)
             continue
@@ -305,7 +307,7 @@ def day_rows(figure: Daily, start: datetime, end: datetime, now: datetime) -> Da
             if found in fresh:
                 fresh[found].append(tuple(row))
         result.days.update(fresh)
-        cache.set_many({figure.cache_key(d): {"at": now.isoformat(), "rows": figure.stored(rows)}
+        cache.set_many({keys[d]: {"at": now.isoformat(), "rows": figure.stored(rows)}
                        for d, rows in fresh.items()}, seconds)
     running = max(start, localtime.start_of_day(day))
     if running < end:
