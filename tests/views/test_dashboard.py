@@ -428,7 +428,26 @@ def _as_moment(value) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def test_a_year_of_kept_days_reads_only_the_day_still_running(app, shop, monkeypatch):
+@pytest.fixture(params=["per process", "redis"])
+def kept_days(request, app, monkeypatch):
+    """Past days kept for 5 minutes, in this process's cache or in Redis (skipped
+    without a Redis at 127.0.0.1:6379), under a prefix of the test's own."""
+    import uuid
+
+    monkeypatch.setitem(app.config, "DASHBOARD_DAY_SECONDS", 300)
+    if request.param == "redis":
+        import redis
+
+        try:
+            redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=0.5).ping()
+        except redis.RedisError:
+            pytest.skip("no Redis at 127.0.0.1:6379")
+        monkeypatch.setitem(app.config, "CACHE_REDIS_URL", "redis://127.0.0.1:6379/0")
+        monkeypatch.setitem(app.config, "CACHE_PREFIX", f"console-test-{uuid.uuid4().hex}:")
+    return request.param
+
+
+def test_a_year_of_kept_days_reads_only_the_day_still_running(app, shop, kept_days):
     """With the past days' figures kept, a 366-day range costs what today costs: the
     figures are the same as computed from scratch, and the only statements that read
     orders cover today so far and the same hours of the comparison's last day."""
@@ -440,8 +459,10 @@ def test_a_year_of_kept_days_reads_only_the_day_still_running(app, shop, monkeyp
     year = {"period": "custom", "from": (now.date() - timedelta(days=365)).isoformat(), "to": now.date().isoformat()}
     period, errors = dashboard.parse_period(year, now)
     assert not errors and period.days == 366
+    seconds = app.config["DASHBOARD_DAY_SECONDS"]
+    app.config["DASHBOARD_DAY_SECONDS"] = 0
     fresh = dashboard.collect(now, period)
-    monkeypatch.setitem(app.config, "DASHBOARD_DAY_SECONDS", 300)
+    app.config["DASHBOARD_DAY_SECONDS"] = seconds
     shared_cache().clear()
     reads = OrderReads()
     engine = db.engines["order"]
@@ -468,7 +489,7 @@ def test_a_year_of_kept_days_reads_only_the_day_still_running(app, shop, monkeyp
     assert _as_moment(year_reads[0][0]) == period.end.replace(hour=0)  # today, from midnight
 
 
-def test_a_past_year_of_kept_days_reads_no_orders(app, shop, monkeypatch):
+def test_a_past_year_of_kept_days_reads_no_orders(app, shop, kept_days):
     from sqlalchemy import event
 
     from console.shared_cache import shared_cache
@@ -477,7 +498,6 @@ def test_a_past_year_of_kept_days_reads_no_orders(app, shop, monkeypatch):
     yesterday = now.date() - timedelta(days=1)
     period, _ = dashboard.parse_period({"period": "custom", "from": (yesterday - timedelta(days=365)).isoformat(),
                                         "to": yesterday.isoformat()}, now)
-    monkeypatch.setitem(app.config, "DASHBOARD_DAY_SECONDS", 300)
     shared_cache().clear()
     reads = OrderReads()
     engine = db.engines["order"]
