@@ -316,7 +316,7 @@ def _export_row(row: OrderRow, lookups: Lookups) -> list:
 # writer writes those as neutralise() would). Same header, same cells, same order as
 # _export_row.
 
-EXPORT_BATCH = 10000
+EXPORT_BATCH = 5000  # orders per batch: three batches are in flight at once (read, looked up, written)
 PEOPLE_KEPT = 100_000  # customers whose name and email cells an export keeps between batches
 _ORDERS, _ITEMS = Order.__table__.c, OrderItem.__table__.c
 # The units of each order come with it, from the same database: an index probe per row
