@@ -163,6 +163,13 @@ class Config:
     # The dashboard's order figures (a month of orders, every status) are computed at most
     # once per this many seconds per worker process; the page says when they were.
     DASHBOARD_CACHE_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_CACHE_SECONDS", "60"))
+    # A store-local day that is over keeps its order, refund and return figures (per
+    # currency and status) this long before they are read again: a past day changes
+    # rarely (a late cancel, a refund of an old order), and the page says how old they are.
+    DASHBOARD_DAY_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_DAY_SECONDS", "300"))
+    # Redis that every worker shares the dashboard's per-day figures through
+    # (redis://127.0.0.1:6379/0); without it each worker keeps its own.
+    CACHE_REDIS_URL = os.environ.get("CONSOLE_CACHE_REDIS_URL", "")
     # Available at or below this is "low stock": the dashboard's figure and the products list's filter.
     LOW_STOCK_THRESHOLD = int(os.environ.get("CONSOLE_LOW_STOCK", "5"))
     # The products list sorted by units sold ranks every product sold in 30 days once a minute.
@@ -218,6 +225,7 @@ class TestConfig(Config):
     BCRYPT_ROUNDS = 4  # fast hashes in tests; production uses 12
     SALES_RANKING_SECONDS = 0  # each test sells afresh: no remembered "units sold" ranking
     DASHBOARD_CACHE_SECONDS = 0  # tests see every change at once; the cache has its own test
+    DASHBOARD_DAY_SECONDS = 0  # the same for the per-day figures
     MFA_REQUIRED_ROLES = ()  # the tests of required MFA switch it on
     PASSWORD_RESET_ANSWER_SECONDS = 0  # the test of the answer's timing sets it
     SERVICE_CACHE_URLS: dict = {}  # the service cache tests set their own (a Redis database of their own)

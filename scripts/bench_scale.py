@@ -15,6 +15,10 @@ in as the demo admin and prints, in one run:
   peak memory, next to PostgreSQL's own ``COPY (SELECT …) TO STDOUT`` of the same orders;
 - a plain Flask-Admin ModelView of the same orders table (its defaults: COUNT(*) and
   OFFSET paging), its first page and the page at the orders list's depth;
+- the dashboard's today, 30 days and 366 days with nothing kept and with past days kept;
+- gunicorn started as the README says (production settings, 2 workers x 4 threads):
+  ``/orders`` under ``wrk -t2 -c8 -d20s``, and the orders export over HTTP with the
+  worker's peak memory beside ``psql \\copy`` of the same order_db columns;
 - the ratios last.
 
 Every figure is the median of ``--repeat`` runs (7); pages go through Flask's test client
@@ -162,6 +166,9 @@ def run(urls: dict[str, str], opts, results: Results) -> None:
         tracking = db.session.scalar(select(Shipment.tracking_number).where(Shipment.order_id == sample.id)) \
             or db.session.scalar(select(Order.tracking_number).where(Order.id == sample.id))
         email = db.session.scalar(select(UserProfile.email).order_by(UserProfile.created_at.desc()).limit(1))
+        # The most common first name: the broadest name prefix.
+        first_name = db.session.scalar(select(UserProfile.first_name).group_by(UserProfile.first_name)
+                                       .order_by(func.count().desc()).limit(1))
         assert db.session.scalar(select(User.id).where(User.email == "admin@example.com"))
     results.say("orders in the databases", f"{total:,}; deep pages {opts.depth:.0%} of the way down; "
                                            f"median of {opts.repeat}")
@@ -207,8 +214,25 @@ def run(urls: dict[str, str], opts, results: Results) -> None:
     kept_ms, kept_sql, _ = timed(client, "/", repeat, counter)
     results.say("dashboard, order figures kept (60 s)", f"{kept_ms:7.1f} ms ({kept_sql} SQL)")
 
+    # Each period with nothing kept (every figure read afresh), then with the past days'
+    # figures kept (the period's own cache off): today, 30 days and a 366-day range.
+    from datetime import date, timedelta
+
+    year = (date.today() - timedelta(days=365)).isoformat()
+    periods = (("today", "/?period=today"), ("30 days", "/?period=30d"),
+               ("366 days", f"/?period=custom&from={year}&to={date.today().isoformat()}"))
+    app.config["DASHBOARD_CACHE_SECONDS"] = 0
+    for kept in (0, 300):
+        app.config["DASHBOARD_DAY_SECONDS"] = kept
+        figures = []
+        for label, url in periods:
+            client.get(url)  # fills the kept days, when kept
+            ms, statements, _ = timed(client, url, repeat, counter)
+            figures.append(f"{label} {ms:6.1f} ms ({statements} SQL)")
+        results.say("dashboard, " + ("nothing kept" if not kept else "past days kept"), " / ".join(figures))
+
     for label, term in (("order number", sample.order_number), ("order number prefix", sample.order_number[:-3]),
-                        ("email prefix", email[:5]), ("tracking number", tracking)):
+                        ("email prefix", email[:5]), ("name prefix", first_name), ("tracking number", tracking)):
         ms, statements, status = timed(client, f"/search?q={term}", repeat, counter)
         results.say(f"search: {label} ({term})", f"{ms:7.1f} ms ({statements} SQL, {status})")
 
@@ -246,7 +270,11 @@ def run(urls: dict[str, str], opts, results: Results) -> None:
     results.say(f"Flask-Admin ModelView orders, page {page:,} (row {page * PAGE:,})",
                 f"{peer_deep:7.1f} ms ({peer_deep_sql} SQL, {deep_status})")
 
+    under_gunicorn(urls, results, repeat, total)
+
     print("\nratios")
+    for line in results.ratios:
+        print("  " + line)
     if console_orders:
         print(f"  orders list, first page: Flask-Admin {peer_first:.1f} ms / console {console_orders[0]:.1f} ms "
               f"= {peer_first / console_orders[0]:.1f}x")
@@ -259,6 +287,130 @@ def run(urls: dict[str, str], opts, results: Results) -> None:
     print(f"  export / COPY: {export_rate:,.0f} / {copy_rate:,.0f} rows/s = {100 * export_rate / copy_rate:.1f}% "
           f"(median of each run's own share: {share:.1f}%)")
     print(f"  dashboard computed / kept: {dash_ms:.1f} / {kept_ms:.1f} ms = {dash_ms / kept_ms:.1f}x")
+
+
+def export_select() -> str:
+    """The orders export's order_db part (its columns, in its order) as SQL text."""
+    from sqlalchemy.dialects import postgresql
+
+    from console.models.order import Order, OrderItem
+    from console.screens.orders import _EXPORT_COLUMNS
+
+    # As the export of every order reads them: the units joined from one grouped pass.
+    units = select(OrderItem.order_id, func.sum(OrderItem.quantity).label("units")).group_by(OrderItem.order_id) \
+        .subquery()
+    stmt = select(*_EXPORT_COLUMNS[:-1], func.coalesce(units.c.units, 0)) \
+        .outerjoin(units, units.c.order_id == Order.id).order_by(Order.created_at.desc(), Order.id.desc())
+    return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def psql_copy(url: str, query: str) -> float:
+    """Rows/s of ``psql \\copy (query) TO /dev/null`` in CSV: the client-side COPY anchor."""
+    import subprocess
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    started = time.perf_counter()
+    done = subprocess.run(["psql", conninfo, "-X", "-c", "SET statement_timeout = 0",
+                           "-c", f"\\copy ({' '.join(query.split())}) TO '/dev/null' WITH (FORMAT csv)"],
+                          check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    return int(done.stdout.split()[-1]) / seconds  # psql ends with "COPY <rows>"
+
+
+def under_gunicorn(urls: dict[str, str], results: Results, repeat: int, total: int) -> None:
+    """/orders under wrk and the orders export, against gunicorn started as the README
+    says (production settings, gunicorn.conf.py; 2 workers x 4 threads), signed in as support."""
+    import os
+    import re
+    import shutil
+    import signal
+    import subprocess
+    import urllib.parse
+    import urllib.request
+
+    from config import env_var
+
+    port = 8765
+    env = {**os.environ, **{env_var(key): url for key, url in urls.items()},
+           "CONSOLE_ENV": "production", "SECRET_KEY": "bench-" + "x" * 40,
+           "CONSOLE_PUBLIC_URL": f"http://127.0.0.1:{port}", "CONSOLE_BIND": f"127.0.0.1:{port}",
+           "CONSOLE_WORKERS": "2", "CONSOLE_THREADS": "4", "CONSOLE_MFA_REQUIRED_ROLES": "",
+           "CONSOLE_CACHE_REDIS_URL": os.environ.get("CONSOLE_CACHE_REDIS_URL", "redis://127.0.0.1:6379/0")}
+    root = Path(__file__).resolve().parent.parent
+    server = subprocess.Popen([str(root / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", "--access-logfile",
+                               "/dev/null", "wsgi:app"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/login", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.3)
+        # Sign in by hand: the production cookie is Secure, which a cookie jar keeps off http.
+        page = urllib.request.urlopen(base + "/login")
+        jar = _cookies(page)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.read().decode()).group(1)
+        form = urllib.parse.urlencode({"csrf_token": token, "email": "support@example.com",
+                                       "password": PASSWORD}).encode()
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            answer = opener.open(urllib.request.Request(base + "/login", data=form, headers={"Cookie": jar}))
+        except urllib.error.HTTPError as redirect:
+            answer = redirect
+        cookie = _cookies(answer) or jar
+        assert urllib.request.urlopen(urllib.request.Request(base + "/orders", headers={"Cookie": cookie})).status == 200
+        if shutil.which("wrk"):
+            out = subprocess.run(["wrk", "-t2", "-c8", "-d20s", "--latency", "-H", f"Cookie: {cookie}",
+                                  base + "/orders"], capture_output=True, text=True, check=True).stdout
+            rate = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
+            p99 = re.search(r"99%\s+(\S+)", out).group(1)
+            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+            results.say("/orders under wrk -t2 -c8 -d20s (gunicorn 2x4)",
+                        f"{float(rate):,.0f} req/s, p99 {p99}" + (f", {errors.group(1)} not 200" if errors else ""))
+        rates, anchors = [], []
+        query = export_select()
+        for _ in range(max(1, repeat // 2)):
+            started = time.perf_counter()
+            with urllib.request.urlopen(urllib.request.Request(base + "/orders/export.csv",
+                                                               headers={"Cookie": cookie})) as download:
+                lines = 0
+                while block := download.read(1 << 16):
+                    lines += block.count(b"\n")
+            rates.append((lines - 1) / (time.perf_counter() - started))
+            anchors.append(psql_copy(urls["order"], query))
+        peak = max(_peak_kb(pid) for pid in _children(server.pid))
+        results.say("orders CSV export under gunicorn",
+                    f"{statistics.median(rates):,.0f} rows/s; worker peak {peak / 1024:,.0f} MB")
+        results.say("psql \\copy of the export's order columns",
+                    f"{statistics.median(anchors):,.0f} rows/s")
+        results.ratio(f"export under gunicorn / psql \\copy: "
+                      f"{100 * statistics.median(r / a for r, a in zip(rates, anchors)):.1f}%")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def _cookies(response) -> str:
+    return "; ".join(value.split(";", 1)[0] for key, value in response.headers.items() if key.lower() == "set-cookie")
+
+
+def _children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+def _peak_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
 
 
 def copy_orders(url: str) -> float:

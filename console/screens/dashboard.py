@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import case, func, or_, select
@@ -49,6 +50,7 @@ from console.models.payment import REFUND_STATUSES, PaymentRefund
 from console.models.product import Product, ProductInventory
 from console.models.returns import ReturnRequest
 from console.models.types import CENTS
+from console.shared_cache import shared_cache
 from console.workflows.inventory import low_stock_threshold, stock_level_bounds
 
 LOW_STOCK_ROWS = 10
@@ -216,6 +218,103 @@ def share(part, whole) -> Decimal | None:
     return Decimal(part) / Decimal(whole)
 
 
+# --- per-day figures, shared between workers ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Daily:
+    """A figure summed per store-local day: ``measures`` (aggregates, of the ``kinds``
+    int or Decimal) grouped by ``keys`` (currency, status ...) of the rows whose ``column``
+    falls in the day and that meet ``where``."""
+
+    name: str
+    column: Any
+    keys: tuple
+    measures: tuple
+    kinds: tuple
+    where: tuple = ()
+
+    def statement(self, start: datetime, end: datetime, by_day: bool):
+        day = (localtime.local_date(self.column),) if by_day else ()
+        return (select(*day, *self.keys, *self.measures)
+                .where(self.column >= start, self.column < end, *self.where)
+                .group_by(*day, *self.keys))
+
+    def cache_key(self, day: date) -> str:
+        return f"dashboard:{self.name}:{localtime.zone_name()}:{day.isoformat()}"
+
+    def stored(self, rows: list) -> list:
+        return [[*row[:len(self.keys)], *(None if v is None else str(v) for v in row[len(self.keys):])]
+                for row in rows]
+
+    def loaded(self, rows: list) -> list[tuple]:
+        width = len(self.keys)
+        return [(*row[:width], *(None if v is None else kind(Decimal(v))
+                                 for kind, v in zip(self.kinds, row[width:]))) for row in rows]
+
+
+@dataclass
+class DayRows:
+    """A range's rows of a Daily figure, per store-local day: {day: [(*keys, *measures)]},
+    and when the oldest of the kept days was read (None: every day read just now)."""
+
+    days: dict[date, list[tuple]]
+    as_of: datetime | None = None
+
+    def rows(self):
+        """(day, *keys, *measures) of every day."""
+        for day, rows in self.days.items():
+            for row in rows:
+                yield (day, *row)
+
+
+def day_rows(figure: Daily, start: datetime, end: datetime, now: datetime) -> DayRows:
+    """``figure`` over [start, end) (``start`` a store-local midnight): each day that is
+    over comes from the shared cache (console/shared_cache.py), the missing ones read in
+    one grouped statement and kept for DASHBOARD_DAY_SECONDS; the day still running (today,
+    or the same hours of an earlier day for a comparison ending now) is read live. So a
+    year costs what a day costs once the year's days are kept. The caller opens the
+    figure's database."""
+    seconds = current_app.config.get("DASHBOARD_DAY_SECONDS", 0)
+    if seconds <= 0:  # nothing kept: the whole range in one statement
+        result = DayRows({})
+        for raw_day, *row in db.session.execute(figure.statement(start, end, by_day=True)):
+            result.days.setdefault(_as_date(raw_day), []).append(tuple(row))
+        return result
+    # The days that are over and wholly inside [start, end): each one whose next
+    # midnight is at or before ``end``, up to yesterday.
+    first, stop = localtime.local(start).date(), min(localtime.today(now), localtime.local(end).date())
+    full = [first + timedelta(days=n) for n in range((stop - first).days)]
+    day = stop if full else first
+    cache = shared_cache()
+    prefix = figure.cache_key(first).rsplit(":", 1)[0] + ":"
+    keys = {d: prefix + d.isoformat() for d in full}
+    kept = cache.get_many(keys.values()) if full else {}
+    result = DayRows({})
+    missing = []
+    for d in full:
+        entry = kept.get(keys[d])
+        if entry is None:
+            missing.append(d)
+            continue
+        result.days[d] = figure.loaded(entry["rows"])
+        at = datetime.fromisoformat(entry["at"])
+        result.as_of = at if result.as_of is None else min(result.as_of, at)
+    if missing:
+        fresh: dict[date, list] = {d: [] for d in missing}
+        span = localtime.day_bounds(missing[0], missing[-1])
+        for raw_day, *row in db.session.execute(figure.statement(*span, by_day=True)):
+            found = _as_date(raw_day)
+            if found in fresh:
+                fresh[found].append(tuple(row))
+        result.days.update(fresh)
+        cache.set_many({keys[d]: {"at": now.isoformat(), "rows": figure.stored(rows)}
+                       for d, rows in fresh.items()}, seconds)
+    running = max(start, localtime.start_of_day(day))
+    if running < end:
+        result.days[day] = [tuple(row) for row in db.session.execute(figure.statement(running, end, by_day=False))]
+    return result
+
+
 # --- sales (order_db) -----------------------------------------------------------------------
 
 @dataclass
@@ -276,6 +375,7 @@ class Sales:
     previous: SalesTotals
     series: list[RevenueSeries]  # revenue by day per currency, biggest currency first
     statuses: list[tuple[str, int]]  # orders placed in the period, by status
+    days_as_of: datetime | None = None  # when the oldest kept day was read
 
     @property
     def currencies(self) -> list[str]:
@@ -300,23 +400,22 @@ def _placed_between(start: datetime, end: datetime):
     return (Order.created_at >= start) & (Order.created_at < end)
 
 
+ORDER_DAYS = Daily("orders", Order.created_at, (Order.currency, Order.status),
+                   (func.count(), func.sum(Order.total_amount)), (int, Decimal))
+
+
 def sales(now: datetime, period: Period) -> Sales:
-    """Two range scans of ix_orders_created_at_figures (index only on PostgreSQL): the
-    period by store-local day, currency and status; the previous period by currency and
-    status."""
-    day = localtime.local_date(Order.created_at)
+    """Orders by store-local day, currency and status over the period and the one before,
+    from kept days and the day still running (day_rows), read on
+    ix_orders_created_at_figures (index only on PostgreSQL)."""
     current, previous = SalesTotals(), SalesTotals()
     by_currency: dict[str, dict[date, RevenueDay]] = {}
     statuses: dict[str | None, int] = {}
     with database("order"):
-        rows = db.session.execute(
-            select(day, Order.currency, Order.status, func.count(), func.sum(Order.total_amount))
-            .where(_placed_between(period.start, period.end))
-            .group_by(day, Order.currency, Order.status)).all()
-        before = db.session.execute(
-            select(Order.currency, Order.status, func.count(), func.sum(Order.total_amount))
-            .where(_placed_between(period.previous_start, period.previous_end))
-            .group_by(Order.currency, Order.status)).all()
+        now_days = day_rows(ORDER_DAYS, period.start, period.end, now)
+        before_days = day_rows(ORDER_DAYS, period.previous_start, period.previous_end, now)
+    rows = now_days.rows()
+    before = (row[1:] for row in before_days.rows())
     for raw_day, currency, status, count, amount in rows:
         current.add(currency, status, count, amount)
         statuses[status] = statuses.get(status, 0) + count
@@ -338,7 +437,7 @@ def sales(now: datetime, period: Period) -> Sales:
     series.sort(key=lambda s: s.total, reverse=True)
     ordered = [(s, statuses.pop(s)) for s in ORDER_STATUSES if s in statuses]
     ordered += sorted(((s or "(none)"), n) for s, n in statuses.items())
-    return Sales(period, current, previous, series, ordered)
+    return Sales(period, current, previous, series, ordered, _oldest(now_days.as_of, before_days.as_of))
 
 
 def revenue_chart(series: RevenueSeries) -> Chart:
@@ -360,25 +459,38 @@ class Refunded:
 
     current: dict[str, tuple[Decimal, int]]
     previous: dict[str, tuple[Decimal, int]]
+    days_as_of: datetime | None = None
 
     def amount(self, currency: str, previous: bool = False) -> Decimal:
         return (self.previous if previous else self.current).get(currency, (Decimal("0.00"), 0))[0]
 
 
-def _refunds_between(start: datetime, end: datetime) -> dict[str, tuple[Decimal, int]]:
-    rows = db.session.execute(
-        select(PaymentRefund.currency, func.sum(PaymentRefund.amount), func.count())
-        .where(PaymentRefund.created_at >= start, PaymentRefund.created_at < end,
-               PaymentRefund.status == REFUND_DONE)
-        .group_by(PaymentRefund.currency)).all()
-    return {currency or "": (Decimal(amount or 0).quantize(CENTS), int(count)) for currency, amount, count in rows}
+REFUND_DAYS = Daily("refunds", PaymentRefund.created_at, (PaymentRefund.currency,),
+                    (func.sum(PaymentRefund.amount), func.count()), (Decimal, int),
+                    (PaymentRefund.status == REFUND_DONE,))
+RETURN_DAYS = Daily("returns", ReturnRequest.requested_at, (), (func.count(),), (int,))
+
+
+def _oldest(*moments: datetime | None) -> datetime | None:
+    known = [m for m in moments if m is not None]
+    return min(known) if known else None
+
+
+def _refunds_by_currency(days: DayRows) -> dict[str, tuple[Decimal, int]]:
+    totals: dict[str, tuple[Decimal, int]] = {}
+    for _, currency, amount, count in days.rows():
+        known = totals.get(currency or "", (Decimal("0.00"), 0))
+        totals[currency or ""] = (known[0] + Decimal(amount or 0).quantize(CENTS), known[1] + int(count))
+    return totals
 
 
 def refunded(now: datetime, period: Period) -> Refunded:
-    """Range scans of ix_payment_refunds_created_at_figures (index only on PostgreSQL)."""
+    """Completed refunds per currency by day (day_rows), on ix_payment_refunds_created_at_figures."""
     with database("payment"):
-        return Refunded(_refunds_between(period.start, period.end),
-                        _refunds_between(period.previous_start, period.previous_end))
+        current = day_rows(REFUND_DAYS, period.start, period.end, now)
+        previous = day_rows(REFUND_DAYS, period.previous_start, period.previous_end, now)
+    return Refunded(_refunds_by_currency(current), _refunds_by_currency(previous),
+                    _oldest(current.as_of, previous.as_of))
 
 
 @dataclass
@@ -387,15 +499,16 @@ class Returned:
 
     current: int
     previous: int
+    days_as_of: datetime | None = None
 
 
 def returned(now: datetime, period: Period) -> Returned:
-    """Two counts over the requested_at index."""
-    def between(start, end) -> int:
-        return int(db.session.scalar(select(func.count()).select_from(ReturnRequest)
-                                     .where(ReturnRequest.requested_at >= start, ReturnRequest.requested_at < end)))
+    """Return requests by day (day_rows), on the requested_at index."""
     with database("return"):
-        return Returned(between(period.start, period.end), between(period.previous_start, period.previous_end))
+        current = day_rows(RETURN_DAYS, period.start, period.end, now)
+        previous = day_rows(RETURN_DAYS, period.previous_start, period.previous_end, now)
+    return Returned(sum(int(row[1]) for row in current.rows()), sum(int(row[1]) for row in previous.rows()),
+                    _oldest(current.as_of, previous.as_of))
 
 
 # --- the period's headline figures -------------------------------------------------------------
@@ -662,6 +775,11 @@ class Board:
         """When the oldest kept figure on the board was computed (None: all just now)."""
         kept = [f.as_of for f in self.figures.values() if f.as_of]
         return min(kept) if kept else None
+
+    @property
+    def days_as_of(self) -> datetime | None:
+        """When the oldest past day's figures on the board were read (None: just now)."""
+        return _oldest(*(getattr(f.value, "days_as_of", None) for f in self.figures.values()))
 
 
 def collect(now: datetime, period: Period | None = None) -> Board:

@@ -4,7 +4,8 @@ An order number, email, customer name or phone, RMA number, tracking number, cou
 code, SKU or payment provider id is looked up in the database that owns it: exact
 matches first (case variants, so the unique indexes are used), and only when nothing
 matches exactly, prefix matches, a few per kind. Each kind is one statement of bounded
-index lookups (``lookup``): no ORDER BY for PostgreSQL to walk a date index for, no
+index lookups (``lookup``), the exact ones and the prefix ones together, each row
+tagged with which it met (so a broad prefix costs no second round of statements): no ORDER BY for PostgreSQL to walk a date index for, no
 function around a column to hide its index; the few rows found are sorted here. A kind
 with more matches than shown links to its list filtered by the term ("see all"). A
 database that is down is skipped and named. Links are built from endpoints (console/links.py).
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from flask import url_for
-from sqlalchemy import select, union_all
+from sqlalchemy import literal, select, union_all
 
 from console.extensions import db
 from console.filters import like_escape
@@ -68,63 +69,66 @@ class Hit:
     label: str  # the identifier that matched
     detail: str
     url: str | None
+    exact: bool = True  # matched exactly, not by a prefix
 
 
 class Matcher:
-    """Column conditions for one search term: exact (any of its case variants) or prefix.
-    Carries the searching user, whose permissions decide where a match links to."""
+    """Column conditions for one search term: exact (any of its case variants) and, for a
+    term long enough, prefix. Carries the searching user, whose permissions decide where
+    a match links to."""
 
-    def __init__(self, term: str, exact: bool, user):
+    def __init__(self, term: str, user):
         self.term = term
         self.variants = list(dict.fromkeys((term, term.upper(), term.lower())))
-        self.exact = exact
+        self.prefix = len(term) >= MIN_PREFIX
         self.user = user
 
-    def conditions(self, column) -> list:
-        """One condition per index lookup on ``column``: exact, every case variant at once
-        (``IN``, its unique or plain btree index); prefix, one ``LIKE 'v%'`` per variant (its
-        varchar_pattern_ops index, which PostgreSQL walks and stops after a few rows; an OR
-        of the variants would become a bitmap of every match first)."""
-        if self.exact:
-            return [column.in_(self.variants)]
-        return [column.like(like_escape(v) + "%", escape="\\") for v in self.variants]
+    def conditions(self, column) -> list[tuple]:
+        """(condition, exact) per index lookup on ``column``: exact, every case variant at
+        once (``IN``, its unique or plain btree index); prefix, one ``LIKE 'v%'`` per variant
+        (its varchar_pattern_ops index, which PostgreSQL walks and stops after a few rows; an
+        OR of the variants would become a bitmap of every match first)."""
+        found = [(column.in_(self.variants), True)]
+        if self.prefix:
+            found += [(column.like(like_escape(v) + "%", escape="\\"), False) for v in self.variants]
+        return found
 
     def found(self, value: str | None) -> bool:
-        """Whether ``value`` itself matches the term (for saying what matched)."""
-        if not value:
-            return False
-        if self.exact:
-            return value in self.variants
-        return any(value.startswith(v) for v in self.variants)
+        """Whether ``value`` itself matches the term, exactly or by its start (for saying what matched)."""
+        return bool(value) and any(value.startswith(v) for v in self.variants)
 
 
-def lookup(columns, conditions: list, *where) -> list:
-    """Rows of ``columns`` meeting any of ``conditions`` (and all of ``where``), in one
-    statement: a UNION ALL of one bounded lookup per condition, each ``LIMIT PER_KIND + 1``
-    with no ORDER BY, so each is a short walk of its own index at any table size. The same
-    row may come back twice (the caller keeps the first) and in no particular order (the
-    caller sorts the few rows)."""
-    parts = [select(*columns).where(condition, *where).limit(PER_KIND + 1) for condition in conditions]
+def lookup(columns, conditions: list[tuple], *where) -> list:
+    """Rows of ``columns`` meeting any of ``conditions`` ((condition, exact) pairs, and all
+    of ``where``), in one statement: a UNION ALL of one bounded lookup per condition, each
+    ``LIMIT PER_KIND + 1`` with no ORDER BY, so each is a short walk of its own index at any
+    table size. Each row ends with ``exact``, whether an exact condition found it. A row
+    found twice is kept once, as an exact match when it is one; the rows come in no
+    particular order (the caller sorts the few)."""
+    parts = [select(*columns, literal(exact).label("exact")).where(condition, *where).limit(PER_KIND + 1)
+             for condition, exact in conditions]
     stmt = parts[0] if len(parts) == 1 else union_all(*(select(part.subquery()) for part in parts))
     unique: dict = {}
     # A UNION names no table for the session to pick a database by: the first column's does.
     for row in db.session.execute(stmt, bind_arguments={"mapper": columns[0].class_}):
-        unique.setdefault(row[0], row)
+        known = unique.get(row[0])
+        if known is None or (row.exact and not known.exact):
+            unique[row[0]] = row
     return list(unique.values())
 
 
 def _newest_first(rows: list) -> list:
-    return sorted(rows, key=lambda r: (r.created_at or _OLDEST, r.id), reverse=True)[:PER_KIND + 1]
+    # Exact matches first, so prefix matches never push one out.
+    return sorted(rows, key=lambda r: (bool(r.exact), r.created_at or _OLDEST, r.id), reverse=True)[:PER_KIND + 1]
 
 
 def _by(attribute: str):
-    return lambda rows: sorted(rows, key=lambda r: (getattr(r, attribute) or "", r[0]))[:PER_KIND + 1]
+    return lambda rows: sorted(rows, key=lambda r: (not r.exact, getattr(r, attribute) or "", r[0]))[:PER_KIND + 1]
 
 
 def find_orders(match: Matcher) -> list[Hit]:
     conditions = match.conditions(Order.order_number) + match.conditions(Order.tracking_number)
-    if match.exact:
-        conditions.append(Order.id.in_(match.variants))
+    conditions.append((Order.id.in_(match.variants), True))
     rows = _newest_first(lookup((Order.id, Order.order_number, Order.tracking_number, Order.status,
                                  Order.total_amount, Order.currency, Order.created_at), conditions))
     hits = []
@@ -132,7 +136,7 @@ def find_orders(match: Matcher) -> list[Hit]:
         detail = f"{order.status or 'no status'} · {order.total_amount or 0:,.2f} {order.currency or ''}".strip()
         if match.found(order.tracking_number):
             detail += f" · tracking {order.tracking_number}"
-        hits.append(Hit("order", order.order_number or order.id, detail, order_url(order.id)))
+        hits.append(Hit("order", order.order_number or order.id, detail, order_url(order.id), bool(order.exact)))
     return hits
 
 
@@ -144,36 +148,37 @@ def find_customers_by_profile(match: Matcher) -> list[Hit]:
     name = match.term.lower()
     if " " in name.strip() or not any(ch.isdigit() or ch in "@." for ch in name):
         full_name = full_name_expression()
-        conditions.append(full_name == name if match.exact
-                          else full_name.like(like_escape(name) + "%", escape="\\"))
+        conditions.append((full_name == name, True))
+        if match.prefix:
+            conditions.append((full_name.like(like_escape(name) + "%", escape="\\"), False))
     digits = re.sub(r"\D", "", match.term)
     if PHONE_TEXT.match(match.term) and len(digits) >= MIN_PHONE_DIGITS:
-        conditions.append(phone_digits_expression().like("%" + digits))
+        conditions.append((phone_digits_expression().like("%" + digits), True))
     # Profiles without a user (none link anywhere) are left out here: in SQL that condition
     # would offer PostgreSQL the user_id index as another way to read every row.
     rows = _by("email")([p for p in lookup((UserProfile.id, UserProfile.user_id, UserProfile.email,
                                             UserProfile.first_name, UserProfile.last_name, UserProfile.phone),
                                            conditions) if p.user_id])
     return [_customer_hit(p.user_id, p.email, " · ".join(filter(None, (
-        " ".join(filter(None, (p.first_name, p.last_name))), p.phone)))) for p in rows]
+        " ".join(filter(None, (p.first_name, p.last_name))), p.phone))), p.exact) for p in rows]
 
 
 def find_customers_by_account(match: Matcher) -> list[Hit]:
     staff = set(staff_user_ids())
     rows = _by("email")(lookup((User.id, User.email), match.conditions(User.email)))
-    return [_customer_hit(u.id, u.email, "") for u in rows if u.id not in staff]
+    return [_customer_hit(u.id, u.email, "", u.exact) for u in rows if u.id not in staff]
 
 
-def _customer_hit(user_id: str, email: str | None, name: str) -> Hit:
-    return Hit("customer", email or user_id, name or "customer", customer_url(user_id))
+def _customer_hit(user_id: str, email: str | None, name: str, exact: bool) -> Hit:
+    return Hit("customer", email or user_id, name or "customer", customer_url(user_id), bool(exact))
 
 
-def _return_hit(match: Matcher, request, label: str, detail: str) -> Hit:
+def _return_hit(match: Matcher, request, label: str, detail: str, exact: bool) -> Hit:
     """A return opens on the returns screen when the user may use it, else on its order."""
     if match.user.can("returns.view"):
-        return Hit("return", label, detail, return_url(request.id))
+        return Hit("return", label, detail, return_url(request.id), bool(exact))
     url = order_url(request.order_id) if request.order_id and match.user.can("orders.view") else None
-    return Hit("return", label, detail, url)
+    return Hit("return", label, detail, url, bool(exact))
 
 
 _REQUEST_COLUMNS = (ReturnRequest.id, ReturnRequest.rma_number, ReturnRequest.status, ReturnRequest.return_reason,
@@ -186,7 +191,7 @@ def _return_detail(request) -> str:
 
 
 def find_returns(match: Matcher) -> list[Hit]:
-    hits = [_return_hit(match, r, r.rma_number or r.id, _return_detail(r))
+    hits = [_return_hit(match, r, r.rma_number or r.id, _return_detail(r), r.exact)
             for r in _newest_first(lookup(_REQUEST_COLUMNS, match.conditions(ReturnRequest.rma_number)))]
     # Return parcels: the authorization carries its own RMA copy and the tracking number.
     authorizations = _by("rma_number")(lookup(
@@ -201,10 +206,11 @@ def find_returns(match: Matcher) -> list[Hit]:
         if request is None:
             continue
         if match.found(auth.tracking_number):
-            hits.append(_return_hit(match, request, auth.tracking_number, f"return parcel of {request.rma_number}"))
+            hits.append(_return_hit(match, request, auth.tracking_number, f"return parcel of {request.rma_number}",
+                                    auth.exact))
         else:
             hits.append(_return_hit(match, request, auth.rma_number or request.rma_number or request.id,
-                                    f"{request.status or 'no status'}"))
+                                    f"{request.status or 'no status'}", auth.exact))
     return hits
 
 
@@ -212,7 +218,7 @@ def find_shipments(match: Matcher) -> list[Hit]:
     rows = _by("tracking_number")(lookup((Shipment.id, Shipment.tracking_number, Shipment.status, Shipment.order_id),
                                          match.conditions(Shipment.tracking_number)))
     return [Hit("shipment", s.tracking_number, f"shipment {(s.status or '').replace('_', ' ')}".strip(),
-                order_url(s.order_id) if s.order_id else None) for s in rows]
+                order_url(s.order_id) if s.order_id else None, bool(s.exact)) for s in rows]
 
 
 def find_payments(match: Matcher) -> list[Hit]:
@@ -221,14 +227,14 @@ def find_payments(match: Matcher) -> list[Hit]:
          Payment.currency, Payment.order_id), match.conditions(Payment.provider_payment_id)))
     return [Hit("payment", p.provider_payment_id,
                 f"{p.payment_provider or ''} {p.status or ''} · {p.amount or 0:,.2f} {p.currency or ''}".strip(),
-                order_url(p.order_id) if p.order_id else None) for p in rows]
+                order_url(p.order_id) if p.order_id else None, bool(p.exact)) for p in rows]
 
 
 def find_coupons(match: Matcher) -> list[Hit]:
     rows = _by("code")(lookup((Coupon.id, Coupon.code, Coupon.name, Coupon.is_active), match.conditions(Coupon.code)))
     own = match.user.can("coupons.view")
     return [Hit("coupon", c.code, f"{c.name or ''}{'' if c.is_active else ' (inactive)'}".strip(),
-                url_for("coupons.coupon_detail", key=coupon_key(c)) if own else orders_url(coupon=c.code))
+                url_for("coupons.coupon_detail", key=coupon_key(c)) if own else orders_url(coupon=c.code), bool(c.exact))
             for c in rows]
 
 
@@ -236,8 +242,9 @@ def find_products(match: Matcher) -> list[Hit]:
     products = _by("sku")(lookup((Product.id, Product.sku, Product.name), match.conditions(Product.sku)))
     variants = _by("sku")(lookup((ProductVariant.id, ProductVariant.sku, ProductVariant.name),
                                  match.conditions(ProductVariant.sku)))
-    hits = [Hit("product", p.sku, p.name or "", orders_url(sku=p.sku)) for p in products]
-    hits += [Hit("product", v.sku, f"variant {v.name or ''}".strip(), orders_url(sku=v.sku)) for v in variants]
+    hits = [Hit("product", p.sku, p.name or "", orders_url(sku=p.sku), bool(p.exact)) for p in products]
+    hits += [Hit("product", v.sku, f"variant {v.name or ''}".strip(), orders_url(sku=v.sku), bool(v.exact))
+             for v in variants]
     return hits
 
 
@@ -302,8 +309,8 @@ def allowed_kinds(user) -> set[str]:
     return kinds
 
 
-def _run(term: str, exact: bool, user, down: list[str]) -> list[Hit]:
-    match = Matcher(term, exact, user)
+def _run(term: str, user, down: list[str]) -> list[Hit]:
+    match = Matcher(term, user)
     kinds = allowed_kinds(user)
     hits: list[Hit] = []
     for kind, bind, finder in FINDERS:
@@ -328,8 +335,9 @@ def search(term: str, user) -> Results:
     results = Results(term)
     if not term:
         return results
-    results.hits = _run(term, True, user, results.unavailable)
-    if not results.hits and len(term) >= MIN_PREFIX:
+    hits = _run(term, user, results.unavailable)
+    results.hits = [hit for hit in hits if hit.exact]
+    if not results.hits:
         results.exact = False
-        results.hits = _run(term, False, user, results.unavailable)
+        results.hits = hits
     return results

@@ -409,3 +409,104 @@ def test_order_figures_are_kept_for_a_while_and_say_when(app, auth, client, coun
         assert ">2<" in kpi
     finally:
         dashboard.forget_cached()
+
+
+class OrderReads:
+    """The time bounds of each statement that reads the orders table."""
+
+    def __init__(self):
+        self.ranges: list[list] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        if "FROM orders" in statement:
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            self.ranges.append(sorted(v for v in values if isinstance(v, (datetime, str)) and str(v)[:2] == "20"))
+
+
+def _as_moment(value) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["per process", "redis"])
+def kept_days(request, app, monkeypatch):
+    """Past days kept for 5 minutes, in this process's cache or in Redis (skipped
+    without a Redis at 127.0.0.1:6379), under a prefix of the test's own."""
+    import uuid
+
+    monkeypatch.setitem(app.config, "DASHBOARD_DAY_SECONDS", 300)
+    if request.param == "redis":
+        import redis
+
+        try:
+            redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=0.5).ping()
+        except redis.RedisError:
+            pytest.skip("no Redis at 127.0.0.1:6379")
+        monkeypatch.setitem(app.config, "CACHE_REDIS_URL", "redis://127.0.0.1:6379/0")
+        monkeypatch.setitem(app.config, "CACHE_PREFIX", f"console-test-{uuid.uuid4().hex}:")
+    return request.param
+
+
+def test_a_year_of_kept_days_reads_only_the_day_still_running(app, shop, kept_days):
+    """With the past days' figures kept, a 366-day range costs what today costs: the
+    figures are the same as computed from scratch, and the only statements that read
+    orders cover today so far and the same hours of the comparison's last day."""
+    from sqlalchemy import event
+
+    from console.shared_cache import shared_cache
+
+    now = WEDNESDAY
+    year = {"period": "custom", "from": (now.date() - timedelta(days=365)).isoformat(), "to": now.date().isoformat()}
+    period, errors = dashboard.parse_period(year, now)
+    assert not errors and period.days == 366
+    seconds = app.config["DASHBOARD_DAY_SECONDS"]
+    app.config["DASHBOARD_DAY_SECONDS"] = 0
+    fresh = dashboard.collect(now, period)
+    app.config["DASHBOARD_DAY_SECONDS"] = seconds
+    shared_cache().clear()
+    reads = OrderReads()
+    engine = db.engines["order"]
+    try:
+        dashboard.collect(now, period)  # fills the past days, once
+        event.listen(engine, "before_cursor_execute", reads)
+        warm = dashboard.collect(now, period)
+        today = dashboard.collect(now, dashboard.named_period("today", now))
+    finally:
+        event.remove(engine, "before_cursor_execute", reads)
+        shared_cache().clear()
+    assert warm["sales"].value.current == fresh["sales"].value.current
+    assert warm["sales"].value.previous == fresh["sales"].value.previous
+    assert [d.amount for d in warm["sales"].value.series[0].days] == \
+        [d.amount for d in fresh["sales"].value.series[0].days]
+    assert warm["returned"].value.current == fresh["returned"].value.current
+    assert warm["refunded"].value.current == fresh["refunded"].value.current
+    assert warm.days_as_of == now  # read once, when the days were filled
+    year_reads, today_reads = reads.ranges[:2], reads.ranges[2:]
+    assert len(year_reads) == len(today_reads) == 2  # today so far, and the comparison's same hours
+    for bounds in year_reads:
+        first, last = _as_moment(bounds[0]), _as_moment(bounds[-1])
+        assert last - first <= timedelta(days=1)
+    assert _as_moment(year_reads[0][0]) == period.end.replace(hour=0)  # today, from midnight
+
+
+def test_a_past_year_of_kept_days_reads_no_orders(app, shop, kept_days):
+    from sqlalchemy import event
+
+    from console.shared_cache import shared_cache
+
+    now = WEDNESDAY
+    yesterday = now.date() - timedelta(days=1)
+    period, _ = dashboard.parse_period({"period": "custom", "from": (yesterday - timedelta(days=365)).isoformat(),
+                                        "to": yesterday.isoformat()}, now)
+    shared_cache().clear()
+    reads = OrderReads()
+    engine = db.engines["order"]
+    try:
+        cold = dashboard.collect(now, period)
+        event.listen(engine, "before_cursor_execute", reads)
+        warm = dashboard.collect(now, period)
+    finally:
+        event.remove(engine, "before_cursor_execute", reads)
+        shared_cache().clear()
+    assert reads.ranges == []
+    assert warm["sales"].value.current == cold["sales"].value.current
