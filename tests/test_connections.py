@@ -97,7 +97,9 @@ def start_download(port: int, path: str, cookie: str) -> socket.socket:
     client.sendall(f"GET {path} HTTP/1.1\r\nHost: console.test\r\nCookie: {cookie}\r\n\r\n".encode())
     received = b""
     while b"\r\n\r\n" not in received or len(received.split(b"\r\n\r\n", 1)[1]) < 2048:
-        received += client.recv(4096)
+        chunk = client.recv(4096)
+        assert chunk, f"the server closed the download early: {received[:300]!r}"
+        received += chunk
     assert received.startswith(b"HTTP/1.1 200"), received[:200]
     return client
 

@@ -64,9 +64,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
+from console.drift import check_read
 from console.exports import STREAM_BATCH, csv_response, stream_batches
 from console.extensions import db
 from console.filters import QueryFilters
@@ -144,6 +144,8 @@ class ListScreen:
     # columns needed), its cells plain text, numbers or None (console/exports.csv_lines
     # neutralises them); export_row's row-by-row path otherwise.
     export_fast: Callable[[ExportPlan, int | None], Iterator[list]] | None = None
+    # The statement the fast path reads, for the check before a download starts.
+    export_fast_statement: Callable[[ExportPlan], Any] | None = None
     count: bool = True  # the summary's "of about N" (a capped count)
     endpoint: str = ""  # the list's endpoint in its blueprint (default list_NAME)
     export_endpoint: str = "export"
@@ -226,13 +228,17 @@ class ListScreen:
     def export_response(self, plan: ExportPlan, stem: str | None = None):
         """The streamed download of the plan's rows, named ``<stem or the list's name>-DATE.csv``
         (the fast path's plain cells neutralised as csv_lines does for them)."""
-        rows = self.export_rows(plan)
-        # The first row is read before the download starts: a database that can't answer
-        # the statement (down, or without a column it names) answers a page saying so,
-        # not a file broken off after its header.
-        first = next(rows, None)
-        rows = chain((first,), rows) if first is not None else iter(())
-        return csv_response(stem or self.name, list(self.export_header), rows,
+        # The statement is tried (its first row) before the download starts: a database
+        # that can't answer it (down, or without a column it names) answers a page saying
+        # so, not a file broken off after its header. Only tried, not kept: the rows of
+        # the download are read once it streams, in the session it streams with (the
+        # request's own session ends when the view returns).
+        stmt = self.export_fast_statement(plan) if self.export_fast_statement else plan.stmt
+        with database(self.home):
+            check_read(stmt)
+            db.session.execute(stmt.limit(1)).first()
+        db.session.close()
+        return csv_response(stem or self.name, list(self.export_header), self.export_rows(plan),
                             plain_cells=self.export_fast is not None)
 
     def export_rows(self, plan: ExportPlan, batch_size: int | None = None) -> Iterator[list]:

@@ -641,6 +641,7 @@ ORDERS = ListScreen(
         "shipment_status", "carrier", "tracking_number", "open_return", "order_id",
     ),
     export_row=_export_row, export_binds=SIDE_BINDS, export_fast=export_fast,
+    export_fast_statement=lambda plan: plan.stmt.with_only_columns(*_EXPORT_COLUMNS),
 )
 
 
