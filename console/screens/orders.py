@@ -243,7 +243,7 @@ _ROW_LOOKUPS = {
     "payments": ("payment", lambda ids: select(
         Payment.order_id, Payment.id, Payment.created_at, Payment.status, Payment.payment_provider, Payment.amount,
         select(func.sum(PaymentRefund.amount)).where(PaymentRefund.order_id == Payment.order_id,
-                                                     PaymentRefund.status == "COMPLETED")
+                                                     PaymentRefund.status == REFUND_STATUSES.COMPLETED)
         .scalar_subquery().label("refunded")).where(Payment.order_id.in_(ids))),
     "shipments": ("shipping", lambda ids: select(
         Shipment.order_id, Shipment.id, Shipment.created_at, Shipment.status, Shipment.carrier_id,
