@@ -422,7 +422,10 @@ def copy_orders(url: str) -> float:
         cur.execute("SET statement_timeout = 0")
         rows = 0
         started = time.perf_counter()
-        with cur.copy("COPY (SELECT * FROM orders ORDER BY created_at DESC, id DESC) TO STDOUT") as copy:
+        from console.models.order import Order
+
+        created = Order.__table__.c.created_at.name  # the database's own name ("createdAt")
+        with cur.copy(f'COPY (SELECT * FROM orders ORDER BY "{created}" DESC, id DESC) TO STDOUT') as copy:
             for block in copy:
                 rows += bytes(block).count(b"\n")
         return rows / (time.perf_counter() - started)
