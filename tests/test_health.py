@@ -110,8 +110,9 @@ def test_healthz_gives_up_on_a_silent_server_within_the_connect_timeout(app, dat
         elapsed = time.perf_counter() - started
         assert response.status_code == 503
         assert response.json["down"] == ["shipping"]
-        # The first call also reads the other nine databases' columns (the drift report).
-        assert elapsed < timeout + 4
+        # Not the minutes of a TCP timeout: the connect timeout, plus the first call's read
+        # of the other nine databases' columns (the drift report), slow on a busy machine.
+        assert elapsed < timeout + 8
         with hung.app_context():
             assert "timeout" in next(h for h in check_all(with_details=False) if h.key == "shipping").error.lower()
 
