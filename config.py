@@ -130,6 +130,9 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=int(os.environ.get("CONSOLE_IDLE_MINUTES", "30")))
     SESSION_REFRESH_EACH_REQUEST = True
+    # An unchanged session's cookie is rewritten (its expiry moved on) at most this often,
+    # so that a request answered late never puts back an older cookie (console/security.py).
+    SESSION_COOKIE_REFRESH_SECONDS = 60
     # However busy, a session ends this long after sign-in (enforced on the server).
     SESSION_MAX_HOURS = float(os.environ.get("CONSOLE_SESSION_MAX_HOURS", "12"))
     # Staff holding one of these roles must use two-step sign-in: until enrolled they

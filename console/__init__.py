@@ -100,8 +100,11 @@ def register_extensions(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     from console.security import (
-        apply_security_headers, keep_session_fresh, refuse_control_characters, send_to_mfa_enrolment,
+        SlidingCookieSessions, apply_security_headers, keep_session_fresh, refuse_control_characters,
+        send_to_mfa_enrolment,
     )
+
+    app.session_interface = SlidingCookieSessions()
 
     # First of all: refused input never reaches a database.
     app.before_request(refuse_control_characters)

@@ -3,9 +3,12 @@ requests, the cookie side of staff sessions and the way to required MFA enrolmen
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 
 from flask import abort, current_app, g, make_response, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user
+from itsdangerous import BadSignature
 
 # Self only and no inline script. htmx's inline indicator styles are turned off
 # (htmx-config meta) and the indicator CSS lives in static/console.css.
@@ -44,9 +47,56 @@ def apply_security_headers(response):
 
 
 def keep_session_fresh():
-    # The cookie expires PERMANENT_SESSION_LIFETIME after the last request: a hint to
+    # The cookie expires PERMANENT_SESSION_LIFETIME after it was last written: a hint to
     # the browser. The server enforces the idle timeout itself (console/sessions.py).
-    session.permanent = True
+    # Only set when it is not set yet: setting it marks the session changed, and a
+    # changed session is written back on every response (see SlidingCookieSessions).
+    if not session.permanent:
+        session.permanent = True
+
+
+class SignedAtSession(SecureCookieSession):
+    """The cookie's contents and when it was signed (None: a new session)."""
+    signed_at: datetime | None = None
+
+
+class SlidingCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, written back only when a request changed them or
+    when the cookie is older than SESSION_COOKIE_REFRESH_SECONDS.
+
+    Flask's own refresh rewrites the cookie on every response with what the request
+    read. Two requests in flight at once (a save, and the preview its button's blur
+    sent) then race: the preview's answer, arriving second, puts back the cookie from
+    before the save and the save's "Saved" message is gone. Unchanged sessions are now
+    rewritten at most once per interval, only to move the cookie's expiry on; the
+    browser may therefore drop the cookie up to that interval before the server's own
+    idle timeout would end the session."""
+    session_class = SignedAtSession
+
+    def open_session(self, app, request):
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        try:
+            data, signed_at = serializer.loads(
+                value, max_age=int(app.permanent_session_lifetime.total_seconds()), return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        opened = self.session_class(data)
+        opened.signed_at = signed_at
+        return opened
+
+    def should_set_cookie(self, app, session) -> bool:
+        if session.modified:
+            return True
+        if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+            return False
+        signed_at = getattr(session, "signed_at", None)
+        interval = timedelta(seconds=app.config["SESSION_COOKIE_REFRESH_SECONDS"])
+        return signed_at is None or datetime.now(timezone.utc) - signed_at >= interval
 
 
 # NUL and the other C0 control characters (and DEL) are refused everywhere: PostgreSQL

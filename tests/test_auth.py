@@ -419,13 +419,30 @@ def test_idle_session_expires_on_the_server(auth, client, app, monkeypatch):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_each_request_restarts_the_idle_clock(auth, client):
+def test_each_request_restarts_the_idle_clock(auth, client, app, monkeypatch):
     auth.create("support")
     sign_in(client, "support@staff.test")
+    refresh_minutes = app.config["SESSION_COOKIE_REFRESH_SECONDS"] / 60
+    replay_session_signed(app, client, monkeypatch, refresh_minutes + 1)
     response = client.get("/")
     assert response.status_code == 200
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("session=") and "Expires=" in cookie
+
+
+def test_a_late_answer_never_puts_back_an_older_cookie(auth, client, app):
+    """A save and a preview in flight at once, both sent with the same cookie: the
+    preview's answer, arriving second, must not undo the save's message."""
+    auth.create("support")
+    sign_in(client, "support@staff.test")
+    client.get("/")
+    before = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    with client.session_transaction() as current:
+        current["_flashes"] = [("success", "Saved.")]  # what the save's answer set
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], before)  # the preview left before it
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers  # nothing changed, the cookie is fresh
 
 
 def test_idle_minutes_come_from_the_environment(monkeypatch):
