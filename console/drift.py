@@ -323,6 +323,17 @@ def drifted_attributes(attributes) -> set[str]:
     return {d.attribute for mapper in mappers for d in registry.by_mapper.get(mapper, ()) if d.attribute in keys}
 
 
+def bind_is_clean(bind_key: str) -> bool:
+    """Whether ``bind_key``'s database was checked and has nothing drifted (statements
+    built for it may then be kept)."""
+    registry = drift()
+    if registry is None:
+        return False
+    if registry.needs_check(bind_key):
+        registry.check([bind_key])
+    return registry.clean or bind_key in registry.clean_binds
+
+
 def _mapped_tables() -> dict:
     """Table -> mapper of every model, for Core statements that name a table rather
     than an entity (the sign-in throttle's upsert, a bulk INSERT)."""
