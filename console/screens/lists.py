@@ -212,7 +212,7 @@ class ListScreen:
             page = keyset_page(stmt, ordering.sort.column, self.id_column, sort_key=ordering.sort.key,
                                descending=ordering.descending, size=size, after=after, before=before,
                                count=self.count, columns=self.columns, bind=self.home,
-                               reuse=None if filters.filtered else (self.name,))
+                               reuse=(self.name,) if self.columns and not filters.filtered else None)
             extras = self.extras(filters) if self.extras else {}
         rows = self.decorate(page.rows, lookups)
         return ListResult(page, rows, lookups.unavailable, ordering, self.args(filters, ordering), extras)
