@@ -129,6 +129,10 @@ class Drift:
         self.by_mapper: dict[Mapper, list[DriftedColumn]] = {}
         self.tables: dict[str, str] = {}  # missing table's Table key -> bind key
         self.clean = False  # every database checked and nothing drifted: the fast path
+        # Databases checked with nothing drifted: a statement known to run on one of them
+        # needs no look at its tables (a process that never touches some database never
+        # becomes ``clean``).
+        self.clean_binds: frozenset[str] = frozenset()
         self.lock = threading.Lock()
 
     @property
@@ -165,6 +169,7 @@ class Drift:
                 model = models[drifted.table]
                 by_mapper.setdefault(model.__mapper__, []).append(drifted)
         self.by_mapper, self.tables = by_mapper, tables
+        self.clean_binds = frozenset(key for key, bind in self.binds.items() if not bind.count and not bind.error)
         self.clean = len(self.binds) == len(BIND_KEYS) and not any(
             b.count or b.error for b in self.binds.values())
 
@@ -305,6 +310,30 @@ def without_drifted(statement):
     return statement.with_only_columns(*kept, maintain_column_froms=True)
 
 
+def drifted_attributes(attributes) -> set[str]:
+    """The keys of ``attributes`` (mapped column attributes) whose column the database
+    lacks or holds with another type: a select of columns leaves them out and its rows
+    show ``NOT_IN_DATABASE`` in their place, as an entity load does."""
+    registry = drift()
+    if registry is None or registry.clean:
+        return set()
+    mappers = {attribute.parent for attribute in attributes}
+    _ensure(registry, mappers)
+    keys = {attribute.key for attribute in attributes}
+    return {d.attribute for mapper in mappers for d in registry.by_mapper.get(mapper, ()) if d.attribute in keys}
+
+
+def bind_is_clean(bind_key: str) -> bool:
+    """Whether ``bind_key``'s database was checked and has nothing drifted (statements
+    built for it may then be kept)."""
+    registry = drift()
+    if registry is None:
+        return False
+    if registry.needs_check(bind_key):
+        registry.check([bind_key])
+    return registry.clean or bind_key in registry.clean_binds
+
+
 def _mapped_tables() -> dict:
     """Table -> mapper of every model, for Core statements that name a table rather
     than an entity (the sign-in throttle's upsert, a bulk INSERT)."""
@@ -327,13 +356,19 @@ def _mappers_of(state) -> list:
     return mappers
 
 
-def check_read(statement) -> None:
+def check_read(statement, bind_key: str | None = None) -> None:
     """For a select run on a connection directly (a streamed export), which the
     per-statement hook does not see: NotInSchema naming the missing table or the drifted
-    column it names, instead of the database's own error."""
+    column it names, instead of the database's own error. ``bind_key``: the database it
+    runs on, when known (nothing to look at when that one has nothing drifted)."""
     registry = drift()
     if registry is None or registry.clean:
         return
+    if bind_key is not None:
+        if registry.needs_check(bind_key):
+            registry.check([bind_key])
+        if bind_key in registry.clean_binds:
+            return
     tables = _mapped_tables()
     mappers = {tables[e] for e in visitors.iterate(statement) if e.__visit_name__ == "table" and e in tables}
     _ensure(registry, mappers)

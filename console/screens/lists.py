@@ -137,6 +137,10 @@ class ListScreen:
     sorts: tuple[Sort, ...]
     default_sort: str  # "-created": a sort key, "-" for descending
     decorate: Callable[[list, Lookups], list] = _plain  # entities -> table rows
+    # The attributes a page's rows need: then they are plain rows of those columns (read
+    # by attribute name, no ORM object per row; the sort and id always come too), and
+    # ``decorate`` gets those. Empty: whole entities.
+    columns: tuple = ()
     export_header: tuple[str, ...] = ()
     export_row: Callable[[Any, Lookups], list] | None = None  # table row -> CSV cells
     export_binds: tuple[str, ...] = ()  # the other databases the export's cells read
@@ -207,7 +211,8 @@ class ListScreen:
         with database(self.home):
             page = keyset_page(stmt, ordering.sort.column, self.id_column, sort_key=ordering.sort.key,
                                descending=ordering.descending, size=size, after=after, before=before,
-                               count=self.count)
+                               count=self.count, columns=self.columns, bind=self.home,
+                               reuse=(self.name,) if self.columns and not filters.filtered else None)
             extras = self.extras(filters) if self.extras else {}
         rows = self.decorate(page.rows, lookups)
         return ListResult(page, rows, lookups.unavailable, ordering, self.args(filters, ordering), extras)

@@ -31,7 +31,8 @@ from console.exports import fewer_collections
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quoted, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
-from console.lookups import Lookups, Missing, chunks, database, fetch_in, one_of, referrers, resolve
+from console.lookups import (Lookups, Missing, Prebuilt, chunks, database, fetch_in, ids_parameter, named, one_of,
+                             plain_rows, referrers, resolve)
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import NOTIFICATION_STATUSES, Notification
@@ -196,14 +197,16 @@ class OrderRow:
         return customer_email(self.account, self.profile)
 
 
+_UNITS = Prebuilt(lambda dialect: select(OrderItem.order_id, func.coalesce(func.sum(OrderItem.quantity), 0))
+                  .where(ids_parameter(OrderItem.order_id, dialect)).group_by(OrderItem.order_id))
+
+
 def item_units(order_ids: list[str]) -> dict[str, int]:
     """{order id: units ordered}: one grouped query on order_db per 1,000 orders."""
     units: dict[str, int] = {}
     with database("order"):
         for chunk in chunks(order_ids):
-            units.update(db.session.execute(
-                select(OrderItem.order_id, func.coalesce(func.sum(OrderItem.quantity), 0))
-                .where(OrderItem.order_id.in_(chunk)).group_by(OrderItem.order_id)).all())
+            units.update(plain_rows("order", _UNITS("order"), {"ids": chunk}))
     return units
 
 
@@ -222,36 +225,41 @@ def _newest(rows: list, attr: str = "created_at"):
 
 
 def _rows_by(bind: str, stmt, values: list) -> dict[str, list]:
-    """{first column: [rows]} of ``stmt`` (plain rows, no ORM objects) for ``values`` of
-    its condition, one statement per 1,000 values."""
+    """{first column: [rows]} of ``stmt`` (a Prebuilt: plain rows, no ORM objects) for
+    ``values`` of its ``ids`` parameter, one statement per 1,000 values."""
     grouped: dict[str, list] = {}
     wanted = list(dict.fromkeys(v for v in values if v))
     with database(bind):
         for chunk in chunks(wanted):
-            for row in db.session.execute(stmt(chunk)):
+            for row in plain_rows(bind, stmt(bind), {"ids": chunk}):
                 grouped.setdefault(row[0], []).append(row)
     return grouped
 
 
-# A list page's lookups: only the columns its cells need, as rows (mapped attributes,
-# so a drifted column is refused as for an entity). Each database is read once: the
-# payments come with their order's completed refunds, the shipments with their carrier's name.
+# A list page's lookups: only the columns its cells need, as rows read by attribute name
+# (mapped attributes, so a drifted column is refused as for an entity). Each database is
+# read once: the payments come with their order's completed refunds, the shipments with
+# their carrier's name. Built once per process, the ids a parameter.
 _ROW_LOOKUPS = {
-    "accounts": ("auth", lambda ids: select(User.id, User.email).where(User.id.in_(ids))),
-    "profiles": ("user", lambda ids: select(UserProfile.user_id, UserProfile.first_name, UserProfile.last_name,
-                                            UserProfile.email).where(UserProfile.user_id.in_(ids))),
-    "payments": ("payment", lambda ids: select(
-        Payment.order_id, Payment.id, Payment.created_at, Payment.status, Payment.payment_provider, Payment.amount,
+    "accounts": ("auth", Prebuilt(lambda dialect: select(*named(User.id, User.email))
+                                  .where(ids_parameter(User.id, dialect)))),
+    "profiles": ("user", Prebuilt(lambda dialect: select(*named(
+        UserProfile.user_id, UserProfile.first_name, UserProfile.last_name, UserProfile.email))
+        .where(ids_parameter(UserProfile.user_id, dialect)))),
+    "payments": ("payment", Prebuilt(lambda dialect: select(
+        *named(Payment.order_id, Payment.id, Payment.created_at, Payment.status, Payment.payment_provider,
+               Payment.amount),
         select(func.sum(PaymentRefund.amount)).where(PaymentRefund.order_id == Payment.order_id,
                                                      PaymentRefund.status == REFUND_STATUSES.COMPLETED)
-        .scalar_subquery().label("refunded")).where(Payment.order_id.in_(ids))),
-    "shipments": ("shipping", lambda ids: select(
-        Shipment.order_id, Shipment.id, Shipment.created_at, Shipment.status, Shipment.carrier_id,
+        .scalar_subquery().label("refunded")).where(ids_parameter(Payment.order_id, dialect)))),
+    "shipments": ("shipping", Prebuilt(lambda dialect: select(
+        *named(Shipment.order_id, Shipment.id, Shipment.created_at, Shipment.status, Shipment.carrier_id),
         Carrier.name.label("carrier_name"))
-        .outerjoin(Carrier, Carrier.id == Shipment.carrier_id).where(Shipment.order_id.in_(ids))),
-    "returns": ("return", lambda ids: select(ReturnRequest.order_id, ReturnRequest.id, ReturnRequest.created_at,
-                                             ReturnRequest.status, ReturnRequest.rma_number)
-                .where(ReturnRequest.order_id.in_(ids), ReturnRequest.status.notin_(CLOSED_RETURN_STATUSES))),
+        .outerjoin(Carrier, Carrier.id == Shipment.carrier_id).where(ids_parameter(Shipment.order_id, dialect)))),
+    "returns": ("return", Prebuilt(lambda dialect: select(*named(
+        ReturnRequest.order_id, ReturnRequest.id, ReturnRequest.created_at, ReturnRequest.status,
+        ReturnRequest.rma_number))
+        .where(ids_parameter(ReturnRequest.order_id, dialect), ReturnRequest.status.notin_(CLOSED_RETURN_STATUSES)))),
 }
 
 
@@ -635,6 +643,9 @@ ORDERS = ListScreen(
            Sort("total", Order.total_amount, "Total", numeric=True),
            Sort("status", Order.status, "Status", descending=False)),
     default_sort="-created", decorate=decorate,
+    # What the table and decorate() read of an order.
+    columns=(Order.id, Order.order_number, Order.created_at, Order.status, Order.user_id, Order.payment_method_id,
+             Order.total_amount, Order.currency),
     export_header=(
         "order_number", "created_at", "status", "payment_status", "customer_name", "customer_email", "items",
         "subtotal", "tax", "shipping", "discount", "total", "currency", "payment_provider", "payment_state",
