@@ -343,6 +343,17 @@ def iso(value) -> str | None:
     return value.astimezone(timezone.utc).isoformat() if value is not None else None
 
 
+def time_of(cell) -> datetime | None:
+    """A time cell of a batch (its ISO text) as the datetime it was, for a cell worked out
+    from it in Python (a state that depends on now)."""
+    return datetime.fromisoformat(cell) if cell else None
+
+
+def int_of(cell) -> int | None:
+    """A whole-number cell of a batch (PostgreSQL's text, or the driver's int) as an int."""
+    return None if cell is None or cell == "" else int(cell)
+
+
 def newest(rows, when_at: int, id_at: int):
     """The newest of ``rows`` by (when, id), a missing time oldest."""
     return rows[0] if len(rows) == 1 else max(rows, key=lambda row: (row[when_at] or _EPOCH, row[id_at]))

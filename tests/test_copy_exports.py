@@ -20,6 +20,9 @@ COPY_LISTS = [
     ("console.screens.customers", "CUSTOMERS"),
     ("console.screens.returns", "RETURNS"),
     ("console.screens.refunds", "REFUNDS"),
+    ("console.screens.notifications", "NOTIFICATIONS"),
+    ("console.screens.coupons", "COUPONS"),
+    ("console.screens.promotions", "PROMOTIONS"),
 ]
 BATCH = 4  # rows per batch: the seeded lists are several batches deep
 # Statements of an export besides its batches: the read (one COPY, or one streamed select),
