@@ -23,6 +23,8 @@ COPY_LISTS = [
     ("console.screens.notifications", "NOTIFICATIONS"),
     ("console.screens.coupons", "COUPONS"),
     ("console.screens.promotions", "PROMOTIONS"),
+    ("console.screens.staff", "STAFF"),
+    ("console.screens.stock_alerts", "ALERTS"),
 ]
 BATCH = 4  # rows per batch: the seeded lists are several batches deep
 # Statements of an export besides its batches: the read (one COPY, or one streamed select),
