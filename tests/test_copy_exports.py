@@ -136,3 +136,28 @@ def test_statements_per_export_grow_by_batch_not_by_row(app, seeded, count_queri
     assert statements <= batches * (1 + lookups) + CONSTANT, count_queries.statements
     # The list's own database is read once, however many batches.
     assert len(copies) == (1 if postgres else 0)
+
+
+@pytest.mark.parametrize("kind", ["coupon", "promotion"])
+def test_the_uses_export_costs_statements_per_batch_not_per_use(app, seeded, count_queries, monkeypatch, kind):
+    """A coupon's or promotion's uses (console/screens/usage.py) through the same path: one
+    read of discount_db, then per batch one statement per database looked up (auth, user,
+    order)."""
+    from sqlalchemy import func
+
+    from console import exports
+    from console.screens import usage
+
+    copies = []
+    read = exports.copy_batches
+    monkeypatch.setattr(exports, "copy_batches", lambda *args: copies.append(args) or read(*args))
+    monkeypatch.setattr(exports, "EXPORT_BATCH", 1)  # the seeded coupons and promotions have a few uses each
+    model, owner, _ = usage.KINDS[kind]
+    with app.app_context():
+        owner_id, uses = db.session.execute(select(owner, func.count()).group_by(owner)
+                                            .order_by(func.count().desc()).limit(1)).one()
+        count_queries.statements.clear()
+        rows = list(usage.export_rows(kind, owner_id))
+        statements = len(count_queries.statements) + len(copies)
+    assert len(rows) == uses and uses > 1  # several batches
+    assert statements <= uses * (1 + 3) + CONSTANT, count_queries.statements
