@@ -538,7 +538,7 @@ def copy_export(spec: CopyExport, home: str, stmt, down: set, batch_size: int | 
                 connection, read, batch_size)
             previous = None  # (batch, its lookups under way)
             # closing(): a download closed part-way stops the read-ahead thread here.
-            with closing(_read_ahead(batches) if side.threaded else batches) as reading:
+            with closing(_read_ahead(batches) if postgres and side.threaded else batches) as reading:
                 for batch in reading:
                     current = (batch, side.submit(batch))
                     if previous is not None:
