@@ -199,7 +199,6 @@ def stream_batches(stmt, batch_size: int = STREAM_BATCH) -> Iterator[list]:
 
 EXPORT_BATCH = 5000  # rows per batch of the COPY path
 KEPT = 100_000  # keys whose looked-up rows a ``kept`` lookup holds between batches
-_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -372,9 +371,17 @@ def int_of(cell) -> int | None:
     return None if cell is None or cell == "" else int(cell)
 
 
+def compared(column):
+    """A looked-up time that is only compared (which row is newest): read as the driver
+    gives it, without the conversion to an aware UTC time per row."""
+    return type_coerce(column, DateTime())
+
+
 def newest(rows, when_at: int, id_at: int):
     """The newest of ``rows`` by (when, id), a missing time oldest."""
-    return rows[0] if len(rows) == 1 else max(rows, key=lambda row: (row[when_at] or _EPOCH, row[id_at]))
+    if len(rows) == 1:
+        return rows[0]
+    return max(rows, key=lambda row: (1, row[when_at], row[id_at]) if row[when_at] is not None else (0, 0, row[id_at]))
 
 
 class _SideLookups:

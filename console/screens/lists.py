@@ -219,7 +219,8 @@ class ListScreen:
         if not check_bind(self.home, db.engines[self.home], with_details=False).up:
             raise DatabaseUnavailable(self.home)
         binds = dict.fromkeys((*self.export_binds, *(self.export_fast.binds if self.export_fast else ())))
-        down = {key for key in binds if key != self.home and not check_bind(key, db.engines[key], with_details=False).up}
+        down = {key for key in binds
+                if key != self.home and not check_bind(key, db.engines[key], with_details=False).up}
         lookups = Lookups(down, detach=False)
         stmt = ordered(self.statement(filters, lookups), ordering.sort.column, self.id_column, ordering.descending)
         return ExportPlan(stmt, lookups.unavailable)

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_all
 
-from console.exports import CopyExport, Side, newest, session_rows
+from console.exports import CopyExport, Side, compared, newest, session_rows
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quoted, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
@@ -341,13 +341,15 @@ _EXPORT_SIDES = {
         _PROFILES.user_id, _PROFILES.first_name, _PROFILES.last_name, _PROFILES.email)
         .where(among(_PROFILES.user_id, ids)), kept=True),
     "payments": Side("payment", _by_order, lambda ids, among: select(
-        _PAYMENTS.order_id, _PAYMENTS.id, _PAYMENTS.created_at, _PAYMENTS.payment_provider, _PAYMENTS.status)
+        _PAYMENTS.order_id, _PAYMENTS.id, compared(_PAYMENTS.created_at), _PAYMENTS.payment_provider,
+        _PAYMENTS.status)
         .where(among(_PAYMENTS.order_id, ids))),
     "shipments": Side("shipping", _by_order, lambda ids, among: select(
-        _SHIPMENTS.order_id, _SHIPMENTS.id, _SHIPMENTS.created_at, _SHIPMENTS.status, _SHIPMENTS.carrier_id)
+        _SHIPMENTS.order_id, _SHIPMENTS.id, compared(_SHIPMENTS.created_at), _SHIPMENTS.status,
+        _SHIPMENTS.carrier_id)
         .where(among(_SHIPMENTS.order_id, ids))),
     "returns": Side("return", _by_order, lambda ids, among: select(
-        _RETURNS.order_id, _RETURNS.id, _RETURNS.created_at, _RETURNS.rma_number)
+        _RETURNS.order_id, _RETURNS.id, compared(_RETURNS.created_at), _RETURNS.rma_number)
         .where(among(_RETURNS.order_id, ids), _RETURNS.status.notin_(CLOSED_RETURN_STATUSES))),
 }
 
