@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import String, Text, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from console.extensions import db
 from console.models import model_for_table
@@ -46,6 +47,11 @@ def database(bind_key: str) -> Iterator[None]:
             raise
         db.session.rollback()
         raise DatabaseUnavailable(bind_key, str(exc.orig or exc).strip()) from exc
+    except PoolTimeout as exc:
+        # Every connection of this worker's pool to the database stayed in use for the
+        # pool's timeout: for this request the database is as good as down.
+        db.session.rollback()
+        raise DatabaseUnavailable(bind_key, f"no free connection: {exc}") from exc
 
 
 @dataclass(frozen=True)

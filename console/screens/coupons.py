@@ -163,7 +163,7 @@ def coupons_statement(filters: CouponFilters, lookups: Lookups | None = None):
     elif filters.source == "generated":
         stmt = stmt.where(flow.generated_condition())
     elif filters.source != "all" and not filters.code:
-        stmt = stmt.where(~flow.generated_condition())
+        stmt = stmt.where(flow.made_by_hand_condition())
     return stmt
 
 
