@@ -274,7 +274,7 @@ def run(urls: dict[str, str], opts, results: Results) -> None:
             response = client.get(export_url, buffered=False)
             rows = sum(chunk.count(b"\n") for chunk in response.iter_encoded()) - 1
             rates.append(rows / (time.perf_counter() - started))
-            anchors.append(copy_rate(urls[screen.home], query))
+            anchors.append(copy_anchor(urls[screen.home], query))
         rate, anchor = statistics.median(rates), statistics.median(anchors)
         results.say(f"{name} export", f"{rows:,} rows at {rate:,.0f} rows/s (median; runs "
                                       f"{min(rates):,.0f}–{max(rates):,.0f})")
@@ -342,7 +342,7 @@ def list_export_select(screen) -> str:
     return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
-def copy_rate(url: str, query: str) -> float:
+def copy_anchor(url: str, query: str) -> float:
     """Rows/s of PostgreSQL's own ``COPY (query) TO STDOUT`` in CSV, read by psycopg."""
     import psycopg
 
