@@ -201,6 +201,14 @@ EXPORT_BATCH = 5000  # rows per batch of the COPY path
 KEPT = 100_000  # keys whose looked-up rows a ``kept`` lookup holds between batches
 
 
+def by_key(rows) -> dict:
+    """{first column: [rows]}."""
+    grouped: dict = {}
+    for row in rows:
+        grouped.setdefault(row[0], []).append(row)
+    return grouped
+
+
 @dataclass(frozen=True)
 class Side:
     """A lookup in another database, once per batch: ``statement(keys, one_of)`` is a
@@ -213,6 +221,9 @@ class Side:
     keys: Callable[[list], Iterable]
     statement: Callable[[list, Callable], Any]
     kept: bool = False
+    # rows -> {key: what the cells read}: every row of each key by default (by_key), or
+    # one row per key (one_by_key, newest_by) where the cells want only that.
+    fold: Callable[[list], dict] = by_key
 
 
 @dataclass(frozen=True)
@@ -224,8 +235,8 @@ class CopyExport:
     and numbers (PostgreSQL's text, or the driver's values), booleans and JSON as Python
     values, times as the ISO text neutralise() writes, NULL as "" or None.
     ``sides``: {name: Side}; ``cells(batch, found, lookups, prepared)`` gets
-    ``found[name]`` = {key: [rows]} (empty when that database is down, noted in
-    ``lookups``) and returns the batch's CSV rows, cells plain (text, numbers, booleans,
+    ``found[name]`` = {key: [rows]} (or what the side's ``fold`` makes of the rows;
+    empty when that database is down, noted in ``lookups``) and returns the batch's CSV rows, cells plain (text, numbers, booleans,
     None; csv_lines neutralises them).
     ``prepare(lookups)``: read once before the rows (a short table such as the carriers).
     ``whole(stmt, columns)``: the statement to read instead when nothing filters the
@@ -371,6 +382,30 @@ def int_of(cell) -> int | None:
     return None if cell is None or cell == "" else int(cell)
 
 
+def one_by_key(rows) -> dict:
+    """{first column: its row} (the last read, when a key has several)."""
+    return {row[0]: row for row in rows}
+
+
+def newest_by(when_at: int, id_at: int) -> Callable[[list], dict]:
+    """A fold: {first column: its newest row by (when, id)}, a missing time oldest."""
+    def fold(rows) -> dict:
+        found: dict = {}
+        for row in rows:
+            known = found.get(row[0])
+            if known is None or _newer(row, known, when_at, id_at):
+                found[row[0]] = row
+        return found
+    return fold
+
+
+def _newer(row, known, when_at: int, id_at: int) -> bool:
+    when, then = row[when_at], known[when_at]
+    if when is None or then is None:
+        return (when is not None, row[id_at]) > (then is not None, known[id_at])
+    return (when, row[id_at]) > (then, known[id_at])
+
+
 def compared(column):
     """A looked-up time that is only compared (which row is newest): read as the driver
     gives it, without the conversion to an aware UTC time per row."""
@@ -403,9 +438,11 @@ class _SideLookups:
 
     def submit(self, batch: list) -> dict:
         """{name: (rows kept, keys asked, rows or a future of them)} of a batch's lookups."""
-        pending = {}
+        pending, asked = {}, {}
         for name, side in self.sides.items():
-            keys = {key for key in side.keys(batch) if key}
+            keys = asked.get(side.keys)
+            if keys is None:  # lookups by the same keys (an order's payment, shipment…) share them
+                keys = asked[side.keys] = {key for key in side.keys(batch) if key}
             kept = self.kept.get(name)
             carried = {}
             if kept is not None:
@@ -431,17 +468,15 @@ class _SideLookups:
             side = self.sides[name]
             if self.threaded and rows is not None:
                 rows = self._result(side.bind, rows)
-            grouped: dict = {}
-            for row in rows or ():
-                grouped.setdefault(row[0], []).append(row)
+            folded = side.fold(rows or [])
             kept = self.kept.get(name)
             if kept is not None and not self.lookups.down(side.bind):
                 if len(kept) + len(keys) > KEPT:
                     kept.clear()
-                for key in keys:  # a key found nowhere is kept too: asked once
-                    kept[key] = grouped.get(key, [])
-            grouped.update(carried)
-            found[name] = grouped
+                for key in keys:  # a key found nowhere is kept too (None): asked once
+                    kept[key] = folded.get(key)
+            folded.update((key, value) for key, value in carried.items() if value is not None)
+            found[name] = folded
         return found
 
     def _result(self, bind: str, future) -> list:

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_all
 
-from console.exports import CopyExport, Side, compared, newest, session_rows
+from console.exports import CopyExport, Side, compared, newest, newest_by, one_by_key, session_rows
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quoted, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
@@ -336,10 +336,10 @@ _PAYMENTS, _SHIPMENTS, _RETURNS = Payment.__table__.c, Shipment.__table__.c, Ret
 # Only the columns the cells need; the times only compared (which is newest).
 _EXPORT_SIDES = {
     "emails": Side("auth", _by_customer, lambda ids, among: select(_USERS.id, _USERS.email)
-                   .where(among(_USERS.id, ids)), kept=True),
+                   .where(among(_USERS.id, ids)), kept=True, fold=one_by_key),
     "profiles": Side("user", _by_customer, lambda ids, among: select(
         _PROFILES.user_id, _PROFILES.first_name, _PROFILES.last_name, _PROFILES.email)
-        .where(among(_PROFILES.user_id, ids)), kept=True),
+        .where(among(_PROFILES.user_id, ids)), kept=True, fold=one_by_key),
     "payments": Side("payment", _by_order, lambda ids, among: select(
         _PAYMENTS.order_id, _PAYMENTS.id, compared(_PAYMENTS.created_at), _PAYMENTS.payment_provider,
         _PAYMENTS.status)
@@ -347,10 +347,11 @@ _EXPORT_SIDES = {
     "shipments": Side("shipping", _by_order, lambda ids, among: select(
         _SHIPMENTS.order_id, _SHIPMENTS.id, compared(_SHIPMENTS.created_at), _SHIPMENTS.status,
         _SHIPMENTS.carrier_id)
-        .where(among(_SHIPMENTS.order_id, ids))),
+        .where(among(_SHIPMENTS.order_id, ids)), fold=newest_by(2, 1)),
     "returns": Side("return", _by_order, lambda ids, among: select(
         _RETURNS.order_id, _RETURNS.id, compared(_RETURNS.created_at), _RETURNS.rma_number)
-        .where(among(_RETURNS.order_id, ids), _RETURNS.status.notin_(CLOSED_RETURN_STATUSES))),
+        .where(among(_RETURNS.order_id, ids), _RETURNS.status.notin_(CLOSED_RETURN_STATUSES)),
+        fold=newest_by(2, 1)),
 }
 
 
@@ -369,10 +370,10 @@ def _export_cells(batch, found, lookups: Lookups, carriers: dict) -> list[list]:
     people = {}
     for user_id in {row[5] for row in batch}:
         email = emails.get(user_id)
-        email = email[0][1] if email else None
+        email = email[1] if email else None
         profile = profiles.get(user_id)
         if profile:
-            _, first, last, profile_email = profile[0]
+            _, first, last, profile_email = profile
             name = f"{first} {last}" if first and last else (first or last or "")
             people[user_id] = (name, email or profile_email or "")
         elif email:
@@ -385,12 +386,9 @@ def _export_cells(batch, found, lookups: Lookups, carriers: dict) -> list[list]:
                 next((p for p in mine if p[1] == chosen.get(order_id)), None) or newest(mine, 2, 1))
             payments[order_id] = (payment[3], payment[4])
     no_payment = (UNAVAILABLE, UNAVAILABLE) if lookups.down("payment") else ("", "")
-    shipped = {}
-    for order_id, mine in found["shipments"].items():
-        row = newest(mine, 2, 1)
-        shipped[order_id] = (row[3], carriers.get(row[4], ""))
+    shipped = {order_id: (row[3], carriers.get(row[4], "")) for order_id, row in found["shipments"].items()}
     no_shipment = (UNAVAILABLE, UNAVAILABLE) if lookups.down("shipping") else ("", "")
-    returned = {order_id: newest(mine, 2, 1)[3] for order_id, mine in found["returns"].items()}
+    returned = {order_id: row[3] for order_id, row in found["returns"].items()}
     no_return = UNAVAILABLE if lookups.down("return") else ""
     # (id, number, created, status, payment status, user id, payment id, subtotal, tax,
     # shipping, discount, total, currency, tracking, units): the export's header order.
