@@ -59,6 +59,11 @@ message each; a bad page link answers 400; the home database down answers 503 na
 it, a side database down leaves its columns saying "unavailable" (``lookups.down``);
 the filters and the sort survive in every link and in the export; the export checks
 each database it needs once, then streams with one set of lookups per batch.
+
+The export reads through PostgreSQL's COPY when the list declares ``export_fast``: a
+``CopyExport`` (console/exports.py) of the columns its home database gives, its
+lookups in the other databases (``Side``) and the cells of a batch, the same cells as
+``export_row`` writes (tests/test_copy_exports.py compares the two files).
 """
 from __future__ import annotations
 
