@@ -189,6 +189,10 @@ class Config:
     # A CSV download is dropped, with the connections it holds, when one chunk (about a
     # thousand rows, a few hundred KB) has not gone out within this many seconds.
     EXPORT_SEND_TIMEOUT = int(os.environ.get("CONSOLE_EXPORT_SEND_TIMEOUT", "60"))
+    # Exports written at once by one process (gunicorn worker); more answer 503 "try again
+    # in a minute". Each holds a connection per database it reads while it streams: two
+    # leave half of the default pools (2 + 2 per database) to the pages.
+    EXPORTS_AT_ONCE = int(os.environ.get("CONSOLE_EXPORTS_AT_ONCE", "2"))
     PGBOUNCER = PGBOUNCER
     # Proxies in front of the console (a load balancer, nginx) whose X-Forwarded-For and
     # X-Forwarded-Proto are trusted. 0 trusts none, so a client cannot pick the address

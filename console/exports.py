@@ -17,7 +17,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, abort, current_app, request, stream_with_context
 from sqlalchemy import JSON, Boolean, DateTime, Integer, Numeric, String, case, cast, func, literal_column, type_coerce
 from sqlalchemy import text as sql
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -135,14 +135,61 @@ def drop_stalled_client(environ: dict, seconds: float) -> None:
             sock.settimeout(seconds)
 
 
-def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, plain_cells: bool = False) -> Response:
-    """A streamed download named ``<stem>-YYYY-MM-DD.csv``; ``rows`` may be a generator."""
-    drop_stalled_client(request.environ, current_app.config["EXPORT_SEND_TIMEOUT"])
-    filename = f"{stem}-{datetime.now(timezone.utc):%Y-%m-%d}.csv"
-    response = Response(stream_with_context(csv_lines(header, rows, plain_cells=plain_cells)),
-                        mimetype="text/csv; charset=utf-8")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, plain_cells: bool = False,
+                 limited: bool = False) -> Response:
+    """A streamed download named ``<stem>-YYYY-MM-DD.csv``; ``rows`` may be a generator.
+    ``limited``: an export read from the databases, one of at most EXPORTS_AT_ONCE per
+    process (503 beyond them)."""
+    release = take_export_slot() if limited else None
+    try:
+        drop_stalled_client(request.environ, current_app.config["EXPORT_SEND_TIMEOUT"])
+        filename = f"{stem}-{datetime.now(timezone.utc):%Y-%m-%d}.csv"
+        response = Response(stream_with_context(csv_lines(header, rows, plain_cells=plain_cells)),
+                            mimetype="text/csv; charset=utf-8")
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    except BaseException:
+        if release:
+            release()
+        raise
+    if release:
+        # However the download ends (written, dropped by the client, cut by the send
+        # timeout), the server closes the response, and the slot is free again.
+        response.call_on_close(release)
     return response
+
+
+# Exports being written by this process. Each holds a connection to its list's database
+# and one to every database its cells read, for as long as it streams, out of pools of
+# CONSOLE_POOL_SIZE + CONSOLE_POOL_OVERFLOW per database (config.py) shared with the
+# pages the other threads serve: beyond EXPORTS_AT_ONCE, a download is refused at once
+# instead of leaving those pages waiting for a connection.
+_exports_lock = threading.Lock()
+_exports_running = 0
+
+
+def exports_running() -> int:
+    return _exports_running
+
+
+def take_export_slot() -> Callable[[], None]:
+    """One of the process's EXPORTS_AT_ONCE export slots, or a 503 saying to wait; returns
+    the function that gives it back (once, however often it is called)."""
+    global _exports_running
+    limit = current_app.config["EXPORTS_AT_ONCE"]
+    with _exports_lock:
+        if _exports_running >= limit:
+            abort(503, f"This server is already writing {limit} download{'s' if limit != 1 else ''}, each holding "
+                       "database connections. Try again in a minute, when one has finished.")
+        _exports_running += 1
+    given_back = threading.Event()
+
+    def release() -> None:
+        global _exports_running
+        with _exports_lock:
+            if not given_back.is_set():
+                given_back.set()
+                _exports_running -= 1
+    return release
 
 
 _collector_lock = threading.Lock()

@@ -29,3 +29,23 @@ def test_fewer_collections_nests_and_puts_the_threshold_back():
             assert gc.get_threshold()[0] == max(50_000, before[0])
         assert gc.get_threshold()[0] == max(50_000, before[0])
     assert gc.get_threshold() == before
+
+
+def test_downloads_beyond_the_limit_are_refused_until_one_ends(app, auth, client, monkeypatch):
+    """Each export holds database connections while it streams: past EXPORTS_AT_ONCE a
+    download is refused at once with a 503 saying to wait, and a slot comes back when a
+    download's response is closed, however it ended."""
+    monkeypatch.setitem(app.config, "EXPORTS_AT_ONCE", 1)
+    auth.login("support")
+    first = client.get("/orders/export.csv", buffered=False)  # streaming: its slot is held
+    assert first.status_code == 200 and exports.exports_running() == 1
+    refused = client.get("/customers/export.csv")
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert "already writing 1 download" in refused.get_data(as_text=True)
+    assert exports.exports_running() == 1  # the refusal took nothing
+    first.close()  # what the server does when a download ends or its client goes away
+    assert exports.exports_running() == 0
+    written = client.get("/customers/export.csv")
+    assert written.status_code == 200 and "user_id,first_name" in written.get_data(as_text=True)
+    written.close()
+    assert exports.exports_running() == 0

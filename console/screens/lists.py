@@ -249,7 +249,7 @@ class ListScreen:
             db.session.execute(stmt.limit(1)).first()
         db.session.close()
         return csv_response(stem or self.name, list(self.export_header), self.export_rows(plan),
-                            plain_cells=self.export_fast is not None)
+                            plain_cells=self.export_fast is not None, limited=True)
 
     def export_rows(self, plan: ExportPlan, batch_size: int | None = None) -> Iterator[list]:
         """CSV rows of every row of the plan, streamed in batches; one Lookups for the

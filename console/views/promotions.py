@@ -63,7 +63,7 @@ def promotion_detail(key: str):
 def export_uses(key: str):
     promotion = _promotion_or_404(key)
     return csv_response("promotion-uses", usage.EXPORT_HEADER, usage.export_rows("promotion", promotion.id),
-                        plain_cells=True)
+                        plain_cells=True, limited=True)
 
 
 def _act(key: str, perform, message):
