@@ -144,7 +144,8 @@ def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, plai
     try:
         drop_stalled_client(request.environ, current_app.config["EXPORT_SEND_TIMEOUT"])
         filename = f"{stem}-{datetime.now(timezone.utc):%Y-%m-%d}.csv"
-        response = Response(stream_with_context(csv_lines(header, rows, plain_cells=plain_cells)),
+        lines = csv_lines(header, rows, plain_cells=plain_cells)
+        response = Response(stream_with_context(_then(lines, release) if release else lines),
                             mimetype="text/csv; charset=utf-8")
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     except BaseException:
@@ -156,6 +157,15 @@ def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, plai
         # timeout), the server closes the response, and the slot is free again.
         response.call_on_close(release)
     return response
+
+
+def _then(lines: Iterator[str], release: Callable[[], None]) -> Iterator[str]:
+    """``lines``, then ``release()`` as soon as the last one is out (before the server
+    gets round to closing the response)."""
+    try:
+        yield from lines
+    finally:
+        release()
 
 
 # Exports being written by this process. Each holds a connection to its list's database
