@@ -135,6 +135,11 @@ class Drift:
     def count(self) -> int:
         return sum(b.count for b in self.binds.values())
 
+    def bind_clean(self, key: str | None) -> bool:
+        """Whether database ``key`` has been checked and nothing in it drifted."""
+        bind = self.binds.get(key)
+        return bind is not None and not bind.count and not bind.error
+
     def needs_check(self, key: str) -> bool:
         bind = self.binds.get(key)
         return bind is None or (bool(bind.error) and time.monotonic() - bind.checked_at > RETRY_DOWN_SECONDS)
@@ -350,6 +355,13 @@ def check_read(statement) -> None:
 def _on_execute(state) -> None:
     registry = drift()
     if registry is None or registry.clean:
+        return
+    # A statement runs on one database, the one its bind mapper picks: when that one is
+    # checked and clean, nothing the statement names can be drifted. (The registry as a
+    # whole is clean only once every database has been used, which a process that never
+    # opens a screen of one of them never reaches.)
+    bound = state.bind_mapper
+    if bound is not None and registry.bind_clean(getattr(getattr(bound, "class_", bound), "__bind_key__", None)):
         return
     mappers = _mappers_of(state)
     if not mappers:
