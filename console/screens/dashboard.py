@@ -242,7 +242,11 @@ class Daily:
     where: tuple = ()
 
     def cache_key(self, day: date) -> str:
-        return f"dashboard:{self.name}:{localtime.zone_name()}:{day.isoformat()}"
+        return self.key_prefix() + day.isoformat()
+
+    def key_prefix(self) -> str:
+        """What every day's key starts with (the zone read once for a year of days)."""
+        return f"dashboard:{self.name}:{localtime.zone_name()}:"
 
     def stored(self, rows: list) -> list:
         return [[*row[:len(self.keys)], *(None if v is None else v if kind is int else str(v)
@@ -355,7 +359,8 @@ def day_rows(figure: Daily, ranges: list[tuple[datetime, datetime]], now: dateti
         full = [first + timedelta(days=n) for n in range((stop - first).days)]
         spans.append((full, stop if full else first))
     cache = shared_cache()
-    keys = {d: figure.cache_key(d) for full, _ in spans for d in full}
+    prefix = figure.key_prefix()
+    keys = {d: prefix + d.isoformat() for full, _ in spans for d in full}
     kept = cache.get_many(keys.values()) if keys else {}
     reads, fresh = [], {}
     for i, ((start, end), (full, day)) in enumerate(zip(ranges, spans)):
