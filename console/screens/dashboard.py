@@ -31,14 +31,15 @@ import threading
 import time as clock
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import Date, Integer, Text, bindparam, cast, func, literal, null, or_, select, true, union_all
+from sqlalchemy import (TIMESTAMP, Date, Integer, Text, bindparam, cast, func, literal, literal_column, null, or_, select,
+                        true, union_all)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from console import localtime
@@ -52,7 +53,7 @@ from console.models.order import ORDER_STATUSES, Order
 from console.models.payment import REFUND_STATUSES, PaymentRefund
 from console.models.product import Product, ProductInventory
 from console.models.returns import ReturnRequest
-from console.models.types import CENTS, UTCDateTime
+from console.models.types import CENTS, to_millisecond
 from console.shared_cache import shared_cache
 from console.workflows.inventory import low_stock_threshold, stock_level_bounds
 
@@ -287,22 +288,27 @@ class Read:
         """[start, end) cut at store-local midnights: (from, to, day) per day."""
         if self.day is not None:
             return [(self.start, self.end, self.day)]
-        found, day = [], localtime.local(self.start).date()
-        while True:
-            start = max(self.start, localtime.start_of_day(day))
-            if start >= self.end:
-                return found
-            found.append((start, min(self.end, localtime.start_of_day(day + timedelta(days=1))), day))
-            day += timedelta(days=1)
+        first = localtime.local(self.start).date()
+        starts = localtime.day_starts(first, localtime.local(self.end).date())
+        return [(max(self.start, since), min(self.end, until), first + timedelta(days=n))
+                for n, (since, until) in enumerate(zip(starts, starts[1:])) if max(self.start, since) < self.end]
+
+
+def _moments(values: list[datetime]):
+    """Aware UTC datetimes as one text parameter PostgreSQL splits into ``timestamp[]``: an
+    array parameter would have the driver convert each of a year's 732 bounds in Python."""
+    return ",".join(to_millisecond(v.astimezone(timezone.utc).replace(tzinfo=None)).isoformat() for v in values)
 
 
 @lru_cache(maxsize=None)
 def _intervals_statement(figure: Daily):
-    """PostgreSQL: ``figure`` over a list of intervals (two array parameters), one grouped
-    range scan of the time column's index per interval (a LATERAL subquery): no
-    per-row computation of the local day, which costs more than reading the row."""
-    spans = func.unnest(bindparam("starts", type_=ARRAY(UTCDateTime())), bindparam("ends", type_=ARRAY(UTCDateTime()))
-                        ).table_valued("since", "until", with_ordinality="n").render_derived()
+    """PostgreSQL: ``figure`` over a list of intervals (two text parameters of their bounds),
+    one grouped range scan of the time column's index per interval (a LATERAL subquery):
+    no per-row computation of the local day, which costs more than reading the row."""
+    def bounds(name: str):
+        return cast(func.string_to_array(bindparam(name, type_=Text), literal_column("','")), ARRAY(TIMESTAMP()))
+    spans = func.unnest(bounds("starts"), bounds("ends")).table_valued(
+        "since", "until", with_ordinality="n").render_derived()
     inner = (select(*figure.keys, *figure.measures)
              .where(figure.column >= spans.c.since, figure.column < spans.c.until, *figure.where)
              .group_by(*figure.keys).lateral())
@@ -317,8 +323,8 @@ def _read(figure: Daily, reads: list[Read]):
     dialect = db.session.get_bind(mapper=figure.column.class_).dialect.name
     if dialect == "postgresql":
         cut = [(read, *interval) for read in reads for interval in read.intervals()]
-        rows = db.session.execute(_intervals_statement(figure), {"starts": [c[1] for c in cut],
-                                                                 "ends": [c[2] for c in cut]})
+        rows = db.session.execute(_intervals_statement(figure), {"starts": _moments([c[1] for c in cut]),
+                                                                 "ends": _moments([c[2] for c in cut])})
         for n, *row in rows:
             read, _, _, day = cut[n - 1]
             yield (read, day, *row)

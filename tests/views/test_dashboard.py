@@ -2,7 +2,7 @@
 database down emptying only its own figures."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -426,7 +426,7 @@ def test_order_figures_are_kept_for_a_while_and_say_when(app, auth, client, coun
 
 class OrderReads:
     """The time bounds each statement that reads the orders table is given (as values, or
-    in the arrays of intervals PostgreSQL is given), sorted."""
+    in the comma-separated lists of intervals PostgreSQL is given), sorted."""
 
     def __init__(self):
         self.ranges: list[list] = []
@@ -434,7 +434,7 @@ class OrderReads:
     def __call__(self, conn, cursor, statement, parameters, context, executemany):
         if "FROM orders" in statement:
             values = parameters.values() if isinstance(parameters, dict) else parameters
-            flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
+            flat = [v for value in values for v in (value.split(",") if isinstance(value, str) else [value])]
             self.ranges.append(sorted((_as_moment(v) for v in flat
                                        if isinstance(v, (datetime, str)) and str(v)[:2] == "20")))
 
@@ -529,3 +529,21 @@ def test_a_past_year_of_kept_days_reads_no_orders(app, shop, kept_days):
         shared_cache().clear()
     assert reads.ranges == []
     assert warm["sales"].value.current == cold["sales"].value.current
+
+
+def test_day_starts_follow_the_zone_across_a_daylight_saving_change(app, monkeypatch):
+    """The per-day intervals a period is read in start at each store-local midnight, a
+    23- or 25-hour day included (New Zealand leaves daylight saving on 5 April 2026)."""
+    from console import localtime
+
+    monkeypatch.setitem(app.config, "TIMEZONE", "Pacific/Auckland")
+    with app.app_context():
+        first, last = date(2026, 4, 3), date(2026, 4, 7)
+        starts = localtime.day_starts(first, last)
+        assert starts == [localtime.start_of_day(first + timedelta(days=n)) for n in range(6)]
+        assert {b - a for a, b in zip(starts, starts[1:])} == {timedelta(hours=24), timedelta(hours=25)}
+        read = dashboard.Read(starts[0] + timedelta(hours=5), starts[-1] - timedelta(hours=1), 0)
+        cut = read.intervals()
+        assert [day for _, _, day in cut] == [first + timedelta(days=n) for n in range(5)]
+        assert cut[0][0] == read.start and cut[-1][1] == read.end
+        assert all(a[1] == b[0] for a, b in zip(cut, cut[1:]))
