@@ -53,7 +53,7 @@ from console.models.order import ORDER_STATUSES, Order
 from console.models.payment import REFUND_STATUSES, PaymentRefund
 from console.models.product import Product, ProductInventory
 from console.models.returns import ReturnRequest
-from console.models.types import CENTS, to_millisecond
+from console.models.types import CENTS
 from console.shared_cache import shared_cache
 from console.workflows.inventory import low_stock_threshold, stock_level_bounds
 
@@ -294,10 +294,20 @@ class Read:
                 for n, (since, until) in enumerate(zip(starts, starts[1:])) if max(self.start, since) < self.end]
 
 
-def _moments(values: list[datetime]) -> str:
-    """Aware UTC datetimes as one text parameter PostgreSQL splits into ``timestamp[]``: an
-    array parameter would have the driver convert each of a year's 732 bounds in Python."""
-    return ",".join(to_millisecond(v.astimezone(timezone.utc).replace(tzinfo=None)).isoformat() for v in values)
+def _moments(starts: list[datetime], ends: list[datetime]) -> tuple[str, str]:
+    """Aware UTC datetimes as text parameters PostgreSQL splits into ``timestamp[]`` (an
+    array parameter would have the driver convert each of a year's 732 bounds in Python);
+    each moment written once, though most end one interval and start the next."""
+    written: dict[datetime, str] = {}
+
+    def text(moment: datetime) -> str:
+        found = written.get(moment)
+        if found is None:
+            # To the millisecond, as the TIMESTAMP(3) columns keep it (isoformat cuts, like to_millisecond).
+            found = written[moment] = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(
+                timespec="milliseconds")
+        return found
+    return ",".join(map(text, starts)), ",".join(map(text, ends))
 
 
 @lru_cache(maxsize=None)
@@ -324,8 +334,8 @@ def _read(figure: Daily, reads: list[Read]):
     dialect = db.session.get_bind(mapper=figure.column.class_).dialect.name
     if dialect == "postgresql":
         cut = [(read, *interval) for read in reads for interval in read.intervals()]
-        rows = db.session.execute(_intervals_statement(figure), {"starts": _moments([c[1] for c in cut]),
-                                                                 "ends": _moments([c[2] for c in cut])})
+        starts, ends = _moments([c[1] for c in cut], [c[2] for c in cut])
+        rows = db.session.execute(_intervals_statement(figure), {"starts": starts, "ends": ends})
         for n, *row in rows:
             read, _, _, day = cut[n - 1]
             yield (read, day, *row)
