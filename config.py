@@ -19,7 +19,8 @@ BIND_KEYS = (
 )
 
 # Options for every bind (Flask-SQLAlchemy's engine_options). pool_pre_ping keeps a
-# dead connection from reaching a request after a database restart.
+# dead connection from reaching a request after a database restart; PostgreSQL binds
+# do that at almost no cost instead (console/liveness.py).
 ENGINE_OPTIONS = {"pool_pre_ping": True}
 
 # PostgreSQL only: ten binds share one process, so each pool stays small, and a dead
@@ -32,6 +33,7 @@ STATEMENT_TIMEOUT = int(os.environ.get("CONSOLE_STATEMENT_TIMEOUT", "15"))
 # gunicorn.conf.py's defaults: 2 workers x 10 databases x (2 + 2) = 80 of its 97
 # (README, "Connections to PostgreSQL").
 POSTGRES_OPTIONS = {
+    "pool_pre_ping": False,  # console/liveness.py checks each checkout without a round trip
     "pool_size": int(os.environ.get("CONSOLE_POOL_SIZE", "2")),
     "max_overflow": int(os.environ.get("CONSOLE_POOL_OVERFLOW", "2")),
     "pool_timeout": 10,

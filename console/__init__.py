@@ -52,12 +52,14 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
 
 def register_extensions(app: Flask) -> None:
-    from console import cache_drops, drift, pgbouncer
+    from console import cache_drops, drift, liveness, pgbouncer
     from console.extensions import csrf, db, htmx, login_manager
 
     if app.config.get("PGBOUNCER"):
         app.config["SQLALCHEMY_BINDS"] = pgbouncer.bind_options(app.config["SQLALCHEMY_BINDS"])
     db.init_app(app)
+    with app.app_context():
+        liveness.install(db.engines.values())
     if app.config.get("PGBOUNCER"):
         with app.app_context():
             pgbouncer.install(db.engines.values())

@@ -129,16 +129,15 @@ class Drift:
         self.by_mapper: dict[Mapper, list[DriftedColumn]] = {}
         self.tables: dict[str, str] = {}  # missing table's Table key -> bind key
         self.clean = False  # every database checked and nothing drifted: the fast path
+        # Databases checked with nothing drifted: a statement known to run on one of them
+        # needs no look at its tables (a process that never touches some database never
+        # becomes ``clean``).
+        self.clean_binds: frozenset[str] = frozenset()
         self.lock = threading.Lock()
 
     @property
     def count(self) -> int:
         return sum(b.count for b in self.binds.values())
-
-    def bind_clean(self, key: str | None) -> bool:
-        """Whether database ``key`` has been checked and nothing in it drifted."""
-        bind = self.binds.get(key)
-        return bind is not None and not bind.count and not bind.error
 
     def needs_check(self, key: str) -> bool:
         bind = self.binds.get(key)
@@ -170,6 +169,7 @@ class Drift:
                 model = models[drifted.table]
                 by_mapper.setdefault(model.__mapper__, []).append(drifted)
         self.by_mapper, self.tables = by_mapper, tables
+        self.clean_binds = frozenset(key for key, bind in self.binds.items() if not bind.count and not bind.error)
         self.clean = len(self.binds) == len(BIND_KEYS) and not any(
             b.count or b.error for b in self.binds.values())
 
@@ -310,6 +310,30 @@ def without_drifted(statement):
     return statement.with_only_columns(*kept, maintain_column_froms=True)
 
 
+def drifted_attributes(attributes) -> set[str]:
+    """The keys of ``attributes`` (mapped column attributes) whose column the database
+    lacks or holds with another type: a select of columns leaves them out and its rows
+    show ``NOT_IN_DATABASE`` in their place, as an entity load does."""
+    registry = drift()
+    if registry is None or registry.clean:
+        return set()
+    mappers = {attribute.parent for attribute in attributes}
+    _ensure(registry, mappers)
+    keys = {attribute.key for attribute in attributes}
+    return {d.attribute for mapper in mappers for d in registry.by_mapper.get(mapper, ()) if d.attribute in keys}
+
+
+def bind_is_clean(bind_key: str) -> bool:
+    """Whether ``bind_key``'s database was checked and has nothing drifted (statements
+    built for it may then be kept)."""
+    registry = drift()
+    if registry is None:
+        return False
+    if registry.needs_check(bind_key):
+        registry.check([bind_key])
+    return registry.clean or bind_key in registry.clean_binds
+
+
 def _mapped_tables() -> dict:
     """Table -> mapper of every model, for Core statements that name a table rather
     than an entity (the sign-in throttle's upsert, a bulk INSERT)."""
@@ -332,13 +356,19 @@ def _mappers_of(state) -> list:
     return mappers
 
 
-def check_read(statement) -> None:
+def check_read(statement, bind_key: str | None = None) -> None:
     """For a select run on a connection directly (a streamed export), which the
     per-statement hook does not see: NotInSchema naming the missing table or the drifted
-    column it names, instead of the database's own error."""
+    column it names, instead of the database's own error. ``bind_key``: the database it
+    runs on, when known (nothing to look at when that one has nothing drifted)."""
     registry = drift()
     if registry is None or registry.clean:
         return
+    if bind_key is not None:
+        if registry.needs_check(bind_key):
+            registry.check([bind_key])
+        if bind_key in registry.clean_binds:
+            return
     tables = _mapped_tables()
     mappers = {tables[e] for e in visitors.iterate(statement) if e.__visit_name__ == "table" and e in tables}
     _ensure(registry, mappers)
@@ -357,11 +387,9 @@ def _on_execute(state) -> None:
     if registry is None or registry.clean:
         return
     # A statement runs on one database, the one its bind mapper picks: when that one is
-    # checked and clean, nothing the statement names can be drifted. (The registry as a
-    # whole is clean only once every database has been used, which a process that never
-    # opens a screen of one of them never reaches.)
+    # checked and clean, nothing the statement names can be drifted (clean_binds).
     bound = state.bind_mapper
-    if bound is not None and registry.bind_clean(getattr(getattr(bound, "class_", bound), "__bind_key__", None)):
+    if bound is not None and getattr(getattr(bound, "class_", bound), "__bind_key__", None) in registry.clean_binds:
         return
     mappers = _mappers_of(state)
     if not mappers:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from console.drift import NotInSchema, SchemaDrift
 from console.lookups import DatabaseUnavailable
@@ -49,3 +50,22 @@ def register(app) -> None:
         return render_error(503, f"The {exc.bind_key} database ({exc.bind_key}_db) is unavailable right now. "
                                  "Other areas of the console keep working; try this page again shortly.",
                             "Database unavailable")
+
+    @app.errorhandler(PoolTimeout)
+    def no_free_connection(exc):
+        # Outside a database() block: every pooled connection stayed busy for the pool's
+        # timeout (config.py pool_timeout). Busy, not broken: a moment later it answers.
+        return render_error(503, "The console is busy: every connection to a database it needs is in use. "
+                                 "Try this page again in a few seconds.", "Busy")
+
+    @app.after_request
+    def say_when_to_try_again(response):
+        # Every 503 here is a database that is down, busy or not migrated yet, whichever
+        # view answered it: scripts and proxies are told when to come back.
+        if response.status_code == 503:
+            response.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+        return response
+
+
+# Seconds a 503 asks the client to wait before trying again.
+RETRY_AFTER_SECONDS = 5

@@ -4,17 +4,27 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import json
 import re
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from itertools import islice
 from datetime import datetime, timezone
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
 from flask import Response, current_app, request, stream_with_context
+from sqlalchemy import JSON, Boolean, DateTime, Integer, Numeric, String, case, cast, func, literal_column, type_coerce
+from sqlalchemy import text as sql
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from console.drift import check_read
 from console.extensions import db
+from console.lookups import Lookups, database, one_of
 
 # A cell starting with one of these is read as a formula by spreadsheet programs.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -169,3 +179,414 @@ def stream_batches(stmt, batch_size: int = STREAM_BATCH) -> Iterator[list]:
     result = db.session.scalars(stmt.execution_options(yield_per=batch_size))
     for partition in result.partitions(batch_size):
         yield list(partition)
+
+
+# --- the COPY path ------------------------------------------------------------------------------
+# A list export at a million rows is CPU-bound in Python if it reads whole ORM rows and
+# decorates them as the list does. A list that declares a CopyExport (console/screens/
+# lists.py) is read another way: its home database's part, only the exported columns, as
+# CSV text through PostgreSQL's ``COPY (SELECT …) TO STDOUT`` (a plain streamed select
+# elsewhere), EXPORT_BATCH rows at a time; the other databases' columns are looked up once
+# per batch with only the columns the cells need (one statement per lookup, the batch's
+# keys as one parameter), into dictionaries the list's ``cells`` reads row by row. On
+# PostgreSQL each looked-up database gets one worker thread holding one connection for
+# the whole export, so a batch's lookups run at once, and while Python writes one batch
+# the next one's are already running; the COPY is read one batch ahead on a thread of its
+# own. Nothing is kept from one batch to the next but the rows of lookups marked ``kept``
+# (bounded by KEPT keys), so memory stays flat whatever the size: three batches in flight
+# (read, looked up, written). Closing the download cancels the COPY and gives every
+# connection back.
+
+EXPORT_BATCH = 5000  # rows per batch of the COPY path
+KEPT = 100_000  # keys whose looked-up rows a ``kept`` lookup holds between batches
+
+
+def by_key(rows) -> dict:
+    """{first column: [rows]}."""
+    grouped: dict = {}
+    for row in rows:
+        grouped.setdefault(row[0], []).append(row)
+    return grouped
+
+
+@dataclass(frozen=True)
+class Side:
+    """A lookup in another database, once per batch: ``statement(keys, one_of)`` is a
+    select whose first column is the key (``one_of(column, keys)`` is the condition that
+    suits the database), ``keys(batch)`` the keys a batch of home rows asks about. With
+    ``kept``, the rows of keys already asked (customers recur from batch to batch) are
+    kept, and only new keys are looked up."""
+
+    bind: str
+    keys: Callable[[list], Iterable]
+    statement: Callable[[list, Callable], Any]
+    kept: bool = False
+    # rows -> {key: what the cells read}: every row of each key by default (by_key), or
+    # one row per key (one_by_key, newest_by) where the cells want only that.
+    fold: Callable[[list], dict] = by_key
+
+
+@dataclass(frozen=True)
+class CopyExport:
+    """How a list's export reads through the COPY path.
+
+    ``columns``: the home statement's columns (table columns or labelled expressions of
+    the home database). Each batch's rows reach ``cells`` alike on every database: text
+    and numbers (PostgreSQL's text, or the driver's values), booleans and JSON as Python
+    values, times as the ISO text neutralise() writes, NULL as "" or None.
+    ``sides``: {name: Side}; ``cells(batch, found, lookups, prepared)`` gets
+    ``found[name]`` = {key: [rows]} (or what the side's ``fold`` makes of the rows;
+    empty when that database is down, noted in ``lookups``) and returns the batch's CSV rows, cells plain (text, numbers, booleans,
+    None; csv_lines neutralises them).
+    ``prepare(lookups)``: read once before the rows (a short table such as the carriers).
+    ``whole(stmt, columns)``: the statement to read instead when nothing filters the
+    list (a grouped join that beats a subquery per row).
+    ``batch()``: rows per batch, asked when the export starts (EXPORT_BATCH)."""
+
+    columns: tuple
+    cells: Callable[[list, dict, Any, Any], list[list]]
+    sides: dict = field(default_factory=dict)
+    prepare: Callable[[Any], Any] | None = None
+    whole: Callable[[Any, tuple], Any] | None = None
+    batch: Callable[[], int] = lambda: EXPORT_BATCH
+
+    def statement(self, stmt):
+        """``stmt`` (the list's select, ordered) reading only the exported columns."""
+        return stmt.with_only_columns(*self.columns)
+
+    @property
+    def binds(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(side.bind for side in self.sides.values()))
+
+
+def _affinity(column):
+    return getattr(column.type, "_type_affinity", None) or type(column.type)
+
+
+def iso_text(column, name: str | None = None):
+    """PostgreSQL text of a UTC time as datetime.isoformat() writes it, NULL kept:
+    "2026-11-01T11:31:00+00:00", with ".ffffff" only when the fraction is not zero."""
+    fraction = case((func.mod(cast(func.extract("microseconds", column), Integer), 1000000) != 0,
+                     func.to_char(column, literal_column("'.US'"))), else_=literal_column("''"))
+    text = func.to_char(column, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'")).op("||")(fraction) \
+        .op("||")(literal_column("'+00:00'"))
+    return type_coerce(text, String).label(name or column.key)
+
+
+def _copy_column(column):
+    """The column as the COPY reads it: times as their ISO text (a time in Python costs
+    more than the rest of its row)."""
+    return iso_text(column, column.key) if issubclass(_affinity(column), DateTime) else column
+
+
+_BOOLEANS = {"t": True, "f": False, "": None}
+
+
+def _json_value(text: str):
+    return json.loads(text) if text else None
+
+
+def copy_batches(connection, stmt, batch_size: int) -> Iterator[list[list]]:
+    """The rows of ``stmt`` through PostgreSQL's ``COPY (SELECT ...) TO STDOUT`` in CSV on
+    ``connection`` (a SQLAlchemy connection in its transaction), batch by batch, each row
+    a list of text cells ("" for NULL). The server sends one message per row (libpq's
+    contract for COPY TO), so a batch is whole rows, parsed by the csv module in one pass.
+    Number cells that start with "-" come back as Decimal, so a negative amount is written
+    as a number, not neutralised as a formula; boolean and JSON cells come back as Python
+    values. Closing the generator (the client went away) cancels the COPY on the server."""
+    numeric, converted = [], []
+    for at, column in enumerate(stmt.selected_columns):
+        kind = _affinity(column)
+        if issubclass(kind, (Numeric, Integer)):
+            numeric.append(at)
+        elif issubclass(kind, Boolean):
+            converted.append((at, _BOOLEANS.__getitem__))
+        elif issubclass(kind, JSON):
+            converted.append((at, _json_value))
+    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    # The values as a statement's execution would send them (bind processors applied:
+    # times converted as the column's type stores them).
+    processors = compiled._bind_processors
+    params = {name: (processors[name](value) if name in processors else value)
+              for name, value in compiled.construct_params().items()}
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({compiled.string}) TO STDOUT (FORMAT csv)", params) as copy:
+        blocks: list = []
+        for block in copy:
+            blocks.append(block)
+            if len(blocks) == batch_size:
+                yield _parsed(blocks, numeric, converted)
+                blocks = []
+        if blocks:
+            yield _parsed(blocks, numeric, converted)
+
+
+def _parsed(blocks: list, numeric: list[int], converted: list) -> list[list]:
+    data = b"".join(blocks)
+    rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
+    if numeric and b",-" in data:  # rarely: a negative amount somewhere in the batch
+        for row in rows:
+            for at in numeric:
+                if row[at][:1] == "-":
+                    row[at] = Decimal(row[at])
+    for at, convert in converted:
+        for row in rows:
+            row[at] = convert(row[at])
+    return rows
+
+
+def _select_batches(connection, stmt, batch_size: int) -> Iterator[list]:
+    """The rows of ``stmt`` as a plain streamed select (no COPY: SQLite), times as ISO text
+    as the COPY writes them."""
+    times = [at for at, column in enumerate(stmt.selected_columns) if issubclass(_affinity(column), DateTime)]
+    result = connection.execute(stmt.execution_options(yield_per=batch_size))
+    for batch in result.partitions(batch_size):
+        rows = [list(row) for row in batch]
+        for at in times:
+            for row in rows:
+                if row[at] is not None:
+                    row[at] = row[at].astimezone(timezone.utc).isoformat()
+        yield rows
+
+
+def iso(value) -> str | None:
+    """A looked-up time as the export writes it (None stays None)."""
+    return value.astimezone(timezone.utc).isoformat() if value is not None else None
+
+
+def entity_cells(columns: tuple, decorate: Callable, export_row: Callable) -> Callable:
+    """A CopyExport's ``cells`` for a list whose lookups are its own decorate(): each batch
+    of rows stands in for its entities (attributes named as the columns' keys), decorated
+    and written by the list's export_row as the row-by-row path does, its lookups once per
+    batch on the session. Only for lists whose export_row passes the columns' values
+    through (times are the ISO text already). What a batch's lookups loaded leaves the
+    session with it."""
+    keys = [column.key for column in columns]
+
+    def cells(batch, found, lookups, prepared) -> list[list]:
+        rows = [export_row(row, lookups)
+                for row in decorate([SimpleNamespace(**dict(zip(keys, row))) for row in batch], lookups)]
+        db.session.expunge_all()
+        return rows
+    return cells
+
+
+def time_of(cell) -> datetime | None:
+    """A time cell of a batch (its ISO text) as the datetime it was, for a cell worked out
+    from it in Python (a state that depends on now)."""
+    return datetime.fromisoformat(cell) if cell else None
+
+
+def int_of(cell) -> int | None:
+    """A whole-number cell of a batch (PostgreSQL's text, or the driver's int) as an int."""
+    return None if cell is None or cell == "" else int(cell)
+
+
+def one_by_key(rows) -> dict:
+    """{first column: its row} (the last read, when a key has several)."""
+    return {row[0]: row for row in rows}
+
+
+def newest_by(when_at: int, id_at: int) -> Callable[[list], dict]:
+    """A fold: {first column: its newest row by (when, id)}, a missing time oldest."""
+    def fold(rows) -> dict:
+        found: dict = {}
+        for row in rows:
+            known = found.get(row[0])
+            if known is None or _newer(row, known, when_at, id_at):
+                found[row[0]] = row
+        return found
+    return fold
+
+
+def _newer(row, known, when_at: int, id_at: int) -> bool:
+    when, then = row[when_at], known[when_at]
+    if when is None or then is None:
+        return (when is not None, row[id_at]) > (then is not None, known[id_at])
+    return (when, row[id_at]) > (then, known[id_at])
+
+
+def compared(column):
+    """A looked-up time that is only compared (which row is newest): read as the driver
+    gives it, without the conversion to an aware UTC time per row."""
+    return type_coerce(column, DateTime())
+
+
+def newest(rows, when_at: int, id_at: int):
+    """The newest of ``rows`` by (when, id), a missing time oldest."""
+    if len(rows) == 1:
+        return rows[0]
+    return max(rows, key=lambda row: (1, row[when_at], row[id_at]) if row[when_at] is not None else (0, 0, row[id_at]))
+
+
+class _SideLookups:
+    """The other databases' lookups of each batch. On PostgreSQL each database gets one
+    worker thread holding one connection for the whole export, so a batch's lookups run
+    at once, and while Python writes one batch the next one's are already running (submit
+    the next batch before collecting the current one). Elsewhere they run in turn on the
+    session. A database that fails is noted in ``lookups`` and left out from then on, as
+    Lookups.run does."""
+
+    def __init__(self, sides: dict, lookups):
+        self.sides = sides
+        self.lookups = lookups
+        self.engines = {side.bind: db.engines[side.bind] for side in sides.values()}
+        self.threaded = all(e.dialect.name == "postgresql" for e in self.engines.values())
+        self.workers: dict = {}
+        self.connections: dict = {}
+        self.kept: dict = {name: {} for name, side in sides.items() if side.kept}  # name -> {key: rows}
+
+    def submit(self, batch: list) -> dict:
+        """{name: (rows kept, keys asked, rows or a future of them)} of a batch's lookups."""
+        pending, asked = {}, {}
+        for name, side in self.sides.items():
+            keys = asked.get(side.keys)
+            if keys is None:  # lookups by the same keys (an order's payment, shipment…) share them
+                keys = asked[side.keys] = {key for key in side.keys(batch) if key}
+            kept = self.kept.get(name)
+            carried = {}
+            if kept is not None:
+                carried = {key: kept[key] for key in keys if key in kept}
+                keys = [key for key in keys if key not in carried]
+            else:
+                keys = list(keys)
+            rows = None
+            if keys and not self.lookups.down(side.bind):
+                dialect = self.engines[side.bind].dialect.name
+                stmt = side.statement(keys, lambda column, values, dialect=dialect: one_of(column, values, dialect))
+                if self.threaded:
+                    rows = self._worker(side.bind).submit(self._rows, side.bind, stmt)
+                else:
+                    rows = self.lookups.run(side.bind, _session_rows(side.bind, stmt), [])
+            pending[name] = (carried, keys, rows)
+        return pending
+
+    def collect(self, pending: dict) -> dict:
+        """{name: {key: [rows]}} of a batch."""
+        found = {}
+        for name, (carried, keys, rows) in pending.items():
+            side = self.sides[name]
+            if self.threaded and rows is not None:
+                rows = self._result(side.bind, rows)
+            folded = side.fold(rows or [])
+            kept = self.kept.get(name)
+            if kept is not None and not self.lookups.down(side.bind):
+                if len(kept) + len(keys) > KEPT:
+                    kept.clear()
+                for key in keys:  # a key found nowhere is kept too (None): asked once
+                    kept[key] = folded.get(key)
+            folded.update((key, value) for key, value in carried.items() if value is not None)
+            found[name] = folded
+        return found
+
+    def _result(self, bind: str, future) -> list:
+        if self.lookups.down(bind):
+            return []
+        try:
+            return future.result()
+        except DBAPIError as exc:
+            if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+                raise
+            self.lookups.unavailable.add(bind)
+            return []
+
+    def _worker(self, bind: str) -> ThreadPoolExecutor:
+        if bind not in self.workers:
+            self.workers[bind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"export-{bind}")
+        return self.workers[bind]
+
+    def _rows(self, bind: str, stmt) -> list:
+        connection = self.connections.get(bind)
+        if connection is None:
+            connection = self.connections[bind] = self.engines[bind].connect()
+        try:
+            return _plain_rows(connection, stmt)
+        finally:
+            # No transaction left open between batches: behind PgBouncer in transaction
+            # mode the server connection goes back to its pool meanwhile.
+            connection.rollback()
+
+    def close(self) -> None:
+        """Stop the threads (a lookup under way finishes, none queued starts) and give
+        their connections back to the pools."""
+        for worker in self.workers.values():
+            worker.shutdown(wait=True, cancel_futures=True)
+        for connection in self.connections.values():
+            connection.close()
+
+
+def _read_ahead(batches: Iterator[list]) -> Iterator[list]:
+    """``batches``, each next one already being read (on a worker thread, the only user of
+    the cursor meanwhile) while the caller writes the current one."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as reader:
+        coming = reader.submit(next, batches, None)
+        while (batch := coming.result()) is not None:
+            coming = reader.submit(next, batches, None)
+            yield batch
+
+
+def _session_rows(bind: str, stmt) -> Callable[[], list]:
+    """A lookup for Lookups.run: the plain rows of ``stmt`` on the session's connection to
+    ``bind`` (a failure to reach it raises DatabaseUnavailable)."""
+    def load():
+        with database(bind):
+            return _plain_rows(db.session.connection(bind_arguments={"bind": db.engines[bind]}), stmt)
+    return load
+
+
+def _plain_rows(connection, stmt) -> list:
+    check_read(stmt)
+    return connection.execute(stmt).all()
+
+
+def session_rows(lookups, bind: str, stmt) -> list:
+    """The plain rows of ``stmt`` on ``bind`` through ``lookups`` ([] when it is down):
+    what a CopyExport's ``prepare`` reads."""
+    return lookups.run(bind, _session_rows(bind, stmt), [])
+
+
+def copy_export(spec: CopyExport, home: str, stmt, down: set, batch_size: int | None = None) -> Iterator[list]:
+    """The CSV rows of the list's ordered select ``stmt`` on ``home`` through ``spec``
+    (see above): batch by batch, each batch's lookups under way while the one before is
+    written."""
+    batch_size = batch_size or spec.batch()
+    lookups = Lookups(down, detach=False)
+    prepared = spec.prepare(lookups) if spec.prepare else None
+    # What the request's session holds (auth_db since sign-in, whatever ``prepare`` read)
+    # goes back now: the lookup threads below take their own connection to those
+    # databases, so the download holds one connection per database it reads.
+    db.session.close()
+    side = _SideLookups(spec.sides, lookups)
+    try:
+        # A connection of its own, not the session's: whatever else the request does with
+        # the session (its commits and rollbacks end every bind's transaction) must not end
+        # the transaction the server-side cursor lives in.
+        with database(home), fewer_collections(), db.engines[home].connect() as connection, connection.begin():
+            postgres = connection.dialect.name == "postgresql"
+            columns = spec.columns
+            if postgres:
+                # The download may take minutes: lift the screens' statement timeout for it.
+                connection.execute(sql("SET LOCAL statement_timeout = 0"))
+                # Compiling the streamed query to machine code costs more than it saves here.
+                connection.execute(sql("SET LOCAL jit = off"))
+                # Times written by the server in UTC, whatever the database's own zone.
+                connection.execute(sql("SET LOCAL TimeZone = 'UTC'"))
+                columns = tuple(_copy_column(column) for column in columns)
+            read = stmt.with_only_columns(*columns)
+            check_read(read)
+            if postgres and spec.whole is not None and stmt.whereclause is None:
+                read = spec.whole(stmt, columns)
+            batches = copy_batches(connection, read, batch_size) if postgres else _select_batches(
+                connection, read, batch_size)
+            previous = None  # (batch, its lookups under way)
+            # closing(): a download closed part-way stops the read-ahead thread here.
+            with closing(_read_ahead(batches) if postgres and side.threaded else batches) as reading:
+                for batch in reading:
+                    current = (batch, side.submit(batch))
+                    if previous is not None:
+                        yield from spec.cells(previous[0], side.collect(previous[1]), lookups, prepared)
+                    previous = current
+            if previous is not None:
+                yield from spec.cells(previous[0], side.collect(previous[1]), lookups, prepared)
+    finally:
+        side.close()

@@ -35,6 +35,59 @@ def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.strftime(fmt)  # a date: already a day
 
 
+# Badge colours (Bootstrap's text-bg-*) of the statuses the screens show, by kind; a
+# status not listed is "light". templates/_badges.html's macros and the lists' cells
+# both draw them with status_badge() (a Python call per cell, not a macro).
+def _badge_colours() -> dict[str, dict[str, str]]:
+    from console.models.payment import PAYMENT_STATUSES, REFUND_STATUSES
+
+    return {
+        "order": {"pending": "secondary", "confirmed": "info", "processing": "primary", "shipped": "primary",
+                  "delivered": "success", "cancelled": "dark", "refunded": "warning"},
+        # A payment's status, or an order's payment status (pending, paid, failed, refunded).
+        "payment": {PAYMENT_STATUSES.PENDING: "secondary", PAYMENT_STATUSES.PROCESSING: "info",
+                    PAYMENT_STATUSES.SUCCEEDED: "success", PAYMENT_STATUSES.FAILED: "danger",
+                    PAYMENT_STATUSES.CANCELLED: "dark", PAYMENT_STATUSES.REFUNDED: "warning", "paid": "success"},
+        "shipment": {"pending": "secondary", "in_transit": "primary", "out_for_delivery": "info",
+                     "delivered": "success", "exception": "danger"},
+        "return": {"pending": "secondary", "approved": "info", "rejected": "dark", "in_transit": "primary",
+                   "received": "primary", "processed": "success", "closed": "light"},
+        # A payment_db refund's status, or a return_db return refund's (the same values).
+        "refund": {REFUND_STATUSES.PENDING: "secondary", REFUND_STATUSES.PROCESSING: "info",
+                   REFUND_STATUSES.COMPLETED: "success", REFUND_STATUSES.FAILED: "danger"},
+    }
+
+
+BADGE_COLOURS = _badge_colours()
+# What a badge says without a status, and whether underscores read as spaces.
+_BADGE_TEXT = {"order": ("no status", False), "payment": ("unknown", False), "shipment": ("unknown", True),
+               "return": ("no status", True), "refund": ("unknown", False)}
+
+
+def status_badge(kind: str, status) -> Markup:
+    """The badge of a ``kind`` ("order", "payment", "shipment", "return", "refund") status."""
+    empty, spaced = _BADGE_TEXT[kind]
+    text = str(status or empty)
+    if spaced:
+        text = text.replace("_", " ")
+    border = " border" if kind == "return" and status == "closed" else ""
+    # The colour and border come from the tables above; only the text is escaped (plain
+    # concatenation: Markup.format costs ten times as much, on every cell).
+    return Markup(f'<span class="badge text-bg-{BADGE_COLOURS[kind].get(status, "light")}{border}">{escape(text)}</span>')
+
+
+def payment_badge(status, progress=None) -> Markup:
+    """A payment's (or an order's payment) status; ``progress`` is (completed refunds,
+    captured) of the order (console/workflows/refunds.py progress_from): a payment
+    refunded in part reads "partially refunded (49.00 of 57.92)"."""
+    from console.models.payment import PAYMENT_STATUSES
+
+    if progress and status in ("paid", PAYMENT_STATUSES.SUCCEEDED) and 0 < progress[0] < progress[1]:
+        return Markup('<span class="badge text-bg-info partial-refund">partially refunded ({} of {})</span>').format(
+            money(progress[0]), money(progress[1]))
+    return status_badge("payment", status)
+
+
 def reference(value, label: str = "") -> Markup:
     """A resolved reference, or a visible 'missing (id …)' badge."""
     if value is None:
@@ -50,7 +103,10 @@ def register(app) -> None:
     from console.barcode import svg
     from console.workflows.inventory import STOCK_LEVEL_LABELS, stock_level
 
+    from console.links import url_each
+
     app.jinja_env.filters.update(money=money, when=when, reference=reference, barcode=svg)
+    app.jinja_env.globals.update(status_badge=status_badge, payment_badge=payment_badge, url_each=url_each)
     app.jinja_env.globals["store_zone"] = zone_name
     app.jinja_env.globals["stock_level"] = stock_level
     app.jinja_env.globals["stock_level_labels"] = STOCK_LEVEL_LABELS

@@ -11,6 +11,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import current_app, request, url_for
+from werkzeug.routing import UnicodeConverter
 
 # Browsers drop tabs and line breaks anywhere in a URL and treat "\\" as "/", so
 # "/\t/evil.example" or "/\\evil.example" would leave the site: any of them disqualifies.
@@ -28,6 +29,16 @@ def local_path(target: str | None) -> str | None:
     if parts.scheme or parts.netloc:
         return None
     return target
+
+
+def url_each(endpoint: str, name: str):
+    """``url_for(endpoint, **{name: value})`` for the many values of one page (a link on
+    every row): the address around the value is built once by url_for, and each value is
+    quoted as the rule's plain ``<name>`` (string) converter quotes it."""
+    marker = "0url0each0"
+    head, tail = url_for(endpoint, **{name: marker}).split(marker)
+    converter = UnicodeConverter(current_app.url_map)
+    return lambda value: f"{head}{converter.to_url(value)}{tail}"
 
 
 def list_url(endpoint: str, **filters) -> str:

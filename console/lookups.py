@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import String, Text, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from console.extensions import db
 from console.models import model_for_table
@@ -46,6 +47,11 @@ def database(bind_key: str) -> Iterator[None]:
             raise
         db.session.rollback()
         raise DatabaseUnavailable(bind_key, str(exc.orig or exc).strip()) from exc
+    except PoolTimeout as exc:
+        # Every connection of this worker's pool to the database stayed in use for the
+        # pool's timeout: for this request the database is as good as down.
+        db.session.rollback()
+        raise DatabaseUnavailable(bind_key, f"no free connection: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,53 @@ def one_of(column, values: list, dialect: str):
     if joined.count(",") == len(values) - 1:
         return column == any_(func.string_to_array(bindparam(None, joined, type_=Text), literal_column("','")))
     return column == any_(bindparam(None, values, type_=ARRAY(String)))
+
+
+def ids_parameter(column, dialect: str):
+    """``column`` is one of the values of the ``ids`` parameter (a list). On PostgreSQL one
+    array parameter, ``column = ANY(:ids)``: the statement's text is the same whatever the
+    number of ids, so SQLAlchemy, psycopg and the server keep its compiled, parsed and
+    prepared forms (an expanding ``IN`` is rendered afresh with one parameter per id, and
+    past psycopg's 4 KB its text is parsed anew each time). Elsewhere an expanding IN."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=ARRAY(String)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+class Prebuilt:
+    """A statement built once per process and database dialect, by ``build(dialect name)``:
+    a screen's hot statements then cost SQLAlchemy no construction and no cache key per
+    request (``statement(bind key)``)."""
+
+    def __init__(self, build: Callable[[str], object]):
+        self.build = build
+        self.built: dict[str, object] = {}
+
+    def __call__(self, bind_key: str):
+        dialect = db.engines[bind_key].dialect.name
+        statement = self.built.get(dialect)
+        if statement is None:
+            statement = self.built[dialect] = self.build(dialect)
+        return statement
+
+
+def named(*attributes) -> list:
+    """Mapped attributes labelled with their attribute names, for a select run without
+    the ORM (``plain_rows``) whose rows are read by those names: a column's own name
+    may differ (``created_at`` is ``"createdAt"`` in the services' databases)."""
+    return [attribute.label(attribute.key) for attribute in attributes]
+
+
+def plain_rows(bind_key: str, stmt, params: dict | None = None) -> list:
+    """The rows of ``stmt`` (a select of columns, no entities) on the session's
+    connection to ``bind_key``, in the request's transaction there, without the ORM's
+    per-statement work: a screen's hot statements are built once per process and run
+    here. A drifted column or missing table it names is refused as the ORM would
+    (NotInSchema). Callers wrap it in ``database(bind_key)``."""
+    from console.drift import check_read
+
+    check_read(stmt, bind_key)
+    return db.session.connection(bind_arguments={"bind": db.engines[bind_key]}).execute(stmt, params).all()
 
 
 def _distinct(values: Iterable) -> list:

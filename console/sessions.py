@@ -24,12 +24,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask import current_app, g
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from console.drift import require_writes
 from console.extensions import db
+from console.lookups import named, plain_rows
 from console.models.auth import Device, LoginHistory, Role, User, UserRole, UserSession
 from console.models.types import new_id, utcnow
 from console.permissions import STAFF_ROLES
@@ -103,22 +105,28 @@ class LiveSession:
     expires_at: datetime
 
 
+@lru_cache(maxsize=None)
+def _session_statement():
+    """The read of a session by its token's hash, with its user and roles: built once per
+    process (every request runs it), its compiled form then cached by SQLAlchemy."""
+    return (select(*named(UserSession.id, UserSession.user_id, UserSession.device_id, UserSession.created_at,
+                          UserSession.expires_at, User.email, User.is_active, User.locked_until, User.mfa_enabled),
+                   Role.name.label("role"))
+            .join(User, User.id == UserSession.user_id)
+            .outerjoin(UserRole, UserRole.user_id == User.id)
+            .outerjoin(Role, Role.id == UserRole.role_id)
+            .where(UserSession.session_token == bindparam("token_hash"), UserSession.is_active.is_(True)))
+
+
 def _read(token: str) -> LiveSession | None:
     """The active session for ``token`` with its user and staff roles: one query
     (one row per role), or None when there is no such usable session."""
-    rows = db.session.execute(
-        select(UserSession.id, UserSession.user_id, UserSession.device_id, UserSession.created_at,
-               UserSession.expires_at, User.email, User.is_active, User.locked_until, User.mfa_enabled, Role.name)
-        .join(User, User.id == UserSession.user_id)
-        .outerjoin(UserRole, UserRole.user_id == User.id)
-        .outerjoin(Role, Role.id == UserRole.role_id)
-        .where(UserSession.session_token == token_hash(token), UserSession.is_active.is_(True))
-    ).all()
+    rows = plain_rows("auth", _session_statement(), {"token_hash": token_hash(token)})
     if not rows:
         return None
     first = rows[0]
     now = utcnow()
-    roles = frozenset(r.name for r in rows if r.name in STAFF_ROLES)
+    roles = frozenset(r.role for r in rows if r.role in STAFF_ROLES)
     expired = (first.expires_at is None or first.expires_at <= now
                or first.created_at is None or first.created_at + _max_age() <= now)
     if expired:

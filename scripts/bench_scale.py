@@ -13,6 +13,8 @@ in as the demo admin and prints, in one run:
 - the order page: time and statements;
 - the orders export (with the customer email, from auth_db): rows/s and the process's
   peak memory, next to PostgreSQL's own ``COPY (SELECT …) TO STDOUT`` of the same orders;
+- the customers, returns and refunds exports: rows/s, each next to PostgreSQL's ``COPY``
+  of the same columns of its own database (what its export reads there);
 - a plain Flask-Admin ModelView of the same orders table (its defaults: COUNT(*) and
   OFFSET paging), its first page and the page at the orders list's depth;
 - the dashboard's today, 30 days and 366 days with nothing kept and with past days kept;
@@ -257,6 +259,29 @@ def run(urls: dict[str, str], opts, results: Results) -> None:
     results.say("COPY (SELECT * FROM orders ORDER BY …) TO STDOUT",
                 f"{copy_rate:,.0f} rows/s (median; runs {min(copy_rates):,.0f}–{max(copy_rates):,.0f})")
 
+    # --- the other lists' exports against COPY of the same columns, each in turn with its anchor ---
+    list_exports = []
+    for name in LISTS[1:]:
+        endpoint, screen = screens[name]
+        with app.test_request_context():
+            from flask import url_for
+
+            export_url = url_for(endpoint.rsplit(".", 1)[0] + "." + screen.export_endpoint)
+            query = list_export_select(screen)
+        rates, anchors = [], []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            response = client.get(export_url, buffered=False)
+            rows = sum(chunk.count(b"\n") for chunk in response.iter_encoded()) - 1
+            rates.append(rows / (time.perf_counter() - started))
+            anchors.append(copy_anchor(urls[screen.home], query))
+        rate, anchor = statistics.median(rates), statistics.median(anchors)
+        results.say(f"{name} export", f"{rows:,} rows at {rate:,.0f} rows/s (median; runs "
+                                      f"{min(rates):,.0f}–{max(rates):,.0f})")
+        results.say(f"COPY of the {name} export's {screen.home}_db columns",
+                    f"{anchor:,.0f} rows/s (median; runs {min(anchors):,.0f}–{max(anchors):,.0f})")
+        list_exports.append((name, rate, anchor))
+
     # --- the peer: Flask-Admin's ModelView of the same table ---
     peer = peer_app(binds)
     peer_client = peer.test_client()
@@ -286,6 +311,8 @@ def run(urls: dict[str, str], opts, results: Results) -> None:
         print(f"  worst deep/first of any list and sort: {worst[0]:.2f} ({worst[1]})")
     print(f"  export / COPY: {export_rate:,.0f} / {copy_rate:,.0f} rows/s = {100 * export_rate / copy_rate:.1f}% "
           f"(median of each run's own share: {share:.1f}%)")
+    for name, rate, anchor in list_exports:
+        print(f"  {name} export / COPY: {rate:,.0f} / {anchor:,.0f} rows/s = {100 * rate / anchor:.1f}%")
     print(f"  dashboard computed / kept: {dash_ms:.1f} / {kept_ms:.1f} ms = {dash_ms / kept_ms:.1f}x")
 
 
@@ -302,6 +329,32 @@ def export_select() -> str:
     stmt = select(*_EXPORT_COLUMNS[:-1], func.coalesce(units.c.units, 0)) \
         .outerjoin(units, units.c.order_id == Order.id).order_by(Order.created_at.desc(), Order.id.desc())
     return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def list_export_select(screen) -> str:
+    """A list's export: its home database's part (the columns its COPY path reads, in the
+    list's default order, unfiltered) as SQL text. Call in a request context."""
+    from sqlalchemy.dialects import postgresql
+
+    filters, _ = screen.filters.parse({})
+    plan = screen.export_plan(filters, screen.ordering(None))
+    stmt = screen.export_fast.statement(plan.stmt)
+    return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def copy_anchor(url: str, query: str) -> float:
+    """Rows/s of PostgreSQL's own ``COPY (query) TO STDOUT`` in CSV, read by psycopg."""
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        cur.execute("SET statement_timeout = 0")
+        rows = 0
+        started = time.perf_counter()
+        with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
+            for block in copy:
+                rows += bytes(block).count(b"\n")
+        return rows / (time.perf_counter() - started)
 
 
 def psql_copy(url: str, query: str) -> float:

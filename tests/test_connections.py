@@ -39,11 +39,13 @@ RELEASE_SECONDS = 5
 @pytest.fixture
 def seeded(app, monkeypatch):
     from console.demo import seed
+    from console import exports
     from console.screens import lists, orders
 
     monkeypatch.setattr(seed, "RICH_CUSTOMERS", 8)
     monkeypatch.setattr(seed, "RICH_ORDERS", 30)
     monkeypatch.setattr(orders, "EXPORT_BATCH", BATCH)
+    monkeypatch.setattr(exports, "EXPORT_BATCH", BATCH)
     monkeypatch.setattr(lists, "STREAM_BATCH", BATCH)
     with app.app_context():
         seed_demo(customers=SEEDED_CUSTOMERS, orders=SEEDED_ORDERS, seed=5)
@@ -145,8 +147,11 @@ class Connections:
         return state
 
 
+# The lists the seeded data makes far longer than the socket buffers (the others' files
+# fit in them whole, so no download of theirs stops half-way); all of them export through
+# the same COPY path (console/exports.py, copy_export).
 @pytest.mark.parametrize("path, home", [("/orders/export.csv", "order"), ("/customers/export.csv", "user")],
-                         ids=["orders (fast path, lookup threads)", "customers (row by row)"])
+                         ids=["orders (COPY, five lookups per batch)", "customers (COPY, two lookups per batch)"])
 def test_a_download_dropped_half_way_gives_every_connection_back_at_once(app, seeded, path, home):
     pools = Connections(app)
     assert pools.baseline["checked out"] == {} and pools.baseline["export threads"] == []
@@ -256,3 +261,59 @@ def test_gunicorn_refuses_to_start_above_the_servers_connections(tmp_path):
     assert finished.returncode == 1
     assert "3 workers x 10 databases x (pool 2 + overflow 2) = 120" in finished.stderr
     assert "more than CONSOLE_PG_MAX_CONNECTIONS=97" in finished.stderr
+
+
+# --- pooled connections checked at checkout --------------------------------------------------------
+
+def _backend_pid(engine) -> int:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+
+@pytest.mark.postgres_only
+def test_a_pooled_connection_the_server_ended_is_replaced_at_checkout(app):
+    """A connection that the server closed while it sat in the pool (a restart,
+    pg_terminate_backend) never reaches a request: the next checkout sees its socket
+    readable and opens a new one, with no error and no ping."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    with app.app_context():
+        engine = db.engines["order"]
+        engine.pool.dispose()
+        pid = _backend_pid(engine)
+        assert _backend_pid(engine) == pid  # the same pooled connection, reused
+        with create_engine(engine.url, poolclass=NullPool).connect() as other:
+            assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            deadline = time.monotonic() + 10
+            while other.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                {"pid": pid}).scalar() and time.monotonic() < deadline:
+                time.sleep(0.05)  # until the backend has gone, its goodbye sent
+        with engine.connect() as connection:  # the same checkout a request makes: no error
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+
+
+@pytest.mark.postgres_only
+def test_a_connection_idle_past_the_limit_is_pinged_and_a_dead_one_replaced(app, monkeypatch):
+    """A peer that vanished without a word leaves nothing to read: a connection unused for
+    longer than PING_AFTER_IDLE is pinged at checkout, and replaced when the ping fails."""
+    from console import liveness
+
+    with app.app_context():
+        engine = db.engines["order"]
+        engine.pool.dispose()
+        pid = _backend_pid(engine)
+        pings = []
+        ping = engine.dialect.do_ping
+
+        def ping_as_if_the_first_were_gone(dbapi_connection):
+            pings.append(dbapi_connection.info.backend_pid)
+            if dbapi_connection.info.backend_pid == pid:
+                raise engine.dialect.loaded_dbapi.OperationalError("the peer is gone")
+            return ping(dbapi_connection)
+
+        monkeypatch.setattr(engine.dialect, "do_ping", ping_as_if_the_first_were_gone)
+        assert _backend_pid(engine) == pid and not pings  # just used: not pinged
+        monkeypatch.setattr(liveness, "PING_AFTER_IDLE", -1.0)
+        new_pid = _backend_pid(engine)
+        assert pings[0] == pid and new_pid != pid

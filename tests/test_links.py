@@ -10,7 +10,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from console.demo.seed import seed_demo
 from console.extensions import db
-from console.links import local_path
+from console.links import local_path, url_each
 from console.models.order import Order
 from console.models.returns import ReturnRequest
 from console.models.user import UserProfile
@@ -107,3 +107,11 @@ def test_every_search_result_opens_a_screen(app, demo, auth, client):
     ("/\\evil.example", None), ("", None), (None, None), ("orders", None)])
 def test_local_path_keeps_only_paths_on_this_site(target, expected):
     assert local_path(target) == expected
+
+
+@pytest.mark.parametrize("value", ["ORD-20261201-0001", "a b/c?d#e&f=g", "ünï%20code", "100%"])
+def test_a_link_built_once_per_page_is_the_link_url_for_builds(app, value):
+    from flask import url_for
+
+    with app.test_request_context("/orders"):
+        assert url_each("orders.order_detail", "key")(value) == url_for("orders.order_detail", key=value)

@@ -135,3 +135,36 @@ def test_a_query_past_the_statement_timeout_says_its_database_is_unavailable(app
         with impatient.app_context():
             for engine in db.engines.values():
                 engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_a_database_with_no_free_connection_answers_503_and_when_to_try_again(app, auth, database_urls):
+    """Every connection of the pool to order_db held elsewhere (by other requests, by an
+    export's lookups): after the pool's timeout the page says busy, never 500."""
+    import config
+    from tests.conftest import make_app
+    from tests.test_auth import sign_in
+
+    auth.create("support")
+    binds = {key: config.bind_config(url) for key, url in database_urls.items()}
+    binds["order"] = {**binds["order"], "pool_size": 1, "max_overflow": 0, "pool_timeout": 0.3}
+    busy = make_app(database_urls, SQLALCHEMY_BINDS=binds)
+    client = busy.test_client()
+    try:
+        assert sign_in(client, "support@staff.test").status_code == 302
+        with busy.app_context():
+            held = db.engines["order"].connect()  # the pool's only connection
+            try:
+                page = client.get("/orders")
+                detail = client.get("/orders/o-1")
+            finally:
+                held.close()
+        for response in (page, detail):
+            assert response.status_code == 503, response.status_code
+            assert response.headers["Retry-After"] == "5"
+            assert "order_db" in response.get_data(as_text=True)
+        assert client.get("/orders").status_code == 200  # given back: served again
+    finally:
+        with busy.app_context():
+            for engine in db.engines.values():
+                engine.dispose()

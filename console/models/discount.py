@@ -76,6 +76,17 @@ Index("ix_coupons_code_upper", func.upper(Coupon.code).label("code_upper"),
       postgresql_ops={"code_upper": "text_pattern_ops"},
       info={"serves": "coupon lookups by code in any case, and the coupons list's code filter"})
 
+# A bulk generation writes its id into each coupon's metadata (console/workflows/coupons.py).
+# The coupons list shows the coupons made by hand unless asked otherwise: its sorts have
+# partial indexes over those alone, so thousands of generated codes newer than them are
+# never walked past; one generation's codes are found through the id itself.
+COUPON_BATCH = Coupon.metadata_["batch"].as_string()
+Index("ix_coupons_batch", COUPON_BATCH.label("batch"), info={"serves": "the coupons list, one bulk generation"})
+for _column in ("created_at", "code", "usage_count", "ends_at"):
+    Index(f"ix_coupons_by_hand_{_column}_id", Coupon.__table__.c[_column], Coupon.id,
+          postgresql_where=COUPON_BATCH.is_(None), sqlite_where=COUPON_BATCH.is_(None),
+          info={"serves": f"the coupons list (made by hand), sorted by {_column}"})
+
 
 class CouponUsage(DiscountModel):
     __tablename__ = "coupon_usage"

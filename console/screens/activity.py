@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from flask import url_for
 from sqlalchemy import func, select
 
+from console.exports import CopyExport, entity_cells
 from console.extensions import db
 from console.filters import date_range, text, within_days
 from console.labels import Label, LabelBatch
@@ -270,6 +271,11 @@ def _export_row(row: ActivityRow, lookups: Lookups) -> list:
             row.log.user_id, row.log.id]
 
 
+# The export through COPY (console/exports.py, "the COPY path"): the log's own columns, the
+# labels of what it names looked up per batch as for a page.
+_EXPORT_COLUMNS = tuple(SecurityAuditLog.__table__.c[name] for name in ("id", "created_at", "user_id", "action",
+                                                                         "ip_address", "metadata_"))
+
 ACTIVITY = ListScreen(
     name="activity", noun="changes", home="auth", title="Activity", export_endpoint="export_activity",
     filters=ActivityFilters, statement=_statement, id_column=SecurityAuditLog.id,
@@ -279,4 +285,5 @@ ACTIVITY = ListScreen(
     export_header=("time", "staff_email", "action", "entity", "entity_id", "entity_label", "ip_address", "before", "after",
                    "details", "staff_user_id", "log_id"),
     export_row=_export_row,
+    export_fast=CopyExport(_EXPORT_COLUMNS, entity_cells(_EXPORT_COLUMNS, decorate, _export_row)),
 )

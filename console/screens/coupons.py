@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
 from console.charts import Chart
+from console.exports import CopyExport, int_of, time_of
 from console.extensions import db
 from console.filters import QueryFilters, choice, date_range, text, where_equal, window_overlaps
 from console.lookups import Lookups, database
@@ -161,7 +163,7 @@ def coupons_statement(filters: CouponFilters, lookups: Lookups | None = None):
     elif filters.source == "generated":
         stmt = stmt.where(flow.generated_condition())
     elif filters.source != "all" and not filters.code:
-        stmt = stmt.where(~flow.generated_condition())
+        stmt = stmt.where(flow.made_by_hand_condition())
     return stmt
 
 
@@ -175,6 +177,27 @@ class CouponRow:
 def decorate(coupons: list[Coupon], lookups: Lookups) -> list[CouponRow]:
     now = utcnow()
     return [CouponRow(c, flow.state_of(c, now), Decimal(c.discount_given or 0).quantize(CENTS)) for c in coupons]
+
+
+# --- the export through COPY (console/exports.py, "the COPY path"): same cells as export_row ---
+
+_COUPONS = Coupon.__table__.c
+_EXPORT_COLUMNS = (*(_COUPONS[name] for name in (
+    "code", "name", "type", "discount_value", "currency", "minimum_amount", "maximum_discount", "usage_count",
+    "usage_limit", "usage_limit_per_user", "starts_at", "ends_at")), Coupon.discount_given.expression,
+    _COUPONS.id, _COUPONS.is_active)
+
+
+def _export_cells(batch, found, lookups: Lookups, _) -> list[list]:
+    now = utcnow()
+    rows = []
+    for (code, name, kind, value, currency, minimum, maximum, used, limit, per_user, starts, ends, given, coupon_id,
+         active) in batch:
+        state = flow.state_of(SimpleNamespace(is_active=active, starts_at=time_of(starts), ends_at=time_of(ends),
+                                              usage_count=int_of(used), usage_limit=int_of(limit)), now)
+        rows.append([code, name, state, kind, value, currency, minimum, maximum, used, limit, per_user, starts, ends,
+                     Decimal(given or 0).quantize(CENTS), coupon_id])
+    return rows
 
 
 COUPONS = ListScreen(
@@ -193,4 +216,5 @@ COUPONS = ListScreen(
         row.coupon.code, row.coupon.name, row.state, row.coupon.type, row.coupon.discount_value, row.coupon.currency,
         row.coupon.minimum_amount, row.coupon.maximum_discount, row.coupon.usage_count, row.coupon.usage_limit,
         row.coupon.usage_limit_per_user, row.coupon.starts_at, row.coupon.ends_at, row.discount_given,
-        row.coupon.id])
+        row.coupon.id],
+    export_fast=CopyExport(_EXPORT_COLUMNS, _export_cells))

@@ -24,13 +24,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
 
-from sqlalchemy import func, literal, select, tuple_, union_all
+from sqlalchemy import bindparam, func, literal, select, tuple_, union_all
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import operators
 
-from console.drift import check_read, without_drifted
+from console.drift import NOT_IN_DATABASE, bind_is_clean, check_read, drifted_attributes, without_drifted
 from console.extensions import db
+from console.lookups import named, plain_rows
 
 COUNT_CAP = 10_000
 MAX_PAGE_SIZE = 500
@@ -38,6 +40,12 @@ MAX_PAGE_SIZE = 500
 PAGE_SIZES = (10, 25, 50, 100, 200)
 BAD_LINK = "This page link is not valid any more. Start again from the first page."
 SEGMENT = "keyset_segment"
+# The cursor's values are named parameters, so one statement serves every cursor.
+CURSOR_VALUE, CURSOR_ID = "keyset_value", "keyset_id"
+# Statements kept by reuse key (keyset_page's ``reuse``): a few per sort, direction and
+# page size; sizes beyond these many are built per request.
+REUSED_MAX = 512
+_reused: dict = {}
 
 
 class BadCursor(ValueError):
@@ -120,10 +128,24 @@ class Page:
         return f"more than {COUNT_CAP:,}" if self.total_capped else f"{self.total:,}"
 
 
-def capped_count(stmt, cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """Count the rows ``stmt`` would return, stopping at ``cap``."""
-    limited = without_drifted(stmt).order_by(None).limit(cap + 1).subquery()
-    total = db.session.scalar(select(func.count()).select_from(limited))
+def _built(reuse, build):
+    """``build()``, or with a ``reuse`` key the statement it built the first time."""
+    if reuse is None:
+        return build()
+    statement = _reused.get(reuse)
+    if statement is None:
+        statement = build()
+        if len(_reused) < REUSED_MAX:
+            _reused[reuse] = statement
+    return statement
+
+
+def capped_count(stmt, cap: int = COUNT_CAP, bind: str | None = None, reuse=None) -> tuple[int, bool]:
+    """Count the rows ``stmt`` would return, stopping at ``cap`` (read without the ORM
+    when ``bind`` names the database)."""
+    counted = _built(reuse and (*reuse, "count", cap), lambda: select(func.count()).select_from(
+        without_drifted(stmt).order_by(None).limit(cap + 1).subquery()))
+    total = plain_rows(bind, counted)[0][0] if bind else db.session.scalar(counted)
     return min(total, cap), total > cap
 
 
@@ -155,18 +177,19 @@ def _segments(sort, id_column, descending: bool, cursor, forward: bool):
     if cursor is None:
         return [valued, empty] if forward else [empty, valued]
     value, row_id = cursor
+    marked_id = bindparam(CURSOR_ID, row_id, type_=id_column.type)
     if value is None:
-        after_id = id_column < row_id if down else id_column > row_id
+        after_id = id_column < marked_id if down else id_column > marked_id
         run = (sort.is_(None) & after_id, by_id)
         return [run] if forward else [run, valued]
-    key, mark = tuple_(sort, id_column), tuple_(literal(value, sort.type), literal(row_id))
+    key, mark = tuple_(sort, id_column), tuple_(bindparam(CURSOR_VALUE, value, type_=sort.type), marked_id)
     run = (key < mark if down else key > mark, ordered)
     return [run, empty] if forward else [run]
 
 
-def _select(stmt, segments, limit: int):
-    """The one statement that reads ``stmt`` (a select of one entity) over the runs, in
-    reading order."""
+def _select(stmt, segments, limit: int, plain: bool = False):
+    """The one statement that reads ``stmt`` (a select of one entity, or with ``plain``
+    of labelled columns) over the runs, in reading order."""
     if len(segments) == 1:
         condition, order = segments[0]
         return stmt.where(condition).order_by(*order).limit(limit)
@@ -181,12 +204,12 @@ def _select(stmt, segments, limit: int):
         part = stmt.add_columns(literal(number).label(SEGMENT)).where(condition).order_by(*order).limit(limit)
         parts.append(select(part.subquery()))
     joined = union_all(*parts).subquery()
-    row = aliased(entity, joined)
+    outer = select(*(c for c in joined.c if c.key != SEGMENT)) if plain else select(aliased(entity, joined))
     # Within the UNION the reading order is the run number, then the valued run's
     # (sort, id) order: the NULL run's rows all have the same sort value, so its
     # order by id holds too.
     translated = [_on(joined, clause) for clause in valued_order]
-    return select(row).order_by(joined.c[SEGMENT], *translated).limit(limit)
+    return outer.order_by(joined.c[SEGMENT], *translated).limit(limit)
 
 
 def page_statement(stmt, sort, id_column, *, sort_key: str, descending: bool, size: int,
@@ -203,18 +226,50 @@ def _on(subquery, clause):
     return column.desc() if clause.modifier is operators.desc_op else column.asc()
 
 
+def _plain_page(stmt, columns, segments, limit: int, bind: str, cursor_values: dict, reuse) -> list:
+    """The page's rows as plain rows of ``columns`` (mapped attributes, read by their
+    names): no ORM object per row. A column the database lacks is left out and reads
+    NOT_IN_DATABASE, as in an entity load."""
+    by_key = {column.key: column for column in columns}
+    absent = drifted_attributes(by_key.values())
+    kept = [column for key, column in by_key.items() if key not in absent]
+    page = _built(reuse, lambda: _select(stmt.with_only_columns(*named(*kept)), segments, limit, plain=True))
+    rows = plain_rows(bind, page, cursor_values)
+    if absent:
+        missing = dict.fromkeys(absent, NOT_IN_DATABASE)
+        rows = [SimpleNamespace(**row._mapping, **missing) for row in rows]
+    return rows
+
+
 def keyset_page(stmt, sort, id_column, *, sort_key: str, descending: bool, size: int,
                 after: str | None = None, before: str | None = None, count: bool = True,
-                id_attr: str = "id") -> Page:
+                id_attr: str = "id", columns: tuple = (), bind: str | None = None, reuse: tuple | None = None) -> Page:
     """One page of mapped rows from ``stmt`` (a select of one entity, not yet ordered):
     the first page, the page after cursor ``after`` (Next) or the page before cursor
     ``before`` (Previous), ordered by ``sort`` then ``id_column``, NULLs last.
+    With ``columns`` (attributes of the entity) and ``bind`` (its database) the rows
+    are plain rows of those columns and the sort and id, read without the ORM; then
+    ``reuse``, a key that stands for ``stmt`` (the same select whenever it is given: a
+    list without filters), keeps the page's and the count's statements for the next
+    request of the same sort, direction, size and kind of cursor (the cursor's values are
+    parameters), unless the database has drifted columns.
     Raises BadCursor for a cursor that was tampered with or made for another sort."""
     forward = not before
     cursor = decode_cursor(before or after, sort_key)
     if cursor is not None:
         _check_type(sort, cursor[0])
-    rows = list(db.session.scalars(_select(stmt, _segments(sort, id_column, descending, cursor, forward), size + 1)))
+    segments = _segments(sort, id_column, descending, cursor, forward)
+    if columns:
+        if reuse is not None and not bind_is_clean(bind):
+            reuse = None
+        shape = None if cursor is None else ("null" if cursor[0] is None else "value")
+        cursor_values = {} if cursor is None else {CURSOR_VALUE: cursor[0], CURSOR_ID: cursor[1]}
+        if shape == "null":
+            del cursor_values[CURSOR_VALUE]
+        rows = _plain_page(stmt, (*columns, sort, id_column), segments, size + 1, bind, cursor_values,
+                           reuse and (*reuse, sort_key, descending, forward, shape, size))
+    else:
+        rows = list(db.session.scalars(_select(stmt, segments, size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     if not forward:
@@ -232,7 +287,8 @@ def keyset_page(stmt, sort, id_column, *, sort_key: str, descending: bool, size:
     elif not forward:
         page.next_cursor = None
     if count:
-        page.total, page.total_capped = capped_count(stmt)
+        page.total, page.total_capped = capped_count(stmt, bind=bind if columns else None,
+                                                     reuse=reuse if columns else None)
     return page
 
 

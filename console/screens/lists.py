@@ -59,6 +59,11 @@ message each; a bad page link answers 400; the home database down answers 503 na
 it, a side database down leaves its columns saying "unavailable" (``lookups.down``);
 the filters and the sort survive in every link and in the export; the export checks
 each database it needs once, then streams with one set of lookups per batch.
+
+The export reads through PostgreSQL's COPY when the list declares ``export_fast``: a
+``CopyExport`` (console/exports.py) of the columns its home database gives, its
+lookups in the other databases (``Side``) and the cells of a batch, the same cells as
+``export_row`` writes (tests/test_copy_exports.py compares the two files).
 """
 from __future__ import annotations
 
@@ -67,7 +72,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.drift import check_read
-from console.exports import STREAM_BATCH, csv_response, stream_batches
+from console.exports import STREAM_BATCH, CopyExport, copy_export, csv_response, stream_batches
 from console.extensions import db
 from console.filters import QueryFilters
 from console.health import check_bind
@@ -137,15 +142,17 @@ class ListScreen:
     sorts: tuple[Sort, ...]
     default_sort: str  # "-created": a sort key, "-" for descending
     decorate: Callable[[list, Lookups], list] = _plain  # entities -> table rows
+    # The attributes a page's rows need: then they are plain rows of those columns (read
+    # by attribute name, no ORM object per row; the sort and id always come too), and
+    # ``decorate`` gets those. Empty: whole entities.
+    columns: tuple = ()
     export_header: tuple[str, ...] = ()
     export_row: Callable[[Any, Lookups], list] | None = None  # table row -> CSV cells
     export_binds: tuple[str, ...] = ()  # the other databases the export's cells read
-    # plan -> CSV rows: a list's own faster way to the same cells (plain tuples, only the
-    # columns needed), its cells plain text, numbers or None (console/exports.csv_lines
-    # neutralises them); export_row's row-by-row path otherwise.
-    export_fast: Callable[[ExportPlan, int | None], Iterator[list]] | None = None
-    # The statement the fast path reads, for the check before a download starts.
-    export_fast_statement: Callable[[ExportPlan], Any] | None = None
+    # The export's way to the same cells as export_row through PostgreSQL's COPY: the
+    # home database's columns and the other databases' lookups, once per batch
+    # (console/exports.py, "the COPY path"); export_row's row-by-row path otherwise.
+    export_fast: CopyExport | None = None
     count: bool = True  # the summary's "of about N" (a capped count)
     endpoint: str = ""  # the list's endpoint in its blueprint (default list_NAME)
     export_endpoint: str = "export"
@@ -207,7 +214,8 @@ class ListScreen:
         with database(self.home):
             page = keyset_page(stmt, ordering.sort.column, self.id_column, sort_key=ordering.sort.key,
                                descending=ordering.descending, size=size, after=after, before=before,
-                               count=self.count)
+                               count=self.count, columns=self.columns, bind=self.home,
+                               reuse=(self.name,) if self.columns and not filters.filtered else None)
             extras = self.extras(filters) if self.extras else {}
         rows = self.decorate(page.rows, lookups)
         return ListResult(page, rows, lookups.unavailable, ordering, self.args(filters, ordering), extras)
@@ -220,7 +228,9 @@ class ListScreen:
         databases the export reads are checked once, and those down are skipped."""
         if not check_bind(self.home, db.engines[self.home], with_details=False).up:
             raise DatabaseUnavailable(self.home)
-        down = {key for key in self.export_binds if not check_bind(key, db.engines[key], with_details=False).up}
+        binds = dict.fromkeys((*self.export_binds, *(self.export_fast.binds if self.export_fast else ())))
+        down = {key for key in binds
+                if key != self.home and not check_bind(key, db.engines[key], with_details=False).up}
         lookups = Lookups(down, detach=False)
         stmt = ordered(self.statement(filters, lookups), ordering.sort.column, self.id_column, ordering.descending)
         return ExportPlan(stmt, lookups.unavailable)
@@ -233,7 +243,7 @@ class ListScreen:
         # so, not a file broken off after its header. Only tried, not kept: the rows of
         # the download are read once it streams, in the session it streams with (the
         # request's own session ends when the view returns).
-        stmt = self.export_fast_statement(plan) if self.export_fast_statement else plan.stmt
+        stmt = self.export_fast.statement(plan.stmt) if self.export_fast is not None else plan.stmt
         with database(self.home):
             check_read(stmt)
             db.session.execute(stmt.limit(1)).first()
@@ -245,7 +255,7 @@ class ListScreen:
         """CSV rows of every row of the plan, streamed in batches; one Lookups for the
         whole export, so a database that fails part-way is tried once, not per batch."""
         if self.export_fast is not None:
-            yield from self.export_fast(plan, batch_size)
+            yield from copy_export(self.export_fast, self.home, plan.stmt, plan.down, batch_size)
             return
         batch_size = batch_size or STREAM_BATCH
         # No detaching: the streaming result still owns the session's identity map.

@@ -11,31 +11,24 @@ columns and panels it feeds while the rest renders.
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import (Boolean, DateTime, Integer, Numeric, String, case, cast, func, literal, literal_column, or_, select,
-                        type_coerce, union_all)
-from sqlalchemy import text as sql
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_all
 
-from console.exports import fewer_collections
+from console.exports import CopyExport, Side, compared, newest, newest_by, one_by_key, session_rows
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quoted, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
-from console.lookups import Lookups, Missing, chunks, database, fetch_in, one_of, referrers, resolve
+from console.lookups import (Lookups, Missing, Prebuilt, chunks, database, fetch_in, ids_parameter, named,
+                             plain_rows, referrers, resolve)
 from console.models.auth import User
 from console.models.discount import Coupon, CouponUsage
 from console.models.notification import NOTIFICATION_STATUSES, Notification
-from console.drift import check_read, missing_table
+from console.drift import missing_table
 from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
 from console.models.payment import REFUND_STATUSES, Payment, PaymentRefund, PaymentTransaction
 from console.models.returns import ReturnRequest, ReturnStatusHistory
@@ -196,14 +189,16 @@ class OrderRow:
         return customer_email(self.account, self.profile)
 
 
+_UNITS = Prebuilt(lambda dialect: select(OrderItem.order_id, func.coalesce(func.sum(OrderItem.quantity), 0))
+                  .where(ids_parameter(OrderItem.order_id, dialect)).group_by(OrderItem.order_id))
+
+
 def item_units(order_ids: list[str]) -> dict[str, int]:
     """{order id: units ordered}: one grouped query on order_db per 1,000 orders."""
     units: dict[str, int] = {}
     with database("order"):
         for chunk in chunks(order_ids):
-            units.update(db.session.execute(
-                select(OrderItem.order_id, func.coalesce(func.sum(OrderItem.quantity), 0))
-                .where(OrderItem.order_id.in_(chunk)).group_by(OrderItem.order_id)).all())
+            units.update(plain_rows("order", _UNITS("order"), {"ids": chunk}))
     return units
 
 
@@ -222,36 +217,41 @@ def _newest(rows: list, attr: str = "created_at"):
 
 
 def _rows_by(bind: str, stmt, values: list) -> dict[str, list]:
-    """{first column: [rows]} of ``stmt`` (plain rows, no ORM objects) for ``values`` of
-    its condition, one statement per 1,000 values."""
+    """{first column: [rows]} of ``stmt`` (a Prebuilt: plain rows, no ORM objects) for
+    ``values`` of its ``ids`` parameter, one statement per 1,000 values."""
     grouped: dict[str, list] = {}
     wanted = list(dict.fromkeys(v for v in values if v))
     with database(bind):
         for chunk in chunks(wanted):
-            for row in db.session.execute(stmt(chunk)):
+            for row in plain_rows(bind, stmt(bind), {"ids": chunk}):
                 grouped.setdefault(row[0], []).append(row)
     return grouped
 
 
-# A list page's lookups: only the columns its cells need, as rows (mapped attributes,
-# so a drifted column is refused as for an entity). Each database is read once: the
-# payments come with their order's completed refunds, the shipments with their carrier's name.
+# A list page's lookups: only the columns its cells need, as rows read by attribute name
+# (mapped attributes, so a drifted column is refused as for an entity). Each database is
+# read once: the payments come with their order's completed refunds, the shipments with
+# their carrier's name. Built once per process, the ids a parameter.
 _ROW_LOOKUPS = {
-    "accounts": ("auth", lambda ids: select(User.id, User.email).where(User.id.in_(ids))),
-    "profiles": ("user", lambda ids: select(UserProfile.user_id, UserProfile.first_name, UserProfile.last_name,
-                                            UserProfile.email).where(UserProfile.user_id.in_(ids))),
-    "payments": ("payment", lambda ids: select(
-        Payment.order_id, Payment.id, Payment.created_at, Payment.status, Payment.payment_provider, Payment.amount,
+    "accounts": ("auth", Prebuilt(lambda dialect: select(*named(User.id, User.email))
+                                  .where(ids_parameter(User.id, dialect)))),
+    "profiles": ("user", Prebuilt(lambda dialect: select(*named(
+        UserProfile.user_id, UserProfile.first_name, UserProfile.last_name, UserProfile.email))
+        .where(ids_parameter(UserProfile.user_id, dialect)))),
+    "payments": ("payment", Prebuilt(lambda dialect: select(
+        *named(Payment.order_id, Payment.id, Payment.created_at, Payment.status, Payment.payment_provider,
+               Payment.amount),
         select(func.sum(PaymentRefund.amount)).where(PaymentRefund.order_id == Payment.order_id,
                                                      PaymentRefund.status == REFUND_STATUSES.COMPLETED)
-        .scalar_subquery().label("refunded")).where(Payment.order_id.in_(ids))),
-    "shipments": ("shipping", lambda ids: select(
-        Shipment.order_id, Shipment.id, Shipment.created_at, Shipment.status, Shipment.carrier_id,
+        .scalar_subquery().label("refunded")).where(ids_parameter(Payment.order_id, dialect)))),
+    "shipments": ("shipping", Prebuilt(lambda dialect: select(
+        *named(Shipment.order_id, Shipment.id, Shipment.created_at, Shipment.status, Shipment.carrier_id),
         Carrier.name.label("carrier_name"))
-        .outerjoin(Carrier, Carrier.id == Shipment.carrier_id).where(Shipment.order_id.in_(ids))),
-    "returns": ("return", lambda ids: select(ReturnRequest.order_id, ReturnRequest.id, ReturnRequest.created_at,
-                                             ReturnRequest.status, ReturnRequest.rma_number)
-                .where(ReturnRequest.order_id.in_(ids), ReturnRequest.status.notin_(CLOSED_RETURN_STATUSES))),
+        .outerjoin(Carrier, Carrier.id == Shipment.carrier_id).where(ids_parameter(Shipment.order_id, dialect)))),
+    "returns": ("return", Prebuilt(lambda dialect: select(*named(
+        ReturnRequest.order_id, ReturnRequest.id, ReturnRequest.created_at, ReturnRequest.status,
+        ReturnRequest.rma_number))
+        .where(ids_parameter(ReturnRequest.order_id, dialect), ReturnRequest.status.notin_(CLOSED_RETURN_STATUSES)))),
 }
 
 
@@ -306,20 +306,12 @@ def _export_row(row: OrderRow, lookups: Lookups) -> list:
     ]
 
 
-# --- the export's fast path --------------------------------------------------------------------
-# At a million orders the row-by-row path (whole ORM rows, decorated like the list) is
-# CPU-bound in Python. This one reads plain tuples of only the exported columns through a
-# server-side cursor on the order database's connection (Core, no ORM rows), the units
-# summed alongside, looks the
-# other databases up once per batch of EXPORT_BATCH orders with only the columns the cells
-# need (ids as one array parameter on PostgreSQL, not thousands of IN parameters), keeps
-# nothing from one batch to the next, and hands csv.writer cells already made safe: text
-# cells through safe_text, the date as ISO text, numbers and empty cells as they are (the
-# writer writes those as neutralise() would). Same header, same cells, same order as
-# _export_row.
+# --- the export through COPY -----------------------------------------------------------------
+# The order_db part as plain text cells (console/exports.py, "the COPY path"), the units
+# summed alongside; the other databases looked up once per batch with only the columns
+# the cells need. Same header, same cells, same order as _export_row.
 
 EXPORT_BATCH = 5000  # orders per batch: three batches are in flight at once (read, looked up, written)
-PEOPLE_KEPT = 100_000  # customers whose name and email cells an export keeps between batches
 _ORDERS, _ITEMS = Order.__table__.c, OrderItem.__table__.c
 # The units of each order come with it, from the same database: an index probe per row
 # inside the streamed query instead of a grouped lookup per batch.
@@ -328,295 +320,83 @@ _EXPORT_COLUMNS = (*(_ORDERS[name] for name in (
     "tax_amount", "shipping_amount", "discount_amount", "total_amount", "currency", "tracking_number")),
     select(func.coalesce(func.sum(_ITEMS.quantity), 0)).where(_ITEMS.order_id == _ORDERS.id)
     .scalar_subquery().label("units"))
-_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
-# created_at as datetime.isoformat() writes it in UTC (the session's zone during the
-# export), from PostgreSQL: "2026-11-01T11:31:00+00:00", with ".ffffff" only when non-zero.
-_ISO_TEXT = func.concat(
-    func.to_char(_ORDERS.created_at, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'")),
-    case((func.mod(cast(func.extract("microseconds", _ORDERS.created_at), Integer), 1000000) != 0,
-          func.to_char(_ORDERS.created_at, literal_column("'.US'"))), else_=literal_column("''")),
-    literal_column("'+00:00'"))
 
 
-def _newest_by(rows, key_at: int, when_at: int, id_at: int) -> dict:
-    """{key: the newest row} of tuples, newest by (when, id) as _newest() picks."""
-    newest: dict = {}
-    for row in rows:
-        key = row[key_at]
-        known = newest.get(key)
-        if known is None or (row[when_at] or _EPOCH, row[id_at]) > (known[when_at] or _EPOCH, known[id_at]):
-            newest[key] = row
-    return newest
+def _every_order(stmt, columns):
+    """Every order: the units of all of them in one grouped pass over the items, joined (a
+    probe of the items index per order is a third of the time)."""
+    units = (select(OrderItem.order_id, func.sum(OrderItem.quantity).label("units"))
+             .group_by(OrderItem.order_id).subquery())
+    return stmt.with_only_columns(*columns[:-1], func.coalesce(units.c.units, 0).label("units")) \
+        .outerjoin(units, units.c.order_id == Order.id)
 
 
-def _side_statements(batch: list, user_ids: list, dialect_of: Callable[[str], str]) -> dict[str, tuple[str, object]]:
-    """{cell group: (database, select)} of one batch's lookups in the other databases:
-    only the columns the cells need, for the batch's orders and ``user_ids``."""
-    order_ids = [row[0] for row in batch]
-
-    def among(bind, column, values):
-        return one_of(column, values, dialect_of(bind))
-
-    def when(bind, column):
-        # Only compared (which is newest): on PostgreSQL read as the driver gives it,
-        # without the UTC conversion per row.
-        return type_coerce(column, DateTime(timezone=True)) if dialect_of(bind) == "postgresql" else column
-
-    users, profiles = User.__table__.c, UserProfile.__table__.c
-    payments, shipments, returns = Payment.__table__.c, Shipment.__table__.c, ReturnRequest.__table__.c
-    return {
-        "emails": ("auth", select(users.id, users.email).where(among("auth", users.id, user_ids))),
-        "profiles": ("user", select(profiles.user_id, profiles.first_name, profiles.last_name, profiles.email)
-                     .where(among("user", profiles.user_id, user_ids))),
-        "payments": ("payment", select(payments.order_id, payments.id, when("payment", payments.created_at),
-                                       payments.payment_provider, payments.status)
-                     .where(among("payment", payments.order_id, order_ids))),
-        "shipments": ("shipping", select(shipments.order_id, shipments.id, when("shipping", shipments.created_at),
-                                         shipments.status, shipments.carrier_id)
-                      .where(among("shipping", shipments.order_id, order_ids))),
-        "returns": ("return", select(returns.order_id, returns.id, when("return", returns.created_at),
-                                     returns.rma_number)
-                    .where(among("return", returns.order_id, order_ids),
-                           returns.status.notin_(CLOSED_RETURN_STATUSES))),
-    }
+def _by_order(batch) -> list:
+    return [row[0] for row in batch]
 
 
-class _SideLookups:
-    """The other databases' lookups of each batch. On PostgreSQL each database gets one
-    worker thread holding one connection for the whole export, so a batch's five lookups
-    run at once, and while Python writes one batch the next one's are already running
-    (submit the next batch before collecting the current one). Elsewhere they run in turn
-    on the session. A database that fails is noted in ``lookups`` and left out from then
-    on, as Lookups.run does.
-
-    Customers recur from batch to batch: the name and email cells of up to PEOPLE_KEPT of
-    them are kept, and only customers not kept are looked up. Each batch carries the cells
-    of its own customers, so clearing the kept ones (when full) never loses any."""
-
-    def __init__(self, lookups: Lookups):
-        self.lookups = lookups
-        self.engines = {bind: db.engines[bind] for bind in SIDE_BINDS}
-        self.threaded = all(e.dialect.name == "postgresql" for e in self.engines.values())
-        self.workers: dict = {}
-        self.connections: dict = {}
-        self.people: dict = {}  # user id -> (name cell, email cell)
-
-    def submit(self, batch: list) -> tuple:
-        users = {row[5] for row in batch if row[5]}
-        carried = {user_id: self.people[user_id] for user_id in users if user_id in self.people}
-        asked = [user_id for user_id in users if user_id not in carried]
-        statements = _side_statements(batch, asked, lambda bind: self.engines[bind].dialect.name)
-        if not self.threaded:
-            pending = {group: self.lookups.run(bind, _session_rows(bind, stmt), [])
-                       for group, (bind, stmt) in statements.items()}
-        else:
-            pending = {group: (bind, None if self.lookups.down(bind) else
-                               self._worker(bind).submit(self._rows, bind, stmt))
-                       for group, (bind, stmt) in statements.items()}
-        return pending, carried, asked
-
-    def collect(self, submitted: tuple) -> tuple[dict, dict]:
-        """(rows found per cell group, {user id: (name cell, email cell)}) of a batch."""
-        pending, carried, asked = submitted
-        found = pending if not self.threaded else {group: self._result(bind, future)
-                                                   for group, (bind, future) in pending.items()}
-        people = _people(found, asked, self.lookups)
-        if len(self.people) + len(people) > PEOPLE_KEPT:
-            self.people.clear()
-        self.people.update(people)
-        people.update(carried)
-        return found, people
-
-    def _result(self, bind: str, future) -> list:
-        if future is None or self.lookups.down(bind):
-            return []
-        try:
-            return future.result()
-        except DBAPIError as exc:
-            if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
-                raise
-            self.lookups.unavailable.add(bind)
-            return []
-
-    def _worker(self, bind: str) -> ThreadPoolExecutor:
-        if bind not in self.workers:
-            self.workers[bind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"export-{bind}")
-        return self.workers[bind]
-
-    def _rows(self, bind: str, stmt) -> list:
-        connection = self.connections.get(bind)
-        if connection is None:
-            connection = self.connections[bind] = self.engines[bind].connect()
-        try:
-            return _plain_rows(connection, stmt)
-        finally:
-            # No transaction left open between batches: behind PgBouncer in transaction
-            # mode the server connection goes back to its pool meanwhile.
-            connection.rollback()
-
-    def close(self) -> None:
-        """Stop the threads (a lookup under way finishes, none queued starts) and give
-        their connections back to the pools."""
-        for worker in self.workers.values():
-            worker.shutdown(wait=True, cancel_futures=True)
-        for connection in self.connections.values():
-            connection.close()
+def _by_customer(batch) -> list:
+    return [row[5] for row in batch]
 
 
-def _read_ahead(batches: Iterator[list]) -> Iterator[list]:
-    """``batches``, each next one already being read (on a worker thread, the only user of
-    the cursor meanwhile) while the caller writes the current one."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-order") as reader:
-        coming = reader.submit(next, batches, None)
-        while (batch := coming.result()) is not None:
-            coming = reader.submit(next, batches, None)
-            yield batch
+_USERS, _PROFILES = User.__table__.c, UserProfile.__table__.c
+_PAYMENTS, _SHIPMENTS, _RETURNS = Payment.__table__.c, Shipment.__table__.c, ReturnRequest.__table__.c
+# Only the columns the cells need; the times only compared (which is newest).
+_EXPORT_SIDES = {
+    "emails": Side("auth", _by_customer, lambda ids, among: select(_USERS.id, _USERS.email)
+                   .where(among(_USERS.id, ids)), kept=True, fold=one_by_key),
+    "profiles": Side("user", _by_customer, lambda ids, among: select(
+        _PROFILES.user_id, _PROFILES.first_name, _PROFILES.last_name, _PROFILES.email)
+        .where(among(_PROFILES.user_id, ids)), kept=True, fold=one_by_key),
+    "payments": Side("payment", _by_order, lambda ids, among: select(
+        _PAYMENTS.order_id, _PAYMENTS.id, compared(_PAYMENTS.created_at), _PAYMENTS.payment_provider,
+        _PAYMENTS.status)
+        .where(among(_PAYMENTS.order_id, ids))),
+    "shipments": Side("shipping", _by_order, lambda ids, among: select(
+        _SHIPMENTS.order_id, _SHIPMENTS.id, compared(_SHIPMENTS.created_at), _SHIPMENTS.status,
+        _SHIPMENTS.carrier_id)
+        .where(among(_SHIPMENTS.order_id, ids)), fold=newest_by(2, 1)),
+    "returns": Side("return", _by_order, lambda ids, among: select(
+        _RETURNS.order_id, _RETURNS.id, compared(_RETURNS.created_at), _RETURNS.rma_number)
+        .where(among(_RETURNS.order_id, ids), _RETURNS.status.notin_(CLOSED_RETURN_STATUSES)),
+        fold=newest_by(2, 1)),
+}
 
 
-def _people(found: dict, asked: list, lookups: Lookups) -> dict:
-    """{user id: (name cell, email cell)} for the customers ``asked`` about: the profile's
-    name; the account's email, else the profile's copy; "unavailable" for what a database
-    that is down would have told."""
-    user_down, auth_down = lookups.down("user"), lookups.down("auth")
-    emails = dict(found["emails"])
-    no_name = UNAVAILABLE if user_down else ""
-    no_email = UNAVAILABLE if auth_down and user_down else ""
-    people = {user_id: (no_name, emails.get(user_id) or no_email) for user_id in asked}
-    for user_id, first, last, profile_email in found["profiles"]:
-        name = f"{first} {last}" if first and last else (first or last or "")
-        people[user_id] = (name, emails.get(user_id) or profile_email or "")
-    return people
+def _carriers(lookups: Lookups) -> dict:
+    carriers = Carrier.__table__.c
+    return dict(session_rows(lookups, "shipping", select(carriers.id, carriers.name)))
 
 
-def _session_rows(bind: str, stmt) -> Callable[[], list]:
-    """A lookup for Lookups.run: the plain rows of ``stmt`` on the session's connection to
-    ``bind`` (a failure to reach it raises DatabaseUnavailable)."""
-    def load():
-        with database(bind):
-            return _plain_rows(db.session.connection(bind_arguments={"bind": db.engines[bind]}), stmt)
-    return load
-
-
-def _plain_rows(connection, stmt) -> list:
-    check_read(stmt)
-    return connection.execute(stmt).all()
-
-
-def export_fast(plan, batch_size: int | None = None) -> Iterator[list]:
-    """The orders export as rows of safe cells, batch by batch (see above)."""
-    batch_size = batch_size or EXPORT_BATCH
-    lookups = Lookups(plan.down, detach=False)
-    columns = _EXPORT_COLUMNS
-    carriers = {cid: name for cid, name in lookups.run(
-        "shipping", _session_rows("shipping", select(Carrier.__table__.c.id, Carrier.__table__.c.name)), [])}
-    # What the request's session holds (auth_db since sign-in, shipping_db since the
-    # carriers) goes back now: the lookup threads below take their own connection to
-    # those databases, so the download holds one connection per database it reads.
-    db.session.close()
-    side = _SideLookups(lookups)
-    try:
-        # A connection of its own, not the session's: whatever else the request does with
-        # the session (its commits and rollbacks end every bind's transaction) must not end
-        # the transaction the server-side cursor lives in.
-        with database("order"), fewer_collections(), db.engines["order"].connect() as connection, \
-                connection.begin():
-            if connection.dialect.name == "postgresql":
-                # The download may take minutes: lift the screens' statement timeout for it.
-                connection.execute(sql("SET LOCAL statement_timeout = 0"))
-                # Compiling the streamed query to machine code costs more than it saves here.
-                connection.execute(sql("SET LOCAL jit = off"))
-                # The date as the export's text, written by the server in UTC.
-                connection.execute(sql("SET LOCAL TimeZone = 'UTC'"))
-                columns = (*columns[:2], _ISO_TEXT.label("created_at"), *columns[3:])
-            stmt = plan.stmt.with_only_columns(*columns)
-            check_read(stmt)
-            if connection.dialect.name == "postgresql" and plan.stmt.whereclause is None:
-                # Every order: the units of all of them in one grouped pass over the items,
-                # joined (a probe of the items index per order is a third of the time).
-                units = (select(OrderItem.order_id, func.sum(OrderItem.quantity).label("units"))
-                         .group_by(OrderItem.order_id).subquery())
-                stmt = plan.stmt.with_only_columns(*columns[:-1], func.coalesce(units.c.units, 0).label("units")) \
-                    .outerjoin(units, units.c.order_id == Order.id)
-            if connection.dialect.name == "postgresql":
-                batches = copy_batches(connection, stmt, batch_size)
-            else:
-                result = connection.execute(stmt.execution_options(yield_per=batch_size))
-                batches = ([(*row[:2], row[2].isoformat() if row[2] else None, *row[3:]) for row in batch]
-                           for batch in result.partitions(batch_size))
-            previous = None  # (batch, its lookups under way)
-            # closing(): a download closed part-way stops the read-ahead thread here.
-            with closing(_read_ahead(batches) if side.threaded else batches) as reading:
-                for batch in reading:
-                    current = (batch, side.submit(batch))
-                    if previous is not None:
-                        yield from _fast_rows(previous[0], *side.collect(previous[1]), lookups, carriers)
-                    previous = current
-            if previous is not None:
-                yield from _fast_rows(previous[0], *side.collect(previous[1]), lookups, carriers)
-    finally:
-        side.close()
-
-
-def copy_batches(connection, stmt, batch_size: int) -> Iterator[list[list]]:
-    """The rows of ``stmt`` through PostgreSQL's ``COPY (SELECT ...) TO STDOUT`` in CSV on
-    ``connection`` (a SQLAlchemy connection in its transaction), batch by batch, each row
-    a list of text cells ("" for NULL). The server sends one message per row (libpq's
-    contract for COPY TO), so a batch is whole rows, parsed by the csv module in one pass.
-    Number cells that start with "-" come back as Decimal, so a negative amount is written as a number, not neutralised as a formula. Closing the
-    generator (the client went away) cancels the COPY on the server."""
-    numeric = tuple(at for at, column in enumerate(stmt.selected_columns)
-                    if isinstance(column.type, (Numeric, Integer)))
-    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    # The values as a statement's execution would send them (bind processors applied:
-    # times converted as the column's type stores them).
-    processors = compiled._bind_processors
-    params = {name: (processors[name](value) if name in processors else value)
-              for name, value in compiled.construct_params().items()}
-    raw = connection.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(f"COPY ({compiled.string}) TO STDOUT (FORMAT csv)", params) as copy:
-        blocks: list = []
-        for block in copy:
-            blocks.append(block)
-            if len(blocks) == batch_size:
-                yield _parsed(blocks, numeric)
-                blocks = []
-        if blocks:
-            yield _parsed(blocks, numeric)
-
-
-def _parsed(blocks: list, numeric: tuple[int, ...]) -> list[list]:
-    data = b"".join(blocks)
-    rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
-    if numeric and b",-" in data:  # rarely: a negative amount somewhere in the batch
-        for row in rows:
-            for at in numeric:
-                if row[at][:1] == "-":
-                    row[at] = Decimal(row[at])
-    return rows
-
-
-def _fast_rows(batch, found, people: dict, lookups: Lookups, carriers: dict) -> list[list]:
+def _export_cells(batch, found, lookups: Lookups, carriers: dict) -> list[list]:
     # Every cell that depends on another database is worked out once per customer,
     # payment, shipment or return of the batch, not once per row; the rows are then one
-    # list comprehension of dictionary look-ups. Cells are plain (text, numbers, None):
-    # csv_lines neutralises them.
-    nobody = (UNAVAILABLE if lookups.down("user") else "",
-              UNAVAILABLE if lookups.down("auth") and lookups.down("user") else "")
-    payments: dict = {}
-    for row in found["payments"]:
-        payments.setdefault(row[0], []).append(row)
-    if payments:
+    # list comprehension of dictionary look-ups.
+    user_down, auth_down = lookups.down("user"), lookups.down("auth")
+    nobody = (UNAVAILABLE if user_down else "", UNAVAILABLE if auth_down and user_down else "")
+    emails, profiles = found["emails"], found["profiles"]
+    people = {}
+    for user_id in {row[5] for row in batch}:
+        email = emails.get(user_id)
+        email = email[1] if email else None
+        profile = profiles.get(user_id)
+        if profile:
+            _, first, last, profile_email = profile
+            name = f"{first} {last}" if first and last else (first or last or "")
+            people[user_id] = (name, email or profile_email or "")
+        elif email:
+            people[user_id] = (nobody[0], email)
+    payments = {}
+    if found["payments"]:
         chosen = {row[0]: row[6] for row in batch}  # the payment each order names
-        for order_id, mine in payments.items():
+        for order_id, mine in found["payments"].items():
             payment = mine[0] if len(mine) == 1 else (
-                next((p for p in mine if p[1] == chosen.get(order_id)), None)
-                or max(mine, key=lambda p: (p[2] or _EPOCH, p[1])))
+                next((p for p in mine if p[1] == chosen.get(order_id)), None) or newest(mine, 2, 1))
             payments[order_id] = (payment[3], payment[4])
     no_payment = (UNAVAILABLE, UNAVAILABLE) if lookups.down("payment") else ("", "")
-    shipped = {order_id: (row[3], carriers.get(row[4], ""))
-               for order_id, row in _newest_by(found["shipments"], 0, 2, 1).items()}
+    shipped = {order_id: (row[3], carriers.get(row[4], "")) for order_id, row in found["shipments"].items()}
     no_shipment = (UNAVAILABLE, UNAVAILABLE) if lookups.down("shipping") else ("", "")
-    returned = {order_id: row[3] for order_id, row in _newest_by(found["returns"], 0, 2, 1).items()}
+    returned = {order_id: row[3] for order_id, row in found["returns"].items()}
     no_return = UNAVAILABLE if lookups.down("return") else ""
     # (id, number, created, status, payment status, user id, payment id, subtotal, tax,
     # shipping, discount, total, currency, tracking, units): the export's header order.
@@ -635,13 +415,17 @@ ORDERS = ListScreen(
            Sort("total", Order.total_amount, "Total", numeric=True),
            Sort("status", Order.status, "Status", descending=False)),
     default_sort="-created", decorate=decorate,
+    # What the table and decorate() read of an order.
+    columns=(Order.id, Order.order_number, Order.created_at, Order.status, Order.user_id, Order.payment_method_id,
+             Order.total_amount, Order.currency),
     export_header=(
         "order_number", "created_at", "status", "payment_status", "customer_name", "customer_email", "items",
         "subtotal", "tax", "shipping", "discount", "total", "currency", "payment_provider", "payment_state",
         "shipment_status", "carrier", "tracking_number", "open_return", "order_id",
     ),
-    export_row=_export_row, export_binds=SIDE_BINDS, export_fast=export_fast,
-    export_fast_statement=lambda plan: plan.stmt.with_only_columns(*_EXPORT_COLUMNS),
+    export_row=_export_row, export_binds=SIDE_BINDS,
+    export_fast=CopyExport(_EXPORT_COLUMNS, _export_cells, _EXPORT_SIDES, prepare=_carriers, whole=_every_order,
+                           batch=lambda: EXPORT_BATCH),
 )
 
 

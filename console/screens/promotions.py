@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
 from console.charts import Chart
+from console.exports import CopyExport, time_of
 from console.extensions import db
 from console.filters import QueryFilters, choice, date_range, where_equal, window_overlaps
 from console.lookups import Lookups, chunks, database
@@ -170,6 +172,23 @@ def decorate(promotions: list[Promotion], lookups: Lookups) -> list[PromotionRow
     return rows
 
 
+# --- the export through COPY (console/exports.py, "the COPY path"): same cells as export_row ---
+
+_PROMOTIONS, _USES = Promotion.__table__.c, PromotionUsage.__table__.c
+# The uses live in the same database: their count and sum come with the promotion.
+_EXPORT_COLUMNS = (
+    *(_PROMOTIONS[name] for name in ("name", "type", "status", "starts_at", "ends_at", "id")),
+    select(func.count()).where(_USES.promotion_id == _PROMOTIONS.id).scalar_subquery().label("uses"),
+    Promotion.discount_given.expression)
+
+
+def _export_cells(batch, found, lookups: Lookups, _) -> list[list]:
+    now = utcnow()
+    return [[name, kind, flow.shown_status(SimpleNamespace(status=status, ends_at=time_of(ends)), now), status,
+             starts, ends, uses, Decimal(given or 0).quantize(CENTS), promotion_id]
+            for name, kind, status, starts, ends, promotion_id, uses, given in batch]
+
+
 PROMOTIONS = ListScreen(
     name="promotions", noun="promotions", home="discount",
     filters=PromotionFilters, statement=promotions_statement, id_column=Promotion.id,
@@ -183,4 +202,5 @@ PROMOTIONS = ListScreen(
                    "promotion_id"),
     export_row=lambda row, lookups: [
         row.promotion.name, row.promotion.type, row.status, row.promotion.status, row.promotion.starts_at,
-        row.promotion.ends_at, row.uses, row.discount_given, row.promotion.id])
+        row.promotion.ends_at, row.uses, row.discount_given, row.promotion.id],
+    export_fast=CopyExport(_EXPORT_COLUMNS, _export_cells))

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Boolean, and_, func, or_, select, type_coerce
 
+from console.exports import CopyExport, Side, iso
 from console.extensions import db
 from console.filters import QueryFilters, choice, text
 from console.lookups import Lookups, chunks, database
@@ -108,6 +109,43 @@ def _export_row(row: StaffRow, lookups: Lookups) -> list:
             user.locked_until, user.failed_login_attempts or 0, row.mfa_state, user.created_at, user.id]
 
 
+# --- the export through COPY (console/exports.py, "the COPY path"): same cells as _export_row ---
+
+_USERS, _USER_ROLES, _ROLES, _SIGN_INS = (User.__table__.c, UserRole.__table__.c, Role.__table__.c,
+                                          LoginHistory.__table__.c)
+_EXPORT_COLUMNS = (
+    *(_USERS[name] for name in ("email", "is_active", "locked_until", "failed_login_attempts", "mfa_enabled",
+                                "created_at", "id")),
+    # Whether MFA is set up but not confirmed: the secret itself is never read.
+    type_coerce(and_(_USERS.mfa_secret.isnot(None), _USERS.mfa_secret != ""), Boolean).label("mfa_pending"))
+
+
+def _by_user(batch) -> list:
+    return [row[6] for row in batch]
+
+
+_EXPORT_SIDES = {
+    "roles": Side("auth", _by_user, lambda ids, among: select(_USER_ROLES.user_id, _ROLES.name)
+                  .join(Role.__table__, _ROLES.id == _USER_ROLES.role_id)
+                  .where(among(_USER_ROLES.user_id, ids), _ROLES.name.in_(STAFF_ROLES))),
+    "signed_in": Side("auth", _by_user, lambda ids, among: select(_SIGN_INS.user_id, func.max(_SIGN_INS.created_at))
+                      .where(among(_SIGN_INS.user_id, ids), _SIGN_INS.status == "success")
+                      .group_by(_SIGN_INS.user_id)),
+}
+_ROLE_ORDER = {role: at for at, role in enumerate(STAFF_ROLES)}
+
+
+def _export_cells(batch, found, lookups: Lookups, _) -> list[list]:
+    roles, signed_in = found["roles"], found["signed_in"]
+    rows = []
+    for email, active, locked_until, failures, mfa, created, user_id, mfa_pending in batch:
+        held = sorted({name for _, name in roles.get(user_id, ())}, key=_ROLE_ORDER.get)
+        last = signed_in.get(user_id)
+        rows.append([email, " ".join(held), bool(active), iso(last[0][1]) if last else None, locked_until,
+                     failures or 0, "on" if mfa else "pending" if mfa_pending else "off", created, user_id])
+    return rows
+
+
 STAFF = ListScreen(
     name="staff", noun="staff accounts", home="auth", title="Staff", export_endpoint="export_staff",
     filters=StaffFilters, statement=_statement, id_column=User.id,
@@ -116,5 +154,5 @@ STAFF = ListScreen(
     default_sort="-since", decorate=decorate,
     export_header=("email", "roles", "active", "last_sign_in", "locked_until", "failed_login_attempts",
                    "mfa", "created_at", "user_id"),
-    export_row=_export_row,
+    export_row=_export_row, export_fast=CopyExport(_EXPORT_COLUMNS, _export_cells, _EXPORT_SIDES),
 )

@@ -21,7 +21,7 @@ from sqlalchemy import and_, case, false, func, or_, select
 from console.charts import Chart, column_chart, nice_ceiling
 from console import localtime
 from console.screens.dashboard import _as_date
-from console.exports import stream_batches
+from console.exports import CopyExport, Side, copy_export
 from console.extensions import db
 from console.screens.keyset import Page, keyset_page
 from console.lookups import DatabaseUnavailable, Lookups, Missing, chunks, database, fetch_in, resolve, target_or_missing
@@ -118,18 +118,53 @@ def _absent(target, down: bool) -> str:
 
 
 def export_rows(kind: str, owner_id: str) -> Iterator[list]:
-    """Every use, newest first, streamed; a database found down is not asked again."""
+    """Every use, newest first, streamed through the COPY path (console/exports.py); a
+    database found down is not asked again."""
     model, _, _ = _kind(kind)
     stmt = uses_statement(kind, owner_id).order_by(model.used_at.desc(), model.id.desc())
-    lookups = Lookups()
-    for batch in stream_batches(stmt):
-        for use in decorate(kind, batch, lookups):
-            u, order = use.usage, use.order
-            found = isinstance(order, Order)
-            yield [u.used_at, use.email or _absent(use.account, lookups.down("auth")), use.name,
-                   order.order_number if found else _absent(order, lookups.down("order")),
-                   order.status if found else "", order.total_amount if found else "",
-                   order.currency if found else "", u.discount_amount, u.user_id, u.order_id, u.id]
+    return copy_export(_EXPORTS[kind], "discount", stmt, set())
+
+
+def _export_of(model) -> CopyExport:
+    """The uses' export: each use's own columns, its customer (auth_db, user_db) and its
+    order (order_db) looked up once per batch; the cells of the decorated rows."""
+    uses, users, profiles, orders = (model.__table__.c, User.__table__.c, UserProfile.__table__.c,
+                                     Order.__table__.c)
+    columns = tuple(uses[name] for name in ("used_at", "discount_amount", "user_id", "order_id", "id"))
+
+    def by_user(batch):
+        return [row[2] for row in batch]
+
+    sides = {
+        "accounts": Side("auth", by_user, lambda ids, among: select(users.id, users.email)
+                         .where(among(users.id, ids)), kept=True),
+        "profiles": Side("user", by_user, lambda ids, among: select(
+            profiles.user_id, profiles.first_name, profiles.last_name, profiles.email)
+            .where(among(profiles.user_id, ids)), kept=True),
+        "orders": Side("order", lambda batch: [row[3] for row in batch], lambda ids, among: select(
+            orders.id, orders.order_number, orders.status, orders.total_amount, orders.currency)
+            .where(among(orders.id, ids))),
+    }
+
+    def cells(batch, found, lookups: Lookups, _) -> list[list]:
+        accounts, people, bought = found["accounts"], found["profiles"], found["orders"]
+        auth_down, order_down = lookups.down("auth"), lookups.down("order")
+        rows = []
+        for used_at, discount, user_id, order_id, usage_id in batch:
+            account, profile, order = accounts.get(user_id), people.get(user_id), bought.get(order_id)
+            profile = profile[-1] if profile else None
+            email = (account[0][1] if account else None) or (profile[3] if profile else None) \
+                or ("unavailable" if auth_down else str(Missing(user_id)) if user_id else "")
+            name = " ".join(part for part in profile[1:3] if part) if profile else ""
+            order = order[0] if order else None
+            rows.append([used_at, email, name,
+                         order[1] if order else "unavailable" if order_down else str(Missing(order_id)) if order_id
+                         else "", *(order[2:5] if order else ("", "", "")), discount, user_id, order_id, usage_id])
+        return rows
+    return CopyExport(columns, cells, sides)
+
+
+_EXPORTS = {kind: _export_of(model) for kind, (model, _, _) in KINDS.items()}
 
 
 # --- the totals -----------------------------------------------------------------------------

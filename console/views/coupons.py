@@ -72,7 +72,7 @@ def coupon_detail(key: str):
 def export_uses(key: str):
     coupon = _coupon_or_404(key)
     return csv_response(f"coupon-{_key(coupon).lower()}-uses", usage.EXPORT_HEADER,
-                        usage.export_rows("coupon", coupon.id))
+                        usage.export_rows("coupon", coupon.id), plain_cells=True)
 
 
 def _act(key: str, perform, done):

@@ -62,7 +62,8 @@ def promotion_detail(key: str):
 @permission_required("coupons.view")
 def export_uses(key: str):
     promotion = _promotion_or_404(key)
-    return csv_response("promotion-uses", usage.EXPORT_HEADER, usage.export_rows("promotion", promotion.id))
+    return csv_response("promotion-uses", usage.EXPORT_HEADER, usage.export_rows("promotion", promotion.id),
+                        plain_cells=True)
 
 
 def _act(key: str, perform, message):

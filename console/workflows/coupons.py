@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from console import audit
 from console.extensions import db
 from console.lookups import chunks, database
-from console.models.discount import COUPON_TYPES, Coupon, CouponUsage
+from console.models.discount import COUPON_BATCH, COUPON_TYPES, Coupon, CouponUsage
 from console.models.types import MAX_MONEY, new_id, utcnow
 from console.workflows import WorkflowError
 from console.workflows.discounts import (
@@ -556,12 +556,18 @@ def generate_codes(actor, coupon_id: str, count: int, prefix: str = "", length: 
 
 def batch_condition(batch: str):
     """Coupons written by one bulk generation (its id is in their metadata)."""
-    return Coupon.metadata_["batch"].as_string() == batch
+    return COUPON_BATCH == batch
 
 
 def generated_condition():
     """Coupons written by any bulk generation."""
-    return Coupon.metadata_["batch"].as_string().is_not(None)
+    return COUPON_BATCH.is_not(None)
+
+
+def made_by_hand_condition():
+    """Coupons no bulk generation wrote: the condition of the list's partial indexes
+    (console/models/discount.py), written as they are so the planner matches them."""
+    return COUPON_BATCH.is_(None)
 
 
 def code_prefix_condition(prefix: str):

@@ -69,7 +69,7 @@ def test_export_goes_on_when_a_database_fails_part_way(ctx, monkeypatch):
     "unavailable" from then on, the other databases' cells stay filled, every row is written."""
     from sqlalchemy.exc import OperationalError
 
-    from console.screens import orders as screen
+    from console import exports
 
     options = ensure_shipping_options()
     method = options.by_service("standard")
@@ -79,14 +79,14 @@ def test_export_goes_on_when_a_database_fails_part_way(ctx, monkeypatch):
         order = make_order(customer, [(product, 1)], status="shipped").order
         make_shipment(order, options.carrier_of(method), method)
     db.session.commit()
-    plain_rows = screen._plain_rows
+    plain_rows = exports._plain_rows
 
     def payment_db_gone(connection, stmt):
         if "FROM payments" in str(stmt):
             raise OperationalError(str(stmt), {}, Exception("server closed the connection"))
         return plain_rows(connection, stmt)
 
-    monkeypatch.setattr(screen, "_plain_rows", payment_db_gone)
+    monkeypatch.setattr(exports, "_plain_rows", payment_db_gone)
     plan = ORDERS.export_plan(OrderFilters(), ORDERS.ordering(None))
     rows = list(ORDERS.export_rows(plan, batch_size=2))
     assert len(rows) == 6
