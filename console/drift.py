@@ -386,6 +386,11 @@ def _on_execute(state) -> None:
     registry = drift()
     if registry is None or registry.clean:
         return
+    # A statement runs on one database, the one its bind mapper picks: when that one is
+    # checked and clean, nothing the statement names can be drifted (clean_binds).
+    bound = state.bind_mapper
+    if bound is not None and getattr(getattr(bound, "class_", bound), "__bind_key__", None) in registry.clean_binds:
+        return
     mappers = _mappers_of(state)
     if not mappers:
         return

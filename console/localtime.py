@@ -73,6 +73,14 @@ def start_of_day(day: date) -> datetime:
     return wall.astimezone(timezone.utc)
 
 
+def day_starts(first: date, last: date) -> list[datetime]:
+    """start_of_day of every store-local day ``first`` … ``last`` and of the day after
+    (each day's end), the zone looked up once for a year of days."""
+    store = zone()
+    return [datetime.combine(first + timedelta(days=n), time.min, tzinfo=store).astimezone(timezone.utc)
+            for n in range((last - first).days + 2)]
+
+
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     """[start, end) in UTC of the store-local days ``first`` … ``last``."""
     return start_of_day(first), start_of_day(last + timedelta(days=1))

@@ -191,3 +191,27 @@ def test_a_workflow_across_databases_is_refused_before_its_first_step(app, datab
             db.session.rollback()
             assert db.session.scalar(select(func.count()).select_from(PaymentRefund)) == refunds_before
             db.session.remove()
+
+
+def test_a_statement_on_a_database_checked_clean_is_not_walked(app, monkeypatch):
+    """The registry is clean as a whole only once every database has been used; until
+    then a statement on a database already checked and found clean costs no walk of
+    its elements (the first statement on each database still checks it)."""
+    from console import drift as drift_module
+
+    walked = []
+    real = drift_module._mappers_of
+    monkeypatch.setattr(drift_module, "_mappers_of", lambda state: walked.append(state) or real(state))
+    with app.app_context():
+        registry = drift()
+        registry.forget()
+        try:
+            db.session.execute(select(Order.id).limit(1)).all()
+            assert len(walked) == 1 and "order" in registry.clean_binds and not registry.clean
+            db.session.execute(select(Order.id, Order.order_number).limit(1)).all()
+            db.session.execute(select(Shipment.id).limit(1)).all()  # shipping_db: checked now
+            db.session.execute(select(Shipment.id, Shipment.status).limit(1)).all()
+        finally:
+            db.session.rollback()
+            registry.forget()
+    assert len(walked) == 2

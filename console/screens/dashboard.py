@@ -20,7 +20,8 @@ Every period figure is a range scan of an index on the period's time column
 summed, for an index-only scan where the planner prefers it; return requests are counted
 on ix_return_requests_requested_at_id), so its cost follows the rows in the period, not
 the size of the table: at a million orders, today reads ~3,000 index entries, 30 days
-~80,000. Figures that read many rows are kept per worker process for
+~80,000. A figure and the period before it are one statement (day_rows). Figures that
+read many rows are kept per worker process for
 DASHBOARD_CACHE_SECONDS, per period (the page shows when each was computed). Each
 figure degrades on its own: a database that is down empties only the figures it feeds
 (and a failure is never cached).
@@ -31,12 +32,15 @@ import threading
 import time as clock
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import (TIMESTAMP, Date, Integer, Text, bindparam, cast, func, literal, literal_column, null, or_, select,
+                        true, union_all)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from console import localtime
 from console.charts import Chart, column_chart, row_chart
@@ -121,6 +125,11 @@ class Period:
     @property
     def cache_key(self) -> tuple:
         return (self.key, self.first, self.last)
+
+    @property
+    def ranges(self) -> list[tuple[datetime, datetime]]:
+        """[start, end) of the period and of the one before it."""
+        return [(self.start, self.end), (self.previous_start, self.previous_end)]
 
     def as_args(self) -> dict:
         if self.key == "custom":
@@ -233,23 +242,21 @@ class Daily:
     kinds: tuple
     where: tuple = ()
 
-    def statement(self, start: datetime, end: datetime, by_day: bool):
-        day = (localtime.local_date(self.column),) if by_day else ()
-        return (select(*day, *self.keys, *self.measures)
-                .where(self.column >= start, self.column < end, *self.where)
-                .group_by(*day, *self.keys))
-
     def cache_key(self, day: date) -> str:
-        return f"dashboard:{self.name}:{localtime.zone_name()}:{day.isoformat()}"
+        return self.key_prefix() + day.isoformat()
+
+    def key_prefix(self) -> str:
+        """What every day's key starts with (the zone read once for a year of days)."""
+        return f"dashboard:{self.name}:{localtime.zone_name()}:"
 
     def stored(self, rows: list) -> list:
-        return [[*row[:len(self.keys)], *(None if v is None else str(v) for v in row[len(self.keys):])]
-                for row in rows]
+        return [[*row[:len(self.keys)], *(None if v is None else v if kind is int else str(v)
+                                          for kind, v in zip(self.kinds, row[len(self.keys):]))] for row in rows]
 
     def loaded(self, rows: list) -> list[tuple]:
         width = len(self.keys)
-        return [(*row[:width], *(None if v is None else kind(Decimal(v))
-                                 for kind, v in zip(self.kinds, row[width:]))) for row in rows]
+        return [(*row[:width], *(None if v is None else kind(v) for kind, v in zip(self.kinds, row[width:])))
+                for row in rows]
 
 
 @dataclass
@@ -267,52 +274,141 @@ class DayRows:
                 yield (day, *row)
 
 
-def day_rows(figure: Daily, start: datetime, end: datetime, now: datetime) -> DayRows:
-    """``figure`` over [start, end) (``start`` a store-local midnight): each day that is
-    over comes from the shared cache (console/shared_cache.py), the missing ones read in
-    one grouped statement and kept for DASHBOARD_DAY_SECONDS; the day still running (today,
-    or the same hours of an earlier day for a comparison ending now) is read live. So a
-    year costs what a day costs once the year's days are kept. The caller opens the
+@dataclass(frozen=True)
+class Read:
+    """A span of a figure to read from the database: by store-local day, or (the day still
+    running) as one sum filed under ``day``. ``of``: which range's DayRows it feeds."""
+
+    start: datetime
+    end: datetime
+    of: int
+    day: date | None = None  # None: by day
+
+    def intervals(self) -> list[tuple[datetime, datetime, date]]:
+        """[start, end) cut at store-local midnights: (from, to, day) per day."""
+        if self.day is not None:
+            return [(self.start, self.end, self.day)]
+        first = localtime.local(self.start).date()
+        starts = localtime.day_starts(first, localtime.local(self.end).date())
+        return [(max(self.start, since), min(self.end, until), first + timedelta(days=n))
+                for n, (since, until) in enumerate(zip(starts, starts[1:])) if max(self.start, since) < self.end]
+
+
+def _moments(starts: list[datetime], ends: list[datetime]) -> tuple[str, str]:
+    """Aware UTC datetimes as text parameters PostgreSQL splits into ``timestamp[]`` (an
+    array parameter would have the driver convert each of a year's 732 bounds in Python);
+    each moment written once, though most end one interval and start the next."""
+    written: dict[datetime, str] = {}
+
+    def text(moment: datetime) -> str:
+        found = written.get(moment)
+        if found is None:
+            # To the millisecond, as the TIMESTAMP(3) columns keep it (isoformat cuts, like to_millisecond).
+            found = written[moment] = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(
+                timespec="milliseconds")
+        return found
+    return ",".join(map(text, starts)), ",".join(map(text, ends))
+
+
+@lru_cache(maxsize=None)
+def _intervals_statement(figure: Daily):
+    """PostgreSQL: ``figure`` over a list of intervals (two text parameters of their bounds),
+    one grouped range scan of the time column's index per interval (a LATERAL subquery):
+    no row's local day computed (grouping a year of rows by it took about as long again as
+    reading them)."""
+    def bounds(name: str):
+        return cast(func.string_to_array(bindparam(name, type_=Text), literal_column("','")), ARRAY(TIMESTAMP()))
+    spans = func.unnest(bounds("starts"), bounds("ends")).table_valued(
+        "since", "until", with_ordinality="n").render_derived()
+    inner = (select(*figure.keys, *figure.measures)
+             .where(figure.column >= spans.c.since, figure.column < spans.c.until, *figure.where)
+             .group_by(*figure.keys).lateral())
+    return select(spans.c.n, *inner.c).select_from(spans.join(inner, true()))
+
+
+def _read(figure: Daily, reads: list[Read]):
+    """(read, day, *keys, *measures) of each of ``reads``, in one statement. The caller
+    opens the figure's database."""
+    if not reads:
+        return
+    dialect = db.session.get_bind(mapper=figure.column.class_).dialect.name
+    if dialect == "postgresql":
+        cut = [(read, *interval) for read in reads for interval in read.intervals()]
+        starts, ends = _moments([c[1] for c in cut], [c[2] for c in cut])
+        rows = db.session.execute(_intervals_statement(figure), {"starts": starts, "ends": ends})
+        for n, *row in rows:
+            read, _, _, day = cut[n - 1]
+            yield (read, day, *row)
+        return
+    # Elsewhere (SQLite): a UNION ALL of one grouped select per read, by the local day.
+    parts = []
+    for i, read in enumerate(reads):
+        day = localtime.local_date(figure.column) if read.day is None else cast(null(), Date)
+        parts.append(select(literal(i).label("read"), day.label("day"), *figure.keys, *figure.measures)
+                     .where(figure.column >= read.start, figure.column < read.end, *figure.where)
+                     .group_by(*((day,) if read.day is None else ()), *figure.keys))
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    for i, raw_day, *row in db.session.execute(statement, bind_arguments={"mapper": figure.column.class_}):
+        read = reads[i]
+        yield (read, read.day or _as_date(raw_day), *row)
+
+
+def day_rows(figure: Daily, ranges: list[tuple[datetime, datetime]], now: datetime) -> list[DayRows]:
+    """``figure`` over each of ``ranges`` ([start, end), ``start`` a store-local midnight),
+    all in one statement: each day that is over comes from the shared cache
+    (console/shared_cache.py), the missing ones read and kept for DASHBOARD_DAY_SECONDS;
+    the day still running (today, or the same hours of an earlier day for a comparison
+    ending now) is read live. So a year costs what a day costs once the year's days are
+    kept, and a period and the one before it cost one statement. The caller opens the
     figure's database."""
     seconds = current_app.config.get("DASHBOARD_DAY_SECONDS", 0)
-    if seconds <= 0:  # nothing kept: the whole range in one statement
-        result = DayRows({})
-        for raw_day, *row in db.session.execute(figure.statement(start, end, by_day=True)):
-            result.days.setdefault(_as_date(raw_day), []).append(tuple(row))
-        return result
-    # The days that are over and wholly inside [start, end): each one whose next
-    # midnight is at or before ``end``, up to yesterday.
-    first, stop = localtime.local(start).date(), min(localtime.today(now), localtime.local(end).date())
-    full = [first + timedelta(days=n) for n in range((stop - first).days)]
-    day = stop if full else first
+    results = [DayRows({}) for _ in ranges]
+    if seconds <= 0:  # nothing kept: every range read whole, by day
+        reads = [Read(start, end, i) for i, (start, end) in enumerate(ranges)]
+        for read, day, *row in _read(figure, reads):
+            results[read.of].days.setdefault(day, []).append(tuple(row))
+        return results
+    # The days that are over and wholly inside each range: each one whose next midnight is
+    # at or before the range's end, up to yesterday; then the day still running.
+    spans = []
+    for start, end in ranges:
+        first, stop = localtime.local(start).date(), min(localtime.today(now), localtime.local(end).date())
+        full = [first + timedelta(days=n) for n in range((stop - first).days)]
+        spans.append((full, stop if full else first))
     cache = shared_cache()
-    prefix = figure.cache_key(first).rsplit(":", 1)[0] + ":"
-    keys = {d: prefix + d.isoformat() for d in full}
-    kept = cache.get_many(keys.values()) if full else {}
-    result = DayRows({})
-    missing = []
-    for d in full:
-        entry = kept.get(keys[d])
-        if entry is None:
-            missing.append(d)
-            continue
-        result.days[d] = figure.loaded(entry["rows"])
-        at = datetime.fromisoformat(entry["at"])
-        result.as_of = at if result.as_of is None else min(result.as_of, at)
-    if missing:
-        fresh: dict[date, list] = {d: [] for d in missing}
-        span = localtime.day_bounds(missing[0], missing[-1])
-        for raw_day, *row in db.session.execute(figure.statement(*span, by_day=True)):
-            found = _as_date(raw_day)
-            if found in fresh:
-                fresh[found].append(tuple(row))
-        result.days.update(fresh)
-        cache.set_many({keys[d]: {"at": now.isoformat(), "rows": figure.stored(rows)}
-                       for d, rows in fresh.items()}, seconds)
-    running = max(start, localtime.start_of_day(day))
-    if running < end:
-        result.days[day] = [tuple(row) for row in db.session.execute(figure.statement(running, end, by_day=False))]
-    return result
+    prefix = figure.key_prefix()
+    keys = {d: prefix + d.isoformat() for full, _ in spans for d in full}
+    kept = cache.get_many(keys.values()) if keys else {}
+    reads, fresh = [], {}
+    for i, ((start, end), (full, day)) in enumerate(zip(ranges, spans)):
+        result = results[i]
+        missing = []
+        for d in full:
+            entry = kept.get(keys[d])
+            if entry is None:
+                missing.append(d)
+                continue
+            result.days[d] = figure.loaded(entry["rows"])
+            at = datetime.fromisoformat(entry["at"])
+            result.as_of = at if result.as_of is None else min(result.as_of, at)
+        if missing:
+            fresh.update({(i, d): [] for d in missing})
+            reads.append(Read(*localtime.day_bounds(missing[0], missing[-1]), i))
+        running = max(start, localtime.start_of_day(day))
+        if running < end:
+            result.days[day] = []
+            reads.append(Read(running, end, i, day))
+    for read, day, *row in _read(figure, reads):
+        if read.day is not None:
+            results[read.of].days[day].append(tuple(row))
+        elif (read.of, day) in fresh:  # the span read may hold days already kept
+            fresh[read.of, day].append(tuple(row))
+    for (i, d), rows in fresh.items():
+        results[i].days[d] = rows
+    if fresh:
+        cache.set_many({keys[d]: {"at": now.isoformat(), "rows": figure.stored(rows)} for (_, d), rows in fresh.items()},
+                       seconds)
+    return results
 
 
 # --- sales (order_db) -----------------------------------------------------------------------
@@ -396,10 +492,6 @@ def _as_date(value) -> date:
     return value
 
 
-def _placed_between(start: datetime, end: datetime):
-    return (Order.created_at >= start) & (Order.created_at < end)
-
-
 ORDER_DAYS = Daily("orders", Order.created_at, (Order.currency, Order.status),
                    (func.count(), func.sum(Order.total_amount)), (int, Decimal))
 
@@ -412,8 +504,7 @@ def sales(now: datetime, period: Period) -> Sales:
     by_currency: dict[str, dict[date, RevenueDay]] = {}
     statuses: dict[str | None, int] = {}
     with database("order"):
-        now_days = day_rows(ORDER_DAYS, period.start, period.end, now)
-        before_days = day_rows(ORDER_DAYS, period.previous_start, period.previous_end, now)
+        now_days, before_days = day_rows(ORDER_DAYS, period.ranges, now)
     rows = now_days.rows()
     before = (row[1:] for row in before_days.rows())
     for raw_day, currency, status, count, amount in rows:
@@ -440,14 +531,20 @@ def sales(now: datetime, period: Period) -> Sales:
     return Sales(period, current, previous, series, ordered, _oldest(now_days.as_of, before_days.as_of))
 
 
+# Stands for the day in a link built once per chart (a year of days is 366 links).
+_DAY = "0000-00-00"
+
+
 def revenue_chart(series: RevenueSeries) -> Chart:
     """One bar per store-local day, each linking to that day's orders in that currency."""
+    before, between, after = orders_url(created_from=_DAY, created_to=_DAY,
+                                        currency=series.currency or None).split(_DAY)
+    currency = series.currency
     points = []
     for d in series.days:
         day = d.day.isoformat()
-        points.append((d.day.strftime("%d %b"), d.amount,
-                       orders_url(created_from=day, created_to=day, currency=series.currency or None),
-                       f"{day}: {d.amount:,.2f} {series.currency} from {d.orders} order{'' if d.orders == 1 else 's'}"))
+        points.append((d.day.strftime("%d %b"), d.amount, f"{before}{day}{between}{day}{after}",
+                       f"{day}: {d.amount:,.2f} {currency} from {d.orders} order{'' if d.orders == 1 else 's'}"))
     return column_chart(points, tick_format=lambda v: f"{v:,.0f}", label_every=max(1, -(-len(points) // 8)))
 
 
@@ -487,8 +584,7 @@ def _refunds_by_currency(days: DayRows) -> dict[str, tuple[Decimal, int]]:
 def refunded(now: datetime, period: Period) -> Refunded:
     """Completed refunds per currency by day (day_rows), on ix_payment_refunds_created_at_figures."""
     with database("payment"):
-        current = day_rows(REFUND_DAYS, period.start, period.end, now)
-        previous = day_rows(REFUND_DAYS, period.previous_start, period.previous_end, now)
+        current, previous = day_rows(REFUND_DAYS, period.ranges, now)
     return Refunded(_refunds_by_currency(current), _refunds_by_currency(previous),
                     _oldest(current.as_of, previous.as_of))
 
@@ -505,8 +601,7 @@ class Returned:
 def returned(now: datetime, period: Period) -> Returned:
     """Return requests by day (day_rows), on the requested_at index."""
     with database("return"):
-        current = day_rows(RETURN_DAYS, period.start, period.end, now)
-        previous = day_rows(RETURN_DAYS, period.previous_start, period.previous_end, now)
+        current, previous = day_rows(RETURN_DAYS, period.ranges, now)
     return Returned(sum(int(row[1]) for row in current.rows()), sum(int(row[1]) for row in previous.rows()),
                     _oldest(current.as_of, previous.as_of))
 
@@ -663,7 +758,7 @@ def refunds_open(now: datetime) -> list[tuple[str, int]]:
 @dataclass
 class FailedNotifications:
     counts: list[tuple[str, int]]
-    recent: list[Notification]  # the newest few, so support can see whom they missed
+    recent: list  # the newest few (id, user_id, subject, status, created_at), so support can see whom they missed
 
     @property
     def total(self) -> int:
@@ -671,11 +766,23 @@ class FailedNotifications:
 
 
 def failed_notifications(now: datetime, recent: int = 8) -> FailedNotifications:
-    counts = _status_counts("notification", Notification.status, NOTIFICATIONS_FAILED)
+    """The failed notifications per status (the status index, counted) and the newest few
+    (the created_at index, walked backwards), in one statement: a UNION ALL whose rows say
+    which part they are (a count, or a notification)."""
+    n = Notification
+    failed = n.status.in_(NOTIFICATIONS_FAILED)
+    counts = (select(n.status, func.count().label("count"), cast(null(), Text).label("id"),
+                     cast(null(), Text).label("user_id"), cast(null(), Text).label("subject"),
+                     cast(null(), n.created_at.type).label("created_at"))
+              .where(failed).group_by(n.status))
+    rows = (select(n.status, cast(null(), Integer).label("count"), n.id, n.user_id, n.subject, n.created_at)
+            .where(failed).order_by(n.created_at.desc()).limit(recent))
     with database("notification"):
-        rows = list(db.session.scalars(select(Notification).where(Notification.status.in_(NOTIFICATIONS_FAILED))
-                                       .order_by(Notification.created_at.desc()).limit(recent)))
-    return FailedNotifications(counts, rows)
+        found = db.session.execute(union_all(select(counts.subquery()), select(rows.subquery())),
+                                   bind_arguments={"mapper": Notification}).all()
+    counted = {row.status: row.count for row in found if row.id is None}
+    newest = sorted((row for row in found if row.id is not None), key=lambda row: row.created_at, reverse=True)
+    return FailedNotifications([(status, counted.get(status, 0)) for status in NOTIFICATIONS_FAILED], newest)
 
 
 @dataclass

@@ -3,12 +3,16 @@
 An order number, email, customer name or phone, RMA number, tracking number, coupon
 code, SKU or payment provider id is looked up in the database that owns it: exact
 matches first (case variants, so the unique indexes are used), and only when nothing
-matches exactly, prefix matches, a few per kind. Each kind is one statement of bounded
-index lookups (``lookup``), the exact ones and the prefix ones together, each row
-tagged with which it met (so a broad prefix costs no second round of statements): no ORDER BY for PostgreSQL to walk a date index for, no
-function around a column to hide its index; the few rows found are sorted here. A kind
-with more matches than shown links to its list filtered by the term ("see all"). A
-database that is down is skipped and named. Links are built from endpoints (console/links.py).
+matches exactly, prefix matches, a few per kind. Each database is asked one statement
+(``Lookup``): a UNION ALL of bounded index lookups, the exact ones and the prefix ones
+together, each row tagged with which it met (so a broad prefix costs no second round of
+statements): no ORDER BY for PostgreSQL to walk a date index for, no function around a
+column to hide its index; the few rows found are sorted here. The statements are built
+once per shape (how many case variants, which kinds of condition) with the term as
+parameters, so a search costs SQLAlchemy no statement building and no cache-key walk.
+A kind with more matches than shown links to its list filtered by the term ("see
+all"). A database that is down is skipped and named. Links are built from endpoints
+(console/links.py).
 """
 from __future__ import annotations
 
@@ -16,15 +20,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from flask import url_for
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import bindparam, exists, false, null, or_, select, true, union_all
 
 from console.extensions import db
 from console.filters import like_escape
 from console.links import customer_url, list_url, order_url, orders_url, return_url
 from console.lookups import DatabaseUnavailable, database
-from console.models.auth import User
+from console.models.auth import Role, User, UserRole
 from console.models.discount import Coupon
 from console.models.order import Order
 from console.models.payment import Payment
@@ -32,8 +37,8 @@ from console.models.product import Product, ProductVariant
 from console.models.returns import ReturnAuthorization, ReturnRequest
 from console.models.shipping import Shipment
 from console.models.user import UserProfile, full_name_expression, phone_digits_expression
+from console.permissions import STAFF_ROLES
 from console.screens.coupons import coupon_key
-from console.screens.customers import staff_user_ids
 
 PER_KIND = 10
 MIN_PREFIX = 3
@@ -72,49 +77,101 @@ class Hit:
     exact: bool = True  # matched exactly, not by a prefix
 
 
+# The term's parameters, as every statement names them: its case variants (for IN), one
+# LIKE pattern per variant, the full name and its pattern, the phone digits' pattern.
+VARIANTS = bindparam("variants", expanding=True)
+PATTERNS = tuple(bindparam(f"prefix_{n}") for n in range(3))
+NAME, NAME_PATTERN, PHONE_PATTERN = bindparam("name"), bindparam("name_prefix"), bindparam("phone_suffix")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What decides a statement's text: how many prefix lookups per column (one per case
+    variant of a term long enough, else none), whether the term can be a full name, and
+    whether it reads as a phone number. The term itself only fills parameters."""
+
+    prefixes: int
+    name: bool
+    phone: bool
+
+
 class Matcher:
-    """Column conditions for one search term: exact (any of its case variants) and, for a
-    term long enough, prefix. Carries the searching user, whose permissions decide where
-    a match links to."""
+    """One search term: its shape and parameters. Carries the searching user, whose
+    permissions decide where a match links to."""
 
     def __init__(self, term: str, user):
         self.term = term
         self.variants = list(dict.fromkeys((term, term.upper(), term.lower())))
         self.prefix = len(term) >= MIN_PREFIX
         self.user = user
-
-    def conditions(self, column) -> list[tuple]:
-        """(condition, exact) per index lookup on ``column``: exact, every case variant at
-        once (``IN``, its unique or plain btree index); prefix, one ``LIKE 'v%'`` per variant
-        (its varchar_pattern_ops index, which PostgreSQL walks and stops after a few rows; an
-        OR of the variants would become a bitmap of every match first)."""
-        found = [(column.in_(self.variants), True)]
-        if self.prefix:
-            found += [(column.like(like_escape(v) + "%", escape="\\"), False) for v in self.variants]
-        return found
+        name = term.lower()
+        digits = re.sub(r"\D", "", term)
+        phone = bool(PHONE_TEXT.match(term)) and len(digits) >= MIN_PHONE_DIGITS
+        self.shape = Shape(len(self.variants) if self.prefix else 0,
+                           " " in name.strip() or not any(ch.isdigit() or ch in "@." for ch in name), phone)
+        self.params = {"variants": self.variants, "name": name, "name_prefix": like_escape(name) + "%",
+                       "phone_suffix": "%" + digits}
+        self.params.update((p.key, like_escape(v) + "%") for p, v in zip(PATTERNS, self.variants))
 
     def found(self, value: str | None) -> bool:
         """Whether ``value`` itself matches the term, exactly or by its start (for saying what matched)."""
         return bool(value) and any(value.startswith(v) for v in self.variants)
 
 
-def lookup(columns, conditions: list[tuple], *where) -> list:
-    """Rows of ``columns`` meeting any of ``conditions`` ((condition, exact) pairs, and all
-    of ``where``), in one statement: a UNION ALL of one bounded lookup per condition, each
-    ``LIMIT PER_KIND + 1`` with no ORDER BY, so each is a short walk of its own index at any
-    table size. Each row ends with ``exact``, whether an exact condition found it. A row
-    found twice is kept once, as an exact match when it is one; the rows come in no
-    particular order (the caller sorts the few)."""
-    parts = [select(*columns, literal(exact).label("exact")).where(condition, *where).limit(PER_KIND + 1)
-             for condition, exact in conditions]
-    stmt = parts[0] if len(parts) == 1 else union_all(*(select(part.subquery()) for part in parts))
-    unique: dict = {}
-    # A UNION names no table for the session to pick a database by: the first column's does.
-    for row in db.session.execute(stmt, bind_arguments={"mapper": columns[0].class_}):
-        known = unique.get(row[0])
-        if known is None or (row.exact and not known.exact):
-            unique[row[0]] = row
-    return list(unique.values())
+def exact(*columns) -> list[tuple]:
+    """One lookup for the term's case variants in any of ``columns`` (``IN`` on each one's
+    unique or plain btree index; PostgreSQL ORs the few entries found)."""
+    return [(or_(*(column.in_(VARIANTS) for column in columns)), True)]
+
+
+def prefixes(shape: Shape, *columns) -> list[tuple]:
+    """One ``LIKE 'v%'`` lookup per case variant per column: its varchar_pattern_ops index,
+    which PostgreSQL walks and stops after a few rows (an OR of the variants would become
+    a bitmap of every match first)."""
+    return [(column.like(pattern, escape="\\"), False) for column in columns for pattern in PATTERNS[:shape.prefixes]]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A finder's one statement, and the model whose database runs it."""
+
+    statement: object
+    model: type
+
+    def rows(self, match: Matcher, key: Callable = lambda row: row[0]) -> list:
+        """The rows for ``match``, each ending with ``exact``: whether an exact lookup found
+        it. A row found twice (same ``key``) is kept once, as an exact match when it is
+        one; the rows come in no particular order (the caller sorts the few)."""
+        unique: dict = {}
+        # A UNION names no table for the session to pick a database by: the model does.
+        for row in db.session.execute(self.statement, match.params, bind_arguments={"mapper": self.model}):
+            found = key(row)
+            known = unique.get(found)
+            if known is None or (row.exact and not known.exact):
+                unique[found] = row
+        return list(unique.values())
+
+
+def limited(parts: list[tuple]) -> list:
+    """Each of ``parts`` ((select, exact) pairs) tagged with ``exact`` and cut at
+    ``LIMIT PER_KIND + 1``, with no ORDER BY: a short walk of its own index at any size."""
+    return [part.add_columns((true() if is_exact else false()).label("exact")).limit(PER_KIND + 1)
+            for part, is_exact in parts]
+
+
+def union(selects: list):
+    """``selects`` (of the same columns) as one statement."""
+    return selects[0] if len(selects) == 1 else union_all(*(select(part.subquery()) for part in selects))
+
+
+def lookup(model, parts: list[tuple]) -> Lookup:
+    """One statement of ``parts`` ((select, exact) pairs, the selects of the same columns)."""
+    return Lookup(union(limited(parts)), model)
+
+
+def on(columns, conditions: list[tuple], *where) -> list[tuple]:
+    """(select of ``columns`` where condition and ``where``, exact) per condition."""
+    return [(select(*columns).where(condition, *where), is_exact) for condition, is_exact in conditions]
 
 
 def _newest_first(rows: list) -> list:
@@ -126,13 +183,18 @@ def _by(attribute: str):
     return lambda rows: sorted(rows, key=lambda r: (not r.exact, getattr(r, attribute) or "", r[0]))[:PER_KIND + 1]
 
 
+@lru_cache(maxsize=None)
+def orders_lookup(shape: Shape) -> Lookup:
+    """By order number or tracking number (exact or prefix), or by id (exact)."""
+    columns = (Order.id, Order.order_number, Order.tracking_number, Order.status, Order.total_amount,
+               Order.currency, Order.created_at)
+    return lookup(Order, on(columns, exact(Order.order_number, Order.tracking_number, Order.id)
+                            + prefixes(shape, Order.order_number, Order.tracking_number)))
+
+
 def find_orders(match: Matcher) -> list[Hit]:
-    conditions = match.conditions(Order.order_number) + match.conditions(Order.tracking_number)
-    conditions.append((Order.id.in_(match.variants), True))
-    rows = _newest_first(lookup((Order.id, Order.order_number, Order.tracking_number, Order.status,
-                                 Order.total_amount, Order.currency, Order.created_at), conditions))
     hits = []
-    for order in rows:
+    for order in _newest_first(orders_lookup(match.shape).rows(match)):
         detail = f"{order.status or 'no status'} · {order.total_amount or 0:,.2f} {order.currency or ''}".strip()
         if match.found(order.tracking_number):
             detail += f" · tracking {order.tracking_number}"
@@ -140,33 +202,41 @@ def find_orders(match: Matcher) -> list[Hit]:
     return hits
 
 
-def find_customers_by_profile(match: Matcher) -> list[Hit]:
+@lru_cache(maxsize=None)
+def profiles_lookup(shape: Shape) -> Lookup:
     """By email; by full name ("Robert Thompson", exactly, else its start); by phone
     (the digits typed, at the end of the stored number, so "555 0100" finds "+1 555-0100").
-    Name and phone are matched on the expressions their trigram indexes hold."""
-    conditions = match.conditions(UserProfile.email)
-    name = match.term.lower()
-    if " " in name.strip() or not any(ch.isdigit() or ch in "@." for ch in name):
-        full_name = full_name_expression()
-        conditions.append((full_name == name, True))
-        if match.prefix:
-            conditions.append((full_name.like(like_escape(name) + "%", escape="\\"), False))
-    digits = re.sub(r"\D", "", match.term)
-    if PHONE_TEXT.match(match.term) and len(digits) >= MIN_PHONE_DIGITS:
-        conditions.append((phone_digits_expression().like("%" + digits), True))
-    # Profiles without a user (none link anywhere) are left out here: in SQL that condition
-    # would offer PostgreSQL the user_id index as another way to read every row.
-    rows = _by("email")([p for p in lookup((UserProfile.id, UserProfile.user_id, UserProfile.email,
-                                            UserProfile.first_name, UserProfile.last_name, UserProfile.phone),
-                                           conditions) if p.user_id])
+    Name and phone are matched on the expressions their indexes hold. Profiles without a
+    user (none link anywhere) are left out afterwards: in SQL that condition would offer
+    PostgreSQL the user_id index as another way to read every row."""
+    full_name = full_name_expression()
+    conditions = [(or_(UserProfile.email.in_(VARIANTS), *([full_name == NAME] if shape.name else [])), True)]
+    conditions += prefixes(shape, UserProfile.email)
+    if shape.name and shape.prefixes:
+        conditions.append((full_name.like(NAME_PATTERN, escape="\\"), False))
+    if shape.phone:
+        conditions.append((phone_digits_expression().like(PHONE_PATTERN), True))
+    return lookup(UserProfile, on((UserProfile.id, UserProfile.user_id, UserProfile.email, UserProfile.first_name,
+                                   UserProfile.last_name, UserProfile.phone), conditions))
+
+
+def find_customers_by_profile(match: Matcher) -> list[Hit]:
+    rows = _by("email")([p for p in profiles_lookup(match.shape).rows(match) if p.user_id])
     return [_customer_hit(p.user_id, p.email, " · ".join(filter(None, (
         " ".join(filter(None, (p.first_name, p.last_name))), p.phone))), p.exact) for p in rows]
 
 
+@lru_cache(maxsize=None)
+def accounts_lookup(shape: Shape) -> Lookup:
+    """Customers' accounts by email, staff left out in the same statement: each row found
+    is checked against its user_roles rows (their user_id index), so the few rows of
+    each lookup are customers."""
+    staff = exists().where(UserRole.user_id == User.id, Role.id == UserRole.role_id, Role.name.in_(STAFF_ROLES))
+    return lookup(User, on((User.id, User.email), exact(User.email) + prefixes(shape, User.email), ~staff))
+
+
 def find_customers_by_account(match: Matcher) -> list[Hit]:
-    staff = set(staff_user_ids())
-    rows = _by("email")(lookup((User.id, User.email), match.conditions(User.email)))
-    return [_customer_hit(u.id, u.email, "", u.exact) for u in rows if u.id not in staff]
+    return [_customer_hit(u.id, u.email, "", u.exact) for u in _by("email")(accounts_lookup(match.shape).rows(match))]
 
 
 def _customer_hit(user_id: str, email: str | None, name: str, exact: bool) -> Hit:
@@ -181,70 +251,103 @@ def _return_hit(match: Matcher, request, label: str, detail: str, exact: bool) -
     return Hit("return", label, detail, url, bool(exact))
 
 
-_REQUEST_COLUMNS = (ReturnRequest.id, ReturnRequest.rma_number, ReturnRequest.status, ReturnRequest.return_reason,
-                    ReturnRequest.order_id, ReturnRequest.created_at)
-
-
 def _return_detail(request) -> str:
     status = (request.status or "no status").replace("_", " ")
     return f"{status} · {(request.return_reason or '').replace('_', ' ')}".strip(" ·")
 
 
+@lru_cache(maxsize=None)
+def returns_lookup(shape: Shape) -> Lookup:
+    """Return requests by RMA number, and return parcels (authorizations, which carry their
+    own RMA copy and the tracking number) by either, each with its request: one statement,
+    each row keyed by the request or the parcel it found. The parcels' lookups are joined
+    to their requests once, over their union (a join inside each would cost PostgreSQL
+    planning it once per lookup)."""
+    request = (ReturnRequest.id, ReturnRequest.rma_number, ReturnRequest.status, ReturnRequest.return_reason,
+               ReturnRequest.order_id, ReturnRequest.created_at)
+    requests = limited(on((ReturnRequest.id.label("key"), false().label("parcel"), *request,
+                           null().label("parcel_rma"), null().label("parcel_tracking")),
+                          exact(ReturnRequest.rma_number) + prefixes(shape, ReturnRequest.rma_number)))
+    found = union(limited(on((ReturnAuthorization.id.label("key"), ReturnAuthorization.return_request_id,
+                              ReturnAuthorization.rma_number.label("parcel_rma"),
+                              ReturnAuthorization.tracking_number.label("parcel_tracking")),
+                             exact(ReturnAuthorization.rma_number, ReturnAuthorization.tracking_number)
+                             + prefixes(shape, ReturnAuthorization.rma_number,
+                                        ReturnAuthorization.tracking_number)))).subquery()
+    parcels = select(found.c.key, true().label("parcel"), *request, found.c.parcel_rma, found.c.parcel_tracking,
+                     found.c.exact).join_from(found, ReturnRequest, ReturnRequest.id == found.c.return_request_id)
+    return Lookup(union_all(*(select(part.subquery()) for part in requests), parcels), ReturnRequest)
+
+
 def find_returns(match: Matcher) -> list[Hit]:
+    rows = returns_lookup(match.shape).rows(match, key=lambda row: (bool(row.parcel), row.key))
     hits = [_return_hit(match, r, r.rma_number or r.id, _return_detail(r), r.exact)
-            for r in _newest_first(lookup(_REQUEST_COLUMNS, match.conditions(ReturnRequest.rma_number)))]
-    # Return parcels: the authorization carries its own RMA copy and the tracking number.
-    authorizations = _by("rma_number")(lookup(
-        (ReturnAuthorization.id, ReturnAuthorization.return_request_id, ReturnAuthorization.rma_number,
-         ReturnAuthorization.tracking_number),
-        match.conditions(ReturnAuthorization.rma_number) + match.conditions(ReturnAuthorization.tracking_number)))
-    wanted = [a.return_request_id for a in authorizations if a.return_request_id]
-    requests = {r.id: r for r in db.session.execute(
-        select(*_REQUEST_COLUMNS).where(ReturnRequest.id.in_(wanted)))} if wanted else {}
-    for auth in authorizations:
-        request = requests.get(auth.return_request_id)
-        if request is None:
-            continue
-        if match.found(auth.tracking_number):
-            hits.append(_return_hit(match, request, auth.tracking_number, f"return parcel of {request.rma_number}",
-                                    auth.exact))
+            for r in _newest_first([r for r in rows if not r.parcel])]
+    for parcel in _by("parcel_rma")([r for r in rows if r.parcel]):
+        if match.found(parcel.parcel_tracking):
+            hits.append(_return_hit(match, parcel, parcel.parcel_tracking, f"return parcel of {parcel.rma_number}",
+                                    parcel.exact))
         else:
-            hits.append(_return_hit(match, request, auth.rma_number or request.rma_number or request.id,
-                                    f"{request.status or 'no status'}", auth.exact))
+            hits.append(_return_hit(match, parcel, parcel.parcel_rma or parcel.rma_number or parcel.id,
+                                    f"{parcel.status or 'no status'}", parcel.exact))
     return hits
 
 
+@lru_cache(maxsize=None)
+def shipments_lookup(shape: Shape) -> Lookup:
+    return lookup(Shipment, on((Shipment.id, Shipment.tracking_number, Shipment.status, Shipment.order_id),
+                               exact(Shipment.tracking_number) + prefixes(shape, Shipment.tracking_number)))
+
+
 def find_shipments(match: Matcher) -> list[Hit]:
-    rows = _by("tracking_number")(lookup((Shipment.id, Shipment.tracking_number, Shipment.status, Shipment.order_id),
-                                         match.conditions(Shipment.tracking_number)))
+    rows = _by("tracking_number")(shipments_lookup(match.shape).rows(match))
     return [Hit("shipment", s.tracking_number, f"shipment {(s.status or '').replace('_', ' ')}".strip(),
                 order_url(s.order_id) if s.order_id else None, bool(s.exact)) for s in rows]
 
 
+@lru_cache(maxsize=None)
+def payments_lookup(shape: Shape) -> Lookup:
+    return lookup(Payment, on((Payment.id, Payment.provider_payment_id, Payment.payment_provider, Payment.status,
+                               Payment.amount, Payment.currency, Payment.order_id),
+                              exact(Payment.provider_payment_id) + prefixes(shape, Payment.provider_payment_id)))
+
+
 def find_payments(match: Matcher) -> list[Hit]:
-    rows = _by("provider_payment_id")(lookup(
-        (Payment.id, Payment.provider_payment_id, Payment.payment_provider, Payment.status, Payment.amount,
-         Payment.currency, Payment.order_id), match.conditions(Payment.provider_payment_id)))
+    rows = _by("provider_payment_id")(payments_lookup(match.shape).rows(match))
     return [Hit("payment", p.provider_payment_id,
                 f"{p.payment_provider or ''} {p.status or ''} · {p.amount or 0:,.2f} {p.currency or ''}".strip(),
                 order_url(p.order_id) if p.order_id else None, bool(p.exact)) for p in rows]
 
 
+@lru_cache(maxsize=None)
+def coupons_lookup(shape: Shape) -> Lookup:
+    return lookup(Coupon, on((Coupon.id, Coupon.code, Coupon.name, Coupon.is_active),
+                             exact(Coupon.code) + prefixes(shape, Coupon.code)))
+
+
 def find_coupons(match: Matcher) -> list[Hit]:
-    rows = _by("code")(lookup((Coupon.id, Coupon.code, Coupon.name, Coupon.is_active), match.conditions(Coupon.code)))
+    rows = _by("code")(coupons_lookup(match.shape).rows(match))
     own = match.user.can("coupons.view")
     return [Hit("coupon", c.code, f"{c.name or ''}{'' if c.is_active else ' (inactive)'}".strip(),
                 url_for("coupons.coupon_detail", key=coupon_key(c)) if own else orders_url(coupon=c.code), bool(c.exact))
             for c in rows]
 
 
+@lru_cache(maxsize=None)
+def products_lookup(shape: Shape) -> Lookup:
+    """Products and their variants by SKU, in one statement."""
+    def of(model, variant: bool) -> list[tuple]:
+        return on((model.id, (true() if variant else false()).label("variant"), model.sku, model.name),
+                  exact(model.sku) + prefixes(shape, model.sku))
+    return lookup(Product, of(Product, False) + of(ProductVariant, True))
+
+
 def find_products(match: Matcher) -> list[Hit]:
-    products = _by("sku")(lookup((Product.id, Product.sku, Product.name), match.conditions(Product.sku)))
-    variants = _by("sku")(lookup((ProductVariant.id, ProductVariant.sku, ProductVariant.name),
-                                 match.conditions(ProductVariant.sku)))
-    hits = [Hit("product", p.sku, p.name or "", orders_url(sku=p.sku), bool(p.exact)) for p in products]
+    rows = products_lookup(match.shape).rows(match, key=lambda row: (bool(row.variant), row.id))
+    hits = [Hit("product", p.sku, p.name or "", orders_url(sku=p.sku), bool(p.exact))
+            for p in _by("sku")([r for r in rows if not r.variant])]
     hits += [Hit("product", v.sku, f"variant {v.name or ''}".strip(), orders_url(sku=v.sku), bool(v.exact))
-             for v in variants]
+             for v in _by("sku")([r for r in rows if r.variant])]
     return hits
 
 

@@ -158,3 +158,20 @@ def test_more_matches_than_shown_link_to_the_filtered_list(app, auth, client):
     assert few.count("@example.com</a>") == 3 and "See all" not in few
     listed = client.get("/customers?q=smith").get_data(as_text=True)
     assert f"1–{PER_KIND + 2} of about {PER_KIND + 2} customers" in listed
+
+
+def test_staff_accounts_are_not_found_as_customers(app, auth, client, jane):
+    """Staff sign in through the auth database too; search leaves them out of customers,
+    by their whole email or its start, while a customer whose email starts the same way
+    is found."""
+    from console.demo.builders import make_customer
+
+    with app.app_context():
+        fan, _ = make_customer("support.fan@staff.test")
+        db.session.commit()
+        fan_id = fan.id
+    auth.create("support")  # support@staff.test
+    auth.login("admin")  # admin@staff.test
+    response = client.get("/search", query_string={"q": "support@staff.test"})
+    assert response.status_code == 200 and "Nothing matches" in response.get_data(as_text=True)
+    assert opens(client, "support") == f"/customers/{fan_id}"  # the one customer, not the staff member
