@@ -58,7 +58,7 @@ SECRETS_BY_TABLE = {
     ("mfa_backup_codes", "code"),      # hashes of one-time codes, still not for display
     ("carriers", "configuration"),     # carriers keep account credentials beside api_key
     ("carts", "session_id"),           # a guest cart's session id opens that cart
-    ("users", "mfa_backup_codes"),     # the staff member's backup codes, encrypted
+    ("users", "mfa_backup_codes"),     # hashes of the staff member's one-time backup codes
 }
 SECRET_WORDS = ("password", "secret", "token", "api_key")
 # Generated ids: the services' cuids (25 characters, "c" first) and UUIDs.

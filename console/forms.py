@@ -412,7 +412,7 @@ class LoginForm(ConsoleForm):
 
 
 class MfaCodeForm(ConsoleForm):
-    # Six digits from the authenticator app, or a backup code such as "3f2a9-c41d0".
+    # Six digits from the authenticator app, or a backup code such as "3F2A9C41".
     code = StringField("Code", validators=[DataRequired(), Length(max=32)])
 
 

@@ -2,6 +2,7 @@
 the second factor (TOTP and backup codes), sessions and the profile enrolment."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -308,14 +309,28 @@ def test_a_secret_that_is_not_base32_refuses_the_code_without_a_500(client, app,
 def test_a_backup_code_works_once(client, app, mfa_user):
     email, _, codes = mfa_user
     sign_in(client, email)
-    assert client.post("/login/mfa", data={"code": codes[0].upper()}).status_code == 302
+    assert client.post("/login/mfa", data={"code": codes[0].lower()}).status_code == 302  # any case
     client.post("/logout")
     sign_in(client, email)
     assert client.post("/login/mfa", data={"code": codes[0]}).status_code == 401
     with app.app_context():
-        stored = db.session.scalars(select(MfaBackupCode)).all()
-        assert len(stored) == 10 and sum(bool(c.used) for c in stored) == 1
-        assert all(codes[0].replace("-", "") not in c.code for c in stored)  # hashed, not clear
+        stored = db.session.scalar(select(User.mfa_backup_codes).where(User.email == email))
+        assert len(stored) == 9  # the used one is gone
+        assert all(code not in stored for code in codes)  # hashed, not clear
+
+
+def test_backup_codes_are_kept_as_the_auth_service_keeps_them(app, mfa_user):
+    """users.mfaBackupCodes holds SHA-256 hex digests of eight upper-case hex characters,
+    so the auth service's own check (the digest of the code as typed, in the list) takes
+    the same codes; the mfa_backup_codes table, which the service never uses, stays empty."""
+    import hashlib
+
+    email, _, codes = mfa_user
+    assert len(codes) == 10 and all(re.fullmatch(r"[0-9A-F]{8}", code) for code in codes)
+    with app.app_context():
+        stored = db.session.scalar(select(User.mfa_backup_codes).where(User.email == email))
+        assert stored == [hashlib.sha256(code.encode()).hexdigest() for code in codes]
+        assert db.session.scalars(select(MfaBackupCode)).all() == []
 
 
 def test_five_wrong_codes_lock_and_send_back_to_the_password(client, app, mfa_user):
@@ -504,7 +519,7 @@ def test_enrol_confirm_and_turn_off_mfa_from_the_profile(auth, client, app):
     with app.app_context():
         user = db.session.get(User, user_id)
         assert user.mfa_enabled is False and user.mfa_secret is None
-        assert db.session.scalars(select(MfaBackupCode).where(MfaBackupCode.user_id == user_id)).all() == []
+        assert user.mfa_backup_codes == []  # as the auth service leaves a user it turned MFA off for
 
 
 def test_enrolment_cannot_restart_while_mfa_is_on(client, mfa_user):

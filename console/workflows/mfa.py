@@ -3,9 +3,13 @@
 A staff member enrols from their profile: a new secret is stored in
 ``users.mfa_secret`` with ``mfa_enabled`` still off, shown once as a QR code, and
 switched on only when a code from the authenticator app confirms it. Backup codes
-are stored as SHA-256 hashes (they are random, so no salt is needed) and each
-works once. A TOTP code works once too: the time step of the last accepted code
-is kept in rate_limits under ``mfa:last:<user id>``.
+are kept where the auth service keeps them and in its form: ``users.mfaBackupCodes``,
+the SHA-256 hex digests of eight upper-case hexadecimal characters (random, so no salt
+is needed), so a code works on either side. Here each works once: using it takes its
+hash out of the list. (auth_db also has a ``mfa_backup_codes`` table, which the
+service never reads or writes; the console leaves it alone too.) A TOTP code works
+once as well: the time step of the last accepted code is kept in rate_limits under
+``mfa:last:<user id>``.
 """
 from __future__ import annotations
 
@@ -21,11 +25,11 @@ from datetime import datetime, timedelta
 
 import pyotp
 import segno
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import select, update
 
 from console import audit, ratelimit
 from console.extensions import db
-from console.models.auth import MfaBackupCode, User
+from console.models.auth import User
 from console.models.types import utcnow
 from console.staff import count_failure
 from console.workflows import WorkflowError
@@ -34,8 +38,7 @@ logger = logging.getLogger(__name__)
 
 ISSUER = "Operations console"
 BACKUP_CODE_COUNT = 10
-# mfa_backup_codes."expiresAt" is NOT NULL: a set lasts this long (a new set replaces it).
-BACKUP_CODE_VALIDITY = timedelta(days=365)
+BACKUP_CODE_BYTES = 4  # eight hexadecimal characters, as the auth service makes them
 # How long the last used time step is remembered: longer than a code stays valid.
 LAST_STEP_KEEP_SECONDS = 600
 
@@ -105,23 +108,26 @@ def use_totp(user: User, code: str, secret: str | None = None) -> bool:
 
 
 def hash_backup_code(code: str) -> str:
-    return hashlib.sha256(normalise(code).encode()).hexdigest()
+    """The service's hash: SHA-256 of the code's upper-case characters, in hex (typed
+    in any case, with spaces or a dash, it is the same code)."""
+    return hashlib.sha256(normalise(code).upper().encode()).hexdigest()
 
 
 def use_backup_code(user: User, code: str) -> bool:
-    """Marks one unused, unexpired backup code used; a single conditional UPDATE, so
-    two requests with the same code cannot both succeed."""
+    """Takes the code's hash out of the user's list with one UPDATE conditional on the
+    list as it was read: of two requests with the same code only the first succeeds,
+    the second finding the list changed (PostgreSQL re-reads the row it waited for)."""
     if not normalise(code):
         return False
-    now = utcnow()
+    digest = hash_backup_code(code)
+    column = User.__table__.c.mfa_backup_codes
+    current = db.session.execute(select(column).where(User.id == user.id)).scalar()
+    if not current or digest not in current:
+        return False
     result = db.session.execute(
-        update(MfaBackupCode)
-        .where(MfaBackupCode.user_id == user.id, MfaBackupCode.code == hash_backup_code(code),
-               or_(MfaBackupCode.used.is_(None), MfaBackupCode.used.is_(False)),
-               or_(MfaBackupCode.expires_at.is_(None), MfaBackupCode.expires_at > now))
-        .values(used=True)
-        .execution_options(synchronize_session=False)
-    )
+        update(User).where(User.id == user.id, column == current)
+        .values({column: [c for c in current if c != digest]})
+        .execution_options(synchronize_session=False))
     return result.rowcount == 1
 
 
@@ -135,28 +141,24 @@ def use_code(user: User, code: str) -> bool:
 
 def issue_backup_codes(user_id: str) -> list[str]:
     """Replaces the user's backup codes with fresh ones; returns them in clear, once."""
-    db.session.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user_id))
-    expires_at = utcnow() + BACKUP_CODE_VALIDITY
-    codes = []
-    for _ in range(BACKUP_CODE_COUNT):
-        raw = secrets.token_hex(5)
-        codes.append(f"{raw[:5]}-{raw[5:]}")
-        db.session.add(MfaBackupCode(user_id=user_id, code=hash_backup_code(raw), used=False,
-                                     expires_at=expires_at))
+    codes = [secrets.token_hex(BACKUP_CODE_BYTES).upper() for _ in range(BACKUP_CODE_COUNT)]
+    db.session.execute(update(User).where(User.id == user_id)
+                       .values({User.__table__.c.mfa_backup_codes: [hash_backup_code(c) for c in codes]})
+                       .execution_options(synchronize_session="fetch"))
     return codes
 
 
 def unused_backup_codes(user_id: str) -> int:
-    return len(db.session.scalars(select(MfaBackupCode.id).where(
-        MfaBackupCode.user_id == user_id,
-        or_(MfaBackupCode.used.is_(None), MfaBackupCode.used.is_(False)))).all())
+    return len(db.session.execute(select(User.__table__.c.mfa_backup_codes).where(User.id == user_id)).scalar()
+               or [])
 
 
 def clear(user: User) -> None:
-    """Turns MFA off for ``user``: secret, backup codes and the replay marker go."""
+    """Turns MFA off for ``user`` as the auth service does: no secret, an empty list of
+    backup codes; and the replay marker goes."""
     user.mfa_enabled = False
     user.mfa_secret = None
-    db.session.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user.id))
+    user.mfa_backup_codes = []
     ratelimit.clear(last_step_key(user.id))
 
 
