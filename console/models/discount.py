@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from console.extensions import db
 from console.models.indexing import plain_index, prefix_index, service_index
-from console.models.types import JSONType, Money, UTCDateTime, Vocabulary, foreign_key, new_id, sort_indexes, utcnow
+from console.models.types import (JSONType, Money, UTCDateTime, Vocabulary, foreign_key, json_text, new_id,
+                                  sort_indexes, utcnow)
 
 
 class DiscountModel(db.Model):
@@ -80,8 +81,8 @@ Index("ix_coupons_code_upper", func.upper(Coupon.code).label("code_upper"),
 # The coupons list shows the coupons made by hand unless asked otherwise: its sorts have
 # partial indexes over those alone, so thousands of generated codes newer than them are
 # never walked past; one generation's codes are found through the id itself.
-COUPON_BATCH = Coupon.metadata_["batch"].as_string()
-Index("ix_coupons_batch", COUPON_BATCH.label("batch"), info={"serves": "the coupons list, one bulk generation"})
+COUPON_BATCH = json_text(Coupon.metadata_, "batch")
+Index("ix_coupons_batch", COUPON_BATCH, info={"serves": "the coupons list, one bulk generation"})
 for _column in ("created_at", "code", "usage_count", "ends_at"):
     Index(f"ix_coupons_by_hand_{_column}_id", Coupon.__table__.c[_column], Coupon.id,
           postgresql_where=COUPON_BATCH.is_(None), sqlite_where=COUPON_BATCH.is_(None),

@@ -5,12 +5,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, String, Text, text
+from sqlalchemy import Boolean, Index, String, Text, and_, literal_column, or_, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
 from console.models.indexing import figure_index, plain_index, prefix_index, service_index
-from console.models.types import JSONType, Money, UTCDateTime, Vocabulary, foreign_key, new_id, sort_indexes, utcnow
+from console.models.types import (JSONType, Money, UTCDateTime, Vocabulary, foreign_key, json_text, new_id,
+                                  sort_indexes, utcnow)
 
 
 class PaymentModel(db.Model):
@@ -133,6 +134,31 @@ service_index("refunds_createdAt_idx", PaymentRefund.created_at)
 # The console's own: no index of the service's leads with these columns.
 plain_index("ix_refunds_order_id", PaymentRefund.order_id,
             serves="logical reference lookups by order_id (batch loader, check-refs)")
+
+# The steps the console records in a refund's metadata ("steps": {step: state}) while it
+# follows the refund through (console/workflows/refunds.py), in order.
+REFUND_STEPS = ("audit", "outcome", "order", "return", "notify")
+
+
+def refund_steps_pending():
+    """SQL: a step recorded as pending (what needs_attention() in console/workflows/refunds.py
+    says of one refund), with "pending" written into the SQL, not bound (see below)."""
+    pending = literal_column("'pending'")
+    return or_(*(json_text(PaymentRefund.metadata_, "steps", step) == pending for step in REFUND_STEPS))
+
+
+def refund_needs_attention():
+    """SQL: the refunds list's "needs attention": a step pending, and the refund not
+    failed (a failed one is retried from its own filter). Its constants are written into
+    the SQL, not bound, so the partial index below, whose condition this is, serves the
+    list's filter and count whatever plan the server picks."""
+    failed = literal_column(f"'{REFUND_STATUSES.FAILED}'")
+    return and_(refund_steps_pending(), or_(PaymentRefund.status.is_(None), PaymentRefund.status != failed))
+
+
+Index("ix_refunds_attention_created_at_id", PaymentRefund.created_at, PaymentRefund.id,
+      postgresql_where=refund_needs_attention(), sqlite_where=refund_needs_attention(),
+      info={"serves": "the refunds list's needs-attention filter and count"})
 
 
 class PaymentMethod(PaymentModel):

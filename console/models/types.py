@@ -199,27 +199,32 @@ NotificationLogStatus = native_enum("notification_log_status", "SENT", "DELIVERE
 
 
 class json_text(FunctionElement):
-    """A JSON column's top-level ``key`` as text, with the key written into the SQL
-    (``metadata ->> 'entity_id'`` on PostgreSQL, ``json_extract(metadata,
-    '$.entity_id')`` on SQLite), so an index on the same expression serves queries that
-    filter on it. (A bound key parameter would not match the index.)"""
+    """A JSON column's value at ``keys`` (one key, or a path of keys) as text, with the
+    keys written into the SQL (``metadata ->> 'entity_id'`` or ``metadata #>> '{steps,
+    charge}'`` on PostgreSQL, ``json_extract(metadata, '$.steps.charge')`` on SQLite), so
+    an index on the same expression, or a partial index whose condition uses it, serves
+    the queries that use it whatever plan the server picks. (A bound key parameter would
+    not match the index.)"""
 
     type = Text()
     inherit_cache = True
 
-    def __init__(self, column, key: str):
-        if not key.isidentifier():
-            raise ValueError(f"not a plain JSON key: {key!r}")
-        super().__init__(column, literal_column(f"'{key}'"))
+    def __init__(self, column, *keys: str):
+        if not keys or not all(key.isidentifier() for key in keys):
+            raise ValueError(f"not plain JSON keys: {keys!r}")
+        super().__init__(column, *(literal_column(key) for key in keys))
 
 
 @compiles(json_text, "postgresql")
 def _json_text_postgresql(element, compiler, **kw):
-    column, key = element.clauses
-    return f"({compiler.process(column, **kw)} ->> {compiler.process(key, **kw)})"
+    column, *keys = element.clauses
+    names = [key.name for key in keys]
+    if len(names) == 1:
+        return f"({compiler.process(column, **kw)} ->> '{names[0]}')"
+    return f"({compiler.process(column, **kw)} #>> '{{{','.join(names)}}}')"
 
 
 @compiles(json_text)
 def _json_text_sqlite(element, compiler, **kw):
-    column, key = element.clauses
-    return f"json_extract({compiler.process(column, **kw)}, '$.{key.name[1:]})"
+    column, *keys = element.clauses
+    return f"json_extract({compiler.process(column, **kw)}, '$.{'.'.join(key.name for key in keys)}')"

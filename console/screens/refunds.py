@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from console.exports import CopyExport, Side
 from console.extensions import db
@@ -20,7 +20,7 @@ from console.filters import QueryFilters, choice, date_range, order_ids_numbered
 from console.lookups import (DatabaseUnavailable, Lookups, Missing, database, fetch_in, referrers, resolve,
                              target_or_missing)
 from console.models.order import Order
-from console.models.payment import Payment, PaymentRefund
+from console.models.payment import Payment, PaymentRefund, refund_needs_attention
 from console.models.returns import ReturnRequest
 from console.models.types import new_id
 from console.screens.keyset import capped_count
@@ -53,14 +53,10 @@ class RefundFilters(QueryFilters):
         return f, errors
 
 
-def attention_condition():
-    return (flow.needs_attention_clause()) & or_(PaymentRefund.status.is_(None), PaymentRefund.status != flow.STATUSES.FAILED)
-
-
 def refunds_query(filters: RefundFilters, lookups: Lookups | None = None):
     stmt = select(PaymentRefund)
     if filters.status == "needs_attention":
-        stmt = stmt.where(attention_condition())
+        stmt = stmt.where(refund_needs_attention())
     elif filters.status:
         stmt = stmt.where(PaymentRefund.status == filters.status)
     if filters.provider:
@@ -121,7 +117,7 @@ def _export_row(row: RefundRow, lookups: Lookups) -> list:
 
 def _attention(filters: RefundFilters) -> dict:
     # Refunds needing attention (a capped count) across all filters, for the status pill.
-    return {"attention": capped_count(select(PaymentRefund.id).where(attention_condition()), cap=1000)}
+    return {"attention": capped_count(select(PaymentRefund.id).where(refund_needs_attention()), cap=1000)}
 
 
 # --- the export through COPY (console/exports.py, "the COPY path"): same cells as _export_row ---

@@ -56,7 +56,7 @@ from console.lookups import DatabaseUnavailable, database
 from console.models.auth import SecurityAuditLog
 from console.models.notification import Notification
 from console.models.order import Order
-from console.models.payment import (AUDIT_EVENT_TYPES as EVENT, PAYMENT_STATUSES, REFUND_STATUSES,
+from console.models.payment import (AUDIT_EVENT_TYPES as EVENT, PAYMENT_STATUSES, REFUND_STATUSES, REFUND_STEPS,
                                     TRANSACTION_STATUSES, TRANSACTION_TYPES, Payment, PaymentAuditLog,
                                     PaymentIdempotencyKey, PaymentRefund, PaymentTransaction)
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
@@ -78,7 +78,7 @@ FINAL = (STATUSES.COMPLETED, STATUSES.FAILED)
 CAPTURED = (PAYMENT_STATUSES.SUCCEEDED, PAYMENT_STATUSES.REFUNDED)
 # The steps that need the money back wait for a deferred refund to complete.
 WAIT_FOR_MONEY = ("order", "return", "notify")
-STEP_ORDER = ("audit", "outcome", "order", "return", "notify")
+STEP_ORDER = REFUND_STEPS
 STEP_LABELS = {"audit": "audit log (auth_db)", "outcome": "audit log of the provider's answer (auth_db)",
                "order": "order status (order_db)",
                "return": "return record (return_db)", "notify": "customer email (notification_db)"}
@@ -232,11 +232,6 @@ def awaits_provider_clause():
 
 def last_error(refund: PaymentRefund) -> dict | None:
     return (refund.metadata_ or {}).get("last_error")
-
-
-def needs_attention_clause():
-    """SQL for needs_attention(): a step recorded as pending in the refund's metadata."""
-    return or_(*(PaymentRefund.metadata_[("steps", name)].as_string() == "pending" for name in STEP_ORDER))
 
 
 def refunds_of_return(return_request: ReturnRequest) -> list[PaymentRefund]:

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from console.extensions import db
@@ -289,3 +290,22 @@ def test_a_partly_refunded_payment_reads_partially_refunded_everywhere_its_statu
         flow.refund_order(data.actor, order_id, str(total - Decimal("49.00")), key="partial-2", reason="Rest")
     page = client.get(f"/orders/{number}").get_data(as_text=True)
     assert "partially refunded" not in page and "refunded" in page
+
+
+@pytest.mark.postgres_only
+def test_needs_attention_is_read_through_its_partial_index(app, auth, client, monkeypatch):
+    """The list's "needs attention" count (on every page of the list) and filter read the
+    partial index over those refunds alone, never every refund."""
+    from tests.screens.test_search import index_scans, plans, statements_of
+
+    auth.login("support")
+    refund(app)
+    stuck = stuck_return_refund(app, monkeypatch)
+    for query in (None, {"status": "needs_attention"}):
+        statements = statements_of(app, lambda: client.get("/refunds", query_string=query))
+        refund_plans = [p for p in plans(statements) if " on refunds" in p]
+        assert refund_plans and not [p for p in refund_plans if "Seq Scan" in p], (query, refund_plans)
+        assert "ix_refunds_attention_created_at_id" in set().union(*(index_scans(p) for p in refund_plans)), \
+            (query, refund_plans)
+    listing = client.get("/refunds?status=needs_attention").get_data(as_text=True)
+    assert stuck["order_number"] in listing

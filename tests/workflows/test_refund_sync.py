@@ -12,7 +12,7 @@ from console.extensions import db
 from console.models.auth import SecurityAuditLog
 from console.models.notification import Notification
 from console.models.order import Order, OrderStatusHistory
-from console.models.payment import Payment, PaymentAuditLog, PaymentRefund, PaymentTransaction
+from console.models.payment import Payment, PaymentAuditLog, PaymentRefund, PaymentTransaction, refund_steps_pending
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.models.types import utcnow
 from console.workflows import WorkflowError
@@ -197,7 +197,7 @@ def test_a_failed_refund_whose_outcome_record_fails_needs_attention_until_retrie
     assert synced.failed_step == "outcome"
     refund = fresh(PaymentRefund, outcome.refund.id)
     assert refund.status == "failed" and refunds.needs_attention(refund)
-    assert db.session.scalar(select(PaymentRefund.id).where(refunds.needs_attention_clause())) == refund.id
+    assert db.session.scalar(select(PaymentRefund.id).where(refund_steps_pending())) == refund.id
     monkeypatch.undo()
     refunds.retry_refund(data.actor, outcome.refund.id)
     assert not refunds.needs_attention(fresh(PaymentRefund, outcome.refund.id))

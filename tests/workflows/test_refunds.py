@@ -13,7 +13,7 @@ from console.models.auth import SecurityAuditLog
 from console.models.notification import Notification
 from console.models.order import Order, OrderStatusHistory
 from console.models.payment import (Payment, PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund,
-                                    PaymentTransaction)
+                                    PaymentTransaction, refund_steps_pending)
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.workflows import WorkflowError
 from console.workflows import refunds, returns
@@ -188,7 +188,7 @@ def test_order_db_down_after_the_money_step_needs_attention_then_retry_completes
     assert refund.status == "completed" and refunds.needs_attention(refund)
     assert refunds.pending_steps(refund) == ["order", "notify"]
     assert refunds.last_error(refund)["step"] == "order"
-    assert [r.id for r in db.session.scalars(select(PaymentRefund).where(refunds.needs_attention_clause()))] == [refund.id]
+    assert [r.id for r in db.session.scalars(select(PaymentRefund).where(refund_steps_pending()))] == [refund.id]
     assert fresh(Payment, payment_id).status == "refunded"  # the money step is done
     assert count(Notification) == 0
 
@@ -211,7 +211,7 @@ def test_order_db_down_after_the_money_step_needs_attention_then_retry_completes
     assert count(Notification) == 1
     assert count(SecurityAuditLog, SecurityAuditLog.action == "refund.issued") == 1
     assert count(SecurityAuditLog, SecurityAuditLog.action == "refund.retried") == 2
-    assert db.session.scalar(select(PaymentRefund).where(refunds.needs_attention_clause())) is None
+    assert db.session.scalar(select(PaymentRefund).where(refund_steps_pending())) is None
 
 
 def received_return(data):
