@@ -255,7 +255,10 @@ def stream_batches(stmt, batch_size: int = STREAM_BATCH) -> Iterator[list]:
 # connection back.
 
 EXPORT_BATCH = 5000  # rows per batch of the COPY path
-KEPT = 100_000  # keys whose looked-up rows a ``kept`` lookup holds between batches
+# Keys whose looked-up rows a ``kept`` lookup holds between batches. About 1.4 KB a key
+# (rows, keys, dictionaries): at 1,000,000 orders and 100,000 customers, 100,000 kept keys
+# took the process 136 MB over its own and 20,000 take 68 MB, for a sixth of the speed.
+KEPT = 20_000
 
 
 def by_key(rows) -> dict:
