@@ -456,7 +456,10 @@ def one_by_key(rows) -> dict:
 def newest_by(when_at: int, id_at: int) -> Callable[[list], dict]:
     """A fold: {first column: its newest row by (when, id)}, a missing time oldest."""
     def fold(rows) -> dict:
-        found: dict = {}
+        found = one_by_key(rows)
+        if len(found) == len(rows):  # one row per key (most keys): each is its newest
+            return found
+        found = {}
         for row in rows:
             known = found.get(row[0])
             if known is None or _newer(row, known, when_at, id_at):
