@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from datetime import datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
@@ -208,11 +209,16 @@ _collector_threshold: tuple | None = None
 
 
 @contextmanager
-def fewer_collections(first_generation: int = 20_000) -> Iterator[None]:
+def fewer_collections(first_generation: int = 100_000) -> Iterator[None]:
     """Python's cyclic garbage collector run less often while a long export streams.
     With its default threshold it walks the rows a batch holds every 700 allocations,
     a quarter of a fast export's time; the rows are freed by reference counting as
     always (an export makes no cycles), so the collector has nothing to find there.
+    The threshold counts containers allocated and not yet freed: a COPY export's
+    batches in flight (EXPORT_BATCH rows read, their looked-up rows, the rows being
+    written) come to tens of thousands at a time, so under 100,000 it still walked
+    them a few times a batch (at 20,000, a seventh of the export's CPU); above, the
+    count falls back as each batch is freed and the collector hardly runs.
     Nested and concurrent exports share one raised threshold; the last one out puts
     the process's own back."""
     global _collector_users, _collector_threshold
@@ -444,13 +450,16 @@ def int_of(cell) -> int | None:
 
 def one_by_key(rows) -> dict:
     """{first column: its row} (the last read, when a key has several)."""
-    return {row[0]: row for row in rows}
+    return dict(zip(map(itemgetter(0), rows), rows))
 
 
 def newest_by(when_at: int, id_at: int) -> Callable[[list], dict]:
     """A fold: {first column: its newest row by (when, id)}, a missing time oldest."""
     def fold(rows) -> dict:
-        found: dict = {}
+        found = one_by_key(rows)
+        if len(found) == len(rows):  # one row per key (most keys): each is its newest
+            return found
+        found = {}
         for row in rows:
             known = found.get(row[0])
             if known is None or _newer(row, known, when_at, id_at):
@@ -495,6 +504,7 @@ class _SideLookups:
         self.workers: dict = {}
         self.connections: dict = {}
         self.kept: dict = {name: {} for name, side in sides.items() if side.kept}  # name -> {key: rows}
+        self.absent: dict = {name: set() for name in self.kept}  # name -> {key found nowhere}: asked once
 
     def submit(self, batch: list) -> dict:
         """{name: (rows kept, keys asked, rows or a future of them)} of a batch's lookups."""
@@ -502,12 +512,14 @@ class _SideLookups:
         for name, side in self.sides.items():
             keys = asked.get(side.keys)
             if keys is None:  # lookups by the same keys (an order's payment, shipment…) share them
-                keys = asked[side.keys] = {key for key in side.keys(batch) if key}
+                keys = asked[side.keys] = set(filter(None, side.keys(batch)))
             kept = self.kept.get(name)
             carried = {}
             if kept is not None:
-                carried = {key: kept[key] for key in keys if key in kept}
-                keys = [key for key in keys if key not in carried]
+                # Set operations and map, not a loop per key: a batch asks about thousands.
+                known = keys & kept.keys()
+                carried = dict(zip(known, map(kept.__getitem__, known)))
+                keys = list(keys - known - self.absent[name])
             else:
                 keys = list(keys)
             rows = None
@@ -531,11 +543,15 @@ class _SideLookups:
             folded = side.fold(rows or [])
             kept = self.kept.get(name)
             if kept is not None and not self.lookups.down(side.bind):
-                if len(kept) + len(keys) > KEPT:
+                absent = self.absent[name]
+                if len(kept) + len(absent) + len(keys) > KEPT:
                     kept.clear()
-                for key in keys:  # a key found nowhere is kept too (None): asked once
-                    kept[key] = folded.get(key)
-            folded.update((key, value) for key, value in carried.items() if value is not None)
+                    absent.clear()
+                got = folded.keys() & keys
+                kept.update(zip(got, map(folded.__getitem__, got)))
+                absent.update(keys)
+                absent -= got
+            folded.update(carried)
             found[name] = folded
         return found
 

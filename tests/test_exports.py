@@ -48,3 +48,19 @@ def test_downloads_beyond_the_limit_are_refused_until_one_ends(app, auth, client
     written = client.get("/customers/export.csv")
     assert written.status_code == 200 and "user_id,first_name" in written.get_data(as_text=True)
     assert exports.exports_running() == 0  # read to its end: given back before any close
+
+
+def test_newest_by_keeps_each_keys_newest_row():
+    """A key with one row keeps it; of several, the newest by (time, id), a missing time
+    oldest."""
+    from datetime import datetime
+
+    from console.exports import newest_by
+
+    fold = newest_by(1, 2)
+    early, late = datetime(2026, 1, 1), datetime(2026, 2, 1)
+    assert fold([("a", early, "1"), ("b", None, "2")]) == {"a": ("a", early, "1"), "b": ("b", None, "2")}
+    rows = [("a", late, "1"), ("a", early, "9"), ("b", None, "5"), ("b", early, "1"), ("c", late, "1"),
+            ("c", late, "2"), ("d", None, "1"), ("d", None, "3")]
+    assert fold(rows) == {"a": ("a", late, "1"), "b": ("b", early, "1"), "c": ("c", late, "2"),
+                          "d": ("d", None, "3")}

@@ -12,6 +12,7 @@ columns and panels it feeds while the rest renders.
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import date, datetime, timezone
@@ -368,41 +369,50 @@ def _carriers(lookups: Lookups) -> dict:
     return dict(session_rows(lookups, "shipping", select(carriers.id, carriers.name)))
 
 
-def _export_cells(batch, found, lookups: Lookups, carriers: dict) -> list[list]:
+def _export_cells(batch, found, lookups: Lookups, carriers: dict) -> list[tuple]:
     # Every cell that depends on another database is worked out once per customer,
-    # payment, shipment or return of the batch, not once per row; the rows are then one
-    # list comprehension of dictionary look-ups.
+    # payment, shipment or return of the batch, not once per row. The rows are then built
+    # a column at a time (the batch transposed by zip, the looked-up columns read by map
+    # with the dictionaries' get) and zipped back into rows: every per-row step runs in C,
+    # where a Python expression per row cost a fifth of the export's time.
     user_down, auth_down = lookups.down("user"), lookups.down("auth")
     nobody = (UNAVAILABLE if user_down else "", UNAVAILABLE if auth_down and user_down else "")
     emails, profiles = found["emails"], found["profiles"]
-    people = {}
-    for user_id in {row[5] for row in batch}:
+    (ids, numbers, created, statuses, payment_statuses, user_ids, payment_ids, subtotals, taxes, shipping,
+     discounts, totals, currencies, tracking, units) = zip(*batch) if batch else ((),) * len(_EXPORT_COLUMNS)
+    names, addresses = {}, {}
+    for user_id in set(user_ids):
         email = emails.get(user_id)
         email = email[1] if email else None
         profile = profiles.get(user_id)
         if profile:
             _, first, last, profile_email = profile
-            name = f"{first} {last}" if first and last else (first or last or "")
-            people[user_id] = (name, email or profile_email or "")
+            names[user_id] = f"{first} {last}" if first and last else (first or last or "")
+            addresses[user_id] = email or profile_email or ""
         elif email:
-            people[user_id] = (nobody[0], email)
-    payments = {}
+            names[user_id], addresses[user_id] = nobody[0], email
+    providers, states = {}, {}
     if found["payments"]:
-        chosen = {row[0]: row[6] for row in batch}  # the payment each order names
+        chosen = dict(zip(ids, payment_ids))  # the payment each order names
         for order_id, mine in found["payments"].items():
             payment = mine[0] if len(mine) == 1 else (
                 next((p for p in mine if p[1] == chosen.get(order_id)), None) or newest(mine, 2, 1))
-            payments[order_id] = (payment[3], payment[4])
-    no_payment = (UNAVAILABLE, UNAVAILABLE) if lookups.down("payment") else ("", "")
-    shipped = {order_id: (row[3], carriers.get(row[4], "")) for order_id, row in found["shipments"].items()}
-    no_shipment = (UNAVAILABLE, UNAVAILABLE) if lookups.down("shipping") else ("", "")
-    returned = {order_id: row[3] for order_id, row in found["returns"].items()}
+            providers[order_id], states[order_id] = payment[3], payment[4]
+    no_payment = UNAVAILABLE if lookups.down("payment") else ""
+    shipment_states = {order_id: row[3] for order_id, row in found["shipments"].items()}
+    carrier_names = {order_id: carriers.get(row[4], "") for order_id, row in found["shipments"].items()}
+    no_shipment = UNAVAILABLE if lookups.down("shipping") else ""
     no_return = UNAVAILABLE if lookups.down("return") else ""
-    # (id, number, created, status, payment status, user id, payment id, subtotal, tax,
-    # shipping, discount, total, currency, tracking, units): the export's header order.
-    return [[r[1], r[2], r[3], r[4], *people.get(r[5], nobody), r[14], r[7], r[8], r[9], r[10], r[11], r[12],
-             *payments.get(r[0], no_payment), *shipped.get(r[0], no_shipment), r[13],
-             returned.get(r[0]) or no_return, r[0]] for r in batch]
+    returned = {order_id: row[3] or no_return for order_id, row in found["returns"].items()}
+
+    def looked_up(values: dict, keys, otherwise):
+        return map(values.get, keys, repeat(otherwise))
+    # The export's header order.
+    return list(zip(numbers, created, statuses, payment_statuses, looked_up(names, user_ids, nobody[0]),
+                    looked_up(addresses, user_ids, nobody[1]), units, subtotals, taxes, shipping, discounts, totals,
+                    currencies, looked_up(providers, ids, no_payment), looked_up(states, ids, no_payment),
+                    looked_up(shipment_states, ids, no_shipment), looked_up(carrier_names, ids, no_shipment),
+                    tracking, looked_up(returned, ids, no_return), ids))
 
 
 # --- the list, declared -----------------------------------------------------------------------
