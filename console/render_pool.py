@@ -39,7 +39,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
 
 from console.templating import TIME_LIMIT, RenderError
 

@@ -17,7 +17,7 @@ from console.exports import CopyExport, Side
 from console.extensions import db
 from console.filters import (QueryFilters, choice, customer_ids, customer_text, date_range, order_ids_numbered, text,
                              where_equal, within_days)
-from console.lookups import DatabaseUnavailable, Lookups, Missing, database, resolve, target_or_missing
+from console.lookups import Lookups, Missing, database, resolve, target_or_missing
 from console.models.auth import User
 from console.models.notification import Notification
 from console.models.order import Order, OrderItem
