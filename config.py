@@ -29,9 +29,9 @@ CONNECT_TIMEOUT = int(os.environ.get("CONSOLE_CONNECT_TIMEOUT", "3"))
 STATEMENT_TIMEOUT = int(os.environ.get("CONSOLE_STATEMENT_TIMEOUT", "15"))
 # A pool never holds more than pool_size + max_overflow connections, whoever asks: the
 # request threads (one connection per database each), an export's lookup threads, the
-# health checks. The defaults fit ten databases on one default PostgreSQL server under
-# gunicorn.conf.py's defaults: 2 workers x 10 databases x (2 + 2) = 80 of its 97
-# (README, "Connections to PostgreSQL").
+# health checks. gunicorn.conf.py sizes them to its threads (4 workers x 10 databases x
+# (2 + 0) = 80 of a default PostgreSQL server's 97); these defaults serve `flask run`, the
+# commands and the tests (README, "Connections to PostgreSQL").
 POSTGRES_OPTIONS = {
     "pool_pre_ping": False,  # console/liveness.py checks each checkout without a round trip
     "pool_size": int(os.environ.get("CONSOLE_POOL_SIZE", "2")),

@@ -6,8 +6,15 @@ arbiter it is alive, so a CSV export that streams for minutes is never killed as
 worker (the default sync worker is killed after ``timeout`` seconds of one request,
 streamed responses included). ``timeout`` then only catches a worker that is truly stuck.
 
+Four processes of two threads each by default: a process runs Python on one core at a
+time (the GIL), and a request spends about half its time waiting for PostgreSQL, so on
+two cores four processes keep both busy where two processes of four threads left a
+third of the time idle and switched threads more (README, "Performance").
+
 Each worker keeps a pool per database, capped at CONSOLE_POOL_SIZE + CONSOLE_POOL_OVERFLOW
-connections, which its threads share (one each per database they use). At start the most
+connections, which its threads share (one each per database they use). Unless they are
+set, a worker's pools hold as many connections as it has threads and open no more: four
+workers x ten databases x two = 80 connections. At start the most
 connections the workers can open to each PostgreSQL server is logged, and gunicorn refuses
 to start when it exceeds CONSOLE_PG_MAX_CONNECTIONS (README, "Connections to PostgreSQL").
 
@@ -18,12 +25,19 @@ import os
 
 from gunicorn.http import wsgi as _gunicorn_wsgi
 
-from config import PG_MAX_CONNECTIONS, connection_ceiling, database_binds
-
 bind = os.environ.get("CONSOLE_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("CONSOLE_WORKERS", "2"))
+workers = int(os.environ.get("CONSOLE_WORKERS", "4"))
 worker_class = "gthread"
-threads = int(os.environ.get("CONSOLE_THREADS", "4"))
+threads = int(os.environ.get("CONSOLE_THREADS", "2"))
+# Read by config.py, imported below and by the workers' app: a thread holds at most one
+# connection per database, so pools of one per thread never make a request wait, and an
+# export (which holds one per database it reads while it streams) leaves the other
+# threads theirs when at most half the threads write one.
+os.environ.setdefault("CONSOLE_POOL_SIZE", str(threads))
+os.environ.setdefault("CONSOLE_POOL_OVERFLOW", "0")
+os.environ.setdefault("CONSOLE_EXPORTS_AT_ONCE", str(max(1, threads // 2)))
+
+from config import PG_MAX_CONNECTIONS, connection_ceiling, database_binds  # noqa: E402
 timeout = 120
 graceful_timeout = 30
 keepalive = 5

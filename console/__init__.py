@@ -52,7 +52,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
 
 def register_extensions(app: Flask) -> None:
-    from console import cache_drops, drift, liveness, pgbouncer
+    from console import cache_drops, drift, liveness, pgbouncer, untransacted_reads
     from console.extensions import csrf, db, htmx, login_manager
 
     if app.config.get("PGBOUNCER"):
@@ -60,6 +60,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         liveness.install(db.engines.values())
+        untransacted_reads.install(app, db.engines.values())
     if app.config.get("PGBOUNCER"):
         with app.app_context():
             pgbouncer.install(db.engines.values())
