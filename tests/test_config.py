@@ -101,3 +101,29 @@ def test_the_time_zone_shows_every_time_and_reads_every_day(app):
             assert (end - start).total_seconds() == 25 * 3600
         finally:
             app.config["TIMEZONE"] = "UTC"
+
+
+def test_gunicorn_workers_freeze_what_the_app_loaded(monkeypatch):
+    """gunicorn.conf.py: each worker, once it has loaded the app, puts what it loaded out of
+    the garbage collector's reach and collects its youngest objects less often; its pools
+    hold a connection per thread unless the environment says otherwise."""
+    import gc
+    import os
+    import runpy
+
+    for name in ("CONSOLE_POOL_SIZE", "CONSOLE_POOL_OVERFLOW", "CONSOLE_EXPORTS_AT_ONCE", "CONSOLE_THREADS",
+                 "CONSOLE_WORKERS"):
+        monkeypatch.setenv(name, "")  # recorded, so the values the file sets go when the test ends
+        monkeypatch.delenv(name)
+    settings = runpy.run_path(str(config.BASE_DIR / "gunicorn.conf.py"))
+    assert (settings["workers"], settings["threads"]) == (4, 2)
+    assert os.environ["CONSOLE_POOL_SIZE"] == "2" and os.environ["CONSOLE_POOL_OVERFLOW"] == "0"
+    assert os.environ["CONSOLE_EXPORTS_AT_ONCE"] == "1"
+    threshold = gc.get_threshold()
+    try:
+        settings["post_worker_init"](None)
+        assert gc.get_threshold()[0] == settings["GC_YOUNGEST_THRESHOLD"] > threshold[0]
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
