@@ -66,6 +66,12 @@ NOTIFICATIONS_FAILED = (NOTIFICATION_STATUSES.FAILED, NOTIFICATION_STATUSES.BOUN
 NOT_REVENUE = "cancelled"
 # A custom range covers at most this many days (a year, leap day included).
 MAX_DAYS = 366
+# A kept day older than DASHBOARD_DAY_SECONDS is due to be read again: one load reads
+# at most this many of the due days (the latest ones, in one span) with its figures and
+# shows the others as they were kept, the page saying since when. A long period's load
+# then never pays for reading its whole range again (a year costs what a week costs),
+# and a period viewed again and again is refreshed a week at a time, the latest first.
+REFRESH_DAYS_PER_LOAD = 7
 
 # --- periods --------------------------------------------------------------------------------
 
@@ -356,11 +362,12 @@ def _read(figure: Daily, reads: list[Read]):
 def day_rows(figure: Daily, ranges: list[tuple[datetime, datetime]], now: datetime) -> list[DayRows]:
     """``figure`` over each of ``ranges`` ([start, end), ``start`` a store-local midnight),
     all in one statement: each day that is over comes from the shared cache
-    (console/shared_cache.py), the missing ones read and kept for DASHBOARD_DAY_SECONDS;
-    the day still running (today, or the same hours of an earlier day for a comparison
-    ending now) is read live. So a year costs what a day costs once the year's days are
-    kept, and a period and the one before it cost one statement. The caller opens the
-    figure's database."""
+    (console/shared_cache.py), the missing ones read and kept; a kept day older than
+    DASHBOARD_DAY_SECONDS is read again (at most REFRESH_DAYS_PER_LOAD of them a load),
+    and one older than DASHBOARD_DAY_MAX_SECONDS is gone. The day still running (today,
+    or the same hours of an earlier day for a comparison ending now) is read live. So a
+    year costs what a day costs once the year's days are kept, and a period and the one
+    before it cost one statement. The caller opens the figure's database."""
     seconds = current_app.config.get("DASHBOARD_DAY_SECONDS", 0)
     results = [DayRows({}) for _ in ranges]
     if seconds <= 0:  # nothing kept: every range read whole, by day
@@ -379,13 +386,14 @@ def day_rows(figure: Daily, ranges: list[tuple[datetime, datetime]], now: dateti
     prefix = figure.key_prefix()
     keys = {d: prefix + d.isoformat() for full, _ in spans for d in full}
     kept = cache.get_many(keys.values()) if keys else {}
+    refresh = _due_to_refresh(keys, kept, now - timedelta(seconds=seconds))
     reads, fresh = [], {}
     for i, ((start, end), (full, day)) in enumerate(zip(ranges, spans)):
         result = results[i]
         missing = []
         for d in full:
             entry = kept.get(keys[d])
-            if entry is None:
+            if entry is None or d in refresh:
                 missing.append(d)
                 continue
             result.days[d] = figure.loaded(entry["rows"])
@@ -407,8 +415,19 @@ def day_rows(figure: Daily, ranges: list[tuple[datetime, datetime]], now: dateti
         results[i].days[d] = rows
     if fresh:
         cache.set_many({keys[d]: {"at": now.isoformat(), "rows": figure.stored(rows)} for (_, d), rows in fresh.items()},
-                       seconds)
+                       max(seconds, current_app.config.get("DASHBOARD_DAY_MAX_SECONDS", seconds)))
     return results
+
+
+def _due_to_refresh(keys: dict[date, str], kept: dict, kept_before: datetime) -> set[date]:
+    """The kept days read again this load: of the days kept before ``kept_before``, the
+    latest due one and the due days of the REFRESH_DAYS_PER_LOAD days up to it."""
+    due = [d for d, key in keys.items()
+           if (entry := kept.get(key)) is not None and datetime.fromisoformat(entry["at"]) < kept_before]
+    if not due:
+        return set()
+    latest = max(due)
+    return {d for d in due if (latest - d).days < REFRESH_DAYS_PER_LOAD}
 
 
 # --- sales (order_db) -----------------------------------------------------------------------

@@ -531,6 +531,42 @@ def test_a_past_year_of_kept_days_reads_no_orders(app, shop, kept_days):
     assert warm["sales"].value.current == cold["sales"].value.current
 
 
+def test_days_kept_too_long_are_read_again_a_month_a_load(app, shop, kept_days):
+    """Past DASHBOARD_DAY_SECONDS a kept day is due: a load reads the latest week of the
+    due days again and shows the rest as kept, the page saying since when; the next load
+    reads the week before. No load reads the whole year again."""
+    from sqlalchemy import event
+
+    from console.shared_cache import shared_cache
+
+    now = WEDNESDAY
+    yesterday = now.date() - timedelta(days=1)
+    period, _ = dashboard.parse_period({"period": "custom", "from": (yesterday - timedelta(days=365)).isoformat(),
+                                        "to": yesterday.isoformat()}, now)
+    later = now + timedelta(seconds=app.config["DASHBOARD_DAY_SECONDS"] + 1)
+    shared_cache().clear()
+    reads = OrderReads()
+    engine = db.engines["order"]
+    try:
+        cold = dashboard.collect(now, period)
+        event.listen(engine, "before_cursor_execute", reads)
+        first = dashboard.collect(later, period)
+        second = dashboard.collect(later, period)
+    finally:
+        event.remove(engine, "before_cursor_execute", reads)
+        shared_cache().clear()
+    assert len(reads.ranges) == 2, reads.ranges
+    latest, before = reads.ranges
+    week = timedelta(days=dashboard.REFRESH_DAYS_PER_LOAD + 1)
+    assert latest[-1] - latest[0] <= week and before[-1] - before[0] <= week
+    # Yesterday's week first, then the week before it.
+    assert now - timedelta(days=2) < latest[-1] <= now and before[-1] <= latest[0]
+    for load in (first, second):
+        assert load["sales"].value.current == cold["sales"].value.current
+        assert load["returned"].value.current == cold["returned"].value.current
+        assert load.days_as_of == now  # the days not read again say when they were
+
+
 def test_day_starts_follow_the_zone_across_a_daylight_saving_change(app, monkeypatch):
     """The per-day intervals a period is read in start at each store-local midnight, a
     23- or 25-hour day included (New Zealand leaves daylight saving on 5 April 2026)."""
