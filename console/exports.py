@@ -574,13 +574,12 @@ class _SideLookups:
     def _rows(self, bind: str, stmt) -> list:
         connection = self.connections.get(bind)
         if connection is None:
-            connection = self.connections[bind] = self.engines[bind].connect()
-        try:
-            return _plain_rows(connection, stmt)
-        finally:
-            # No transaction left open between batches: behind PgBouncer in transaction
-            # mode the server connection goes back to its pool meanwhile.
-            connection.rollback()
+            # In autocommit: each lookup is one statement, so no BEGIN and ROLLBACK around
+            # it (two round trips a batch and database), and no transaction is left open
+            # between batches (behind PgBouncer the server connection goes back meanwhile).
+            connection = self.connections[bind] = self.engines[bind].connect().execution_options(
+                isolation_level="AUTOCOMMIT")
+        return _plain_rows(connection, stmt)
 
     def close(self) -> None:
         """Stop the threads (a lookup under way finishes, none queued starts) and give
