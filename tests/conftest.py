@@ -2,6 +2,8 @@
 signed-in clients per role, and a query counter."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import os
 
 import pytest
@@ -181,17 +183,25 @@ class QueryCounter:
         return len(self.statements)
 
 
-@pytest.fixture
-def count_queries(app):
-    """Counts SQL statements on every bind while the returned counter is active."""
-    counter = QueryCounter()
+@contextmanager
+def every_statement(app, listener):
+    """``listener`` called before every statement on every bind of ``app`` meanwhile."""
     with app.app_context():
         engines = list(db.engines.values())
     for engine in engines:
-        event.listen(engine, "before_cursor_execute", counter)
-    yield counter
-    for engine in engines:
-        event.remove(engine, "before_cursor_execute", counter)
+        event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield listener
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", listener)
+
+
+@pytest.fixture
+def count_queries(app):
+    """Counts SQL statements on every bind while the returned counter is active."""
+    with every_statement(app, QueryCounter()) as counter:
+        yield counter
 
 
 # --- browser tests -------------------------------------------------------------------

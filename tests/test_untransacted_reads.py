@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from console.extensions import db
 from console.models.auth import User
 from console.models.order import Order
-from tests.conftest import make_app
+from tests.conftest import every_statement, make_app
 
 pytestmark = pytest.mark.postgres_only
 
@@ -30,14 +30,8 @@ class DriverStates:
 
 @pytest.fixture
 def driver_states(app):
-    states = DriverStates()
-    with app.app_context():
-        engines = list(db.engines.values())
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", states)
-    yield states
-    for engine in engines:
-        event.remove(engine, "before_cursor_execute", states)
+    with every_statement(app, DriverStates()) as states:
+        yield states
 
 
 def _pooled_connections_in_transactions(app) -> None:

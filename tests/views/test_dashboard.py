@@ -508,12 +508,14 @@ def test_a_year_of_kept_days_reads_only_the_day_still_running(app, shop, kept_da
         assert comparison[0].hour == 0 and comparison[0].date() < today[0].date()
 
 
-def test_a_past_year_of_kept_days_reads_no_orders(app, shop, kept_days):
+def _past_year_loads(now: datetime, *loads: datetime):
+    """The 366 days up to yesterday collected at ``now`` with nothing kept (which keeps
+    them), then at each of ``loads``: (the first collect, the later ones, OrderReads of
+    the later ones)."""
     from sqlalchemy import event
 
     from console.shared_cache import shared_cache
 
-    now = WEDNESDAY
     yesterday = now.date() - timedelta(days=1)
     period, _ = dashboard.parse_period({"period": "custom", "from": (yesterday - timedelta(days=365)).isoformat(),
                                         "to": yesterday.isoformat()}, now)
@@ -523,38 +525,26 @@ def test_a_past_year_of_kept_days_reads_no_orders(app, shop, kept_days):
     try:
         cold = dashboard.collect(now, period)
         event.listen(engine, "before_cursor_execute", reads)
-        warm = dashboard.collect(now, period)
+        later = [dashboard.collect(at, period) for at in loads]
     finally:
         event.remove(engine, "before_cursor_execute", reads)
         shared_cache().clear()
+    return cold, later, reads
+
+
+def test_a_past_year_of_kept_days_reads_no_orders(app, shop, kept_days):
+    cold, (warm,), reads = _past_year_loads(WEDNESDAY, WEDNESDAY)
     assert reads.ranges == []
     assert warm["sales"].value.current == cold["sales"].value.current
 
 
-def test_days_kept_too_long_are_read_again_a_month_a_load(app, shop, kept_days):
+def test_days_kept_too_long_are_read_again_a_week_a_load(app, shop, kept_days):
     """Past DASHBOARD_DAY_SECONDS a kept day is due: a load reads the latest week of the
     due days again and shows the rest as kept, the page saying since when; the next load
     reads the week before. No load reads the whole year again."""
-    from sqlalchemy import event
-
-    from console.shared_cache import shared_cache
-
     now = WEDNESDAY
-    yesterday = now.date() - timedelta(days=1)
-    period, _ = dashboard.parse_period({"period": "custom", "from": (yesterday - timedelta(days=365)).isoformat(),
-                                        "to": yesterday.isoformat()}, now)
     later = now + timedelta(seconds=app.config["DASHBOARD_DAY_SECONDS"] + 1)
-    shared_cache().clear()
-    reads = OrderReads()
-    engine = db.engines["order"]
-    try:
-        cold = dashboard.collect(now, period)
-        event.listen(engine, "before_cursor_execute", reads)
-        first = dashboard.collect(later, period)
-        second = dashboard.collect(later, period)
-    finally:
-        event.remove(engine, "before_cursor_execute", reads)
-        shared_cache().clear()
+    cold, (first, second), reads = _past_year_loads(now, later, later)
     assert len(reads.ranges) == 2, reads.ranges
     latest, before = reads.ranges
     week = timedelta(days=dashboard.REFRESH_DAYS_PER_LOAD + 1)
