@@ -15,7 +15,9 @@ plain read (a flush, an INSERT, UPDATE or DELETE, a ``SELECT ... FOR UPDATE``, t
 such as ``SET LOCAL`` or an advisory lock, a streamed result, whose server-side cursor
 lives in a transaction), the request stops reading untransacted: its connections leave
 autocommit before that statement runs, so it and everything after it are in a
-transaction as on any other request. Writes made on connections of their own
+transaction as on any other request. (A lock a function takes for the transaction, such
+as ``pg_advisory_xact_lock``, is taken through text SQL, as the workflows do: a select
+of it would be read as a read.) Writes made on connections of their own
 (``engine.begin()``: the session's sliding expiry, the exports' COPY) never were
 affected. Not under PgBouncer, where each transaction sets its statement timeout
 (console/pgbouncer.py), nor on SQLite, which has nothing of the kind to save.
@@ -23,6 +25,7 @@ affected. Not under PgBouncer, where each transaction sets its statement timeout
 from __future__ import annotations
 
 from flask import Flask, g, has_request_context, request
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Select, event
 from sqlalchemy.orm import Session
 
@@ -30,6 +33,7 @@ from sqlalchemy.orm import Session
 # request reads in transactions, as writes need).
 _UNTRANSACTED = "console_untransacted_connections"
 READ_METHODS = frozenset({"GET", "HEAD"})
+IDLE = TransactionStatus.IDLE
 
 
 def install(app: Flask, engines) -> None:
@@ -59,7 +63,9 @@ def _after_begin(session, transaction, connection) -> None:
     if untransacted is None or connection.dialect.name != "postgresql":
         return
     driver = connection.connection.driver_connection
-    if not driver.autocommit:
+    # Only a connection with nothing open (IDLE) may change; anything else keeps its
+    # transactions.
+    if not driver.autocommit and driver.info.transaction_status == IDLE:
         driver.autocommit = True
         untransacted.append(driver)
         # Back in the pool it is an ordinary connection again (reset_on_checkin).
