@@ -173,7 +173,7 @@ class Config:
     # rarely (a late cancel, a refund of an old order), and the page says how old they are.
     DASHBOARD_DAY_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_DAY_SECONDS", "300"))
     # Past that age a kept day is no longer shown at all, only read again; between the
-    # two, a load reads again at most a month of the due days and shows the others with
+    # two, a load reads again at most a week of the due days and shows the others with
     # their time (console/screens/dashboard.py, day_rows).
     DASHBOARD_DAY_MAX_SECONDS = int(os.environ.get("CONSOLE_DASHBOARD_DAY_MAX_SECONDS", "3600"))
     # Redis that every worker shares the dashboard's per-day figures through

@@ -68,7 +68,7 @@ def _after_begin(session, transaction, connection) -> None:
     if not driver.autocommit and driver.info.transaction_status == IDLE:
         driver.autocommit = True
         untransacted.append(driver)
-        # Back in the pool it is an ordinary connection again (reset_on_checkin).
+        # Back in the pool it is an ordinary connection again (_reset_on_checkin).
         connection.connection.info[_UNTRANSACTED] = True
 
 
