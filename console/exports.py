@@ -547,10 +547,12 @@ class _SideLookups:
                 if len(kept) + len(absent) + len(keys) > KEPT:
                     kept.clear()
                     absent.clear()
-                got = folded.keys() & keys
-                kept.update(zip(got, map(folded.__getitem__, got)))
-                absent.update(keys)
-                absent -= got
+                # The rows answer only the keys asked (a Side's first column is the one its
+                # statement filters on), so they are kept as they are; the keys that found
+                # none are remembered and not asked again.
+                kept.update(folded)
+                if len(folded) < len(keys):
+                    absent.update(key for key in keys if key not in folded)
             folded.update(carried)
             found[name] = folded
         return found

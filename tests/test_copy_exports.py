@@ -161,3 +161,40 @@ def test_the_uses_export_costs_statements_per_batch_not_per_use(app, seeded, cou
         statements = len(count_queries.statements) + len(copies)
     assert len(rows) == uses and uses > 1  # several batches
     assert statements <= uses * (1 + 3) + CONSTANT, count_queries.statements
+
+
+def test_a_customer_is_asked_once_per_export_found_or_not(app, auth, client, seeded):
+    """The customers' rows are kept between batches, and a customer found in no database is
+    remembered as absent: the export asks auth_db and user_db about a customer again only
+    while the batch before is still being written (a batch's lookups start before the one
+    before it is collected), never later, however many batches their orders span."""
+    from collections import Counter
+
+    from console.models.order import Order
+    from tests.conftest import every_statement
+
+    ghost = "ghost-customer-0001"
+    with app.app_context():
+        orders = db.session.scalars(select(Order).order_by(Order.created_at.desc(), Order.id.desc())).all()
+        for order in (orders[0], orders[BATCH * 3], orders[BATCH * 6]):  # batches 1, 4 and 7
+            order.user_id = ghost
+        db.session.commit()
+        db.session.remove()
+    asked = {"users": Counter(), "user_profiles": Counter()}
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        table = next((t for t in asked if f"FROM {t} " in statement and "user_sessions" not in statement), None)
+        if table:
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            for value in values:
+                for key in (value if isinstance(value, (list, tuple)) else str(value).split(",")):
+                    asked[table][key] += 1
+
+    auth.login("admin")
+    with every_statement(app, record):
+        response = client.get("/orders/export.csv")
+        text = response.get_data(as_text=True)
+    assert response.status_code == 200 and text.count("\r\n") == len(orders) + 1
+    for table, keys in asked.items():
+        assert keys[ghost] == 1, table
+        assert keys and max(keys.values()) <= 2, (table, keys.most_common(3))
