@@ -595,11 +595,18 @@ class _SideLookups:
 def _read_ahead(batches: Iterator[list]) -> Iterator[list]:
     """``batches``, each next one already being read (on a worker thread, the only user of
     the cursor meanwhile) while the caller writes the current one."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as reader:
-        coming = reader.submit(next, batches, None)
-        while (batch := coming.result()) is not None:
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as reader:
             coming = reader.submit(next, batches, None)
-            yield batch
+            while (batch := coming.result()) is not None:
+                coming = reader.submit(next, batches, None)
+                yield batch
+    finally:
+        # The read under way has finished (the executor waited for it): closing the rows
+        # now cancels their COPY. Left open, a download closed part-way kept the server
+        # streaming into a connection nobody read, and the transaction's rollback then
+        # waited for it for ever once the server's output outgrew the socket's buffers.
+        batches.close()
 
 
 def _session_rows(bind: str, stmt) -> Callable[[], list]:

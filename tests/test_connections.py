@@ -232,6 +232,74 @@ def test_closing_the_csv_part_way_closes_its_rows():
     assert closed == [True]
 
 
+def test_closing_the_read_ahead_part_way_closes_the_rows_it_reads():
+    """An export reads its next batch on a thread while the current one is written: when
+    the download is closed part-way, the batches' source is closed too (its COPY
+    cancelled), after the read under way has finished, not left open on its connection."""
+    from console.exports import _read_ahead
+
+    closed, read = [], []
+
+    def batches():
+        try:
+            for n in range(1000):
+                read.append(n)
+                yield [[n]]
+        finally:
+            closed.append(len(read))
+
+    source = batches()  # the export keeps its own reference to the rows
+    ahead = _read_ahead(source)
+    assert next(ahead) == [[0]]
+    ahead.close()
+    assert closed == [2]  # the first batch written, the second read ahead, no more
+
+
+@pytest.mark.postgres_only
+def test_a_big_download_closed_part_way_cancels_its_copy(app, seeded, monkeypatch):
+    """The orders export's COPY outgrows the socket between the server and the console
+    (a few MB here): closing the download part-way cancels it and gives the connection back,
+    instead of waiting for ever on a server that is still sending."""
+    from console import exports
+
+    monkeypatch.setattr(exports, "copy_batches", _padded(exports.copy_batches))
+    monkeypatch.setattr(exports, "ROWS_PER_WRITE", 10)  # the first chunks hold a few batches, not all
+    pools = Connections(app)
+    client = app.test_client()
+    assert client.post("/login", data={"email": "admin@example.com", "password": DEMO_STAFF_PASSWORD}).status_code == 302
+    closed = []
+
+    def download_part_and_close():  # on a thread of its own: a hang fails the test, not the run
+        response = client.get("/orders/export.csv", buffered=False)
+        chunks = response.iter_encoded()
+        next(chunks), next(chunks)
+        response.close()
+        closed.append(True)
+
+    downloading = threading.Thread(target=download_part_and_close, daemon=True)
+    downloading.start()
+    downloading.join(RELEASE_SECONDS * 6)
+    assert closed, "closing the download waited on its COPY"
+    assert pools.wait_until(lambda state: state == pools.baseline, RELEASE_SECONDS) == pools.baseline
+
+
+def _padded(copy_batches):
+    """copy_batches over a statement whose every row carries 50 KB more (dropped again from
+    the rows), so the server's output outgrows the socket buffers within a few batches."""
+    from sqlalchemy import func, literal
+
+    def padded(connection, stmt, batch_size):
+        rows = copy_batches(connection, stmt.add_columns(func.repeat(literal("x"), 50_000).label("padding")),
+                            batch_size)
+        try:
+            for batch in rows:
+                yield [row[:-1] for row in batch]
+        finally:
+            import traceback; traceback.print_stack(limit=12)
+            rows.close()
+    return padded
+
+
 # --- the ceiling ---------------------------------------------------------------------------------
 
 def test_the_ceiling_is_workers_times_each_servers_databases_times_their_pool():
