@@ -334,12 +334,14 @@ def export_select() -> str:
     from sqlalchemy.dialects import postgresql
 
     from console.models.order import Order, OrderItem
-    from console.screens.orders import _EXPORT_COLUMNS
+    from console.screens.orders import _EXPORT_KEYS, _EXPORT_WRITTEN
 
-    # As the export of every order reads them: the units joined from one grouped pass.
+    # As the export of every order reads them (each column once, as it is stored): the
+    # units joined from one grouped pass.
     units = select(OrderItem.order_id, func.sum(OrderItem.quantity).label("units")).group_by(OrderItem.order_id) \
         .subquery()
-    stmt = select(*_EXPORT_COLUMNS[:-1], func.coalesce(units.c.units, 0)) \
+    columns = (*_EXPORT_KEYS, *(column for column in _EXPORT_WRITTEN if column.key not in ("units", "order_id")))
+    stmt = select(*columns, func.coalesce(units.c.units, 0)) \
         .outerjoin(units, units.c.order_id == Order.id).order_by(Order.created_at.desc(), Order.id.desc())
     return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 

@@ -7,6 +7,7 @@ import csv
 import importlib
 import io
 import math
+from decimal import Decimal
 from dataclasses import replace
 
 import pytest
@@ -66,6 +67,7 @@ def seeded(app, monkeypatch):
 def _hostile_cells():
     """Cells a spreadsheet would read as formulas, and a negative amount, in each list's
     own columns: both paths must write them alike (neutralised text, numbers as numbers)."""
+    from console.models.order import Order
     from console.models.payment import PaymentRefund
     from console.models.returns import ReturnRequest
     from console.models.user import UserProfile
@@ -78,6 +80,13 @@ def _hostile_cells():
     refund = db.session.scalars(select(PaymentRefund).limit(1)).first()
     if refund is not None:
         refund.reason = "-2+3"
+    # What COPY's text format escapes (a backslash, a tab, a line break) beside what CSV
+    # quotes, in order_db's own cells; a number that looks like a formula.
+    first, second = db.session.scalars(select(Order).limit(2)).all()
+    first.tracking_number = '=1+2\t"x",\\y\nz\r'
+    first.order_number = "-" + first.order_number
+    second.tracking_number, second.currency = "@a\\b", "+US"
+    second.discount_amount = Decimal("-1.50")
 
 
 def _csv(screen, rows) -> str:
@@ -121,7 +130,14 @@ def test_statements_per_export_grow_by_batch_not_by_row(app, seeded, count_queri
         copies.append(stmt)
         return read(connection, stmt, batch_size)
 
-    monkeypatch.setattr(exports, "copy_batches", counted)  # the COPY bypasses SQLAlchemy's events
+    def counted_text(connection, stmt, batch_size):
+        copies.append(stmt)
+        return read_text(connection, stmt, batch_size)
+
+    read_text = exports.copy_text_batches
+    # The COPY bypasses SQLAlchemy's events.
+    monkeypatch.setattr(exports, "copy_batches", counted)
+    monkeypatch.setattr(exports, "copy_text_batches", counted_text)
     screen = _screen(module, name)
     with app.test_request_context():
         filters, _ = screen.filters.parse({})

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from console import exports
 from console.exports import csv_lines
 
@@ -64,3 +66,60 @@ def test_newest_by_keeps_each_keys_newest_row():
             ("c", late, "2"), ("d", None, "1"), ("d", None, "3")]
     assert fold(rows) == {"a": ("a", late, "1"), "b": ("b", early, "1"), "c": ("c", late, "2"),
                           "d": ("d", None, "3")}
+
+
+# Text a cell can hold that the CSV quoting, the formula check or COPY's text format treat
+# specially, and text none of them do.
+AWKWARD = ["", "plain", "a,b", 'say "hi"', "line\nbreak", "cr\rhere", "tab\there", "back\\slash", "=1+1", "+44",
+           "-", "-2.50", "@me", "\tlead", "\rlead", "\nlead", "'quoted'", "é ünïcödé", "a\\nb", "\\N", " lead"]
+
+
+def test_a_written_cell_is_what_csv_writer_writes_of_its_neutralised_value():
+    import csv
+    import io
+    from datetime import datetime, timezone
+
+    from console.exports import csv_cell, neutralise
+
+    values = [*AWKWARD, None, Decimal("12.50"), Decimal("-1.00"), 3, 0, datetime(2026, 11, 1, 11, 31, tzinfo=timezone.utc)]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(["first", *(neutralise(value) for value in values), "last"])
+    assert ",".join(["first", *map(csv_cell, values), "last"]) + "\r\n" == buffer.getvalue()
+
+
+def test_written_cells_are_joined_as_they_are():
+    rows = [("a", '"b,c"', "'=d"), ("1", "", "2")]
+    assert "".join(csv_lines(["x", "y", "z"], rows, written_cells=True)) == '\ufeffx,y,z\r\na,"b,c",\'=d\r\n1,,2\r\n'
+
+
+def test_copy_text_rows_are_split_and_their_escapes_read():
+    from console.exports import _split
+
+    clean = [b"a\tb\tc\n", b"d\t\tf\n"]
+    assert _split(clean) == [["a", "b", "c"], ["d", "", "f"]]
+    escaped = [b"tab\\there\tline\\nbreak\tback\\\\slash\n", b"cr\\rx\t\\\\N\tplain\n"]
+    assert _split(escaped) == [["tab\there", "line\nbreak", "back\\slash"], ["cr\rx", "\\N", "plain"]]
+
+
+@pytest.mark.postgres_only
+def test_postgresql_writes_each_cell_as_csv_cell_does(ctx):
+    """cell_sql() is csv_cell() done by the database: every awkward text, a number, a
+    negative number, a time with and without a fraction of a second, NULL."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import DateTime, Numeric, Text, literal, null, select
+
+    from console.exports import cell_sql, copy_text_batches, csv_cell
+    from console.extensions import db
+
+    values = [(text, Text()) for text in AWKWARD] + [
+        (Decimal("12.50"), Numeric(10, 2)), (Decimal("-1.00"), Numeric(10, 2)), (7, Numeric(10, 0)),
+        (datetime(2026, 11, 1, 11, 31, tzinfo=timezone.utc), DateTime(timezone=True)),
+        (datetime(2026, 11, 1, 11, 32, 7, 5000, tzinfo=timezone.utc), DateTime(timezone=True))]
+    stmt = select(*(cell_sql(literal(value, kind), f"c{at}") for at, (value, kind) in enumerate(values)),
+                  cell_sql(null().cast(Text()), "nothing"))
+    with db.engines["order"].connect() as connection, connection.begin():
+        connection.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
+        rows = [row for batch in copy_text_batches(connection, stmt, 10) for row in batch]
+    # (AWKWARD holds backslashes, tabs and line breaks: the rows came through the escapes.)
+    assert rows == [[*(csv_cell(value) for value, _ in values), ""]]

@@ -248,8 +248,9 @@ class ListScreen:
             check_read(stmt)
             db.session.execute(stmt.limit(1)).first()
         db.session.close()
+        fast = self.export_fast
         return csv_response(stem or self.name, list(self.export_header), self.export_rows(plan),
-                            plain_cells=self.export_fast is not None, limited=True)
+                            plain_cells=fast is not None, written_cells=bool(fast and fast.written), limited=True)
 
     def export_rows(self, plan: ExportPlan, batch_size: int | None = None) -> Iterator[list]:
         """CSV rows of every row of the plan, streamed in batches; one Lookups for the

@@ -12,6 +12,7 @@ columns and panels it feeds while the rest renders.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import repeat
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -20,7 +21,8 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_all
 
-from console.exports import CopyExport, Side, compared, newest, newest_by, one_by_key, session_rows
+from console.exports import (CopyExport, Side, cell_sql, compared, csv_cell, newest, newest_by,
+                             session_rows)
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quoted, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
@@ -314,13 +316,18 @@ def _export_row(row: OrderRow, lookups: Lookups) -> list:
 
 EXPORT_BATCH = 5000  # orders per batch: three batches are in flight at once (read, looked up, written)
 _ORDERS, _ITEMS = Order.__table__.c, OrderItem.__table__.c
-# The units of each order come with it, from the same database: an index probe per row
-# inside the streamed query instead of a grouped lookup per batch.
-_EXPORT_COLUMNS = (*(_ORDERS[name] for name in (
-    "id", "order_number", "created_at", "status", "payment_status", "user_id", "payment_method_id", "subtotal",
-    "tax_amount", "shipping_amount", "discount_amount", "total_amount", "currency", "tracking_number")),
-    select(func.coalesce(func.sum(_ITEMS.quantity), 0)).where(_ITEMS.order_id == _ORDERS.id)
-    .scalar_subquery().label("units"))
+# What the lookups read of an order (its id, customer and chosen payment), then its cells
+# as the file holds them, written by the database (CopyExport.written): of an order row,
+# Python only splices in the other databases' cells. The units of each order come with
+# it, from the same database: an index probe per row inside the streamed query instead
+# of a grouped lookup per batch.
+_EXPORT_KEYS = (_ORDERS["id"], _ORDERS["user_id"], _ORDERS["payment_method_id"])
+_EXPORT_WRITTEN = (*(_ORDERS[name] for name in ("order_number", "created_at", "status", "payment_status")),
+                   select(func.coalesce(func.sum(_ITEMS.quantity), 0)).where(_ITEMS.order_id == _ORDERS.id)
+                   .scalar_subquery().label("units"),
+                   *(_ORDERS[name] for name in ("subtotal", "tax_amount", "shipping_amount", "discount_amount",
+                                                "total_amount", "currency", "tracking_number")),
+                   _ORDERS["id"].label("order_id"))
 
 
 def _every_order(stmt, columns):
@@ -328,7 +335,8 @@ def _every_order(stmt, columns):
     probe of the items index per order is a third of the time)."""
     units = (select(OrderItem.order_id, func.sum(OrderItem.quantity).label("units"))
              .group_by(OrderItem.order_id).subquery())
-    return stmt.with_only_columns(*columns[:-1], func.coalesce(units.c.units, 0).label("units")) \
+    summed = cell_sql(func.coalesce(units.c.units, 0), "units")
+    return stmt.with_only_columns(*(summed if column.key == "units" else column for column in columns)) \
         .outerjoin(units, units.c.order_id == Order.id)
 
 
@@ -337,18 +345,22 @@ def _by_order(batch) -> list:
 
 
 def _by_customer(batch) -> list:
-    return [row[5] for row in batch]
+    return [row[1] for row in batch]
 
 
 _USERS, _PROFILES = User.__table__.c, UserProfile.__table__.c
 _PAYMENTS, _SHIPMENTS, _RETURNS = Payment.__table__.c, Shipment.__table__.c, ReturnRequest.__table__.c
 # Only the columns the cells need; the times only compared (which is newest).
 _EXPORT_SIDES = {
+    # A customer's cells are kept for the whole export, in as little memory as they take
+    # (folds to plain text, not rows): {user id: email} and {user id: (name cell, email)}.
     "emails": Side("auth", _by_customer, lambda ids, among: select(_USERS.id, _USERS.email)
-                   .where(among(_USERS.id, ids)), kept=True, fold=one_by_key),
+                   .where(among(_USERS.id, ids)), kept=True, fold=dict),
     "profiles": Side("user", _by_customer, lambda ids, among: select(
         _PROFILES.user_id, _PROFILES.first_name, _PROFILES.last_name, _PROFILES.email)
-        .where(among(_PROFILES.user_id, ids)), kept=True, fold=one_by_key),
+        .where(among(_PROFILES.user_id, ids)), kept=True, fold=lambda rows: {
+            user_id: (csv_cell(f"{first} {last}" if first and last else (first or last or "")), email)
+            for user_id, first, last, email in rows}),
     "payments": Side("payment", _by_order, lambda ids, among: select(
         _PAYMENTS.order_id, _PAYMENTS.id, compared(_PAYMENTS.created_at), _PAYMENTS.payment_provider,
         _PAYMENTS.status)
@@ -370,40 +382,40 @@ def _carriers(lookups: Lookups) -> dict:
 
 
 def _export_cells(batch, found, lookups: Lookups, carriers: dict) -> list[tuple]:
-    # Every cell that depends on another database is worked out once per customer,
-    # payment, shipment or return of the batch, not once per row. The rows are then built
-    # a column at a time (the batch transposed by zip, the looked-up columns read by map
-    # with the dictionaries' get) and zipped back into rows: every per-row step runs in C,
-    # where a Python expression per row cost a fifth of the export's time.
+    # Every cell that depends on another database is worked out, as the text the file
+    # holds, once per customer, payment, shipment or return of the batch, not once per
+    # row. The rows are then built a column at a time (the batch transposed by zip, the
+    # looked-up columns read by map with the dictionaries' get) and zipped back into rows:
+    # every per-row step runs in C, where a Python expression per row cost a fifth of the
+    # export's time.
     user_down, auth_down = lookups.down("user"), lookups.down("auth")
     nobody = (UNAVAILABLE if user_down else "", UNAVAILABLE if auth_down and user_down else "")
     emails, profiles = found["emails"], found["profiles"]
-    (ids, numbers, created, statuses, payment_statuses, user_ids, payment_ids, subtotals, taxes, shipping,
-     discounts, totals, currencies, tracking, units) = zip(*batch) if batch else ((),) * len(_EXPORT_COLUMNS)
+    (ids, user_ids, payment_ids, numbers, created, statuses, payment_statuses, units, subtotals, taxes, shipping,
+     discounts, totals, currencies, tracking, order_ids) = (
+        zip(*batch) if batch else ((),) * (len(_EXPORT_KEYS) + len(_EXPORT_WRITTEN)))
     names, addresses = {}, {}
     for user_id in set(user_ids):
         email = emails.get(user_id)
-        email = email[1] if email else None
         profile = profiles.get(user_id)
         if profile:
-            _, first, last, profile_email = profile
-            names[user_id] = f"{first} {last}" if first and last else (first or last or "")
-            addresses[user_id] = email or profile_email or ""
+            names[user_id], profile_email = profile
+            addresses[user_id] = csv_cell(email or profile_email or "")
         elif email:
-            names[user_id], addresses[user_id] = nobody[0], email
+            names[user_id], addresses[user_id] = nobody[0], csv_cell(email)
     providers, states = {}, {}
     if found["payments"]:
         chosen = dict(zip(ids, payment_ids))  # the payment each order names
         for order_id, mine in found["payments"].items():
             payment = mine[0] if len(mine) == 1 else (
                 next((p for p in mine if p[1] == chosen.get(order_id)), None) or newest(mine, 2, 1))
-            providers[order_id], states[order_id] = payment[3], payment[4]
+            providers[order_id], states[order_id] = _short_cell(payment[3]), _short_cell(payment[4])
     no_payment = UNAVAILABLE if lookups.down("payment") else ""
-    shipment_states = {order_id: row[3] for order_id, row in found["shipments"].items()}
-    carrier_names = {order_id: carriers.get(row[4], "") for order_id, row in found["shipments"].items()}
+    shipment_states = {order_id: _short_cell(row[3]) for order_id, row in found["shipments"].items()}
+    carrier_names = {order_id: _short_cell(carriers.get(row[4], "")) for order_id, row in found["shipments"].items()}
     no_shipment = UNAVAILABLE if lookups.down("shipping") else ""
     no_return = UNAVAILABLE if lookups.down("return") else ""
-    returned = {order_id: row[3] or no_return for order_id, row in found["returns"].items()}
+    returned = {order_id: csv_cell(row[3] or no_return) for order_id, row in found["returns"].items()}
 
     def looked_up(values: dict, keys, otherwise):
         return map(values.get, keys, repeat(otherwise))
@@ -412,7 +424,12 @@ def _export_cells(batch, found, lookups: Lookups, carriers: dict) -> list[tuple]
                     looked_up(addresses, user_ids, nobody[1]), units, subtotals, taxes, shipping, discounts, totals,
                     currencies, looked_up(providers, ids, no_payment), looked_up(states, ids, no_payment),
                     looked_up(shipment_states, ids, no_shipment), looked_up(carrier_names, ids, no_shipment),
-                    tracking, looked_up(returned, ids, no_return), ids))
+                    tracking, looked_up(returned, ids, no_return), order_ids))
+
+
+# A payment's provider and state, a shipment's state, a carrier: a handful of values
+# written thousands of times a batch.
+_short_cell = lru_cache(maxsize=1024)(csv_cell)
 
 
 # --- the list, declared -----------------------------------------------------------------------
@@ -434,8 +451,8 @@ ORDERS = ListScreen(
         "shipment_status", "carrier", "tracking_number", "open_return", "order_id",
     ),
     export_row=_export_row, export_binds=SIDE_BINDS,
-    export_fast=CopyExport(_EXPORT_COLUMNS, _export_cells, _EXPORT_SIDES, prepare=_carriers, whole=_every_order,
-                           batch=lambda: EXPORT_BATCH),
+    export_fast=CopyExport(_EXPORT_KEYS, _export_cells, _EXPORT_SIDES, prepare=_carriers, whole=_every_order,
+                           batch=lambda: EXPORT_BATCH, written=_EXPORT_WRITTEN),
 )
 
 
