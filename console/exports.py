@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 from operator import itemgetter
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -86,8 +86,9 @@ _FORMULA_FIRST_CELL = re.compile(r'"?[=+\-@\t\r\n]')  # the block's first cell, 
 
 
 def csv_lines(header: list[str], rows: Iterable[Iterable], *, plain_cells: bool = False,
-              written_cells: bool = False) -> Iterator[str]:
-    """The CSV text of ``header`` and ``rows``, in chunks of about CHUNK_CHARS.
+              written_cells: bool = False, blocks: bool = False) -> Iterator[str]:
+    """The CSV text of ``header`` and ``rows``, in chunks of about CHUNK_CHARS; with
+    ``blocks``, ``rows`` gives lists of rows (a batch at a time: no generator step per row).
 
     Cells go through neutralise(). With ``plain_cells`` (an export's fast path) the rows
     hold only text, numbers and None, written as they are: each block of rows is written,
@@ -103,12 +104,11 @@ def csv_lines(header: list[str], rows: Iterable[Iterable], *, plain_cells: bool 
     buffer.seek(0)
     buffer.truncate()
     rows = iter(rows)
+    # Rows in slices through writerows (or joins): the loop over them runs in C.
+    slices = (batch[start:start + ROWS_PER_WRITE] for batch in rows for start in range(0, len(batch), ROWS_PER_WRITE)) \
+        if blocks else iter(lambda: list(islice(rows, ROWS_PER_WRITE)), [])
     try:
-        while True:
-            # Rows in slices through writerows: the loop over them runs in C.
-            block = list(islice(rows, ROWS_PER_WRITE))
-            if not block:
-                break
+        for block in slices:
             if written_cells:
                 buffer.write("\r\n".join(map(",".join, block)))
                 buffer.write("\r\n")
@@ -155,15 +155,16 @@ def drop_stalled_client(environ: dict, seconds: float) -> None:
 
 
 def csv_response(stem: str, header: list[str], rows: Iterable[Iterable], *, plain_cells: bool = False,
-                 written_cells: bool = False, limited: bool = False) -> Response:
-    """A streamed download named ``<stem>-YYYY-MM-DD.csv``; ``rows`` may be a generator.
+                 written_cells: bool = False, blocks: bool = False, limited: bool = False) -> Response:
+    """A streamed download named ``<stem>-YYYY-MM-DD.csv``; ``rows`` may be a generator
+    (of lists of rows with ``blocks``; csv_lines() says how the cells are written).
     ``limited``: an export read from the databases, one of at most EXPORTS_AT_ONCE per
     process (503 beyond them)."""
     release = take_export_slot() if limited else None
     try:
         drop_stalled_client(request.environ, current_app.config["EXPORT_SEND_TIMEOUT"])
         filename = f"{stem}-{datetime.now(timezone.utc):%Y-%m-%d}.csv"
-        lines = csv_lines(header, rows, plain_cells=plain_cells, written_cells=written_cells)
+        lines = csv_lines(header, rows, plain_cells=plain_cells, written_cells=written_cells, blocks=blocks)
         response = Response(stream_with_context(_then(lines, release) if release else lines),
                             mimetype="text/csv; charset=utf-8")
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -498,7 +499,7 @@ def _split(blocks: list) -> list[list[str]]:
     lines = text.split("\n")
     lines.pop()  # what follows the last row's line break
     if "\\" not in text:
-        return [line.split("\t") for line in lines]
+        return list(map(str.split, lines, repeat("\t")))
     return [[_COPY_ESCAPE.sub(_unescaped, cell) for cell in line.split("\t")] for line in lines]
 
 
@@ -618,20 +619,20 @@ class _SideLookups:
         self.connections: dict = {}
         self.kept: dict = {name: {} for name, side in sides.items() if side.kept}  # name -> {key: rows}
         self.absent: dict = {name: set() for name in self.kept}  # name -> {key found nowhere}: asked once
+        self.known: dict = {}  # name -> the keys the batch submitted last found kept
 
     def submit(self, batch: list) -> dict:
-        """{name: (rows kept, keys asked, rows or a future of them)} of a batch's lookups."""
+        """{name: (keys found kept, keys asked, rows or a future of them)} of a batch's lookups."""
         pending, asked = {}, {}
         for name, side in self.sides.items():
             keys = asked.get(side.keys)
             if keys is None:  # lookups by the same keys (an order's payment, shipment…) share them
                 keys = asked[side.keys] = set(filter(None, side.keys(batch)))
             kept = self.kept.get(name)
-            carried = {}
+            known = None
             if kept is not None:
-                # Set operations and map, not a loop per key: a batch asks about thousands.
-                known = keys & kept.keys()
-                carried = dict(zip(known, map(kept.__getitem__, known)))
+                # Set operations, not a loop per key: a batch asks about thousands.
+                known = self.known[name] = keys & kept.keys()
                 keys = list(keys - known - self.absent[name])
             else:
                 keys = list(keys)
@@ -643,13 +644,14 @@ class _SideLookups:
                     rows = self._worker(side.bind).submit(self._rows, side.bind, stmt)
                 else:
                     rows = self.lookups.run(side.bind, _session_rows(side.bind, stmt), [])
-            pending[name] = (carried, keys, rows)
+            pending[name] = (known, keys, rows)
         return pending
 
     def collect(self, pending: dict) -> dict:
-        """{name: {key: [rows]}} of a batch."""
+        """{name: {key: [rows]}} of a batch (for a kept lookup, every row it keeps: the
+        batch's keys among them)."""
         found = {}
-        for name, (carried, keys, rows) in pending.items():
+        for name, (known, keys, rows) in pending.items():
             side = self.sides[name]
             if self.threaded and rows is not None:
                 rows = self._result(side.bind, rows)
@@ -658,7 +660,8 @@ class _SideLookups:
             if kept is not None and not self.lookups.down(side.bind):
                 absent = self.absent[name]
                 if len(kept) + len(absent) + len(keys) > KEPT:
-                    kept.clear()
+                    # Only what this batch and the next one (submitted already) found kept.
+                    kept = self.kept[name] = {key: kept[key] for key in known | self.known[name] if key in kept}
                     absent.clear()
                 # The rows answer only the keys asked (a Side's first column is the one its
                 # statement filters on), so they are kept as they are; the keys that found
@@ -666,8 +669,7 @@ class _SideLookups:
                 kept.update(folded)
                 if len(folded) < len(keys):
                     absent.update(key for key in keys if key not in folded)
-            folded.update(carried)
-            found[name] = folded
+            found[name] = folded if kept is None else kept
         return found
 
     def _result(self, bind: str, future) -> list:
@@ -743,9 +745,16 @@ def session_rows(lookups, bind: str, stmt) -> list:
 
 
 def copy_export(spec: CopyExport, home: str, stmt, down: set, batch_size: int | None = None) -> Iterator[list]:
+    """The CSV rows of copy_blocks(), one by one."""
+    with closing(copy_blocks(spec, home, stmt, down, batch_size)) as blocks:
+        for block in blocks:
+            yield from block
+
+
+def copy_blocks(spec: CopyExport, home: str, stmt, down: set, batch_size: int | None = None) -> Iterator[list]:
     """The CSV rows of the list's ordered select ``stmt`` on ``home`` through ``spec``
-    (see above): batch by batch, each batch's lookups under way while the one before is
-    written."""
+    (see above), a list of them per batch, each batch's lookups under way while the one
+    before is written."""
     batch_size = batch_size or spec.batch()
     lookups = Lookups(down, detach=False)
     prepared = spec.prepare(lookups) if spec.prepare else None
@@ -786,9 +795,9 @@ def copy_export(spec: CopyExport, home: str, stmt, down: set, batch_size: int | 
                 for batch in reading:
                     current = (batch, side.submit(batch))
                     if previous is not None:
-                        yield from spec.cells(previous[0], side.collect(previous[1]), lookups, prepared)
+                        yield spec.cells(previous[0], side.collect(previous[1]), lookups, prepared)
                     previous = current
             if previous is not None:
-                yield from spec.cells(previous[0], side.collect(previous[1]), lookups, prepared)
+                yield spec.cells(previous[0], side.collect(previous[1]), lookups, prepared)
     finally:
         side.close()

@@ -96,7 +96,14 @@ def _csv(screen, rows) -> str:
 
 
 @pytest.mark.parametrize("module, name", COPY_LISTS, ids=[name.lower() for _, name in COPY_LISTS])
-def test_the_copy_path_writes_the_row_by_row_file(app, auth, client, seeded, module, name):
+@pytest.mark.parametrize("kept", [None, 3], ids=["kept", "few-kept"])
+def test_the_copy_path_writes_the_row_by_row_file(app, auth, client, seeded, monkeypatch, module, name, kept):
+    """Byte for byte, with every kept lookup's rows held between batches, and with room
+    for only a few of them (let go every batch, but those the next batch found kept)."""
+    from console import exports
+
+    if kept is not None:
+        monkeypatch.setattr(exports, "KEPT", kept)
     screen = _screen(module, name)
     auth.login("admin")
     endpoint = next(e for e, s in app.extensions["list_screens"].items() if s is screen)

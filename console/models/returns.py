@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, text
+from sqlalchemy import Index, Integer, String, Text, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from console.extensions import db
@@ -57,6 +57,20 @@ service_index("return_requests_user_id_idx", ReturnRequest.user_id)
 service_index("return_requests_status_idx", ReturnRequest.status)
 service_index("return_requests_requested_at_idx", ReturnRequest.requested_at)
 service_index("return_requests_user_id_status_idx", ReturnRequest.user_id, ReturnRequest.status)
+
+# A return that is neither rejected nor closed: an order's open return.
+CLOSED_RETURN_STATUSES = ("rejected", "closed")
+
+
+def return_is_open():
+    """SQL: the return is open. Its constants are written into the SQL, not bound, so the
+    partial index below, whose condition this is, serves it whatever plan the server picks."""
+    return ReturnRequest.status.notin_([literal_column(f"'{status}'") for status in CLOSED_RETURN_STATUSES])
+
+
+Index("ix_return_requests_open_order_id", ReturnRequest.order_id,
+      postgresql_where=return_is_open(), sqlite_where=return_is_open(),
+      info={"serves": "an order's open return (the orders list and its export)"})
 
 
 class ReturnItem(ReturnModel):

@@ -68,11 +68,12 @@ lookups in the other databases (``Side``) and the cells of a batch, the same cel
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 from console.drift import check_read
-from console.exports import STREAM_BATCH, CopyExport, copy_export, csv_response, stream_batches
+from console.exports import STREAM_BATCH, CopyExport, copy_blocks, csv_response, stream_batches
 from console.extensions import db
 from console.filters import QueryFilters
 from console.health import check_bind
@@ -249,21 +250,26 @@ class ListScreen:
             db.session.execute(stmt.limit(1)).first()
         db.session.close()
         fast = self.export_fast
-        return csv_response(stem or self.name, list(self.export_header), self.export_rows(plan),
+        return csv_response(stem or self.name, list(self.export_header), self.export_blocks(plan), blocks=True,
                             plain_cells=fast is not None, written_cells=bool(fast and fast.written), limited=True)
 
     def export_rows(self, plan: ExportPlan, batch_size: int | None = None) -> Iterator[list]:
-        """CSV rows of every row of the plan, streamed in batches; one Lookups for the
-        whole export, so a database that fails part-way is tried once, not per batch."""
+        """The CSV rows of export_blocks(), one by one."""
+        with closing(self.export_blocks(plan, batch_size)) as blocks:
+            for block in blocks:
+                yield from block
+
+    def export_blocks(self, plan: ExportPlan, batch_size: int | None = None) -> Iterator[list[list]]:
+        """CSV rows of every row of the plan, streamed a list per batch; one Lookups for
+        the whole export, so a database that fails part-way is tried once, not per batch."""
         if self.export_fast is not None:
-            yield from copy_export(self.export_fast, self.home, plan.stmt, plan.down, batch_size)
+            yield from copy_blocks(self.export_fast, self.home, plan.stmt, plan.down, batch_size)
             return
         batch_size = batch_size or STREAM_BATCH
         # No detaching: the streaming result still owns the session's identity map.
         lookups = Lookups(plan.down, detach=False)
         for batch in stream_batches(plan.stmt, batch_size):
-            for row in self.decorate(batch, lookups):
-                yield self.export_row(row, lookups)
+            yield [self.export_row(row, lookups) for row in self.decorate(batch, lookups)]
 
 
 def unless_down(lookups: Lookups, bind_key: str, value):

@@ -34,7 +34,7 @@ from console.models.notification import NOTIFICATION_STATUSES, Notification
 from console.drift import missing_table
 from console.models.order import ORDER_STATUSES, Order, OrderItem, OrderNote, OrderShippingAddress, OrderStatusHistory
 from console.models.payment import REFUND_STATUSES, Payment, PaymentRefund, PaymentTransaction
-from console.models.returns import ReturnRequest, ReturnStatusHistory
+from console.models.returns import ReturnRequest, ReturnStatusHistory, return_is_open
 from console.models.shipping import Carrier, Shipment, ShipmentTracking
 from console.models.types import new_id
 from console.models.user import UserProfile
@@ -47,7 +47,6 @@ from console.workflows import returns as return_flow
 from console.workflows.orders import cancellation_of, unfinished_steps
 
 PAYMENT_STATUSES = ("pending", "paid", "failed", "refunded")
-CLOSED_RETURN_STATUSES = ("rejected", "closed")
 # Notifications about one order: the newest this many (a customer's mailbox is unbounded).
 NOTIFICATION_LIMIT = 50
 # How a notification's status reads on the timeline.
@@ -254,7 +253,7 @@ _ROW_LOOKUPS = {
     "returns": ("return", Prebuilt(lambda dialect: select(*named(
         ReturnRequest.order_id, ReturnRequest.id, ReturnRequest.created_at, ReturnRequest.status,
         ReturnRequest.rma_number))
-        .where(ids_parameter(ReturnRequest.order_id, dialect), ReturnRequest.status.notin_(CLOSED_RETURN_STATUSES)))),
+        .where(ids_parameter(ReturnRequest.order_id, dialect), return_is_open()))),
 }
 
 
@@ -371,7 +370,7 @@ _EXPORT_SIDES = {
         .where(among(_SHIPMENTS.order_id, ids)), fold=newest_by(2, 1)),
     "returns": Side("return", _by_order, lambda ids, among: select(
         _RETURNS.order_id, _RETURNS.id, compared(_RETURNS.created_at), _RETURNS.rma_number)
-        .where(among(_RETURNS.order_id, ids), _RETURNS.status.notin_(CLOSED_RETURN_STATUSES)),
+        .where(among(_RETURNS.order_id, ids), return_is_open()),
         fold=newest_by(2, 1)),
 }
 

@@ -626,3 +626,27 @@ def test_export_fast_path_writes_every_row_with_the_other_databases_filled(app, 
         slow = replace(screen.ORDERS, export_fast=None)
         expected = "".join(csv_lines(list(slow.export_header), slow.export_rows(slow.export_plan(filters, ordering))))
     assert text == expected
+
+
+@pytest.mark.postgres_only
+def test_open_returns_are_read_through_their_partial_index(app, auth, client):
+    """An order's open return, on the list and in its export, is looked up in the index of
+    open returns alone: rejected and closed ones (most returns, on a store that has run for
+    a while) are never read."""
+    from tests.screens.test_search import index_scans, plans, statements_of
+
+    auth.login("support")
+    with app.app_context():
+        orders = build_orders(3)
+        for order, status in zip(orders, ("pending", "closed", "rejected")):
+            item = db.session.scalars(select(OrderItem).where(OrderItem.order_id == order.id)).first()
+            make_return(order, [(item, 1)], status=status)
+        db.session.commit()
+        opened = orders[0].order_number
+    for url in ("/orders", "/orders/export.csv"):
+        statements = [s for s in statements_of(app, lambda: client.get(url).get_data()) if "SELECT" in s[1]]
+        return_plans = [p for p in plans(statements) if " on return_requests" in p]
+        assert return_plans and all("ix_return_requests_open_order_id" in index_scans(p) for p in return_plans), \
+            (url, return_plans)
+    rows = list(csv.DictReader(io.StringIO(client.get("/orders/export.csv").get_data(as_text=True).lstrip("\ufeff"))))
+    assert {row["order_number"] for row in rows if row["open_return"]} == {opened}
