@@ -280,10 +280,13 @@ def stream_batches(stmt, batch_size: int = STREAM_BATCH) -> Iterator[list]:
 # connection back.
 
 EXPORT_BATCH = 5000  # rows per batch of the COPY path
-# Keys whose looked-up rows a ``kept`` lookup holds between batches. About 1.4 KB a key
-# (rows, keys, dictionaries): at 1,000,000 orders and 100,000 customers, 100,000 kept keys
-# took the process 136 MB over its own and 20,000 take 68 MB, for a sixth of the speed.
-KEPT = 100_000
+# Keys whose looked-up rows a ``kept`` lookup holds between batches. What a key costs
+# depends on its fold: the orders export keeps a customer's email and name as plain text,
+# about 0.5 KB a customer for its two lookups. At 1,000,000 orders and 100,000 customers,
+# keeping every customer took a gunicorn worker's peak to 227 MB; 40,000 keep it under
+# 200 MB. Keeping none at all was as fast within the machine's noise (36,000 against
+# 37,500 rows a second), only with more work for the databases (57 s of CPU against 51).
+KEPT = 40_000
 
 
 def by_key(rows) -> dict:
@@ -320,9 +323,10 @@ class CopyExport:
     and numbers (PostgreSQL's text, or the driver's values), booleans and JSON as Python
     values, times as the ISO text neutralise() writes, NULL as "" or None.
     ``sides``: {name: Side}; ``cells(batch, found, lookups, prepared)`` gets
-    ``found[name]`` = {key: [rows]} (or what the side's ``fold`` makes of the rows;
-    empty when that database is down, noted in ``lookups``) and returns the batch's CSV rows, cells plain (text, numbers, booleans,
-    None; csv_lines neutralises them).
+    ``found[name]`` = {key: [rows]} (or what the side's ``fold`` makes of the rows; a
+    kept side's holds the keys of earlier batches too; nothing new when that database is
+    down, noted in ``lookups``) and returns the batch's CSV rows, cells plain (text,
+    numbers, booleans, None; csv_lines neutralises them).
     ``prepare(lookups)``: read once before the rows (a short table such as the carriers).
     ``whole(stmt, columns)``: the statement to read instead when nothing filters the
     list (a grouped join that beats a subquery per row).
