@@ -439,17 +439,25 @@ def copy_batches(connection, stmt, batch_size: int) -> Iterator[list[list]]:
             converted.append((at, _BOOLEANS.__getitem__))
         elif issubclass(kind, JSON):
             converted.append((at, _json_value))
+    with closing(_copied(connection, stmt, batch_size, "(FORMAT csv)")) as batches:
+        for blocks in batches:
+            yield _parsed(blocks, numeric, converted)
+
+
+def _copied(connection, stmt, batch_size: int, options: str = "") -> Iterator[list]:
+    """The messages of ``COPY (stmt) TO STDOUT options`` (one per row), ``batch_size`` of
+    them at a time; closing the generator cancels the COPY."""
     compiled, params = _compiled(connection, stmt)
     raw = connection.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(f"COPY ({compiled.string}) TO STDOUT (FORMAT csv)", params) as copy:
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({compiled.string}) TO STDOUT {options}", params) as copy:
         blocks: list = []
         for block in copy:
             blocks.append(block)
             if len(blocks) == batch_size:
-                yield _parsed(blocks, numeric, converted)
+                yield blocks
                 blocks = []
         if blocks:
-            yield _parsed(blocks, numeric, converted)
+            yield blocks
 
 
 def _parsed(blocks: list, numeric: list[int], converted: list) -> list[list]:
@@ -480,16 +488,8 @@ def copy_text_batches(connection, stmt, batch_size: int) -> Iterator[list[list[s
     export's): PostgreSQL's text format, each row split at its tabs. The format writes a
     tab, a line break or a backslash inside a value as an escape starting with a
     backslash, so a batch without any backslash (nearly every one) is split as it is."""
-    compiled, params = _compiled(connection, stmt)
-    raw = connection.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(f"COPY ({compiled.string}) TO STDOUT", params) as copy:
-        blocks: list = []
-        for block in copy:
-            blocks.append(block)
-            if len(blocks) == batch_size:
-                yield _split(blocks)
-                blocks = []
-        if blocks:
+    with closing(_copied(connection, stmt, batch_size)) as batches:
+        for blocks in batches:
             yield _split(blocks)
 
 

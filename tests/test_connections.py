@@ -149,7 +149,7 @@ class Connections:
 
 # The lists the seeded data makes far longer than the socket buffers (the others' files
 # fit in them whole, so no download of theirs stops half-way); all of them export through
-# the same COPY path (console/exports.py, copy_export).
+# the same COPY path (console/exports.py, copy_blocks).
 @pytest.mark.parametrize("path, home", [("/orders/export.csv", "order"), ("/customers/export.csv", "user")],
                          ids=["orders (COPY, five lookups per batch)", "customers (COPY, two lookups per batch)"])
 def test_a_download_dropped_half_way_gives_every_connection_back_at_once(app, seeded, path, home):
