@@ -283,10 +283,11 @@ EXPORT_BATCH = 5000  # rows per batch of the COPY path
 # Keys whose looked-up rows a ``kept`` lookup holds between batches. What a key costs
 # depends on its fold: the orders export keeps a customer's email and name as plain text,
 # about 0.5 KB a customer for its two lookups. At 1,000,000 orders and 100,000 customers,
-# keeping every customer took a gunicorn worker's peak to 227 MB; 40,000 keep it under
-# 200 MB. Keeping none at all was as fast within the machine's noise (36,000 against
-# 37,500 rows a second), only with more work for the databases (57 s of CPU against 51).
-KEPT = 40_000
+# keeping every customer took a gunicorn worker's peak to 227 MB, 40,000 to 194–199 MB;
+# 25,000 leave room under 200 MB. Keeping none at all was as fast within the machine's
+# noise (36,000 against 37,500 rows a second), only with more work for the databases (57 s
+# of CPU against 51).
+KEPT = 25_000
 
 
 def by_key(rows) -> dict:
