@@ -90,3 +90,19 @@ def test_cancel_asks_first_then_says_what_it_did(page, shop):
     assert page.inner_text("#order-status").strip() == "cancelled"
     void = page.locator("#order-timeline li", has_text="Void SUCCEEDED").inner_text()
     assert "by support@staff.test" in void
+
+
+def test_the_orders_table_fits_a_laptop_screen(app, auth, page):
+    """At 1366 px the whole table shows without scrolling sideways, with the demo's long
+    cells on the page: partial refunds' amounts, open returns' RMA numbers, long emails."""
+    from console.demo.seed import seed_demo
+
+    auth.create("support")
+    with app.app_context():
+        seed_demo(customers=30, orders=300, seed=2)
+    browser_login(page, "support@staff.test")
+    page.goto("/orders?size=200")
+    assert page.locator("#orders .partial-refund").count() and page.locator("#orders [title='open return']").count()
+    wrap, table = page.evaluate("() => [document.querySelector('.table-wrap').clientWidth, "
+                                "document.querySelector('#orders').scrollWidth]")
+    assert table <= wrap, (table, wrap)
