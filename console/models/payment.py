@@ -161,6 +161,27 @@ Index("ix_refunds_attention_created_at_id", PaymentRefund.created_at, PaymentRef
       info={"serves": "the refunds list's needs-attention filter and count"})
 
 
+# The steps of a refund that need the money back: with a deferred provider they wait
+# ("waiting") until the provider has completed the refund.
+REFUND_WAITING_STEPS = ("order", "return", "notify")
+
+
+def refund_awaits_provider():
+    """SQL: the refund is still with its provider (pending or processing), or answered
+    with steps still waiting to be followed here (what awaits_provider() in
+    console/workflows/refunds.py says of one refund). Constants written into the SQL, as
+    above, so the partial index below serves the follow-up job whatever the plan."""
+    waiting = literal_column("'waiting'")
+    open_statuses = [literal_column(f"'{status}'") for status in (REFUND_STATUSES.PENDING, REFUND_STATUSES.PROCESSING)]
+    return or_(PaymentRefund.status.in_(open_statuses),
+               *(json_text(PaymentRefund.metadata_, "steps", step) == waiting for step in REFUND_WAITING_STEPS))
+
+
+Index("ix_refunds_awaiting_provider_created_at_id", PaymentRefund.created_at, PaymentRefund.id,
+      postgresql_where=refund_awaits_provider(), sqlite_where=refund_awaits_provider(),
+      info={"serves": "the refund follow-up job (console sync-refunds): refunds that wait for their provider"})
+
+
 class PaymentMethod(PaymentModel):
     __tablename__ = "payment_methods"
 

@@ -38,7 +38,6 @@ the return_refunds row is created under that id, so each side finds the other by
 """
 from __future__ import annotations
 
-import re
 
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from console import audit
@@ -57,8 +56,9 @@ from console.models.auth import SecurityAuditLog
 from console.models.notification import Notification
 from console.models.order import Order
 from console.models.payment import (AUDIT_EVENT_TYPES as EVENT, PAYMENT_STATUSES, REFUND_STATUSES, REFUND_STEPS,
-                                    TRANSACTION_STATUSES, TRANSACTION_TYPES, Payment, PaymentAuditLog,
-                                    PaymentIdempotencyKey, PaymentRefund, PaymentTransaction)
+                                    REFUND_WAITING_STEPS, TRANSACTION_STATUSES, TRANSACTION_TYPES, Payment,
+                                    PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund, PaymentTransaction,
+                                    refund_awaits_provider)
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
 from console.models.types import CENTS, new_id, utcnow
 from console.workflows import WorkflowError, locked
@@ -77,7 +77,7 @@ FINAL = (STATUSES.COMPLETED, STATUSES.FAILED)
 # Payments whose money was taken (refunded came after).
 CAPTURED = (PAYMENT_STATUSES.SUCCEEDED, PAYMENT_STATUSES.REFUNDED)
 # The steps that need the money back wait for a deferred refund to complete.
-WAIT_FOR_MONEY = ("order", "return", "notify")
+WAIT_FOR_MONEY = REFUND_WAITING_STEPS
 STEP_ORDER = REFUND_STEPS
 STEP_LABELS = {"audit": "audit log (auth_db)", "outcome": "audit log of the provider's answer (auth_db)",
                "order": "order status (order_db)",
@@ -225,9 +225,8 @@ def awaits_provider(refund: PaymentRefund) -> bool:
 
 
 def awaits_provider_clause():
-    """SQL for awaits_provider()."""
-    return or_(PaymentRefund.status.in_(OPEN),
-               *(PaymentRefund.metadata_[("steps", name)].as_string() == "waiting" for name in WAIT_FOR_MONEY))
+    """SQL for awaits_provider() (read through its own partial index)."""
+    return refund_awaits_provider()
 
 
 def last_error(refund: PaymentRefund) -> dict | None:

@@ -257,3 +257,18 @@ def test_sync_refunds_command_follows_every_waiting_refund(app):
     result = runner.invoke(args=["console", "sync-refunds"])
     assert "Checked 1 refund: 1 still pending." in result.output
     assert count(PaymentAuditLog, PaymentAuditLog.event_type.in_(("REFUND_COMPLETED", "REFUND_FAILED"))) == 2
+
+
+@pytest.mark.postgres_only
+def test_the_follow_up_job_reads_the_waiting_refunds_through_their_partial_index(app):
+    """`console sync-refunds` asks for the refunds still with their provider through the
+    partial index of those alone: never every refund ever issued."""
+    from tests.screens.test_search import index_scans, plans, statements_of
+
+    data = paid_order(provider="STRIPE")
+    waiting = refunds.refund_order(data.actor, data.order.id, "10.00", key="ix-1", reason="x").refund.id
+    found = []
+    statements = statements_of(app, lambda: found.extend(refunds.refunds_to_sync()))
+    assert found == [waiting]
+    [plan] = [p for p in plans(statements) if " on refunds" in p]
+    assert "Seq Scan" not in plan and "ix_refunds_awaiting_provider_created_at_id" in index_scans(plan), plan
