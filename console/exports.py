@@ -380,7 +380,7 @@ def cell_sql(column, name: str | None = None):
     if issubclass(kind, DateTime):
         return type_coerce(func.coalesce(iso_text(column), empty), String).label(name)
     if issubclass(kind, (Numeric, Integer)):
-        return type_coerce(func.coalesce(cast(column, Text), empty), String).label(name)
+        return _text_or_empty(column).label(name)
     if not issubclass(kind, String) or issubclass(kind, JSON):
         raise TypeError(f"{name}: only text, numbers and times are written by the database")
     text = cast(column, Text)
@@ -406,8 +406,13 @@ def _sql_text(value: str) -> str:
 
 
 def _raw_text(column):
-    """A column a written export reads in Python (a lookup's key): its text, NULL as ""."""
-    return type_coerce(func.coalesce(cast(column, Text), literal_column("''")), String).label(column.key)
+    """A column a written export reads in Python (a lookup's key)."""
+    return _text_or_empty(column).label(column.key)
+
+
+def _text_or_empty(column):
+    """The column's text, NULL as ""."""
+    return type_coerce(func.coalesce(cast(column, Text), literal_column("''")), String)
 
 
 def _copy_column(column):

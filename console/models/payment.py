@@ -161,8 +161,9 @@ Index("ix_refunds_attention_created_at_id", PaymentRefund.created_at, PaymentRef
       info={"serves": "the refunds list's needs-attention filter and count"})
 
 
-# The steps of a refund that need the money back: with a deferred provider they wait
-# ("waiting") until the provider has completed the refund.
+# A refund still with its provider; and the steps of a refund that need the money back:
+# with a deferred provider they wait ("waiting") until the provider has completed it.
+REFUND_OPEN_STATUSES = (REFUND_STATUSES.PENDING, REFUND_STATUSES.PROCESSING)
 REFUND_WAITING_STEPS = ("order", "return", "notify")
 
 
@@ -172,8 +173,7 @@ def refund_awaits_provider():
     console/workflows/refunds.py says of one refund). Constants written into the SQL, as
     above, so the partial index below serves the follow-up job whatever the plan."""
     waiting = literal_column("'waiting'")
-    open_statuses = [literal_column(f"'{status}'") for status in (REFUND_STATUSES.PENDING, REFUND_STATUSES.PROCESSING)]
-    return or_(PaymentRefund.status.in_(open_statuses),
+    return or_(PaymentRefund.status.in_([literal_column(f"'{status}'") for status in REFUND_OPEN_STATUSES]),
                *(json_text(PaymentRefund.metadata_, "steps", step) == waiting for step in REFUND_WAITING_STEPS))
 
 

@@ -38,7 +38,6 @@ the return_refunds row is created under that id, so each side finds the other by
 """
 from __future__ import annotations
 
-
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -56,7 +55,7 @@ from console.models.auth import SecurityAuditLog
 from console.models.notification import Notification
 from console.models.order import Order
 from console.models.payment import (AUDIT_EVENT_TYPES as EVENT, PAYMENT_STATUSES, REFUND_STATUSES, REFUND_STEPS,
-                                    REFUND_WAITING_STEPS, TRANSACTION_STATUSES, TRANSACTION_TYPES, Payment,
+                                    REFUND_OPEN_STATUSES, TRANSACTION_STATUSES, TRANSACTION_TYPES, Payment,
                                     PaymentAuditLog, PaymentIdempotencyKey, PaymentRefund, PaymentTransaction,
                                     refund_awaits_provider)
 from console.models.returns import ReturnItem, ReturnRefund, ReturnRequest
@@ -72,12 +71,10 @@ from console.workflows.refund_providers import ProviderDeclined, provider_for
 STATUSES = REFUND_STATUSES
 COUNTED = (STATUSES.PENDING, STATUSES.PROCESSING, STATUSES.COMPLETED)
 # Still with the provider; and the answers it can end with.
-OPEN = (STATUSES.PENDING, STATUSES.PROCESSING)
+OPEN = REFUND_OPEN_STATUSES
 FINAL = (STATUSES.COMPLETED, STATUSES.FAILED)
 # Payments whose money was taken (refunded came after).
 CAPTURED = (PAYMENT_STATUSES.SUCCEEDED, PAYMENT_STATUSES.REFUNDED)
-# The steps that need the money back wait for a deferred refund to complete.
-WAIT_FOR_MONEY = REFUND_WAITING_STEPS
 STEP_ORDER = REFUND_STEPS
 STEP_LABELS = {"audit": "audit log (auth_db)", "outcome": "audit log of the provider's answer (auth_db)",
                "order": "order status (order_db)",
@@ -222,11 +219,6 @@ def waiting_steps(refund: PaymentRefund) -> list[str]:
 def awaits_provider(refund: PaymentRefund) -> bool:
     """Still with the provider, or answered and not yet followed here: Refresh status."""
     return refund.status in OPEN or bool(waiting_steps(refund))
-
-
-def awaits_provider_clause():
-    """SQL for awaits_provider() (read through its own partial index)."""
-    return refund_awaits_provider()
 
 
 def last_error(refund: PaymentRefund) -> dict | None:
@@ -563,7 +555,7 @@ def _settle(actor, refund_id: str, answer) -> bool:
 
 def refunds_to_sync() -> list[str]:
     with database("payment"):
-        return list(db.session.scalars(select(PaymentRefund.id).where(awaits_provider_clause())
+        return list(db.session.scalars(select(PaymentRefund.id).where(refund_awaits_provider())
                                        .order_by(PaymentRefund.created_at, PaymentRefund.id)))
 
 
