@@ -110,6 +110,9 @@ class OrderItem(OrderModel):
 # The order service's own indexes on order_items (its schema's @@index and @unique).
 service_index("order_items_orderId_idx", OrderItem.order_id)
 service_index("order_items_productId_idx", OrderItem.product_id)
+# The orders list's SKU filter (any case): the orders holding a SKU, from the index alone.
+Index("ix_order_items_sku_order_id", func.upper(OrderItem.product_sku), OrderItem.order_id,
+      info={"serves": "the orders list's SKU filter"})
 # The console's own: no index of the service's leads with these columns.
 plain_index("ix_order_items_variant_id", OrderItem.variant_id,
             serves="logical reference lookups by variant_id (batch loader, check-refs)")
