@@ -118,12 +118,13 @@ def register_security(app: Flask) -> None:
 
 def register_templates(app: Flask) -> None:
     from console import formatting
-    from console.navigation import menu_for, menu_sections_for
+    from console.navigation import main_menu, menu_for, menu_sections_for
 
     formatting.register(app)
     app.context_processor(lambda: {
         "menu_for": menu_for,
         "menu_sections_for": menu_sections_for,
+        "main_menu": main_menu,
         "has_endpoint": lambda endpoint: endpoint in app.view_functions,
     })
 

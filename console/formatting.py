@@ -104,9 +104,11 @@ def register(app) -> None:
     from console.workflows.inventory import STOCK_LEVEL_LABELS, stock_level
 
     from console.links import url_each
+    from console.tables import order_rows, unavailable
 
     app.jinja_env.filters.update(money=money, when=when, reference=reference, barcode=svg)
-    app.jinja_env.globals.update(status_badge=status_badge, payment_badge=payment_badge, url_each=url_each)
+    app.jinja_env.globals.update(status_badge=status_badge, payment_badge=payment_badge, url_each=url_each,
+                            order_rows=order_rows, data_unavailable=unavailable)
     app.jinja_env.globals["store_zone"] = zone_name
     app.jinja_env.globals["stock_level"] = stock_level
     app.jinja_env.globals["stock_level_labels"] = STOCK_LEVEL_LABELS

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import current_app, render_template, request
+from markupsafe import Markup
+
 # (label, endpoint, permission, group); an entry shows when the user holds its
 # permission. Every endpoint exists (tests/test_links.py): a screen joins the menu with
 # its blueprint. Entries of one group share a drop-down in the header when the user sees
@@ -65,3 +68,23 @@ def menu_sections_for(user) -> list[tuple[str, str] | MenuGroup]:
             seen.add(group)
             sections.append(MenuGroup(group, tuple((lbl, ep) for lbl, ep, g in visible if g == group)))
     return sections
+
+
+# Menus drawn, per app: (permissions, section, app root) -> HTML. A handful of roles and
+# sections, so a few hundred entries at most; the bound only guards against surprises.
+MENUS_KEPT = 1024
+
+
+def main_menu(user, here: str) -> Markup:
+    """The header's menu for ``user`` on a page of the blueprint ``here``: drawn from
+    templates/_menu.html once per set of permissions, section and app root, then kept.
+    Every page drew it anew (thirty-odd url_for and a loop of Jinja a request); what it
+    shows depends on nothing else."""
+    menus = current_app.extensions.setdefault("main_menus", {})
+    key = (getattr(user, "permissions", None), here, request.script_root)
+    menu = menus.get(key)
+    if menu is None:
+        menu = Markup(render_template("_menu.html", sections=menu_sections_for(user), here=here))
+        if len(menus) < MENUS_KEPT:
+            menus[key] = menu
+    return menu

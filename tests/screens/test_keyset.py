@@ -91,6 +91,34 @@ def test_count_is_capped_and_optional(products):
     assert page(3, True).total is None
 
 
+def test_an_unfiltered_count_past_its_cap_is_kept_a_while(products, count_queries, monkeypatch):
+    from console.lookups import database
+    from console.screens import keyset
+
+    clock = [1000.0]
+    monkeypatch.setattr(keyset.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(keyset, "_capped_until", {})
+    ids = select(Product.id)
+
+    def count(cap, reuse=("products-test",)):
+        count_queries.statements.clear()
+        with database("product"):
+            result = keyset.capped_count(ids, cap=cap, bind="product", reuse=reuse)
+        return result, len(count_queries.statements)
+
+    assert count(3) == ((3, True), 1)
+    assert count(3) == ((3, True), 0)  # past the cap a moment ago: not walked again
+    clock[0] += keyset.CAPPED_KEPT_SECONDS - 1
+    assert count(3) == ((3, True), 0)
+    clock[0] += 2
+    assert count(3) == ((3, True), 1)  # kept no longer: counted again
+    # A count under its cap, or of a filtered list (no reuse key), is taken every time.
+    assert count(50) == ((len(TOTALS), False), 1)
+    assert count(50) == ((len(TOTALS), False), 1)
+    assert count(3, reuse=None) == ((3, True), 1)
+    assert count(3, reuse=None) == ((3, True), 1)
+
+
 @pytest.mark.parametrize("cursor", [
     "not-a-cursor", encode_cursor("created", "x", "id-01"),  # another sort's cursor
     encode_cursor("total", "twenty", "id-01"),  # text where a number belongs
