@@ -65,6 +65,8 @@ def register_extensions(app: Flask) -> None:
         with app.app_context():
             pgbouncer.install(db.engines.values())
     drift.install()
+    with app.app_context():
+        drift.watch(db.engines)  # a table or column gone while the console runs: read again
     cache_drops.install()  # every commit drops what the services' caches hold of its rows
     csrf.init_app(app)
     htmx.init_app(app)

@@ -18,6 +18,8 @@ reuses console/schema_check.py.
 """
 from __future__ import annotations
 
+import re
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -80,6 +82,32 @@ class NotInSchema(DatabaseUnavailable):
     @property
     def reason(self) -> str:
         return f"{self.what} (the service that owns it has not migrated it yet)"
+
+    @property
+    def advice(self) -> str:
+        """What staff can do, after "<bind>_db <what>, which this page needs: "."""
+        return f"the service that owns {self.bind_key}_db has not migrated it yet (see the Databases page)"
+
+
+class SchemaChanged(NotInSchema):
+    """A statement the database refused because a table or column is gone that was there
+    when the console last read the database's columns: its service changed the schema
+    while the console was running. The database is read again on its next statement
+    (``watch``), so the page works again on reload, without what is gone."""
+
+    statement_failed = True  # sent and refused: the transaction on that database is over
+
+    def __init__(self, bind_key: str, missing: str):
+        super().__init__(bind_key, f"no longer has {missing}")
+
+    @property
+    def reason(self) -> str:
+        return f"{self.what} (its service changed it while the console was running: reload the page)"
+
+    @property
+    def advice(self) -> str:
+        return (f"its service changed {self.bind_key}_db while the console was running. The console has read "
+                "its tables again: reload the page (see the Databases page)")
 
 
 @dataclass(frozen=True)
@@ -150,10 +178,10 @@ class Drift:
                     self.binds[key] = _check(key)
             self._index()
 
-    def forget(self) -> None:
-        """Check every database again on its next statement."""
+    def forget(self, keys=None) -> None:
+        """Check every database (or those of ``keys``) again on its next statement."""
         with self.lock:
-            self.binds = {}
+            self.binds = {} if keys is None else {k: b for k, b in self.binds.items() if k not in keys}
             self._index()
 
     def _index(self) -> None:
@@ -477,6 +505,54 @@ def _before_flush(session, flush_context, instances) -> None:
                 needed = changed or (column.onupdate is not None and session.is_modified(obj))
             if needed:
                 raise SchemaDrift(d.bind_key, d.table, d.column, d.reason)
+
+
+# What a database says of a table or column a statement names that it does not have:
+# PostgreSQL's SQLSTATE (undefined column, undefined table), SQLite's message.
+_UNDEFINED_SQLSTATES = {"42703": "column", "42P01": "table"}
+_NAMED = re.compile(r'(?:column|relation) ("?[\w."]+"?) does not exist|no such (?:column|table): (\S+)'
+                    r'|has no column named (\S+)')
+_SQLITE_UNDEFINED = ("no such column", "no such table", "has no column named")
+
+
+def _missing_named(error) -> str | None:
+    """"the column orders.shippedAt" (or "a table or column it names") when ``error``,
+    a driver's exception, says a statement named what the database does not have; else None."""
+    sqlstate = getattr(error, "sqlstate", None)
+    message = str(error).splitlines()[0] if str(error) else ""
+    if sqlstate in _UNDEFINED_SQLSTATES:
+        kind = _UNDEFINED_SQLSTATES[sqlstate]
+    elif sqlstate is None and isinstance(error, sqlite3.OperationalError) and any(
+            words in message for words in _SQLITE_UNDEFINED):
+        kind = "table" if "table:" in message else "column"
+    else:
+        return None
+    found = _NAMED.search(message)
+    name = next((g for g in found.groups() if g), None) if found else None
+    return f"the {kind} {name.replace(chr(34), '')}" if name else "a table or column the console reads"
+
+
+def watch(engines: dict) -> None:
+    """Hook every database's engine: a statement refused because a table or column it
+    names is gone (a migration while the console runs) has that database's columns read
+    again on its next statement, and is raised as SchemaChanged (a 503 that says so)
+    instead of the driver's error (a 500 on every page that named it, until "check
+    again" or a restart)."""
+    for key, engine in engines.items():
+        if key in BIND_KEYS and not event.contains(engine, "handle_error", _refused_by_schema):
+            event.listen(engine, "handle_error", _refused_by_schema)
+            engine.console_bind_key = key
+
+
+def _refused_by_schema(context) -> None:
+    missing = _missing_named(context.original_exception)
+    key = getattr(context.engine, "console_bind_key", None)
+    if missing is None or key is None:
+        return
+    registry = drift()
+    if registry is not None:
+        registry.forget([key])
+    raise SchemaChanged(key, missing) from context.sqlalchemy_exception
 
 
 def install() -> None:

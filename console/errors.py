@@ -44,8 +44,7 @@ def register(app) -> None:
     @app.errorhandler(DatabaseUnavailable)
     def database_down(exc):
         if isinstance(exc, NotInSchema):
-            return render_error(503, f"{exc.bind_key}_db {exc.what}, which this page needs: the service that owns "
-                                     f"{exc.bind_key}_db has not migrated it yet (see the Databases page). "
+            return render_error(503, f"{exc.bind_key}_db {exc.what}, which this page needs: {exc.advice}. "
                                      "Other areas of the console keep working.", "Not in this database")
         return render_error(503, f"The {exc.bind_key} database ({exc.bind_key}_db) is unavailable right now. "
                                  "Other areas of the console keep working; try this page again shortly.",

@@ -52,6 +52,12 @@ def database(bind_key: str) -> Iterator[None]:
         # pool's timeout: for this request the database is as good as down.
         db.session.rollback()
         raise DatabaseUnavailable(bind_key, f"no free connection: {exc}") from exc
+    except DatabaseUnavailable as exc:
+        # A statement the database refused for a table or column gone since it was read
+        # (console/drift.py SchemaChanged): its transaction there is over, as above.
+        if getattr(exc, "statement_failed", False):
+            db.session.rollback()
+        raise
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ page report it, and "check again" clears it once the service has migrated."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select, text
@@ -35,12 +36,19 @@ def get_routes(app) -> list:
                   key=lambda r: r.rule)
 
 
-def test_a_drifted_database_costs_only_what_needs_the_drifted_columns(app, database_urls, tmp_path):
+@contextmanager
+def scratch_order_db(database_urls, tmp_path):
+    """An app whose order_db is a scratch database a test may alter, with a row of each
+    kind, and a client signed in as admin: (app, client, rows)."""
     with scratch_database(tmp_path) as url, app_with_bind(database_urls, "order", url) as other:
         with other.app_context():
             db.create_all(bind_key="order")
         client = other.test_client()
-        rows = real_rows(other, StaffSignIn(other, client))
+        yield other, client, real_rows(other, StaffSignIn(other, client))
+
+
+def test_a_drifted_database_costs_only_what_needs_the_drifted_columns(app, database_urls, tmp_path):
+    with scratch_order_db(database_urls, tmp_path) as (other, client, rows):
         with other.app_context():
             order = db.session.get(Order, rows["orders"]["order_id"])
             order.status = "confirmed"
@@ -116,6 +124,75 @@ def test_a_drifted_database_costs_only_what_needs_the_drifted_columns(app, datab
             assert drift().count == 0
         page = client.get(f"/orders/{rows['orders']['key']}").get_data(as_text=True)
         assert "not-in-database" not in page
+
+
+def test_a_column_dropped_while_the_console_runs_is_read_again_not_a_500(app, database_urls, tmp_path):
+    with scratch_order_db(database_urls, tmp_path) as (other, client, rows):
+        order_page = f"/orders/{rows['orders']['key']}"
+        assert client.get(order_page).status_code == 200  # order_db's columns read: nothing drifted
+        assert client.get("/orders").status_code == 200
+        with other.app_context():
+            with db.engines["order"].begin() as conn:
+                conn.execute(text(DRIFT[1]))  # the service drops orders.shippedAt: the order page reads it
+
+        # The first page that names the column is refused by the database: a 503 that says
+        # what is gone and what to do, and order_db's columns are read again.
+        refused = client.get(order_page)
+        message = refused.get_data(as_text=True)
+        assert refused.status_code == 503 and refused.headers["Retry-After"]
+        assert "order_db no longer has the column" in message and "shippedAt" in message
+        assert "reload the page" in message
+        # From then on the page works without it, as with drift found at start-up.
+        page = client.get(order_page)
+        assert page.status_code == 200
+        assert re.search(r"shipped <span class=\"badge[^\"]*not-in-database", page.get_data(as_text=True))
+        assert client.get("/orders").status_code == 200
+        with other.app_context():
+            assert [d.name for d in drift().binds["order"].columns] == ["orders.shippedAt"]
+
+        # A change that names it, inside a transaction, is refused and leaves nothing behind.
+        with other.app_context():
+            with db.engines["order"].begin() as conn:
+                conn.execute(text('ALTER TABLE orders ADD COLUMN "shippedAt" TIMESTAMP(3)'))
+            drift().forget()
+            db.session.scalar(select(Order.shipped_at).limit(1))  # read while it is there
+            db.session.remove()
+            with db.engines["order"].begin() as conn:
+                conn.execute(text(DRIFT[1]))
+            shipments_before = db.session.scalar(select(func.count()).select_from(Shipment))
+            db.session.remove()
+        with other.test_request_context():
+            from console.drift import SchemaChanged
+            from console.lookups import database
+
+            with pytest.raises(SchemaChanged):
+                with database("order"):
+                    order_workflows.mark_shipped(rows_actor(other), rows["orders"]["order_id"], "ups", "standard",
+                                                 "1Z999AA10123456784")
+            assert db.session.scalar(select(func.count()).select_from(Shipment)) == shipments_before
+            assert db.session.get(Order, rows["orders"]["order_id"]).shipped_at is NOT_IN_DATABASE
+
+
+def test_what_a_database_says_of_a_missing_column_or_table_is_recognised():
+    import sqlite3
+
+    import psycopg
+
+    from console.drift import _missing_named
+
+    column = psycopg.errors.UndefinedColumn('column orders.shippedAt does not exist\nLINE 1: SELECT ...')
+    assert _missing_named(column) == "the column orders.shippedAt"
+    table = psycopg.errors.UndefinedTable('relation "order_notes" does not exist')
+    assert _missing_named(table) == "the table order_notes"
+    assert _missing_named(sqlite3.OperationalError("no such column: orders.shippedAt")) == \
+        "the column orders.shippedAt"
+    assert _missing_named(sqlite3.OperationalError("no such table: order_notes")) == "the table order_notes"
+    assert _missing_named(sqlite3.OperationalError("table orders has no column named shippedAt")) == \
+        "the column shippedAt"
+    # Anything else is not a schema change.
+    assert _missing_named(sqlite3.OperationalError("database is locked")) is None
+    assert _missing_named(psycopg.errors.UniqueViolation("duplicate key")) is None
+    assert _missing_named(psycopg.errors.UndefinedFunction("function nope() does not exist")) is None
 
 
 def rows_actor(app):

@@ -42,8 +42,7 @@ def _start(raw) -> int:
 
 def _unavailable_message(exc: DatabaseUnavailable, noun: str, home: str) -> str:
     if isinstance(exc, NotInSchema):
-        return (f"{exc.bind_key}_db {exc.what}, which this list needs: the service that owns {exc.bind_key}_db "
-                "has not migrated it yet (see the Databases page)."
+        return (f"{exc.bind_key}_db {exc.what}, which this list needs: {exc.advice}."
                 + ("" if exc.bind_key == home else " Remove the filter or sort that needs it."))
     return (f"{exc.bind_key}_db is unavailable"
             + (f", and the {noun} themselves live there." if exc.bind_key == home
