@@ -3,7 +3,8 @@
 The services migrate their own databases on their own schedules, so a database may
 lack a table or a column the models declare, or hold a column of another type. The
 console reads each database's columns once (on the first statement that touches it,
-and again when staff press "check again" on the Databases page) and then:
+again when staff press "check again" on the Databases page, and again after the
+database refused a statement for a table or column gone since: ``watch``) and then:
 
 - never names a drifted column in a statement: entity loads defer it and the loaded
   row holds ``NOT_IN_DATABASE`` in its place, which renders as "not in this

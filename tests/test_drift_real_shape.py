@@ -5,7 +5,8 @@ camelCase column dropped, an enum column turned into text, a whole table dropped
 A fresh console on those databases knows the drift at its first /healthz, before any
 screen is opened; no screen answers 500 (a 503 names the column or the table); the
 sign-in throttle, the login history, the server-side sessions and the audit trail refuse
-a write that needs a drifted column before anything is written."""
+a write that needs a drifted column before anything is written. A column dropped while
+the console runs costs one 503 that says so, then the console works without it."""
 from __future__ import annotations
 
 import re
