@@ -5,7 +5,6 @@ page report it, and "check again" clears it once the service has migrated."""
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select, text
@@ -36,19 +35,12 @@ def get_routes(app) -> list:
                   key=lambda r: r.rule)
 
 
-@contextmanager
-def scratch_order_db(database_urls, tmp_path):
-    """An app whose order_db is a scratch database a test may alter, with a row of each
-    kind, and a client signed in as admin: (app, client, rows)."""
+def test_a_drifted_database_costs_only_what_needs_the_drifted_columns(app, database_urls, tmp_path):
     with scratch_database(tmp_path) as url, app_with_bind(database_urls, "order", url) as other:
         with other.app_context():
             db.create_all(bind_key="order")
         client = other.test_client()
-        yield other, client, real_rows(other, StaffSignIn(other, client))
-
-
-def test_a_drifted_database_costs_only_what_needs_the_drifted_columns(app, database_urls, tmp_path):
-    with scratch_order_db(database_urls, tmp_path) as (other, client, rows):
+        rows = real_rows(other, StaffSignIn(other, client))
         with other.app_context():
             order = db.session.get(Order, rows["orders"]["order_id"])
             order.status = "confirmed"

@@ -16,16 +16,14 @@ from contextlib import ExitStack, contextmanager
 import pytest
 from sqlalchemy import func, select, text
 
-from console.drift import NOT_IN_DATABASE, drift
+from console.drift import drift
 from console.extensions import db
 from console.models.auth import LoginHistory, RateLimit, SecurityAuditLog, UserSession
 from console.models.order import Order
-from console.models.shipping import Shipment
-from console.workflows import orders as order_workflows
 from tests.conftest import STAFF_PASSWORD, StaffSignIn, make_app
 from tests.databases import BACKEND, load_platform_ddl, scratch_database
 from tests.returns_helpers import paid_order
-from tests.test_drift import DRIFT, get_routes, rows_actor, scratch_order_db
+from tests.test_drift import get_routes
 from tests.test_hostile_input import path_values
 
 POSTGRES = BACKEND == "postgres"
@@ -234,50 +232,62 @@ def test_an_audit_trail_that_cannot_be_written_refuses_the_change(app, database_
 
 
 def test_a_column_dropped_while_the_console_runs_is_read_again_not_a_500(app, database_urls, tmp_path):
-    with scratch_order_db(database_urls, tmp_path) as (other, client, rows):
-        order_page = f"/orders/{rows['orders']['key']}"
-        assert client.get(order_page).status_code == 200  # order_db's columns read: nothing drifted
-        assert client.get("/orders").status_code == 200
-        with other.app_context():
-            with db.engines["order"].begin() as conn:
-                conn.execute(text(DRIFT[1]))  # the service drops orders.shippedAt: the order page reads it
+    from console.models.order import OrderStatusHistory
 
-        # The first page that names the column is refused by the database: a 503 that says
-        # what is gone and what to do, and order_db's columns are read again.
-        refused = client.get(order_page)
-        message = refused.get_data(as_text=True)
-        assert refused.status_code == 503 and refused.headers["Retry-After"]
-        assert "order_db no longer has the column" in message and "shippedAt" in message
-        assert "reload the page" in message
-        # From then on the page works without it, as with drift found at start-up.
-        page = client.get(order_page)
-        assert page.status_code == 200
-        assert re.search(r"shipped <span class=\"badge[^\"]*not-in-database", page.get_data(as_text=True))
-        assert client.get("/orders").status_code == 200
-        with other.app_context():
-            assert [d.name for d in drift().binds["order"].columns] == ["orders.shippedAt"]
+    with scratch_binds(database_urls, tmp_path, ["order"]) as urls:
+        console = make_app(urls)
+        try:
+            client = console.test_client()
+            StaffSignIn(console, client).login("admin")
+            with console.app_context():
+                data = paid_order(status="confirmed")
+                order_id, key = data.order.id, data.order.order_number
+            order_page = f"/orders/{key}"
+            assert client.get(order_page).status_code == 200  # order_db's columns read: nothing drifted
+            assert client.get("/orders").status_code == 200
+            # The service drops orders.shippedAt (the order page shows it) while the console runs.
+            drift_databases(urls, {"order": [lambda conn: drop_column(conn, "orders", "shippedAt")]})
 
-        # A change that names it, inside a transaction, is refused and leaves nothing behind.
-        with other.app_context():
-            with db.engines["order"].begin() as conn:
-                conn.execute(text('ALTER TABLE orders ADD COLUMN "shippedAt" TIMESTAMP(3)'))
-            drift().forget()
-            db.session.scalar(select(Order.shipped_at).limit(1))  # read while it is there
-            db.session.remove()
-            with db.engines["order"].begin() as conn:
-                conn.execute(text(DRIFT[1]))
-            shipments_before = db.session.scalar(select(func.count()).select_from(Shipment))
-            db.session.remove()
-        with other.test_request_context():
-            from console.drift import SchemaChanged
-            from console.lookups import database
+            # The first page that names the column is refused by the database: a 503 that
+            # says what is gone and what to do, and order_db's columns are read again.
+            refused = client.get(order_page)
+            message = refused.get_data(as_text=True)
+            assert refused.status_code == 503 and refused.headers["Retry-After"]
+            assert "order_db no longer has the column" in message and "shippedAt" in message
+            assert "reload the page" in message
+            # From then on the page works without it, as with drift found at start-up.
+            page = client.get(order_page)
+            assert page.status_code == 200
+            assert re.search(r"shipped <span class=\"badge[^\"]*not-in-database", page.get_data(as_text=True))
+            assert client.get("/orders").status_code == 200
+            with console.app_context():
+                assert [d.name for d in drift().binds["order"].columns] == ["orders.shippedAt"]
 
-            with pytest.raises(SchemaChanged):
-                with database("order"):
-                    order_workflows.mark_shipped(rows_actor(other), rows["orders"]["order_id"], "ups", "standard",
-                                                 "1Z999AA10123456784")
-            assert db.session.scalar(select(func.count()).select_from(Shipment)) == shipments_before
-            assert db.session.get(Order, rows["orders"]["order_id"]).shipped_at is NOT_IN_DATABASE
+            # The column comes back and goes again: a change asked for meanwhile is refused
+            # with the same 503 and writes nothing; asked again, it is made.
+            drift_databases(urls, {"order": [lambda conn: conn.execute(
+                text('ALTER TABLE orders ADD COLUMN "shippedAt" TIMESTAMP(3)'))]})
+            assert client.post("/databases/check-schema").status_code in (302, 303)
+            assert client.get(order_page).status_code == 200
+            drift_databases(urls, {"order": [lambda conn: drop_column(conn, "orders", "shippedAt")]})
+            change = {"status": "processing", "reason": "picked"}
+
+            def history() -> int:
+                with console.app_context():
+                    return db.session.scalar(select(func.count()).select_from(OrderStatusHistory)
+                                             .where(OrderStatusHistory.order_id == order_id))
+            before = history()
+            refused = client.post(f"{order_page}/status", data=change)
+            assert refused.status_code == 503 and "no longer has the column" in refused.get_data(as_text=True)
+            assert history() == before
+            with console.app_context():
+                assert db.session.get(Order, order_id).status == "confirmed"
+            made = client.post(f"{order_page}/status", data=change)
+            assert made.status_code == 303 and history() == before + 1
+            with console.app_context():
+                assert db.session.get(Order, order_id).status == "processing"
+        finally:
+            dispose(console)
 
 
 def test_what_a_database_says_of_a_missing_column_or_table_is_recognised():
