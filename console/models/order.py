@@ -79,6 +79,13 @@ service_index("orders_status_createdAt_idx", Order.status, Order.created_at)
 # The console's own: no index of the service's leads with these columns.
 plain_index("ix_orders_payment_method_id", Order.payment_method_id,
             serves="logical reference lookups by payment_method_id (batch loader, check-refs)")
+# The orders list filtered by currency or payment status, newest first: a value few
+# orders hold (or none) is sought in its own run of the index, where the date index alone
+# walked every order to fill a page (1.4 s at 1,000,000 orders for a currency none used).
+plain_index("ix_orders_currency_created_at_id", Order.currency, Order.created_at, Order.id,
+            serves="the orders list filtered by currency, newest first, and its count")
+plain_index("ix_orders_payment_status_created_at_id", Order.payment_status, Order.created_at, Order.id,
+            serves="the orders list filtered by payment status, newest first, and its count")
 
 
 class OrderItem(OrderModel):
