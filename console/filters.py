@@ -87,15 +87,21 @@ def text(args, name, errors) -> str:
 # trigram is three characters: a shorter part of a name or email has none to look up, so
 # PostgreSQL read every customer to find it (80 ms at 100,000 customers, for a pair of
 # letters few names hold).
-CUSTOMER_TEXT_MIN = 3
+CONTAINED_MIN = 3
+
+
+def contained_text(args, name: str, what: str, errors) -> str:
+    """A filter matched anywhere inside ``what`` through trigram indexes: CONTAINED_MIN
+    characters at least."""
+    value = text(args, name, errors)
+    if value and len(value.strip()) < CONTAINED_MIN:
+        errors.append(f"Type at least {CONTAINED_MIN} characters of {what}.")
+    return value
 
 
 def customer_text(args, errors) -> str:
-    """The customer filter: part of an email or name, CUSTOMER_TEXT_MIN characters at least."""
-    value = text(args, "customer", errors)
-    if value and len(value) < CUSTOMER_TEXT_MIN:
-        errors.append(f"Type at least {CUSTOMER_TEXT_MIN} characters of the customer's email or name.")
-    return value
+    """The customer filter: part of an email or name."""
+    return contained_text(args, "customer", "the customer's email or name", errors)
 
 
 def day(args, name, label, errors) -> date | None:

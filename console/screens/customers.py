@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 
 from console.exports import CopyExport, Side, iso
 from console.extensions import db
-from console.filters import QueryFilters, like_escape, text
+from console.filters import QueryFilters, contained_text, like_escape
 from console.lookups import DatabaseUnavailable, Lookups, database, fetch_in, referrers
 from console.models.auth import Device, LoginHistory, RefreshToken, Role, User, UserRole, UserSession
 from console.models.cart import Cart, CartItem
@@ -102,7 +102,7 @@ class CustomerFilters(QueryFilters):
     @classmethod
     def parse(cls, args) -> tuple["CustomerFilters", list[str]]:
         errors: list[str] = []
-        return cls(q=text(args, "q", errors)), errors
+        return cls(q=contained_text(args, "q", "the customer's email, name or phone", errors)), errors
 
 
 def customers_query(filters: CustomerFilters, lookups: Lookups):

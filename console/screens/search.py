@@ -26,7 +26,7 @@ from flask import url_for
 from sqlalchemy import bindparam, exists, false, null, or_, select, true, union_all
 
 from console.extensions import db
-from console.filters import like_escape
+from console.filters import CONTAINED_MIN, like_escape
 from console.links import customer_url, list_url, order_url, orders_url, return_url
 from console.lookups import DatabaseUnavailable, database
 from console.models.auth import Role, User, UserRole
@@ -397,7 +397,9 @@ class Results:
     def _group(self, kind: str, hits: list[Hit]) -> Group:
         more = len(hits) > PER_KIND
         see_all = None
-        if more and kind in SEE_ALL:
+        # The customers list finds a term inside emails and names, from CONTAINED_MIN
+        # characters on: a shorter one has no list to see.
+        if more and kind in SEE_ALL and (kind != "customer" or len(self.term.strip()) >= CONTAINED_MIN):
             endpoint, argument = SEE_ALL[kind]
             see_all = list_url(endpoint, **{argument: self.term})
         return Group(KINDS[kind][0], hits[:PER_KIND], more, see_all)

@@ -173,3 +173,15 @@ def test_one_statement_per_database_for_every_shape_of_term(app, auth, client, j
     databases = [engine.url.database for engine, _, _ in statements]
     searched = databases[1:]  # after the session check
     assert len(searched) == 8 and len(set(searched)) == 8, databases
+
+
+def test_see_all_customers_only_for_a_term_the_customers_list_takes(app):
+    from console.filters import CONTAINED_MIN
+    from console.screens.search import PER_KIND, Hit, Results
+
+    hits = [Hit("customer", f"c{n}@example.com", "", None) for n in range(PER_KIND + 1)]
+    with app.test_request_context():
+        assert Results("smi")._group("customer", hits).see_all == "/customers?q=smi"
+        assert Results("sm")._group("customer", hits).see_all is None  # the list would refuse it
+        assert Results("OR")._group("order", hits).see_all  # the orders list takes any start of a number
+    assert CONTAINED_MIN == 3

@@ -369,3 +369,14 @@ def test_browser_search_open_and_lock(app, auth, page):
     confirm_dialog(page)
     page.wait_for_selector("#panel-message >> text=1 session(s) ended")
     page.wait_for_selector("#panel-sessions-body >> text=No active sessions.")
+
+
+@pytest.mark.parametrize("q", ["a", "ch", " c "])
+def test_a_search_shorter_than_three_characters_is_refused_saying_so(auth, client, three, q):
+    # Three characters make a trigram, which the search's indexes look up; fewer would
+    # have PostgreSQL read every customer.
+    auth.login("support")
+    response = client.get("/customers", query_string={"q": q})
+    assert response.status_code == 400
+    assert "Type at least 3 characters of the customer" in response.get_data(as_text=True)
+    assert client.get("/customers", query_string={"q": "che"}).status_code == 200

@@ -687,15 +687,14 @@ def test_open_returns_are_read_through_their_partial_index(app, auth, client):
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize("query,index", [
-    ("currency=EUR", "ix_orders_currency_created_at_id"),
-    ("payment_status=refunded", "ix_orders_payment_status_created_at_id"),
-])
-def test_a_currency_or_payment_status_is_sought_in_its_own_index(app, auth, client, query, index):
-    """Filtered by a currency or a payment status, newest first, the page and its count
-    seek that value's run of its index. Through the date index alone, a currency no order
-    used walked every order to fill the page (1.4 s at 1,000,000 orders)."""
-    from tests.screens.test_search import index_scans, plans, statements_of
+@pytest.mark.parametrize("query,column", [("currency=EUR", "currency"), ("payment_status=refunded", "paymentStatus")])
+def test_a_currency_or_payment_status_is_sought_in_an_index(app, auth, client, query, column):
+    """Filtered by a currency or a payment status, the page and its count seek the value in
+    an index led by its column (ix_orders_currency_created_at_id,
+    ix_orders_payment_status_created_at_id; the service's own index on the payment status
+    too, on tables this small). Through the date index alone, a currency no order used
+    walked every order to fill the page (1.4 s at 1,000,000 orders)."""
+    from tests.screens.test_search import plans, statements_of
 
     auth.login("support")
     with app.app_context():
@@ -703,4 +702,7 @@ def test_a_currency_or_payment_status_is_sought_in_its_own_index(app, auth, clie
     statements = [s for s in statements_of(app, lambda: client.get(f"/orders?{query}").get_data())
                   if "FROM orders" in s[1]]
     found = plans(statements)
-    assert len(found) == 2 and all(index in index_scans(plan) for plan in found), found  # the page, the count
+    # An index scan (plain, index-only or bitmap) whose condition is the value: sought, not
+    # a walk of another index that filters each order.
+    sought = re.compile(rf'Index Cond: \(+"?{column}"? =')
+    assert len(found) == 2 and all(sought.search(plan) for plan in found), found  # the page, the count
