@@ -67,8 +67,9 @@ def safe_text(value: str | None, _start=_FORMULA_START) -> str | None:
     return "'" + value if value and value[0] in _start else value
 
 
-# What makes csv.writer (its default dialect) quote a cell.
-_QUOTED = re.compile('[,"\r\n]')
+# What makes csv.writer (its default dialect) quote a cell (cell_sql() tests the same).
+_QUOTE_CHARS = ',"\r\n'
+_QUOTED = re.compile(f"[{_QUOTE_CHARS}]")
 
 
 def csv_cell(value) -> str:
@@ -387,14 +388,14 @@ def cell_sql(column, name: str | None = None):
     starts = func.left(text, 1).in_([literal_column(_sql_text(c)) for c in FORMULA_PREFIXES])
     safe = case((starts, literal_column("''''").op("||")(text)), else_=text)
     quote = literal_column(_sql_text('"'))
-    quoted = case((safe.regexp_match(literal_column(_sql_text('[,"\r\n]'))),
+    quoted = case((safe.regexp_match(literal_column(_sql_text(f"[{_QUOTE_CHARS}]"))),
                    quote.op("||")(func.replace(safe, quote, literal_column(_sql_text('""')))).op("||")(quote)),
                   else_=safe)
     # Nearly every cell is written as it is: its first character and what is quoted are
     # tested before any of the above (the cheapest test at a million rows: half a regular
     # expression's time).
     special = or_(func.ascii(text).in_([literal_column(str(ord(c))) for c in FORMULA_PREFIXES]),
-                  *(func.strpos(text, literal_column(_sql_text(c))) > 0 for c in ',"\r\n'))
+                  *(func.strpos(text, literal_column(_sql_text(c))) > 0 for c in _QUOTE_CHARS))
     return type_coerce(func.coalesce(case((special, quoted), else_=text), empty), String).label(name)
 
 
@@ -754,11 +755,17 @@ def session_rows(lookups, bind: str, stmt) -> list:
     return lookups.run(bind, _session_rows(bind, stmt), [])
 
 
-def copy_export(spec: CopyExport, home: str, stmt, down: set, batch_size: int | None = None) -> Iterator[list]:
-    """The CSV rows of copy_blocks(), one by one."""
-    with closing(copy_blocks(spec, home, stmt, down, batch_size)) as blocks:
+def one_by_one(blocks: Iterator[list]) -> Iterator:
+    """The rows of ``blocks`` (lists of rows), one by one; closing this closes ``blocks``
+    (a download closed part-way stops their reads)."""
+    with closing(blocks):
         for block in blocks:
             yield from block
+
+
+def copy_export(spec: CopyExport, home: str, stmt, down: set, batch_size: int | None = None) -> Iterator[list]:
+    """The CSV rows of copy_blocks(), one by one."""
+    return one_by_one(copy_blocks(spec, home, stmt, down, batch_size))
 
 
 def copy_blocks(spec: CopyExport, home: str, stmt, down: set, batch_size: int | None = None) -> Iterator[list]:

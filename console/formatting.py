@@ -108,7 +108,7 @@ def register(app) -> None:
 
     app.jinja_env.filters.update(money=money, when=when, reference=reference, barcode=svg)
     app.jinja_env.globals.update(status_badge=status_badge, payment_badge=payment_badge, url_each=url_each,
-                            order_rows=order_rows, data_unavailable=unavailable)
+                                 order_rows=order_rows, data_unavailable=unavailable)
     app.jinja_env.globals["store_zone"] = zone_name
     app.jinja_env.globals["stock_level"] = stock_level
     app.jinja_env.globals["stock_level_labels"] = STOCK_LEVEL_LABELS

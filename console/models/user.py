@@ -19,6 +19,11 @@ class UserModel(db.Model):
     __bind_key__ = "user"
 
 
+def full_name(first: str | None, last: str | None) -> str:
+    """"First Last", either part left out when empty; "" when both are."""
+    return " ".join(part for part in (first, last) if part)
+
+
 class UserProfile(UserModel):
     __tablename__ = "user_profiles"
     # The customers list's sort columns (console/screens/customers.py).
@@ -55,8 +60,7 @@ class UserProfile(UserModel):
 
     @hybrid_property
     def full_name(self) -> str:
-        """"First Last", either part left out when empty; "" when both are."""
-        return " ".join(part for part in (self.first_name, self.last_name) if part)
+        return full_name(self.first_name, self.last_name)
 
     @full_name.inplace.expression
     @classmethod

@@ -68,12 +68,11 @@ lookups in the other databases (``Side``) and the cells of a batch, the same cel
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 from console.drift import check_read
-from console.exports import STREAM_BATCH, CopyExport, copy_blocks, csv_response, stream_batches
+from console.exports import STREAM_BATCH, CopyExport, copy_blocks, csv_response, one_by_one, stream_batches
 from console.extensions import db
 from console.filters import QueryFilters
 from console.health import check_bind
@@ -255,9 +254,7 @@ class ListScreen:
 
     def export_rows(self, plan: ExportPlan, batch_size: int | None = None) -> Iterator[list]:
         """The CSV rows of export_blocks(), one by one."""
-        with closing(self.export_blocks(plan, batch_size)) as blocks:
-            for block in blocks:
-                yield from block
+        return one_by_one(self.export_blocks(plan, batch_size))
 
     def export_blocks(self, plan: ExportPlan, batch_size: int | None = None) -> Iterator[list[list]]:
         """CSV rows of every row of the plan, streamed a list per batch; one Lookups for

@@ -37,7 +37,7 @@ from console.models.payment import REFUND_STATUSES, Payment, PaymentRefund, Paym
 from console.models.returns import ReturnRequest, ReturnStatusHistory, return_is_open
 from console.models.shipping import Carrier, Shipment, ShipmentTracking
 from console.models.types import new_id
-from console.models.user import UserProfile
+from console.models.user import UserProfile, full_name
 from console.screens.lists import UNAVAILABLE, ListScreen, Sort, unless_down
 from console.screens.refunds import OrderRefunds, RefundRow
 from console.screens.returns import OrderReturns
@@ -194,7 +194,7 @@ class OrderRow:
     def name(self) -> str:
         if self.profile is None:
             return ""
-        return " ".join(part for part in (self.profile.first_name, self.profile.last_name) if part)
+        return full_name(self.profile.first_name, self.profile.last_name)
 
     @property
     def email(self) -> str:
@@ -368,7 +368,7 @@ _EXPORT_SIDES = {
     "profiles": Side("user", _by_customer, lambda ids, among: select(
         _PROFILES.user_id, _PROFILES.first_name, _PROFILES.last_name, _PROFILES.email)
         .where(among(_PROFILES.user_id, ids)), kept=True, fold=lambda rows: {
-            user_id: (csv_cell(f"{first} {last}" if first and last else (first or last or "")), email)
+            user_id: (csv_cell(full_name(first, last)), email)
             for user_id, first, last, email in rows}),
     "payments": Side("payment", _by_order, lambda ids, among: select(
         _PAYMENTS.order_id, _PAYMENTS.id, compared(_PAYMENTS.created_at), _PAYMENTS.payment_provider,

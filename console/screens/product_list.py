@@ -247,17 +247,16 @@ class ProductListScreen(ListScreen):
         stmt = stmt.order_by(direction.nulls_last(), Product.id.desc() if ordering.descending else Product.id.asc())
         return ExportPlan(stmt, down)
 
-    def export_rows(self, plan: ExportPlan, batch_size: int | None = None):
+    def export_blocks(self, plan: ExportPlan, batch_size: int | None = None):
         if self.export_fast is not None:
-            yield from super().export_rows(plan, batch_size)
+            yield from super().export_blocks(plan, batch_size)
             return
         # Row by row: (product, inventory) pairs, decorated as a page is.
         batch_size = batch_size or STREAM_BATCH
         lookups = Lookups(plan.down, detach=False)
         result = db.session.execute(plan.stmt.execution_options(yield_per=batch_size))
         for batch in result.partitions(batch_size):
-            for row in decorate([tuple(r) for r in batch], lookups):
-                yield _export_row(row, lookups)
+            yield [_export_row(row, lookups) for row in decorate([tuple(r) for r in batch], lookups)]
 
 
 def _page(rows: list, size: int, cursor, forward: bool, sort_key: str, value_of) -> Page:
