@@ -48,6 +48,7 @@ MEMORY_LIMIT = int(os.environ.get("CONSOLE_RENDER_MEMORY_MB") or 256) * 1024 * 1
 MAX_CHILDREN = 4
 COOL_OFF = 60.0  # seconds a template that ran out of time fails at once
 STARTUP_LIMIT = 30.0  # seconds a new child may take to import and answer its first request
+BUSY_LIMIT = 30.0  # seconds a render waits for one of the MAX_CHILDREN to come free
 
 OUT_OF_TIME = (f"the template took longer than {TIME_LIMIT:g} s to render (some expression does too much work: "
                "look for comparisons or |string of large nested values)")
@@ -135,6 +136,10 @@ class _Child:
                 pass
 
 
+class _Busy(Exception):
+    """Every child stayed busy for BUSY_LIMIT seconds."""
+
+
 class _Pool:
     def __init__(self):
         self.pid = os.getpid()
@@ -144,9 +149,13 @@ class _Pool:
         self.slow: dict[str, float] = {}  # template text's hash -> until when it fails at once
 
     def take(self) -> _Child:
+        deadline = time.monotonic() + BUSY_LIMIT
         with self.available:
             while not self.idle and self.running >= MAX_CHILDREN:
-                self.available.wait()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _Busy  # a web worker's thread is never held without end
+                self.available.wait(left)
             if self.idle:
                 return self.idle.pop()
             self.running += 1
@@ -167,6 +176,8 @@ class _Pool:
     def close(self) -> None:
         with self.available:
             children, self.idle = self.idle, []
+            self.running -= len(children)  # idle children count as running until they are gone
+            self.available.notify_all()
         for child in children:
             child.kill()
 
@@ -203,6 +214,9 @@ def ask(request: tuple, *, part: str | None = None):
         raise RenderError(OUT_OF_TIME + " (it did so a moment ago too)", part)
     try:
         child = pool.take()
+    except _Busy:
+        raise RenderError(f"templates can't be rendered right now (all {MAX_CHILDREN} renderers stayed busy "
+                          f"for {BUSY_LIMIT:g} s): try again in a minute", part) from None
     except (TimeoutError, EOFError, OSError):
         raise RenderError("templates can't be rendered right now (the renderer did not start): try again",
                           part) from None
