@@ -281,13 +281,9 @@ def stream_batches(stmt, batch_size: int = STREAM_BATCH) -> Iterator[list]:
 # connection back.
 
 EXPORT_BATCH = 5000  # rows per batch of the COPY path
-# Keys whose looked-up rows a ``kept`` lookup holds between batches. What a key costs
-# depends on its fold: the orders export keeps a customer's email and name as plain text,
-# about 0.5 KB a customer for its two lookups. At 1,000,000 orders and 100,000 customers,
-# keeping every customer took a gunicorn worker's peak to 227 MB, 40,000 to 194–199 MB;
-# 25,000 leave room under 200 MB. Keeping none at all was as fast within the machine's
-# noise (36,000 against 37,500 rows a second), only with more work for the databases (57 s
-# of CPU against 51).
+# Keys whose looked-up rows a ``kept`` lookup holds between batches (a customer's email:
+# about 0.2 KB a key). The orders export keeps its customers' cells itself, more
+# compactly (``known``: console/screens/orders.py, CUSTOMERS_KEPT).
 KEPT = 25_000
 
 
@@ -305,7 +301,8 @@ class Side:
     select whose first column is the key (``one_of(column, keys)`` is the condition that
     suits the database), ``keys(batch)`` the keys a batch of home rows asks about. With
     ``kept``, the rows of keys already asked (customers recur from batch to batch) are
-    kept, and only new keys are looked up."""
+    kept, and only new keys are looked up; with ``known``, the export's cells keep what
+    they made of those keys instead, and ``found`` holds only the keys the batch asked."""
 
     bind: str
     keys: Callable[[list], Iterable]
@@ -314,6 +311,9 @@ class Side:
     # rows -> {key: what the cells read}: every row of each key by default (by_key), or
     # one row per key (one_by_key, newest_by) where the cells want only that.
     fold: Callable[[list], dict] = by_key
+    # prepared -> the dict whose keys need no lookup: the export keeps what its cells made
+    # of them (CopyExport.prepare's result holds it), in less memory than ``kept`` rows.
+    known: Callable[[Any], dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -621,9 +621,10 @@ class _SideLookups:
     session. A database that fails is noted in ``lookups`` and left out from then on, as
     Lookups.run does."""
 
-    def __init__(self, sides: dict, lookups):
+    def __init__(self, sides: dict, lookups, prepared=None):
         self.sides = sides
         self.lookups = lookups
+        self.prepared = prepared
         self.engines = {side.bind: db.engines[side.bind] for side in sides.values()}
         self.threaded = all(e.dialect.name == "postgresql" for e in self.engines.values())
         self.workers: dict = {}
@@ -645,6 +646,8 @@ class _SideLookups:
                 # Set operations, not a loop per key: a batch asks about thousands.
                 known = self.known[name] = keys & kept.keys()
                 keys = list(keys - known - self.absent[name])
+            elif side.known is not None:
+                keys = list(keys.difference(side.known(self.prepared)))
             else:
                 keys = list(keys)
             rows = None
@@ -779,7 +782,7 @@ def copy_blocks(spec: CopyExport, home: str, stmt, down: set, batch_size: int | 
     # goes back now: the lookup threads below take their own connection to those
     # databases, so the download holds one connection per database it reads.
     db.session.close()
-    side = _SideLookups(spec.sides, lookups)
+    side = _SideLookups(spec.sides, lookups, prepared)
     try:
         # A connection of its own, not the session's: whatever else the request does with
         # the session (its commits and rollbacks end every bind's transaction) must not end

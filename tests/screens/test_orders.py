@@ -64,6 +64,46 @@ def test_export_joins_each_batch_once(ctx, count_queries):
     assert 0 < per_batch <= 8 and small_batches == one_batch + 2 * per_batch
 
 
+def _customer_lookups(statements) -> int:
+    return sum(1 for s in statements if "FROM users" in s or "FROM user_profiles" in s)
+
+
+def test_export_asks_about_each_customer_once_and_keeps_their_cells(ctx, count_queries):
+    """Customers recur from batch to batch: their name and email are made once and kept,
+    so auth_db and user_db are asked about a customer only in the first batches that
+    meet them (the next batch's lookups are already under way when one is written)."""
+    product = make_product("MUG-1", "Blue mug", "10.00")
+    people = [make_customer(f"c{n}@example.com", f"Name{n}", "Smith")[0] for n in range(2)]
+    for n in range(10):
+        make_order(people[n % 2], [(product, 1)])
+    db.session.commit()
+    plan = ORDERS.export_plan(OrderFilters(), ORDERS.ordering(None))
+    count_queries.statements.clear()
+    rows = list(ORDERS.export_rows(plan, batch_size=2))  # five batches
+    name, email = EXPORT_HEADER.index("customer_name"), EXPORT_HEADER.index("customer_email")
+    assert sorted({(r[name], r[email]) for r in rows}) == [("Name0 Smith", "c0@example.com"),
+                                                           ("Name1 Smith", "c1@example.com")]
+    assert len(rows) == 10
+    assert _customer_lookups(count_queries.statements) == 2 * 2  # two databases, the first two batches
+
+
+def test_export_beyond_the_customers_it_keeps_makes_their_cells_per_batch(ctx, count_queries, monkeypatch):
+    from console.screens import orders as screen
+
+    monkeypatch.setattr(screen, "CUSTOMERS_KEPT", 1)
+    product = make_product("MUG-1", "Blue mug", "10.00")
+    people = [make_customer(f"c{n}@example.com", f"Name{n}", "Smith")[0] for n in range(3)]
+    made = {make_order(people[n % 3], [(product, 1)]).order.order_number: n % 3 for n in range(9)}
+    db.session.commit()
+    plan = ORDERS.export_plan(OrderFilters(), ORDERS.ordering(None))
+    count_queries.statements.clear()
+    rows = list(ORDERS.export_rows(plan, batch_size=2))
+    name, email = EXPORT_HEADER.index("customer_name"), EXPORT_HEADER.index("customer_email")
+    assert {r[0]: (r[name], r[email]) for r in rows} == {
+        number: (f"Name{n} Smith", f"c{n}@example.com") for number, n in made.items()}
+    assert _customer_lookups(count_queries.statements) > 2 * 2  # asked again: only one kept
+
+
 def test_export_goes_on_when_a_database_fails_part_way(ctx, monkeypatch):
     """A side database that stops answering during the export: its cells say
     "unavailable" from then on, the other databases' cells stay filled, every row is written."""
