@@ -338,7 +338,9 @@ class CopyExport:
     the text csv_cell() makes of them (on PostgreSQL written by the database itself:
     cell_sql()), and ``cells`` returns rows of such texts (csv_cell() of what it adds),
     joined by commas (csv_lines' ``written_cells``): on PostgreSQL no cell of the home
-    database is parsed, converted or quoted in Python."""
+    database is parsed, converted or quoted in Python. An item of ``written`` may be a
+    tuple of columns whose cells sit side by side in the file: one text, their cells
+    joined by commas (fewer texts a row for Python to split, pass along and join)."""
 
     columns: tuple
     cells: Callable[[list, dict, Any, Any], list[list]]
@@ -350,11 +352,24 @@ class CopyExport:
 
     def statement(self, stmt):
         """``stmt`` (the list's select, ordered) reading only the exported columns."""
-        return stmt.with_only_columns(*self.columns, *self.written)
+        return stmt.with_only_columns(*self.columns, *written_columns(self.written))
 
     @property
     def binds(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(side.bind for side in self.sides.values()))
+
+
+def written_columns(written: tuple) -> tuple:
+    """The columns of a CopyExport's ``written``, each group's in its order."""
+    return tuple(column for item in written for column in (item if isinstance(item, tuple) else (item,)))
+
+
+def written_sql(written: tuple) -> tuple:
+    """A CopyExport's ``written`` as the database writes it: each column's cell_sql(), each
+    group's cells joined by commas into one text."""
+    return tuple(type_coerce(func.concat_ws(literal_column("','"), *map(cell_sql, item)), String)
+                 .label("cells_" + item[0].key) if isinstance(item, tuple) else cell_sql(item)
+                 for item in written)
 
 
 def _affinity(column):
@@ -532,12 +547,20 @@ def _select_batches(connection, stmt, batch_size: int) -> Iterator[list]:
         yield rows
 
 
-def _written_here(batches: Iterator[list], raw: int) -> Iterator[list[list[str]]]:
+def _written_here(batches: Iterator[list], raw: int, written: tuple) -> Iterator[list[list[str]]]:
     """A written export's batches where the database can't write them (SQLite): the rows
     of a plain select made what copy_text_batches() reads from PostgreSQL."""
+    sizes = [len(item) if isinstance(item, tuple) else 0 for item in written]  # 0: a column on its own
     for batch in batches:
-        yield [[("" if cell is None else str(cell)) for cell in row[:raw]] + list(map(csv_cell, row[raw:]))
-               for row in batch]
+        rows = []
+        for row in batch:
+            cells = [("" if cell is None else str(cell)) for cell in row[:raw]]
+            at = raw
+            for size in sizes:
+                cells.append(",".join(map(csv_cell, row[at:at + size])) if size else csv_cell(row[at]))
+                at += size or 1
+            rows.append(cells)
+        yield rows
 
 
 def iso(value) -> str | None:
@@ -789,7 +812,7 @@ def copy_blocks(spec: CopyExport, home: str, stmt, down: set, batch_size: int | 
         # the transaction the server-side cursor lives in.
         with database(home), fewer_collections(), db.engines[home].connect() as connection, connection.begin():
             postgres = connection.dialect.name == "postgresql"
-            columns = (*spec.columns, *spec.written)
+            columns = (*spec.columns, *written_columns(spec.written))
             if postgres:
                 # The download may take minutes: lift the screens' statement timeout for it.
                 connection.execute(sql("SET LOCAL statement_timeout = 0"))
@@ -797,7 +820,7 @@ def copy_blocks(spec: CopyExport, home: str, stmt, down: set, batch_size: int | 
                 connection.execute(sql("SET LOCAL jit = off"))
                 # Times written by the server in UTC, whatever the database's own zone.
                 connection.execute(sql("SET LOCAL TimeZone = 'UTC'"))
-                columns = (tuple(map(_raw_text, spec.columns)) + tuple(map(cell_sql, spec.written))
+                columns = (tuple(map(_raw_text, spec.columns)) + written_sql(spec.written)
                            if spec.written else tuple(map(_copy_column, columns)))
             read = stmt.with_only_columns(*columns)
             check_read(read)
@@ -808,7 +831,7 @@ def copy_blocks(spec: CopyExport, home: str, stmt, down: set, batch_size: int | 
             else:
                 batches = _select_batches(connection, read, batch_size)
                 if spec.written:
-                    batches = _written_here(batches, len(spec.columns))
+                    batches = _written_here(batches, len(spec.columns), spec.written)
             previous = None  # (batch, its lookups under way)
             # closing(): a download closed part-way stops the read-ahead thread here.
             with closing(_read_ahead(batches) if postgres and side.threaded else batches) as reading:

@@ -333,6 +333,7 @@ def export_select() -> str:
     """The orders export's order_db part (its columns, in its order) as SQL text."""
     from sqlalchemy.dialects import postgresql
 
+    from console.exports import written_columns
     from console.models.order import Order, OrderItem
     from console.screens.orders import _EXPORT_KEYS, _EXPORT_WRITTEN
 
@@ -340,7 +341,8 @@ def export_select() -> str:
     # units joined from one grouped pass.
     units = select(OrderItem.order_id, func.sum(OrderItem.quantity).label("units")).group_by(OrderItem.order_id) \
         .subquery()
-    columns = (*_EXPORT_KEYS, *(column for column in _EXPORT_WRITTEN if column.key not in ("units", "order_id")))
+    written = written_columns(_EXPORT_WRITTEN)
+    columns = (*_EXPORT_KEYS, *(column for column in written if column.key not in ("units", "order_id")))
     stmt = select(*columns, func.coalesce(units.c.units, 0)) \
         .outerjoin(units, units.c.order_id == Order.id).order_by(Order.created_at.desc(), Order.id.desc())
     return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))

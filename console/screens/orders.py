@@ -21,8 +21,8 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_all
 
-from console.exports import (CopyExport, Side, cell_sql, compared, csv_cell, newest, newest_by, one_by_key,
-                             session_rows)
+from console.exports import (CopyExport, Side, compared, csv_cell, newest, newest_by, one_by_key, session_rows,
+                             written_sql)
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quoted, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
@@ -334,12 +334,19 @@ _ORDERS, _ITEMS = Order.__table__.c, OrderItem.__table__.c
 # it, from the same database: an index probe per row inside the streamed query instead
 # of a grouped lookup per batch.
 _EXPORT_KEYS = (_ORDERS["id"], _ORDERS["user_id"], _ORDERS["payment_method_id"])
-_EXPORT_WRITTEN = (*(_ORDERS[name] for name in ("order_number", "created_at", "status", "payment_status")),
-                   select(func.coalesce(func.sum(_ITEMS.quantity), 0)).where(_ITEMS.order_id == _ORDERS.id)
-                   .scalar_subquery().label("units"),
-                   *(_ORDERS[name] for name in ("subtotal", "tax_amount", "shipping_amount", "discount_amount",
-                                                "total_amount", "currency", "tracking_number")),
-                   _ORDERS["id"].label("order_id"))
+
+
+def _written(units) -> tuple:
+    """The order's cells with ``units`` (an expression of its items' quantities), grouped
+    as they sit in the file between the other databases' cells."""
+    return (tuple(_ORDERS[name] for name in ("order_number", "created_at", "status", "payment_status")),
+            (units.label("units"), *(_ORDERS[name] for name in ("subtotal", "tax_amount", "shipping_amount",
+                                                                "discount_amount", "total_amount", "currency"))),
+            _ORDERS["tracking_number"], _ORDERS["id"].label("order_id"))
+
+
+_EXPORT_WRITTEN = _written(select(func.coalesce(func.sum(_ITEMS.quantity), 0))
+                           .where(_ITEMS.order_id == _ORDERS.id).scalar_subquery())
 
 
 def _every_order(stmt, columns):
@@ -347,9 +354,8 @@ def _every_order(stmt, columns):
     probe of the items index per order is a third of the time)."""
     units = (select(OrderItem.order_id, func.sum(OrderItem.quantity).label("units"))
              .group_by(OrderItem.order_id).subquery())
-    summed = cell_sql(func.coalesce(units.c.units, 0), "units")
-    return stmt.with_only_columns(*(summed if column.key == "units" else column for column in columns)) \
-        .outerjoin(units, units.c.order_id == Order.id)
+    written = written_sql(_written(func.coalesce(units.c.units, 0)))
+    return stmt.with_only_columns(*columns[:len(_EXPORT_KEYS)], *written).outerjoin(units, units.c.order_id == Order.id)
 
 
 def _by_order(batch) -> list:
@@ -437,8 +443,9 @@ def _export_cells(batch, found, lookups: Lookups, prepared) -> list[tuple]:
     # export's time.
     user_down, auth_down = lookups.down("user"), lookups.down("auth")
     nobody = (UNAVAILABLE if user_down else "", UNAVAILABLE if auth_down and user_down else "")
-    (ids, user_ids, payment_ids, numbers, created, statuses, payment_statuses, units, subtotals, taxes, shipping,
-     discounts, totals, currencies, tracking, order_ids) = (
+    # An order's own cells come in four texts (_written): its number to its payment
+    # status, its units to its currency, its tracking number, its id.
+    ids, user_ids, payment_ids, heads, amounts, tracking, order_ids = (
         zip(*batch) if batch else ((),) * (len(_EXPORT_KEYS) + len(_EXPORT_WRITTEN)))
     customers = _customer_cells(set(user_ids), found, prepared, nobody)
     names, addresses = zip(*map(customers.get, user_ids, repeat(nobody))) if batch else ((), ())
@@ -460,8 +467,7 @@ def _export_cells(batch, found, lookups: Lookups, prepared) -> list[tuple]:
     def looked_up(values: dict, keys, otherwise):
         return map(values.get, keys, repeat(otherwise))
     # The export's header order.
-    return list(zip(numbers, created, statuses, payment_statuses, names, addresses, units, subtotals, taxes, shipping,
-                    discounts, totals, currencies, looked_up(providers, ids, no_payment), looked_up(states, ids, no_payment),
+    return list(zip(heads, names, addresses, amounts, looked_up(providers, ids, no_payment), looked_up(states, ids, no_payment),
                     looked_up(shipment_states, ids, no_shipment), looked_up(carrier_names, ids, no_shipment),
                     tracking, looked_up(returned, ids, no_return), order_ids))
 
