@@ -76,18 +76,22 @@ class NotInSchema(DatabaseUnavailable):
     drifted column itself (filters or sorts by it). Handled like a database that is down:
     the page says so, the rest of it renders."""
 
+    # Why the database lacks it, and what staff can do (after "<bind>_db <what>, which
+    # this page needs: "); {db} is the database's name.
+    cause = "the service that owns it has not migrated it yet"
+    advice_text = "the service that owns {db} has not migrated it yet (see the Databases page)"
+
     def __init__(self, bind_key: str, what: str):
         self.what = what  # "does not have the table orders"
         super().__init__(bind_key, f"{bind_key}_db {what}")
 
     @property
     def reason(self) -> str:
-        return f"{self.what} (the service that owns it has not migrated it yet)"
+        return f"{self.what} ({self.cause})"
 
     @property
     def advice(self) -> str:
-        """What staff can do, after "<bind>_db <what>, which this page needs: "."""
-        return f"the service that owns {self.bind_key}_db has not migrated it yet (see the Databases page)"
+        return self.advice_text.format(db=f"{self.bind_key}_db")
 
 
 class SchemaChanged(NotInSchema):
@@ -97,18 +101,12 @@ class SchemaChanged(NotInSchema):
     (``watch``), so the page works again on reload, without what is gone."""
 
     statement_failed = True  # sent and refused: the transaction on that database is over
+    cause = "its service changed it while the console was running: reload the page"
+    advice_text = ("its service changed {db} while the console was running. The console has read its tables "
+                   "again: reload the page (see the Databases page)")
 
     def __init__(self, bind_key: str, missing: str):
         super().__init__(bind_key, f"no longer has {missing}")
-
-    @property
-    def reason(self) -> str:
-        return f"{self.what} (its service changed it while the console was running: reload the page)"
-
-    @property
-    def advice(self) -> str:
-        return (f"its service changed {self.bind_key}_db while the console was running. The console has read "
-                "its tables again: reload the page (see the Databases page)")
 
 
 @dataclass(frozen=True)
