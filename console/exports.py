@@ -308,8 +308,9 @@ class Side:
     keys: Callable[[list], Iterable]
     statement: Callable[[list, Callable], Any]
     kept: bool = False
-    # rows -> {key: what the cells read}: every row of each key by default (by_key), or
-    # one row per key (one_by_key, newest_by) where the cells want only that.
+    # rows -> what the cells read of them: every row of each key by default (by_key), one
+    # row per key (one_by_key, newest_by) where the cells want only that, or both
+    # (each_and_several: the keys with one row read in bulk). A kept side's is a dict.
     fold: Callable[[list], dict] = by_key
     # prepared -> the dict whose keys need no lookup: the export keeps what its cells made
     # of them (CopyExport.prepare's result holds it), in less memory than ``kept`` rows.
@@ -599,6 +600,15 @@ def int_of(cell) -> int | None:
 def one_by_key(rows) -> dict:
     """{first column: its row} (the last read, when a key has several)."""
     return dict(zip(map(itemgetter(0), rows), rows))
+
+
+def each_and_several(rows) -> tuple[dict, dict]:
+    """A fold: ({first column: its row (the last read)}, {first column: [its rows]} of the
+    keys that have several). Most keys have one row, and the cells read those in bulk."""
+    each = one_by_key(rows)
+    if len(each) == len(rows):
+        return each, {}
+    return each, {key: mine for key, mine in by_key(rows).items() if len(mine) > 1}
 
 
 def newest_by(when_at: int, id_at: int) -> Callable[[list], dict]:

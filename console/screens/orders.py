@@ -12,8 +12,9 @@ columns and panels it feeds while the rest renders.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import repeat
+from operator import itemgetter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import date, datetime, timezone
@@ -21,8 +22,8 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Boolean, String, cast, func, literal, or_, select, union_all
 
-from console.exports import (CopyExport, Side, compared, csv_cell, newest, newest_by, one_by_key, session_rows,
-                             written_sql)
+from console.exports import (CopyExport, Side, compared, csv_cell, each_and_several, newest, newest_by,
+                             one_by_key, session_rows, written_sql)
 from console.extensions import db
 from console.filters import (MAX_MATCHES, FilterError, QueryFilters, choice, quoted, customer_ids, customer_text,
                              date_range, text, where_equal, within_days)
@@ -358,20 +359,18 @@ def _every_order(stmt, columns):
     return stmt.with_only_columns(*columns[:len(_EXPORT_KEYS)], *written).outerjoin(units, units.c.order_id == Order.id)
 
 
-def _by_order(batch) -> list:
-    return [row[0] for row in batch]
-
-
-def _by_customer(batch) -> list:
-    return [row[1] for row in batch]
+# An order's id and its customer's, the keys of the batch's lookups (a row is a list of
+# texts: _EXPORT_KEYS first).
+_by_order = partial(map, itemgetter(0))
+_by_customer = partial(map, itemgetter(1))
 
 
 _USERS, _PROFILES = User.__table__.c, UserProfile.__table__.c
 _PAYMENTS, _SHIPMENTS, _RETURNS = Payment.__table__.c, Shipment.__table__.c, ReturnRequest.__table__.c
-# Customers whose two cells (name, email) an export keeps once made: at 100,000 customers
+# Customers whose cells (name and email) an export keeps once made: at 100,000 customers
 # and a million orders each customer recurs in ten batches, and asking auth_db and user_db
 # again each time was a fifth of the databases' work and of Python's. About 0.3 KB a
-# customer (its id and two cells); beyond this many, a customer's cells are made per batch.
+# customer (its id and its cells); beyond this many, a customer's cells are made per batch.
 CUSTOMERS_KEPT = 100_000
 
 
@@ -389,7 +388,7 @@ _EXPORT_SIDES = {
     "payments": Side("payment", _by_order, lambda ids, among: select(
         _PAYMENTS.order_id, _PAYMENTS.id, compared(_PAYMENTS.created_at), _PAYMENTS.payment_provider,
         _PAYMENTS.status)
-        .where(among(_PAYMENTS.order_id, ids))),
+        .where(among(_PAYMENTS.order_id, ids)), fold=each_and_several),
     "shipments": Side("shipping", _by_order, lambda ids, among: select(
         _SHIPMENTS.order_id, _SHIPMENTS.id, compared(_SHIPMENTS.created_at), _SHIPMENTS.status,
         _SHIPMENTS.carrier_id)
@@ -403,16 +402,28 @@ _EXPORT_SIDES = {
 
 def _prepared(lookups: Lookups) -> SimpleNamespace:
     """What an orders export reads once (the carriers' names) and keeps as it goes (its
-    customers' cells)."""
+    customers' cells; a shipment's two cells for each status and carrier met)."""
     carriers = Carrier.__table__.c
-    return SimpleNamespace(carriers=dict(session_rows(lookups, "shipping", select(carriers.id, carriers.name))),
-                           customers={})
+    names = dict(session_rows(lookups, "shipping", select(carriers.id, carriers.name)))
+    return SimpleNamespace(customers={}, shipment_cells=lru_cache(maxsize=1024)(partial(_shipment_cells, names)))
 
 
-def _customer_cells(batch_users, found, prepared, nobody: tuple) -> dict:
-    """{user id: (name cell, email cell)} of a batch's customers: those made in an earlier
-    batch as kept, the new ones (found in this batch's lookups, or found nowhere) made now
-    and kept while there is room."""
+def _shipment_cells(carriers: dict, status: str | None, carrier_id: str | None) -> str:
+    """A shipment's status and carrier cells, side by side."""
+    return f"{csv_cell(status)},{csv_cell(carriers.get(carrier_id, ''))}"
+
+
+@lru_cache(maxsize=1024)
+def _payment_cells(provider: str | None, status: str | None) -> str:
+    """A payment's provider and state cells, side by side: a handful of pairs written
+    thousands of times a batch."""
+    return f"{csv_cell(provider)},{csv_cell(status)}"
+
+
+def _customer_cells(batch_users, found, prepared, nobody: str) -> dict:
+    """{user id: its name and email cells, side by side} of a batch's customers: those
+    made in an earlier batch as kept, the new ones (found in this batch's lookups, or
+    found nowhere) made now and kept while there is room."""
     kept = prepared.customers
     new = batch_users.difference(kept)
     if not new:
@@ -423,9 +434,9 @@ def _customer_cells(batch_users, found, prepared, nobody: tuple) -> dict:
         email = emails.get(user_id)
         profile = profiles.get(user_id)
         if profile is not None:
-            made[user_id] = (csv_cell(full_name(profile[1], profile[2])), csv_cell(email or profile[3] or ""))
+            made[user_id] = f"{csv_cell(full_name(profile[1], profile[2]))},{csv_cell(email or profile[3] or '')}"
         elif email:
-            made[user_id] = (nobody[0], csv_cell(email))
+            made[user_id] = f"{nobody.partition(',')[0]},{csv_cell(email)}"
         else:
             made[user_id] = nobody
     if len(kept) + len(made) <= CUSTOMERS_KEPT:
@@ -437,29 +448,31 @@ def _customer_cells(batch_users, found, prepared, nobody: tuple) -> dict:
 def _export_cells(batch, found, lookups: Lookups, prepared) -> list[tuple]:
     # Every cell that depends on another database is worked out, as the text the file
     # holds, once per customer, payment, shipment or return of the batch, not once per
-    # row. The rows are then built a column at a time (the batch transposed by zip, the
+    # row, and cells that sit side by side in the file come as one text (a customer's
+    # name and email, a payment's provider and state, a shipment's status and carrier).
+    # The rows are then built a column at a time (the batch transposed by zip, the
     # looked-up columns read by map with the dictionaries' get) and zipped back into rows:
     # every per-row step runs in C, where a Python expression per row cost a fifth of the
     # export's time.
     user_down, auth_down = lookups.down("user"), lookups.down("auth")
-    nobody = (UNAVAILABLE if user_down else "", UNAVAILABLE if auth_down and user_down else "")
+    nobody = f"{UNAVAILABLE if user_down else ''},{UNAVAILABLE if auth_down and user_down else ''}"
     # An order's own cells come in four texts (_written): its number to its payment
     # status, its units to its currency, its tracking number, its id.
     ids, user_ids, payment_ids, heads, amounts, tracking, order_ids = (
         zip(*batch) if batch else ((),) * (len(_EXPORT_KEYS) + len(_EXPORT_WRITTEN)))
     customers = _customer_cells(set(user_ids), found, prepared, nobody)
-    names, addresses = zip(*map(customers.get, user_ids, repeat(nobody))) if batch else ((), ())
-    providers, states = {}, {}
-    if found["payments"]:
-        chosen = dict(zip(ids, payment_ids))  # the payment each order names
-        for order_id, mine in found["payments"].items():
-            payment = mine[0] if len(mine) == 1 else (
-                next((p for p in mine if p[1] == chosen.get(order_id)), None) or newest(mine, 2, 1))
-            providers[order_id], states[order_id] = _short_cell(payment[3]), _short_cell(payment[4])
+    payments, several = found["payments"]
+    payment_cells = dict(zip(payments, map(_payment_cells, map(itemgetter(3), payments.values()),
+                                           map(itemgetter(4), payments.values()))))
+    if several:  # an order with several payments: the one it names, else the newest
+        chosen = dict(zip(ids, payment_ids))
+        for order_id, mine in several.items():
+            payment = next((p for p in mine if p[1] == chosen.get(order_id)), None) or newest(mine, 2, 1)
+            payment_cells[order_id] = _payment_cells(payment[3], payment[4])
     no_payment = UNAVAILABLE if lookups.down("payment") else ""
-    shipment_states = {order_id: _short_cell(row[3]) for order_id, row in found["shipments"].items()}
-    carriers = prepared.carriers
-    carrier_names = {order_id: _short_cell(carriers.get(row[4], "")) for order_id, row in found["shipments"].items()}
+    shipments = found["shipments"]
+    shipment_cells = dict(zip(shipments, map(prepared.shipment_cells, map(itemgetter(3), shipments.values()),
+                                             map(itemgetter(4), shipments.values()))))
     no_shipment = UNAVAILABLE if lookups.down("shipping") else ""
     no_return = UNAVAILABLE if lookups.down("return") else ""
     returned = {order_id: csv_cell(row[3] or no_return) for order_id, row in found["returns"].items()}
@@ -467,14 +480,10 @@ def _export_cells(batch, found, lookups: Lookups, prepared) -> list[tuple]:
     def looked_up(values: dict, keys, otherwise):
         return map(values.get, keys, repeat(otherwise))
     # The export's header order.
-    return list(zip(heads, names, addresses, amounts, looked_up(providers, ids, no_payment), looked_up(states, ids, no_payment),
-                    looked_up(shipment_states, ids, no_shipment), looked_up(carrier_names, ids, no_shipment),
+    return list(zip(heads, looked_up(customers, user_ids, nobody), amounts,
+                    looked_up(payment_cells, ids, f"{no_payment},{no_payment}"),
+                    looked_up(shipment_cells, ids, f"{no_shipment},{no_shipment}"),
                     tracking, looked_up(returned, ids, no_return), order_ids))
-
-
-# A payment's provider and state, a shipment's state, a carrier: a handful of values
-# written thousands of times a batch.
-_short_cell = lru_cache(maxsize=1024)(csv_cell)
 
 
 # --- the list, declared -----------------------------------------------------------------------

@@ -111,6 +111,36 @@ def test_export_beyond_the_customers_it_keeps_makes_their_cells_per_batch(ctx, c
     assert _customer_lookups(count_queries.statements) > 2 * 2  # asked again: only one kept
 
 
+def test_export_of_an_order_with_several_payments_writes_the_one_it_names_else_the_newest(ctx):
+    """Most orders have one payment and the export reads those in bulk; an order with
+    several (a retry) shows the one orders.payment_method_id names, else the newest."""
+    from datetime import timedelta
+
+    from console.demo.builders import make_payment
+    from console.models.payment import PAYMENT_PROVIDERS
+
+    stripe, paypal = PAYMENT_PROVIDERS.STRIPE, PAYMENT_PROVIDERS.PAYPAL
+    product = make_product("MUG-1", "Blue mug", "10.00")
+    customer, _ = make_customer("c@example.com", "Name", "Smith")
+    named, unnamed, single = (make_order(customer, [(product, 1)], with_payment=False).order for _ in range(3))
+    first = make_payment(named, provider=stripe)
+    later = make_payment(named, provider=paypal, captured=False)
+    later.created_at = first.created_at + timedelta(minutes=5)
+    named.payment_method_id = first.id  # the order names the older one
+    older = make_payment(unnamed, provider=stripe, captured=False)
+    newer = make_payment(unnamed, provider=paypal)
+    newer.created_at = older.created_at + timedelta(minutes=5)
+    unnamed.payment_method_id = None
+    only = make_payment(single, provider=paypal)
+    db.session.commit()
+    assert first.status != later.status and older.status != newer.status
+    expected = {named.order_number: (stripe, first.status), unnamed.order_number: (paypal, newer.status),
+                single.order_number: (paypal, only.status)}
+    rows = exported(ORDERS.export_plan(OrderFilters(), ORDERS.ordering(None)), batch_size=2)
+    provider, state = EXPORT_HEADER.index("payment_provider"), EXPORT_HEADER.index("payment_state")
+    assert {r[0]: (r[provider], r[state]) for r in rows} == expected
+
+
 def test_export_goes_on_when_a_database_fails_part_way(ctx, monkeypatch):
     """A side database that stops answering during the export: its cells say
     "unavailable" from then on, the other databases' cells stay filled, every row is written."""
