@@ -295,7 +295,6 @@ def _padded(copy_batches):
             for batch in rows:
                 yield [row[:-1] for row in batch]
         finally:
-            import traceback; traceback.print_stack(limit=12)
             rows.close()
     return padded
 
