@@ -168,3 +168,29 @@ def test_a_database_with_no_free_connection_answers_503_and_when_to_try_again(ap
         with busy.app_context():
             for engine in db.engines.values():
                 engine.dispose()
+
+
+AWKWARD_IDS = ["c1", "a,b", '"quoted"', "back\\slash", "{brace}", " spaced ", "NULL", "", "ünï", 'x\\"y']
+
+
+def test_text_array_writes_each_value_as_plain_text():
+    from console.lookups import text_array
+
+    assert text_array([]) == "{}"
+    assert text_array(["c1", "c2"]) == '{"c1","c2"}'
+    assert text_array(['a"b', "c\\d"]) == '{"a\\"b","c\\\\d"}'
+
+
+def test_an_ids_parameter_finds_exactly_its_ids_whatever_they_hold(ctx):
+    """The ids go to PostgreSQL as one text array literal: commas, quotes, backslashes,
+    braces, spaces and the word NULL are matched as the values they are."""
+    from console.lookups import ids_parameter, plain_rows
+
+    for n, value in enumerate(AWKWARD_IDS):
+        db.session.add(Order(id=value, order_number=f"N-{n}", user_id="u", subtotal=0, tax_amount=0,
+                             shipping_amount=0, discount_amount=0, total_amount=0))
+    db.session.flush()
+    asked = [*AWKWARD_IDS[:5], "NULL", 'x\\"y', "missing"]
+    stmt = select(Order.id).where(ids_parameter(Order.id, db.engines["order"].dialect.name))
+    assert {row.id for row in plain_rows("order", stmt, {"ids": asked})} == {*AWKWARD_IDS[:5], "NULL", 'x\\"y'}
+    assert plain_rows("order", stmt, {"ids": []}) == []
