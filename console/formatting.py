@@ -1,13 +1,14 @@
 """Jinja filters: money, times in the store's zone, references that may be missing."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from functools import lru_cache
 from decimal import Decimal
 
 from markupsafe import Markup, escape
 
 from console.drift import NotInDatabase
-from console.localtime import local, zone_name
+from console.localtime import zone, zone_name
 from console.lookups import Missing
 from console.models.types import CENTS
 
@@ -22,17 +23,29 @@ def money(value, currency: str | None = None) -> str:
     return f"{text} {currency}" if currency else text
 
 
-def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored (UTC) moment in the store's zone (CONSOLE_TIMEZONE); a time of day
-    carries the zone's abbreviation ("UTC", "NZDT"), a bare date is the store's day."""
+def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", store: tzinfo | None = None) -> str:
+    """A stored (UTC) moment in the store's zone (CONSOLE_TIMEZONE; ``store``: that zone,
+    looked up once by a caller writing many); a time of day carries the zone's
+    abbreviation ("UTC", "NZDT"), a bare date is the store's day."""
     if value is None:
         return "—"
     if isinstance(value, NotInDatabase):
         return value
     if isinstance(value, datetime):
-        moment = local(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
-        return moment.strftime(fmt) + (f" {moment.strftime('%Z')}" if "%H" in fmt else "")
+        moment = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(store or zone())
+        return moment.strftime(fmt + " %Z" if "%H" in fmt else fmt)
     return value.strftime(fmt)  # a date: already a day
+
+
+def html_text(value) -> str:
+    """``value`` as HTML text, as markupsafe's escape() writes it (a value with its own
+    ``__html__``, such as a column not in this database, as that), as a plain str: the
+    rows drawn in Python (console/tables.py) escape a dozen texts a row, and escape()'s
+    Markup cost twice the escaping itself."""
+    if type(value) is not str:
+        return str(escape(value))
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#39;") \
+        .replace('"', "&#34;")
 
 
 # Badge colours (Bootstrap's text-bg-*) of the statuses the screens show, by kind; a
@@ -66,6 +79,12 @@ _BADGE_TEXT = {"order": ("no status", False), "payment": ("unknown", False), "sh
 
 def status_badge(kind: str, status) -> Markup:
     """The badge of a ``kind`` ("order", "payment", "shipment", "return", "refund") status."""
+    if status is None or type(status) is str:  # a handful of them, drawn on every row
+        return _status_badge(kind, status)
+    return _draw_badge(kind, status)
+
+
+def _draw_badge(kind: str, status) -> Markup:
     empty, spaced = _BADGE_TEXT[kind]
     text = str(status or empty)
     if spaced:
@@ -73,7 +92,10 @@ def status_badge(kind: str, status) -> Markup:
     border = " border" if kind == "return" and status == "closed" else ""
     # The colour and border come from the tables above; only the text is escaped (plain
     # concatenation: Markup.format costs ten times as much, on every cell).
-    return Markup(f'<span class="badge text-bg-{BADGE_COLOURS[kind].get(status, "light")}{border}">{escape(text)}</span>')
+    return Markup(f'<span class="badge text-bg-{BADGE_COLOURS[kind].get(status, "light")}{border}">{html_text(text)}</span>')
+
+
+_status_badge = lru_cache(maxsize=512)(_draw_badge)
 
 
 def payment_badge(status, progress=None) -> Markup:
