@@ -217,6 +217,8 @@ def item_units(order_ids: list[str]) -> dict[str, int]:
 
 def main_payment(order: Order, payments: list):
     """The order's payment: the one orders.payment_method_id names, else the newest."""
+    if len(payments) < 2:  # nearly every order: nothing to choose
+        return payments[0] if payments else None
     for payment in payments:
         if payment.id == order.payment_method_id:
             return payment
@@ -225,6 +227,8 @@ def main_payment(order: Order, payments: list):
 
 
 def _newest(rows: list, attr: str = "created_at"):
+    if len(rows) < 2:
+        return rows[0] if rows else None
     return max(rows, key=lambda r: (getattr(r, attr) or datetime.min.replace(tzinfo=timezone.utc), r.id),
                default=None)
 
@@ -282,9 +286,10 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
     accounts, profiles = found["accounts"], found["profiles"]
     payments, shipments, returns = found["payments"], found["shipments"], found["returns"]
     rows = []
+    none = ()
     for order in orders:
-        shipment = _newest(shipments.get(order.id, []))
-        mine = payments.get(order.id, [])
+        shipment = _newest(shipments.get(order.id, none))
+        mine = payments.get(order.id, none)
         rows.append(OrderRow(
             order=order,
             units=None if units is None else units.get(order.id, 0),
@@ -295,7 +300,7 @@ def decorate(orders: list[Order], lookups: Lookups) -> list[OrderRow]:
             shipment=shipment,
             carrier=(SimpleNamespace(name=shipment.carrier_name)
                      if shipment is not None and shipment.carrier_name is not None else None),
-            open_return=_newest(returns.get(order.id, [])),
+            open_return=_newest(returns.get(order.id, none)),
             progress=refund_flow.progress_from(mine[0].refunded if mine else None, mine),
         ))
     return rows
