@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -25,6 +26,7 @@ from functools import lru_cache
 from flask import url_for
 from sqlalchemy import bindparam, exists, false, null, or_, select, true, union_all
 
+from console.drift import check_read
 from console.extensions import db
 from console.filters import CONTAINED_MIN, like_escape
 from console.links import customer_url, list_url, order_url, orders_url, return_url
@@ -112,6 +114,8 @@ class Matcher:
         self.params = {"variants": self.variants, "name": name, "name_prefix": like_escape(name) + "%",
                        "phone_suffix": "%" + digits}
         self.params.update((p.key, like_escape(v) + "%") for p, v in zip(PATTERNS, self.variants))
+        # {Lookup: its rows, or what reading them raised}: read at once on PostgreSQL (_fetch_ahead).
+        self.fetched: dict = {}
 
     def found(self, value: str | None) -> bool:
         """Whether ``value`` itself matches the term, exactly or by its start (for saying what matched)."""
@@ -143,8 +147,13 @@ class Lookup:
         it. A row found twice (same ``key``) is kept once, as an exact match when it is
         one; the rows come in no particular order (the caller sorts the few)."""
         unique: dict = {}
-        # A UNION names no table for the session to pick a database by: the model does.
-        for row in db.session.execute(self.statement, match.params, bind_arguments={"mapper": self.model}):
+        rows = match.fetched.pop(self, None)
+        if isinstance(rows, BaseException):
+            raise rows
+        if rows is None:
+            # A UNION names no table for the session to pick a database by: the model does.
+            rows = db.session.execute(self.statement, match.params, bind_arguments={"mapper": self.model})
+        for row in rows:
             found = key(row)
             known = unique.get(found)
             if known is None or (row.exact and not known.exact):
@@ -351,16 +360,17 @@ def find_products(match: Matcher) -> list[Hit]:
     return hits
 
 
-# (kind, database, finder): each finder reads only its own database.
-FINDERS: tuple[tuple[str, str, Callable[[Matcher], list[Hit]]], ...] = (
-    ("order", "order", find_orders),
-    ("customer", "user", find_customers_by_profile),
-    ("customer", "auth", find_customers_by_account),
-    ("return", "return", find_returns),
-    ("shipment", "shipping", find_shipments),
-    ("payment", "payment", find_payments),
-    ("coupon", "discount", find_coupons),
-    ("product", "product", find_products),
+# (kind, database, its lookup, finder): each finder reads only its own database, through
+# its one lookup.
+FINDERS: tuple[tuple[str, str, Callable[[Shape], Lookup], Callable[[Matcher], list[Hit]]], ...] = (
+    ("order", "order", orders_lookup, find_orders),
+    ("customer", "user", profiles_lookup, find_customers_by_profile),
+    ("customer", "auth", accounts_lookup, find_customers_by_account),
+    ("return", "return", returns_lookup, find_returns),
+    ("shipment", "shipping", shipments_lookup, find_shipments),
+    ("payment", "payment", payments_lookup, find_payments),
+    ("coupon", "discount", coupons_lookup, find_coupons),
+    ("product", "product", products_lookup, find_products),
 )
 
 
@@ -414,13 +424,47 @@ def allowed_kinds(user) -> set[str]:
     return kinds
 
 
+# Threads that read the databases' lookups of a search at once (_fetch_ahead).
+_readers = ThreadPoolExecutor(max_workers=len(FINDERS), thread_name_prefix="search")
+
+
+def _fetch_ahead(match: Matcher, wanted: list[tuple[str, Lookup]]) -> None:
+    """On PostgreSQL, every database's lookup read at the same time, each on a connection
+    of its own in autocommit (one statement, nothing to commit): a search's eight
+    statements took their time one after the other (17 of its 25 ms at a million orders),
+    and each database answers on its own. What a lookup raises (a database down, a column
+    not in the database) is kept, and raised where its finder reads it."""
+    engines = {bind: db.engines[bind] for bind, _ in wanted}
+    if any(engine.dialect.name != "postgresql" for engine in engines.values()):
+        return
+    pending = {}
+    for bind, found in wanted:
+        try:
+            check_read(found.statement, bind)
+        except DatabaseUnavailable as exc:
+            match.fetched[found] = exc
+            continue
+        pending[found] = _readers.submit(_read, engines[bind], found.statement, match.params)
+    for found, future in pending.items():
+        try:
+            match.fetched[found] = future.result()
+        except Exception as exc:  # noqa: BLE001 - raised again by its finder, where database() names it
+            match.fetched[found] = exc
+
+
+def _read(engine, statement, params: dict) -> list:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(statement, params).all()
+
+
 def _run(term: str, user, down: list[str]) -> list[Hit]:
     match = Matcher(term, user)
     kinds = allowed_kinds(user)
+    searched = [(kind, bind, lookup_of, finder) for kind, bind, lookup_of, finder in FINDERS
+                if kind in kinds and bind not in down]
+    _fetch_ahead(match, [(bind, lookup_of(match.shape)) for _, bind, lookup_of, _ in searched])
     hits: list[Hit] = []
-    for kind, bind, finder in FINDERS:
-        if kind not in kinds or bind in down:
-            continue
+    for kind, bind, _, finder in searched:
         try:
             with database(bind):
                 hits.extend(finder(match))

@@ -185,3 +185,52 @@ def test_see_all_customers_only_for_a_term_the_customers_list_takes(app):
         assert Results("sm")._group("customer", hits).see_all is None  # the list would refuse it
         assert Results("OR")._group("order", hits).see_all  # the orders list takes any start of a number
     assert CONTAINED_MIN == 3
+
+
+@pytest.mark.postgres_only
+def test_the_databases_are_searched_at_the_same_time(app, auth, client, jane, monkeypatch):
+    """Each database's lookup is read on its own connection while the others are: eight
+    reads that each wait for all eight to have started would never finish one by one
+    (a database that fails to answer would keep the search from going straight to the
+    one order found)."""
+    import threading
+
+    from console.screens import search as screen
+
+    started = threading.Barrier(len(screen.FINDERS), timeout=10)
+    read, databases = screen._read, []
+
+    def together(engine, statement, params):
+        databases.append(engine.url.database)
+        started.wait()
+        return read(engine, statement, params)
+
+    monkeypatch.setattr(screen, "_read", together)
+    auth.login("admin")
+    response = client.get("/search", query_string={"q": jane.order_number})
+    assert response.status_code == 302 and "/orders/" in response.headers["Location"]
+    assert not started.broken and len(set(databases)) == len(screen.FINDERS)
+
+
+@pytest.mark.postgres_only
+def test_a_database_that_fails_while_searched_at_once_is_named_and_the_rest_answer(app, auth, client, jane,
+                                                                                   monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from console.screens import search as screen
+
+    read = screen._read
+    with app.app_context():
+        payment_db = db.engines["payment"]
+
+    def payment_gone(engine, statement, params):
+        if engine is payment_db:
+            raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+        return read(engine, statement, params)
+
+    monkeypatch.setattr(screen, "_read", payment_gone)
+    auth.login("admin")
+    response = client.get("/search", query_string={"q": jane.tracking})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and jane.tracking in page
+    assert re.search(r"payment[^<]*unavailable|unavailable[^<]*payment", page, re.I), page[:3000]
