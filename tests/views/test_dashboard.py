@@ -573,3 +573,16 @@ def test_day_starts_follow_the_zone_across_a_daylight_saving_change(app, monkeyp
         assert [day for _, _, day in cut] == [first + timedelta(days=n) for n in range(5)]
         assert cut[0][0] == read.start and cut[-1][1] == read.end
         assert all(a[1] == b[0] for a, b in zip(cut, cut[1:]))
+
+
+def test_a_kept_day_is_made_into_rows_once_until_it_is_read_again():
+    """A year's page reads 366 kept days a load: each is made into rows (amounts as
+    Decimal) once per process, and again when the day was read again (a new time)."""
+    figure = dashboard.ORDER_DAYS
+    entry = {"at": "2026-12-01T10:00:00+00:00", "rows": [["USD", "delivered", 2, "12.50"]]}
+    first = dashboard._loaded_day(figure, "dashboard:orders:UTC:2026-11-30", entry)
+    assert first == (("USD", "delivered", 2, Decimal("12.50")),)
+    assert dashboard._loaded_day(figure, "dashboard:orders:UTC:2026-11-30", entry) is first
+    again = {"at": "2026-12-01T11:00:00+00:00", "rows": [["USD", "delivered", 3, "20.00"]]}
+    assert dashboard._loaded_day(figure, "dashboard:orders:UTC:2026-11-30", again) == (
+        ("USD", "delivered", 3, Decimal("20.00")),)
