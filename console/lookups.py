@@ -180,6 +180,16 @@ def plain_rows(bind_key: str, stmt, params: dict | None = None) -> list:
     return db.session.connection(bind_arguments={"bind": db.engines[bind_key]}).execute(stmt, params).all()
 
 
+def held_by_session(engine) -> bool:
+    """Whether the request's session holds a connection to ``engine``. Work handed to
+    other threads reads such a database here instead: under gunicorn a pool has one
+    connection per request thread, so a second one for the same request could wait for
+    ever on the connection the request itself keeps. (SQLAlchemy names no public way to
+    ask a session which connections it holds.)"""
+    transaction = db.session().get_transaction()
+    return transaction is not None and engine in transaction._connections
+
+
 def _distinct(values: Iterable) -> list:
     return list(dict.fromkeys(v for v in values if v is not None and v != ""))
 

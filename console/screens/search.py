@@ -30,7 +30,7 @@ from console.drift import check_read
 from console.extensions import db
 from console.filters import CONTAINED_MIN, like_escape
 from console.links import customer_url, list_url, order_url, orders_url, return_url
-from console.lookups import DatabaseUnavailable, database
+from console.lookups import DatabaseUnavailable, database, held_by_session
 from console.models.auth import Role, User, UserRole
 from console.models.discount import Coupon
 from console.models.order import Order
@@ -433,12 +433,16 @@ def _fetch_ahead(match: Matcher, wanted: list[tuple[str, Lookup]]) -> None:
     of its own in autocommit (one statement, nothing to commit): a search's eight
     statements took their time one after the other (17 of its 25 ms at a million orders),
     and each database answers on its own. What a lookup raises (a database down, a column
-    not in the database) is kept, and raised where its finder reads it."""
+    not in the database) is kept, and raised where its finder reads it. A database the
+    request already holds a connection to (auth_db, from the session check) is left to
+    its finder, on that connection (``held_by_session``)."""
     engines = {bind: db.engines[bind] for bind, _ in wanted}
     if any(engine.dialect.name != "postgresql" for engine in engines.values()):
         return
     pending = {}
     for bind, found in wanted:
+        if held_by_session(engines[bind]):
+            continue
         try:
             check_read(found.statement, bind)
         except DatabaseUnavailable as exc:
