@@ -557,17 +557,18 @@ class BulkSeeder:
         clock = OrderClock(self.now, rng)
         joined = [c[8] for c in self.customers]
         customers = self.customers
-        done = 0
-        while done < self.order_count:
+        # Written in the order they were placed, as the services write them: each table's
+        # rows (and their ids, which grow with time like cuid()'s) follow time, so an
+        # order's payment and shipment lie beside those of the orders placed around it.
+        placed = sorted(clock.placed() for _ in range(self.order_count))
+        for start in range(0, self.order_count, BATCH_ORDERS):
             batch = RowBatch()
-            size = min(BATCH_ORDERS, self.order_count - done)
-            for _ in range(size):
-                created = clock.placed()
+            times = placed[start:start + BATCH_ORDERS]
+            for created in times:
                 customer = pick_customer(rng, customers, eligible(joined, created))
                 self.add_order(batch, clock.status(created), created, customer, rng)
             self.writer.write(batch)
-            done += size
-            self.progress(size)
+            self.progress(len(times))
         self.summary["orders"] += self.order_count
 
     def add_order(self, batch: RowBatch, status: str, created: datetime, customer: tuple, rng) -> None:

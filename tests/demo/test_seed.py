@@ -334,6 +334,11 @@ def test_large_seed_goes_in_bulk_batches_and_stays_coherent(ctx, monkeypatch):
     rmas = [r.rma_number for r in all_of(ReturnRequest)]
     assert len(set(rmas)) == len(rmas) > 20
     assert [report.ref.name for report in check_all() if not report.ok] == []
+    # Bulk orders are written in the order they were placed, as the services write them:
+    # their ids (a shared head and a counting tail) grow with the time they were placed.
+    head = Counter(o.id[:13] for o in orders).most_common(1)[0][0]
+    placed = [o.created_at for o in sorted((o for o in orders if o.id.startswith(head)), key=lambda o: o.id)]
+    assert len(placed) == 700 - 30 and placed == sorted(placed)
 
     items = defaultdict(list)
     for item in all_of(OrderItem):
