@@ -331,8 +331,6 @@ class CopyExport:
     down, noted in ``lookups``) and returns the batch's CSV rows, cells plain (text,
     numbers, booleans, None; csv_lines neutralises them).
     ``prepare(lookups)``: read once before the rows (a short table such as the carriers).
-    ``whole(stmt, columns)``: the statement to read instead when nothing filters the
-    list (a grouped join that beats a subquery per row).
     ``batch()``: rows per batch, asked when the export starts (EXPORT_BATCH).
     ``written``: home columns (text, numbers, times) whose cells go into the file as they
     are. Each batch row then holds ``columns`` as text ("" for NULL) followed by these as
@@ -347,7 +345,6 @@ class CopyExport:
     cells: Callable[[list, dict, Any, Any], list[list]]
     sides: dict = field(default_factory=dict)
     prepare: Callable[[Any], Any] | None = None
-    whole: Callable[[Any, tuple], Any] | None = None
     batch: Callable[[], int] = lambda: EXPORT_BATCH
     written: tuple = ()
 
@@ -837,8 +834,6 @@ def copy_blocks(spec: CopyExport, home: str, stmt, down: set, batch_size: int | 
                            if spec.written else tuple(map(_copy_column, columns)))
             read = stmt.with_only_columns(*columns)
             check_read(read)
-            if postgres and spec.whole is not None and stmt.whereclause is None:
-                read = spec.whole(stmt, columns)
             if postgres:
                 batches = (copy_text_batches if spec.written else copy_batches)(connection, read, batch_size)
             else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -188,6 +189,38 @@ def held_by_session(engine) -> bool:
     ask a session which connections it holds.)"""
     transaction = db.session().get_transaction()
     return transaction is not None and engine in transaction._connections
+
+
+# Threads that read lookups on connections of their own while the request's thread goes
+# on (search's databases, a list's side databases): each database answers on its own, so
+# a page waits for the slowest instead of for the sum.
+_apart = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lookups")
+
+
+def read_apart(bind_key: str, statement, params: dict) -> Future | None:
+    """Start reading ``statement`` on ``bind_key`` on another thread, on a connection of
+    its own in autocommit (one statement, nothing to commit). The future's result is the
+    rows, or raises what the read raised: take it inside ``database(bind_key)``, which
+    names the database. A column not in the database is refused before anything is sent
+    (the future raises it). None where reading apart cannot help: not PostgreSQL, or the
+    request's session already holds a connection there (``held_by_session``)."""
+    from console.drift import check_read
+
+    engine = db.engines[bind_key]
+    if engine.dialect.name != "postgresql" or held_by_session(engine):
+        return None
+    try:
+        check_read(statement, bind_key)
+    except DatabaseUnavailable as exc:
+        refused: Future = Future()
+        refused.set_exception(exc)
+        return refused
+    return _apart.submit(_read, engine, statement, params)
+
+
+def _read(engine, statement, params: dict) -> list:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(statement, params).all()
 
 
 def _distinct(values: Iterable) -> list:

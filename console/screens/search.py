@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -26,11 +25,10 @@ from functools import lru_cache
 from flask import url_for
 from sqlalchemy import bindparam, exists, false, null, or_, select, true, union_all
 
-from console.drift import check_read
 from console.extensions import db
 from console.filters import CONTAINED_MIN, like_escape
 from console.links import customer_url, list_url, order_url, orders_url, return_url
-from console.lookups import DatabaseUnavailable, database, held_by_session
+from console.lookups import DatabaseUnavailable, database, read_apart
 from console.models.auth import Role, User, UserRole
 from console.models.discount import Coupon
 from console.models.order import Order
@@ -114,7 +112,7 @@ class Matcher:
         self.params = {"variants": self.variants, "name": name, "name_prefix": like_escape(name) + "%",
                        "phone_suffix": "%" + digits}
         self.params.update((p.key, like_escape(v) + "%") for p, v in zip(PATTERNS, self.variants))
-        # {Lookup: its rows, or what reading them raised}: read at once on PostgreSQL (_fetch_ahead).
+        # {Lookup: the future of its rows}: read at once on PostgreSQL (_fetch_ahead).
         self.fetched: dict = {}
 
     def found(self, value: str | None) -> bool:
@@ -147,10 +145,10 @@ class Lookup:
         it. A row found twice (same ``key``) is kept once, as an exact match when it is
         one; the rows come in no particular order (the caller sorts the few)."""
         unique: dict = {}
-        rows = match.fetched.pop(self, None)
-        if isinstance(rows, BaseException):
-            raise rows
-        if rows is None:
+        ahead = match.fetched.pop(self, None)
+        if ahead is not None:
+            rows = ahead.result()  # or what reading it raised, inside the finder's database()
+        else:
             # A UNION names no table for the session to pick a database by: the model does.
             rows = db.session.execute(self.statement, match.params, bind_arguments={"mapper": self.model})
         for row in rows:
@@ -424,41 +422,17 @@ def allowed_kinds(user) -> set[str]:
     return kinds
 
 
-# Threads that read the databases' lookups of a search at once (_fetch_ahead).
-_readers = ThreadPoolExecutor(max_workers=len(FINDERS), thread_name_prefix="search")
-
-
 def _fetch_ahead(match: Matcher, wanted: list[tuple[str, Lookup]]) -> None:
     """On PostgreSQL, every database's lookup read at the same time, each on a connection
-    of its own in autocommit (one statement, nothing to commit): a search's eight
-    statements took their time one after the other (17 of its 25 ms at a million orders),
-    and each database answers on its own. What a lookup raises (a database down, a column
-    not in the database) is kept, and raised where its finder reads it. A database the
-    request already holds a connection to (auth_db, from the session check) is left to
-    its finder, on that connection (``held_by_session``)."""
-    engines = {bind: db.engines[bind] for bind, _ in wanted}
-    if any(engine.dialect.name != "postgresql" for engine in engines.values()):
-        return
-    pending = {}
+    of its own (``read_apart``): a search's eight statements took their time one after the
+    other (17 of its 25 ms at a million orders), and each database answers on its own.
+    Each finder takes its rows, or what its read raised (a database down, a column not in
+    the database), where it reads them. A database the request already holds a
+    connection to (auth_db, from the session check) is read by its finder there."""
     for bind, found in wanted:
-        if held_by_session(engines[bind]):
-            continue
-        try:
-            check_read(found.statement, bind)
-        except DatabaseUnavailable as exc:
-            match.fetched[found] = exc
-            continue
-        pending[found] = _readers.submit(_read, engines[bind], found.statement, match.params)
-    for found, future in pending.items():
-        try:
-            match.fetched[found] = future.result()
-        except Exception as exc:  # noqa: BLE001 - raised again by its finder, where database() names it
-            match.fetched[found] = exc
-
-
-def _read(engine, statement, params: dict) -> list:
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return connection.execute(statement, params).all()
+        ahead = read_apart(bind, found.statement, match.params)
+        if ahead is not None:
+            match.fetched[found] = ahead
 
 
 def _run(term: str, user, down: list[str]) -> list[Hit]:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, select
 
+from console import lookups
 from console.demo.builders import make_order, make_product
 from console.extensions import db
 from console.models.returns import ReturnAuthorization
@@ -199,14 +200,14 @@ def test_the_databases_are_searched_at_the_same_time(app, auth, client, jane, mo
 
     others = len(screen.FINDERS) - 1
     started = threading.Barrier(others, timeout=10)
-    read, databases = screen._read, []
+    read, databases = lookups._read, []
 
     def together(engine, statement, params):
         databases.append(engine.url.database)
         started.wait()
         return read(engine, statement, params)
 
-    monkeypatch.setattr(screen, "_read", together)
+    monkeypatch.setattr(lookups, "_read", together)
     auth.login("admin")
     response = client.get("/search", query_string={"q": jane.order_number})
     assert response.status_code == 302 and "/orders/" in response.headers["Location"]
@@ -219,9 +220,7 @@ def test_a_database_that_fails_while_searched_at_once_is_named_and_the_rest_answ
                                                                                    monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from console.screens import search as screen
-
-    read = screen._read
+    read = lookups._read
     with app.app_context():
         payment_db = db.engines["payment"]
 
@@ -230,7 +229,7 @@ def test_a_database_that_fails_while_searched_at_once_is_named_and_the_rest_answ
             raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
         return read(engine, statement, params)
 
-    monkeypatch.setattr(screen, "_read", payment_gone)
+    monkeypatch.setattr(lookups, "_read", payment_gone)
     auth.login("admin")
     response = client.get("/search", query_string={"q": jane.tracking})
     page = response.get_data(as_text=True)
