@@ -192,8 +192,9 @@ def held_by_session(engine) -> bool:
 
 
 # Threads that read lookups on connections of their own while the request's thread goes
-# on (search's databases, a list's side databases): each database answers on its own, so
-# a page waits for the slowest instead of for the sum.
+# on (search's databases): each database answers on its own, so a page waits for the
+# slowest instead of for the sum. Not the orders list's: at its rate the hand-over to a
+# thread costs more CPU than the wait it saves (console/screens/orders.py, decorate).
 _apart = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lookups")
 
 
