@@ -8,7 +8,7 @@ from decimal import Decimal
 from markupsafe import Markup, escape
 
 from console.drift import NotInDatabase
-from console.localtime import zone, zone_name
+from console.localtime import local, zone_name
 from console.lookups import Missing
 from console.models.types import CENTS
 
@@ -32,7 +32,7 @@ def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", store: tzinfo | No
     if isinstance(value, NotInDatabase):
         return value
     if isinstance(value, datetime):
-        moment = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(store or zone())
+        moment = local(value if value.tzinfo else value.replace(tzinfo=timezone.utc), store)
         return moment.strftime(fmt + " %Z" if "%H" in fmt else fmt)
     return value.strftime(fmt)  # a date: already a day
 

@@ -15,7 +15,7 @@ file reads the same wherever it is opened; see console/exports.py.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -57,9 +57,10 @@ def zone_name() -> str:
     return zone().key
 
 
-def local(moment: datetime) -> datetime:
-    """A stored moment (aware) in the store's zone."""
-    return moment.astimezone(zone())
+def local(moment: datetime, store: tzinfo | None = None) -> datetime:
+    """A stored moment (aware) in the store's zone (``store``: that zone, looked up once
+    by a caller converting many)."""
+    return moment.astimezone(store or zone())
 
 
 def today(now: datetime) -> date:

@@ -222,14 +222,13 @@ def main_payment(order: Order, payments: list):
     for payment in payments:
         if payment.id == order.payment_method_id:
             return payment
-    return max(payments, key=lambda p: (p.created_at or datetime.min.replace(tzinfo=timezone.utc), p.id),
-               default=None)
+    return _newest(payments)
 
 
 def _newest(rows: list, attr: str = "created_at"):
     if len(rows) < 2:
         return rows[0] if rows else None
-    return max(rows, key=lambda r: (getattr(r, attr) or datetime.min.replace(tzinfo=timezone.utc), r.id),
+    return max(rows, key=lambda r: (getattr(r, attr) or _OLDEST, r.id),
                default=None)
 
 
